@@ -1,0 +1,167 @@
+"""The command line: parses arguments, wires objects, calls the pipeline — and is the only place that turns
+errors into exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+
+Heavy modules are imported inside the commands, so `bridge --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from bridge import __version__
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+@dataclass
+class CliContext:
+    config_path: Path | None
+    log_format: str | None
+    verbose: bool
+
+    def load_config(self):
+        from bridge.config import load_config
+
+        return load_config(self.config_path)
+
+    def setup_logging(self, config=None) -> None:
+        from bridge.logs import setup_logging
+
+        fmt = self.log_format or (config.bridge.log_format if config else "text")
+        level = "debug" if self.verbose else (config.bridge.log_level if config else "info")
+        setup_logging(fmt, level)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="bridge")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="BRIDGE_CONFIG",
+    help="Config file (TOML). Default: $BRIDGE_CONFIG, else $CONFIGURATION_DIRECTORY/config.toml, "
+    "else ~/.config/bridge/config.toml.",
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None, help="Log lines for people (text) or machines (json).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, log_format: str | None, verbose: bool) -> None:
+    """bridge posts each new entry of your blog's feeds, exactly once, to your Mastodon and Bluesky accounts.
+
+    Start with `bridge check-config`, then `bridge poll --dry-run` to see what would be posted.
+    """
+    ctx.obj = CliContext(config_path=config_path, log_format=log_format, verbose=verbose)
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(obj: CliContext) -> int:
+    """Validate the config file and find every credential, without touching the network."""
+    from bridge.config import resolve_secret, world_readable_secret_files
+
+    config = obj.load_config()
+    for account in config.accounts:
+        resolve_secret(config, account)
+    for path in world_readable_secret_files(config):
+        click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
+    state_path = config.state_path()
+    click.echo(
+        f"config OK: {config.path} — {len(config.feeds)} feed(s), {len(config.accounts)} account(s); state: {state_path}"
+    )
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Poll only this feed, due or not (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Write nothing and post nothing; list what each account would get.")
+@click.pass_obj
+def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
+    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers."""
+    from bridge.pipeline import Poller
+    from bridge.state import State
+
+    config = obj.load_config()
+    obj.setup_logging(config)
+    state_path = config.state_path()
+    state = State.open_dry_run(state_path) if dry_run else State.open(state_path)
+    with state:
+        poller = Poller(config, state)
+        report = poller.poll(list(feeds) or None)
+        if dry_run:
+            _print_dry_run(config, state)
+    polled = len(report.feeds)
+    failed = len(report.failed)
+    new = sum(outcome.new_entries for outcome in report.feeds)
+    click.echo(f"polled {polled} feed(s): {new} new entr{'y' if new == 1 else 'ies'}, {failed} failed" + (" (dry run: nothing written)" if dry_run else ""))
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _print_dry_run(config, state) -> None:
+    for account in config.accounts:
+        pending = [row for row in state.deliveries(account=account) if row.state in ("pending", "sending")]
+        click.echo(f"{account}: {len(pending)} post(s) would be sent")
+        for row in pending:
+            _, entry, _ = state.get_entry(row.entry_id)
+            click.echo(f"  - [{row.feed}] {entry.title or '(untitled)'} <{entry.link or entry.key}>")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def status(obj: CliContext, as_json: bool) -> int:
+    """Show each feed and account: last poll, outcome, entries, queue, errors, next poll."""
+    from bridge.status import collect_status, render_status_text
+    from bridge.state import State
+
+    config = obj.load_config()
+    with State.open_readonly(config.state_path()) as state:
+        report = collect_status(config, state)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_status_text(report))
+    return EXIT_OK
+
+
+def _register_optional_commands() -> None:
+    try:  # TEMP until the preview command lands
+        from bridge.cli.preview import preview
+    except ModuleNotFoundError:
+        return
+    cli.add_command(preview)
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bridge.errors import BridgeError, ConfigError
+
+    try:
+        code = cli.main(args=argv, prog_name="bridge", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        code = EXIT_FAILURE
+    except click.ClickException as exc:
+        exc.show()
+        code = EXIT_CONFIG if isinstance(exc, click.UsageError) else exc.exit_code
+    except ConfigError as exc:
+        from bridge.logs import redact
+
+        click.echo(f"config error: {redact(str(exc))}", err=True)
+        code = EXIT_CONFIG
+    except BridgeError as exc:
+        from bridge.logs import redact
+
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        code = EXIT_FAILURE
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = EXIT_FAILURE
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,447 @@
+"""Load and validate the TOML config; resolve credentials and per-(feed, account) post settings.
+
+Where the config comes from: `--config PATH`, else `$BRIDGE_CONFIG`, else `$CONFIGURATION_DIRECTORY/config.toml`
+(systemd's ConfigurationDirectory=), else `$XDG_CONFIG_HOME/bridge/config.toml` (~/.config/bridge/config.toml).
+Every problem becomes a ConfigError that names the key path and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from bridge.errors import ConfigError
+
+TEMPLATE_FIELDS = frozenset({"title", "summary", "url", "hashtags", "author", "feed_title", "published"})
+DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"
+DEFAULT_TEMPLATE_UNTITLED = "{summary}\n\n{url}\n\n{hashtags}"
+DEFAULT_USER_AGENT = "bridge/{version} (+https://pypi.org/project/bridge-crosspost/; feed-to-Mastodon/Bluesky)"
+DEFAULT_BLUESKY_SERVICE = "https://bsky.social"
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '15m', '2h', '7d', '1w' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 15m, 2h, 7d")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration; write it like 90s, 15m, 2h or 7d")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret lives: an environment variable or a file. Never the secret itself."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SecretRef":
+        if bool(self.env) == bool(self.file):
+            raise ValueError('give exactly one of env = "VARIABLE" or file = "/path/to/secret"')
+        return self
+
+
+class HashtagSettings(_Strict):
+    enabled: bool = True
+    max: int = Field(default=3, ge=0, le=30)
+    rename: dict[str, str] = Field(default_factory=dict)
+    ignore: list[str] = Field(default_factory=list)
+
+
+class CategoryRule(_Strict):
+    """When an entry carries one of `categories`, set a content warning and/or visibility."""
+
+    categories: list[str] = Field(min_length=1)
+    content_warning: str | None = None
+    visibility: Literal["public", "unlisted", "private", "direct"] | None = None
+
+
+class PostOptions(_Strict):
+    """Settings that shape a post; allowed on an account, a feed, and a feed's per-account override."""
+
+    template: str | None = None
+    template_untitled: str | None = None
+    language: str | None = None
+    visibility: Literal["public", "unlisted", "private", "direct"] | None = None
+    content_warning: str | None = None
+    attach_image: bool | None = None
+
+
+class AccountConfig(PostOptions):
+    type: Literal["mastodon", "bluesky"]
+    # Mastodon
+    instance: str | None = None
+    access_token: SecretRef | None = None
+    # Bluesky
+    handle: str | None = None
+    service: str | None = None
+    app_password: SecretRef | None = None
+    # Delivery
+    posts_per_hour: int = Field(default=6, ge=1)
+    posts_per_day: int = Field(default=40, ge=1)
+    edit_on_update: bool = False
+    max_attempts: int = Field(default=12, ge=1)
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> "AccountConfig":
+        if self.type == "mastodon":
+            if not self.instance:
+                raise ValueError('a mastodon account needs instance = "https://your.instance"')
+            for name in ("handle", "service", "app_password"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is a Bluesky setting; a mastodon account uses instance and access_token")
+        else:
+            if not self.handle:
+                raise ValueError('a bluesky account needs handle = "you.bsky.social"')
+            for name in ("instance", "access_token"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is a Mastodon setting; a bluesky account uses handle, service and app_password")
+            if self.edit_on_update:
+                raise ValueError("edit_on_update cannot apply to Bluesky: its posts cannot be edited")
+        return self
+
+    @property
+    def service_url(self) -> str:
+        return (self.service or DEFAULT_BLUESKY_SERVICE).rstrip("/")
+
+    @property
+    def instance_url(self) -> str:
+        return (self.instance or "").rstrip("/")
+
+
+class FeedConfig(PostOptions):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    accounts: list[str] = Field(default_factory=list)
+    interval: Duration | None = None
+    hashtags: HashtagSettings = Field(default_factory=HashtagSettings)
+    rules: list[CategoryRule] = Field(default_factory=list)
+    overrides: dict[str, PostOptions] = Field(default_factory=dict)
+    enabled: bool = True
+
+
+class BridgeSettings(_Strict):
+    state: str | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    interval: Duration = 900.0
+    max_post_age: Duration = 7 * 86400.0
+    language: str | None = None
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 20.0
+    total_timeout: Duration = 60.0
+    max_feed_bytes: int = Field(default=10_000_000, ge=1024)
+    max_concurrency: int = Field(default=16, ge=1)
+    per_host_concurrency: int = Field(default=4, ge=1)
+    max_backoff: Duration = 6 * 3600.0
+    allow_private_addresses: bool = False
+    flood_threshold: int = Field(default=5, ge=1)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ConfigModel(_Strict):
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    accounts: dict[str, AccountConfig] = Field(default_factory=dict)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PostSettings:
+    """The resolved settings for one (feed, account): what the renderer needs, nothing more."""
+
+    template: str
+    template_untitled: str
+    language: str | None
+    visibility: str
+    content_warning: str | None
+    attach_image: bool
+    hashtags: HashtagSettings = field(default_factory=HashtagSettings)
+    rules: tuple[CategoryRule, ...] = ()
+
+
+@dataclass
+class Config:
+    model: ConfigModel
+    path: Path | None = None
+
+    @property
+    def bridge(self) -> BridgeSettings:
+        return self.model.bridge
+
+    @property
+    def accounts(self) -> dict[str, AccountConfig]:
+        return self.model.accounts
+
+    @property
+    def feeds(self) -> list[FeedConfig]:
+        return self.model.feeds
+
+    def feed(self, name: str) -> FeedConfig:
+        for feed in self.model.feeds:
+            if feed.name == name:
+                return feed
+        known = ", ".join(f.name for f in self.model.feeds) or "none"
+        raise ConfigError("--feed", f"no feed named {name!r}", f"feeds in the config: {known}")
+
+    def state_path(self) -> Path:
+        if self.bridge.state:
+            return _expand(self.bridge.state, self.path)
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "bridge.sqlite3"
+        data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(data_home) / "bridge" / "bridge.sqlite3"
+
+    def feed_interval(self, feed: FeedConfig) -> float:
+        return feed.interval if feed.interval is not None else self.bridge.interval
+
+    def post_settings(self, feed: FeedConfig, account_name: str) -> PostSettings:
+        """Override for this account on this feed > feed > account > [bridge] > built-in default."""
+        account = self.model.accounts[account_name]
+        layers: list[PostOptions] = [feed.overrides.get(account_name), feed, account]
+
+        def pick(name: str, default: Any) -> Any:
+            for layer in layers:
+                if layer is not None and getattr(layer, name) is not None:
+                    return getattr(layer, name)
+            return default
+
+        return PostSettings(
+            template=pick("template", DEFAULT_TEMPLATE),
+            template_untitled=pick("template_untitled", DEFAULT_TEMPLATE_UNTITLED),
+            language=pick("language", self.bridge.language),
+            visibility=pick("visibility", "public"),
+            content_warning=pick("content_warning", None),
+            attach_image=pick("attach_image", False),
+            hashtags=feed.hashtags,
+            rules=tuple(feed.rules),
+        )
+
+
+def default_config_path() -> Path:
+    if os.environ.get("BRIDGE_CONFIG"):
+        return Path(os.environ["BRIDGE_CONFIG"])
+    if os.environ.get("CONFIGURATION_DIRECTORY"):
+        return Path(os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "bridge" / "config.toml"
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config file; raises ConfigError naming the key and the fix."""
+    config_path = Path(path) if path else default_config_path()
+    try:
+        raw = config_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            "--config",
+            f"no config file at {config_path}",
+            "copy config.example.toml there, or pass --config PATH / set BRIDGE_CONFIG",
+        ) from None
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {config_path}: {exc.strerror}", "check the path and its permissions") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(config_path), f"not valid TOML: {exc}", "fix the syntax at the position given") from None
+    return parse_config(data, config_path)
+
+
+def parse_config(data: dict, path: Path | None = None) -> Config:
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, data) from None
+    config = Config(model=model, path=path)
+    _check_references(config)
+    return config
+
+
+def _config_error(exc: ValidationError, data: dict) -> ConfigError:
+    error = exc.errors()[0]
+    key = _key_path(error["loc"], data)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return ConfigError(key, "unknown key", "remove it or check its spelling against config.example.toml")
+    if kind == "missing":
+        return ConfigError(key, "is required", "add it; config.example.toml shows its form")
+    message = error["msg"].removeprefix("Value error, ")
+    return ConfigError(key, message, "see config.example.toml for the accepted values")
+
+
+def _key_path(loc: tuple, data: dict) -> str:
+    """('feeds', 2, 'url') -> 'feeds[2] (name = "blog").url', so the user can find the place."""
+    parts: list[str] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part}]"
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(item, dict) and "name" in item:
+                label += f" (name = {item['name']!r})"
+            parts.append(label)
+            node = item
+        else:
+            parts.append(f".{part}" if parts else str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def _check_references(config: Config) -> None:
+    names = set()
+    for index, feed in enumerate(config.feeds):
+        where = f"feeds[{index}] (name = {feed.name!r})"
+        if feed.name in names:
+            raise ConfigError(f"{where}.name", f"the name {feed.name!r} is used by another feed", "give every feed a unique name")
+        names.add(feed.name)
+        if not feed.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url", f"{feed.url!r} is not an http(s) URL", "give the feed's full URL")
+        for account in feed.accounts:
+            if account not in config.accounts:
+                known = ", ".join(sorted(config.accounts)) or "none defined"
+                raise ConfigError(
+                    f"{where}.accounts",
+                    f"names the account {account!r}, which is not defined",
+                    f"add an [accounts.{account}] table or use one of: {known}",
+                )
+        for account in feed.overrides:
+            if account not in feed.accounts:
+                raise ConfigError(
+                    f"{where}.overrides.{account}",
+                    f"overrides an account this feed does not post to",
+                    f"add {account!r} to the feed's accounts or remove the override",
+                )
+        _check_templates(where, feed)
+        for account, options in feed.overrides.items():
+            _check_templates(f"{where}.overrides.{account}", options)
+    for name, account in config.accounts.items():
+        _check_templates(f"accounts.{name}", account)
+        url = account.instance if account.type == "mastodon" else account.service
+        if url and not url.startswith(("http://", "https://")):
+            key = "instance" if account.type == "mastodon" else "service"
+            raise ConfigError(f"accounts.{name}.{key}", f"{url!r} is not an http(s) URL", "write it like https://mastodon.social")
+
+
+def _check_templates(where: str, options: PostOptions) -> None:
+    for name in ("template", "template_untitled"):
+        template = getattr(options, name)
+        if template is None:
+            continue
+        try:
+            fields = [parsed[1] for parsed in string.Formatter().parse(template) if parsed[1] is not None]
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{name}", f"is not a valid template: {exc}", "write fields as {title}; double a literal brace: {{") from None
+        for field_name in fields:
+            if field_name not in TEMPLATE_FIELDS:
+                allowed = " ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+                raise ConfigError(f"{where}.{name}", f"uses the unknown field {{{field_name}}}", f"use only {allowed}")
+        if "url" not in fields:
+            raise ConfigError(f"{where}.{name}", "has no {url}", "every post must carry the link to the entry; add {url}")
+
+
+def _expand(value: str, config_path: Path | None) -> Path:
+    """Expand ~ and $VARS; a relative path is taken relative to the config file's folder."""
+    path = Path(os.path.expandvars(os.path.expanduser(value)))
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    return path
+
+
+# --- credentials -----------------------------------------------------------------------------------------
+
+SECRET_KEYS = {"mastodon": "access_token", "bluesky": "app_password"}
+
+
+class Secret:
+    """A secret value that does not show itself in repr(), str() or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def resolve_secret(config: Config, account_name: str) -> Secret:
+    """The account's credential: its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<account name>."""
+    account = config.accounts[account_name]
+    key_name = SECRET_KEYS[account.type]
+    key = f"accounts.{account_name}.{key_name}"
+    ref: SecretRef | None = getattr(account, key_name)
+    if ref is not None and ref.env:
+        value = os.environ.get(ref.env)
+        if not value:
+            raise ConfigError(key, f"the environment variable {ref.env} is not set or empty", f"export {ref.env}=... before starting bridge")
+        return Secret(value.strip())
+    if ref is not None and ref.file:
+        return Secret(_read_secret_file(key, _expand(ref.file, config.path)))
+    credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials_dir:
+        candidate = Path(credentials_dir) / account_name
+        if candidate.exists():
+            return Secret(_read_secret_file(key, candidate))
+    what = "an access token" if account.type == "mastodon" else "an app password"
+    raise ConfigError(
+        key,
+        f"no {what} for account {account_name!r}",
+        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
+        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
+    )
+
+
+def _read_secret_file(key: str, path: Path) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(key, f"the secret file {path} does not exist", "create it (chmod 600) or fix the path") from None
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read the secret file {path}: {exc.strerror}", "check its permissions") from None
+    if not value:
+        raise ConfigError(key, f"the secret file {path} is empty", "put the credential in it")
+    return value
+
+
+def world_readable_secret_files(config: Config) -> list[Path]:
+    """Secret files that other users can read: worth a warning."""
+    found = []
+    for account_name, account in config.accounts.items():
+        ref = getattr(account, SECRET_KEYS[account.type])
+        if ref is not None and ref.file:
+            path = _expand(ref.file, config.path)
+            try:
+                if path.stat().st_mode & 0o077:
+                    found.append(path)
+            except OSError:
+                pass
+    return found

@@ -1,0 +1,31 @@
+"""Retry identities, fixed once per delivery: Mastodon's Idempotency-Key and a Bluesky record key (TID)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+
+_BASE32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
+_last_tid_micros = 0
+
+
+def idempotency_key(account: str, feed: str, entry_key: str) -> str:
+    """Stable for (account, entry): a retry of the same delivery always sends the same key."""
+    digest = hashlib.sha256(f"{account}\x00{feed}\x00{entry_key}".encode()).hexdigest()
+    return f"bridge-{digest[:40]}"
+
+
+def new_tid(now: float | None = None) -> str:
+    """An atproto TID: 53 bits of microseconds since the epoch and a 10-bit clock id, base32-sortable, 13 chars."""
+    global _last_tid_micros
+    micros = int((now if now is not None else time.time()) * 1_000_000)
+    # TIDs must increase within a process even when the clock does not
+    micros = max(micros, _last_tid_micros + 1)
+    _last_tid_micros = micros
+    value = (micros << 10) | random.getrandbits(10)
+    chars = []
+    for _ in range(13):
+        chars.append(_BASE32_SORTABLE[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))

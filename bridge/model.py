@@ -1,0 +1,64 @@
+"""The data that flows between the steps: feeds in -> Entry -> render -> payload -> publish.
+
+Everything here is plain data that round-trips through JSON (state rows, golden files, `--json`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ImageCandidate:
+    """An image the entry offers, best first: media:thumbnail, media:content, enclosure, first <img>, JSON Feed image."""
+
+    url: str
+    alt: str = ""
+    source: str = ""
+    width: int | None = None
+    height: int | None = None
+    mime_type: str | None = None
+
+
+@dataclass
+class Entry:
+    key: str
+    link: str | None
+    title: str = ""
+    summary_html: str = ""
+    content_html: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    categories: list[str] = field(default_factory=list)
+    language: str | None = None
+    authors: list[str] = field(default_factory=list)
+    images: list[ImageCandidate] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["published"] = self.published.isoformat() if self.published else None
+        data["updated"] = self.updated.isoformat() if self.updated else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Entry":
+        data = dict(data)
+        for name in ("published", "updated"):
+            if data.get(name):
+                data[name] = datetime.fromisoformat(data[name])
+        data["images"] = [ImageCandidate(**image) for image in data.get("images") or []]
+        return cls(**data)
+
+
+@dataclass
+class ParsedFeed:
+    """One parsed feed document."""
+
+    format: str  # rss20, rss10, rss090, atom10, jsonfeed11, ...
+    title: str = ""
+    link: str | None = None
+    language: str | None = None
+    ttl_seconds: int | None = None  # RSS <ttl>, converted
+    entries: list[Entry] = field(default_factory=list)
+    bozo: str | None = None  # the parser's complaint about a flawed but usable document

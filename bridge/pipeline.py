@@ -1,0 +1,327 @@
+"""Polling: fetch the due feeds, record what they hold, and queue new entries for their accounts.
+
+For each feed, everything one poll learns is written in one transaction: the entries, their aliases, the
+deliveries they create and the feed's own row. A crash mid-poll therefore records nothing, and the next poll
+sees the same document again.
+
+First sight of a feed records every entry as baseline and queues nothing. After that an unseen entry is:
+- a re-keyed old one, when its canonical link matches an entry no longer in the document under its old key
+  (GUID changes, http->https, `www.`, tracking parameters): the stored key moves, nothing is queued;
+- too old, when published more than max_post_age ago: recorded, not queued;
+- new: one pending delivery per account, unless that account already had the same link from any feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bridge import ids
+from bridge.config import Config, FeedConfig
+from bridge.errors import FeedError, FeedGone, FeedHTTPError
+from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
+from bridge.logs import log_event
+from bridge.model import Entry
+from bridge.state import FeedRow, State
+
+log = logging.getLogger("bridge.poll")
+
+# A poll that fires a little early still counts as due, so a timer every N minutes and an interval of N
+# minutes do not skip every other run.
+DUE_TOLERANCE_SECONDS = 60.0
+# Polling jitter: +-10% of the interval, so feeds added together do not poll in lockstep.
+JITTER_FRACTION = 0.1
+
+
+@dataclass
+class FeedOutcome:
+    feed: str
+    outcome: str  # new / unchanged / not-modified / error / gone / skipped
+    status: int | None = None
+    new_entries: int = 0
+    baseline: int = 0
+    too_old: int = 0
+    rekeyed: int = 0
+    updated: int = 0
+    queued: int = 0
+    error: str | None = None
+    url: str = ""
+
+
+@dataclass
+class PollReport:
+    feeds: list[FeedOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [outcome for outcome in self.feeds if outcome.outcome in ("error", "gone")]
+
+
+def entry_content_hash(entry: Entry) -> str:
+    """What makes an entry 'changed' for update handling: the text a post is made of, not dates or image order."""
+    material = json.dumps(
+        [entry.title, entry.link, entry.summary_html, entry.content_html, sorted(entry.categories)], ensure_ascii=False
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class Poller:
+    def __init__(
+        self,
+        config: Config,
+        state: State,
+        *,
+        clock: Callable[[], float] = time.time,
+        transport=None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.clock = clock
+        self.transport = transport
+        self.rng = rng or random.Random()
+
+    # --- which feeds -------------------------------------------------------------------------------------
+
+    def due_feeds(self, names: list[str] | None = None) -> list[FeedConfig]:
+        """Feeds to poll now: the named ones (always), else every enabled feed whose time has come."""
+        if names:
+            return [self.config.feed(name) for name in names]
+        now = self.clock()
+        due = []
+        for feed in self.config.feeds:
+            if not feed.enabled:
+                continue
+            row = self.state.get_feed(feed.name)
+            if row is not None and row.configured_url == feed.url:
+                if row.gone:
+                    continue
+                tolerance = min(DUE_TOLERANCE_SECONDS, self.config.feed_interval(feed) * JITTER_FRACTION)
+                if row.next_poll_at is not None and row.next_poll_at > now + tolerance:
+                    continue
+            due.append(feed)
+        return due
+
+    # --- polling -----------------------------------------------------------------------------------------
+
+    def poll(self, names: list[str] | None = None) -> PollReport:
+        feeds = self.due_feeds(names)
+        if not feeds:
+            return PollReport()
+        return asyncio.run(self.poll_feeds(feeds))
+
+    async def poll_feeds(self, feeds: list[FeedConfig]) -> PollReport:
+        fetcher = Fetcher(self.config.bridge, transport=self.transport)
+        report = PollReport()
+        try:
+
+            async def one(feed: FeedConfig) -> None:
+                row = self.state.ensure_feed(feed.name, feed.url)
+                try:
+                    result: FetchResult | FeedError = await fetcher.fetch(
+                        row.url, etag=row.etag, last_modified=row.last_modified
+                    )
+                except FeedError as exc:
+                    result = exc
+                # Recording is synchronous and short: the event loop runs it between fetches.
+                report.feeds.append(self.record(feed, row, result))
+
+            await asyncio.gather(*(one(feed) for feed in feeds))
+        finally:
+            await fetcher.aclose()
+        report.feeds.sort(key=lambda outcome: outcome.feed)
+        return report
+
+    def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError) -> FeedOutcome:
+        """Write what one fetch learned, in one transaction; never raises for a feed problem."""
+        now = self.clock()
+        if isinstance(result, FeedError):
+            return self._record_error(feed, row, result, now)
+        try:
+            if result.status == 304:
+                outcome = FeedOutcome(feed.name, "not-modified", status=304, url=row.url)
+                with self.state.transaction():
+                    self._record_success(feed, row, result, now, outcome)
+            elif result.body_hash and result.body_hash == row.body_hash:
+                outcome = FeedOutcome(feed.name, "unchanged", status=result.status, url=row.url)
+                with self.state.transaction():
+                    self._record_success(feed, row, result, now, outcome)
+            else:
+                parsed = parse_feed(
+                    result.body or b"", result.url, content_type=result.content_type,
+                    default_language=self.config.bridge.language,
+                )
+                outcome = FeedOutcome(feed.name, "new", status=result.status, url=row.url)
+                with self.state.transaction():
+                    self._record_entries(feed, row, parsed.entries, now, outcome)
+                    self._record_success(feed, row, result, now, outcome, title=parsed.title, ttl=parsed.ttl_seconds)
+        except FeedError as exc:
+            return self._record_error(feed, row, exc, now)
+        self._log_outcome(outcome)
+        return outcome
+
+    def _record_entries(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], now: float, outcome: FeedOutcome) -> None:
+        known = self.state.known_entries(feed.name)
+        keys_in_document = {entry.key for entry in entries}
+        alias_counts = Counter(alias for entry in entries for alias in set(_aliases(entry)))
+        baseline = not row.baseline_done
+        max_age = self.config.bridge.max_post_age
+        seen_now: set[str] = set()
+        for entry in entries:
+            if entry.key in seen_now:
+                continue  # a feed that repeats an item within one document
+            seen_now.add(entry.key)
+            aliases = _aliases(entry)
+            content_hash = entry_content_hash(entry)
+            if entry.key in known:
+                entry_id, old_hash = known[entry.key]
+                if old_hash != content_hash:
+                    self.state.update_entry(entry_id, entry, content_hash, now)
+                    self.state.add_aliases(feed.name, entry_id, aliases)
+                    outcome.updated += 1
+                continue
+            # A link shared by several items of this document (a podcast's home page...) identifies none of them.
+            unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
+            previous = self.state.entry_id_by_aliases(feed.name, unique_aliases)
+            if previous is not None:
+                _, previous_entry, _ = self.state.get_entry(previous)
+                if previous_entry.key not in keys_in_document:
+                    self._rekey(previous, entry, content_hash, aliases, now)
+                    outcome.rekeyed += 1
+                    continue
+            if baseline:
+                self.state.add_entry(feed.name, entry, "baseline", content_hash, aliases, now)
+                outcome.baseline += 1
+            elif entry.published is not None and entry.published.timestamp() < now - max_age:
+                self.state.add_entry(feed.name, entry, "too_old", content_hash, aliases, now)
+                outcome.too_old += 1
+            else:
+                entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now)
+                outcome.new_entries += 1
+                outcome.queued += self._queue(feed, entry_id, entry, aliases, now)
+        if outcome.new_entries > self.config.bridge.flood_threshold:
+            log_event(
+                log, logging.WARNING,
+                f"feed {feed.name}: {outcome.new_entries} new entries at once; they are queued and will trickle out "
+                "within each account's posts_per_hour/posts_per_day limits",
+                feed=feed.name, new_entries=outcome.new_entries,
+            )
+
+    def _rekey(self, entry_id: int, entry: Entry, content_hash: str, aliases: list[str], now: float) -> None:
+        feed_name, stored, _ = self.state.get_entry(entry_id)
+        self.state.rekey_entry(entry_id, entry.key)
+        self.state.update_entry(entry_id, entry, content_hash, now)
+        self.state.add_aliases(feed_name, entry_id, aliases)
+        log.info("entry %s is %s under a new key; not posting it again", entry.link or entry.key, stored.link)
+
+    def _queue(self, feed: FeedConfig, entry_id: int, entry: Entry, aliases: list[str], now: float, kind: str = "new") -> int:
+        queued = 0
+        for account in feed.accounts:
+            if self.state.account_has_alias(account, aliases):
+                log.info("account %s already has %s (from another feed or key); not queued", account, entry.link)
+                continue
+            account_type = self.config.accounts[account].type
+            delivery = self.state.add_delivery(
+                entry_id,
+                account,
+                idempotency_key=ids.idempotency_key(account, feed.name, entry.key),
+                rkey=ids.new_tid(now) if account_type == "bluesky" else None,
+                now=now,
+                kind=kind,
+            )
+            if delivery is not None:
+                queued += 1
+        return queued
+
+    def _record_success(
+        self, feed: FeedConfig, row: FeedRow, result: FetchResult, now: float, outcome: FeedOutcome,
+        *, title: str | None = None, ttl: float | None = None,
+    ) -> None:
+        fields: dict = {
+            "last_checked_at": now,
+            "last_success_at": now,
+            "last_status": result.status,
+            "last_outcome": outcome.outcome,
+            "last_error": None,
+            "error_count": 0,
+            "baseline_done": 1,
+        }
+        if result.status != 304:
+            fields.update(etag=result.etag, last_modified=result.last_modified, body_hash=result.body_hash)
+        else:
+            if result.etag:
+                fields["etag"] = result.etag
+            if result.last_modified:
+                fields["last_modified"] = result.last_modified
+        if title is not None:
+            fields["title"] = title
+        if ttl is not None:
+            fields["ttl_seconds"] = ttl
+        if result.permanent_url and result.permanent_url != row.url:
+            log.warning("feed %s moved permanently: %s -> %s (polling the new URL from now on)", feed.name, row.url, result.permanent_url)
+            fields["url"] = result.permanent_url
+            outcome.url = result.permanent_url
+        interval = self.config.feed_interval(feed)
+        # The server may ask for less frequent polls (Cache-Control max-age, RSS ttl); never more frequent.
+        hints = [value for value in (result.max_age, ttl if ttl is not None else row.ttl_seconds) if value]
+        interval = max([interval, *hints])
+        fields["next_poll_at"] = now + self._jitter(interval)
+        self.state.update_feed(feed.name, **fields)
+
+    def _record_error(self, feed: FeedConfig, row: FeedRow, error: FeedError, now: float) -> FeedOutcome:
+        status = error.status if isinstance(error, FeedHTTPError) else None
+        outcome = FeedOutcome(feed.name, "error", status=status, error=str(error), url=row.url)
+        fields: dict = {
+            "last_checked_at": now,
+            "last_status": status,
+            "last_outcome": "error",
+            "last_error": str(error),
+            "error_count": row.error_count + 1,
+        }
+        if isinstance(error, FeedGone):
+            outcome.outcome = "gone"
+            outcome.status = 410
+            fields.update(gone=1, last_status=410, last_outcome="gone", next_poll_at=None)
+        else:
+            fields["next_poll_at"] = now + self.backoff(feed, row.error_count + 1, error.retry_after)
+        self.state.update_feed(feed.name, **fields)
+        self._log_outcome(outcome)
+        return outcome
+
+    def backoff(self, feed: FeedConfig, failures: int, retry_after: float | None = None) -> float:
+        """Exponential, capped, jittered; never sooner than the server's Retry-After."""
+        interval = self.config.feed_interval(feed)
+        delay = min(interval * (2 ** max(failures - 1, 0)), max(self.config.bridge.max_backoff, interval))
+        delay = self._jitter(delay)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _jitter(self, seconds: float) -> float:
+        return seconds * (1 + self.rng.uniform(-JITTER_FRACTION, JITTER_FRACTION))
+
+    def _log_outcome(self, outcome: FeedOutcome) -> None:
+        if outcome.outcome in ("error", "gone"):
+            log_event(log, logging.WARNING, f"feed {outcome.feed}: {outcome.error}",
+                      feed=outcome.feed, outcome=outcome.outcome, status=outcome.status)
+            return
+        parts = [f"feed {outcome.feed}: {outcome.outcome}"]
+        if outcome.status:
+            parts.append(f"HTTP {outcome.status}")
+        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued"):
+            value = getattr(outcome, label)
+            if value:
+                parts.append(f"{label.replace('_entries', '')} {value}")
+        log_event(log, logging.INFO, ", ".join(parts), feed=outcome.feed, outcome=outcome.outcome,
+                  status=outcome.status, new=outcome.new_entries, queued=outcome.queued)
+
+
+def _aliases(entry: Entry) -> list[str]:
+    return link_aliases(entry.link) if entry.link else []

@@ -1,0 +1,644 @@
+"""The state database: every line of SQL in bridge lives in this module.
+
+SQLite through sqlite-utils, WAL, a busy timeout, named migrations applied on open, the file created 0600.
+One writer at a time: a writer holds an exclusive lock on `<db>.lock`; a second writer is refused with
+StateLockedError. Read-only users (status) open it without the lock; dry runs work on an in-memory copy,
+so they run the real code path and throw every write away.
+
+Times are stored as UNIX seconds (REAL) so that scheduling comparisons are plain SQL.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlite_utils import Database, Migrations
+
+from bridge.errors import StateError, StateLockedError
+from bridge.model import Entry
+
+BUSY_TIMEOUT_MS = 10_000
+
+migrations = Migrations("bridge")
+
+
+@migrations(name="0001_initial")
+def _m0001_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE feeds (
+            name TEXT PRIMARY KEY,
+            configured_url TEXT NOT NULL,
+            url TEXT NOT NULL,               -- where we poll now: follows 301/308
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,
+            title TEXT,
+            baseline_done INTEGER NOT NULL DEFAULT 0,
+            gone INTEGER NOT NULL DEFAULT 0,
+            last_checked_at REAL,
+            last_success_at REAL,
+            last_status INTEGER,
+            last_outcome TEXT,               -- new / unchanged / not-modified / error / gone
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            next_poll_at REAL,
+            ttl_seconds REAL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            feed TEXT NOT NULL,
+            key TEXT NOT NULL,
+            link TEXT,
+            status TEXT NOT NULL,            -- baseline / new / too_old / duplicate / backfill
+            content_hash TEXT NOT NULL,
+            published REAL,
+            first_seen_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            data TEXT NOT NULL,              -- Entry.to_dict() as JSON
+            UNIQUE (feed, key)
+        )"""
+    )
+    db.execute("CREATE INDEX entries_feed_published ON entries (feed, published)")
+    db.execute(
+        """CREATE TABLE aliases (
+            alias TEXT NOT NULL,             -- canonical link without scheme, www. and trailing slash
+            feed TEXT NOT NULL,
+            entry_id INTEGER NOT NULL REFERENCES entries(id),
+            PRIMARY KEY (feed, alias)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX aliases_alias ON aliases (alias)")
+    db.execute(
+        """CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL REFERENCES entries(id),
+            account TEXT NOT NULL,
+            state TEXT NOT NULL,             -- pending / sending / posted / failed
+            kind TEXT NOT NULL DEFAULT 'new',  -- new / backfill / update
+            payload TEXT,                    -- the rendered payload, JSON, fixed before the first attempt
+            idempotency_key TEXT NOT NULL,   -- Mastodon Idempotency-Key
+            rkey TEXT,                       -- Bluesky record key (TID), chosen once
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT,
+            remote_id TEXT,
+            remote_url TEXT,
+            created_at REAL NOT NULL,
+            sending_at REAL,
+            posted_at REAL,
+            UNIQUE (entry_id, account)
+        )"""
+    )
+    db.execute("CREATE INDEX deliveries_due ON deliveries (account, state, next_attempt_at, id)")
+    db.execute("CREATE INDEX deliveries_posted ON deliveries (account, posted_at)")
+    db.execute(
+        """CREATE TABLE accounts (
+            name TEXT PRIMARY KEY,
+            paused_reason TEXT,              -- set while the credentials do not work
+            paused_at REAL,
+            session TEXT,                    -- Bluesky session string; secret, the file is 0600
+            session_updated_at REAL,
+            limits TEXT,                     -- instance limits as JSON (Mastodon)
+            limits_fetched_at REAL,
+            deferred_until REAL              -- rate limited until
+        )"""
+    )
+
+
+@dataclass
+class FeedRow:
+    name: str
+    configured_url: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    title: str | None
+    baseline_done: bool
+    gone: bool
+    last_checked_at: float | None
+    last_success_at: float | None
+    last_status: int | None
+    last_outcome: str | None
+    last_error: str | None
+    error_count: int
+    next_poll_at: float | None
+    ttl_seconds: float | None
+
+
+@dataclass
+class DeliveryRow:
+    id: int
+    entry_id: int
+    account: str
+    state: str
+    kind: str
+    payload: dict | None
+    idempotency_key: str
+    rkey: str | None
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    remote_id: str | None
+    remote_url: str | None
+    created_at: float
+    sending_at: float | None
+    posted_at: float | None
+    feed: str = ""
+    entry_key: str = ""
+    link: str | None = None
+
+
+class State:
+    """The state database. Use `State.open()` for the one writer, `open_readonly()` and `open_dry_run()` otherwise."""
+
+    def __init__(self, db: Database, path: Path | None, lock_fd: int | None = None) -> None:
+        self.db = db
+        self.path = path
+        self._lock_fd = lock_fd
+
+    # --- opening ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> "State":
+        """Open for writing: create 0600 if missing, take the writer lock, apply migrations."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StateError(f"cannot create the state directory {path.parent}: {exc.strerror}") from None
+        lock_fd = _take_lock(path)
+        try:
+            _create_private(path)
+            conn = _connect(str(path))
+            db = Database(conn)
+            db.execute("PRAGMA journal_mode = WAL")
+            migrations.apply(db)
+            for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+                if extra.exists():
+                    os.chmod(extra, 0o600)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return cls(db, path, lock_fd)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> "State":
+        """Open without the writer lock, for reading only (status). A missing database reads as empty."""
+        path = Path(path)
+        if not path.exists():
+            return cls.open_memory()
+        conn = _connect(f"file:{path}?mode=ro", uri=True)
+        db = Database(conn)
+        if migrations.pending(db):
+            # An older database that the writer has not migrated yet: read a migrated copy instead.
+            conn.close()
+            return cls.open_dry_run(path)
+        return cls(db, path)
+
+    @classmethod
+    def open_dry_run(cls, path: Path) -> "State":
+        """An in-memory copy of the database: the real code path runs, and nothing is written to disk."""
+        path = Path(path)
+        memory = _connect(":memory:")
+        if path.exists():
+            source = _connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+        db = Database(memory)
+        migrations.apply(db)
+        return cls(db, None)
+
+    @classmethod
+    def open_memory(cls) -> "State":
+        db = Database(_connect(":memory:"))
+        migrations.apply(db)
+        return cls(db, None)
+
+    def close(self) -> None:
+        self.db.conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "State":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def transaction(self):
+        return self.db.atomic()
+
+    def applied_migrations(self) -> list[str]:
+        return [m.name for m in migrations.applied(self.db)]
+
+    def pending_migrations(self) -> list[str]:
+        return [m.name for m in migrations.pending(self.db)]
+
+    # --- feeds -----------------------------------------------------------------------------------------
+
+    def ensure_feed(self, name: str, configured_url: str) -> FeedRow:
+        """The feed's row; created on first sight. A changed configured URL resets the poll URL and validators."""
+        row = self.get_feed(name)
+        if row is None:
+            with self.transaction():
+                self.db.execute(
+                    "INSERT INTO feeds (name, configured_url, url) VALUES (?, ?, ?)", [name, configured_url, configured_url]
+                )
+        elif row.configured_url != configured_url:
+            with self.transaction():
+                self.db.execute(
+                    """UPDATE feeds SET configured_url = ?, url = ?, etag = NULL, last_modified = NULL, body_hash = NULL,
+                       gone = 0, error_count = 0, next_poll_at = NULL WHERE name = ?""",
+                    [configured_url, configured_url, name],
+                )
+        return self.get_feed(name)  # type: ignore[return-value]
+
+    def get_feed(self, name: str) -> FeedRow | None:
+        row = self.db.execute("SELECT * FROM feeds WHERE name = ?", [name]).fetchone()
+        return _feed_row(row) if row else None
+
+    def list_feeds(self) -> list[FeedRow]:
+        return [_feed_row(row) for row in self.db.execute("SELECT * FROM feeds ORDER BY name").fetchall()]
+
+    _FEED_COLUMNS = frozenset(FeedRow.__dataclass_fields__) - {"name"}
+
+    def update_feed(self, name: str, **fields: Any) -> None:
+        unknown = set(fields) - self._FEED_COLUMNS
+        if unknown:
+            raise ValueError(f"not feed columns: {sorted(unknown)}")
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        with self.transaction():
+            self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
+
+    # --- entries ---------------------------------------------------------------------------------------
+
+    def entry_id_by_key(self, feed: str, key: str) -> int | None:
+        row = self.db.execute("SELECT id FROM entries WHERE feed = ? AND key = ?", [feed, key]).fetchone()
+        return row[0] if row else None
+
+    def entry_id_by_aliases(self, feed: str, aliases: list[str]) -> int | None:
+        if not aliases:
+            return None
+        marks = ",".join("?" * len(aliases))
+        row = self.db.execute(
+            f"SELECT entry_id FROM aliases WHERE feed = ? AND alias IN ({marks}) LIMIT 1", [feed, *aliases]
+        ).fetchone()
+        return row[0] if row else None
+
+    def known_entries(self, feed: str) -> dict[str, tuple[int, str]]:
+        """key -> (entry id, content hash) for every entry of the feed."""
+        rows = self.db.execute("SELECT key, id, content_hash FROM entries WHERE feed = ?", [feed]).fetchall()
+        return {key: (entry_id, content_hash) for key, entry_id, content_hash in rows}
+
+    def add_entry(self, feed: str, entry: Entry, status: str, content_hash: str, aliases: list[str], now: float) -> int:
+        cursor = self.db.execute(
+            """INSERT INTO entries (feed, key, link, status, content_hash, published, first_seen_at, updated_at, data)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                feed,
+                entry.key,
+                entry.link,
+                status,
+                content_hash,
+                entry.published.timestamp() if entry.published else None,
+                now,
+                now,
+                json.dumps(entry.to_dict(), ensure_ascii=False),
+            ],
+        )
+        entry_id = cursor.lastrowid
+        self.add_aliases(feed, entry_id, aliases)
+        return entry_id
+
+    def add_aliases(self, feed: str, entry_id: int, aliases: list[str]) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO aliases (alias, feed, entry_id) VALUES (?, ?, ?)",
+            [(alias, feed, entry_id) for alias in aliases],
+        )
+
+    def update_entry(self, entry_id: int, entry: Entry, content_hash: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE entries SET link = ?, content_hash = ?, updated_at = ?, data = ? WHERE id = ?",
+            [entry.link, content_hash, now, json.dumps(entry.to_dict(), ensure_ascii=False), entry_id],
+        )
+
+    def rekey_entry(self, entry_id: int, key: str) -> None:
+        self.db.execute("UPDATE entries SET key = ? WHERE id = ?", [key, entry_id])
+
+    def get_entry(self, entry_id: int) -> tuple[str, Entry, str]:
+        """(feed name, entry, status)."""
+        row = self.db.execute("SELECT feed, data, status FROM entries WHERE id = ?", [entry_id]).fetchone()
+        if row is None:
+            raise StateError(f"no entry with id {entry_id}")
+        return row[0], Entry.from_dict(json.loads(row[1])), row[2]
+
+    def entries_of_feed(self, feed: str, *, since: float | None = None, oldest_first: bool = False) -> list[tuple[int, Entry, str]]:
+        order = "ASC" if oldest_first else "DESC"
+        clauses, params = ["feed = ?"], [feed]
+        if since is not None:
+            clauses.append("published >= ?")
+            params.append(since)
+        rows = self.db.execute(
+            f"SELECT id, data, status FROM entries WHERE {' AND '.join(clauses)} "
+            f"ORDER BY COALESCE(published, first_seen_at) {order}, id {order}",
+            params,
+        ).fetchall()
+        return [(row[0], Entry.from_dict(json.loads(row[1])), row[2]) for row in rows]
+
+    def count_entries(self, feed: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM entries WHERE feed = ?", [feed]).fetchone()[0]
+
+    # --- deliveries (the outbox) -------------------------------------------------------------------------
+
+    def add_delivery(
+        self,
+        entry_id: int,
+        account: str,
+        *,
+        idempotency_key: str,
+        rkey: str | None,
+        now: float,
+        kind: str = "new",
+        payload: dict | None = None,
+        not_before: float | None = None,
+    ) -> int | None:
+        """Queue one (entry, account); returns None when that pair already has a delivery."""
+        cursor = self.db.execute(
+            """INSERT OR IGNORE INTO deliveries
+               (entry_id, account, state, kind, payload, idempotency_key, rkey, next_attempt_at, created_at)
+               VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
+            [
+                entry_id,
+                account,
+                kind,
+                json.dumps(payload, ensure_ascii=False) if payload is not None else None,
+                idempotency_key,
+                rkey,
+                not_before if not_before is not None else now,
+                now,
+            ],
+        )
+        return cursor.lastrowid if cursor.rowcount else None
+
+    def account_has_alias(self, account: str, aliases: list[str]) -> bool:
+        """Has this account a delivery for any entry, of any feed, with one of these canonical links?"""
+        if not aliases:
+            return False
+        marks = ",".join("?" * len(aliases))
+        row = self.db.execute(
+            f"""SELECT 1 FROM aliases a JOIN deliveries d ON d.entry_id = a.entry_id
+                WHERE d.account = ? AND a.alias IN ({marks}) LIMIT 1""",
+            [account, *aliases],
+        ).fetchone()
+        return row is not None
+
+    _DELIVERY_SELECT = """SELECT d.*, e.feed AS feed, e.key AS entry_key, e.link AS link
+                          FROM deliveries d JOIN entries e ON e.id = d.entry_id"""
+
+    def get_delivery(self, delivery_id: int) -> DeliveryRow | None:
+        row = self.db.execute(f"{self._DELIVERY_SELECT} WHERE d.id = ?", [delivery_id]).fetchone()
+        return self._delivery_row(row) if row else None
+
+    def deliveries(self, *, account: str | None = None, state: str | None = None, feed: str | None = None) -> list[DeliveryRow]:
+        clauses, params = [], []
+        for column, value in (("d.account", account), ("d.state", state), ("e.feed", feed)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(f"{self._DELIVERY_SELECT} {where} ORDER BY d.id", params).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
+    def due_deliveries(self, account: str, now: float, limit: int = 100) -> list[DeliveryRow]:
+        """Pending deliveries whose time has come, oldest first; rows stuck in `sending` come first of all."""
+        rows = self.db.execute(
+            f"""{self._DELIVERY_SELECT}
+                WHERE d.account = ? AND (d.state = 'sending' OR (d.state = 'pending' AND d.next_attempt_at <= ?))
+                ORDER BY d.state = 'sending' DESC, d.id LIMIT ?""",
+            [account, now, limit],
+        ).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
+    def set_payload(self, delivery_id: int, payload: dict) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE deliveries SET payload = ? WHERE id = ?", [json.dumps(payload, ensure_ascii=False), delivery_id]
+            )
+
+    def mark_sending(self, delivery_id: int, now: float) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE deliveries SET state = 'sending', sending_at = ?, attempts = attempts + 1 WHERE id = ?",
+                [now, delivery_id],
+            )
+
+    def mark_posted(self, delivery_id: int, remote_id: str, remote_url: str | None, now: float) -> None:
+        with self.transaction():
+            self.db.execute(
+                """UPDATE deliveries SET state = 'posted', remote_id = ?, remote_url = ?, posted_at = ?, last_error = NULL
+                   WHERE id = ?""",
+                [remote_id, remote_url, now, delivery_id],
+            )
+
+    def mark_retry(self, delivery_id: int, error: str, next_attempt_at: float, *, count_attempt: bool = True) -> None:
+        """Back to pending, to be tried again at next_attempt_at."""
+        with self.transaction():
+            self.db.execute(
+                f"""UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?
+                    {'' if count_attempt else ', attempts = MAX(attempts - 1, 0)'} WHERE id = ?""",
+                [error, next_attempt_at, delivery_id],
+            )
+
+    def mark_failed(self, delivery_id: int, reason: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE deliveries SET state = 'failed', last_error = ? WHERE id = ?", [reason, delivery_id])
+
+    def requeue_failed(self, *, account: str | None, entry_key: str | None, now: float) -> int:
+        clauses, params = ["d.state = 'failed'"], []
+        if account:
+            clauses.append("d.account = ?")
+            params.append(account)
+        if entry_key:
+            clauses.append("d.entry_id IN (SELECT id FROM entries WHERE key = ? OR link = ?)")
+            params.extend([entry_key, entry_key])
+        with self.transaction():
+            cursor = self.db.execute(
+                f"""UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?
+                    WHERE id IN (SELECT d.id FROM deliveries d WHERE {' AND '.join(clauses)})""",
+                [now, *params],
+            )
+        return cursor.rowcount
+
+    def posted_count_since(self, account: str, since: float) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE account = ? AND state = 'posted' AND posted_at >= ?", [account, since]
+        ).fetchone()[0]
+
+    def posted_times_since(self, account: str, since: float) -> list[float]:
+        rows = self.db.execute(
+            "SELECT posted_at FROM deliveries WHERE account = ? AND state = 'posted' AND posted_at >= ? ORDER BY posted_at",
+            [account, since],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """(account, state) -> count."""
+        rows = self.db.execute("SELECT account, state, COUNT(*) FROM deliveries GROUP BY account, state").fetchall()
+        return {(account, state): count for account, state, count in rows}
+
+    def pending_count_by_feed(self) -> dict[str, int]:
+        rows = self.db.execute(
+            """SELECT e.feed, COUNT(*) FROM deliveries d JOIN entries e ON e.id = d.entry_id
+               WHERE d.state IN ('pending', 'sending') GROUP BY e.feed"""
+        ).fetchall()
+        return dict(rows)
+
+    def last_posted(self, account: str) -> DeliveryRow | None:
+        row = self.db.execute(
+            f"{self._DELIVERY_SELECT} WHERE d.account = ? AND d.state = 'posted' ORDER BY d.posted_at DESC LIMIT 1",
+            [account],
+        ).fetchone()
+        return self._delivery_row(row) if row else None
+
+    def cancel_pending(self, *, account: str | None = None, feed: str | None = None, kind: str | None = None) -> int:
+        clauses, params = ["d.state = 'pending'"], []
+        for column, value in (("d.account", account), ("e.feed", feed), ("d.kind", kind)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        with self.transaction():
+            cursor = self.db.execute(
+                f"""DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d JOIN entries e ON e.id = d.entry_id
+                    WHERE {' AND '.join(clauses)})""",
+                params,
+            )
+        return cursor.rowcount
+
+    def _delivery_row(self, row: sqlite3.Row) -> DeliveryRow:
+        data = dict(row)
+        data["payload"] = json.loads(data["payload"]) if data["payload"] else None
+        return DeliveryRow(**data)
+
+    # --- accounts: pause, rate-limit deferral, session, instance limits ----------------------------------
+
+    def _ensure_account(self, name: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO accounts (name) VALUES (?)", [name])
+
+    def account(self, name: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM accounts WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return {"name": name, "paused_reason": None, "paused_at": None, "session": None, "limits": None,
+                    "limits_fetched_at": None, "deferred_until": None, "session_updated_at": None}
+        data = dict(row)
+        data["limits"] = json.loads(data["limits"]) if data["limits"] else None
+        return data
+
+    def pause_account(self, name: str, reason: str, now: float) -> None:
+        with self.transaction():
+            self._ensure_account(name)
+            self.db.execute("UPDATE accounts SET paused_reason = ?, paused_at = ? WHERE name = ?", [reason, now, name])
+
+    def resume_account(self, name: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE accounts SET paused_reason = NULL, paused_at = NULL WHERE name = ?", [name])
+
+    def defer_account(self, name: str, until: float | None) -> None:
+        with self.transaction():
+            self._ensure_account(name)
+            self.db.execute("UPDATE accounts SET deferred_until = ? WHERE name = ?", [until, name])
+
+    def load_session(self, name: str) -> str | None:
+        row = self.db.execute("SELECT session FROM accounts WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def save_session(self, name: str, session: str | None, now: float) -> None:
+        with self.transaction():
+            self._ensure_account(name)
+            self.db.execute(
+                "UPDATE accounts SET session = ?, session_updated_at = ? WHERE name = ?", [session, now, name]
+            )
+
+    def save_limits(self, name: str, limits: dict, now: float) -> None:
+        with self.transaction():
+            self._ensure_account(name)
+            self.db.execute(
+                "UPDATE accounts SET limits = ?, limits_fetched_at = ? WHERE name = ?", [json.dumps(limits), now, name]
+            )
+
+
+def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (SQLite would honour the umask)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StateError(f"cannot create the state database {path}: {exc.strerror}") from None
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError:
+        pass
+
+
+def _take_lock(path: Path) -> int:
+    lock_path = Path(f"{path}.lock")
+    try:
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise StateError(f"cannot open the lock file {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        try:
+            holder = os.pread(fd, 64, 0).decode().strip()
+        except OSError:
+            pass
+        os.close(fd)
+        who = f" (process {holder})" if holder else ""
+        raise StateLockedError(
+            f"another bridge process{who} is writing to {path}; only one may run at a time. "
+            "Stop it first (systemctl stop bridge), or use `bridge status` / `--dry-run`, which can run alongside."
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def _feed_row(row: sqlite3.Row) -> FeedRow:
+    data = dict(row)
+    data["baseline_done"] = bool(data["baseline_done"])
+    data["gone"] = bool(data["gone"])
+    return FeedRow(**data)
+
+
+def now() -> float:
+    return time.time()
+
+
+def iter_chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,97 @@
+"""`bridge status`: what each feed and account is doing, as a dict (for --json) and as text."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from bridge.config import Config
+from bridge.state import State
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def collect_status(config: Config, state: State, now: float | None = None) -> dict:
+    now = time.time() if now is None else now
+    pending_by_feed = state.pending_count_by_feed()
+    feeds = []
+    for feed in config.feeds:
+        row = state.get_feed(feed.name)
+        feeds.append(
+            {
+                "name": feed.name,
+                "url": feed.url,
+                "polling_url": row.url if row else feed.url,
+                "enabled": feed.enabled,
+                "accounts": list(feed.accounts),
+                "last_check": _iso(row.last_checked_at) if row else None,
+                "last_success": _iso(row.last_success_at) if row else None,
+                "outcome": (row.last_outcome if row else None) or "never polled",
+                "http_status": row.last_status if row else None,
+                "entries_known": state.count_entries(feed.name),
+                "pending_deliveries": pending_by_feed.get(feed.name, 0),
+                "error": row.last_error if row else None,
+                "consecutive_errors": row.error_count if row else 0,
+                "gone": bool(row and row.gone),
+                "next_poll": (None if row and row.gone else _iso(row.next_poll_at) if row and row.next_poll_at else "now"),
+            }
+        )
+    counts = state.delivery_counts()
+    accounts = []
+    for name, account in config.accounts.items():
+        info = state.account(name)
+        last = state.last_posted(name)
+        accounts.append(
+            {
+                "name": name,
+                "type": account.type,
+                "target": account.instance_url if account.type == "mastodon" else account.service_url,
+                "handle": account.handle,
+                "posted": counts.get((name, "posted"), 0),
+                "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
+                "failed": counts.get((name, "failed"), 0),
+                "last_post_url": last.remote_url if last else None,
+                "last_post_at": _iso(last.posted_at) if last else None,
+                "paused": info["paused_reason"],
+                "deferred_until": _iso(info["deferred_until"]) if info["deferred_until"] and info["deferred_until"] > now else None,
+            }
+        )
+    return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts}
+
+
+def render_status_text(report: dict) -> str:
+    lines = [f"state: {report['state']}", ""]
+    lines.append("FEEDS")
+    if not report["feeds"]:
+        lines.append("  (none configured)")
+    for feed in report["feeds"]:
+        head = f"  {feed['name']}  {feed['polling_url']}"
+        if feed["polling_url"] != feed["url"]:
+            head += f"  (moved from {feed['url']})"
+        lines.append(head)
+        http = f" HTTP {feed['http_status']}" if feed["http_status"] else ""
+        lines.append(
+            f"    last check {feed['last_check'] or '-'}: {feed['outcome']}{http}; "
+            f"{feed['entries_known']} entries known; {feed['pending_deliveries']} pending; next poll {feed['next_poll'] or 'never (gone)'}"
+        )
+        if feed["error"]:
+            lines.append(f"    error ({feed['consecutive_errors']} in a row): {feed['error']}")
+    lines.append("")
+    lines.append("ACCOUNTS")
+    if not report["accounts"]:
+        lines.append("  (none configured)")
+    for account in report["accounts"]:
+        lines.append(f"  {account['name']} ({account['type']}, {account['target']})")
+        lines.append(
+            f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
+            f"last post {account['last_post_url'] or '-'}"
+        )
+        if account["paused"]:
+            lines.append(f"    PAUSED: {account['paused']}")
+        if account["deferred_until"]:
+            lines.append(f"    rate limited until {account['deferred_until']}")
+    return "\n".join(lines)

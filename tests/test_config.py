@@ -1,0 +1,192 @@
+"""Config loading and validation: every problem names the key and the fix; the example config loads."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bridge.config import (
+    AccountConfig,
+    BridgeSettings,
+    CategoryRule,
+    FeedConfig,
+    HashtagSettings,
+    PostOptions,
+    SecretRef,
+    load_config,
+    parse_config,
+    parse_duration,
+    resolve_secret,
+)
+from bridge.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def _error(data: dict) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return info.value
+
+
+def test_example_config_loads_and_resolves_its_defaults():
+    config = load_config(EXAMPLE)
+    assert [feed.name for feed in config.feeds] == ["blog"]
+    assert set(config.accounts) == {"mastodon-main", "bluesky-main"}
+    assert config.bridge.interval == 15 * 60
+    assert config.bridge.max_post_age == 7 * 86400
+    settings = config.post_settings(config.feed("blog"), "bluesky-main")
+    assert settings.template == "{title}\n\n{url}"  # the per-account override wins
+    assert config.post_settings(config.feed("blog"), "mastodon-main").visibility == "public"
+
+
+def _model_keys(model, prefix: str) -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        keys.add(f"{prefix}.{name}")
+    return keys
+
+
+def _toml_keys(data, prefix: str) -> set[str]:
+    keys = set()
+    for key, value in data.items():
+        keys.add(f"{prefix}.{key}")
+    return keys
+
+
+def test_every_accepted_key_is_in_the_example_and_nothing_else():
+    """config.example.toml documents every key the code accepts, and only those."""
+    data = tomllib.loads(EXAMPLE.read_text())
+    accounts = data["accounts"]
+    feed = data["feeds"][0]
+    shown = (
+        _toml_keys(data["bridge"], "bridge")
+        | {key for account in accounts.values() for key in _toml_keys(account, "account")}
+        | _toml_keys(feed, "feed")
+        | _toml_keys(feed["hashtags"], "hashtags")
+        | {key for rule in feed["rules"] for key in _toml_keys(rule, "rule")}
+        | {key for override in feed["overrides"].values() for key in _toml_keys(override, "override")}
+    )
+    accepted = (
+        _model_keys(BridgeSettings, "bridge")
+        | _model_keys(AccountConfig, "account")
+        | _model_keys(FeedConfig, "feed")
+        | _model_keys(HashtagSettings, "hashtags")
+        | _model_keys(CategoryRule, "rule")
+    )
+    # An override takes exactly the post options; the example shows one of them, the test checks the class.
+    assert {key for key in shown if key.startswith("override.")} <= _model_keys(PostOptions, "override")
+    shown = {key for key in shown if not key.startswith("override.")}
+    assert accepted - shown == set(), "accepted but not documented in config.example.toml"
+    assert shown - accepted == set(), "documented but not accepted"
+
+
+@pytest.mark.parametrize(
+    "data, key, words",
+    [
+        ({"bridge": {"intervall": "5m"}}, "bridge.intervall", "unknown key"),
+        ({"accounts": {"m": {"type": "mastodon", "instance": "https://m.example", "colour": 1}}}, "accounts.m.colour", "unknown key"),
+        ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "accounts": ["nope"]}]}, "feeds[0] (name = 'blog').accounts", "[accounts.nope]"),
+        ({"feeds": [{"name": "blog"}]}, "feeds[0] (name = 'blog').url", "is required"),
+        ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "template": "{tittle} {url}"}]}, "feeds[0] (name = 'blog').template", "{tittle}"),
+        ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "template": "{title}"}]}, "feeds[0] (name = 'blog').template", "{url}"),
+        ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "interval": "soon"}]}, "feeds[0] (name = 'blog').interval", "15m"),
+        ({"feeds": [{"name": "blog", "url": "ftp://b.example/feed"}]}, "feeds[0] (name = 'blog').url", "http(s)"),
+        ({"feeds": [{"name": "a", "url": "https://b.example/1"}, {"name": "a", "url": "https://b.example/2"}]}, "feeds[1] (name = 'a').name", "unique"),
+        ({"accounts": {"m": {"type": "mastodon"}}}, "accounts.m", "instance"),
+        ({"accounts": {"b": {"type": "bluesky", "handle": "x.test", "access_token": {"env": "X"}}}}, "accounts.b", "Mastodon setting"),
+        ({"accounts": {"b": {"type": "bluesky", "handle": "x.test", "app_password": {"env": "A", "file": "f"}}}}, "accounts.b.app_password", "exactly one"),
+        ({"accounts": {"x": {"type": "friendica"}}}, "accounts.x.type", "mastodon"),
+    ],
+)
+def test_validation_errors_name_the_key_and_the_fix(data, key, words):
+    error = _error(data)
+    assert error.key == key
+    assert words in str(error)
+    assert error.fix, "every config error says how to fix it"
+
+
+def test_durations():
+    assert parse_duration("90s") == 90
+    assert parse_duration("15m") == 900
+    assert parse_duration("2h") == 7200
+    assert parse_duration("7d") == 7 * 86400
+    assert parse_duration(30) == 30
+    with pytest.raises(ValueError):
+        parse_duration("-5m")
+
+
+def _account_config(**account) -> dict:
+    return {"accounts": {"main": {"type": "mastodon", "instance": "https://m.example", **account}}}
+
+
+def test_secret_from_env(monkeypatch):
+    monkeypatch.setenv("BRIDGE_TEST_TOKEN", "tok-123\n")
+    config = parse_config(_account_config(access_token={"env": "BRIDGE_TEST_TOKEN"}))
+    secret = resolve_secret(config, "main")
+    assert secret.reveal() == "tok-123"
+    assert "tok-123" not in repr(secret) and "tok-123" not in str(secret)
+
+
+def test_secret_from_file_relative_to_the_config(tmp_path):
+    (tmp_path / "token").write_text("file-token\n")
+    config_path = tmp_path / "config.toml"
+    config_path.write_text('[accounts.main]\ntype = "mastodon"\ninstance = "https://m.example"\naccess_token = { file = "token" }\n')
+    assert resolve_secret(load_config(config_path), "main").reveal() == "file-token"
+
+
+def test_secret_found_in_credentials_directory(tmp_path, monkeypatch):
+    (tmp_path / "main").write_text("from-systemd")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = parse_config(_account_config())
+    assert resolve_secret(config, "main").reveal() == "from-systemd"
+
+
+def test_missing_secret_names_the_key_and_all_three_ways(monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config = parse_config(_account_config())
+    with pytest.raises(ConfigError) as info:
+        resolve_secret(config, "main")
+    assert info.value.key == "accounts.main.access_token"
+    assert "env" in info.value.fix and "file" in info.value.fix and "LoadCredential" in info.value.fix
+
+
+def test_config_lookup_order(tmp_path, monkeypatch):
+    from bridge.config import default_config_path
+
+    monkeypatch.delenv("BRIDGE_CONFIG", raising=False)
+    monkeypatch.delenv("CONFIGURATION_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert default_config_path() == tmp_path / "xdg" / "bridge" / "config.toml"
+    monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(tmp_path / "etc"))
+    assert default_config_path() == tmp_path / "etc" / "config.toml"
+    monkeypatch.setenv("BRIDGE_CONFIG", str(tmp_path / "explicit.toml"))
+    assert default_config_path() == tmp_path / "explicit.toml"
+
+
+def test_missing_config_file_says_where_it_looked(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.toml")
+    assert str(tmp_path / "nope.toml") in str(info.value)
+    assert "config.example.toml" in info.value.fix
+
+
+def test_toml_syntax_error_is_a_config_error(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[bridge\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_state_path_defaults(tmp_path, monkeypatch):
+    config = parse_config({})
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert config.state_path() == tmp_path / "data" / "bridge" / "bridge.sqlite3"
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "systemd-state"))
+    assert config.state_path() == tmp_path / "systemd-state" / "bridge.sqlite3"

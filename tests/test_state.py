@@ -1,0 +1,101 @@
+"""The state database: private file, migrations on open, one writer, dry runs that write nothing."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from bridge.errors import StateLockedError
+from bridge.model import Entry
+from bridge.state import State
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_database_and_lock_are_private_and_migrated(tmp_path):
+    path = tmp_path / "sub" / "bridge.sqlite3"
+    old_umask = os.umask(0o022)
+    try:
+        with State.open(path) as state:
+            assert state.applied_migrations() == ["0001_initial"]
+            assert state.pending_migrations() == []
+            assert state.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        os.umask(old_umask)
+    assert _mode(path) == 0o600
+    assert _mode(f"{path}.lock") == 0o600
+    for extra in (f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(extra):
+            assert _mode(extra) == 0o600
+
+
+def test_a_second_writer_process_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "bridge.sqlite3"
+    with State.open(path):
+        code = textwrap.dedent(
+            f"""
+            from bridge.state import State
+            from bridge.errors import StateLockedError
+            try:
+                State.open({str(path)!r})
+            except StateLockedError as exc:
+                print(exc)
+                raise SystemExit(3)
+            """
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert f"process {os.getpid()}" in result.stdout
+    assert "bridge status" in result.stdout  # says what can run alongside
+    # once the first writer is gone, the next one gets in
+    with State.open(path):
+        pass
+
+
+def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(tmp_path):
+    path = tmp_path / "bridge.sqlite3"
+    with State.open(path) as writer:
+        writer.ensure_feed("blog", "https://b.example/feed")
+        with writer.transaction():
+            writer.add_entry("blog", Entry(key="k1", link="https://b.example/1"), "baseline", "h", ["b.example/1"], 1.0)
+        with State.open_readonly(path) as reader:
+            assert reader.count_entries("blog") == 1
+        dry = State.open_dry_run(path)
+        with dry.transaction():
+            dry.add_entry("blog", Entry(key="k2", link="https://b.example/2"), "new", "h", ["b.example/2"], 2.0)
+        assert dry.count_entries("blog") == 2
+        dry.close()
+        assert writer.count_entries("blog") == 1
+
+
+def test_readonly_on_a_missing_database_creates_nothing(tmp_path):
+    path = tmp_path / "none.sqlite3"
+    with State.open_readonly(path) as state:
+        assert state.list_feeds() == []
+    assert not path.exists()
+
+
+def test_outbox_one_delivery_per_entry_and_account(tmp_path):
+    with State.open(tmp_path / "s.sqlite3") as state:
+        state.ensure_feed("blog", "https://b.example/feed")
+        with state.transaction():
+            entry_id = state.add_entry("blog", Entry(key="k", link="https://b.example/p"), "new", "h", ["b.example/p"], 10.0)
+            first = state.add_delivery(entry_id, "masto", idempotency_key="key-1", rkey=None, now=10.0)
+            again = state.add_delivery(entry_id, "masto", idempotency_key="key-1", rkey=None, now=11.0)
+        assert first is not None and again is None
+        assert state.account_has_alias("masto", ["b.example/p"])
+        assert not state.account_has_alias("other", ["b.example/p"])
+        due = state.due_deliveries("masto", now=10.0)
+        assert [row.entry_key for row in due] == ["k"]
+        state.mark_sending(first, now=12.0)
+        state.mark_posted(first, "remote-1", "https://m.example/@me/1", now=13.0)
+        row = state.get_delivery(first)
+        assert (row.state, row.attempts, row.remote_url) == ("posted", 1, "https://m.example/@me/1")
+        assert state.due_deliveries("masto", now=100.0) == []
