@@ -105,6 +105,7 @@ def _m0001_initial(db: Database) -> None:
             name TEXT PRIMARY KEY,
             paused_reason TEXT,              -- set while the credentials do not work
             paused_at REAL,
+            paused_fingerprint TEXT,         -- hash of the credential that failed: a new one un-pauses
             session TEXT,                    -- Bluesky session string; secret, the file is 0600
             session_updated_at REAL,
             limits TEXT,                     -- instance limits as JSON (Mastodon)
@@ -540,20 +541,26 @@ class State:
     def account(self, name: str) -> dict[str, Any]:
         row = self.db.execute("SELECT * FROM accounts WHERE name = ?", [name]).fetchone()
         if row is None:
-            return {"name": name, "paused_reason": None, "paused_at": None, "session": None, "limits": None,
+            return {"name": name, "paused_reason": None, "paused_at": None, "paused_fingerprint": None,
+                    "session": None, "limits": None,
                     "limits_fetched_at": None, "deferred_until": None, "session_updated_at": None}
         data = dict(row)
         data["limits"] = json.loads(data["limits"]) if data["limits"] else None
         return data
 
-    def pause_account(self, name: str, reason: str, now: float) -> None:
+    def pause_account(self, name: str, reason: str, now: float, fingerprint: str | None = None) -> None:
         with self.transaction():
             self._ensure_account(name)
-            self.db.execute("UPDATE accounts SET paused_reason = ?, paused_at = ? WHERE name = ?", [reason, now, name])
+            self.db.execute(
+                "UPDATE accounts SET paused_reason = ?, paused_at = ?, paused_fingerprint = ? WHERE name = ?",
+                [reason, now, fingerprint, name],
+            )
 
     def resume_account(self, name: str) -> None:
         with self.transaction():
-            self.db.execute("UPDATE accounts SET paused_reason = NULL, paused_at = NULL WHERE name = ?", [name])
+            self.db.execute(
+                "UPDATE accounts SET paused_reason = NULL, paused_at = NULL, paused_fingerprint = NULL WHERE name = ?", [name]
+            )
 
     def defer_account(self, name: str, until: float | None) -> None:
         with self.transaction():

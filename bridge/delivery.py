@@ -1,0 +1,257 @@
+"""The delivery engine: sends the due rows of the outbox, exactly once, each account on its own.
+
+    pending --(mark_sending, committed)--> sending --publish--> posted
+       ^                                      |
+       +------ transient error / rate limit --+--> failed (permanent error or max_attempts)
+
+- The payload and its retry identity (Idempotency-Key, rkey) are fixed and committed before the first call.
+- A row found in `sending` was interrupted with an unknown outcome: the target's find_existing() decides
+  whether the post exists before any new attempt.
+- Flood control: at most posts_per_hour and posts_per_day per account, and at least 3600/posts_per_hour
+  seconds between two posts, so a burst trickles out oldest first.
+- A paused account (credentials refused) keeps its queue; it is tried again when its credential changes,
+  or an hour later.
+- One account's trouble never stops another's deliveries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bridge.config import Config, ConfigError, resolve_secret
+from bridge.errors import AuthError, PermanentPublishError, PublishError, RateLimited, TransientPublishError
+from bridge.faults import crash_point
+from bridge.logs import log_event
+from bridge.state import DeliveryRow, State
+from bridge.targets.base import Published, Target
+
+log = logging.getLogger("bridge.deliver")
+
+RETRY_BASE_SECONDS = 60.0
+RETRY_MAX_SECONDS = 6 * 3600.0
+RETRY_JITTER = 0.2
+PAUSED_RECHECK_SECONDS = 3600.0
+HOUR, DAY = 3600.0, 86400.0
+
+PayloadBuilder = Callable[[DeliveryRow, Target], dict]
+TargetFactory = Callable[[str], Target]
+
+
+@dataclass
+class AccountReport:
+    account: str
+    posted: list[str] = field(default_factory=list)  # remote URLs
+    retried: int = 0
+    failed: int = 0
+    paused: str | None = None
+    deferred_until: float | None = None
+    waiting: int = 0  # due but held back by flood control
+
+
+@dataclass
+class DeliveryReport:
+    accounts: list[AccountReport] = field(default_factory=list)
+
+    @property
+    def posted(self) -> int:
+        return sum(len(report.posted) for report in self.accounts)
+
+    @property
+    def failed(self) -> int:
+        return sum(report.failed for report in self.accounts)
+
+
+def credential_fingerprint(config: Config, account: str) -> str | None:
+    try:
+        secret = resolve_secret(config, account)
+    except ConfigError:
+        return None
+    return hashlib.sha256(secret.reveal().encode()).hexdigest()[:16]
+
+
+class Deliverer:
+    def __init__(
+        self,
+        config: Config,
+        state: State,
+        *,
+        target_factory: TargetFactory,
+        payload_builder: PayloadBuilder,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.target_factory = target_factory
+        self.payload_builder = payload_builder
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.should_stop = should_stop
+        self._targets: dict[str, Target] = {}
+
+    def close(self) -> None:
+        for target in self._targets.values():
+            try:
+                target.close()
+            except Exception:  # closing is best effort
+                log.debug("closing target failed", exc_info=True)
+        self._targets.clear()
+
+    def deliver_due(self, accounts: list[str] | None = None) -> DeliveryReport:
+        report = DeliveryReport()
+        for account in accounts or list(self.config.accounts):
+            if self.should_stop():
+                break
+            report.accounts.append(self._deliver_account(account))
+        return report
+
+    # --- flood control -----------------------------------------------------------------------------------
+
+    def next_allowed_at(self, account: str, now: float | None = None) -> float:
+        """The earliest time this account may post again under its hourly/daily limits and spacing."""
+        now = self.clock() if now is None else now
+        settings = self.config.accounts[account]
+        day = self.state.posted_times_since(account, now - DAY)
+        hour = [t for t in day if t >= now - HOUR]
+        candidates = [now]
+        if day:
+            candidates.append(day[-1] + HOUR / settings.posts_per_hour)
+        if len(hour) >= settings.posts_per_hour:
+            candidates.append(hour[len(hour) - settings.posts_per_hour] + HOUR)
+        if len(day) >= settings.posts_per_day:
+            candidates.append(day[len(day) - settings.posts_per_day] + DAY)
+        return max(candidates)
+
+    # --- one account ---------------------------------------------------------------------------------------
+
+    def _deliver_account(self, account: str) -> AccountReport:
+        report = AccountReport(account)
+        now = self.clock()
+        info = self.state.account(account)
+        if info["paused_reason"]:
+            fingerprint = credential_fingerprint(self.config, account)
+            changed = fingerprint is not None and fingerprint != info["paused_fingerprint"]
+            if not changed and now - (info["paused_at"] or 0) < PAUSED_RECHECK_SECONDS:
+                report.paused = info["paused_reason"]
+                return report
+            log.info("account %s: trying again after its pause (%s)", account,
+                     "the credential changed" if changed else "an hour passed")
+            self.state.resume_account(account)
+        if info["deferred_until"] and info["deferred_until"] > now:
+            report.deferred_until = info["deferred_until"]
+            return report
+        rows = self.state.due_deliveries(account, now)
+        if not rows:
+            return report
+        try:
+            target = self._target(account)
+        except ConfigError as exc:
+            self._pause(account, str(exc), report)
+            return report
+        except AuthError as exc:
+            self._pause(account, str(exc), report)
+            return report
+        except TransientPublishError as exc:
+            log.warning("account %s: cannot reach the server now (%s); the queue waits", account, exc)
+            return report
+        for row in rows:
+            if self.should_stop():
+                break
+            if row.state != "sending" and self.next_allowed_at(account) > self.clock():
+                report.waiting += 1
+                continue
+            if not self._deliver_one(target, row, report):
+                break  # the account cannot go on this pass (paused, rate limited, server down)
+        return report
+
+    def _target(self, account: str) -> Target:
+        if account not in self._targets:
+            self._targets[account] = self.target_factory(account)
+        return self._targets[account]
+
+    def _deliver_one(self, target: Target, row: DeliveryRow, report: AccountReport) -> bool:
+        """Returns False when the rest of this account's queue should wait for a later pass."""
+        account = row.account
+        try:
+            if row.state == "sending":
+                existing = target.find_existing(row)
+                if existing is not None:
+                    self._posted(row, existing, report, recovered=True)
+                    return True
+            payload = row.payload
+            if payload is None:
+                payload = self.payload_builder(row, target)
+                self.state.set_payload(row.id, payload)
+                row.payload = payload
+            self.state.mark_sending(row.id, self.clock())
+            crash_point("after-delivery-row")
+            published = target.publish(row, payload)
+            crash_point("after-remote-post")
+        except RateLimited as exc:
+            until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + RETRY_BASE_SECONDS
+            self.state.mark_retry(row.id, f"rate limited: {exc}", until, count_attempt=False)
+            self.state.defer_account(account, until)
+            report.deferred_until = until
+            log_event(log, logging.WARNING, f"account {account}: rate limited until {_fmt(until)}; the queue waits",
+                      account=account, until=until)
+            return False
+        except AuthError as exc:
+            self.state.mark_retry(row.id, str(exc), self.clock(), count_attempt=False)
+            self._pause(account, str(exc), report)
+            return False
+        except PermanentPublishError as exc:
+            self.state.mark_failed(row.id, str(exc))
+            report.failed += 1
+            log_event(log, logging.ERROR, f"account {account}: gave up on {row.link or row.entry_key}: {exc} "
+                      f"(fix the cause, then `bridge retry --account {account}`)", account=account, entry=row.entry_key)
+            return True
+        except TransientPublishError as exc:
+            self._retry_later(row, exc, report)
+            return False
+        except PublishError as exc:  # any other publish error is treated as transient
+            self._retry_later(row, TransientPublishError(str(exc)), report)
+            return False
+        self._posted(row, published, report)
+        return True
+
+    def _posted(self, row: DeliveryRow, published: Published, report: AccountReport, recovered: bool = False) -> None:
+        self.state.mark_posted(row.id, published.remote_id, published.url, self.clock())
+        report.posted.append(published.url or published.remote_id)
+        how = "found already posted" if recovered else "posted"
+        log_event(log, logging.INFO, f"account {row.account}: {how} {row.link or row.entry_key} -> {published.url or published.remote_id}",
+                  account=row.account, entry=row.entry_key, url=published.url)
+
+    def _retry_later(self, row: DeliveryRow, error: TransientPublishError, report: AccountReport) -> None:
+        attempts = row.attempts + 1  # mark_sending counted this one (or it failed before: still count it)
+        max_attempts = self.config.accounts[row.account].max_attempts
+        if attempts >= max_attempts:
+            self.state.mark_failed(row.id, f"gave up after {attempts} attempts: {error}")
+            report.failed += 1
+            log.error("account %s: gave up on %s after %d attempts: %s (`bridge retry --account %s` to try again)",
+                      row.account, row.link or row.entry_key, attempts, error, row.account)
+            return
+        delay = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
+        delay *= 1 + self.rng.uniform(-RETRY_JITTER, RETRY_JITTER)
+        when = self.clock() + delay
+        if error.retry_at is not None:
+            when = max(when, error.retry_at.timestamp())
+        self.state.mark_retry(row.id, str(error), when)
+        report.retried += 1
+        log_event(log, logging.WARNING, f"account {row.account}: {row.link or row.entry_key} not posted ({error}); "
+                  f"retrying at {_fmt(when)}", account=row.account, entry=row.entry_key)
+
+    def _pause(self, account: str, reason: str, report: AccountReport) -> None:
+        self.state.pause_account(account, reason, self.clock(), credential_fingerprint(self.config, account))
+        self._targets.pop(account, None)
+        report.paused = reason
+        log_event(log, logging.ERROR, f"account {account} paused, its posts stay queued: {reason}", account=account)
+
+
+def _fmt(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))

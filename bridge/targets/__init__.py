@@ -1,0 +1,1 @@
+"""Publishing targets: one small module per platform behind one narrow interface (base.Target)."""

@@ -1,0 +1,39 @@
+"""What every publishing target offers the delivery engine.
+
+A target wraps one account on one platform. It translates its library's errors into bridge.errors'
+PublishError tree at its boundary: TransientPublishError / RateLimited (try later), PermanentPublishError
+(give up on this post), AuthError (pause the account).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bridge.state import DeliveryRow
+
+
+@dataclass(frozen=True)
+class Published:
+    remote_id: str  # Mastodon status id, or the Bluesky at:// URI
+    url: str | None  # the post's web address
+
+
+class Target(Protocol):
+    account: str
+    platform: str  # "mastodon" | "bluesky"
+
+    def render_limits(self) -> dict | None:
+        """What the renderer must know about this account's server (Mastodon instance limits), or None."""
+
+    def publish(self, delivery: DeliveryRow, payload: dict) -> Published:
+        """Post the payload, using the delivery's retry identity (Idempotency-Key or rkey)."""
+
+    def find_existing(self, delivery: DeliveryRow) -> Published | None:
+        """After an unknown outcome: did this delivery's post get made? None when it surely did not."""
+
+    def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
+        """Replace a posted entry's text (Mastodon only); raise PermanentPublishError where impossible."""
+
+    def close(self) -> None:
+        """Release connections."""
