@@ -5,8 +5,8 @@
        +------ transient error / rate limit --+--> failed (permanent error or max_attempts)
 
 - The payload and its retry identity (Idempotency-Key, rkey) are fixed and committed before the first call.
-- A row found in `sending` was interrupted with an unknown outcome: the target's find_existing() decides
-  whether the post exists before any new attempt.
+- A row found in `sending` (a crash) or tried before (an answer may have been lost) has an unknown outcome:
+  the target's find_existing() decides whether the post exists before any new attempt.
 - Flood control: at most posts_per_hour and posts_per_day per account, and at least 3600/posts_per_hour
   seconds between two posts, so a burst trickles out oldest first.
 - A paused account (credentials refused) keeps its queue; it is tried again when its credential changes,
@@ -179,7 +179,8 @@ class Deliverer:
         """Returns False when the rest of this account's queue should wait for a later pass."""
         account = row.account
         try:
-            if row.state == "sending":
+            if row.state == "sending" or row.attempts > 0:
+                # An earlier attempt may have posted without us hearing the answer: ask before posting.
                 existing = target.find_existing(row)
                 if existing is not None:
                     self._posted(row, existing, report, recovered=True)

@@ -26,6 +26,7 @@ from typing import Callable
 from bridge import ids
 from bridge.config import Config, FeedConfig
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
+from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
 from bridge.logs import log_event
 from bridge.model import Entry
@@ -94,9 +95,12 @@ class Poller:
         """Feeds to poll now: the named ones (always), else every enabled feed whose time has come."""
         if names:
             return [self.config.feed(name) for name in names]
+        return self.due_feeds_among(self.config.feeds)
+
+    def due_feeds_among(self, feeds: list[FeedConfig]) -> list[FeedConfig]:
         now = self.clock()
         due = []
-        for feed in self.config.feeds:
+        for feed in feeds:
             if not feed.enabled:
                 continue
             row = self.state.get_feed(feed.name)
@@ -119,25 +123,25 @@ class Poller:
 
     async def poll_feeds(self, feeds: list[FeedConfig]) -> PollReport:
         fetcher = Fetcher(self.config.bridge, transport=self.transport)
-        report = PollReport()
         try:
-
-            async def one(feed: FeedConfig) -> None:
-                row = self.state.ensure_feed(feed.name, feed.url)
-                try:
-                    result: FetchResult | FeedError = await fetcher.fetch(
-                        row.url, etag=row.etag, last_modified=row.last_modified
-                    )
-                except FeedError as exc:
-                    result = exc
-                # Recording is synchronous and short: the event loop runs it between fetches.
-                report.feeds.append(self.record(feed, row, result))
-
-            await asyncio.gather(*(one(feed) for feed in feeds))
+            outcomes = await asyncio.gather(*(self.poll_feed(fetcher, feed) for feed in feeds))
         finally:
             await fetcher.aclose()
-        report.feeds.sort(key=lambda outcome: outcome.feed)
-        return report
+        return PollReport(sorted(outcomes, key=lambda outcome: outcome.feed))
+
+    async def poll_feed(self, fetcher: Fetcher, feed: FeedConfig) -> FeedOutcome:
+        """Fetch one feed and record what it holds; a feed problem is recorded, never raised."""
+        row = self.state.ensure_feed(feed.name, feed.url)
+        try:
+            result: FetchResult | FeedError = await fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
+        except FeedError as exc:
+            result = exc
+        crash_point("mid-fetch")
+        # Recording is synchronous and short: the event loop runs it between fetches.
+        return self.record(feed, row, result)
+
+    def is_due(self, feed: FeedConfig) -> bool:
+        return bool(self.due_feeds_among([feed]))
 
     def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError) -> FeedOutcome:
         """Write what one fetch learned, in one transaction; never raises for a feed problem."""

@@ -10,10 +10,13 @@ Times are stored as UNIX seconds (REAL) so that scheduling comparisons are plain
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +96,7 @@ def _m0001_initial(db: Database) -> None:
             remote_id TEXT,
             remote_url TEXT,
             created_at REAL NOT NULL,
+            first_sent_at REAL,              -- the first attempt: Mastodon's idempotency window runs from here
             sending_at REAL,
             posted_at REAL,
             UNIQUE (entry_id, account)
@@ -152,6 +156,7 @@ class DeliveryRow:
     remote_id: str | None
     remote_url: str | None
     created_at: float
+    first_sent_at: float | None
     sending_at: float | None
     posted_at: float | None
     feed: str = ""
@@ -159,6 +164,25 @@ class DeliveryRow:
     link: str | None = None
 
 
+def _serialized(cls):
+    """Every public method runs under the instance's lock: the daemon's threads share one connection."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod)):
+            continue
+
+        def wrap(method):
+            @functools.wraps(method)
+            def locked(self, *args, **kwargs):
+                with self._lock:
+                    return method(self, *args, **kwargs)
+
+            return locked
+
+        setattr(cls, name, wrap(value))
+    return cls
+
+
+@_serialized
 class State:
     """The state database. Use `State.open()` for the one writer, `open_readonly()` and `open_dry_run()` otherwise."""
 
@@ -166,6 +190,7 @@ class State:
         self.db = db
         self.path = path
         self._lock_fd = lock_fd
+        self._lock = threading.RLock()
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -239,8 +264,11 @@ class State:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    @contextlib.contextmanager
     def transaction(self):
-        return self.db.atomic()
+        """One atomic unit of work; nested calls become savepoints. Holds the lock for its whole duration."""
+        with self._lock, self.db.atomic():
+            yield self
 
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
@@ -442,8 +470,9 @@ class State:
     def mark_sending(self, delivery_id: int, now: float) -> None:
         with self.transaction():
             self.db.execute(
-                "UPDATE deliveries SET state = 'sending', sending_at = ?, attempts = attempts + 1 WHERE id = ?",
-                [now, delivery_id],
+                """UPDATE deliveries SET state = 'sending', sending_at = ?, first_sent_at = COALESCE(first_sent_at, ?),
+                   attempts = attempts + 1 WHERE id = ?""",
+                [now, now, delivery_id],
             )
 
     def mark_posted(self, delivery_id: int, remote_id: str, remote_url: str | None, now: float) -> None:

@@ -1,1 +1,27 @@
-"""Publishing targets: one small module per platform behind one narrow interface (base.Target)."""
+"""Publishing targets: one small module per platform behind one narrow interface (base.Target).
+
+The platform SDKs are imported only when a target is made, so commands that publish nothing stay fast.
+"""
+
+from __future__ import annotations
+
+from bridge.config import Config, resolve_secret
+from bridge.state import State
+
+
+def make_target(config: Config, state: State, account: str, *, media_fetcher=None):
+    """The target for one configured account. Raises ConfigError when its credential cannot be found."""
+    settings = config.accounts[account]
+    secret = resolve_secret(config, account)
+    from bridge import __version__
+    from bridge.logs import register_secret
+
+    register_secret(secret.reveal())
+    user_agent = config.bridge.user_agent.replace("{version}", __version__)
+    if settings.type == "mastodon":
+        from bridge.targets.mastodon import MastodonTarget
+
+        return MastodonTarget(account, settings, secret, state, media_fetcher=media_fetcher, user_agent=user_agent)
+    from bridge.targets.bluesky import BlueskyTarget
+
+    return BlueskyTarget(account, settings, secret, state, media_fetcher=media_fetcher)

@@ -1,0 +1,237 @@
+"""`bridge run`: the long-running service.
+
+APScheduler 3 (in-memory job store, rebuilt from the config; never shared between processes) runs one polling
+job per feed and one delivery job, each with max_instances=1, coalescing and a misfire grace time. Fetches go
+through one asyncio loop in its own thread, so every feed shares one HTTP connection pool and the same
+per-host limits. The main thread owns the signals:
+
+- SIGTERM / SIGINT: stop scheduling, let the in-flight publish finish, commit, exit 0.
+- SIGHUP: reload the config (feeds and accounts added or removed); queued work is in the database, untouched.
+
+Under systemd (NOTIFY_SOCKET set): READY=1 after start-up, STATUS= lines, WATCHDOG=1 only while jobs are
+really running (a heartbeat job goes through the same worker pool as the polls), STOPPING=1 on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import threading
+import time
+from typing import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bridge.config import Config, FeedConfig, load_config
+from bridge.feeds import Fetcher
+from bridge.notify import Notifier, watchdog_interval
+from bridge.pipeline import Poller
+from bridge.state import State
+
+log = logging.getLogger("bridge.run")
+
+DELIVERY_INTERVAL_SECONDS = 30.0
+STATUS_INTERVAL_SECONDS = 30.0
+MISFIRE_GRACE_SECONDS = 300
+START_SPREAD_SECONDS = 30.0
+WORKERS = 4
+
+
+class FetchLoop:
+    """An asyncio event loop in a thread of its own, holding the shared Fetcher."""
+
+    def __init__(self, config: Config, transport=None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="bridge-fetch", daemon=True)
+        self.thread.start()
+        self.fetcher: Fetcher = self.run(self._make(config, transport))
+
+    @staticmethod
+    async def _make(config: Config, transport) -> Fetcher:
+        return Fetcher(config.bridge, transport=transport)
+
+    def run(self, coroutine, timeout: float | None = None):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        try:
+            self.run(self.fetcher.aclose(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config_path,
+        *,
+        deliverer_factory: Callable,
+        clock: Callable[[], float] = time.time,
+        delivery_interval: float = DELIVERY_INTERVAL_SECONDS,
+    ) -> None:
+        self.config_path = config_path
+        self.deliverer_factory = deliverer_factory
+        self.clock = clock
+        self.delivery_interval = delivery_interval
+        self.notifier = Notifier()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._last_progress = clock()
+        self._rng = random.Random()
+        self._next_deliverer = None
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.config: Config = load_config(self.config_path)
+        self.state = State.open(self.config.state_path())  # refuses a second daemon on the same database
+        self.fetch_loop = FetchLoop(self.config)
+        self.poller = Poller(self.config, self.state, clock=self.clock)
+        self.deliverer = self.deliverer_factory(self.config, self.state, should_stop=self._stop.is_set)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(WORKERS)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+            timezone="UTC",
+        )
+        self._install_signal_handlers()
+        try:
+            self._schedule_all()
+            self.scheduler.start()
+            log.info("bridge running: %d feed(s), %d account(s), state %s",
+                     len(self.config.feeds), len(self.config.accounts), self.config.state_path())
+            self.notifier.ready(self._status_line())
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _main_loop(self) -> None:
+        ping_every = watchdog_interval()
+        next_status = 0.0
+        while not self._stop.is_set():
+            self._stop.wait(min(ping_every or 1.0, 1.0))
+            if self._reload.is_set():
+                self._reload.clear()
+                self._reload_config()
+            now = time.monotonic()
+            if ping_every and time.time() - self._last_progress < 2 * ping_every + 5:
+                self.notifier.watchdog()
+            if now >= next_status:
+                self.notifier.status(self._status_line())
+                next_status = now + STATUS_INTERVAL_SECONDS
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        log.info("stopping: finishing the post in flight, then exiting")
+        self._stop.set()
+        try:
+            if getattr(self, "scheduler", None) is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=True)
+        finally:
+            self.deliverer.close()
+            if self._next_deliverer is not None:
+                self._next_deliverer.close()
+            self.fetch_loop.close()
+            self.state.close()
+            self.notifier.close()
+        log.info("stopped")
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum, frame) -> None:
+            log.info("received %s", signal.Signals(signum).name)
+            self._stop.set()
+
+        def reload(signum, frame) -> None:
+            log.info("received SIGHUP: reloading the config")
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    # --- jobs ------------------------------------------------------------------------------------------------
+
+    def _schedule_all(self) -> None:
+        for feed in self.config.feeds:
+            if feed.enabled:
+                self._schedule_feed(feed)
+        self.scheduler.add_job(self._deliver_job, "interval", seconds=self.delivery_interval, id="deliver",
+                               next_run_time=_utc(self.clock() + 1))
+        heartbeat = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
+        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=heartbeat, id="heartbeat",
+                               next_run_time=_utc(self.clock()))
+
+    def _schedule_feed(self, feed: FeedConfig) -> None:
+        interval = self.config.feed_interval(feed)
+        # Jobs fire at the feed's interval with jitter; a run whose feed is not due (backoff, ttl) does nothing.
+        first = self.clock() + self._rng.uniform(0, min(interval, START_SPREAD_SECONDS))
+        self.scheduler.add_job(
+            self._poll_job, "interval", args=[feed.name], seconds=max(interval / 4, 1.0), jitter=max(interval * 0.05, 0),
+            id=f"poll:{feed.name}", replace_existing=True, next_run_time=_utc(first),
+        )
+
+    def _poll_job(self, name: str) -> None:
+        if self._stop.is_set():
+            return
+        feed = next((f for f in self.config.feeds if f.name == name), None)
+        if feed is None or not self.poller.is_due(feed):
+            return
+        outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
+        self._last_progress = self.clock()
+        if outcome.queued:
+            self.scheduler.modify_job("deliver", next_run_time=_utc(self.clock()))
+
+    def _deliver_job(self) -> None:
+        if self._stop.is_set():
+            return
+        if self._next_deliverer is not None:
+            self.deliverer.close()
+            self.deliverer, self._next_deliverer = self._next_deliverer, None
+        self.deliverer.deliver_due()
+
+    def _heartbeat_job(self) -> None:
+        self._last_progress = self.clock()
+
+    # --- reload ----------------------------------------------------------------------------------------------
+
+    def _reload_config(self) -> None:
+        self.notifier.reloading()
+        try:
+            config = load_config(self.config_path)
+        except Exception as exc:  # a broken edit must not stop a running service
+            log.error("config reload failed, keeping the running config: %s", exc)
+            self.notifier.ready(self._status_line())
+            return
+        old = {feed.name for feed in self.config.feeds}
+        new = {feed.name for feed in config.feeds if feed.enabled}
+        self.config = config
+        self.poller.config = config
+        # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
+        self._next_deliverer = self.deliverer_factory(config, self.state, should_stop=self._stop.is_set)
+        for name in old - new:
+            try:
+                self.scheduler.remove_job(f"poll:{name}")
+            except Exception:
+                pass
+        for feed in config.feeds:
+            if feed.enabled:
+                self._schedule_feed(feed)
+        log.info("config reloaded: %d feed(s) (%d added, %d removed), %d account(s)",
+                 len(new), len(new - old), len(old - new), len(config.accounts))
+        self.notifier.ready(self._status_line())
+
+    def _status_line(self) -> str:
+        counts = self.state.delivery_counts()
+        queued = sum(count for (account, state), count in counts.items() if state in ("pending", "sending"))
+        failing = sum(1 for row in self.state.list_feeds() if row.error_count)
+        return f"{len(self.config.feeds)} feeds, {queued} queued, {failing} failing"
+
+
+def _utc(timestamp: float):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(timestamp, timezone.utc)

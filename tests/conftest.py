@@ -1,0 +1,3 @@
+"""Shared fixtures: the real Bluesky PDS (tests/pds_fixture.py) and the local feed server (tests/feedserver.py)."""
+
+from tests.pds_fixture import pds, pds_factory, pds_ratelimited  # noqa: F401
