@@ -195,14 +195,18 @@ class State:
     # --- opening ---------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> "State":
-        """Open for writing: create 0600 if missing, take the writer lock, apply migrations."""
+    def open(cls, path: Path, *, exclusive: bool = True) -> "State":
+        """Open for writing: create 0600 if missing, take the writer lock, apply migrations.
+
+        exclusive=False skips the writer lock, for small edits that are safe beside a running poller
+        (`bridge retry` re-queueing failed posts); SQLite's own locking keeps each transaction whole.
+        """
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StateError(f"cannot create the state directory {path.parent}: {exc.strerror}") from None
-        lock_fd = _take_lock(path)
+        lock_fd = _take_lock(path) if exclusive else None
         try:
             _create_private(path)
             conn = _connect(str(path))
@@ -213,7 +217,8 @@ class State:
                 if extra.exists():
                     os.chmod(extra, 0o600)
         except BaseException:
-            os.close(lock_fd)
+            if lock_fd is not None:
+                os.close(lock_fd)
             raise
         return cls(db, path, lock_fd)
 

@@ -93,11 +93,28 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         report = poller.poll(list(feeds) or None)
         if dry_run:
             _print_dry_run(config, state)
+            delivered = None
+        else:
+            from bridge.wiring import build_deliverer
+
+            deliverer = build_deliverer(config, state)
+            try:
+                delivered = deliverer.deliver_due()
+            finally:
+                deliverer.close()
     polled = len(report.feeds)
     failed = len(report.failed)
     new = sum(outcome.new_entries for outcome in report.feeds)
-    click.echo(f"polled {polled} feed(s): {new} new entr{'y' if new == 1 else 'ies'}, {failed} failed" + (" (dry run: nothing written)" if dry_run else ""))
-    return EXIT_FAILURE if failed else EXIT_OK
+    line = f"polled {polled} feed(s): {new} new entr{'y' if new == 1 else 'ies'}, {failed} failed"
+    if delivered is None:
+        line += " (dry run: nothing written, nothing posted)"
+    else:
+        line += f"; posted {delivered.posted}, failed {delivered.failed}"
+        for account in delivered.accounts:
+            if account.paused:
+                click.echo(f"account {account.account} is paused: {account.paused}", err=True)
+    click.echo(line)
+    return EXIT_FAILURE if failed or (delivered and (delivered.failed or any(a.paused for a in delivered.accounts))) else EXIT_OK
 
 
 def _print_dry_run(config, state) -> None:
@@ -107,6 +124,39 @@ def _print_dry_run(config, state) -> None:
         for row in pending:
             _, entry, _ = state.get_entry(row.entry_id)
             click.echo(f"  - [{row.feed}] {entry.title or '(untitled)'} <{entry.link or entry.key}>")
+
+
+@cli.command()
+@click.pass_obj
+def run(obj: CliContext) -> int:
+    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify)."""
+    from bridge.daemon import Daemon
+    from bridge.wiring import build_deliverer
+
+    config = obj.load_config()
+    obj.setup_logging(config)
+    return Daemon(obj.config_path, deliverer_factory=build_deliverer).run()
+
+
+@cli.command()
+@click.option("--account", metavar="NAME", help="Only this account's failed posts.")
+@click.option("--entry", metavar="KEY", help="Only this entry (its key or link).")
+@click.pass_obj
+def retry(obj: CliContext, account: str | None, entry: str | None) -> int:
+    """Put failed posts back in the queue; the next poll or the running service sends them."""
+    import time
+
+    from bridge.errors import ConfigError
+    from bridge.state import State
+
+    config = obj.load_config()
+    if account and account not in config.accounts:
+        raise ConfigError("--account", f"no account named {account!r}", "accounts in the config: " + ", ".join(config.accounts))
+    # Safe beside a running service: it only flips failed rows back to pending.
+    with State.open(config.state_path(), exclusive=False) as state:
+        count = state.requeue_failed(account=account, entry_key=entry, now=time.time())
+    click.echo(f"{count} failed post(s) queued again")
+    return EXIT_OK
 
 
 @cli.command()

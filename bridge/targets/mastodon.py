@@ -20,9 +20,12 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from dataclasses import asdict
+
 from bridge.config import AccountConfig, Secret
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.faults import crash_point
+from bridge.render.limits import MastodonLimits
 from bridge.state import DeliveryRow, State
 from bridge.targets.base import Published
 
@@ -42,8 +45,7 @@ TOKEN_FIX = (
     "New application, or `bridge login mastodon --instance URL`) and put it where access_token points "
     "(or in $CREDENTIALS_DIRECTORY/{account})"
 )
-DEFAULT_LIMITS = {"max_characters": 500, "characters_reserved_per_url": 23, "max_media_attachments": 4,
-                  "description_limit": 1500}
+DEFAULT_LIMITS = asdict(MastodonLimits())
 
 
 class MastodonTarget:
@@ -234,17 +236,6 @@ def _short(exc) -> str:
 
 def limits_from_instance(info) -> dict:
     """The renderer's view of an instance, from a v2 (or v1) instance answer; Mastodon's defaults fill gaps."""
-    limits = dict(DEFAULT_LIMITS)
-    configuration = info.get("configuration") or {}
-    statuses = configuration.get("statuses") or {}
-    media = configuration.get("media_attachments") or {}
-    for key, value in (
-        ("max_characters", statuses.get("max_characters") or info.get("max_toot_chars")),
-        ("characters_reserved_per_url", statuses.get("characters_reserved_per_url")),
-        ("max_media_attachments", statuses.get("max_media_attachments")),
-        ("description_limit", media.get("description_limit")),
-    ):
-        if isinstance(value, int) and value > 0:
-            limits[key] = value
+    limits = asdict(MastodonLimits.from_instance(dict(info)))
     limits["version"] = info.get("version")
     return limits

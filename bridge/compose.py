@@ -1,0 +1,95 @@
+"""Composing a delivery's payload: the network-derived inputs first (link preview, thumbnail), then the pure
+render -> payload steps. The engine stores the result before the first publish attempt, so a retry sends
+exactly the same post.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Callable
+
+import httpx
+
+from bridge import __version__
+from bridge.config import Config, FeedConfig, PostSettings
+from bridge.errors import PermanentPublishError
+from bridge.linkpreview import LinkPreviewError, Thumbnail, fetch_link_preview, fetch_thumbnail
+from bridge.model import Entry
+from bridge.render import bluesky_payload, mastodon_payload, render_post
+from bridge.render.fit import RenderError
+from bridge.render.limits import MastodonLimits
+
+log = logging.getLogger("bridge.compose")
+
+
+class Composer:
+    def __init__(self, config: Config, state, *, clock: Callable[[], float] | None = None,
+                 client: httpx.Client | None = None, fetch_previews: bool = True) -> None:
+        self.config = config
+        self.state = state
+        self.clock = clock
+        self.fetch_previews = fetch_previews
+        self.client = client or httpx.Client(
+            headers={"User-Agent": config.bridge.user_agent.replace("{version}", __version__)},
+            timeout=httpx.Timeout(config.bridge.read_timeout, connect=config.bridge.connect_timeout),
+        )
+
+    @property
+    def allow_private(self):
+        return True if self.config.bridge.allow_private_addresses else False
+
+    def close(self) -> None:
+        self.client.close()
+
+    def settings_for(self, feed_name: str, account: str) -> tuple[FeedConfig | None, PostSettings]:
+        feed = next((f for f in self.config.feeds if f.name == feed_name), None)
+        if feed is None:  # the feed left the config after its entry was queued: post with the account's settings
+            feed = FeedConfig(name=feed_name, url="https://removed.invalid/", accounts=[account])
+        return feed, self.config.post_settings(feed, account)
+
+    def payload(self, delivery, target) -> dict:
+        """The payload for one queued delivery (the engine's payload_builder)."""
+        feed_name, entry, _ = self.state.get_entry(delivery.entry_id)
+        feed_row = self.state.get_feed(feed_name)
+        _, settings = self.settings_for(feed_name, delivery.account)
+        limits = target.render_limits() if target.platform == "mastodon" else None
+        return self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
+                            mastodon_limits=limits)
+
+    def compose(self, entry: Entry, settings: PostSettings, platform: str, *, feed_title: str = "",
+                mastodon_limits: dict | None = None) -> dict:
+        preview = self.preview(entry)
+        try:
+            post = render_post(entry, settings, feed_title=feed_title, preview=preview)
+        except RenderError as exc:
+            raise PermanentPublishError(f"cannot make a post of {entry.key}: {exc}") from None
+        if platform == "mastodon":
+            return mastodon_payload(post, settings, MastodonLimits.from_dict(mastodon_limits))
+        thumbnail = None
+        if post.card is not None and post.image is not None:
+            thumbnail = self.thumbnail(post.image.url)
+        created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
+        return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=created)
+
+    def preview(self, entry: Entry):
+        if not entry.link or not self.fetch_previews:
+            return None
+        try:
+            return fetch_link_preview(entry.link, client=self.client, allow_private=self.allow_private, fallback=entry)
+        except LinkPreviewError as exc:  # with a fallback this only happens for refused addresses
+            log.info("no link preview for %s: %s", entry.link, exc)
+            return None
+
+    def thumbnail(self, image_url: str) -> Thumbnail | None:
+        try:
+            return fetch_thumbnail(image_url, client=self.client, allow_private=self.allow_private)
+        except LinkPreviewError as exc:
+            log.info("no card image from %s: %s; the card goes out without one", image_url, exc)
+            return None
+
+    def fetch_image(self, url: str) -> Thumbnail:
+        """For targets uploading an image they were told about in a payload."""
+        return fetch_thumbnail(url, client=self.client, allow_private=self.allow_private)
+
+
