@@ -29,7 +29,7 @@ from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
 from bridge.logs import log_event
-from bridge.model import Entry
+from bridge.model import Entry, ParsedFeed
 from bridge.state import FeedRow, State
 
 log = logging.getLogger("bridge.poll")
@@ -137,37 +137,49 @@ class Poller:
         except FeedError as exc:
             result = exc
         crash_point("mid-fetch")
-        # Recording is synchronous and short: the event loop runs it between fetches.
-        return self.record(feed, row, result)
+        parsed: ParsedFeed | FeedError | None = None
+        if isinstance(result, FetchResult) and self._needs_parse(row, result):
+            # Parsing is CPU work (up to a second for a huge feed): off the event loop, so other fetches go on.
+            try:
+                parsed = await asyncio.to_thread(self.parse, result)
+            except FeedError as exc:
+                parsed = exc
+        return self.record(feed, row, result, parsed)
+
+    def parse(self, result: FetchResult) -> ParsedFeed:
+        return parse_feed(result.body or b"", result.url, content_type=result.content_type,
+                          default_language=self.config.bridge.language)
+
+    @staticmethod
+    def _needs_parse(row: FeedRow, result: FetchResult) -> bool:
+        return result.status != 304 and not (result.body_hash and result.body_hash == row.body_hash)
 
     def is_due(self, feed: FeedConfig) -> bool:
         return bool(self.due_feeds_among([feed]))
 
-    def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError) -> FeedOutcome:
+    def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError,
+               parsed: "ParsedFeed | FeedError | None" = None) -> FeedOutcome:
         """Write what one fetch learned, in one transaction; never raises for a feed problem."""
         now = self.clock()
         if isinstance(result, FeedError):
             return self._record_error(feed, row, result, now)
-        try:
-            if result.status == 304:
-                outcome = FeedOutcome(feed.name, "not-modified", status=304, url=row.url)
-                with self.state.transaction():
-                    self._record_success(feed, row, result, now, outcome)
-            elif result.body_hash and result.body_hash == row.body_hash:
-                outcome = FeedOutcome(feed.name, "unchanged", status=result.status, url=row.url)
-                with self.state.transaction():
-                    self._record_success(feed, row, result, now, outcome)
-            else:
-                parsed = parse_feed(
-                    result.body or b"", result.url, content_type=result.content_type,
-                    default_language=self.config.bridge.language,
-                )
-                outcome = FeedOutcome(feed.name, "new", status=result.status, url=row.url)
-                with self.state.transaction():
-                    self._record_entries(feed, row, parsed.entries, now, outcome)
-                    self._record_success(feed, row, result, now, outcome, title=parsed.title, ttl=parsed.ttl_seconds)
-        except FeedError as exc:
-            return self._record_error(feed, row, exc, now)
+        if self._needs_parse(row, result) and parsed is None:
+            try:
+                parsed = self.parse(result)
+            except FeedError as exc:
+                parsed = exc
+        if isinstance(parsed, FeedError):
+            return self._record_error(feed, row, parsed, now)
+        if parsed is None:
+            kind = "not-modified" if result.status == 304 else "unchanged"
+            outcome = FeedOutcome(feed.name, kind, status=result.status, url=row.url)
+            with self.state.transaction():
+                self._record_success(feed, row, result, now, outcome)
+        else:
+            outcome = FeedOutcome(feed.name, "new", status=result.status, url=row.url)
+            with self.state.transaction():
+                self._record_entries(feed, row, parsed.entries, now, outcome)
+                self._record_success(feed, row, result, now, outcome, title=parsed.title, ttl=parsed.ttl_seconds)
         self._log_outcome(outcome)
         return outcome
 
@@ -203,7 +215,7 @@ class Poller:
             if baseline:
                 self.state.add_entry(feed.name, entry, "baseline", content_hash, aliases, now)
                 outcome.baseline += 1
-            elif entry.published is not None and entry.published.timestamp() < now - max_age:
+            elif _entry_date(entry) is not None and _entry_date(entry) < now - max_age:
                 self.state.add_entry(feed.name, entry, "too_old", content_hash, aliases, now)
                 outcome.too_old += 1
             else:
@@ -325,6 +337,12 @@ class Poller:
                 parts.append(f"{label.replace('_entries', '')} {value}")
         log_event(log, logging.INFO, ", ".join(parts), feed=outcome.feed, outcome=outcome.outcome,
                   status=outcome.status, new=outcome.new_entries, queued=outcome.queued)
+
+
+def _entry_date(entry: Entry) -> float | None:
+    """When the entry appeared: its published date, else its updated date (Atom often gives only that)."""
+    moment = entry.published or entry.updated
+    return moment.timestamp() if moment else None
 
 
 def _aliases(entry: Entry) -> list[str]:

@@ -1,0 +1,336 @@
+"""Fetch feeds politely: conditional GET, timeouts, a size cap, redirects we follow ourselves, bounded concurrency.
+
+One Fetcher per poll cycle; it keeps one httpx.AsyncClient (keep-alive) and two kinds of semaphore:
+`max_concurrency` requests in total and `per_host_concurrency` per host (host:port). A redirect hop is its own
+request: its semaphores are taken for that hop only, so waiting in a busy host's queue never holds a global
+slot, and never counts against the feed's time budget.
+
+Time limits: httpx enforces connect_timeout and read_timeout (the longest silence between bytes);
+total_timeout is the budget for the whole fetch — every hop, headers and body — enforced with asyncio.timeout,
+so a server that trickles a byte a second forever is cut off too.
+
+Size: the body is read as raw bytes and decoded here (gzip, deflate) with zlib's output limit, so the cap
+`max_feed_bytes` applies to DECODED bytes and a compression bomb costs at most the cap in memory.
+
+Errors (bridge.errors): 410 -> FeedGone; 429/503 (and any other 4xx/5xx) -> FeedHTTPError with retry_after
+from Retry-After (seconds or an HTTP date); DNS/connect/TLS/protocol problems and timeouts -> FeedNetworkError
+with a sentence a user can act on; an HTML page -> FeedNotAFeed naming the feeds it advertises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+import bridge
+from bridge.config import BridgeSettings
+from bridge.errors import FeedGone, FeedHTTPError, FeedNetworkError, FeedNotAFeed, FeedTooLarge
+
+from .discover import discover_feeds, sniff
+
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+ACCEPT_ENCODING = "gzip, deflate"
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class FetchResult:
+    status: int  # 200 or 304
+    url: str  # final URL after redirects
+    permanent_url: str | None  # the chain from the requested URL was only 301/308 hops: store this URL instead
+    body: bytes | None  # None on 304
+    body_hash: str | None  # sha256 hex of body
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    max_age: float | None  # Cache-Control max-age, seconds
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: '120' -> 120.0; an HTTP date -> seconds until it (>= 0); junk -> None."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_max_age(cache_control: str | None) -> float | None:
+    match = _MAX_AGE.search(cache_control or "")
+    return float(match.group(1)) if match else None
+
+
+class _Inflater:
+    """gzip/deflate decoding with a bound on the output of every step."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._obj = zlib.decompressobj(31) if coding == "gzip" else None
+        self._done = False
+
+    def _start_deflate(self, data: bytes) -> None:
+        # "deflate" should be zlib-wrapped (RFC 9110) but some servers send raw deflate
+        zlib_wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
+        self._obj = zlib.decompressobj(15 if zlib_wrapped else -15)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode `data`; returns at most room + 1 bytes (more than `room` means the cap is passed)."""
+        if self._done or not data:
+            return b""
+        if self._obj is None:
+            self._start_deflate(data)
+        out = bytearray()
+        while data:
+            obj = self._obj
+            out += obj.decompress(data, room + 1 - len(out))
+            if len(out) > room:
+                break
+            if obj.unconsumed_tail:
+                data = obj.unconsumed_tail
+                continue
+            data = b""
+            if obj.eof:
+                rest = obj.unused_data
+                if self.coding == "gzip" and rest.startswith(b"\x1f\x8b"):  # concatenated gzip members
+                    self._obj = zlib.decompressobj(31)
+                    data = rest
+                else:
+                    self._done = True  # trailing padding or garbage after the stream: ignored
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        return b"" if self._obj is None or self._done else self._obj.flush()
+
+
+def _host_key(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 literal
+        raise FeedNetworkError(f"{url}: not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FeedNetworkError(f"{url}: not an http(s) URL; give the feed's full address, starting with https://")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise FeedNetworkError(f"{url}: the port is not a number") from None
+    return f"{parts.hostname.lower()}:{port}"
+
+
+class Fetcher:
+    """Fetches feed URLs for one poll cycle. Use `async with Fetcher(...)` or call `aclose()` at the end."""
+
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        version: str = bridge.__version__,
+    ) -> None:
+        self.settings = settings
+        self.user_agent = settings.user_agent.replace("{version}", version)
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        )
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
+            ),
+            headers={"User-Agent": self.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+        )
+        self._all = asyncio.Semaphore(settings.max_concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> "Fetcher":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _host_semaphore(self, key: str) -> asyncio.Semaphore:
+        semaphore = self._hosts.get(key)
+        if semaphore is None:
+            semaphore = self._hosts[key] = asyncio.Semaphore(self.settings.per_host_concurrency)
+        return semaphore
+
+    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """GET `url` (conditionally when etag/last_modified are given). Raises a bridge.errors.FeedError."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        budget = [float(self.settings.total_timeout)]
+        current = url
+        permanent = True
+        for _hop in range(MAX_REDIRECTS + 1):
+            outcome = await self._hop(current, headers, budget, url)
+            if isinstance(outcome, FetchResult):
+                if current != url and permanent:
+                    outcome.permanent_url = current
+                if outcome.status == 304:
+                    outcome.etag = outcome.etag or etag
+                    outcome.last_modified = outcome.last_modified or last_modified
+                return outcome
+            status, location = outcome
+            permanent = permanent and status in PERMANENT_REDIRECTS
+            current = location
+        raise FeedNetworkError(f"{url}: more than {MAX_REDIRECTS} redirects; the site is probably in a redirect loop")
+
+    async def _hop(self, url: str, headers: dict, budget: list[float], original: str):
+        key = _host_key(url)
+        loop = asyncio.get_running_loop()
+        async with self._host_semaphore(key), self._all:
+            started = loop.time()
+            try:
+                async with asyncio.timeout(max(budget[0], 0.0)):
+                    return await self._request(url, headers)
+            except TimeoutError:
+                raise FeedNetworkError(
+                    f"{original}: gave up after {self.settings.total_timeout:g}s in total (total_timeout); "
+                    "the server is too slow or never finishes sending"
+                ) from None
+            finally:
+                budget[0] -= loop.time() - started
+
+    async def _request(self, url: str, headers: dict):
+        host = urlsplit(url).hostname or url
+        try:
+            response = await self._client.send(self._client.build_request("GET", url, headers=headers), stream=True)
+        except httpx.HTTPError as exc:
+            raise FeedNetworkError(self._network_message(exc, url, host)) from None
+        except httpx.InvalidURL as exc:
+            raise FeedNetworkError(f"{url}: not a valid URL ({exc})") from None
+        try:
+            return await self._handle(response, url)
+        except httpx.HTTPError as exc:
+            raise FeedNetworkError(self._network_message(exc, url, host)) from None
+        finally:
+            await response.aclose()
+
+    def _network_message(self, exc: Exception, url: str, host: str) -> str:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"{url}: could not connect to {host} within {self.settings.connect_timeout:g}s (connect_timeout)"
+        if isinstance(exc, httpx.ReadTimeout):
+            return f"{url}: {host} sent nothing for {self.settings.read_timeout:g}s (read_timeout)"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"{url}: {host} timed out ({type(exc).__name__})"
+        if isinstance(exc, httpx.ConnectError):
+            detail = str(exc) or type(exc).__name__
+            return f"{url}: cannot connect to {host}: {detail}; check the address and your network"
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return f"{url}: not an http(s) URL"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return f"{url}: {host} broke off or garbled the response: {exc or type(exc).__name__}"
+        if isinstance(exc, httpx.DecodingError):
+            return f"{url}: {host} sent a body that cannot be decoded: {exc}"
+        return f"{url}: network error talking to {host}: {type(exc).__name__}: {exc}"
+
+    async def _handle(self, response: httpx.Response, url: str):
+        status = response.status_code
+        if status in REDIRECT_STATUSES:
+            location = response.headers.get("location", "").strip()
+            if not location:
+                raise FeedHTTPError(status, url)
+            try:
+                target = urljoin(url, location)
+                scheme = urlsplit(target).scheme
+            except ValueError:
+                raise FeedNetworkError(f"{url}: redirected to an invalid URL {location!r}") from None
+            if scheme not in ("http", "https"):
+                raise FeedNetworkError(f"{url}: redirected to {target}, which is not an http(s) URL")
+            return status, target
+        headers = response.headers
+        if status == 304:
+            return self._result(304, url, None, headers)
+        if status == 410:
+            raise FeedGone(url)
+        if status >= 300 or status < 200:
+            raise FeedHTTPError(status, url, parse_retry_after(headers.get("retry-after")))
+        body = await self._read_body(response, url)
+        content_type = headers.get("content-type")
+        if sniff(body, content_type) == "html":
+            raise FeedNotAFeed(url, discover_feeds(body, url, content_type))
+        return self._result(200, url, body, headers)
+
+    @staticmethod
+    def _result(status: int, url: str, body: bytes | None, headers: httpx.Headers) -> FetchResult:
+        return FetchResult(
+            status=status,
+            url=url,
+            permanent_url=None,
+            body=body,
+            body_hash=hashlib.sha256(body).hexdigest() if body is not None else None,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            content_type=headers.get("content-type"),
+            max_age=parse_max_age(headers.get("cache-control")),
+        )
+
+    async def _read_body(self, response: httpx.Response, url: str) -> bytes:
+        limit = self.settings.max_feed_bytes
+        if response.is_stream_consumed:  # built in memory (e.g. by httpx.MockTransport): already read and decoded
+            if len(response.content) > limit:
+                raise FeedTooLarge(url, limit)
+            return response.content
+        codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        body = bytearray()
+        if not codings:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                raise FeedTooLarge(url, limit)
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > limit:
+                    raise FeedTooLarge(url, limit)
+            return bytes(body)
+        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+            inflater = _Inflater("deflate" if codings[0] == "deflate" else "gzip")
+            try:
+                async for chunk in response.aiter_raw():
+                    body += inflater.feed(chunk, limit - len(body))
+                    if len(body) > limit:
+                        raise FeedTooLarge(url, limit)
+                body += inflater.flush()
+            except zlib.error as exc:
+                raise FeedNetworkError(f"{url}: the {codings[0]}-compressed body is corrupt ({exc})") from None
+            if len(body) > limit:
+                raise FeedTooLarge(url, limit)
+            return bytes(body)
+        # an encoding we did not ask for (br, zstd...): let httpx decode it if it can, still capped
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise FeedTooLarge(url, limit)
+        return bytes(body)

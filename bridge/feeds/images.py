@@ -1,0 +1,139 @@
+"""An entry's image candidates, best first, without duplicates.
+
+Order: media:thumbnail, media:content (image medium or image/* type), image enclosures, a podcast episode's
+itunes:image, JSON Feed image and banner_image (and image attachments), then the first usable <img> of the
+content and of the summary.
+Rejected: non-http(s) URLs (data:, cid:), media:content whose type is not an image even when labelled
+medium="image" (Mastodon labels videos so), author avatars (WordPress.com puts the gravatar first), and
+tracking pixels (1x1 images, known counters).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+
+from bridge.model import ImageCandidate
+
+from .htmltools import html_to_text, img_tags
+
+_IMAGE_EXTENSION = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
+_AVATAR = re.compile(r"(?:^|\.)gravatar\.com/avatar/|/avatar[s]?/", re.IGNORECASE)
+_PIXEL = re.compile(
+    r"(?:medium\.com/_/stat|feeds\.feedburner\.com/~r/|feedproxy\.google\.com/~r/|pixel\.wp\.com/|"
+    r"stats\.wordpress\.com/|/~ff/|feedsportal\.com/|pixel\.quantserve|/tracking/|\bpixel\.gif\b|"
+    r"/(?:matomo|piwik)\.php|[?&](?:amp;)?idsite=)",
+    re.IGNORECASE,
+)
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(str(value).strip().removesuffix("px"))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _absolute(url: str | None, base: str | None) -> str | None:
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        if base:
+            url = urljoin(base, url)
+        elif url.startswith("//"):
+            url = "https:" + url
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def is_image_type(mime_type: str | None) -> bool:
+    return bool(mime_type) and mime_type.strip().lower().startswith("image/")
+
+
+class ImageList:
+    """Collects candidates in priority order, skipping duplicates and unusable URLs."""
+
+    def __init__(self, base: str | None) -> None:
+        self.base = base
+        self.items: list[ImageCandidate] = []
+        self._seen: set[str] = set()
+
+    def add(self, url, source: str, *, alt: str = "", width=None, height=None, mime_type: str | None = None) -> None:
+        absolute = _absolute(url if isinstance(url, str) else None, self.base)
+        if not absolute or absolute in self._seen:
+            return
+        if _AVATAR.search(absolute) or _PIXEL.search(absolute):
+            return
+        w, h = _int(width), _int(height)
+        if (w is not None and w <= 2) or (h is not None and h <= 2):
+            return
+        self._seen.add(absolute)
+        self.items.append(
+            ImageCandidate(url=absolute, alt=alt, source=source, width=w, height=h, mime_type=(mime_type or None))
+        )
+
+    def add_first_img(self, fragment: str, source: str) -> None:
+        """The first usable <img> of an HTML fragment (pixels and data: URIs skipped), with its alt text."""
+        for attrs in img_tags(fragment):
+            before = len(self.items)
+            src = attrs.get("src") or attrs.get("data-src") or ""
+            self.add(src, source, alt=html_to_text(attrs.get("alt", "")), width=attrs.get("width"), height=attrs.get("height"))
+            if len(self.items) > before:
+                return
+
+
+def _looks_like_image(url: str, mime: str, medium: str) -> bool:
+    """An image type; or no type but medium="image"; or an image file name under a type that is plainly a
+    server default (Le Monde labels a .jpg enclosure text/html). Audio/video types always lose: Mastodon labels
+    videos medium="image"."""
+    if is_image_type(mime):
+        return True
+    if mime.startswith(("audio/", "video/", "application/x-bittorrent")):
+        return False
+    if not mime and medium == "image":
+        return True
+    return bool(_IMAGE_EXTENSION.search(urlsplit(url).path)) and medium in ("", "image")
+
+
+def _image_mime(mime: str) -> str | None:
+    return mime if is_image_type(mime) else None
+
+
+def feedparser_images(entry, base: str | None, fragments: Iterable[tuple[str, str]]) -> list[ImageCandidate]:
+    """Candidates from a feedparser entry; `fragments` are (html, source) pairs searched for a first <img>."""
+    images = ImageList(base)
+    for thumb in entry.get("media_thumbnail") or []:
+        images.add(thumb.get("url"), "media:thumbnail", width=thumb.get("width"), height=thumb.get("height"))
+    for media in entry.get("media_content") or []:
+        mime = (media.get("type") or "").strip().lower()
+        medium = (media.get("medium") or "").strip().lower()
+        url = media.get("url") or ""
+        if _looks_like_image(url, mime, medium):
+            images.add(url, "media:content", width=media.get("width"), height=media.get("height"), mime_type=_image_mime(mime))
+    for enclosure in _enclosures(entry):
+        mime = (enclosure.get("type") or "").strip().lower()
+        url = enclosure.get("href") or enclosure.get("url") or ""
+        if _looks_like_image(url, mime, ""):
+            images.add(url, "enclosure", mime_type=_image_mime(mime))
+    image = entry.get("image")
+    if isinstance(image, dict):  # itunes:image of a podcast episode
+        images.add(image.get("href") or image.get("url"), "itunes:image")
+    for fragment, source in fragments:
+        images.add_first_img(fragment, source)
+    return images.items
+
+
+def _enclosures(entry) -> list[dict]:
+    found = list(entry.get("enclosures") or [])
+    hrefs = {e.get("href") for e in found}
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and link.get("href") not in hrefs:
+            found.append(link)
+    return found

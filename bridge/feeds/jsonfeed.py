@@ -1,0 +1,177 @@
+"""JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1), which feedparser 6 cannot read.
+
+Leniencies, each seen in real feeds: a version URL with http://; an id given as a number (coerced to a
+string, as the spec asks); `date_updated` for `date_modified`; dates without a time zone (taken as UTC);
+content_html that was HTML-escaped once more (``&lt;p&gt;…``, unescaped once); 1.0's `author` object and
+1.1's `authors` list (1.1 wins when both exist); items inherit the feed's authors and language.
+`url` is the entry's link; `external_url` (the page a linkblog post points at) is only the fallback link.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
+
+from bridge.errors import FeedParseError
+from bridge.model import Entry, ParsedFeed
+
+from .htmltools import collapse_space, html_to_text, text_to_html
+from .identity import canonical_link, entry_key
+from .images import ImageList, is_image_type
+from .language import normalise_language
+from .sanitize import clean_html
+
+_VERSION = re.compile(r"jsonfeed\.org/version/(\d+)(?:\.(\d+))?", re.IGNORECASE)
+_ESCAPED_HTML = re.compile(r"^\s*&lt;[a-zA-Z!/]")
+
+
+def parse_json_feed(body: bytes, url: str, *, default_language: str | None = None) -> ParsedFeed:
+    """A JSON Feed document -> ParsedFeed. Raises FeedParseError for invalid JSON or JSON that is not a feed."""
+    complaint = None
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        try:
+            data = json.loads(body.decode("utf-8", "replace"))
+        except (ValueError, RecursionError) as exc:
+            raise FeedParseError(f"{url}: not valid JSON ({exc})") from None
+        complaint = "UnicodeDecodeError: JSON Feed is not valid UTF-8; undecodable bytes replaced"
+    except (ValueError, RecursionError) as exc:
+        raise FeedParseError(f"{url}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise FeedParseError(f"{url}: JSON without an 'items' list is not a JSON Feed")
+    version = data.get("version") if isinstance(data.get("version"), str) else ""
+    match = _VERSION.search(version)
+    if match:
+        fmt = f"jsonfeed{match.group(1)}{match.group(2) or '0'}"
+    else:
+        fmt = "jsonfeed"
+        complaint = complaint or f"JSON Feed version missing or unknown: {version!r}"
+    home = _url(data.get("home_page_url"), url)
+    feed_language = normalise_language(_str(data.get("language"))) or None
+    feed_authors = _authors(data)
+    entries = []
+    for item in data["items"]:
+        if isinstance(item, dict):
+            entries.append(_entry(item, url, home, feed_language or normalise_language(default_language), feed_authors))
+    return ParsedFeed(
+        format=fmt,
+        title=_title(_str(data.get("title"))),
+        link=canonical_link(home) if home else None,
+        language=feed_language or normalise_language(default_language),
+        ttl_seconds=None,
+        entries=entries,
+        bozo=complaint,
+    )
+
+
+def _str(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _title(text: str) -> str:
+    """JSON Feed titles are plain text, but generators put entities (and sometimes tags) in them."""
+    if re.search(r"<[a-zA-Z/][^>]*>", text):
+        return html_to_text(text)
+    return collapse_space(html.unescape(text))
+
+
+def _url(value, base: str) -> str | None:
+    text = _str(value).strip()
+    if not text:
+        return None
+    try:
+        absolute = urljoin(base, text)
+    except ValueError:
+        return None
+    return absolute if absolute.startswith(("http://", "https://")) else None
+
+
+def _authors(obj: dict) -> list[str]:
+    names: list[str] = []
+    authors = obj.get("authors")
+    if not isinstance(authors, list) or not authors:
+        authors = [obj.get("author")] if isinstance(obj.get("author"), dict) else []
+    for author in authors:
+        if isinstance(author, dict):
+            name = collapse_space(_str(author.get("name")))
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def parse_date(value) -> datetime | None:
+    """RFC 3339 (and the ISO 8601 variants seen in the wild) -> aware UTC; no zone means UTC; junk -> None."""
+    text = _str(value).strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if re.match(r"^\d{4}-\d\d-\d\d \d", text) else text)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _entry(item: dict, feed_url: str, home: str | None, language: str | None, feed_authors: list[str]) -> Entry:
+    item_url = _url(item.get("url"), home or feed_url)
+    external = _url(item.get("external_url"), home or feed_url)
+    link_url = item_url or external
+    link = canonical_link(link_url) if link_url else None
+    base = link_url or home or feed_url
+    title = _title(_str(item.get("title")))
+    content = _str(item.get("content_html"))
+    if content and "<" not in content and _ESCAPED_HTML.match(content):
+        content = html.unescape(content)
+    if content.strip():
+        content = clean_html(content, base)
+    elif _str(item.get("content_text")).strip():
+        content = text_to_html(_str(item.get("content_text")))
+    summary = _str(item.get("summary")).strip()
+    summary_html = text_to_html(summary) if summary else ""
+    published = parse_date(item.get("date_published"))
+    updated = parse_date(item.get("date_modified") or item.get("date_updated"))
+    images = ImageList(base)
+    images.add(_str(item.get("image")), "jsonfeed:image")
+    images.add(_str(item.get("banner_image")), "jsonfeed:banner_image")
+    for attachment in item.get("attachments") or []:
+        if isinstance(attachment, dict) and is_image_type(_str(attachment.get("mime_type"))):
+            images.add(_str(attachment.get("url")), "attachment", mime_type=_str(attachment.get("mime_type")))
+    images.add_first_img(content, "content:img")
+    images.add_first_img(summary_html, "summary:img")
+    categories: list[str] = []
+    seen: set[str] = set()
+    for tag in item.get("tags") or []:
+        term = collapse_space(_str(tag))
+        if term and term.casefold() not in seen:
+            seen.add(term.casefold())
+            categories.append(term)
+    identifier = _str(item.get("id"))
+    return Entry(
+        key=entry_key(identifier, link, title, _str(item.get("date_published")), content or summary),
+        link=link,
+        title=title,
+        summary_html=summary_html,
+        content_html=content,
+        published=published,
+        updated=updated,
+        categories=categories,
+        language=normalise_language(_str(item.get("language"))) or language,
+        authors=_authors(item) or list(feed_authors),
+        images=images.items,
+    )

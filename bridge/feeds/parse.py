@@ -1,0 +1,274 @@
+"""Feed bytes -> ParsedFeed. RSS 0.9x/1.0/2.0 and Atom through feedparser; JSON Feed through jsonfeed.py.
+
+feedparser only ever gets bytes in a BytesIO (given `bytes` it would first try them as a *file name*; given a
+URL it would fetch), after `sanitize.defuse_doctype`, with the final URL as Content-Location so relative
+links and xml:base resolve, and with `sanitize.xml_content_type` as Content-Type.
+
+Mapping decisions (see identity.py for keys and links):
+* link: feedburner:origLink, else the alternate link, else the guid/id when it is a permalink or an http(s)
+  URL; absolute; then `canonical_link`. Bare-host links (``<link>coghlan.me/</link>``, which feedparser
+  resolves as a path below the feed's directory) are recognised when the channel link has the same form,
+  and get the feed's scheme.
+* summary_html is what the feed gave as summary/description; content_html is the full content when the feed
+  gave one that differs from the summary ('' otherwise). feedparser copies content into `summary` when there
+  is no summary; that copy is not used. Plain-text bodies become escaped HTML paragraphs.
+* published/updated: aware UTC, None when missing or unparseable. In RSS feeds a date given only as
+  dc:date/atom:updated also counts as the publication date (RSS 1.0's only date is dc:date).
+* A bozo document that yields entries is used (ParsedFeed.bozo keeps the complaint). No entries plus a parse
+  error (or no recognisable feed at all) is FeedParseError. An HTML page is FeedNotAFeed with its feeds.
+* Entries repeating an earlier entry's key in the same document are dropped (the first one wins).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from bridge.errors import FeedNotAFeed, FeedParseError
+from bridge.model import Entry, ParsedFeed
+
+from .discover import discover_feeds, sniff
+from .htmltools import collapse_space, html_to_text, text_to_html
+from .identity import canonical_link, entry_key
+from .images import feedparser_images
+from .jsonfeed import parse_json_feed
+from .language import normalise_language
+from .sanitize import defuse_doctype, xml_content_type
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+_BARE_HOST = re.compile(r"^((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?=/|$)", re.IGNORECASE)
+_TAG = re.compile(r"<[a-zA-Z!/]")
+# RSS <author> is "email (Name)"; feedparser splits it only when the email has an @
+_AUTHOR_WITH_PLACEHOLDER = re.compile(r"^(?:\S+@\S+|hidden|noreply|no-reply|nobody|unknown)\s+\((.+)\)$", re.IGNORECASE)
+MAX_TTL_MINUTES = 7 * 24 * 60
+# bozo exceptions that describe a usable document (encoding guesses, media type), not a broken one
+_HARMLESS_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
+
+
+def parse_feed(body: bytes, url: str, *, content_type: str | None = None, default_language: str | None = None) -> ParsedFeed:
+    """Parse one feed document fetched from `url` (the final URL, used to resolve relative links).
+
+    Raises FeedParseError when nothing usable is in it, FeedNotAFeed for an HTML page (with the feeds it
+    advertises).
+    """
+    if not body or not body.strip():
+        raise FeedParseError(f"{url}: the body is empty")
+    kind = sniff(body, content_type)
+    if kind == "json":
+        return parse_json_feed(body, url, default_language=default_language)
+    if kind == "html":
+        raise FeedNotAFeed(url, discover_feeds(body, url, content_type))
+    return _parse_xml(body, url, content_type, default_language)
+
+
+def _parse_xml(body: bytes, url: str, content_type: str | None, default_language: str | None) -> ParsedFeed:
+    data = defuse_doctype(body)
+    headers = {"content-location": url, "content-type": xml_content_type(content_type, data)}
+    try:
+        result = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    except RecursionError:
+        raise FeedParseError(f"{url}: the document is nested too deeply to parse") from None
+    except Exception as exc:  # feedparser on hostile input: translate at the boundary, never crash a poll
+        raise FeedParseError(f"{url}: the feed parser failed: {type(exc).__name__}: {exc}") from None
+    exception = result.get("bozo_exception") if result.get("bozo") else None
+    complaint = f"{type(exception).__name__}: {exception}" if exception is not None else None
+    version = result.get("version") or ""
+    if not result.entries:
+        if not version:
+            why = f" ({complaint})" if complaint else ""
+            raise FeedParseError(f"{url}: not an RSS, Atom or JSON feed{why}")
+        if exception is not None and type(exception).__name__ not in _HARMLESS_BOZO:
+            raise FeedParseError(f"{url}: no entries could be read: {complaint}")
+    return _Mapper(result, url, default_language).feed(version or "unknown", complaint)
+
+
+def _struct_to_datetime(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _text_of(detail, value: str) -> str:
+    kind = (detail or {}).get("type") or "text/plain"
+    if kind in HTML_TYPES:
+        return html_to_text(value)
+    return collapse_space(value)
+
+
+class _Mapper:
+    """Turns one feedparser result into the package's model."""
+
+    def __init__(self, result, url: str, default_language: str | None) -> None:
+        self.result = result
+        self.url = url
+        self.scheme = urlsplit(url).scheme or "https"
+        self.default_language = normalise_language(default_language)
+        self.rss = (result.get("version") or "").startswith("rss")
+        feed = result.feed
+        self.directory = urljoin(url, "./")
+        self.bare_host = self._bare_host(feed.get("link") or "")
+        self.feed_language = normalise_language(feed.get("language") or (feed.get("title_detail") or {}).get("language"))
+        self.feed_authors = self._authors(feed)
+
+    # --- links ------------------------------------------------------------------------------------------
+
+    def _bare_host(self, resolved_link: str) -> str | None:
+        """'coghlan.me' when the channel link was written without scheme and resolved below the feed's folder."""
+        if not resolved_link.startswith(self.directory):
+            return None
+        match = _BARE_HOST.match(resolved_link[len(self.directory):])
+        return match.group(1).lower() if match else None
+
+    def absolute(self, link: str | None) -> str | None:
+        """An absolute http(s) URL, or None; repairs bare-host links (see the module docstring)."""
+        if not link or not isinstance(link, str):
+            return None
+        try:
+            link = self.repair_bare_host(urljoin(self.url, link.strip()))
+            parts = urlsplit(link)
+        except ValueError:  # a malformed IPv6 literal and the like
+            return None
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return None
+        return link
+
+    def repair_bare_host(self, link: str) -> str:
+        if self.bare_host:
+            prefix = self.directory + self.bare_host
+            if link.lower().startswith(prefix.lower()) and link[len(prefix):len(prefix) + 1] in ("", "/", "?", "#"):
+                return f"{self.scheme}://{self.bare_host}{link[len(prefix):] or '/'}"
+        return link
+
+    def _entry_link(self, entry) -> str | None:
+        for candidate in (entry.get("feedburner_origlink"), entry.get("link")):
+            link = self.absolute(candidate)
+            if link:
+                return link
+        for item in entry.get("links") or []:
+            if item.get("rel", "alternate") == "alternate":
+                link = self.absolute(item.get("href"))
+                if link:
+                    return link
+        identifier = entry.get("id") or ""
+        if entry.get("guidislink") or identifier.startswith(("http://", "https://")):
+            return self.absolute(identifier)
+        return None
+
+    # --- the feed and its entries ---------------------------------------------------------------------------
+
+    def feed(self, version: str, complaint: str | None) -> ParsedFeed:
+        feed = self.result.feed
+        link = self.absolute(feed.get("link"))
+        entries: list[Entry] = []
+        seen: set[str] = set()
+        for raw in self.result.entries:
+            entry = self.entry(raw)
+            if entry.key not in seen:
+                seen.add(entry.key)
+                entries.append(entry)
+        return ParsedFeed(
+            format=version,
+            title=_text_of(feed.get("title_detail"), feed.get("title") or ""),
+            link=canonical_link(link) if link else None,
+            language=self.feed_language or self.default_language,
+            ttl_seconds=self._ttl(feed.get("ttl")),
+            entries=entries,
+            bozo=complaint,
+        )
+
+    @staticmethod
+    def _ttl(value) -> int | None:
+        try:
+            minutes = int(float(str(value).strip()))
+        except (TypeError, ValueError):
+            return None
+        if minutes <= 0:
+            return None
+        return min(minutes, MAX_TTL_MINUTES) * 60
+
+    @staticmethod
+    def _authors(obj) -> list[str]:
+        names: list[str] = []
+        for author in obj.get("authors") or []:
+            name = collapse_space(html_to_text((author or {}).get("name") or ""))
+            placeholder = _AUTHOR_WITH_PLACEHOLDER.match(name)
+            if placeholder:
+                name = placeholder.group(1).strip()
+            if name and name not in names:
+                names.append(name)
+        if not names and obj.get("author") and "@" not in obj.get("author"):
+            names.append(collapse_space(obj["author"]))
+        return names
+
+    def _bodies(self, entry) -> tuple[str, str]:
+        summary = ""
+        detail = entry.get("summary_detail")
+        if detail is not None:  # absent when feedparser copied the content into `summary`
+            summary = self._html(detail.get("type"), entry.get("summary") or "")
+        content = ""
+        for item in entry.get("content") or []:
+            value = self._html(item.get("type"), item.get("value") or "")
+            if len(value.strip()) > len(content.strip()):
+                content = value
+        if content.strip() == summary.strip():
+            content = ""
+        return summary, content
+
+    @staticmethod
+    def _html(kind: str | None, value: str) -> str:
+        """Bodies as HTML. Text without a single tag keeps its line breaks as <p>/<br> even when labelled
+        HTML (YouTube's media:description, Bluesky and Hashnode descriptions are plain text)."""
+        if (kind or "text/html") in HTML_TYPES:
+            if "\n" in value and not _TAG.search(value):
+                return text_to_html(html.unescape(value))
+            return value.strip()
+        return text_to_html(value)
+
+    def _language(self, entry) -> str | None:
+        for detail in (*(entry.get("content") or []), entry.get("summary_detail"), entry.get("title_detail")):
+            language = normalise_language((detail or {}).get("language"))
+            if language:
+                return language
+        return self.feed_language or self.default_language
+
+    def entry(self, entry) -> Entry:
+        link = self._entry_link(entry)
+        canonical = canonical_link(link) if link else None
+        title = _text_of(entry.get("title_detail"), entry.get("title") or "")
+        summary, content = self._bodies(entry)
+        # dict.get: FeedParserDict.get("updated*") silently falls back to published (feedparser issue 310)
+        published = _struct_to_datetime(dict.get(entry, "published_parsed"))
+        updated = _struct_to_datetime(dict.get(entry, "updated_parsed"))
+        if published is None and self.rss:
+            published = updated
+        categories: list[str] = []
+        seen: set[str] = set()
+        for tag in entry.get("tags") or []:
+            term = collapse_space(html_to_text(tag.get("term") or tag.get("label") or ""))
+            if term and term.casefold() not in seen:
+                seen.add(term.casefold())
+                categories.append(term)
+        identifier = entry.get("id") or ""
+        if identifier:
+            identifier = self.repair_bare_host(identifier)
+        return Entry(
+            key=entry_key(identifier, canonical, title, dict.get(entry, "published") or dict.get(entry, "updated") or "", content or summary),
+            link=canonical,
+            title=title,
+            summary_html=summary,
+            content_html=content,
+            published=published,
+            updated=updated,
+            categories=categories,
+            language=self._language(entry),
+            authors=self._authors(entry) or list(self.feed_authors),
+            images=feedparser_images(entry, self.url, ((content, "content:img"), (summary, "summary:img"))),
+        )
