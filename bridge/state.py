@@ -427,6 +427,10 @@ class State:
         )
         return cursor.lastrowid if cursor.rowcount else None
 
+    def has_delivery(self, entry_id: int, account: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM deliveries WHERE entry_id = ? AND account = ?", [entry_id, account]).fetchone()
+        return row is not None
+
     def account_has_alias(self, account: str, aliases: list[str]) -> bool:
         """Has this account a delivery for any entry, of any feed, with one of these canonical links?"""
         if not aliases:

@@ -160,6 +160,24 @@ def retry(obj: CliContext, account: str | None, entry: str | None) -> int:
 
 
 @cli.command()
+@click.option("--feed", "feed_name", required=True, metavar="NAME", help="The feed whose older entries to post.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Only entries published on or after this date (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N entries.")
+@click.option("--pace", default="10m", show_default=True, metavar="DURATION", help="Time between two posts (90s, 10m, 1h...).")
+@click.option("--oldest-first", is_flag=True, help="Post the oldest entries first (default: newest first).")
+@click.option("--dry-run", is_flag=True, help="List what would be posted; write and post nothing.")
+@click.option("--cancel", is_flag=True, help="Drop this feed's backfill posts that are still queued.")
+@click.pass_obj
+def backfill(obj: CliContext, feed_name: str, since, limit: int | None, pace: str, oldest_first: bool, dry_run: bool,
+             cancel: bool) -> int:
+    """Post a feed's older entries, paced, through the same queue (resumable; never posts anything twice)."""
+    from bridge.cli.backfill_cmd import run_backfill
+
+    return run_backfill(obj, feed_name, since=since, limit=limit, pace=pace, oldest_first=oldest_first,
+                        dry_run=dry_run, cancel=cancel)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def status(obj: CliContext, as_json: bool) -> int:

@@ -1,0 +1,13 @@
+"""A faithful fake Mastodon server for tests (loopback only).
+
+See server.MastodonFake (in-process) and process.MastodonFakeProcess (a separate process,
+``python -m tests.mastodon_fake --port 0``). The length rule is in length.status_length.
+"""
+
+from .app import tiny_png
+from .length import status_length
+from .process import MastodonFakeProcess
+from .server import FAMILIES, MastodonFake
+from .util import Clock
+
+__all__ = ["MastodonFake", "MastodonFakeProcess", "Clock", "status_length", "tiny_png", "FAMILIES"]
