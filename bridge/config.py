@@ -160,6 +160,7 @@ class BridgeSettings(_Strict):
     max_backoff: Duration = 6 * 3600.0
     allow_private_addresses: bool = False
     flood_threshold: int = Field(default=5, ge=1)
+    delivery_interval: Duration = 30.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -33,7 +33,6 @@ from bridge.state import State
 
 log = logging.getLogger("bridge.run")
 
-DELIVERY_INTERVAL_SECONDS = 30.0
 STATUS_INTERVAL_SECONDS = 30.0
 MISFIRE_GRACE_SECONDS = 300
 START_SPREAD_SECONDS = 30.0
@@ -71,12 +70,10 @@ class Daemon:
         *,
         deliverer_factory: Callable,
         clock: Callable[[], float] = time.time,
-        delivery_interval: float = DELIVERY_INTERVAL_SECONDS,
     ) -> None:
         self.config_path = config_path
         self.deliverer_factory = deliverer_factory
         self.clock = clock
-        self.delivery_interval = delivery_interval
         self.notifier = Notifier()
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -159,7 +156,7 @@ class Daemon:
         for feed in self.config.feeds:
             if feed.enabled:
                 self._schedule_feed(feed)
-        self.scheduler.add_job(self._deliver_job, "interval", seconds=self.delivery_interval, id="deliver",
+        self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
         heartbeat = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
         self.scheduler.add_job(self._heartbeat_job, "interval", seconds=heartbeat, id="heartbeat",

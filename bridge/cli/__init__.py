@@ -127,6 +127,26 @@ def _print_dry_run(config, state) -> None:
 
 
 @cli.command()
+@click.option("--offline", is_flag=True, help="Skip the checks that need the network (feeds, accounts, clocks).")
+@click.pass_obj
+def doctor(obj: CliContext, offline: bool) -> int:
+    """Check the config, the state, every feed and every account; say what to fix. Exit 0 only when all is well."""
+    from bridge.doctor import run_checks
+
+    config = obj.load_config()
+    checks = run_checks(config, network=not offline)
+    for check in checks:
+        mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
+        line = f"{mark} {check.name}" + (f": {check.detail}" if check.detail else "")
+        click.echo(line)
+        if not check.ok and check.fix:
+            click.echo(f"     fix: {check.fix}")
+    failures = [check for check in checks if not check.ok and not check.warning]
+    click.echo("all is well" if not failures else f"{len(failures)} problem(s) found")
+    return EXIT_OK if not failures else EXIT_FAILURE
+
+
+@cli.command()
 @click.pass_obj
 def run(obj: CliContext) -> int:
     """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify)."""

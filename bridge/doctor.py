@@ -1,0 +1,154 @@
+"""`bridge doctor`: check everything bridge depends on and say what to fix.
+
+Each check returns Check(ok, name, detail, fix). Nothing here posts or changes the queue; the only write is the
+Bluesky session that a credentials check may refresh (which the next run would do anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import httpx
+
+from bridge.config import Config, world_readable_secret_files
+from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed
+
+CLOCK_SKEW_WARN_SECONDS = 60.0
+
+
+@dataclass
+class Check:
+    ok: bool
+    name: str
+    detail: str = ""
+    fix: str = ""
+    warning: bool = False  # shown, but does not fail the run
+
+
+def check_state(config: Config) -> list[Check]:
+    from bridge.state import State, migrations
+
+    path = config.state_path()
+    checks = []
+    if not path.exists():
+        parent = next((p for p in [path.parent, *path.parents] if p.exists()), None)
+        writable = parent is not None and os.access(parent, os.W_OK)
+        checks.append(Check(writable, "state", f"{path} does not exist yet; it will be created on the first poll",
+                            "" if writable else f"make {path.parent} writable for this user"))
+        return checks
+    mode = stat.S_IMODE(path.stat().st_mode)
+    checks.append(Check(os.access(path, os.W_OK), "state writable", str(path), f"make {path} writable for this user"))
+    checks.append(Check(mode & 0o077 == 0, "state private", f"mode {mode:o}", f"chmod 600 {path}"))
+    with State.open_readonly(path) as state:
+        pending = [m.name for m in migrations.pending(state.db)] if state.path else []
+        applied = state.applied_migrations()
+    checks.append(Check(True, "state migrations",
+                        f"{len(applied)} applied" + (f", {len(pending)} to apply on next start" if pending else "")))
+    return checks
+
+
+def check_secret_files(config: Config) -> list[Check]:
+    return [Check(False, "secret file permissions", f"{path} is readable by other users", f"chmod 600 {path}", warning=True)
+            for path in world_readable_secret_files(config)]
+
+
+def check_feeds(config: Config) -> list[Check]:
+    from bridge.feeds import Fetcher, parse_feed
+
+    async def one(fetcher, feed) -> Check:
+        try:
+            result = await fetcher.fetch(feed.url)
+            parsed = parse_feed(result.body or b"", result.url, content_type=result.content_type)
+        except FeedNotAFeed as exc:
+            fix = f"set url = {exc.candidates[0]!r}" if exc.candidates else "find the blog's feed URL"
+            return Check(False, f"feed {feed.name}", str(exc), fix)
+        except FeedError as exc:
+            return Check(False, f"feed {feed.name}", str(exc), "check the URL in a browser; bridge keeps retrying with backoff")
+        moved = f" (moved permanently to {result.permanent_url}: update the config)" if result.permanent_url else ""
+        return Check(True, f"feed {feed.name}", f"{parsed.format}, {len(parsed.entries)} entries{moved}")
+
+    async def all_feeds() -> list[Check]:
+        fetcher = Fetcher(config.bridge)
+        try:
+            return await asyncio.gather(*(one(fetcher, feed) for feed in config.feeds if feed.enabled))
+        finally:
+            await fetcher.aclose()
+
+    return list(asyncio.run(all_feeds())) if config.feeds else []
+
+
+def check_accounts(config: Config) -> list[Check]:
+    from bridge.state import State
+    from bridge.targets import make_target
+
+    checks = []
+    path = config.state_path()
+    # Sessions live in the state; when a service holds the lock, check beside it.
+    state = State.open(path, exclusive=False) if path.exists() else State.open_memory()
+    with state:
+        for name, account in config.accounts.items():
+            label = f"account {name} ({account.type})"
+            try:
+                target = make_target(config, state, name)
+                info = target.diagnose()
+                target.close()
+            except ConfigError as exc:
+                checks.append(Check(False, label, exc.problem, exc.fix))
+                continue
+            except BridgeError as exc:
+                checks.append(Check(False, label, str(exc), getattr(exc, "fix", "") or "see the message"))
+                continue
+            checks.append(Check(True, label, _describe(info)))
+            checks.extend(_clock_skew(label, account.instance_url if account.type == "mastodon" else account.service_url))
+    return checks
+
+
+def _describe(info: dict) -> str:
+    parts = []
+    for key in ("acct", "handle", "did", "pds", "session", "version"):
+        if info.get(key):
+            parts.append(f"{key} {info[key]}")
+    limits = info.get("limits")
+    if isinstance(limits, dict) and limits.get("max_characters"):
+        parts.append(f"max {limits['max_characters']} characters")
+    rate = info.get("rate_limit")
+    if isinstance(rate, dict) and rate.get("remaining") is not None:
+        parts.append(f"rate limit {rate['remaining']}/{rate.get('limit')} left")
+    return ", ".join(parts)
+
+
+def _clock_skew(label: str, url: str) -> list[Check]:
+    try:
+        response = httpx.head(url, timeout=10.0)
+        server = parsedate_to_datetime(response.headers["date"]).timestamp()
+    except Exception:
+        return []
+    skew = time.time() - server
+    ok = abs(skew) < CLOCK_SKEW_WARN_SECONDS
+    return [Check(ok, f"{label} clock", f"this machine is {skew:+.0f} s from the server",
+                  "" if ok else "enable time sync (timedatectl set-ntp true)", warning=not ok)]
+
+
+def check_systemd() -> list[Check]:
+    if not (os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET")):
+        return []
+    checks = [Check(True, "systemd", "running under systemd" + (" with a watchdog" if os.environ.get("WATCHDOG_USEC") else ""))]
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        names = sorted(p.name for p in Path(credentials).iterdir())
+        checks.append(Check(True, "systemd credentials", f"{credentials}: {', '.join(names) or 'none'}"))
+    return checks
+
+
+def run_checks(config: Config, *, network: bool = True) -> list[Check]:
+    checks = [Check(True, "config", f"{config.path}: {len(config.feeds)} feed(s), {len(config.accounts)} account(s)")]
+    checks += check_state(config) + check_secret_files(config) + check_systemd()
+    if network:
+        checks += check_feeds(config) + check_accounts(config)
+    return checks

@@ -1,0 +1,166 @@
+"""`bridge run` as a real process: systemd notifications, signals, reloads, one daemon per database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.state import State
+from tests.mastodon_fake import MastodonFake
+from tests.test_pipeline import posts, rss
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_daemon(config: Path, env: dict | None = None) -> subprocess.Popen:
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("BRIDGE_CONFIG", None)
+    return subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(config), "run"], cwd=ROOT, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 30.0, step: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30.0) -> tuple[int, str]:
+    process.send_signal(sig)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"bridge run did not exit after {sig!r}:\n{err}")
+    return process.returncode, err
+
+
+def feed_config(tmp_path: Path, feeds: dict[str, str], *, accounts: str = "", feed_accounts: str = "[]", extra: str = "") -> Path:
+    lines = [f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\ninterval = "1s"\ndelivery_interval = "1s"\n'
+             f'allow_private_addresses = true\n{extra}\n{accounts}']
+    for name, url in feeds.items():
+        lines.append(f'[[feeds]]\nname = "{name}"\nurl = "{url}"\naccounts = {feed_accounts}\n')
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def feed_polled(tmp_path: Path, name: str) -> bool:
+    path = tmp_path / "state.sqlite3"
+    if not path.exists():
+        return False
+    with State.open_readonly(path) as state:
+        row = state.get_feed(name)
+        return bool(row and row.last_checked_at)
+
+
+def delivery_states(tmp_path: Path) -> list[str]:
+    path = tmp_path / "state.sqlite3"
+    if not path.exists():
+        return []
+    with State.open_readonly(path) as state:
+        return [row.state for row in state.deliveries()]
+
+
+def test_sd_notify_ready_status_watchdog_stopping(tmp_path, feed_server):
+    feed_server.route("/feed", rss(posts(2)))
+    config = feed_config(tmp_path, {"blog": feed_server.url("/feed")})
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(20)
+    process = start_daemon(config, {"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"})
+    messages: list[str] = []
+
+    def receive_until(prefix: str) -> str:
+        while True:
+            message = sock.recv(4096).decode()
+            messages.append(message)
+            if any(line.startswith(prefix) for line in message.splitlines()):
+                return message
+
+    try:
+        ready = receive_until("READY=1")
+        assert "STATUS=1 feeds" in ready
+        receive_until("WATCHDOG=1")
+        receive_until("WATCHDOG=1")
+        code, err = stop(process)
+        receive_until("STOPPING=1")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        sock.close()
+    assert code == 0, err
+    status_lines = [line for m in messages for line in m.splitlines() if line.startswith("STATUS=")]
+    assert any("queued" in line and "failing" in line for line in status_lines)
+
+
+def test_sighup_picks_up_a_new_feed_and_sigterm_exits_0(tmp_path, feed_server):
+    feed_server.route("/a", rss(posts(1)))
+    feed_server.route("/b", rss(posts(1)))
+    config = feed_config(tmp_path, {"a": feed_server.url("/a")})
+    process = start_daemon(config)
+    try:
+        wait_for(lambda: feed_polled(tmp_path, "a"), what="feed a polled")
+        assert not feed_server.requests_for("/b")
+        feed_config(tmp_path, {"a": feed_server.url("/a"), "b": feed_server.url("/b")})
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: feed_polled(tmp_path, "b"), what="feed b polled after SIGHUP")
+        code, err = stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, err
+    assert "config reloaded" in err
+
+
+def test_one_daemon_per_state_database(tmp_path, feed_server):
+    feed_server.route("/a", rss(posts(1)))
+    config = feed_config(tmp_path, {"a": feed_server.url("/a")})
+    first = start_daemon(config)
+    try:
+        wait_for(lambda: feed_polled(tmp_path, "a"), what="first daemon running")
+        second = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), "run"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "only one may run at a time" in second.stderr
+    finally:
+        code, err = stop(first)
+    assert code == 0, err
+
+
+def test_sigterm_mid_publish_finishes_the_post_and_exits_0(tmp_path, feed_server):
+    with MastodonFake() as fake:
+        token = fake.add_account("writer")
+        feed_server.route("/feed", rss(posts(1)))
+        accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
+                    f'access_token = {{ env = "BRIDGE_TEST_TOKEN" }}\nposts_per_hour = 100\n')
+        config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]')
+        process = start_daemon(config, {"BRIDGE_TEST_TOKEN": token})
+        try:
+            wait_for(lambda: feed_polled(tmp_path, "blog"), what="baseline poll")
+            fake.inject("status_create", "slow", times=1, seconds=3)
+            feed_server.route("/feed", rss(posts(1, start=1) + posts(1)))
+            wait_for(lambda: delivery_states(tmp_path) == ["sending"], what="the publish to start", step=0.02)
+            assert not fake.statuses("writer")  # the slow answer is still on its way
+            code, err = stop(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert code == 0, err
+        assert len(fake.statuses("writer")) == 1
+        with State.open_readonly(tmp_path / "state.sqlite3") as state:
+            rows = state.deliveries(account="masto")
+        assert [row.state for row in rows] == ["posted"]
