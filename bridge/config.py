@@ -161,6 +161,7 @@ class BridgeSettings(_Strict):
     allow_private_addresses: bool = False
     flood_threshold: int = Field(default=5, ge=1)
     delivery_interval: Duration = 30.0
+    retry_delay: Duration = 60.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

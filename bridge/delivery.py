@@ -32,7 +32,6 @@ from bridge.targets.base import Published, Target
 
 log = logging.getLogger("bridge.deliver")
 
-RETRY_BASE_SECONDS = 60.0
 RETRY_MAX_SECONDS = 6 * 3600.0
 RETRY_JITTER = 0.2
 PAUSED_RECHECK_SECONDS = 3600.0
@@ -195,7 +194,7 @@ class Deliverer:
             published = target.publish(row, payload)
             crash_point("after-remote-post")
         except RateLimited as exc:
-            until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + RETRY_BASE_SECONDS
+            until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + self.config.bridge.retry_delay
             self.state.mark_retry(row.id, f"rate limited: {exc}", until, count_attempt=False)
             self.state.defer_account(account, until)
             report.deferred_until = until
@@ -237,7 +236,7 @@ class Deliverer:
             log.error("account %s: gave up on %s after %d attempts: %s (`bridge retry --account %s` to try again)",
                       row.account, row.link or row.entry_key, attempts, error, row.account)
             return
-        delay = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
+        delay = min(self.config.bridge.retry_delay * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
         delay *= 1 + self.rng.uniform(-RETRY_JITTER, RETRY_JITTER)
         when = self.clock() + delay
         if error.retry_at is not None:

@@ -218,10 +218,8 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
-    try:  # TEMP until the preview command lands
-        from bridge.cli.preview import preview
-    except ModuleNotFoundError:
-        return
+    from bridge.cli.preview import preview
+
     cli.add_command(preview)
 
 

@@ -1,0 +1,300 @@
+"""`bridge preview`: exactly what each account would receive for a feed's entries. Writes nothing.
+
+    bridge preview (--feed NAME | --url URL | --file PATH) [--entry KEY] [--account NAME] [--limit N]
+                   [--json] [--no-fetch]
+
+Accounts: the feed's accounts (--feed), or every configured account (--url/--file; a configured feed with
+that URL uses its own accounts and overrides). Without accounts in the config, or without a config file for
+--url/--file, it previews for a default Mastodon account (500 characters) and a default Bluesky account.
+Mastodon limits come from the state database's cache when the daemon has read them, else 500.
+
+`--json` prints a JSON array, one object per (entry, account):
+
+    {"feed": "blog", "entry": "<entry key>", "link": "https://...", "account": "mastodon",
+     "platform": "mastodon" | "bluesky", "payload": {...}}
+
+where payload is the Mastodon status parameters or {"record": ...} for Bluesky (see bridge.render); an entry
+that cannot be rendered has "payload": null and an "error" sentence instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+DEFAULT_LIMIT = 10
+DEFAULT_MASTODON = "mastodon"
+DEFAULT_BLUESKY = "bluesky"
+
+
+@dataclass
+class _Target:
+    name: str
+    platform: str
+    settings: object  # PostSettings
+    limits: object | None = None  # MastodonLimits for Mastodon
+
+
+@click.command("preview")
+@click.option("--feed", "feed_name", metavar="NAME", help="A feed from the config, fetched now.")
+@click.option("--url", metavar="URL", help="Any feed URL, fetched now (no config needed).")
+@click.option(
+    "--file", "file_path", metavar="PATH", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A feed document on disk (no config needed).",
+)  # fmt: skip
+@click.option("--entry", "entry_id", metavar="KEY", help="Only this entry: its key (guid/id), its link, or its position (0 = first).")
+@click.option("--account", "account_name", metavar="NAME", help="Only this account.")
+@click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True, help="At most N entries, in feed order (0 = all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the payloads as JSON for scripts.")
+@click.option("--no-fetch", is_flag=True, help="Do not fetch article pages or card images; use only the feed.")
+@click.pass_obj
+def preview(obj, feed_name, url, file_path, entry_id, account_name, limit, as_json, no_fetch) -> int:
+    """Show the exact post each account would get for a feed's entries, without posting or saving anything."""
+    from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+
+    if sum(1 for source in (feed_name, url, file_path) if source) != 1:
+        raise click.UsageError("give exactly one of --feed NAME, --url URL or --file PATH")
+    config = _load_config(obj, required=bool(feed_name))
+    feed_config = config.feed(feed_name) if feed_name else _configured_feed(config, url)
+    label = feed_name or url or str(file_path)
+    parsed = _parse(config, feed_config.url if feed_config else url, file_path)
+    entries = _select(parsed.entries, entry_id, limit)
+    targets = _targets(config, feed_config, url or (file_path.resolve().as_uri() if file_path else ""), account_name)
+    created_at = datetime.now(UTC)
+    client = None if no_fetch else _client(config)
+    allow_private = bool(config and config.bridge.allow_private_addresses)
+    results: list[dict] = []
+    try:
+        for entry in entries:
+            link_preview, thumbnail, notes = _fetch_extras(client, entry, allow_private)
+            for target in targets:
+                result = {"feed": label, "entry": entry.key, "link": entry.link, "account": target.name,
+                          "platform": target.platform}  # fmt: skip
+                try:
+                    post = render_post(entry, target.settings, feed_title=parsed.title, preview=link_preview)
+                    if target.platform == "mastodon":
+                        payload = mastodon_payload(post, target.settings, target.limits)
+                    else:
+                        thumb = thumbnail(post) if thumbnail else None
+                        payload = bluesky_payload(post, target.settings, thumbnail=thumb, created_at=created_at)
+                    result["payload"] = payload
+                except RenderError as exc:
+                    result["payload"] = None
+                    result["error"] = str(exc)
+                result["_notes"] = list(notes)
+                result["_title"] = entry.title
+                result["_limits"] = target.limits
+                results.append(result)
+    finally:
+        if client is not None:
+            client.close()
+    if as_json:
+        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+        click.echo(json.dumps(clean, indent=2, ensure_ascii=False))
+    else:
+        _print_text(results, label, len(entries))
+    return 0
+
+
+# --- wiring ---------------------------------------------------------------------------------------------------
+
+
+def _load_config(obj, *, required: bool):
+    from bridge.config import default_config_path, load_config
+
+    path = getattr(obj, "config_path", None)
+    if path is None and not required and not default_config_path().exists():
+        return None  # --url/--file work without any config
+    return load_config(path)
+
+
+def _configured_feed(config, url: str | None):
+    if config is None or not url:
+        return None
+    for feed in config.feeds:
+        if feed.url == url:
+            return feed
+    return None
+
+
+def _parse(config, url: str | None, file_path: Path | None):
+    from bridge.feeds import parse_feed
+
+    language = config.bridge.language if config else None
+    if file_path is not None:
+        return parse_feed(file_path.read_bytes(), file_path.resolve().as_uri(), default_language=language)
+    from bridge.config import BridgeSettings
+    from bridge.errors import FeedParseError
+    from bridge.feeds import Fetcher
+
+    async def fetch():
+        async with Fetcher(config.bridge if config else BridgeSettings()) as fetcher:
+            return await fetcher.fetch(url)
+
+    result = asyncio.run(fetch())
+    if not result.body:
+        raise FeedParseError(f"{url}: the server sent no body")
+    return parse_feed(result.body, result.url, content_type=result.content_type, default_language=language)
+
+
+def _select(entries: list, entry_id: str | None, limit: int) -> list:
+    if entry_id is None:
+        return entries[:limit] if limit else list(entries)
+    for entry in entries:
+        if entry_id in (entry.key, entry.link):
+            return [entry]
+    if entry_id.isdigit() and int(entry_id) < len(entries):
+        return [entries[int(entry_id)]]
+    known = ", ".join(repr(e.key) for e in entries[:5]) + (" ..." if len(entries) > 5 else "")
+    raise click.BadParameter(f"no entry {entry_id!r} in the feed; entries: {known or 'none'}", param_hint="--entry")
+
+
+def _targets(config, feed_config, url: str, account_name: str | None) -> list[_Target]:
+    from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED, FeedConfig, HashtagSettings, PostSettings
+    from bridge.errors import ConfigError
+    from bridge.render import MastodonLimits
+
+    targets: list[_Target] = []
+    if config is not None and config.accounts:
+        feed = feed_config
+        if feed is None:
+            names = list(config.accounts)
+            feed = FeedConfig(name="preview", url=url if url.startswith("http") else "https://preview.invalid/", accounts=names)
+        names = [name for name in feed.accounts if account_name in (None, name)]
+        if account_name is not None and not names:
+            known = ", ".join(feed.accounts) or "none"
+            raise ConfigError("--account", f"no account {account_name!r} for this feed", f"accounts here: {known}")
+        cached = _cached_limits(config, [n for n in names if config.accounts[n].type == "mastodon"])
+        for name in names:
+            account = config.accounts[name]
+            limits = cached.get(name, MastodonLimits()) if account.type == "mastodon" else None
+            targets.append(_Target(name, account.type, config.post_settings(feed, name), limits))
+        return targets
+    settings = PostSettings(
+        template=DEFAULT_TEMPLATE,
+        template_untitled=DEFAULT_TEMPLATE_UNTITLED,
+        language=config.bridge.language if config else None,
+        visibility="public",
+        content_warning=None,
+        attach_image=False,
+        hashtags=HashtagSettings(),
+    )
+    if feed_config is not None:
+        settings = replace(settings, hashtags=feed_config.hashtags, rules=tuple(feed_config.rules))
+    for name, platform, limits in (
+        (DEFAULT_MASTODON, "mastodon", MastodonLimits()),
+        (DEFAULT_BLUESKY, "bluesky", None),
+    ):
+        if account_name in (None, name):
+            targets.append(_Target(name, platform, settings, limits))
+    if not targets:
+        raise ConfigError("--account", f"no account {account_name!r}", f"without accounts in the config, use {DEFAULT_MASTODON} or {DEFAULT_BLUESKY}")
+    return targets
+
+
+def _cached_limits(config, names: list[str]) -> dict:
+    """The instance limits the daemon cached, read-only; nothing when there is no state yet."""
+    from bridge.render import MastodonLimits
+
+    if not names:
+        return {}
+    try:
+        from bridge.state import State
+
+        with State.open_readonly(config.state_path()) as state:
+            return {name: MastodonLimits.from_dict(state.account(name).get("limits")) for name in names}
+    except Exception:  # preview must work without a usable state database
+        return {}
+
+
+def _client(config):
+    import httpx
+
+    from bridge import __version__
+    from bridge.config import DEFAULT_USER_AGENT
+
+    user_agent = (config.bridge.user_agent if config else DEFAULT_USER_AGENT).replace("{version}", __version__)
+    return httpx.Client(headers={"User-Agent": user_agent}, follow_redirects=False, timeout=httpx.Timeout(10.0, connect=5.0))
+
+
+def _fetch_extras(client, entry, allow_private: bool):
+    """The article's preview (with the feed's data as fallback) and a lazy, memoised thumbnail getter."""
+    from bridge.linkpreview import LinkPreviewError, fetch_link_preview, fetch_thumbnail
+
+    notes: list[str] = []
+    if client is None or not entry.link:
+        return None, None, notes
+    link_preview = fetch_link_preview(entry.link, client=client, allow_private=allow_private, fallback=entry)
+    memo: dict = {}
+
+    def thumbnail(post):
+        if post.image is None:
+            return None
+        if post.image.url not in memo:
+            try:
+                memo[post.image.url] = fetch_thumbnail(post.image.url, client=client, allow_private=allow_private)
+            except LinkPreviewError as exc:
+                memo[post.image.url] = None
+                notes.append(f"no card image: {exc}")
+        return memo[post.image.url]
+
+    return link_preview, thumbnail, notes
+
+
+# --- text output ------------------------------------------------------------------------------------------------
+
+
+def _print_text(results: list[dict], label: str, entry_count: int) -> None:
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from bridge.render import graphemes
+    from bridge.render.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
+    from bridge.render.links import mastodon_length
+
+    console = Console(highlight=False)
+    console.print(Text(f"{label}: {entry_count} entr{'y' if entry_count == 1 else 'ies'} — nothing is posted or saved", style="bold"))
+    current = None
+    for result in results:
+        if result["entry"] != current:
+            current = result["entry"]
+            console.rule(Text(result["_title"] or "(untitled)"))
+            console.print(Text(result["link"] or result["entry"], style="dim"))
+        heading = f"{result['account']} ({result['platform']})"
+        payload = result.get("payload")
+        if payload is None:
+            console.print(Panel(Text(f"cannot be posted: {result.get('error')}", style="red"), title=heading, title_align="left"))
+            continue
+        details = []
+        if result["platform"] == "mastodon":
+            limits = result["_limits"]
+            text = payload["status"]
+            used = mastodon_length(text, characters_per_url=limits.characters_reserved_per_url, spoiler_text=payload["spoiler_text"])
+            details.append(f"{used}/{limits.max_characters} characters")
+            details.append(f"visibility {payload['visibility']}")
+            details.append(f"language {payload['language'] or 'unset'}")
+            if payload["spoiler_text"]:
+                details.append(f"CW: {payload['spoiler_text']}")
+            for media in payload["media"]:
+                details.append(f"image {media['url']} (alt: {media['description'] or 'none'})")
+        else:
+            record = payload["record"]
+            text = record["text"]
+            details.append(f"{graphemes.count(text)}/{BLUESKY_MAX_GRAPHEMES} graphemes")
+            details.append(f"{graphemes.utf8_len(text)}/{BLUESKY_MAX_BYTES} bytes")
+            details.append(f"langs {', '.join(record['langs']) or 'unset'}")
+            external = (record.get("embed") or {}).get("external")
+            if external:
+                card = f"card: {external['title']}"
+                thumb = external.get("thumb")
+                if thumb:
+                    card += f" [{thumb['width']}x{thumb['height']} {thumb['mime_type']}, {thumb['size']} bytes]"
+                details.append(card)
+        details.extend(result["_notes"])
+        console.print(Panel(Text(text), title=heading, title_align="left", subtitle=" · ".join(details), subtitle_align="left"))

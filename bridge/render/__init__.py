@@ -1,0 +1,80 @@
+"""Render an entry into the best post each platform allows. Pure: no clock, no network, no files.
+
+    render_post(entry, settings, *, feed_title="", preview=None) -> Post          (platform-neutral)
+    mastodon_payload(post, settings, limits=MastodonLimits()) -> dict            (status parameters)
+    bluesky_payload(post, settings, *, thumbnail=None, created_at) -> dict        ({"record": ...})
+
+Network-derived inputs — the article's OpenGraph data (LinkPreview) and the card image (Thumbnail) — come
+from bridge.linkpreview, fetched before rendering.
+
+The payloads (also the `bridge preview --json` format, one object per entry and account:
+`{"feed", "entry", "link", "account", "platform", "payload"}`):
+
+Mastodon — the status parameters:
+
+    {
+      "status": "Title\\n\\nSummary…\\n\\nhttps://example.com/post\\n\\n#Tag #OtherTag",
+      "spoiler_text": "",                  # the content warning, "" for none
+      "visibility": "public",              # public | unlisted | private | direct
+      "language": "en",                    # ISO 639-1, or null when unknown
+      "media": []                          # [{"url": image URL, "description": alt text}] when attach_image
+    }
+
+Bluesky — the app.bsky.feed.post record, as lexicon JSON:
+
+    {
+      "record": {
+        "$type": "app.bsky.feed.post",
+        "text": "Title\\n\\nSummary…\\n\\nexample.com/2024/05/a-lon…\\n\\n#Tag",
+        "facets": [                        # UTF-8 byte offsets; byteStart inclusive, byteEnd exclusive
+          {"index": {"byteStart": 25, "byteEnd": 52},
+           "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/2024/05/a-long-post"}]},
+          {"index": {"byteStart": 54, "byteEnd": 58},
+           "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "Tag"}]}
+        ],
+        "langs": ["en-US"],                # BCP-47, at most 3; [] when unknown
+        "embed": {
+          "$type": "app.bsky.embed.external",
+          "external": {
+            "uri": "https://example.com/2024/05/a-long-post",
+            "title": "Title",
+            "description": "The article's description",
+            "thumb": {                     # present only with a thumbnail; not uploaded yet
+              "source_url": "https://example.com/cover.jpg",
+              "size": 48213, "width": 1200, "height": 630, "mime_type": "image/jpeg"
+            }
+          }
+        },
+        "createdAt": "2024-05-01T12:00:00.000Z"
+      }
+    }
+
+Limits: Mastodon counts spoiler_text + status in grapheme clusters, each http(s) URL as the instance's
+characters_reserved_per_url (23), `@user@domain` as `@user`, up to max_characters (500 unless the instance
+says otherwise). Bluesky: at most 300 grapheme clusters and 3000 UTF-8 bytes; URLs count in full, so long
+ones are shown shortened (host + start of path + "…") while the link facet carries the full URI.
+"""
+
+from __future__ import annotations
+
+from bridge.linkpreview.model import LinkPreview, Thumbnail
+from bridge.render.bluesky import bluesky_payload, rfc3339
+from bridge.render.fit import RenderError
+from bridge.render.limits import BlueskyLimits, MastodonLimits
+from bridge.render.mastodon import mastodon_payload
+from bridge.render.post import Card, Post, PostImage, render_post
+
+__all__ = [
+    "BlueskyLimits",
+    "Card",
+    "LinkPreview",
+    "MastodonLimits",
+    "Post",
+    "PostImage",
+    "RenderError",
+    "Thumbnail",
+    "bluesky_payload",
+    "mastodon_payload",
+    "render_post",
+    "rfc3339",
+]

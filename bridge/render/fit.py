@@ -1,0 +1,262 @@
+"""Fitting a post into a platform's limit, link-aware and grapheme-safe.
+
+Shrink in this order (design.md; the issue "Render every entry into the best post each platform allows"):
+1. the summary, cut at a sentence boundary (kept whole, no ellipsis), else at a word boundary with "…" —
+   with every hashtag first, then dropping hashtags from the end, as long as a useful part of the summary
+   (MIN_SUMMARY_GRAPHEMES) survives;
+2. without the summary, hashtags dropped from the end;
+3. the title, cut at a word boundary with "…";
+4. only the template's fixed text and the link.
+The permalink is never cut or altered. Text is cut only between grapheme clusters (\\X), never inside a URL,
+hashtag or mention; text without spaces (Chinese, Japanese, Thai...) is cut between characters. Nothing is
+reordered, so right-to-left text stays as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import regex
+
+from bridge.errors import BridgeError
+from bridge.render import graphemes
+from bridge.render.hashtags import TEXT_HASHTAG
+from bridge.render.links import find_urls
+from bridge.render.template import RichText, Segment, parse_template, render_template
+
+ELLIPSIS = "…"
+MIN_SUMMARY_GRAPHEMES = 40  # our choice: a shorter stub of a summary says nothing; drop a hashtag instead
+SENTENCE_PREFERENCE = 0.5  # cut at a sentence when that keeps at least half of what a word cut would keep
+
+# A sentence ends with . ! ? … (then closing quotes/brackets) before whitespace and a non-lowercase letter,
+# or with the CJK, Arabic-script and Devanagari full stops, which need no space after them.
+_SENTENCE_END = regex.compile(
+    r"(?:[.!?…]+[\"'”’»)\]]*(?=\s+(?!\p{Ll}))|[。！？｡]+[」』）”’]*|[؟۔।]+(?=\s|$))"
+)
+_NO_SPACE_SCRIPT = regex.compile(
+    r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
+    r"\u3000-\u303f\uff00-\uffef\u30fc]"
+)
+_MENTION = regex.compile(r"(?<![=/\w])@[A-Za-z0-9_]+(?:[.-]+[A-Za-z0-9_]+)*(?:@[\w]+(?:[.-]+[\w]+)*)?")
+_NOT_A_SENTENCE_END = regex.compile(
+    r"(?:(?<![\w.])(?:\d{1,2}|\p{L}|Mr|Mrs|Ms|Dr|St|Prof|Sr|Jr|vs|ca|bzw|usw|Nr|No|Mt|Fig|Vol|Abs|Art)|\w\.\w+)$"
+)
+_CLOSING = ".!?…。！？｡؟۔।\"'”’»)]」』）"
+_LIST_ITEM = regex.compile(r"^(?:[•\-*–]|\d{1,3}[.)])\s")
+_OPEN_ENDINGS = ":,;–—-([{\"'“‘«„/"  # a paragraph ending like this leads into what was cut ("Sponsored by:")
+_TRAILING_JOINERS = " \t\n,;:–—-([{/\\\"'“‘«„"
+_SENTENCE_PUNCT = ".!?。！？…؟۔।"
+
+
+class RenderError(BridgeError):
+    """A post cannot be made within the platform's limit (the link and the fixed text alone are too long)."""
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a template is filled with; the renderer shrinks summary, hashtags and title."""
+
+    url: str
+    title: str = ""
+    summary: str = ""
+    hashtags: tuple[str, ...] = ()
+    author: str = ""
+    feed_title: str = ""
+    published: str = ""
+
+
+class Platform(Protocol):
+    def url_segments(self, url: str) -> list[Segment]: ...
+
+    def text_segments(self, text: str) -> list[Segment]: ...
+
+    def fits(self, rich: RichText) -> bool: ...
+
+
+@dataclass
+class Fitter:
+    template: str
+    parts: Parts
+    platform: Platform
+    prefix: list[Segment] = field(default_factory=list)  # fixed text before the template (Bluesky's CW line)
+
+    def build(self, title: str, summary: str, tags: tuple[str, ...], extras: bool = True) -> RichText:
+        platform = self.platform
+        hashtag_segments: list[Segment] = []
+        for tag in tags:
+            if hashtag_segments:
+                hashtag_segments.append(Segment(" "))
+            hashtag_segments.append(Segment("#" + tag, tag=tag))
+        fields = {
+            "title": platform.text_segments(title),
+            "summary": platform.text_segments(summary),
+            "url": platform.url_segments(self.parts.url),
+            "hashtags": hashtag_segments,
+            "author": platform.text_segments(self.parts.author) if extras else [],
+            "feed_title": platform.text_segments(self.parts.feed_title) if extras else [],
+            "published": [Segment(self.parts.published)] if extras and self.parts.published else [],
+        }
+        body = render_template(self.template, fields)
+        if not self.prefix:
+            return body
+        return RichText(tuple(self.prefix) + body.segments)
+
+    def fits(self, rich: RichText) -> bool:
+        return self.platform.fits(rich)
+
+    def fit(self) -> RichText:
+        title, summary, tags = self.parts.title, self.parts.summary, tuple(self.parts.hashtags)
+        full = self.build(title, summary, tags)
+        if self.fits(full):
+            return full
+        # 1. the summary, with every hashtag, then with fewer
+        if summary:
+            minimum = min(MIN_SUMMARY_GRAPHEMES, graphemes.count(summary))
+            for n in range(len(tags), -1, -1):
+                kept = tags[:n]
+                cut = shorten(summary, lambda s: self.fits(self.build(title, s, kept)), minimum=minimum)
+                if cut is not None:
+                    return self.build(title, cut, kept)
+        # 2. no summary; hashtags from the end
+        for n in range(len(tags), -1, -1):
+            candidate = self.build(title, "", tags[:n])
+            if self.fits(candidate):
+                return candidate
+        # 3. the title
+        if title:
+            cut = shorten(title, lambda t: self.fits(self.build(t, "", ())), minimum=1, sentences=False)
+            if cut is not None:
+                return self.build(cut, "", ())
+        # 4. the link and the template's own text
+        bare = self.build("", "", (), extras=False)
+        if self.fits(bare):
+            return bare
+        raise RenderError(
+            "the link and the template's fixed text alone exceed the platform's limit; "
+            "shorten the template or the content warning"
+        )
+
+
+def fit(template: str, parts: Parts, platform: Platform, prefix: list[Segment] | None = None) -> RichText:
+    if "url" not in {name for _literal, name in parse_template(template)}:
+        template = template.rstrip() + "\n\n{url}"  # a post always carries its link (config.py insists too)
+    return Fitter(template, parts, platform, list(prefix or [])).fit()
+
+
+# --- cutting text ------------------------------------------------------------------------------------------
+
+
+def shorten(
+    text: str,
+    fits: Callable[[str], bool],
+    *,
+    minimum: int = 0,
+    sentences: bool = True,
+    sentence_preference: float = SENTENCE_PREFERENCE,
+) -> str | None:
+    """The longest good prefix of `text` that `fits`: whole sentences if that keeps enough, else words with
+    "…", else (text without spaces) characters with "…". None when nothing of at least `minimum` graphemes fits.
+    """
+    if fits(text):
+        return text
+    protected = protected_spans(text)
+    word_positions = word_cuts(text, protected)
+    best_word = _longest(text, word_positions, fits, with_ellipsis=True)
+    if best_word is None:
+        best_word = _longest(text, grapheme_cuts(text, protected), fits, with_ellipsis=True)
+    best_sentence = _longest(text, sentence_cuts(text), fits, with_ellipsis=False) if sentences else None
+    choice = best_word
+    if best_sentence is not None and (
+        best_word is None or graphemes.count(best_sentence) >= sentence_preference * graphemes.count(best_word)
+    ):
+        choice = best_sentence
+    if choice is None or graphemes.count(choice.rstrip(ELLIPSIS)) < max(minimum, 1):
+        return None
+    return choice
+
+
+def prefix_at(text: str, position: int, *, with_ellipsis: bool) -> str:
+    """text[:position] made into a clean ending: trailing spaces and joiners dropped, "…" added if asked."""
+    head = text[:position].rstrip()
+    if not with_ellipsis:
+        return head
+    head = head.rstrip(_TRAILING_JOINERS)
+    if not head:
+        return ""
+    if head[-1] in _SENTENCE_PUNCT:
+        return head
+    return head + ELLIPSIS
+
+
+def _longest(text: str, positions: list[int], fits: Callable[[str], bool], *, with_ellipsis: bool) -> str | None:
+    """Binary search over the cut positions (a longer prefix never measures shorter) for the longest fit."""
+    low, high = 0, len(positions) - 1
+    best = None
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = prefix_at(text, positions[middle], with_ellipsis=with_ellipsis)
+        if candidate and fits(candidate):
+            best = candidate
+            low = middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def protected_spans(text: str) -> list[tuple[int, int]]:
+    """URLs, hashtags and mentions: never cut inside them."""
+    spans = list(find_urls(text))
+    spans += [match.span() for match in TEXT_HASHTAG.finditer(text)]
+    spans += [match.span() for match in _MENTION.finditer(text)]
+    return sorted(spans)
+
+
+def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < position < end for start, end in spans)
+
+
+def sentence_cuts(text: str) -> list[int]:
+    """Positions just after a complete sentence or paragraph, in increasing order (never the full length)."""
+    positions = set()
+    for match in _SENTENCE_END.finditer(text):
+        if match.group().startswith(".") and _NOT_A_SENTENCE_END.search(text, 0, match.start()):
+            continue  # "z.B.", "U.S.", "Dr.", "09. Januar": an abbreviation or ordinal, not a sentence's end
+        positions.add(match.end())
+    for index, ch in enumerate(text):
+        if ch == "\n" and _ends_a_block(text, index):
+            positions.add(index)
+    return sorted(p for p in positions if 0 < p < len(text) and text[:p].rstrip()[-1:] not in _OPEN_ENDINGS)
+
+
+def _ends_a_block(text: str, newline: int) -> bool:
+    """A line ending is a sentence boundary after a sentence or a list item; not after a line that reads like
+    a heading or caption (short, no closing punctuation), which would leave the post on a dangling signpost."""
+    line = text[text.rfind("\n", 0, newline) + 1 : newline].strip()
+    if not line:
+        return False
+    return line[-1] in _CLOSING or bool(_LIST_ITEM.match(line))
+
+
+def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list[int]:
+    """Positions before a space, or between two clusters where one is from a script written without spaces."""
+    protected = protected if protected is not None else protected_spans(text)
+    positions = []
+    clusters = graphemes.graphemes(text)
+    offset = 0
+    previous = ""
+    for cluster in clusters:
+        if offset and not _inside(offset, protected):
+            if cluster.isspace() and not previous.isspace():
+                positions.append(offset)
+            elif _NO_SPACE_SCRIPT.match(previous) or _NO_SPACE_SCRIPT.match(cluster):
+                positions.append(offset)
+        previous = cluster
+        offset += len(cluster)
+    return positions
+
+
+def grapheme_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list[int]:
+    """Every cluster boundary outside protected spans (the last resort for a long run without spaces)."""
+    protected = protected if protected is not None else protected_spans(text)
+    return [p for p in graphemes.boundaries(text)[1:-1] if not _inside(p, protected)]

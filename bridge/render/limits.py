@@ -1,0 +1,88 @@
+"""Platform limits, named, each with where it comes from (see docs platform-rules.md).
+
+Nothing else in bridge.render writes a platform number inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# --- Mastodon (mastodon/mastodon app/validators/status_length_validator.rb, /api/v2/instance) -------------
+MASTODON_DEFAULT_MAX_CHARACTERS = 500  # configuration.statuses.max_characters upstream
+MASTODON_DEFAULT_CHARACTERS_PER_URL = 23  # configuration.statuses.characters_reserved_per_url
+MASTODON_DEFAULT_MAX_MEDIA = 4  # configuration.statuses.max_media_attachments
+MASTODON_DEFAULT_DESCRIPTION_LIMIT = 1500  # configuration.media_attachments.description_limit (older servers)
+MASTODON_VISIBILITIES = ("public", "unlisted", "private", "direct")  # from most to least visible
+
+# --- Bluesky (bluesky-social/atproto lexicons/app/bsky/feed/post.json, richtext/facet.json, embed) --------
+BLUESKY_MAX_GRAPHEMES = 300  # app.bsky.feed.post#text maxGraphemes
+BLUESKY_MAX_BYTES = 3000  # app.bsky.feed.post#text maxLength (UTF-8 bytes)
+BLUESKY_MAX_LANGS = 3  # app.bsky.feed.post#langs maxLength
+BLUESKY_TAG_MAX_GRAPHEMES = 64  # app.bsky.richtext.facet#tag maxGraphemes
+BLUESKY_TAG_MAX_BYTES = 640  # app.bsky.richtext.facet#tag maxLength
+BLUESKY_THUMB_MAX_BYTES = 1_000_000  # app.bsky.embed.external#external thumb maxSize
+BLUESKY_POST_TYPE = "app.bsky.feed.post"
+BLUESKY_EXTERNAL_TYPE = "app.bsky.embed.external"
+BLUESKY_LINK_FEATURE = "app.bsky.richtext.facet#link"
+BLUESKY_TAG_FEATURE = "app.bsky.richtext.facet#tag"
+
+# --- Our own choices (not platform rules) -----------------------------------------------------------------
+# How much of a link's path Bluesky shows: all of it up to BLUESKY_LINK_PATH_FULL characters, else the first
+# BLUESKY_LINK_PATH_DISPLAY and "…" (the link facet still carries the whole URI). The Bluesky app itself
+# shows the host and about a dozen characters of the path.
+BLUESKY_LINK_PATH_FULL = 24
+BLUESKY_LINK_PATH_DISPLAY = 20
+# The card's description: the lexicon sets no limit, the app shows about three lines.
+CARD_DESCRIPTION_MAX_GRAPHEMES = 300
+CARD_TITLE_MAX_GRAPHEMES = 300
+
+
+@dataclass(frozen=True)
+class MastodonLimits:
+    """What one Mastodon instance allows; the defaults are upstream Mastodon's."""
+
+    max_characters: int = MASTODON_DEFAULT_MAX_CHARACTERS
+    characters_reserved_per_url: int = MASTODON_DEFAULT_CHARACTERS_PER_URL
+    max_media_attachments: int = MASTODON_DEFAULT_MAX_MEDIA
+    description_limit: int = MASTODON_DEFAULT_DESCRIPTION_LIMIT
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "MastodonLimits":
+        """From the limits dict a Mastodon target caches (keys named like the fields; others ignored)."""
+        data = data if isinstance(data, dict) else {}
+        defaults = cls()
+        values = {}
+        for name in ("max_characters", "characters_reserved_per_url", "max_media_attachments", "description_limit"):
+            value = data.get(name)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            values[name] = value if ok else getattr(defaults, name)
+        return cls(**values)
+
+    @classmethod
+    def from_instance(cls, instance: dict[str, Any]) -> "MastodonLimits":
+        """Read the limits from a `GET /api/v2/instance` answer (missing or odd values fall back to defaults)."""
+        configuration = instance.get("configuration") if isinstance(instance, dict) else None
+        configuration = configuration if isinstance(configuration, dict) else {}
+        statuses = configuration.get("statuses") if isinstance(configuration.get("statuses"), dict) else {}
+        media = configuration.get("media_attachments") if isinstance(configuration.get("media_attachments"), dict) else {}
+
+        def positive(value: Any, default: int) -> int:
+            return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+        return cls(
+            max_characters=positive(statuses.get("max_characters"), MASTODON_DEFAULT_MAX_CHARACTERS),
+            characters_reserved_per_url=positive(
+                statuses.get("characters_reserved_per_url"), MASTODON_DEFAULT_CHARACTERS_PER_URL
+            ),
+            max_media_attachments=positive(statuses.get("max_media_attachments"), MASTODON_DEFAULT_MAX_MEDIA),
+            description_limit=positive(media.get("description_limit"), MASTODON_DEFAULT_DESCRIPTION_LIMIT),
+        )
+
+
+@dataclass(frozen=True)
+class BlueskyLimits:
+    """Bluesky's text limits; a parameter only so tests can shrink them."""
+
+    max_graphemes: int = BLUESKY_MAX_GRAPHEMES
+    max_bytes: int = BLUESKY_MAX_BYTES

@@ -1,0 +1,72 @@
+"""Post -> Mastodon status parameters. Pure.
+
+    {"status": str, "spoiler_text": str, "visibility": "public"|"unlisted"|"private"|"direct",
+     "language": "en"|None, "media": [{"url": str, "description": str}]}
+
+The permalink is in the text (the server builds its link card from the first URL); media is attached only
+when the settings ask for it (attach_image), which also means no link card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.config import PostSettings
+from bridge.render import graphemes
+from bridge.render.fit import Parts, fit
+from bridge.render.language import mastodon_language
+from bridge.render.limits import MastodonLimits
+from bridge.render.links import mastodon_length
+from bridge.render.post import Post
+from bridge.render.template import RichText, Segment
+
+
+@dataclass(frozen=True)
+class MastodonText:
+    """How Mastodon shows and counts text (the fitter's Platform)."""
+
+    limits: MastodonLimits
+    spoiler_text: str = ""
+
+    def url_segments(self, url: str) -> list[Segment]:
+        return [Segment(url, link=url)]
+
+    def text_segments(self, text: str) -> list[Segment]:
+        return [Segment(text)] if text else []
+
+    def length(self, text: str) -> int:
+        return mastodon_length(
+            text, characters_per_url=self.limits.characters_reserved_per_url, spoiler_text=self.spoiler_text
+        )
+
+    def fits(self, rich: RichText) -> bool:
+        return self.length(rich.text) <= self.limits.max_characters
+
+
+def post_parts(post: Post) -> Parts:
+    return Parts(
+        url=post.link,
+        title=post.title,
+        summary=post.summary,
+        hashtags=post.hashtags,
+        author=post.author,
+        feed_title=post.feed_title,
+        published=(post.published or "")[:10],
+    )
+
+
+def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits = MastodonLimits()) -> dict:
+    """The status parameters for `post` on an instance with `limits`. Raises RenderError if it cannot fit."""
+    spoiler_text = post.content_warning or ""
+    platform = MastodonText(limits, spoiler_text)
+    rich = fit(post.template, post_parts(post), platform)
+    media = []
+    if settings.attach_image and post.image is not None and limits.max_media_attachments > 0:
+        media.append({"url": post.image.url, "description": graphemes.truncate(post.image.alt, limits.description_limit)})
+    return {
+        "status": rich.text,
+        "spoiler_text": spoiler_text,
+        "visibility": post.visibility,
+        "language": mastodon_language(post.language),
+        "media": media,
+    }

@@ -1,0 +1,221 @@
+"""Entry -> Post: the platform-neutral post, before any platform's limit is applied. Pure.
+
+Choices made here (documented for the README):
+- Summary: the feed's excerpt when it is a real one (written by the author, or at least not just the opening
+  words of the content cut off), else the text before the author's <!--more--> break, else the opening of
+  the content. A titled post's summary is capped at SUMMARY_MAX_GRAPHEMES, a title-less post's text at
+  TEXT_FIRST_MAX_GRAPHEMES (cut at a sentence, else word boundary).
+- Title-less entries (micro.blog, Mastodon, Scripting News), and entries whose title is only the first words
+  of their text, use the untitled template: text first. A title repeated as the content's first paragraph
+  is not repeated in the summary.
+- Language: the entry's own (the feed parser already falls back entry -> feed -> [bridge] language), else
+  the post settings' language. Normalized to BCP-47 ("en_us" -> "en-US").
+- Content warning and visibility: the settings', then category rules (matched case-insensitively): the first
+  matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
+  when it is more restrictive than the settings'.
+- Image: the article page's og:image (from a LinkPreview), else the feed's first image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+import regex
+
+from bridge.config import PostSettings
+from bridge.linkpreview.model import LinkPreview
+from bridge.model import Entry
+from bridge.render import graphemes
+from bridge.render.fit import RenderError, shorten
+from bridge.render.hashtags import category_hashtags
+from bridge.render.language import resolve_language
+from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
+from bridge.render.text import clean_inline, html_to_text
+
+SUMMARY_MAX_GRAPHEMES = 500  # our choice: a teaser, even on instances that allow 5000 characters
+TEXT_FIRST_MAX_GRAPHEMES = 2000  # our choice: a title-less post is its text; long ones still get cut
+
+DERIVED_TITLE_MIN_LETTERS = 20  # a shorter title that opens the text ("Hello") is still a title
+OPENING_COMPARE_LETTERS = 100  # a summary whose first 100 letters open the content is not an excerpt
+_ALNUM = regex.compile(r"[\p{L}\p{N}]+")
+_ELLIPSES = ("…", "...")
+
+
+@dataclass(frozen=True)
+class PostImage:
+    url: str
+    alt: str = ""
+    width: int | None = None
+    height: int | None = None
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Card:
+    """The link card: Bluesky's app.bsky.embed.external (Mastodon builds its own from the page)."""
+
+    uri: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Post:
+    """One entry, ready for any platform: every part whole; fitting happens per platform."""
+
+    key: str
+    link: str  # the permalink, exactly as the feed gave it
+    template: str  # the template chosen for this entry (titled or untitled)
+    title: str = ""
+    summary: str = ""
+    hashtags: tuple[str, ...] = ()
+    author: str = ""
+    feed_title: str = ""
+    published: str | None = None  # ISO 8601
+    language: str | None = None  # BCP-47
+    content_warning: str | None = None
+    visibility: str = "public"
+    card: Card | None = None
+    image: PostImage | None = None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["hashtags"] = list(self.hashtags)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Post":
+        data = dict(data)
+        data["hashtags"] = tuple(data.get("hashtags") or ())
+        data["card"] = Card(**data["card"]) if data.get("card") else None
+        data["image"] = PostImage(**data["image"]) if data.get("image") else None
+        return cls(**data)
+
+
+def render_post(
+    entry: Entry, settings: PostSettings, *, feed_title: str = "", preview: LinkPreview | None = None
+) -> Post:
+    """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
+    link = _permalink(entry)
+    title = clean_inline(entry.title)
+    body = _body_text(entry)
+    if title:
+        title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
+        first_paragraph = body.split("\n\n", 1)[0]
+        if _letters(first_paragraph) == _letters(title):
+            body = body[len(first_paragraph) :].lstrip()  # the content repeats its title as a heading
+            if not body.strip():
+                body = ""
+        elif (
+            len(title_key) >= DERIVED_TITLE_MIN_LETTERS or title.endswith(_ELLIPSES)
+        ) and _letters(body).startswith(title_key):
+            title = ""  # a title made of the text's first words: post the text itself
+    text_first = not title
+    cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
+    summary = _opening(body, cap)
+    content_warning, visibility = _warning_and_visibility(entry, settings)
+    image = _image(entry, preview)
+    card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
+    card_title = card_title or (urlsplit(link).hostname or link)
+    card_description = (preview.description if preview and preview.description else "") or summary
+    card_description = " ".join(clean_inline(line) for line in card_description.split("\n") if line.strip())
+    return Post(
+        key=entry.key,
+        link=link,
+        template=settings.template_untitled if text_first else settings.template,
+        title=title,
+        summary=summary,
+        hashtags=tuple(category_hashtags(entry.categories, settings.hashtags)),
+        author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
+        feed_title=clean_inline(feed_title),
+        published=entry.published.isoformat() if entry.published else None,
+        language=resolve_language(entry.language, settings.language),
+        content_warning=content_warning,
+        visibility=visibility,
+        card=Card(
+            uri=link,
+            title=_cap(clean_inline(card_title), CARD_TITLE_MAX_GRAPHEMES),
+            description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
+        ),
+        image=image,
+    )
+
+
+def _opening(body: str, cap: int) -> str:
+    """At most `cap` grapheme clusters of `body`, cut at a sentence (preferably) or word boundary."""
+    if not body:
+        return ""
+    head = body[: cap * 16]  # bound the work on a 50 kB article; only its opening can be used
+    if len(head) < len(body):
+        head = "".join(graphemes.graphemes(head)[:-1])  # the slice may have split the last cluster
+    cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
+    if cut == head and len(head) < len(body):
+        cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
+    return cut
+
+
+def _permalink(entry: Entry) -> str:
+    for candidate in (entry.link, entry.key):
+        if candidate and re.match(r"^https?://[^\s/]+", candidate.strip(), re.IGNORECASE):
+            return candidate.strip()
+    raise RenderError(f"entry {entry.key!r} has no http(s) link to post")
+
+
+def _body_text(entry: Entry) -> str:
+    """The summary's source text: a real excerpt, the <!--more--> excerpt, or the content."""
+    summary = html_to_text(entry.summary_html)
+    content = html_to_text(entry.content_html)
+    if not content.text:
+        return summary.excerpt or summary.opening or summary.text
+    if not summary.text:
+        return content.excerpt or content.opening
+    s, c = _letters(summary.all_text), _letters(content.all_text)
+    head = min(len(s) - 8, OPENING_COMPARE_LETTERS) if len(s) > 16 else len(s)
+    if len(c) >= len(s) and c.startswith(s[:head]):
+        # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
+        return content.excerpt or content.opening
+    return summary.opening or summary.text  # a real excerpt, or the longer of two versions
+
+
+def _letters(text: str) -> str:
+    return "".join(_ALNUM.findall(text.casefold()))
+
+
+def _cap(text: str, limit: int) -> str:
+    if graphemes.count(text) <= limit:
+        return text
+    return shorten(text, lambda s: graphemes.count(s) <= limit, sentences=False) or graphemes.truncate(text, limit)
+
+
+def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str | None, str]:
+    content_warning = (settings.content_warning or "").strip() or None
+    visibility = settings.visibility if settings.visibility in MASTODON_VISIBILITIES else "public"
+    categories = {" ".join(c.split()).casefold() for c in entry.categories if isinstance(c, str)}
+    rule_warning = None
+    for rule in settings.rules:
+        if not any(" ".join(c.split()).casefold() in categories for c in rule.categories):
+            continue
+        if rule.content_warning and rule_warning is None:
+            rule_warning = rule.content_warning.strip() or None
+        if rule.visibility and MASTODON_VISIBILITIES.index(rule.visibility) > MASTODON_VISIBILITIES.index(visibility):
+            visibility = rule.visibility
+    return rule_warning or content_warning, visibility
+
+
+def _image(entry: Entry, preview: LinkPreview | None) -> PostImage | None:
+    if preview is not None and preview.image_url:
+        return PostImage(url=preview.image_url, alt=clean_inline(preview.image_alt))
+    for candidate in entry.images:
+        if candidate.url and candidate.url.lower().startswith(("http://", "https://")):
+            if candidate.mime_type and not candidate.mime_type.startswith("image/"):
+                continue
+            return PostImage(
+                url=candidate.url,
+                alt=clean_inline(candidate.alt),
+                width=candidate.width,
+                height=candidate.height,
+                mime_type=candidate.mime_type,
+            )
+    return None

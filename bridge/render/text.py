@@ -1,0 +1,334 @@
+"""HTML -> readable plain text, with the blog platforms' boilerplate removed.
+
+markdownify does the walk over the HTML; our converter makes plain text rather than Markdown: paragraphs kept
+(separated by a blank line), entities decoded, whitespace collapsed, images dropped (an emoji drawn as an
+image keeps its emoji), inline links reduced to their text (a link whose text is its own address keeps the full
+address, so Mastodon's "https:// example.com/lon…" display becomes the real URL), lists as "• " lines.
+
+Boilerplate, found in the corpus of real feeds (tests/render_corpus.py):
+- Medium: "<title> was originally published in <publication> on Medium, where people are continuing the
+  conversation…", "Continue reading on Medium »", the 1x1 stat image.
+- WordPress: "The post <title> appeared first on <site>.", "[…]" excerpt tails, "… Read More Here →" /
+  "Continue reading" more-links, Jetpack sharing and related-posts blocks, screen-reader-only text.
+- Substack: share/subscribe buttons and widgets, footnotes, the closing "Read more" link.
+- Ghost: bookmark/file/signup/call-to-action cards, the "Reply to this post" mailto link.
+- Blogger: the "#more" jump link (its text is the blog's own, e.g. "Did You Click to Read the Whole Story?"),
+  FeedBurner flare and tracking pixels.
+- Others: Slashdot's "Read more of this story at Slashdot.", Bluesky's "[contains quote post or other embedded
+  content]", Hatena's Amazon boxes, Podlove/Flattr buttons, Mastodon's invisible link parts.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import warnings
+from dataclasses import dataclass
+
+from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning
+from markdownify import MarkdownConverter
+
+# A summary that is just a URL is text to us, not a file name to open: bs4 need not say so.
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning, module=__name__)
+
+# Elements that never carry readable prose for a post.
+_DROP_TAGS = (
+    "script", "style", "noscript", "svg", "math", "form", "button", "input", "select", "textarea", "source",
+    "picture", "canvas", "map", "template", "figcaption", "head", "title", "meta", "link",
+)  # fmt: skip
+# Blocks that interrupt the prose (code, tables, embedded players): dropped too, and the opening of a text
+# stops where the first one was, so a teaser never reads "Here is how:" followed by nothing.
+_BREAK_TAGS = ("pre", "table", "iframe", "object", "embed", "video", "audio")
+
+# Platform widgets and hidden text, by class or attribute.
+_DROP_SELECTORS = ", ".join(
+    (
+        # Substack
+        ".button-wrapper", ".subscription-widget-wrap", ".subscription-widget-wrap-editor",
+        ".subscription-widget", ".captioned-button-wrap", ".share-dialog", ".embedded-post-wrap",
+        ".image-link-expand", ".footnote-anchor", ".footnote", ".footnotes",
+        # footnotes elsewhere (kramdown, Hugo, GitHub-style)
+        ".footnote-ref", ".footnote-backref", ".data-footnote-backref", "[data-footnote-backref]",
+        "[data-footnote-ref]", "section.footnotes",
+        # Medium
+        ".medium-feed-image", ".medium-feed-link",
+        # FeedBurner / Blogger
+        ".feedflare", ".blogger-post-footer",
+        # WordPress
+        ".sharedaddy", ".jp-relatedposts", ".wp-block-embed", ".wp-caption-text", ".more-link", ".read_more",
+        ".read-more", ".screen-reader-text", ".wp-block-buttons",
+        # Ghost cards that are not prose
+        ".kg-bookmark-card", ".kg-file-card", ".kg-signup-card", ".kg-cta-card", ".kg-button-card",
+        ".kg-audio-card", ".kg-video-card", ".kg-embed-card", ".kg-gallery-card", ".kg-product-card",
+        ".kg-header-card",
+        # Slashdot, Hatena, Podlove, Mastodon, generic hidden text
+        ".share_submission", ".hatena-asin-detail", ".podlove-contributor-button", ".FlattrButton",
+        ".invisible", ".sr-only", ".visually-hidden", "[hidden]", "[aria-hidden=true]",
+    )
+)  # fmt: skip
+
+_MORE_BREAK = re.compile(r"<!--\s*more\b[^>]*-->", re.IGNORECASE)
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_ESCAPED_MARKUP = re.compile(r"&lt;/?(?:p|div|br|a|span|img|em|strong|b|i|ul|ol|li|h[1-6])\b", re.IGNORECASE)
+_TAG_LIKE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_INVISIBLE = re.compile("[\u00ad\u200b\ufeff]")  # soft hyphen, zero-width space, BOM (ZWJ/ZWNJ are kept)
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_URLISH_TEXT = re.compile(r"^(?:https?://)?(?:www\.)?[^\s/]+\.[^\s]+$", re.IGNORECASE)
+_HEADING_MARK = "\ue000"  # marks a heading's paragraph between conversion and _drop_headings
+_BREAK_MARK = "\ue001"  # a paragraph standing for a dropped code block, table or embed
+_ELLIPSIS_TAIL = re.compile(r"(?:…|\.\.\.+)$")
+
+# Whole paragraphs that are a platform's footer.
+_BOILERPLATE_PARAGRAPHS = (
+    re.compile(r"\bwas originally published in\b.{1,300}\bon Medium\b", re.IGNORECASE),
+    re.compile(r"^\[contains quote post or other embedded content\]$"),
+)
+# Tails of the last paragraph: (pattern, replacement, marks the text as cut short).
+_MORE_WORDS = (
+    r"(?:Read more|Read More|READ MORE|Read More Here|Read more here|Continue reading|Continue Reading|"
+    r"Keep reading|Keep Reading|Read the full (?:story|post|article)|Read full (?:story|post|article)|Read the rest)"
+)
+_MORE_END = r"\s*(?:[»→›>]|&raquo;|\.\.\.|…)?\s*$"
+_TAIL_RULES = (
+    (re.compile(r"\s*\bThe post\b.{1,500}?\bappeared first on\b.{1,300}$"), "", False),
+    (re.compile(r"\s*\bContinue reading on\b.{0,80}$"), "", True),
+    (re.compile(r"\s*\bRead more of this story at Slashdot\.?$"), "", False),
+    (re.compile(r"\s*\[contains quote post or other embedded content\]$"), "", False),
+    (re.compile(r"\s*\[\s*(?:…|\.\.\.|&hellip;)\s*\]$"), "…", True),
+    (re.compile(r"\s*(?:…|\.\.\.)\s*" + _MORE_WORDS + _MORE_END), "…", True),
+    (re.compile(r"^\(?(?:" + _MORE_WORDS + r"|More)" + r"\)?" + _MORE_END), "", True),
+    (re.compile(r"^\((?:more|More)(?:…|\.\.\.)\)$"), "", True),
+)
+
+
+@dataclass(frozen=True)
+class ExtractedText:
+    """Plain text taken from HTML."""
+
+    text: str  # paragraphs separated by one blank line; lines stripped
+    truncated: bool = False  # the source stops mid-text: it ended in "…", "[…]", "Read more"...
+    excerpt: str = ""  # the text before a <!--more--> break, when the author placed one
+    all_text: str = ""  # every piece of text in the HTML, code and tables too (to compare two versions)
+    opening: str = ""  # the prose before the first code block, table or embed (lead-ins ending in ":" dropped)
+
+
+def html_to_text(html: str) -> ExtractedText:
+    """Readable plain text of an HTML fragment, boilerplate removed."""
+    if not html or not html.strip():
+        return ExtractedText("")
+    if _ESCAPED_MARKUP.search(html) and not _TAG_LIKE.search(html):
+        html = html_lib.unescape(html)  # a feed that escaped its HTML twice
+    excerpt = ""
+    parts = _MORE_BREAK.split(html, maxsplit=1)
+    if len(parts) == 2:
+        excerpt = _opening(_convert(parts[0])[0])
+    soup = BeautifulSoup(html, "html.parser")
+    all_text = soup.get_text(" ")
+    marked, truncated = _convert_soup(soup)
+    text = "\n\n".join(p for p in marked.split("\n\n") if p != _BREAK_MARK)
+    return ExtractedText(
+        text=text, truncated=truncated, excerpt=excerpt, all_text=all_text, opening=_opening(marked)
+    )
+
+
+def clean_inline(value: str) -> str:
+    """A title, author or feed name as one clean line: tags stripped, entities decoded, whitespace collapsed."""
+    if not value:
+        return ""
+    text = value
+    if "<" in text and _TAG_LIKE.search(text):
+        text = BeautifulSoup(text, "html.parser").get_text(" ")
+    for _ in range(2):  # some feeds escape twice: &amp;#8217;
+        if not _ENTITY.search(text):
+            break
+        text = html_lib.unescape(text)
+    text = _INVISIBLE.sub("", _CONTROL.sub(" ", text))
+    return _SPACES.sub(" ", text.replace("\n", " ")).strip()
+
+
+def normalize(text: str) -> str:
+    """Collapse whitespace within lines, strip lines, keep at most one blank line between paragraphs."""
+    text = _INVISIBLE.sub("", _CONTROL.sub(lambda m: "\n" if m.group() in "\r\x0b\x0c" else "", text))
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _convert(html: str) -> tuple[str, bool]:
+    return _convert_soup(BeautifulSoup(html, "html.parser"))
+
+
+def _convert_soup(soup: BeautifulSoup) -> tuple[str, bool]:
+    _remove_clutter(soup)
+    text = _drop_headings(_PlainText().convert_soup(soup))
+    if _ENTITY.search(text):
+        text = html_lib.unescape(text)  # entities escaped twice in the source
+    text = normalize(text)
+    return _strip_boilerplate(text)
+
+
+def _opening(marked: str) -> str:
+    """The prose before the first dropped block, without a closing lead-in ("Here is how:")."""
+    run: list[str] = []
+    for paragraph in marked.split("\n\n"):
+        if paragraph == _BREAK_MARK:
+            if run:
+                break
+            continue  # a text that starts with a code block or table: its opening is what follows
+        run.append(paragraph)
+    else:
+        return "\n\n".join(run)
+    while run and run[-1].rstrip().endswith((":", "：")):
+        run.pop()  # its code block is gone
+    return "\n\n".join(run)
+
+
+def _drop_headings(text: str) -> str:
+    """Headings are signposts for a reader of the page, not part of a post's prose: drop them (unless the
+    text has nothing else)."""
+    paragraphs = text.split("\n\n")
+    prose = [p for p in paragraphs if not p.strip().startswith(_HEADING_MARK)]
+    if not any(p.strip() for p in prose):
+        prose = paragraphs
+    return "\n\n".join(prose).replace(_HEADING_MARK, "")
+
+
+def _remove_clutter(soup: BeautifulSoup) -> None:
+    for comment in soup.find_all(string=lambda node: isinstance(node, Comment)):
+        comment.extract()
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(_BREAK_TAGS):
+        if tag.decomposed:
+            continue
+        marker = soup.new_tag("p")
+        marker.string = _BREAK_MARK
+        tag.replace_with(marker)
+    for tag in soup.select(_DROP_SELECTORS):
+        if not tag.decomposed:
+            tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.decomposed:
+            continue
+        style = (tag.get("style") or "").replace(" ", "").lower()
+        if "display:none" in style or "visibility:hidden" in style:
+            tag.decompose()
+            continue
+        if tag.name == "a":
+            href = (tag.get("href") or "").strip()
+            label = tag.get_text(" ", strip=True).lower()
+            if re.search(r"#more(?:-\d+)?$", href):  # Blogger jump link, WordPress more-link
+                tag.decompose()
+            elif href.lower().startswith("mailto:") and "reply" in label:  # "Reply to this post" by email
+                tag.decompose()
+        elif tag.name == "sup":
+            links = tag.find_all("a")
+            if links and all((a.get("href") or "").startswith("#") for a in links):  # footnote marker
+                tag.decompose()
+
+
+def _strip_boilerplate(text: str) -> tuple[str, bool]:
+    paragraphs = [p for p in text.split("\n\n") if not any(rule.search(p) for rule in _BOILERPLATE_PARAGRAPHS)]
+    truncated = False
+    while paragraphs:
+        last = paragraphs[-1]
+        if last == _BREAK_MARK:
+            paragraphs.pop()  # a trailing code block or embed: nothing to read after it
+            continue
+        new = last
+        for pattern, replacement, marks_cut in _TAIL_RULES:
+            candidate = pattern.sub(replacement, new, count=1).rstrip()
+            if candidate != new:
+                truncated = truncated or marks_cut
+                new = candidate
+        if _ELLIPSIS_TAIL.search(new):
+            truncated = True
+            new = _ELLIPSIS_TAIL.sub("…", new)
+        if new.strip() in ("", "…"):
+            paragraphs.pop()
+            continue
+        paragraphs[-1] = new
+        if new == last:
+            break
+    return "\n\n".join(paragraphs).strip(), truncated
+
+
+class _PlainText(MarkdownConverter):
+    """markdownify, told to write plain text."""
+
+    class Options(MarkdownConverter.DefaultOptions):
+        escape_asterisks = False
+        escape_underscores = False
+        escape_misc = False
+        autolinks = False
+        wrap = True  # collapse source newlines inside text like a browser does
+        wrap_width = None  # ...without re-wrapping paragraphs
+        bullets = "•"
+        strip_document = "strip"
+
+    def _keep_text(self, el, text, parent_tags):
+        return text
+
+    convert_b = convert_strong = convert_em = convert_i = convert_u = _keep_text
+    convert_del = convert_s = convert_sub = convert_sup = convert_small = convert_mark = _keep_text
+    convert_code = convert_kbd = convert_samp = convert_var = convert_abbr = convert_cite = _keep_text
+
+    def convert_a(self, el, text, parent_tags):
+        href = (el.get("href") or "").strip()
+        label = text.strip()
+        classes = el.get("class") or []
+        if not label:
+            return text
+        if "mention" in classes and label.startswith("@") and "hashtag" not in classes:
+            # A Mastodon mention: write it as @user@domain so it still finds the right account.
+            match = re.match(r"https?://([^/]+)/@([A-Za-z0-9_]+)", href)
+            if match and "@" not in label[1:]:
+                return text.replace(label, f"@{match.group(2)}@{match.group(1)}")
+            return text
+        if href.lower().startswith(("http://", "https://")) and _URLISH_TEXT.match(label.rstrip("…").rstrip(".")):
+            shown = re.sub(r"^(?:https?://)?(?:www\.)?", "", label.rstrip("…").rstrip(".").rstrip("…")).lower()
+            target = re.sub(r"^https?://(?:www\.)?", "", href).lower()
+            if shown and target.startswith(shown):
+                return text.replace(label, href)  # the link shows (part of) its own address: give all of it
+        return text
+
+    def convert_img(self, el, text, parent_tags):
+        alt = (el.get("alt") or "").strip()
+        # An emoji drawn as an image (WordPress wp-smiley, Twemoji) keeps its character.
+        if alt and len(alt) <= 8 and all(ord(ch) > 0x2000 for ch in alt):
+            return alt
+        return ""
+
+    def convert_hN(self, n, el, text, parent_tags):
+        if "_inline" in parent_tags:
+            return text
+        text = text.strip()
+        return f"\n\n{_HEADING_MARK}{text}\n\n" if text else ""
+
+    def convert_hr(self, el, text, parent_tags):
+        return "\n\n"
+
+    def convert_br(self, el, text, parent_tags):
+        return " " if "_inline" in parent_tags else "\n"
+
+    def convert_blockquote(self, el, text, parent_tags):
+        text = (text or "").strip()
+        if "_inline" in parent_tags:
+            return f" {text} "
+        return f"\n\n{text}\n\n" if text else ""
+
+    def convert_q(self, el, text, parent_tags):
+        return f"“{text}”"
+
+    def convert_dt(self, el, text, parent_tags):
+        text = (text or "").strip()
+        return f"\n\n{text}\n" if text else ""
+
+    def convert_dd(self, el, text, parent_tags):
+        text = (text or "").strip()
+        return f"{text}\n" if text else ""
+
+    def convert_figure(self, el, text, parent_tags):
+        text = (text or "").strip()
+        return f"\n\n{text}\n\n" if text else ""

@@ -1,0 +1,82 @@
+"""The shared corpus of real feeds, for the render tests: used from where it lies (../shared/corpus/feeds),
+never copied into the repo. Tests that need it skip with a clear message when it is absent.
+
+Feeds are parsed with the project's own parser (bridge.feeds.parse_feed), as in production.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED, HashtagSettings, PostSettings
+from bridge.model import Entry, ParsedFeed
+
+_SHARED = Path(os.environ.get("BRIDGE_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared")
+CORPUS_DIR = Path(os.environ.get("BRIDGE_CORPUS_DIR") or _SHARED / "corpus" / "feeds")
+SKIP_REASON = (
+    f"the shared feed corpus is absent ({CORPUS_DIR}); these tests read third-party feeds from ../shared/corpus/feeds "
+    "(set BRIDGE_SHARED or BRIDGE_CORPUS_DIR to use another place)"
+)
+requires_corpus = pytest.mark.skipif(not (CORPUS_DIR / "MANIFEST.tsv").is_file(), reason=SKIP_REASON)
+
+
+def corpus_available() -> bool:
+    return (CORPUS_DIR / "MANIFEST.tsv").is_file()
+
+
+def corpus_url(name: str) -> str:
+    """The URL a corpus file is parsed as coming from (relative links resolve against it)."""
+    return f"https://corpus.example/feeds/{name}"
+
+
+@lru_cache(maxsize=None)
+def manifest() -> dict[str, dict]:
+    if not corpus_available():
+        return {}
+    with open(CORPUS_DIR / "MANIFEST.tsv", encoding="utf-8", newline="") as handle:
+        return {row["file"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def corpus_files() -> list[str]:
+    """Every feed file of the corpus, by name (empty when the corpus is absent)."""
+    return sorted(manifest())
+
+
+@lru_cache(maxsize=None)
+def load_feed(name: str) -> ParsedFeed | None:
+    """The parsed feed, or None when the parser finds nothing usable in it (the corpus has such documents)."""
+    from bridge.errors import FeedError
+    from bridge.feeds import parse_feed
+
+    try:
+        return parse_feed((CORPUS_DIR / name).read_bytes(), corpus_url(name))
+    except FeedError:
+        return None
+
+
+def load_entry(name: str, index: int) -> tuple[ParsedFeed, Entry]:
+    feed = load_feed(name)
+    if feed is None or index >= len(feed.entries):
+        pytest.fail(f"{name} has no entry #{index} any more (the parser or the corpus changed)")
+    return feed, feed.entries[index]
+
+
+def settings(**overrides) -> PostSettings:
+    """Post settings as a fresh config gives them, with `overrides`."""
+    values = dict(
+        template=DEFAULT_TEMPLATE,
+        template_untitled=DEFAULT_TEMPLATE_UNTITLED,
+        language=None,
+        visibility="public",
+        content_warning=None,
+        attach_image=False,
+        hashtags=HashtagSettings(),
+        rules=(),
+    )
+    values.update(overrides)
+    return PostSettings(**values)

