@@ -111,7 +111,7 @@ def check_accounts(config: Config) -> list[Check]:
 
 def _describe(info: dict) -> str:
     parts = []
-    for key in ("acct", "handle", "did", "pds", "session", "version"):
+    for key in ("account", "handle", "did", "pds", "session", "version"):
         if info.get(key):
             parts.append(f"{key} {info[key]}")
     limits = info.get("limits")
@@ -120,7 +120,8 @@ def _describe(info: dict) -> str:
     rate = info.get("rate_limit")
     if isinstance(rate, dict) and rate.get("remaining") is not None:
         parts.append(f"rate limit {rate['remaining']}/{rate.get('limit')} left")
-    return ", ".join(parts)
+    parts.extend(info.get("notes") or [])
+    return ", ".join(str(part) for part in parts)
 
 
 def _clock_skew(label: str, url: str) -> list[Check]:

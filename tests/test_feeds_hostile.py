@@ -22,7 +22,7 @@ from bridge.feeds import Fetcher, parse_feed
 from tests.feedserver import REPO_ROOT, feed_server  # noqa: F401  (fixture)
 
 MAX_SECONDS = 5.0
-MAX_RSS_MB = 200
+MAX_RSS_MB = 300  # a defused bomb peaks near 200 MB; an undefended parser runs past 2 GB
 SECRET = "TOP-SECRET-7f3a9c-do-not-leak"
 
 RUNNER = textwrap.dedent(

@@ -218,9 +218,11 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
+    from bridge.cli.login import login
     from bridge.cli.preview import preview
 
     cli.add_command(preview)
+    cli.add_command(login)
 
 
 _register_optional_commands()

@@ -21,7 +21,8 @@ def make_target(config: Config, state: State, account: str, *, media_fetcher=Non
     if settings.type == "mastodon":
         from bridge.targets.mastodon import MastodonTarget
 
-        return MastodonTarget(account, settings, secret, state, media_fetcher=media_fetcher, user_agent=user_agent)
+        return MastodonTarget(account, settings, secret, state, media_fetcher=media_fetcher, user_agent=user_agent,
+                              timeout=(config.bridge.connect_timeout, config.bridge.read_timeout))
     from bridge.targets.bluesky import BlueskyTarget
 
     return BlueskyTarget(account, settings, secret, state, media_fetcher=media_fetcher)
