@@ -114,18 +114,7 @@ class Deliverer:
 
     def next_allowed_at(self, account: str, now: float | None = None) -> float:
         """The earliest time this account may post again under its hourly/daily limits and spacing."""
-        now = self.clock() if now is None else now
-        settings = self.config.accounts[account]
-        day = self.state.posted_times_since(account, now - DAY)
-        hour = [t for t in day if t >= now - HOUR]
-        candidates = [now]
-        if day:
-            candidates.append(day[-1] + HOUR / settings.posts_per_hour)
-        if len(hour) >= settings.posts_per_hour:
-            candidates.append(hour[len(hour) - settings.posts_per_hour] + HOUR)
-        if len(day) >= settings.posts_per_day:
-            candidates.append(day[len(day) - settings.posts_per_day] + DAY)
-        return max(candidates)
+        return next_allowed_at(self.config, self.state, account, self.clock() if now is None else now)
 
     # --- one account ---------------------------------------------------------------------------------------
 
@@ -178,6 +167,8 @@ class Deliverer:
         """Returns False when the rest of this account's queue should wait for a later pass."""
         account = row.account
         try:
+            if row.kind == "update" and row.remote_id:
+                return self._edit_one(target, row, report)
             if row.state == "sending" or row.attempts > 0:
                 # An earlier attempt may have posted without us hearing the answer: ask before posting.
                 existing = target.find_existing(row)
@@ -220,6 +211,18 @@ class Deliverer:
         self._posted(row, published, report)
         return True
 
+    def _edit_one(self, target: Target, row: DeliveryRow, report: AccountReport) -> bool:
+        """An edit of a posted status (edit_on_update). An edit is idempotent: replaying it is harmless."""
+        payload = self.payload_builder(row, target)
+        self.state.set_payload(row.id, payload)
+        self.state.mark_sending(row.id, self.clock())
+        published = target.edit(row, payload)
+        self.state.mark_posted(row.id, published.remote_id, published.url or row.remote_url, self.clock())
+        report.posted.append(published.url or published.remote_id)
+        log_event(log, logging.INFO, f"account {row.account}: edited {row.link or row.entry_key} -> {published.url}",
+                  account=row.account, entry=row.entry_key, url=published.url)
+        return True
+
     def _posted(self, row: DeliveryRow, published: Published, report: AccountReport, recovered: bool = False) -> None:
         self.state.mark_posted(row.id, published.remote_id, published.url, self.clock())
         report.posted.append(published.url or published.remote_id)
@@ -251,6 +254,21 @@ class Deliverer:
         self._targets.pop(account, None)
         report.paused = reason
         log_event(log, logging.ERROR, f"account {account} paused, its posts stay queued: {reason}", account=account)
+
+
+def next_allowed_at(config: Config, state: State, account: str, now: float) -> float:
+    """Flood control: at most posts_per_hour in any hour, posts_per_day in any day, 3600/posts_per_hour apart."""
+    settings = config.accounts[account]
+    day = state.posted_times_since(account, now - DAY)
+    hour = [t for t in day if t >= now - HOUR]
+    candidates = [now]
+    if day:
+        candidates.append(day[-1] + HOUR / settings.posts_per_hour)
+    if len(hour) >= settings.posts_per_hour:
+        candidates.append(hour[len(hour) - settings.posts_per_hour] + HOUR)
+    if len(day) >= settings.posts_per_day:
+        candidates.append(day[len(day) - settings.posts_per_day] + DAY)
+    return max(candidates)
 
 
 def _fmt(timestamp: float) -> str:

@@ -202,6 +202,7 @@ class Poller:
                     self.state.update_entry(entry_id, entry, content_hash, now)
                     self.state.add_aliases(feed.name, entry_id, aliases)
                     outcome.updated += 1
+                    self._queue_edits(feed, entry_id, entry, now)
                 continue
             # A link shared by several items of this document (a podcast's home page...) identifies none of them.
             unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
@@ -229,6 +230,14 @@ class Poller:
                 "within each account's posts_per_hour/posts_per_day limits",
                 feed=feed.name, new_entries=outcome.new_entries,
             )
+
+    def _queue_edits(self, feed: FeedConfig, entry_id: int, entry: Entry, now: float) -> None:
+        """A changed entry: by default its posts stay as they are; accounts with edit_on_update get an edit."""
+        for account in feed.accounts:
+            settings = self.config.accounts[account]
+            if settings.edit_on_update:
+                if self.state.queue_edit(entry_id, account, now) == "edit":
+                    log.info("entry %s changed: its post on %s will be edited", entry.link or entry.key, account)
 
     def _rekey(self, entry_id: int, entry: Entry, content_hash: str, aliases: list[str], now: float) -> None:
         feed_name, stored, _ = self.state.get_entry(entry_id)

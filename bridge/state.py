@@ -501,6 +501,28 @@ class State:
                 [error, next_attempt_at, delivery_id],
             )
 
+    def queue_edit(self, entry_id: int, account: str, now: float) -> str | None:
+        """An entry changed: a posted delivery becomes an edit to make; an unsent one is re-rendered.
+
+        Returns what was done ("edit", "rerender") or None when nothing applies (in flight, failed, absent).
+        """
+        row = self.db.execute(
+            "SELECT id, state, attempts, remote_id FROM deliveries WHERE entry_id = ? AND account = ?", [entry_id, account]
+        ).fetchone()
+        if row is None:
+            return None
+        if row["state"] == "posted" and row["remote_id"]:
+            self.db.execute(
+                """UPDATE deliveries SET kind = 'update', state = 'pending', payload = NULL, attempts = 0,
+                   next_attempt_at = ?, last_error = NULL WHERE id = ?""",
+                [now, row["id"]],
+            )
+            return "edit"
+        if row["state"] == "pending" and row["attempts"] == 0:
+            self.db.execute("UPDATE deliveries SET payload = NULL WHERE id = ?", [row["id"]])
+            return "rerender"
+        return None
+
     def mark_failed(self, delivery_id: int, reason: str) -> None:
         with self.transaction():
             self.db.execute("UPDATE deliveries SET state = 'failed', last_error = ? WHERE id = ?", [reason, delivery_id])

@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 
 from bridge.config import Config
+from bridge.delivery import next_allowed_at
 from bridge.state import State
 
 
@@ -45,6 +46,7 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
     for name, account in config.accounts.items():
         info = state.account(name)
         last = state.last_posted(name)
+        allowed = next_allowed_at(config, state, name, now)
         accounts.append(
             {
                 "name": name,
@@ -56,6 +58,7 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
                 "failed": counts.get((name, "failed"), 0),
                 "last_post_url": last.remote_url if last else None,
                 "last_post_at": _iso(last.posted_at) if last else None,
+                "next_post_allowed": _iso(allowed) if allowed > now else "now",
                 "paused": info["paused_reason"],
                 "deferred_until": _iso(info["deferred_until"]) if info["deferred_until"] and info["deferred_until"] > now else None,
             }
@@ -88,7 +91,7 @@ def render_status_text(report: dict) -> str:
         lines.append(f"  {account['name']} ({account['type']}, {account['target']})")
         lines.append(
             f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
-            f"last post {account['last_post_url'] or '-'}"
+            f"last post {account['last_post_url'] or '-'}; next post allowed {account['next_post_allowed']}"
         )
         if account["paused"]:
             lines.append(f"    PAUSED: {account['paused']}")
