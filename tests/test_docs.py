@@ -1,0 +1,62 @@
+"""Docs that cannot drift: the README names every command and option, its first commands are the real ones."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from bridge.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _commands(group: click.Group, prefix: str = ""):
+    for name, command in sorted(group.commands.items()):
+        yield prefix + name, command
+        if isinstance(command, click.Group):
+            yield from _commands(command, prefix + name + " ")
+
+
+def test_every_command_and_option_is_in_the_readme():
+    for path, command in _commands(cli):
+        assert f"bridge {path}" in README, f"`bridge {path}` is not documented in README.md"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                for option in param.opts:
+                    if option.startswith("--"):
+                        assert option in README, f"{option} of `bridge {path}` is not documented in README.md"
+    for param in cli.params:
+        for option in getattr(param, "opts", []):
+            assert option in README, f"global option {option} is not documented"
+
+
+def test_every_command_has_help():
+    for path, command in _commands(cli):
+        result = subprocess.run([sys.executable, "-m", "bridge", *path.split(), "--help"], capture_output=True,
+                                text=True, timeout=60, cwd=ROOT)
+        assert result.returncode == 0 and "Usage:" in result.stdout, path
+        assert command.help, f"`bridge {path}` has no help text"
+
+
+def test_readme_opens_with_the_two_fresh_machine_commands():
+    commands = re.findall(r"^    (\S.*)$", README.split("---", 1)[0], re.M)
+    assert commands[0] == ("python3 -m venv .venv && .venv/bin/pip install . && "
+                           ".venv/bin/bridge --config config.example.toml status")
+    assert commands[1] == "bash tests/run"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash tests/run" in ci, ".ci/run must call the README's test command"
+
+
+def test_readme_quick_start_runs(tmp_path):
+    """The run half of the first command (the install half is what `bash tests/run` itself does)."""
+    result = subprocess.run([sys.executable, "-m", "bridge", "--config", "config.example.toml", "status"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "blog" in result.stdout and "mastodon-main" in result.stdout
+    assert not (tmp_path / ".local").exists()  # status on a fresh machine creates no state
