@@ -36,8 +36,8 @@ class Composer:
         )
 
     @property
-    def allow_private(self):
-        return True if self.config.bridge.allow_private_addresses else False
+    def allow_private(self) -> bool:
+        return self.config.bridge.allow_private_addresses
 
     def close(self) -> None:
         self.client.close()
@@ -75,11 +75,8 @@ class Composer:
     def preview(self, entry: Entry):
         if not entry.link or not self.fetch_previews:
             return None
-        try:
-            return fetch_link_preview(entry.link, client=self.client, allow_private=self.allow_private, fallback=entry)
-        except LinkPreviewError as exc:  # with a fallback this only happens for refused addresses
-            log.info("no link preview for %s: %s", entry.link, exc)
-            return None
+        # With the entry as fallback this never raises: a page that cannot be had gives the feed's own data.
+        return fetch_link_preview(entry.link, client=self.client, allow_private=self.allow_private, fallback=entry)
 
     def thumbnail(self, image_url: str) -> Thumbnail | None:
         try:

@@ -334,7 +334,7 @@ def _check_references(config: Config) -> None:
             if account not in feed.accounts:
                 raise ConfigError(
                     f"{where}.overrides.{account}",
-                    f"overrides an account this feed does not post to",
+                    "overrides an account this feed does not post to",
                     f"add {account!r} to the feed's accounts or remove the override",
                 )
         _check_templates(where, feed)

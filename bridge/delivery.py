@@ -139,10 +139,7 @@ class Deliverer:
             return report
         try:
             target = self._target(account)
-        except ConfigError as exc:
-            self._pause(account, str(exc), report)
-            return report
-        except AuthError as exc:
+        except (ConfigError, AuthError) as exc:  # no credential, or a refused one
             self._pause(account, str(exc), report)
             return report
         except TransientPublishError as exc:

@@ -32,7 +32,7 @@ class Check:
 
 
 def check_state(config: Config) -> list[Check]:
-    from bridge.state import State, migrations
+    from bridge.state import State
 
     path = config.state_path()
     checks = []
@@ -46,8 +46,8 @@ def check_state(config: Config) -> list[Check]:
     checks.append(Check(os.access(path, os.W_OK), "state writable", str(path), f"make {path} writable for this user"))
     checks.append(Check(mode & 0o077 == 0, "state private", f"mode {mode:o}", f"chmod 600 {path}"))
     with State.open_readonly(path) as state:
-        pending = [m.name for m in migrations.pending(state.db)] if state.path else []
-        applied = state.applied_migrations()
+        pending = state.migrations_due
+        applied = [name for name in state.applied_migrations() if name not in pending]
     checks.append(Check(True, "state migrations",
                         f"{len(applied)} applied" + (f", {len(pending)} to apply on next start" if pending else "")))
     return checks

@@ -159,15 +159,13 @@ class Poller:
 
     def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError,
                parsed: "ParsedFeed | FeedError | None" = None) -> FeedOutcome:
-        """Write what one fetch learned, in one transaction; never raises for a feed problem."""
+        """Write what one fetch learned, in one transaction; never raises for a feed problem.
+
+        `parsed` is the parse of a changed body (poll_feed parses off the event loop), None when unchanged.
+        """
         now = self.clock()
         if isinstance(result, FeedError):
             return self._record_error(feed, row, result, now)
-        if self._needs_parse(row, result) and parsed is None:
-            try:
-                parsed = self.parse(result)
-            except FeedError as exc:
-                parsed = exc
         if isinstance(parsed, FeedError):
             return self._record_error(feed, row, parsed, now)
         if parsed is None:

@@ -17,10 +17,9 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlite_utils import Database, Migrations
 
@@ -191,6 +190,7 @@ class State:
         self.path = path
         self._lock_fd = lock_fd
         self._lock = threading.RLock()
+        self.migrations_due: list[str] = []  # set by open_readonly on a database the writer has yet to migrate
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -230,10 +230,13 @@ class State:
             return cls.open_memory()
         conn = _connect(f"file:{path}?mode=ro", uri=True)
         db = Database(conn)
-        if migrations.pending(db):
+        due = [migration.name for migration in migrations.pending(db)]
+        if due:
             # An older database that the writer has not migrated yet: read a migrated copy instead.
             conn.close()
-            return cls.open_dry_run(path)
+            state = cls.open_dry_run(path)
+            state.migrations_due = due
+            return state
         return cls(db, path)
 
     @classmethod
@@ -543,11 +546,6 @@ class State:
             )
         return cursor.rowcount
 
-    def posted_count_since(self, account: str, since: float) -> int:
-        return self.db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE account = ? AND state = 'posted' AND posted_at >= ?", [account, since]
-        ).fetchone()[0]
-
     def posted_times_since(self, account: str, since: float) -> list[float]:
         rows = self.db.execute(
             "SELECT posted_at FROM deliveries WHERE account = ? AND state = 'posted' AND posted_at >= ? ORDER BY posted_at",
@@ -701,11 +699,3 @@ def _feed_row(row: sqlite3.Row) -> FeedRow:
     data["gone"] = bool(data["gone"])
     return FeedRow(**data)
 
-
-def now() -> float:
-    return time.time()
-
-
-def iter_chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
