@@ -190,6 +190,7 @@ class PostSettings:
 class Config:
     model: ConfigModel
     path: Path | None = None
+    _by_name: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def bridge(self) -> BridgeSettings:
@@ -204,11 +205,17 @@ class Config:
         return self.model.feeds
 
     def feed(self, name: str) -> FeedConfig:
-        for feed in self.model.feeds:
-            if feed.name == name:
-                return feed
+        found = self.find_feed(name)
+        if found is not None:
+            return found
         known = ", ".join(f.name for f in self.model.feeds) or "none"
         raise ConfigError("--feed", f"no feed named {name!r}", f"feeds in the config: {known}")
+
+    def find_feed(self, name: str) -> FeedConfig | None:
+        """The named feed or None; a dict lookup, since the daemon asks once per job among thousands of feeds."""
+        if self._by_name is None:
+            self._by_name = {feed.name: feed for feed in self.model.feeds}
+        return self._by_name.get(name)
 
     def state_path(self) -> Path:
         if self.bridge.state:

@@ -42,15 +42,15 @@ WORKERS = 4
 class FetchLoop:
     """An asyncio event loop in a thread of its own, holding the shared Fetcher."""
 
-    def __init__(self, config: Config, transport=None) -> None:
+    def __init__(self, config: Config) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bridge-fetch", daemon=True)
         self.thread.start()
-        self.fetcher: Fetcher = self.run(self._make(config, transport))
+        self.fetcher: Fetcher = self.run(self._make(config))
 
     @staticmethod
-    async def _make(config: Config, transport) -> Fetcher:
-        return Fetcher(config.bridge, transport=transport)
+    async def _make(config: Config) -> Fetcher:
+        return Fetcher(config.bridge)
 
     def run(self, coroutine, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -174,8 +174,8 @@ class Daemon:
     def _poll_job(self, name: str) -> None:
         if self._stop.is_set():
             return
-        feed = next((f for f in self.config.feeds if f.name == name), None)
-        if feed is None or not self.poller.is_due(feed):
+        feed = self.config.find_feed(name)
+        if feed is None or not feed.enabled or not self.poller.is_due(feed):
             return
         outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
         self._last_progress = self.clock()

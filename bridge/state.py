@@ -278,6 +278,28 @@ class State:
         with self._lock, self.db.atomic():
             yield self
 
+    @contextlib.contextmanager
+    def group_commit(self):
+        """Many small transactions, few commits: a poll of thousands of feeds would otherwise pay a commit (an
+        fsync) per feed. Inside, `transaction()` blocks are savepoints of one outer transaction, each still all
+        or nothing; `commit_group()` makes the finished ones durable and starts the next group. A crash loses at
+        most the current group, whose feeds are simply fetched again. Holds the lock throughout: for the
+        one-shot `bridge poll`, not for the daemon, whose threads share this connection.
+        """
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                if self.db.conn.in_transaction:
+                    self.db.execute("COMMIT")
+
+    def commit_group(self) -> None:
+        with self._lock:
+            if self.db.conn.in_transaction:
+                self.db.execute("COMMIT")
+                self.db.execute("BEGIN")
+
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
 
@@ -303,6 +325,15 @@ class State:
                 )
         return self.get_feed(name)  # type: ignore[return-value]
 
+    def ensure_feeds(self, feeds: list[tuple[str, str]]) -> dict[str, FeedRow]:
+        """ensure_feed for many (name, configured URL) pairs, reading all rows in one query."""
+        rows = {row.name: row for row in self.list_feeds()}
+        for name, url in feeds:
+            row = rows.get(name)
+            if row is None or row.configured_url != url:
+                rows[name] = self.ensure_feed(name, url)
+        return rows
+
     def get_feed(self, name: str) -> FeedRow | None:
         row = self.db.execute("SELECT * FROM feeds WHERE name = ?", [name]).fetchone()
         return _feed_row(row) if row else None
@@ -317,8 +348,8 @@ class State:
         if unknown:
             raise ValueError(f"not feed columns: {sorted(unknown)}")
         assignments = ", ".join(f"{column} = ?" for column in fields)
-        with self.transaction():
-            self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
+        # one statement: atomic on its own, and inside a caller's transaction when there is one
+        self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
 
     # --- entries ---------------------------------------------------------------------------------------
 
@@ -649,6 +680,9 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
+    # 32 MB of page cache instead of 2: a poll that records thousands of entries (a few KB each) in one
+    # transaction would otherwise spill dirty pages to the WAL mid-transaction, which made writes 4x slower.
+    conn.execute("PRAGMA cache_size = -32000")
     return conn
 
 

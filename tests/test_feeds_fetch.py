@@ -11,7 +11,6 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx
 import pytest
 
 from bridge.config import BridgeSettings
@@ -419,18 +418,42 @@ def test_connections_are_kept_alive(feed_server):
     assert len(ports) == 1
 
 
-def test_transport_can_be_injected():
-    seen = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, content=RSS, headers={"Content-Type": "application/rss+xml", "ETag": '"m"'})
+def test_request_headers_name_bridge_and_carry_validators(feed_server):
+    feed_server.route("/feed.xml", RSS)
 
     async def go():
-        async with Fetcher(settings(), transport=httpx.MockTransport(handler), version="1.2.3") as fetcher:
-            return await fetcher.fetch("https://example.org/feed", etag='"old"')
+        async with Fetcher(settings(), version="1.2.3") as fetcher:
+            return await fetcher.fetch(feed_server.url("/feed.xml"), etag='"old"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT")
 
     result = asyncio.run(go())
-    assert result.body == RSS and result.etag == '"m"'
-    assert seen[0].headers["If-None-Match"] == '"old"'
-    assert seen[0].headers["User-Agent"].startswith("bridge/1.2.3")
+    assert result.body == RSS
+    request = feed_server.requests[-1]
+    assert request.headers["if-none-match"] == '"old"'
+    assert request.headers["if-modified-since"] == "Mon, 01 Jan 2024 00:00:00 GMT"
+    assert request.headers["user-agent"].startswith("bridge/1.2.3")
+    assert "gzip" in request.headers["accept-encoding"]
+
+
+def test_proxy_from_the_environment_is_used_except_for_no_proxy_hosts(monkeypatch):
+    """HTTP(S)_PROXY and NO_PROXY are read once per Fetcher (not per request, which costs a thread hop each)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    fetcher = Fetcher(settings())
+    assert fetcher._proxy_for("https://blog.example/feed.xml") == "http://proxy.example:3128"
+    assert fetcher._proxy_for("https://internal.example/feed.xml") is None
+    assert fetcher._proxy_for("http://blog.example/feed.xml") is None  # no HTTP_PROXY set
+
+
+def test_304_keeps_the_connection_for_the_next_feed(feed_server):
+    """A 304 is read to its end so the connection goes back to the pool: one TCP connection for many polls."""
+    for name in ("a", "b", "c"):
+        feed_server.route(f"/{name}.xml", RSS, etag=f'"{name}"')
+
+    async def go():
+        async with Fetcher(settings(max_concurrency=1, per_host_concurrency=1)) as fetcher:
+            for name in ("a", "b", "c", "a", "b", "c"):
+                result = await fetcher.fetch(feed_server.url(f"/{name}.xml"), etag=f'"{name}"')
+                assert result.status == 304
+
+    asyncio.run(go())
+    assert len({request.client_port for request in feed_server.requests}) == 1

@@ -9,6 +9,7 @@ import pytest
 
 from bridge.errors import FeedParseError
 from bridge.feeds import parse_feed
+from bridge.render.text import html_to_text
 
 URL = "https://example.org/feed.json"
 
@@ -150,15 +151,18 @@ def test_ids_numbers_missing_and_duplicates():
     assert keys[2].startswith("sha256:") and keys[3].startswith("sha256:") and keys[2] != keys[3]
 
 
-def test_html_is_sanitized_and_relative_urls_resolved():
+def test_html_is_kept_as_given_and_reaches_posts_as_plain_text():
+    # Bodies are not sanitized at parse time: the renderer turns them into plain text (no markup, no script),
+    # and images resolve against the item's URL.
     feed = parse({
         "version": "https://jsonfeed.org/version/1.1",
         "items": [{"id": "1", "url": "https://example.org/posts/1/",
-                   "content_html": '<p onclick="x()">Hi <a href="../2/">next</a></p><script>alert(1)</script>'}],
+                   "content_html": '<p onclick="x()">Hi <a href="../2/">next</a><img src="../pic.png" alt="A pic"></p>'
+                                   "<script>alert(1)</script>"}],
     })
-    html = feed.entries[0].content_html
-    assert "script" not in html and "onclick" not in html
-    assert 'href="https://example.org/posts/2/"' in html
+    entry = feed.entries[0]
+    assert html_to_text(entry.content_html).text == "Hi next"
+    assert entry.images[0].url == "https://example.org/posts/pic.png" and entry.images[0].alt == "A pic"
 
 
 def test_doubly_escaped_content_html_is_unescaped_once():

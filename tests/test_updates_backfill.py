@@ -116,3 +116,38 @@ def test_backfill_posts_older_entries_paced_once_and_resumes_without_duplicates(
         texts = [status["text"] for status in fake.statuses("writer")]
         assert len(texts) == 5  # the next three candidates were the two never posted: nothing twice
         assert len(set(texts)) == 5
+
+
+def _one_item(description: str) -> str:
+    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>B</title>'
+            "<link>https://blog.example/</link><item><guid>g-1</guid><title>Hello</title>"
+            "<link>https://blog.example/posts/1</link>"
+            f"<description><![CDATA[{description}]]></description>"
+            f"<pubDate>{time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime(time.time() - 600))}</pubDate>"
+            "</item></channel></rss>")
+
+
+def test_markup_only_changes_do_not_edit_posts_but_a_text_change_does(tmp_path, feed_server, monkeypatch):
+    """A feed (or an upgrade of bridge) that changes only the HTML around the same text must not trigger an
+    edit of every post, even with edit_on_update; a change a reader would see still does."""
+    with MastodonFake() as fake:
+        monkeypatch.setenv("BRIDGE_TEST_TOKEN", fake.add_account("writer"))
+        feed_server.route("/feed", _one_item("").replace("<item>", "<!--").replace("</item>", "-->"))
+        config = _config(fake, feed_server.url("/feed"), tmp_path / "s.sqlite3", edit_on_update=True)
+        with State.open(tmp_path / "s.sqlite3") as state:
+            _cycle(config, state)  # baseline: no items
+            feed_server.route("/feed", _one_item("<p>Hello <b>world</b>, from the blog.</p>"))
+            _cycle(config, state)
+            assert len(fake.statuses("writer")) == 1
+            feed_server.route("/feed", _one_item('<p class="lead" data-x="1">Hello <strong>world</strong>, from the blog.</p>'))
+            report = Poller(config, state).poll(["blog"])
+            assert report.feeds[0].updated == 0
+            assert not state.deliveries(account="masto", state="pending")
+            [(entry_id, _)] = state.known_entries("blog").values()
+            stored = state.get_entry(entry_id)[1]
+            assert "lead" in stored.summary_html, "the stored entry follows the feed"
+            feed_server.route("/feed", _one_item("<p>Hello <b>world</b>, from the new blog.</p>"))
+            time.sleep(1.1)
+            _cycle(config, state)
+            assert len(fake.requests("status_edit")) == 1
+            assert "new blog" in fake.statuses("writer")[0]["text"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from itertools import islice
 
 _SPACE = re.compile(r"\s+")
 _SKIP_TEXT_IN = frozenset({"script", "style", "template", "noscript"})
@@ -56,27 +58,41 @@ def text_to_html(text: str) -> str:
     return "\n".join("<p>" + html.escape(p, quote=False).replace("\n", "<br>\n") + "</p>" for p in paragraphs)
 
 
-class _ImageCollector(HTMLParser):
-    def __init__(self, limit: int) -> None:
-        super().__init__(convert_charrefs=True)
-        self.images: list[dict[str, str]] = []
-        self.limit = limit
+# One left-to-right pass over the markup, tokenised the way html.parser does it: every tag is consumed whole
+# (so "<img" inside another tag's quoted attribute is not an image); comments, CDATA sections, end tags,
+# declarations and processing instructions hide what is inside them, and so do the bodies of <script> and
+# <style>; an unclosed comment ends at the next ">"; tag names end at whitespace, "/", ">" or NUL and compare
+# case-insensitively in ASCII only. (It still differs from html.parser on stray quotes inside a tag.)
+_ATTRIBUTES = r"""(?P<attrs>(?:[^>"']|"[^"]*"|'[^']*')*)"""
+_HTML_TOKEN = re.compile(
+    r"<!--.*?--\s*>|<!--[^>]*>|<!--[^<]*"
+    r"|<!\[CDATA\[.*?\]\s*\]\s*>"
+    r"|<[!?/][^>]*>"
+    r"|<(?P<raw>script|style)(?=[\t\n\r\f />\x00])(?:[^>\"']|\"[^\"]*\"|'[^']*')*>.*?(?:</\s*(?P=raw)\s*>|\Z)"
+    r"|<(?P<tag>[a-zA-Z][^\t\n\r\f />\x00]*)" + _ATTRIBUTES + ">",
+    re.IGNORECASE | re.DOTALL | re.ASCII,
+)
+# name, then optionally = and a double-quoted, single-quoted or bare value
+_IMG_ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
 
-    def handle_starttag(self, tag, attrs):
-        if tag == "img" and len(self.images) < self.limit:
-            self.images.append({name: (value or "") for name, value in attrs})
 
-    handle_startendtag = handle_starttag
+def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
+    """Attributes of the <img> elements of an HTML fragment, in document order, found lazily: names
+    lower-cased, values with entities decoded ("" for a bare attribute), a repeated attribute's last value."""
+    if not fragment or ("<img" not in fragment and "<img" not in fragment.lower()):
+        return
+    for match in _HTML_TOKEN.finditer(fragment):
+        tag = match.group("tag")
+        if tag is None or tag.lower() != "img":
+            continue  # another element, or markup that hides its content
+        found: dict[str, str] = {}
+        for name, value in _IMG_ATTR.findall(match.group("attrs")):
+            if value[:1] in ("'", '"'):
+                value = value[1:-1]
+            found[name.lower()] = html.unescape(value) if "&" in value else value
+        yield found
 
 
 def img_tags(fragment: str, limit: int = 10) -> list[dict[str, str]]:
-    """Attributes of the first `limit` <img> elements of an HTML fragment, in document order."""
-    if not fragment or "<img" not in fragment.lower():
-        return []
-    collector = _ImageCollector(limit)
-    try:
-        collector.feed(fragment)
-        collector.close()
-    except Exception:
-        pass
-    return collector.images
+    """The first `limit` of `iter_img_tags`."""
+    return list(islice(iter_img_tags(fragment), limit))

@@ -48,6 +48,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _INDEX_DOCUMENT = re.compile(r"/(?:index|default)\.(?:html?|php|aspx?)$", re.IGNORECASE)
 _MEDIUM_POST_ID = re.compile(r"-([0-9a-f]{10,16})$")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# Lower-case scheme and host, no port or user, a path, no query or fragment: canonical as it is.
+_ALREADY_CANONICAL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/[^\s?#\x00-\x1f\x7f]*\Z")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -106,6 +108,12 @@ def canonical_link(url: str) -> str:
     ``//host/path`` gets ``https:``; anything without a host is returned stripped but otherwise unchanged.
     See the module docstring for what is removed and what is kept, and why fragments are kept.
     """
+    if _ALREADY_CANONICAL.match(url):
+        return url
+    return _canonicalise(url)
+
+
+def _canonicalise(url: str) -> str:
     try:
         parts, port, userinfo = _split(url)
     except ValueError:  # unparseable (a malformed IPv6 literal): nothing to canonicalise

@@ -12,20 +12,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urljoin, urlsplit
+from itertools import islice
+from urllib.parse import urlsplit
 
 from bridge.model import ImageCandidate
 
-from .htmltools import html_to_text, img_tags
+from .htmltools import html_to_text, iter_img_tags
+from .urls import is_plain_absolute, join
 
 _IMAGE_EXTENSION = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
 _AVATAR = re.compile(r"(?:^|\.)gravatar\.com/avatar/|/avatar[s]?/", re.IGNORECASE)
-_PIXEL = re.compile(
-    r"(?:medium\.com/_/stat|feeds\.feedburner\.com/~r/|feedproxy\.google\.com/~r/|pixel\.wp\.com/|"
+_PIXEL = re.compile(  # the lookahead only lets the search skip quickly to where an alternative can start
+    r"(?=[mfps/?&])(?:medium\.com/_/stat|feeds\.feedburner\.com/~r/|feedproxy\.google\.com/~r/|pixel\.wp\.com/|"
     r"stats\.wordpress\.com/|/~ff/|feedsportal\.com/|pixel\.quantserve|/tracking/|\bpixel\.gif\b|"
     r"/(?:matomo|piwik)\.php|[?&](?:amp;)?idsite=)",
     re.IGNORECASE,
 )
+
+
+# Each _PIXEL alternative contains one of these (lower-cased): an ASCII URL with none of them is no pixel.
+_PIXEL_HINTS = ("stat", "~r/", "pixel", "~ff/", "feedsportal", "/tracking/", ".php", "idsite=")
+
+
+def _is_pixel(url: str) -> bool:
+    if url.isascii():
+        lowered = url.lower()
+        if not any(hint in lowered for hint in _PIXEL_HINTS):
+            return False
+    return _PIXEL.search(url) is not None
 
 
 def _int(value) -> int | None:
@@ -40,9 +54,11 @@ def _absolute(url: str | None, base: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if is_plain_absolute(url):
+        return url
     try:
         if base:
-            url = urljoin(base, url)
+            url = join(base, url)
         elif url.startswith("//"):
             url = "https:" + url
         parts = urlsplit(url)
@@ -65,28 +81,39 @@ class ImageList:
         self.items: list[ImageCandidate] = []
         self._seen: set[str] = set()
 
-    def add(self, url, source: str, *, alt: str = "", width=None, height=None, mime_type: str | None = None) -> None:
-        absolute = _absolute(url if isinstance(url, str) else None, self.base)
+    def add(self, url, source: str, *, alt: str = "", width=None, height=None, mime_type: str | None = None,
+            base: str | None = None) -> None:
+        accepted = self._accept(url, width, height, base)
+        if accepted is not None:
+            self._append(*accepted, source=source, alt=alt, mime_type=mime_type)
+
+    def add_first_img(self, fragment: str, source: str, base: str | None = None) -> None:
+        """The first usable <img> of an HTML fragment (pixels and data: URIs skipped), with its alt text.
+        `base` is the fragment's own base URL (xml:base) when it has one."""
+        for attrs in islice(iter_img_tags(fragment), 10):  # lazily: the first usable one ends the search
+            src = attrs.get("src") or attrs.get("data-src") or ""
+            accepted = self._accept(src, attrs.get("width"), attrs.get("height"), base)
+            if accepted is not None:
+                self._append(*accepted, source=source, alt=html_to_text(attrs.get("alt", "")), mime_type=None)
+                return
+
+    def _accept(self, url, width, height, base: str | None) -> tuple[str, int | None, int | None] | None:
+        """(absolute URL, width, height) of a new, usable candidate; None for a duplicate or unusable one."""
+        absolute = _absolute(url if isinstance(url, str) else None, base or self.base)
         if not absolute or absolute in self._seen:
-            return
-        if _AVATAR.search(absolute) or _PIXEL.search(absolute):
-            return
+            return None
+        if _AVATAR.search(absolute) or _is_pixel(absolute):
+            return None
         w, h = _int(width), _int(height)
         if (w is not None and w <= 2) or (h is not None and h <= 2):
-            return
-        self._seen.add(absolute)
-        self.items.append(
-            ImageCandidate(url=absolute, alt=alt, source=source, width=w, height=h, mime_type=(mime_type or None))
-        )
+            return None
+        return absolute, w, h
 
-    def add_first_img(self, fragment: str, source: str) -> None:
-        """The first usable <img> of an HTML fragment (pixels and data: URIs skipped), with its alt text."""
-        for attrs in img_tags(fragment):
-            before = len(self.items)
-            src = attrs.get("src") or attrs.get("data-src") or ""
-            self.add(src, source, alt=html_to_text(attrs.get("alt", "")), width=attrs.get("width"), height=attrs.get("height"))
-            if len(self.items) > before:
-                return
+    def _append(self, url: str, width, height, *, source: str, alt: str, mime_type: str | None) -> None:
+        self._seen.add(url)
+        self.items.append(
+            ImageCandidate(url=url, alt=alt, source=source, width=width, height=height, mime_type=(mime_type or None))
+        )
 
 
 def _looks_like_image(url: str, mime: str, medium: str) -> bool:
@@ -106,8 +133,11 @@ def _image_mime(mime: str) -> str | None:
     return mime if is_image_type(mime) else None
 
 
-def feedparser_images(entry, base: str | None, fragments: Iterable[tuple[str, str]]) -> list[ImageCandidate]:
-    """Candidates from a feedparser entry; `fragments` are (html, source) pairs searched for a first <img>."""
+def feedparser_images(
+    entry, base: str | None, fragments: Iterable[tuple[str, str, str | None]]
+) -> list[ImageCandidate]:
+    """Candidates from a feedparser entry; `fragments` are (html, source, base) searched for a first <img>, each
+    resolved against its own base (bodies keep relative URLs: nothing rewrites them at parse time)."""
     images = ImageList(base)
     for thumb in entry.get("media_thumbnail") or []:
         images.add(thumb.get("url"), "media:thumbnail", width=thumb.get("width"), height=thumb.get("height"))
@@ -125,15 +155,11 @@ def feedparser_images(entry, base: str | None, fragments: Iterable[tuple[str, st
     image = entry.get("image")
     if isinstance(image, dict):  # itunes:image of a podcast episode
         images.add(image.get("href") or image.get("url"), "itunes:image")
-    for fragment, source in fragments:
-        images.add_first_img(fragment, source)
+    for fragment, source, fragment_base in fragments:
+        images.add_first_img(fragment, source, fragment_base)
     return images.items
 
 
 def _enclosures(entry) -> list[dict]:
-    found = list(entry.get("enclosures") or [])
-    hrefs = {e.get("href") for e in found}
-    for link in entry.get("links") or []:
-        if link.get("rel") == "enclosure" and link.get("href") not in hrefs:
-            found.append(link)
-    return found
+    """feedparser's `enclosures`: its links with rel="enclosure" (RSS <enclosure>, Atom rel="enclosure")."""
+    return [link for link in entry.get("links") or [] if link.get("rel") == "enclosure"]

@@ -23,7 +23,6 @@ from .htmltools import collapse_space, html_to_text, text_to_html
 from .identity import canonical_link, entry_key
 from .images import ImageList, is_image_type
 from .language import normalise_language
-from .sanitize import clean_html
 
 _VERSION = re.compile(r"jsonfeed\.org/version/(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _ESCAPED_HTML = re.compile(r"^\s*&lt;[a-zA-Z!/]")
@@ -138,9 +137,7 @@ def _entry(item: dict, feed_url: str, home: str | None, language: str | None, fe
     content = _str(item.get("content_html"))
     if content and "<" not in content and _ESCAPED_HTML.match(content):
         content = html.unescape(content)
-    if content.strip():
-        content = clean_html(content, base)
-    elif _str(item.get("content_text")).strip():
+    if not content.strip() and _str(item.get("content_text")).strip():
         content = text_to_html(_str(item.get("content_text")))
     summary = _str(item.get("summary")).strip()
     summary_html = text_to_html(summary) if summary else ""

@@ -1,4 +1,4 @@
-"""Make feed bytes safe and well-labelled before feedparser sees them; clean HTML the way feedparser does.
+"""Make feed bytes safe and well-labelled before a parser sees them.
 
 * `defuse_doctype`: rewrites the DOCTYPE so that only short literal entities survive. Dropped: external
   entities (``SYSTEM "file:///etc/passwd"``), parameter entities, entities that reference other entities
@@ -11,17 +11,12 @@
   is believable: a header that says ISO-8859-1 for a body that is valid multi-byte UTF-8, or that contradicts
   the document's own declaration with a charset under which any bytes decode, is dropped. A declaration of
   UTF-16/32 on a body without NUL bytes is overridden by UTF-8 (or windows-1252).
-* `clean_html`: feedparser's sanitizer and relative-URI resolver, for HTML that did not come through
-  feedparser (JSON Feed), so every body the package returns is sanitized and absolute alike.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-
-from feedparser.sanitizer import _sanitize_html
-from feedparser.urls import resolve_relative_uris
 
 MAX_ENTITY_VALUE = 64
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?\?>")
@@ -127,7 +122,8 @@ def defuse_doctype(body: bytes) -> bytes:
     return data[:position] + replacement + data[end:]
 
 
-def _charset(content_type: str | None) -> str | None:
+def content_charset(content_type: str | None) -> str | None:
+    """The charset parameter of a Content-Type, lower-cased; None when it has none."""
     for parameter in (content_type or "").split(";")[1:]:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset":
@@ -146,7 +142,7 @@ def _decodes(body: bytes, encoding: str) -> bool:
 
 def xml_content_type(content_type: str | None, body: bytes) -> str:
     """The Content-Type to give feedparser for `body` (already passed through `defuse_doctype`)."""
-    http_charset = _charset(content_type)
+    http_charset = content_charset(content_type)
     declaration = _XML_DECL.match(body[:512])
     declared = None
     if declaration:
@@ -166,13 +162,3 @@ def xml_content_type(content_type: str | None, body: bytes) -> str:
     if charset is None and declared and declared.startswith(_WIDE_NAMES) and ascii_compatible:
         charset = "utf-8" if _decodes(body, "utf-8") else "windows-1252"
     return "application/xml" + (f"; charset={charset}" if charset else "")
-
-
-def clean_html(fragment: str, base: str | None) -> str:
-    """feedparser's sanitizer (no scripts, styles, event handlers...) and relative-URI resolution."""
-    if not fragment:
-        return ""
-    cleaned = _sanitize_html(fragment, "utf-8", "text/html")
-    if base:
-        cleaned = resolve_relative_uris(cleaned, base, "utf-8", "text/html")
-    return cleaned

@@ -1,0 +1,312 @@
+"""bridge's benchmark: thousands of feeds from a real web server, polled by the real `bridge` command.
+
+Run it as `bash bench/run` (the full run, ~15 min) or `bash bench/run --quick` (the CI smoke check). It prints
+a table and writes the numbers as JSON (bench/results.json unless --json says otherwise). See
+docs/benchmarks.md for what each row means and the numbers of the last full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.measure import median, peak_rss_mb, run_bridge, wrapped
+from bench.micro import cli_latency, render_throughput
+from bench.nginx import INSTALL_HINT, Nginx, find_nginx
+from bench.seed import seed_history
+from bench.workspace import FeedSet, corpus_dir, write_config
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = {  # row -> (limit, unit), from the issue that asked for this benchmark
+    "steady_large_seconds": (10.0, "s"),
+    "change_seconds": (10.0, "s"),
+    "peak_rss_large_mb": (200.0, "MB"),
+    "daemon_rss_mb": (200.0, "MB"),
+    "growth_ratio": (1.10, "x"),
+    "cli_help_seconds": (0.25, "s"),
+    "cli_status_seconds": (0.5, "s"),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Small sizes, one run each: the CI smoke check.")
+    parser.add_argument("--large", type=int, help="Feeds in the large set (default 10000; quick 200).")
+    parser.add_argument("--small", type=int, help="Feeds in the small set, all of which change (default 1000; quick 100).")
+    parser.add_argument("--history", type=int, help="Old entries per small-set feed for the state-growth case "
+                        "(default 1000, i.e. 1,000,000 entries; quick 50).")
+    parser.add_argument("--runs", type=int, help="Runs per timed case; the median is reported (default 3; quick 1).")
+    parser.add_argument("--cold-runs", type=int, default=1, help="Runs of the cold first poll of the large set (default 1: "
+                        "no time target rests on it, and each takes minutes).")
+    parser.add_argument("--hosts", type=int, default=4, help="Loopback hosts the feeds are spread over (default 4).")
+    parser.add_argument("--no-corpus", action="store_true", help="Leave out the real corpus even when it is present.")
+    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json", help="Where to write the numbers.")
+    parser.add_argument("--bridge", default=str(Path(sys.executable).parent / "bridge"), help="The bridge executable.")
+    parser.add_argument("--keep", action="store_true", help="Keep the work folder (configs, states, logs) for a look.")
+    args = parser.parse_args(argv)
+    defaults = (200, 100, 50, 1) if args.quick else (10_000, 1_000, 1_000, 3)
+    for name, default in zip(("large", "small", "history", "runs"), defaults):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return args
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path, nginx: Nginx, feeds: FeedSet, mastodon_url: str, token: str):
+        self.args = args
+        self.work = work
+        self.nginx = nginx
+        self.feeds = feeds
+        self.mastodon_url = mastodon_url
+        self.env = {**os.environ, "BENCH_MASTODON_TOKEN": token}
+        self.results: dict = {}
+
+    def config(self, label: str, count: int) -> Path:
+        """A config polling the first `count` synthetic feeds plus the corpus, with its own state."""
+        synthetic, corpus = self.feeds.feeds()[: self.feeds.count], self.feeds.feeds()[self.feeds.count:]
+        path = self.work / f"{label}.toml"
+        write_config(path, self.work / f"{label}.sqlite3", synthetic[:count] + corpus, self.mastodon_url)
+        return path
+
+    def fresh(self, config: Path) -> None:
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            Path(str(config.with_suffix(".sqlite3")) + suffix).unlink(missing_ok=True)
+
+    def poll(self, config: Path, label: str):
+        run = run_bridge([self.args.bridge, "--config", str(config), "poll"], env=self.env,
+                         log_path=self.work / f"{label}.log", check=False)
+        if run.returncode not in (0, 1):  # 1: some corpus documents are broken on purpose
+            raise RuntimeError(f"bridge poll ({label}) exited {run.returncode}: {run.stdout}")
+        return run
+
+    @staticmethod
+    def make_due(config: Path) -> None:
+        """Time passes: every feed is due again (the next cycle of a timer or the daemon)."""
+        with sqlite3.connect(config.with_suffix(".sqlite3")) as conn:
+            conn.execute("UPDATE feeds SET next_poll_at = 0")
+
+    @staticmethod
+    def counts(config: Path) -> dict:
+        with sqlite3.connect(config.with_suffix(".sqlite3")) as conn:
+            outcomes = dict(conn.execute("SELECT last_outcome, COUNT(*) FROM feeds GROUP BY 1").fetchall())
+            entries = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+            queued = conn.execute("SELECT COUNT(*) FROM deliveries WHERE state != 'posted'").fetchone()[0]
+        return {"outcomes": outcomes, "entries": entries, "queued": queued}
+
+    def record(self, key: str, runs: list, **extra) -> dict:
+        row = {
+            "seconds": median([run.seconds for run in runs]),
+            "peak_rss_mb": max(run.peak_rss_mb for run in runs),
+            "runs": [round(run.seconds, 3) for run in runs],
+            **extra,
+        }
+        self.results[key] = row
+        print(f"  {key}: {row['seconds']:.2f} s (runs {row['runs']}), peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+        return row
+
+    # --- the cases ---------------------------------------------------------------------------------------
+
+    def large(self) -> Path:
+        """Cold first poll of the large set (fresh state each run), then steady cycles (all 304)."""
+        count = self.args.large
+        config = self.config("large", count)
+        cold = []
+        for attempt in range(self.args.cold_runs):
+            self.fresh(config)
+            cold.append(self.poll(config, f"large-cold-{attempt}"))
+        self.record("cold_large", cold, feeds=count, **self.counts(config))
+        steady = []
+        for attempt in range(self.args.runs):
+            self.make_due(config)
+            steady.append(self.poll(config, f"large-steady-{attempt}"))
+        counts = self.counts(config)
+        self.check(counts["outcomes"].get("not-modified", 0) >= count, f"steady cycle: not every feed answered 304: {counts}")
+        self.record("steady_large", steady, feeds=count, **counts)
+        return config
+
+    def daemon(self, config: Path) -> dict:
+        """`bridge run` on the large set with every feed due: how long its first pass over all feeds takes (the
+        daemon spreads first polls over its start-up window on purpose), the CPU it spends, its peak RSS."""
+        self.make_due(config)
+        database = config.with_suffix(".sqlite3")
+        started_at = time.time()
+        started = time.perf_counter()
+        command, rss_file = wrapped([self.args.bridge, "--config", str(config), "run"])
+        cpu_before = os.times()
+        proc = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.work / "daemon.log", "ab"))
+        total = self.counts(config)["outcomes"]
+        expected = sum(total.values())
+        polled = 0
+        deadline = time.perf_counter() + 600
+        while time.perf_counter() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+                polled = conn.execute("SELECT COUNT(*) FROM feeds WHERE last_checked_at >= ?", [started_at]).fetchone()[0]
+            if polled >= expected:
+                break
+        first_pass = time.perf_counter() - started
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait()
+        cpu_after = os.times()
+        self.check(polled >= expected, f"the daemon polled {polled} of {expected} feeds within 10 minutes")
+        self.check(returncode == 0, "the daemon did not exit cleanly on SIGTERM")
+        cpu = (cpu_after.children_user + cpu_after.children_system) - (cpu_before.children_user + cpu_before.children_system)
+        row = {"feeds": expected, "first_pass_seconds": first_pass, "cpu_seconds": cpu, "peak_rss_mb": peak_rss_mb(rss_file)}
+        self.results["daemon_large"] = row
+        print(f"  daemon_large: first pass over {expected} feeds in {first_pass:.1f} s, CPU {row['cpu_seconds']:.1f} s, "
+              f"peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+        return row
+
+    def small(self, label: str, history: int = 0) -> dict:
+        """The small set: cold poll, steady cycles, then change cycles where every synthetic feed has a new entry."""
+        count = self.args.small
+        config = self.config(label, count)
+        self.fresh(config)
+        if history:
+            started = time.perf_counter()
+            written = seed_history(config.with_suffix(".sqlite3"), self.feeds.feeds()[:count], history, "bench")
+            print(f"  seeded {written:,} old entries in {time.perf_counter() - started:.0f} s", flush=True)
+        self.poll(config, f"{label}-cold")
+        steady = []
+        for attempt in range(self.args.runs):
+            self.make_due(config)
+            steady.append(self.poll(config, f"{label}-steady-{attempt}"))
+        self.record(f"steady_{label}", steady, feeds=count, **self.counts(config))
+        change = []
+        for attempt in range(self.args.runs):
+            before = self.counts(config)["entries"]
+            self.feeds.change(range(count))
+            self.make_due(config)
+            change.append(self.poll(config, f"{label}-change-{attempt}"))
+            after = self.counts(config)
+            self.check(after["entries"] - before == count, f"change cycle: expected {count} new entries, "
+                       f"recorded {after['entries'] - before}")
+        return self.record(f"change_{label}", change, feeds=count, new_entries_per_cycle=count, **self.counts(config))
+
+    def check(self, condition: bool, message: str) -> None:
+        if not condition:
+            raise SystemExit(f"bench: FAILED: {message} (logs in {self.work})")
+
+    def run(self) -> dict:
+        args = self.args
+        print(f"large set: {args.large} feeds; small set: {args.small} feeds; corpus: {len(self.feeds.corpus_files)} documents; "
+              f"{args.runs} run(s) per case", flush=True)
+        print("cold and steady cycles, large set", flush=True)
+        large_config = self.large()
+        print("daemon (bridge run), large set", flush=True)
+        self.daemon(large_config)
+        print("small set, empty state", flush=True)
+        empty = self.small("small")
+        print(f"small set, {args.history * args.small:,} old entries in the state", flush=True)
+        grown = self.small("grown", history=args.history)
+        self.results["growth"] = {"history_entries": args.history * args.small, "empty_seconds": empty["seconds"],
+                                  "grown_seconds": grown["seconds"], "ratio": grown["seconds"] / empty["seconds"]}
+        print("render throughput (corpus)", flush=True)
+        self.results["render"] = render_throughput(rounds=self.args.runs)
+        print("CLI latency", flush=True)
+        self.results["cli"] = cli_latency(args.bridge, self.work / "small.toml", large_config, runs=max(5, args.runs))
+        return self.results
+
+
+def summary(results: dict) -> dict:
+    """The figures the targets speak of."""
+    return {
+        "steady_large_seconds": results["steady_large"]["seconds"],
+        "change_seconds": results["change_small"]["seconds"],
+        "peak_rss_large_mb": max(results["cold_large"]["peak_rss_mb"], results["steady_large"]["peak_rss_mb"]),
+        "daemon_rss_mb": results["daemon_large"]["peak_rss_mb"],
+        "growth_ratio": results["growth"]["ratio"],
+        "cli_help_seconds": results["cli"]["help"]["median_seconds"],
+        "cli_status_seconds": results["cli"]["status"]["median_seconds"],
+    }
+
+
+def table(results: dict, args: argparse.Namespace) -> str:
+    render = results["render"]
+    rows = [
+        (f"steady cycle, {args.large:,} unchanged feeds (304)", f"{results['steady_large']['seconds']:.2f} s",
+         f"{results['steady_large']['peak_rss_mb']:.0f} MB", "steady_large_seconds"),
+        (f"steady cycle, {args.small:,} unchanged feeds (304)", f"{results['steady_small']['seconds']:.2f} s",
+         f"{results['steady_small']['peak_rss_mb']:.0f} MB", None),
+        (f"change cycle, {args.small:,} feeds with a new entry", f"{results['change_small']['seconds']:.2f} s",
+         f"{results['change_small']['peak_rss_mb']:.0f} MB", "change_seconds"),
+        (f"cold first poll, {args.large:,} feeds", f"{results['cold_large']['seconds']:.2f} s",
+         f"{results['cold_large']['peak_rss_mb']:.0f} MB", "peak_rss_large_mb"),
+        (f"change cycle with {results['growth']['history_entries']:,} entries in state",
+         f"{results['growth']['grown_seconds']:.2f} s", f"{results['change_grown']['peak_rss_mb']:.0f} MB", None),
+        ("  state growth: that / empty state", f"{results['growth']['ratio']:.3f}x", "", "growth_ratio"),
+        (f"daemon first pass, {results['daemon_large']['feeds']:,} feeds (spread by design)",
+         f"{results['daemon_large']['first_pass_seconds']:.1f} s", f"{results['daemon_large']['peak_rss_mb']:.0f} MB", "daemon_rss_mb"),
+        ("  daemon CPU for that pass", f"{results['daemon_large']['cpu_seconds']:.1f} s", "", None),
+        ("render to both platforms (corpus)",
+         f"{render['entries_per_second']:,.0f} entries/s" if render.get("entries_per_second") else render.get("skipped", "-"), "", None),
+        ("bridge --help", f"{results['cli']['help']['median_seconds']:.3f} s", "", "cli_help_seconds"),
+        (f"bridge status ({args.small:,} feeds + corpus)", f"{results['cli']['status']['median_seconds']:.3f} s", "", "cli_status_seconds"),
+        (f"bridge status ({args.large:,} feeds + corpus)", f"{results['cli']['status_large']['median_seconds']:.3f} s", "", None),
+    ]
+    figures = summary(results)
+    lines = [f"| {'case':<52} | {'median':>18} | {'peak RSS':>8} | {'target':<16} |", f"|{'-' * 54}|{'-' * 20}|{'-' * 10}|{'-' * 18}|"]
+    for label, value, rss, target in rows:
+        verdict = ""
+        if target:
+            limit, unit = TARGETS[target]
+            verdict = f"<= {limit:g} {unit}: {'met' if figures[target] <= limit else 'MISSED'}"
+        lines.append(f"| {label:<52} | {value:>18} | {rss:>8} | {verdict:<16} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    nginx_binary = find_nginx()
+    if nginx_binary is None:
+        print(f"bench: nginx not found; {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    print(f"nginx: {nginx_binary}; bridge: {args.bridge}; {os.cpu_count()} CPUs; Python {platform.python_version()}", flush=True)
+    if corpus_dir() is None and not args.no_corpus:
+        print("corpus: absent (../shared/corpus/feeds); synthetic feeds only", flush=True)
+    sys.path.insert(0, str(REPO))
+    from tests.mastodon_fake.process import MastodonFakeProcess
+
+    work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
+    os.chmod(work, 0o755)
+    started = time.perf_counter()
+    try:
+        docroot = work / "www"
+        docroot.mkdir()
+        with MastodonFakeProcess(accounts=["bench"]) as mastodon, Nginx(nginx_binary, docroot, work / "nginx", args.hosts) as nginx:
+            feeds = FeedSet(docroot, nginx, max(args.large, args.small), corpus=not args.no_corpus)
+            feeds.write_all()
+            results = Bench(args, work, nginx, feeds, mastodon.url, mastodon.tokens["bench"]).run()
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    results["summary"] = summary(results)
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    results["arguments"] = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    results["wall_seconds"] = time.perf_counter() - started
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print()
+    print(table(results, args))
+    print(f"\nnumbers written to {args.json}; whole run {results['wall_seconds']:.0f} s")
+    missed = [name for name, (limit, _) in TARGETS.items() if results["summary"][name] > limit]
+    if missed and not args.quick:
+        print(f"targets missed: {', '.join(missed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Running a bridge command as its own process and reading its wall time and peak RSS (see bench/rss.py)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+import sys
+import tempfile
+from pathlib import Path
+
+RSS_WRAPPER = Path(__file__).with_name("rss.py")
+
+
+def wrapped(argv: list[str]) -> tuple[list[str], Path]:
+    """`argv` run under bench/rss.py, and the file where its peak RSS (KB) will be."""
+    handle, path = tempfile.mkstemp(prefix="bridge-bench-rss-")
+    os.close(handle)
+    return [sys.executable, "-S", str(RSS_WRAPPER), path, *argv], Path(path)
+
+
+def peak_rss_mb(path: Path) -> float:
+    try:
+        return int(path.read_text()) / 1024
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+
+
+def run_bridge(argv: list[str], *, env: dict | None = None, log_path: Path | None = None, check: bool = True) -> Run:
+    """Run `argv` (a bridge command line); stderr (the log) goes to `log_path`, as journald would take it."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        command, rss_file = wrapped(argv)
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)
+        stdout = proc.stdout.read()
+        proc.wait()
+        seconds = time.perf_counter() - started
+    finally:
+        if log_path:
+            log.close()
+    run = Run(seconds, peak_rss_mb(rss_file), proc.returncode, stdout.decode(errors="replace"))
+    if check and run.returncode not in (0,):
+        tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+        raise RuntimeError(f"{' '.join(argv)} exited {run.returncode}: {run.stdout}\n{tail}")
+    return run
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

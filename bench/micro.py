@@ -1,0 +1,78 @@
+"""In-process measurements: render throughput on the real corpus, and CLI start-up latency."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.measure import median
+from bench.workspace import corpus_dir
+
+
+def render_throughput(rounds: int = 3) -> dict:
+    """Entries of the corpus rendered to a Mastodon and a Bluesky payload per second (no network: no card)."""
+    from bridge.config import parse_config
+    from bridge.errors import FeedError
+    from bridge.feeds import parse_feed
+    from bridge.render import bluesky_payload, mastodon_payload, render_post
+    from bridge.render.fit import RenderError
+    from bridge.render.limits import MastodonLimits
+
+    folder = corpus_dir()
+    if folder is None:
+        return {"skipped": "the corpus (../shared/corpus/feeds) is absent"}
+    entries = []
+    for path in sorted(folder.iterdir()):
+        if path.name == "MANIFEST.tsv":
+            continue
+        try:
+            entries += parse_feed(path.read_bytes(), f"https://corpus.example/feeds/{path.name}").entries
+        except FeedError:
+            continue
+    config = parse_config({
+        "accounts": {
+            "m": {"type": "mastodon", "instance": "https://mastodon.example", "access_token": {"env": "BENCH_UNUSED"}},
+            "b": {"type": "bluesky", "handle": "me.example", "app_password": {"env": "BENCH_UNUSED"}},
+        },
+        "feeds": [{"name": "corpus", "url": "https://corpus.example/feed", "accounts": ["m", "b"]}],
+    })
+    feed = config.feeds[0]
+    mastodon_settings, bluesky_settings = config.post_settings(feed, "m"), config.post_settings(feed, "b")
+    limits = MastodonLimits.from_dict(None)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    timings, rendered, unrenderable = [], 0, 0
+    for _ in range(rounds):
+        rendered = unrenderable = 0
+        started = time.perf_counter()
+        for entry in entries:
+            try:
+                mastodon_payload(render_post(entry, mastodon_settings), mastodon_settings, limits)
+                bluesky_payload(render_post(entry, bluesky_settings), bluesky_settings, created_at=created)
+                rendered += 1
+            except RenderError:  # an entry with no http(s) link: nothing to post, as in production
+                unrenderable += 1
+        timings.append(time.perf_counter() - started)
+    seconds = median(timings)
+    return {"entries": rendered, "unrenderable": unrenderable, "seconds": seconds,
+            "entries_per_second": rendered / seconds if seconds else None}
+
+
+def cli_latency(bridge: str, config: Path, large_config: Path, runs: int) -> dict:
+    """Wall time of `bridge --help` and `bridge status`, median of `runs` runs each (after one warm-up).
+
+    `status` is timed on the small set's config and state (a big user) and, for information, on the large set's,
+    where reading a 10,000-table TOML file alone takes a quarter of a second.
+    """
+    results = {}
+    for label, argv in (("help", [bridge, "--help"]), ("status", [bridge, "--config", str(config), "status"]),
+                        ("status_large", [bridge, "--config", str(large_config), "status"])):
+        times = []
+        for attempt in range(runs + 1):
+            started = time.perf_counter()
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            if attempt:  # the first run warms the page cache, as any second invocation would find it
+                times.append(time.perf_counter() - started)
+        results[label] = {"median_seconds": median(times), "runs": times}
+    return results

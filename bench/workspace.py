@@ -1,0 +1,98 @@
+"""The benchmark's files: feed documents under nginx's docroot, bridge config files, state databases.
+
+Synthetic feed i lives at /feeds/i.xml (RSS) or /feeds/i.atom and is served from host i % hosts. Changing a
+feed rewrites its file with one more entry and a later mtime, so nginx gives it a new ETag and Last-Modified.
+The real corpus (../shared/corpus/feeds), when present, is served from /corpus/ and polled alongside.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from bench import synthetic
+from bench.nginx import Nginx
+
+# Feed files start a day in the past; every change moves a file's mtime a minute further.
+MTIME_ORIGIN = 1_780_000_000
+
+
+def corpus_dir() -> Path | None:
+    shared = Path(os.environ.get("BRIDGE_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared")
+    folder = Path(os.environ.get("BRIDGE_CORPUS_DIR") or shared / "corpus" / "feeds")
+    return folder if (folder / "MANIFEST.tsv").is_file() else None
+
+
+class FeedSet:
+    """`count` synthetic feeds (plus the corpus when asked) served by `nginx` from `docroot`."""
+
+    def __init__(self, docroot: Path, nginx: Nginx, count: int, *, corpus: bool) -> None:
+        self.docroot = docroot
+        self.nginx = nginx
+        self.count = count
+        self.generation = [0] * count
+        self.corpus_files: list[str] = []
+        (docroot / "feeds").mkdir(parents=True, exist_ok=True)
+        folder = corpus_dir() if corpus else None
+        if folder:
+            (docroot / "corpus").mkdir(exist_ok=True)
+            for path in sorted(folder.iterdir()):
+                if path.name != "MANIFEST.tsv" and path.is_file():
+                    shutil.copyfile(path, docroot / "corpus" / path.name)
+                    self.corpus_files.append(path.name)
+
+    def path(self, index: int) -> Path:
+        extension = "atom" if index % 4 == 3 else "xml"
+        return self.docroot / "feeds" / f"{index}.{extension}"
+
+    def write(self, index: int) -> None:
+        generation = self.generation[index]
+        site = f"{self.nginx.base_url(index)}/site/{index}"
+        path = self.path(index)
+        path.write_bytes(synthetic.document(index, generation, site))
+        stamp = MTIME_ORIGIN + generation * 60
+        os.utime(path, (stamp, stamp))
+
+    def write_all(self) -> None:
+        for index in range(self.count):
+            self.write(index)
+
+    def change(self, indices: range | list[int], new_entries: int = 1) -> None:
+        for index in indices:
+            self.generation[index] += new_entries
+            self.write(index)
+
+    def feeds(self) -> list[tuple[str, str]]:
+        """(name, url) of every feed: the synthetic ones, then the corpus."""
+        items = []
+        for index in range(self.count):
+            items.append((f"f{index:05d}", f"{self.nginx.base_url(index)}/feeds/{self.path(index).name}"))
+        for position, name in enumerate(self.corpus_files):
+            items.append((f"corpus-{name}", f"{self.nginx.base_url(position)}/corpus/{name}"))
+        return items
+
+
+def write_config(path: Path, state: Path, feeds: list[tuple[str, str]], mastodon_url: str | None) -> None:
+    """A bridge config for the benchmark: defaults everywhere except the loopback permission and the log."""
+    lines = [
+        "[bridge]",
+        f'state = "{state}"',
+        'interval = "15m"',
+        "allow_private_addresses = true  # the benchmark's servers are on loopback",
+        'log_level = "info"',
+        "",
+    ]
+    accounts = []
+    if mastodon_url:
+        accounts = ["bench"]
+        lines += [
+            "[accounts.bench]",
+            'type = "mastodon"',
+            f'instance = "{mastodon_url}"',
+            'access_token = { env = "BENCH_MASTODON_TOKEN" }',
+            "",
+        ]
+    for name, url in feeds:
+        lines += ["[[feeds]]", f'name = "{name}"', f'url = "{url}"', f"accounts = {accounts!r}".replace("'", '"'), ""]
+    path.write_text("\n".join(lines))

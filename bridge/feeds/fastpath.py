@@ -1,0 +1,83 @@
+"""The fast path: read an ordinary RSS 2.0 / Atom 1.0 document without feedparser, with feedparser's result.
+
+feedparser spends ~30 ms on a 20-entry, 85 KB feed in its SAX handlers; this reads the same document in
+under 1 ms: ElementTree (C, on expat, the XML parser behind feedparser's strict mode) builds the tree and
+fastread.py produces the FeedParserDict feedparser would, which parse.py maps exactly as before.
+
+The fast path takes a document only when all of these hold, and otherwise says why and leaves it to feedparser:
+* cheap checks on the bytes: UTF-8 (declared, or no declaration, and no other charset from HTTP), no DOCTYPE
+  (so no entity of any kind exists to expand or fetch: `sanitize.defuse_doctype` has run, and a document that
+  still has one is feedparser's business), an http(s) URL to resolve against;
+* expat finds the document well-formed (feedparser would fall back to its lenient parser otherwise, whose
+  recovery is not reproduced);
+* the reader accounts for every element (fastread.py says which) and finds at least one item.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from feedparser.util import FeedParserDict
+
+from .fastread import Reader, Unsupported
+from .sanitize import content_charset
+
+_XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml\s[^>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_UTF8 = ("utf-8", "utf8")
+
+
+def read_fast(data: bytes, url: str, content_type: str) -> FeedParserDict | None:
+    """feedparser's result for `data` (after defuse_doctype), or None when the fast path does not apply.
+    `content_type` is what `sanitize.xml_content_type` made of the response's."""
+    return attempt(data, url, content_type)[0]
+
+
+def attempt(data: bytes, url: str, content_type: str) -> tuple[FeedParserDict | None, str]:
+    """(result, "") or (None, why feedparser has to read the document)."""
+    refusal = _refusal(data, url, content_type)
+    if refusal:
+        return None, refusal
+    parser = ET.XMLPullParser(events=("start-ns", "start"))
+    try:
+        parser.feed(data)
+        parser.close()
+    except ET.ParseError as exc:
+        return None, f"not well-formed: {exc}"
+    root = None
+    declarations: list[tuple[str, str]] = []
+    root_declarations: list[tuple[str, str]] = []
+    for event, value in parser.read_events():
+        if event == "start-ns":
+            declarations.append(value)
+            if root is None:
+                root_declarations.append(value)
+        elif root is None:
+            root = value
+    try:
+        result = Reader(url, declarations, root_declarations).read(root)
+    except Unsupported as exc:
+        return None, f"unsupported: {exc}"
+    if not result.entries:
+        return None, "no entries"
+    return result, ""
+
+
+def _refusal(data: bytes, url: str, content_type: str) -> str:
+    if not url.lower().startswith(("http://", "https://")):
+        return "not an http(s) URL"
+    if content_charset(content_type) not in (None, *_UTF8):
+        return "not UTF-8 (HTTP charset)"
+    declaration = _XML_DECLARATION.match(data)
+    if declaration:
+        encoding = _DECLARED_ENCODING.search(declaration.group(0))
+        if encoding and encoding.group(1).decode("ascii").lower() not in _UTF8:
+            return "not UTF-8 (declared encoding)"
+    first = _FIRST_ELEMENT.search(data)
+    if first is None:
+        return "no element"
+    if b"<!DOCTYPE" in data[: first.start()].upper():
+        return "a DOCTYPE"
+    return ""
