@@ -209,8 +209,8 @@ class Poller:
         return outcome
 
     def _record_entries(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], now: float, outcome: FeedOutcome) -> None:
-        known = self.state.known_entries(feed.name)
         keys_in_document = {entry.key for entry in entries}
+        known = self.state.known_entries(feed.name, list(keys_in_document))
         alias_counts = Counter(alias for entry in entries for alias in set(_aliases(entry)))
         baseline = not row.baseline_done
         max_age = self.config.bridge.max_post_age
