@@ -20,7 +20,9 @@ _WORDS = (
     "quiet bright distant careful simple hidden gentle curious ancient modern honest patient"
 ).split()
 _TOPICS = ["Essays", "Travel", "Books", "Photography", "Cooking", "Technology", "Music", "Gardening", "Notes"]
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+# Entry n is published at EPOCH + 7n hours: the first document's newest entry a few hours old, so the entries a
+# change cycle adds are new (not older than max_post_age) and get queued, as a writer's fresh posts do.
+EPOCH = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=7 * ENTRIES)
 
 
 def _sentence(rng: random.Random) -> str:
