@@ -24,7 +24,9 @@ from bench.measure import median, peak_rss_mb, run_bridge, wrapped
 from bench.micro import cli_latency, render_throughput
 from bench.nginx import INSTALL_HINT, Nginx, find_nginx
 from bench.seed import seed_history
-from bench.workspace import FeedSet, corpus_dir, write_config
+from bench.workspace import FeedSet, write_config
+from tests.mastodon_fake.process import MastodonFakeProcess
+from tests.render_corpus import corpus_available
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {  # row -> (limit, unit), from the issue that asked for this benchmark
@@ -272,10 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: nginx not found; {INSTALL_HINT}", file=sys.stderr)
         return 2
     print(f"nginx: {nginx_binary}; bridge: {args.bridge}; {os.cpu_count()} CPUs; Python {platform.python_version()}", flush=True)
-    if corpus_dir() is None and not args.no_corpus:
+    if not corpus_available() and not args.no_corpus:
         print("corpus: absent (../shared/corpus/feeds); synthetic feeds only", flush=True)
-    sys.path.insert(0, str(REPO))
-    from tests.mastodon_fake.process import MastodonFakeProcess
 
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
     os.chmod(work, 0o755)

@@ -8,29 +8,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.measure import median
-from bench.workspace import corpus_dir
+from tests.render_corpus import corpus_available, corpus_files, load_feed
 
 
 def render_throughput(rounds: int = 3) -> dict:
     """Entries of the corpus rendered to a Mastodon and a Bluesky payload per second (no network: no card)."""
     from bridge.config import parse_config
-    from bridge.errors import FeedError
-    from bridge.feeds import parse_feed
     from bridge.render import bluesky_payload, mastodon_payload, render_post
     from bridge.render.fit import RenderError
     from bridge.render.limits import MastodonLimits
 
-    folder = corpus_dir()
-    if folder is None:
+    if not corpus_available():
         return {"skipped": "the corpus (../shared/corpus/feeds) is absent"}
-    entries = []
-    for path in sorted(folder.iterdir()):
-        if path.name == "MANIFEST.tsv":
-            continue
-        try:
-            entries += parse_feed(path.read_bytes(), f"https://corpus.example/feeds/{path.name}").entries
-        except FeedError:
-            continue
+    entries = [entry for name in corpus_files() for entry in (load_feed(name).entries if load_feed(name) else [])]
     config = parse_config({
         "accounts": {
             "m": {"type": "mastodon", "instance": "https://mastodon.example", "access_token": {"env": "BENCH_UNUSED"}},

@@ -13,15 +13,10 @@ from pathlib import Path
 
 from bench import synthetic
 from bench.nginx import Nginx
+from tests.render_corpus import CORPUS_DIR, corpus_available, corpus_files
 
-# Feed files start a day in the past; every change moves a file's mtime a minute further.
+# Feed files start in the past; every change moves a file's mtime a minute further.
 MTIME_ORIGIN = 1_780_000_000
-
-
-def corpus_dir() -> Path | None:
-    shared = Path(os.environ.get("BRIDGE_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared")
-    folder = Path(os.environ.get("BRIDGE_CORPUS_DIR") or shared / "corpus" / "feeds")
-    return folder if (folder / "MANIFEST.tsv").is_file() else None
 
 
 class FeedSet:
@@ -34,13 +29,11 @@ class FeedSet:
         self.generation = [0] * count
         self.corpus_files: list[str] = []
         (docroot / "feeds").mkdir(parents=True, exist_ok=True)
-        folder = corpus_dir() if corpus else None
-        if folder:
+        if corpus and corpus_available():
             (docroot / "corpus").mkdir(exist_ok=True)
-            for path in sorted(folder.iterdir()):
-                if path.name != "MANIFEST.tsv" and path.is_file():
-                    shutil.copyfile(path, docroot / "corpus" / path.name)
-                    self.corpus_files.append(path.name)
+            for name in corpus_files():
+                shutil.copyfile(CORPUS_DIR / name, docroot / "corpus" / name)
+                self.corpus_files.append(name)
 
     def path(self, index: int) -> Path:
         extension = "atom" if index % 4 == 3 else "xml"

@@ -115,12 +115,16 @@ class Poller:
 
     def due_feeds_among(self, feeds: list[FeedConfig]) -> list[FeedConfig]:
         now = self.clock()
-        rows = {row.name: row for row in self.state.list_feeds()} if len(feeds) > 1 else {}
+        # A whole cycle reads every row in one query; the daemon asks about one feed per job.
+        if len(feeds) == 1:
+            rows = {feeds[0].name: self.state.get_feed(feeds[0].name)}
+        else:
+            rows = {row.name: row for row in self.state.list_feeds()}
         due = []
         for feed in feeds:
             if not feed.enabled:
                 continue
-            row = rows.get(feed.name) if rows else self.state.get_feed(feed.name)
+            row = rows.get(feed.name)
             if row is not None and row.configured_url == feed.url:
                 if row.gone:
                     continue

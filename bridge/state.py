@@ -366,23 +366,16 @@ class State:
         ).fetchone()
         return row[0] if row else None
 
-    def known_entries(self, feed: str, keys: list[str] | None = None) -> dict[str, tuple[int, str]]:
-        """key -> (entry id, content hash) for the feed's entries among `keys` (all of them when None).
-
-        A poll asks only for the keys in the document: a feed with years of history must not cost a read of
-        every entry it ever had (the state-growth case of bench/).
-        """
-        if keys is None:
-            rows = self.db.execute("SELECT key, id, content_hash FROM entries WHERE feed = ?", [feed]).fetchall()
-        else:
-            rows = []
-            keys = list(dict.fromkeys(keys))
-            for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters, with room to spare
-                chunk = keys[start:start + 500]
-                rows += self.db.execute(
-                    f"SELECT key, id, content_hash FROM entries WHERE feed = ? AND key IN ({','.join('?' * len(chunk))})",
-                    [feed, *chunk],
-                ).fetchall()
+    def known_entries(self, feed: str, keys: list[str]) -> dict[str, tuple[int, str]]:
+        """key -> (entry id, content hash) for the feed's entries among `keys` (the keys in a document: a feed
+        with years of history must not cost a read of every entry it ever had)."""
+        rows = []
+        for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters, with room to spare
+            chunk = keys[start:start + 500]
+            rows += self.db.execute(
+                f"SELECT key, id, content_hash FROM entries WHERE feed = ? AND key IN ({','.join('?' * len(chunk))})",
+                [feed, *chunk],
+            ).fetchall()
         return {key: (entry_id, content_hash) for key, entry_id, content_hash in rows}
 
     def add_entry(self, feed: str, entry: Entry, status: str, content_hash: str, aliases: list[str], now: float) -> int:

@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 from itertools import islice
 
 _SPACE = re.compile(r"\s+")
+# How many <img> elements of a body the image search looks at before giving up on it.
+IMG_SEARCH_LIMIT = 10
 _SKIP_TEXT_IN = frozenset({"script", "style", "template", "noscript"})
 
 
@@ -93,6 +95,6 @@ def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
         yield found
 
 
-def img_tags(fragment: str, limit: int = 10) -> list[dict[str, str]]:
-    """The first `limit` of `iter_img_tags`."""
-    return list(islice(iter_img_tags(fragment), limit))
+def img_tags(fragment: str) -> list[dict[str, str]]:
+    """The first IMG_SEARCH_LIMIT <img> elements: those an entry's image search looks at."""
+    return list(islice(iter_img_tags(fragment), IMG_SEARCH_LIMIT))

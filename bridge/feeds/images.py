@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bridge.model import ImageCandidate
 
-from .htmltools import html_to_text, iter_img_tags
+from .htmltools import IMG_SEARCH_LIMIT, html_to_text, iter_img_tags
 from .urls import is_plain_absolute, join
 
 _IMAGE_EXTENSION = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)$", re.IGNORECASE)
@@ -81,16 +81,15 @@ class ImageList:
         self.items: list[ImageCandidate] = []
         self._seen: set[str] = set()
 
-    def add(self, url, source: str, *, alt: str = "", width=None, height=None, mime_type: str | None = None,
-            base: str | None = None) -> None:
-        accepted = self._accept(url, width, height, base)
+    def add(self, url, source: str, *, alt: str = "", width=None, height=None, mime_type: str | None = None) -> None:
+        accepted = self._accept(url, width, height, None)
         if accepted is not None:
             self._append(*accepted, source=source, alt=alt, mime_type=mime_type)
 
     def add_first_img(self, fragment: str, source: str, base: str | None = None) -> None:
         """The first usable <img> of an HTML fragment (pixels and data: URIs skipped), with its alt text.
         `base` is the fragment's own base URL (xml:base) when it has one."""
-        for attrs in islice(iter_img_tags(fragment), 10):  # lazily: the first usable one ends the search
+        for attrs in islice(iter_img_tags(fragment), IMG_SEARCH_LIMIT):  # lazily: the first usable one ends it
             src = attrs.get("src") or attrs.get("data-src") or ""
             accepted = self._accept(src, attrs.get("width"), attrs.get("height"), base)
             if accepted is not None:
