@@ -503,11 +503,18 @@ class State:
 
     def due_deliveries(self, account: str, now: float, limit: int = 100) -> list[DeliveryRow]:
         """Pending deliveries whose time has come, oldest first; rows stuck in `sending` come first of all."""
+        # The ids come from two ranges of the deliveries_due index alone, and only the chosen few are joined to
+        # their entries: joining every pending one before the LIMIT read the entries table once per queued post.
         rows = self.db.execute(
             f"""{self._DELIVERY_SELECT}
-                WHERE d.account = ? AND (d.state = 'sending' OR (d.state = 'pending' AND d.next_attempt_at <= ?))
-                ORDER BY d.state = 'sending' DESC, d.id LIMIT ?""",
-            [account, now, limit],
+                WHERE d.id IN (
+                    SELECT id FROM (
+                        SELECT id, 1 AS sending FROM deliveries WHERE account = ? AND state = 'sending'
+                        UNION ALL
+                        SELECT id, 0 FROM deliveries WHERE account = ? AND state = 'pending' AND next_attempt_at <= ?
+                    ) ORDER BY sending DESC, id LIMIT ?)
+                ORDER BY d.state = 'sending' DESC, d.id""",
+            [account, account, now, limit],
         ).fetchall()
         return [self._delivery_row(row) for row in rows]
 

@@ -31,8 +31,8 @@ def quick_results(tmp_path_factory) -> dict:
 
 def test_every_case_has_a_number(quick_results):
     summary = quick_results["summary"]
-    for name in ("steady_large_seconds", "change_seconds", "peak_rss_large_mb", "daemon_rss_mb", "growth_ratio",
-                 "cli_help_seconds", "cli_status_seconds"):
+    for name in ("steady_large_seconds", "change_seconds", "peak_rss_large_mb", "daemon_rss_mb", "growth_steady_ratio",
+                 "growth_change_ratio", "cli_help_seconds", "cli_status_seconds"):
         assert math.isfinite(summary[name]) and summary[name] > 0, name
 
 
@@ -59,6 +59,8 @@ def test_state_growth_case_ran_on_a_grown_state(quick_results):
     growth = quick_results["growth"]
     assert growth["history_entries"] == quick_results["arguments"]["small"] * quick_results["arguments"]["history"]
     assert quick_results["change_grown"]["entries"] > growth["history_entries"]
+    # both states saw the same change cycles, so they hold the same entries apart from the seeded history
+    assert quick_results["change_grown"]["entries"] - growth["history_entries"] == quick_results["change_small"]["entries"]
 
 
 def test_render_throughput_uses_the_corpus(quick_results):

@@ -93,6 +93,23 @@ def test_first_poll_is_a_baseline_and_later_entries_are_queued(world):
     assert world.queued() == ["guid-5", "guid-6"]
 
 
+def test_big_documents_parsed_off_the_event_loop_are_recorded_like_small_ones(world):
+    # Documents over INLINE_PARSE_MAX_BYTES are parsed in a thread, the rest on the event loop: the same result.
+    from bridge.pipeline import INLINE_PARSE_MAX_BYTES
+
+    padding = "<p>" + "A long paragraph of a long post. " * 200 + "</p>"
+    big = rss(posts(60, guid_prefix="big-")).replace("&lt;/p&gt;</description>",
+                                                     "&lt;/p&gt;" + padding.replace("<", "&lt;").replace(">", "&gt;") + "</description>")
+    assert len(big.encode()) > INLINE_PARSE_MAX_BYTES
+    world.server.route("/big", big)
+    world.server.route("/small", rss(posts(3, guid_prefix="small-")))
+    config = world.config({"big": "/big", "small": "/small"})
+    report = {outcome.feed: outcome for outcome in world.poll(config).feeds}
+    assert (report["big"].outcome, report["big"].baseline) == ("new", 60)
+    assert (report["small"].outcome, report["small"].baseline) == ("new", 3)
+    assert world.state.count_entries("big") == 60
+
+
 def test_unchanged_feed_sends_conditional_requests_and_is_not_parsed_again(world):
     world.server.route("/feed", rss(posts(3)), etag='"same"', last_modified="Mon, 02 Nov 2026 10:00:00 GMT")
     config = world.config({"blog": "/feed"})

@@ -99,3 +99,25 @@ def test_outbox_one_delivery_per_entry_and_account(tmp_path):
         row = state.get_delivery(first)
         assert (row.state, row.attempts, row.remote_url) == ("posted", 1, "https://m.example/@me/1")
         assert state.due_deliveries("masto", now=100.0) == []
+
+
+def test_due_deliveries_stuck_sends_first_then_oldest_due_within_the_limit(tmp_path):
+    with State.open(tmp_path / "s.sqlite3") as state:
+        state.ensure_feed("blog", "https://b.example/feed")
+        ids = {}
+        with state.transaction():
+            for number in range(6):
+                entry_id = state.add_entry("blog", Entry(key=f"k{number}", link=f"https://b.example/{number}"), "new",
+                                           "h", [f"b.example/{number}"], 10.0)
+                not_before = 500.0 if number == 1 else None  # waiting for a retry: not due at 100
+                ids[number] = state.add_delivery(entry_id, "masto", idempotency_key=f"key-{number}", rkey=None,
+                                                 now=10.0 + number, not_before=not_before)
+            other = state.add_entry("blog", Entry(key="x", link="https://b.example/x"), "new", "h", ["b.example/x"], 10.0)
+            state.add_delivery(other, "someone-else", idempotency_key="key-x", rkey=None, now=1.0)
+        state.mark_sending(ids[4], now=20.0)  # an attempt whose answer was lost: it goes before everything else
+        state.mark_posted(ids[0], "r0", None, now=21.0)
+        assert [row.entry_key for row in state.due_deliveries("masto", now=100.0)] == ["k4", "k2", "k3", "k5"]
+        assert [row.entry_key for row in state.due_deliveries("masto", now=100.0, limit=2)] == ["k4", "k2"]
+        assert [row.entry_key for row in state.due_deliveries("masto", now=600.0)] == ["k4", "k1", "k2", "k3", "k5"]
+        row = state.due_deliveries("masto", now=100.0, limit=1)[0]
+        assert (row.feed, row.link, row.state) == ("blog", "https://b.example/4", "sending")

@@ -195,6 +195,8 @@ class MastodonFake:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._log_lock = threading.Lock()
+        # stop() can come from two threads at once (POST /_fake/shutdown and the process's own exit): one wins
+        self._lifecycle_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "MastodonFake":
@@ -211,17 +213,19 @@ class MastodonFake:
         return self
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.close_all()
-        self._server.server_close()
-        self.state.stop_workers()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = None
-        self._thread = None
+        with self._lifecycle_lock:
+            server, thread = self._server, self._thread
+            if server is None:
+                return
+            self._stopping.set()
+            server.shutdown()
+            server.close_all()
+            server.server_close()
+            self.state.stop_workers()
+            if thread is not None:
+                thread.join(5)
+            self._server = None
+            self._thread = None
 
     def __enter__(self) -> "MastodonFake":
         return self.start()
