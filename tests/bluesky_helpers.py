@@ -1,18 +1,19 @@
-"""Helpers for the Bluesky target tests: images, a loopback image server, delivery rows, reading the PDS back."""
+"""Helpers for the Bluesky tests: images, a loopback image server, delivery rows, reading the PDS back, checking
+a record's facets."""
 
 from __future__ import annotations
 
 import io
 import os
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from PIL import Image
 
 from bridge.ids import new_tid
+from bridge.render.links import display_url
 from bridge.state import DeliveryRow
+from tests.feedserver import FeedServer
 
 POST = "app.bsky.feed.post"
 
@@ -48,49 +49,18 @@ def media_of(data: bytes, source_url: str = "") -> Media:
         return Media(data, Image.MIME[image.format], image.width, image.height, source_url)
 
 
-class ImageServer:
-    """Serves bytes at paths on 127.0.0.1 (ephemeral port); records what was asked."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[bytes, str]] = {}
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                server.requests.append(self.path)
-                found = server.files.get(self.path)
-                if found is None:
-                    self.send_error(404)
-                    return
-                body, content_type = found
-                self.send_response(200)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+class ImageServer(FeedServer):
+    """The tests' local server (tests/feedserver.py) holding images, with a plain media_fetcher."""
 
     def add(self, path: str, body: bytes, content_type: str = "image/jpeg") -> str:
-        self.files[path] = (body, content_type)
-        return self.base + path
+        self.image(path, body, content_type=content_type)
+        return self.url(path)
 
     def fetch(self, url: str) -> Media:
-        """A plain media_fetcher: GET over loopback, then read the image's size."""
+        """GET over loopback, then read the image's size."""
         response = httpx.get(url, timeout=10)
         response.raise_for_status()
         return media_of(response.content, url)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def delivery(account: str, rkey: str | None = None, *, state: str = "pending", attempts: int = 0) -> DeliveryRow:
@@ -133,3 +103,33 @@ def byte_range(text: str, piece: str, start_at: int = 0) -> tuple[int, int]:
     data, needle = text.encode("utf-8"), piece.encode("utf-8")
     start = data.index(needle, start_at)
     return start, start + len(needle)
+
+
+def check_facets(record: dict, where: str = "") -> None:
+    """Every facet of a post record covers exactly the bytes it claims (a #tag, or a link's display text), in
+    order, without splitting a character; found independently with bytes.find. `where` names the post in failures."""
+    encoded = record["text"].encode("utf-8")
+    cursor = 0
+    for facet in record["facets"]:
+        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+        assert 0 <= start < end <= len(encoded), f"{where}: facet out of range"
+        assert start >= cursor, f"{where}: facets overlap or are out of order"
+        covered = encoded[start:end].decode("utf-8")  # raises if the range splits a character
+        feature = facet["features"][0]
+        if feature["$type"] == "app.bsky.richtext.facet#tag":
+            expected = "#" + feature["tag"]
+        else:
+            assert feature["$type"] == "app.bsky.richtext.facet#link"
+            expected = display_url(feature["uri"])
+        assert covered == expected, f"{where}: facet covers {covered!r}, not {expected!r}"
+        assert start in occurrences(encoded, expected.encode("utf-8"))
+        assert record["text"][len(encoded[:start].decode("utf-8")) :].startswith(expected)
+        cursor = end
+
+
+def occurrences(haystack: bytes, needle: bytes) -> set[int]:
+    found, position = set(), haystack.find(needle)
+    while position != -1:
+        found.add(position)
+        position = haystack.find(needle, position + 1)
+    return found

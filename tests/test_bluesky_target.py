@@ -75,9 +75,8 @@ def state(tmp_path):
 
 @pytest.fixture
 def images():
-    server = ImageServer()
-    yield server
-    server.close()
+    with ImageServer() as server:
+        yield server
 
 
 def target_for(config: Config, state: State, **kwargs) -> BlueskyTarget:
@@ -145,7 +144,7 @@ def test_post_with_facets_langs_and_card_thumb_reads_back_exactly(pds, acct, sta
     assert json.dumps(payload, sort_keys=True) == stored  # the stored payload is left alone for retries
     assert published.remote_id == f"at://{acct.did}/{POST}/{row.rkey}"
     assert published.url == f"https://bsky.app/profile/{acct.handle}/post/{row.rkey}"
-    assert images.requests == ["/cover.jpg"]
+    assert [request.path for request in images.requests] == ["/cover.jpg"]
     value = get_record(pds.url, published.remote_id)["value"]
     assert value["text"] == text
     assert value["langs"] == ["de"]
@@ -230,7 +229,7 @@ def test_images_embed_with_alt_text_and_aspect_ratio(pds, acct, state, images, m
         {"image": describe(media_of(first), images.add("/a.jpg", first)), "alt": "Ein Bahnhof"},
         {"image": describe(media_of(second), images.add("/b.jpg", second)), "alt": "",
          "aspectRatio": {"width": 3, "height": 5}},
-        {"image": {"source_url": images.base + "/missing.jpg", "size": 1, "width": 1, "height": 1,
+        {"image": {"source_url": images.base_url + "/missing.jpg", "size": 1, "width": 1, "height": 1,
                    "mime_type": "image/jpeg"}, "alt": "gone"},
     ]}
     target = target_for(config_for(pds, acct, monkeypatch), state, media_fetcher=images.fetch)
@@ -244,7 +243,7 @@ def test_images_embed_with_alt_text_and_aspect_ratio(pds, acct, state, images, m
 
 
 def test_card_image_that_cannot_be_fetched_leaves_the_card(pds, acct, state, images, monkeypatch):
-    thumb = {"source_url": images.base + "/404.jpg", "size": 10, "width": 1, "height": 1, "mime_type": "image/jpeg"}
+    thumb = {"source_url": images.base_url + "/404.jpg", "size": 10, "width": 1, "height": 1, "mime_type": "image/jpeg"}
     target = target_for(config_for(pds, acct, monkeypatch), state, media_fetcher=images.fetch)
     mark = pds.mark()
     published = target.publish(delivery(ACCOUNT), simple_payload("Karte", ["de"], card("https://example.com/a", thumb)))

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import re
-import threading
 import time
 import urllib.parse
-from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +24,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from tests.feedserver import FeedServer
 from tests.mastodon_fake import MastodonFake, MastodonFakeProcess, status_length, tiny_png
 
 RESET_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -71,47 +69,32 @@ def http():
 
 # --- a local site for link cards ----------------------------------------------------------
 
-PAGES: dict[str, tuple[int, str, bytes]] = {
-    "/post": (200, "text/html; charset=utf-8", b"""<!doctype html><html lang="en"><head>
+POST_PAGE = b"""<!doctype html><html lang="en"><head>
         <title>Fallback title</title>
         <meta property="og:title" content="An article &amp; more">
         <meta property="og:description" content="What it is about">
         <meta property="og:image" content="/img/cover.png">
         <meta property="og:url" content="/post?canonical=1">
         <meta property="og:site_name" content="The Blog">
-        </head><body>hi</body></html>"""),
-    "/plain-title": (200, "text/html", b"<html><head><title>Only a title</title></head></html>"),
-    "/no-title": (200, "text/html", b"<html><head></head><body>nothing</body></html>"),
-    "/json": (200, "application/json", b'{"title": "not html"}'),
-    "/gone": (404, "text/html", b"<html><head><title>Not found</title></head></html>"),
-    "/img/cover.png": (200, "image/png", tiny_png()),
-}
-
-
-class _Site(BaseHTTPRequestHandler):
-    hits: list[str] = []
-
-    def do_GET(self) -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        _Site.hits.append(self.headers.get("Host", "") + path)
-        code, ctype, body = PAGES.get(path, (404, "text/html", b"<html></html>"))
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        </head><body>hi</body></html>"""
 
 
 @pytest.fixture(scope="module")
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with FeedServer() as server:
+        server.page("/post", POST_PAGE)
+        server.page("/plain-title", b"<html><head><title>Only a title</title></head></html>", content_type="text/html")
+        server.page("/no-title", b"<html><head></head><body>nothing</body></html>", content_type="text/html")
+        server.route("/json", b'{"title": "not html"}', content_type="application/json")
+        server.page("/gone", b"<html><head><title>Not found</title></head></html>", status=404,
+                    content_type="text/html")
+        server.image("/img/cover.png", tiny_png())
+        yield server
+
+
+def hits(server: FeedServer) -> list[str]:
+    """host:port/path of every request the site got (the Host header says which name the fake fetched)."""
+    return [record.headers.get("host", "") + urllib.parse.urlsplit(record.path).path for record in server.requests]
 
 
 # --- instance --------------------------------------------------------------------------------
@@ -375,24 +358,24 @@ def test_media_limits(fake, alice):
 def test_card_appears_later_from_opengraph(site):
     with MastodonFake(hosts={"blog.example.com": "127.0.0.1"}) as fake:
         api = client(fake, fake.add_account("alice"))
-        url = f"http://blog.example.com:{site}/post"
-        posted = api.status_post(f"Read this: {url} and http://blog.example.com:{site}/plain-title")
+        url = f"http://blog.example.com:{site.port}/post"
+        posted = api.status_post(f"Read this: {url} and http://blog.example.com:{site.port}/plain-title")
         assert posted.card is None
         assert fake.wait_for_cards()
         card = api.status(posted.id).card
         assert card.title == "An article & more" and card.description == "What it is about"
-        assert card.url == f"http://blog.example.com:{site}/post?canonical=1"
+        assert card.url == f"http://blog.example.com:{site.port}/post?canonical=1"
         assert card.provider_name == "The Blog"
         assert card.image.startswith(fake.url + "/system/")
         assert httpx.get(card.image, trust_env=False).content == tiny_png()
-        assert _Site.hits.count(f"blog.example.com:{site}/post") >= 1
+        assert hits(site).count(f"blog.example.com:{site.port}/post") >= 1
 
 
 @pytest.mark.parametrize("path,has_card", [("/plain-title", True), ("/no-title", False), ("/json", False), ("/gone", False)])
 def test_card_rules(site, path, has_card):
     with MastodonFake(hosts={"blog.example.com": "127.0.0.1"}) as fake:
         api = client(fake, fake.add_account("alice"))
-        posted = api.status_post(f"http://blog.example.com:{site}{path}")
+        posted = api.status_post(f"http://blog.example.com:{site.port}{path}")
         fake.wait_for_cards()
         card = api.status(posted.id).card
         assert (card is not None) == has_card
@@ -404,9 +387,9 @@ def test_no_card_with_media_or_unmapped_host(site):
     with MastodonFake(hosts={"blog.example.com": "127.0.0.1"}) as fake:
         api = client(fake, fake.add_account("alice"))
         media = api.media_post(tiny_png(), mime_type="image/png")
-        with_media = api.status_post(f"http://blog.example.com:{site}/post", media_ids=[media])
-        elsewhere = api.status_post(f"http://other.example.com:{site}/post")  # not loopback: never fetched
-        by_ip = api.status_post(f"http://127.0.0.1:{site}/post")  # an IP host is not a link for Mastodon
+        with_media = api.status_post(f"http://blog.example.com:{site.port}/post", media_ids=[media])
+        elsewhere = api.status_post(f"http://other.example.com:{site.port}/post")  # not loopback: never fetched
+        by_ip = api.status_post(f"http://127.0.0.1:{site.port}/post")  # an IP host is not a link for Mastodon
         fake.wait_for_cards()
         assert api.status(with_media.id).card is None
         assert api.status(elsewhere.id).card is None

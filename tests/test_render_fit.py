@@ -20,6 +20,7 @@ from bridge.render.links import display_url, mastodon_length
 from bridge.render.mastodon import MastodonText
 from bridge.render.post import Post
 
+from tests.bluesky_helpers import check_facets
 from tests.render_corpus import settings as post_settings
 
 CREATED = "2024-01-01T00:00:00.000Z"
@@ -50,35 +51,6 @@ def mastodon_count(text: str, urls: list[str], spoiler: str = "", per_url: int =
         else:
             counted.append(word)
     return len(clusters(spoiler + "".join(counted)))
-
-
-def check_facets(record: dict) -> None:
-    """Every facet covers exactly the bytes it claims, found independently with bytes.find."""
-    encoded = record["text"].encode("utf-8")
-    cursor = 0
-    for facet in record["facets"]:
-        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
-        assert 0 <= start < end <= len(encoded)
-        assert start >= cursor, "facets overlap or are out of order"
-        covered = encoded[start:end].decode("utf-8")  # raises if the range splits a character
-        feature = facet["features"][0]
-        if feature["$type"] == "app.bsky.richtext.facet#tag":
-            expected = "#" + feature["tag"]
-        else:
-            assert feature["$type"] == "app.bsky.richtext.facet#link"
-            expected = display_url(feature["uri"])
-        assert covered == expected
-        assert start in occurrences(encoded, expected.encode("utf-8"))
-        assert record["text"][len(encoded[:start].decode("utf-8")) :].startswith(expected)
-        cursor = end
-
-
-def occurrences(haystack: bytes, needle: bytes) -> set[int]:
-    found, position = set(), haystack.find(needle)
-    while position != -1:
-        found.add(position)
-        position = haystack.find(needle, position + 1)
-    return found
 
 
 # --- unit tests --------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from bridge.config import CategoryRule, HashtagSettings
 from bridge.linkpreview import LinkPreview, Thumbnail
 from bridge.model import Entry, ImageCandidate
 from bridge.render import MastodonLimits, Post, RenderError, bluesky_payload, mastodon_payload, render_post, rfc3339
-from bridge.render.language import mastodon_language, normalize_language
+from bridge.language import normalise_language
+from bridge.render.language import mastodon_language
 
 from tests.render_corpus import settings
 
@@ -162,9 +163,9 @@ def test_language_precedence_and_formats(entry_language, settings_language, bcp4
 
 
 def test_language_helpers():
-    assert normalize_language("EN-gb") == "en-GB"
-    assert normalize_language("es-419") == "es-419"
-    assert normalize_language("") is None
+    assert normalise_language("EN-gb") == "en-GB"
+    assert normalise_language("es-419") == "es-419"
+    assert normalise_language("") is None
     assert mastodon_language("pt-BR") == "pt"
     assert mastodon_language("xyz") is None
 

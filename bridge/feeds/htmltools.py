@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from itertools import islice
 
@@ -37,6 +37,17 @@ class _TextCollector(HTMLParser):
 
 def collapse_space(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
+
+
+def unique_terms(terms: Iterable[str]) -> list[str]:
+    """An entry's categories: the non-empty terms, each once whatever its case, in order, first spelling kept."""
+    seen: set[str] = set()
+    unique: list[str] = []
+    for term in terms:
+        if term and term.casefold() not in seen:
+            seen.add(term.casefold())
+            unique.append(term)
+    return unique
 
 
 def html_to_text(fragment: str) -> str:

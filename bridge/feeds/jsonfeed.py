@@ -17,12 +17,12 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
 from bridge.errors import FeedParseError
+from bridge.language import normalise_language
 from bridge.model import Entry, ParsedFeed
 
-from .htmltools import collapse_space, html_to_text, text_to_html
+from .htmltools import collapse_space, html_to_text, text_to_html, unique_terms
 from .identity import canonical_link, entry_key
 from .images import ImageList, is_image_type
-from .language import normalise_language
 
 _VERSION = re.compile(r"jsonfeed\.org/version/(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _ESCAPED_HTML = re.compile(r"^\s*&lt;[a-zA-Z!/]")
@@ -151,13 +151,7 @@ def _entry(item: dict, feed_url: str, home: str | None, language: str | None, fe
             images.add(_str(attachment.get("url")), "attachment", mime_type=_str(attachment.get("mime_type")))
     images.add_first_img(content, "content:img")
     images.add_first_img(summary_html, "summary:img")
-    categories: list[str] = []
-    seen: set[str] = set()
-    for tag in item.get("tags") or []:
-        term = collapse_space(_str(tag))
-        if term and term.casefold() not in seen:
-            seen.add(term.casefold())
-            categories.append(term)
+    categories = unique_terms(collapse_space(_str(tag)) for tag in item.get("tags") or [])
     identifier = _str(item.get("id"))
     return Entry(
         key=entry_key(identifier, link, title, _str(item.get("date_published")), content or summary),

@@ -36,15 +36,15 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from bridge.errors import FeedNotAFeed, FeedParseError
+from bridge.language import normalise_language
 from bridge.model import Entry, ParsedFeed
 
 from .discover import discover_feeds, sniff
 from .fastpath import read_fast
-from .htmltools import collapse_space, html_to_text, text_to_html
+from .htmltools import collapse_space, html_to_text, text_to_html, unique_terms
 from .identity import canonical_link, entry_key
 from .images import feedparser_images
 from .jsonfeed import parse_json_feed
-from .language import normalise_language
 from .sanitize import defuse_doctype, xml_content_type
 from .urls import join
 
@@ -282,13 +282,8 @@ class _Mapper:
         updated = _struct_to_datetime(entry.get("updated_parsed"))
         if published is None and self.rss:
             published = updated
-        categories: list[str] = []
-        seen: set[str] = set()
-        for tag in entry.get("tags") or []:
-            term = collapse_space(html_to_text(tag.get("term") or tag.get("label") or ""))
-            if term and term.casefold() not in seen:
-                seen.add(term.casefold())
-                categories.append(term)
+        categories = unique_terms(collapse_space(html_to_text(tag.get("term") or tag.get("label") or ""))
+                                  for tag in entry.get("tags") or [])
         identifier = entry.get("id") or ""
         if identifier:
             identifier = self.repair_bare_host(identifier)

@@ -5,9 +5,8 @@ Feeds write languages many ways: "en-US", "en_us", "EN", "zh-Hans", "de-DE-1996"
 
 from __future__ import annotations
 
-import re
+from bridge.language import normalise_language
 
-_BCP47 = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 # ISO 639-2 (bibliographic and terminology) -> 639-1, for the three-letter codes feeds actually use.
 _ISO639_2_TO_1 = {
     "eng": "en", "deu": "de", "ger": "de", "fra": "fr", "fre": "fr", "spa": "es", "ita": "it", "por": "pt",
@@ -26,28 +25,9 @@ _MASTODON_ISO639_3 = frozenset(
 )  # fmt: skip
 
 
-def normalize_language(value: str | None) -> str | None:
-    """A well-formed BCP-47 tag in canonical case ("en_us" -> "en-US", "zh-hans-cn" -> "zh-Hans-CN"), or None."""
-    if not value or not isinstance(value, str):
-        return None
-    tag = value.strip().replace("_", "-")
-    if not _BCP47.match(tag):
-        return None
-    subtags = tag.split("-")
-    out = [subtags[0].lower()]
-    for index, subtag in enumerate(subtags[1:], start=1):
-        if len(subtag) == 4 and subtag.isalpha() and index == 1:
-            out.append(subtag.title())  # script: Hans, Latn, Cyrl
-        elif (len(subtag) == 2 and subtag.isalpha()) or (len(subtag) == 3 and subtag.isdigit()):
-            out.append(subtag.upper())  # region: US, 419
-        else:
-            out.append(subtag.lower())
-    return "-".join(out)
-
-
 def mastodon_language(value: str | None) -> str | None:
     """The ISO 639-1 code Mastodon wants ("en-US" -> "en", "zh-Hans" -> "zh", "eng" -> "en"), or None."""
-    tag = normalize_language(value)
+    tag = normalise_language(value)
     if tag is None:
         return None
     primary = tag.split("-")[0]
@@ -61,7 +41,7 @@ def mastodon_language(value: str | None) -> str | None:
 def resolve_language(*candidates: str | None) -> str | None:
     """The first candidate that is a usable language tag, normalized."""
     for candidate in candidates:
-        tag = normalize_language(candidate)
+        tag = normalise_language(candidate)
         if tag:
             return tag
     return None
