@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 import tomllib
 from pathlib import Path
 
@@ -16,7 +14,6 @@ from bridge.config import (
     FeedConfig,
     HashtagSettings,
     PostOptions,
-    SecretRef,
     load_config,
     parse_config,
     parse_duration,

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from bridge.state import State
 from tests.mastodon_fake import MastodonFake

@@ -17,7 +17,6 @@ import os
 import random
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest

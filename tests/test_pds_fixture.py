@@ -6,7 +6,6 @@ latency, memory.
 
 from __future__ import annotations
 
-import os
 import secrets
 import statistics
 import struct

@@ -8,9 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
-from bridge.errors import StateLockedError
 from bridge.model import Entry
 from bridge.state import State
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bridge.config import parse_config
+from bridge.config import Config, parse_config
 from bridge.pipeline import Poller
 from bridge.state import State
 from bridge.wiring import build_deliverer
