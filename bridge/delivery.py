@@ -184,7 +184,7 @@ class Deliverer:
         except RateLimited as exc:
             until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + self.config.bridge.retry_delay
             self.state.mark_retry(row.id, f"rate limited: {exc}", until, count_attempt=False)
-            self.state.defer_account(account, until)
+            self.state.defer_account(account, until, self.clock())
             report.deferred_until = until
             log_event(log, logging.WARNING, f"account {account}: rate limited until {_fmt(until)}; the queue waits",
                       account=account, until=until)

@@ -1,9 +1,12 @@
 """The state database: every line of SQL in bridge lives in this module.
 
 SQLite through sqlite-utils, WAL, a busy timeout, named migrations applied on open, the file created 0600.
-One writer at a time: a writer holds an exclusive lock on `<db>.lock`; a second writer is refused with
-StateLockedError. Read-only users (status) open it without the lock; dry runs work on an in-memory copy,
+One writer at a time: a writer holds an exclusive lock on the database file itself; a second writer is refused
+with StateLockedError. Read-only users (status) open it without the lock; dry runs work on an in-memory copy,
 so they run the real code path and throw every write away.
+
+A database that cannot be used (not SQLite, damaged, read-only, on a full disk, a directory) raises StateError
+with one line saying what to do; the file is never overwritten or deleted.
 
 Times are stored as UNIX seconds (REAL) so that scheduling comparisons are plain SQL.
 """
@@ -11,6 +14,7 @@ Times are stored as UNIX seconds (REAL) so that scheduling comparisons are plain
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import json
@@ -29,6 +33,10 @@ from bridge.model import Entry
 BUSY_TIMEOUT_MS = 10_000
 
 migrations = Migrations("bridge")
+
+# Migrations are append-only. A migration that has shipped is never edited: databases made by it exist, and
+# an edit reaches none of them (0001_initial was edited twice; 0002 repairs the databases those versions made).
+# Change the schema by appending a new migration at the end. tests/test_migrations.py holds each one's hash.
 
 
 @migrations(name="0001_initial")
@@ -118,6 +126,28 @@ def _m0001_initial(db: Database) -> None:
     )
 
 
+@migrations(name="0002_repair_earlier_schemas")
+def _m0002_repair_earlier_schemas(db: Database) -> None:
+    """Bring a database made by an earlier 0001_initial up to today's: it gained columns after it first shipped."""
+    for table, column, kind in (("accounts", "paused_fingerprint", "TEXT"), ("deliveries", "first_sent_at", "REAL")):
+        if column not in db[table].columns_dict:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    for index, definition in (
+        ("entries_feed_published", "entries (feed, published)"),
+        ("aliases_alias", "aliases (alias)"),
+        ("deliveries_due", "deliveries (account, state, next_attempt_at, id)"),
+        ("deliveries_posted", "deliveries (account, posted_at)"),
+    ):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {definition}")
+
+
+@migrations(name="0003_account_deferred_at")
+def _m0003_account_deferred_at(db: Database) -> None:
+    # When a rate-limit deferral was set: with it, a deferral found set "in the future" (the clock went back)
+    # can be moved back with the clock instead of holding the account for the length of the jump.
+    db.execute("ALTER TABLE accounts ADD COLUMN deferred_at REAL")
+
+
 @dataclass
 class FeedRow:
     name: str
@@ -164,7 +194,8 @@ class DeliveryRow:
 
 
 def _serialized(cls):
-    """Every public method runs under the instance's lock: the daemon's threads share one connection."""
+    """Every public method runs under the instance's lock (the daemon's threads share one connection), and
+    turns SQLite's errors into StateError (a full disk, a damaged file: say what to do, not a traceback)."""
     for name, value in list(vars(cls).items()):
         if name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod)):
             continue
@@ -172,7 +203,7 @@ def _serialized(cls):
         def wrap(method):
             @functools.wraps(method)
             def locked(self, *args, **kwargs):
-                with self._lock:
+                with self._lock, _sqlite_errors(self.path):
                     return method(self, *args, **kwargs)
 
             return locked
@@ -202,17 +233,20 @@ class State:
         (`bridge retry` re-queueing failed posts); SQLite's own locking keeps each transaction whole.
         """
         path = Path(path)
+        _refuse_directory(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise StateError(f"cannot create the state directory {path.parent}: {exc.strerror}") from None
+            raise StateError(f"cannot create the state directory {path.parent}: {exc.strerror}; "
+                             f"create it, writable by this user, or set [bridge] state elsewhere") from None
+        _create_private(path)
         lock_fd = _take_lock(path) if exclusive else None
         try:
-            _create_private(path)
-            conn = _connect(str(path))
-            db = Database(conn)
-            db.execute("PRAGMA journal_mode = WAL")
-            migrations.apply(db)
+            with _sqlite_errors(path):
+                conn = _connect(str(path))
+                db = Database(conn)
+                db.execute("PRAGMA journal_mode = WAL")
+                migrations.apply(db)
             for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
                 if extra.exists():
                     os.chmod(extra, 0o600)
@@ -226,11 +260,13 @@ class State:
     def open_readonly(cls, path: Path) -> "State":
         """Open without the writer lock, for reading only (status). A missing database reads as empty."""
         path = Path(path)
+        _refuse_directory(path)
         if not path.exists():
             return cls.open_memory()
-        conn = _connect(f"file:{path}?mode=ro", uri=True)
-        db = Database(conn)
-        due = [migration.name for migration in migrations.pending(db)]
+        with _sqlite_errors(path):
+            conn = _connect_readonly(path)
+            db = Database(conn)
+            due = [migration.name for migration in migrations.pending(db)]
         if due:
             # An older database that the writer has not migrated yet: read a migrated copy instead.
             conn.close()
@@ -243,15 +279,17 @@ class State:
     def open_dry_run(cls, path: Path) -> "State":
         """An in-memory copy of the database: the real code path runs, and nothing is written to disk."""
         path = Path(path)
-        memory = _connect(":memory:")
-        if path.exists():
-            source = _connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                source.backup(memory)
-            finally:
-                source.close()
-        db = Database(memory)
-        migrations.apply(db)
+        _refuse_directory(path)
+        with _sqlite_errors(path):
+            memory = _connect(":memory:")
+            if path.exists():
+                source = _connect_readonly(path)
+                try:
+                    source.backup(memory)
+                finally:
+                    source.close()
+            db = Database(memory)
+            migrations.apply(db)
         return cls(db, None)
 
     @classmethod
@@ -275,7 +313,7 @@ class State:
     @contextlib.contextmanager
     def transaction(self):
         """One atomic unit of work; nested calls become savepoints. Holds the lock for its whole duration."""
-        with self._lock, self.db.atomic():
+        with self._lock, _sqlite_errors(self.path), self.db.atomic():
             yield self
 
     @contextlib.contextmanager
@@ -286,7 +324,7 @@ class State:
         most the current group, whose feeds are simply fetched again. Holds the lock throughout: for the
         one-shot `bridge poll`, not for the daemon, whose threads share this connection.
         """
-        with self._lock:
+        with self._lock, _sqlite_errors(self.path):
             self.db.execute("BEGIN")
             try:
                 yield self
@@ -645,8 +683,8 @@ class State:
         row = self.db.execute("SELECT * FROM accounts WHERE name = ?", [name]).fetchone()
         if row is None:
             return {"name": name, "paused_reason": None, "paused_at": None, "paused_fingerprint": None,
-                    "session": None, "limits": None,
-                    "limits_fetched_at": None, "deferred_until": None, "session_updated_at": None}
+                    "session": None, "limits": None, "limits_fetched_at": None, "deferred_until": None,
+                    "deferred_at": None, "session_updated_at": None}
         data = dict(row)
         data["limits"] = json.loads(data["limits"]) if data["limits"] else None
         return data
@@ -665,10 +703,10 @@ class State:
                 "UPDATE accounts SET paused_reason = NULL, paused_at = NULL, paused_fingerprint = NULL WHERE name = ?", [name]
             )
 
-    def defer_account(self, name: str, until: float | None) -> None:
+    def defer_account(self, name: str, until: float | None, now: float | None = None) -> None:
         with self.transaction():
             self._ensure_account(name)
-            self.db.execute("UPDATE accounts SET deferred_until = ? WHERE name = ?", [until, name])
+            self.db.execute("UPDATE accounts SET deferred_until = ?, deferred_at = ? WHERE name = ?", [until, now, name])
 
     def load_session(self, name: str) -> str | None:
         row = self.db.execute("SELECT session FROM accounts WHERE name = ?", [name]).fetchone()
@@ -700,6 +738,61 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection. On a read-only directory SQLite cannot create the WAL index (-shm) that reading
+    needs; nobody can be writing there, so the file is read as immutable instead."""
+    try:
+        conn = _connect(f"file:{path}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return conn
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK) and not _read_only_mount(path):
+            raise
+    return _connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _refuse_directory(path: Path) -> None:
+    if path.is_dir():
+        raise StateError(f"the state path {path} is a directory, not a database file; "
+                         f"set [bridge] state to a file path such as {path / 'bridge.sqlite3'}")
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path | None):
+    """SQLite's errors as StateError: one line saying what is wrong with the database and how to fix it."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StateError(describe_sqlite_error(path, exc)) from None
+
+
+def describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
+    where = str(path) if path else "the state database"
+    code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
+    untouched = f"bridge left it untouched: move it aside (mv {where} {where}.broken) to start afresh, or restore a backup"
+    if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+        return (f"the disk holding {where} is full; the unfinished work was rolled back and nothing is lost — "
+                f"free some space (df -h {Path(where).parent}) and run again")
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        return (f"cannot write {where} ({exc}): the file or its directory is read-only — make "
+                f"{Path(where).parent} and the files in it writable for this user (is it a read-only mount?)")
+    if code == sqlite3.SQLITE_NOTADB:
+        return f"{where} is not a bridge state database (SQLite: {exc}); {untouched}"
+    if code == sqlite3.SQLITE_CORRUPT:
+        return (f"{where} is damaged (SQLite: {exc}); {untouched}; "
+                f"`sqlite3 {where} .recover | sqlite3 {where}.recovered` may save its contents")
+    if code == sqlite3.SQLITE_IOERR:
+        return f"cannot read or write {where} (SQLite: {exc}): a full or failing disk? check `df -h` and the kernel log"
+    return f"the state database {where} cannot be used (SQLite: {exc}); run `bridge doctor`"
+
+
 def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (SQLite would honour the umask)."""
     try:
@@ -708,7 +801,8 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise StateError(f"cannot create the state database {path}: {exc.strerror}") from None
+        raise StateError(f"cannot create the state database {path}: {exc.strerror}; "
+                         f"make {path.parent} writable for this user") from None
     try:
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
@@ -717,27 +811,36 @@ def _create_private(path: Path) -> None:
 
 
 def _take_lock(path: Path) -> int:
-    lock_path = Path(f"{path}.lock")
+    """The writer lock: flock on the database file itself, so that deleting a file cannot lift it.
+
+    On Linux flock and the fcntl record locks SQLite uses do not interact, so this lock and SQLite's own
+    never meet. The fd stays open for the writer's life: closing it earlier would also drop SQLite's fcntl
+    locks on the same file in this process. `<db>.lock` only names the holder's pid for the message.
+    """
     try:
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(path, os.O_RDWR)
     except OSError as exc:
-        raise StateError(f"cannot open the lock file {lock_path}: {exc.strerror}") from None
+        fix = ("set [bridge] state to a writable place" if exc.errno == errno.EROFS
+               else f"make it writable for this user (chown/chmod 600 {path})")
+        raise StateError(f"cannot open the state database {path} for writing: {exc.strerror}; {fix}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = ""
-        try:
-            holder = os.pread(fd, 64, 0).decode().strip()
-        except OSError:
-            pass
         os.close(fd)
-        who = f" (process {holder})" if holder else ""
+        holder = ""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            holder = Path(f"{path}.lock").read_text().strip()
+        who = f" (process {holder})" if holder.isdigit() else ""
         raise StateLockedError(
             f"another bridge process{who} is writing to {path}; only one may run at a time. "
             "Stop it first (systemctl stop bridge), or use `bridge status` / `--dry-run`, which can run alongside."
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    with contextlib.suppress(OSError):  # a note for the message above; the lock does not depend on it
+        note = os.open(f"{path}.lock", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            os.write(note, str(os.getpid()).encode())
+        finally:
+            os.close(note)
     return fd
 
 
