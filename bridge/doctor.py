@@ -17,9 +17,15 @@ from pathlib import Path
 import httpx
 
 from bridge.config import Config, world_readable_secret_files
-from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed
+from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
 
 CLOCK_SKEW_WARN_SECONDS = 60.0
+# integrity_check reads every page and checks every index; above this size the quicker quick_check (no index
+# contents checked) keeps `doctor` within seconds.
+INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
+# A poll of thousands of feeds may write a few MB; below FAIL the next polls will likely fail.
+FREE_SPACE_FAIL_BYTES = 16 * 2**20
+FREE_SPACE_WARN_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -35,7 +41,10 @@ def check_state(config: Config) -> list[Check]:
     from bridge.state import State
 
     path = config.state_path()
-    checks = []
+    checks = _free_space(path)
+    if path.is_dir():
+        return checks + [Check(False, "state", f"{path} is a directory, not a database file",
+                               f"set [bridge] state to a file path such as {path / 'bridge.sqlite3'}")]
     if not path.exists():
         parent = next((p for p in [path.parent, *path.parents] if p.exists()), None)
         writable = parent is not None and os.access(parent, os.W_OK)
@@ -45,12 +54,36 @@ def check_state(config: Config) -> list[Check]:
     mode = stat.S_IMODE(path.stat().st_mode)
     checks.append(Check(os.access(path, os.W_OK), "state writable", str(path), f"make {path} writable for this user"))
     checks.append(Check(mode & 0o077 == 0, "state private", f"mode {mode:o}", f"chmod 600 {path}"))
-    with State.open_readonly(path) as state:
-        pending = state.migrations_due
-        applied = [name for name in state.applied_migrations() if name not in pending]
+    try:
+        with State.open_readonly(path) as state:
+            pending = state.migrations_due
+            applied = [name for name in state.applied_migrations() if name not in pending]
+            problems, how = state.check_integrity(thorough=path.stat().st_size <= INTEGRITY_CHECK_MAX_BYTES)
+    except StateError as exc:
+        return checks + [Check(False, "state readable", str(exc))]
     checks.append(Check(True, "state migrations",
                         f"{len(applied)} applied" + (f", {len(pending)} to apply on next start" if pending else "")))
+    untouched = f"bridge leaves it untouched: restore a backup, or move it aside (mv {path} {path}.broken) to start afresh"
+    checks.append(Check(not problems, "state integrity", f"{how}: " + ("; ".join(problems[:3]) if problems else "ok"),
+                        f"{untouched}; `sqlite3 {path} .recover` may save its contents"))
     return checks
+
+
+def _free_space(path: Path) -> list[Check]:
+    """Room for the state to grow: a full disk fails every poll (each one rolled back, nothing lost)."""
+    directory = next((p for p in [path.parent, *path.parents] if p.exists()), None)
+    try:
+        usage = os.statvfs(directory)
+    except (OSError, TypeError):
+        return []
+    free = usage.f_bavail * usage.f_frsize
+    detail = f"{free / 2**20:.0f} MB free on the disk holding {path.parent}"
+    fix = f"free some space there (df -h {directory})"
+    if free < FREE_SPACE_FAIL_BYTES:
+        return [Check(False, "state disk space", detail + ": nearly full, polls will fail", fix)]
+    if free < FREE_SPACE_WARN_BYTES:
+        return [Check(False, "state disk space", detail, fix, warning=True)]
+    return [Check(True, "state disk space", detail)]
 
 
 def check_secret_files(config: Config) -> list[Check]:
@@ -89,8 +122,12 @@ def check_accounts(config: Config) -> list[Check]:
 
     checks = []
     path = config.state_path()
-    # Sessions live in the state; when a service holds the lock, check beside it.
-    state = State.open(path, exclusive=False) if path.exists() else State.open_memory()
+    # Sessions live in the state; when a service holds the lock, check beside it. A broken state is reported by
+    # check_state; the accounts are still checked, on an empty one.
+    try:
+        state = State.open(path, exclusive=False) if path.is_file() else State.open_memory()
+    except StateError:
+        state = State.open_memory()
     with state:
         for name, account in config.accounts.items():
             label = f"account {name} ({account.type})"

@@ -237,8 +237,7 @@ class State:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise StateError(f"cannot create the state directory {path.parent}: {exc.strerror}; "
-                             f"create it, writable by this user, or set [bridge] state elsewhere") from None
+            raise StateError(f"cannot create the state directory {path.parent}: {exc.strerror}; {_fix_for(exc, path)}") from None
         _create_private(path)
         lock_fd = _take_lock(path) if exclusive else None
         try:
@@ -337,6 +336,12 @@ class State:
             if self.db.conn.in_transaction:
                 self.db.execute("COMMIT")
                 self.db.execute("BEGIN")
+
+    def check_integrity(self, *, thorough: bool = True) -> tuple[list[str], str]:
+        """(problems found, which check ran): PRAGMA integrity_check, or the quicker quick_check."""
+        pragma = "integrity_check" if thorough else "quick_check"
+        rows = [row[0] for row in self.db.execute(f"PRAGMA {pragma}(20)").fetchall()]
+        return ([] if rows == ["ok"] else rows), pragma
 
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(self.db)]
@@ -777,7 +782,7 @@ def describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
     where = str(path) if path else "the state database"
     code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
     untouched = f"bridge left it untouched: move it aside (mv {where} {where}.broken) to start afresh, or restore a backup"
-    if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _disk_full(path)):
         return (f"the disk holding {where} is full; the unfinished work was rolled back and nothing is lost — "
                 f"free some space (df -h {Path(where).parent}) and run again")
     if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
@@ -793,6 +798,22 @@ def describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
     return f"the state database {where} cannot be used (SQLite: {exc}); run `bridge doctor`"
 
 
+def _fix_for(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full: free some space (df -h {path.parent})"
+    if exc.errno == errno.EROFS:
+        return f"{path.parent} is on a read-only file system: remount it read-write, or set [bridge] state elsewhere"
+    return f"make {path.parent} and {path.name} writable for this user, or set [bridge] state elsewhere"
+
+
+def _disk_full(path: Path | None) -> bool:
+    try:
+        usage = os.statvfs(path.parent if path else ".")
+    except OSError:
+        return False
+    return usage.f_bavail * usage.f_frsize < 64 * 1024  # less than SQLite needs for a WAL index
+
+
 def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (SQLite would honour the umask)."""
     try:
@@ -801,8 +822,7 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise StateError(f"cannot create the state database {path}: {exc.strerror}; "
-                         f"make {path.parent} writable for this user") from None
+        raise StateError(f"cannot create the state database {path}: {exc.strerror}; {_fix_for(exc, path)}") from None
     try:
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
@@ -820,9 +840,7 @@ def _take_lock(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError as exc:
-        fix = ("set [bridge] state to a writable place" if exc.errno == errno.EROFS
-               else f"make it writable for this user (chown/chmod 600 {path})")
-        raise StateError(f"cannot open the state database {path} for writing: {exc.strerror}; {fix}") from None
+        raise StateError(f"cannot open the state database {path} for writing: {exc.strerror}; {_fix_for(exc, path)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
