@@ -121,6 +121,7 @@ class Deliverer:
     def _deliver_account(self, account: str) -> AccountReport:
         report = AccountReport(account)
         now = self.clock()
+        self.state.rewind_account_if_ahead(account, now)
         info = self.state.account(account)
         if info["paused_reason"]:
             fingerprint = credential_fingerprint(self.config, account)

@@ -130,6 +130,8 @@ class Poller:
             if not feed.enabled:
                 continue
             row = rows.get(feed.name)
+            if row is not None:
+                row = self.state.rewind_feed_if_ahead(row, now)
             if row is not None and row.configured_url == feed.url:
                 if row.gone:
                     continue

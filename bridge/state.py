@@ -31,6 +31,8 @@ from bridge.errors import StateError, StateLockedError
 from bridge.model import Entry
 
 BUSY_TIMEOUT_MS = 10_000
+# A time recorded as past (a check, a post, a pause) lying further ahead of now than this means the clock went back.
+CLOCK_SLACK_SECONDS = 60.0
 
 migrations = Migrations("bridge")
 
@@ -394,6 +396,19 @@ class State:
         # one statement: atomic on its own, and inside a caller's transaction when there is one
         self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
 
+    def rewind_feed_if_ahead(self, row: FeedRow, now: float) -> FeedRow:
+        """A feed last checked "in the future": the clock went back. Its schedule moves back with the clock, keeping
+        its length (interval, backoff, Retry-After), instead of waiting for the clock to catch up."""
+        if row.last_checked_at is None or row.last_checked_at <= now + CLOCK_SLACK_SECONDS:
+            return row
+        shift = row.last_checked_at - now
+        fields = {"last_checked_at": now, "next_poll_at": row.next_poll_at - shift if row.next_poll_at else None}
+        if row.last_success_at is not None and row.last_success_at > now:
+            fields["last_success_at"] = row.last_success_at - shift
+        with self.transaction():
+            self.update_feed(row.name, **fields)
+        return self.get_feed(row.name)  # type: ignore[return-value]
+
     # --- entries ---------------------------------------------------------------------------------------
 
     def entry_id_by_key(self, feed: str, key: str) -> int | None:
@@ -634,6 +649,32 @@ class State:
             )
         return cursor.rowcount
 
+    def rewind_account_if_ahead(self, account: str, now: float) -> None:
+        """Times of this account recorded "in the future" mean the clock went back: move them back with it, so that
+        no retry, pacing, deferral, pause or flood-control window waits for the clock to catch up.
+
+        A queued delivery's schedule keeps its length from the moment it was set (created, or last sent). Posts
+        made "in the future" count as made now: flood control then holds the account for at most its own hourly
+        or daily window.
+        """
+        ahead = now + CLOCK_SLACK_SECONDS
+        with self.transaction():
+            shift = "(MAX(created_at, IFNULL(sending_at, 0)) - ?)"  # every SET reads the row's old values
+            self.db.execute(
+                f"""UPDATE deliveries SET next_attempt_at = next_attempt_at - {shift}, created_at = created_at - {shift},
+                        sending_at = sending_at - {shift}, first_sent_at = first_sent_at - {shift}
+                    WHERE account = ? AND state IN ('pending', 'sending') AND MAX(created_at, IFNULL(sending_at, 0)) > ?""",
+                [now, now, now, now, account, ahead],
+            )
+            self.db.execute("UPDATE deliveries SET posted_at = ? WHERE account = ? AND posted_at > ?", [now, account, ahead])
+            self.db.execute(
+                """UPDATE accounts SET deferred_until = deferred_until - (deferred_at - ?), deferred_at = ?
+                   WHERE name = ? AND deferred_at > ?""",
+                [now, now, account, ahead],
+            )
+            for column in ("paused_at", "session_updated_at", "limits_fetched_at"):
+                self.db.execute(f"UPDATE accounts SET {column} = ? WHERE name = ? AND {column} > ?", [now, account, ahead])
+
     def posted_times_since(self, account: str, since: float) -> list[float]:
         rows = self.db.execute(
             "SELECT posted_at FROM deliveries WHERE account = ? AND state = 'posted' AND posted_at >= ? ORDER BY posted_at",
@@ -775,10 +816,17 @@ def _sqlite_errors(path: Path | None):
     try:
         yield
     except sqlite3.Error as exc:
-        raise StateError(describe_sqlite_error(path, exc)) from None
+        if getattr(exc, "sqlite_errorcode", -1) & 0xFF not in _UNUSABLE:
+            raise  # a constraint, a busy timeout...: the caller's business, not a broken database
+        raise StateError(_describe_sqlite_error(path, exc)) from None
 
 
-def describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
+# SQLite's primary result codes that say the database itself cannot be used as it is.
+_UNUSABLE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+             sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_IOERR}
+
+
+def _describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
     where = str(path) if path else "the state database"
     code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
     untouched = f"bridge left it untouched: move it aside (mv {where} {where}.broken) to start afresh, or restore a backup"
@@ -793,9 +841,7 @@ def describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
     if code == sqlite3.SQLITE_CORRUPT:
         return (f"{where} is damaged (SQLite: {exc}); {untouched}; "
                 f"`sqlite3 {where} .recover | sqlite3 {where}.recovered` may save its contents")
-    if code == sqlite3.SQLITE_IOERR:
-        return f"cannot read or write {where} (SQLite: {exc}): a full or failing disk? check `df -h` and the kernel log"
-    return f"the state database {where} cannot be used (SQLite: {exc}); run `bridge doctor`"
+    return f"cannot read or write {where} (SQLite: {exc}): a failing disk? check `df -h` and the kernel log (dmesg)"
 
 
 def _fix_for(exc: OSError, path: Path) -> str:
