@@ -36,6 +36,9 @@ log = logging.getLogger("bridge.run")
 STATUS_INTERVAL_SECONDS = 30.0
 MISFIRE_GRACE_SECONDS = 300
 START_SPREAD_SECONDS = 30.0
+# The wall clock moving this much more (or less) than the monotonic clock means it was set: APScheduler plans
+# by the wall clock, and would otherwise sleep through a clock set back until it caught up.
+CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
 
 
@@ -77,7 +80,7 @@ class Daemon:
         self.notifier = Notifier()
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._last_progress = clock()
+        self._last_progress = time.monotonic()  # not the wall clock: setting it must not starve or fool the watchdog
         self._rng = random.Random()
         self._next_deliverer = None
 
@@ -109,13 +112,18 @@ class Daemon:
     def _main_loop(self) -> None:
         ping_every = watchdog_interval()
         next_status = 0.0
+        wall_minus_monotonic = self.clock() - time.monotonic()
         while not self._stop.is_set():
             self._stop.wait(min(ping_every or 1.0, 1.0))
             if self._reload.is_set():
                 self._reload.clear()
                 self._reload_config()
             now = time.monotonic()
-            if ping_every and time.time() - self._last_progress < 2 * ping_every + 5:
+            jump = self.clock() - now - wall_minus_monotonic
+            if abs(jump) > CLOCK_JUMP_SECONDS:
+                self._reschedule_after_clock_jump(jump)
+                wall_minus_monotonic += jump
+            if ping_every and now - self._last_progress < 2 * ping_every + 5:
                 self.notifier.watchdog()
             if now >= next_status:
                 self.notifier.status(self._status_line())
@@ -178,7 +186,7 @@ class Daemon:
         if feed is None or not feed.enabled or not self.poller.is_due(feed):
             return
         outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
-        self._last_progress = self.clock()
+        self._last_progress = time.monotonic()
         if outcome.queued:
             self.scheduler.modify_job("deliver", next_run_time=_utc(self.clock()))
 
@@ -191,7 +199,18 @@ class Daemon:
         self.deliverer.deliver_due()
 
     def _heartbeat_job(self) -> None:
-        self._last_progress = self.clock()
+        self._last_progress = time.monotonic()
+
+    def _reschedule_after_clock_jump(self, jump: float) -> None:
+        """Plan every job again from the new time: polls keep their intervals (each feed's stored schedule moves
+        with the clock in Poller.due_feeds_among), delivery and heartbeat run now."""
+        log.warning("the clock was set %s by %.0f s; rescheduling every job from the new time",
+                    "back" if jump < 0 else "forward", abs(jump))
+        for feed in self.config.feeds:
+            if feed.enabled:
+                self._schedule_feed(feed)
+        for job in ("deliver", "heartbeat"):
+            self.scheduler.modify_job(job, next_run_time=_utc(self.clock()))
 
     # --- reload ----------------------------------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ so no feed, retry, deferral, pause or flood-control window waits for the clock t
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from bridge.errors import AuthError, RateLimited, TransientPublishError
 from tests.fake_target import FakeTarget
+from tests.test_daemon import feed_config, feed_polled, start_daemon, stop, wait_for
 from tests.test_delivery import _config, _posted_keys, env  # noqa: F401  (the fixture)
 from tests.test_pipeline import posts, rss, world  # noqa: F401  (the fixture)
 
@@ -83,3 +86,34 @@ def test_a_waiting_post_waits_its_own_length_not_a_day_after_the_clock_is_set_ba
     deliverer.deliver_due()
     assert _posted_keys(env.state, "a") == ["entry-000"]
     assert len(env.targets["a"].posts) == 1
+
+
+def faketime_env(control: Path) -> dict[str, str]:
+    """The daemon's wall clock set from a file, through libfaketime (LD_PRELOAD; its monotonic clock stays real)."""
+    spec = importlib.util.find_spec("libfaketime")
+    assert spec and spec.origin, "the test extra libfaketime is not installed: pip install -e '.[test]'"
+    library = Path(spec.origin).parent / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+    assert library.is_file(), f"{library} is missing from the libfaketime package"
+    control.write_text("+0\n")
+    return {"LD_PRELOAD": str(library), "FAKETIME_TIMESTAMP_FILE": str(control), "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+def test_the_daemon_keeps_polling_when_the_clock_is_set_back_a_day_and_on_again(tmp_path, feed_server):
+    feed_server.route("/feed", rss(posts(1)))
+    config = feed_config(tmp_path, {"blog": feed_server.url("/feed")})  # polls every second
+    control = tmp_path / "faketime"
+    process = start_daemon(config, faketime_env(control))
+    try:
+        wait_for(lambda: feed_polled(tmp_path, "blog"), what="the first poll")
+        for setting, direction in (("-1d", "back"), ("+0", "forward")):
+            control.write_text(setting + "\n")
+            polls = len(feed_server.requests_for("/feed"))
+            wait_for(lambda: len(feed_server.requests_for("/feed")) >= polls + 3, timeout=20,
+                     what=f"polls after the clock was set {direction} a day")
+        code, err = stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, err
+    assert "the clock was set back by 864" in err and "the clock was set forward by 864" in err
