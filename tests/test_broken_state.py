@@ -115,23 +115,25 @@ def test_doctor_runs_integrity_check_and_reports_a_damaged_page(tmp_path):
 
 
 @contextlib.contextmanager
-def tiny_tmpfs(where: Path, size: str):
-    where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
+def polled_state_on_tiny_tmpfs(tmp_path: Path, feed_server, size: str):
+    """(mount, state path, config): a tmpfs of `size` mounted for the test, holding a state that polled 3 entries."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mount)],
                              capture_output=True, text=True)
     assert mounted.returncode == 0, f"mounting a tmpfs needs root (CAP_SYS_ADMIN), as in CI: {mounted.stderr}"
     try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=True)
-
-
-def test_read_only_file_system_every_writer_says_so_and_status_still_reads(tmp_path, feed_server):
-    feed_server.route("/feed", rss(posts(3)))
-    with tiny_tmpfs(tmp_path / "mnt", "4m") as mount:
+        feed_server.route("/feed", rss(posts(3)))
         path = mount / "state.sqlite3"
         config = write_config(tmp_path, path, feed_server.url("/feed"))
         assert bridge("--config", str(config), "poll").returncode == 0
+        yield mount, path, config
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_read_only_file_system_every_writer_says_so_and_status_still_reads(tmp_path, feed_server):
+    with polled_state_on_tiny_tmpfs(tmp_path, feed_server, "4m") as (mount, path, config):
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         before = digest(path)
         for command in (("poll",), ("retry",), ("run",), ("backfill", "--feed", "blog")):
@@ -156,11 +158,7 @@ def fill(directory: Path) -> Path:
 
 
 def test_full_disk_fails_the_poll_in_one_line_loses_nothing_and_doctor_sees_it(tmp_path, feed_server):
-    feed_server.route("/feed", rss(posts(3)))
-    with tiny_tmpfs(tmp_path / "mnt", "1m") as mount:
-        path = mount / "state.sqlite3"
-        config = write_config(tmp_path, path, feed_server.url("/feed"))
-        assert bridge("--config", str(config), "poll").returncode == 0
+    with polled_state_on_tiny_tmpfs(tmp_path, feed_server, "1m") as (mount, path, config):
         long = [dict(item, title=item["title"] + " " + "long title words " * 100) for item in posts(60, start=3)]
         feed_server.route("/feed", rss(long + posts(3)))
         filler = fill(mount)
