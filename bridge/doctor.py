@@ -38,7 +38,7 @@ class Check:
 
 
 def check_state(config: Config) -> list[Check]:
-    from bridge.state import State
+    from bridge.state import State, broken_state_fix
 
     path = config.state_path()
     checks = _free_space(path)
@@ -63,9 +63,8 @@ def check_state(config: Config) -> list[Check]:
         return checks + [Check(False, "state readable", str(exc))]
     checks.append(Check(True, "state migrations",
                         f"{len(applied)} applied" + (f", {len(pending)} to apply on next start" if pending else "")))
-    untouched = f"bridge leaves it untouched: restore a backup, or move it aside (mv {path} {path}.broken) to start afresh"
     checks.append(Check(not problems, "state integrity", f"{how}: " + ("; ".join(problems[:3]) if problems else "ok"),
-                        f"{untouched}; `sqlite3 {path} .recover` may save its contents"))
+                        broken_state_fix(path)))
     return checks
 
 

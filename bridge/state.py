@@ -789,12 +789,11 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     needs; nobody can be writing there, so the file is read as immutable instead."""
     try:
         conn = _connect(f"file:{path}?mode=ro", uri=True)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-        return conn
     except sqlite3.OperationalError:
         if os.access(path.parent, os.W_OK) and not _read_only_mount(path):
             raise
-    return _connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        return _connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    return conn
 
 
 def _read_only_mount(path: Path) -> bool:
@@ -826,10 +825,15 @@ _UNUSABLE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOP
              sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_IOERR}
 
 
+def broken_state_fix(where: Path | str) -> str:
+    """What to do with a state file that is not SQLite or is damaged (bridge itself never touches it)."""
+    return (f"bridge leaves it untouched: restore a backup, or move it aside (mv {where} {where}.broken) to start "
+            f"afresh (`sqlite3 {where}.broken .recover` may save its contents)")
+
+
 def _describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
     where = str(path) if path else "the state database"
     code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
-    untouched = f"bridge left it untouched: move it aside (mv {where} {where}.broken) to start afresh, or restore a backup"
     if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _disk_full(path)):
         return (f"the disk holding {where} is full; the unfinished work was rolled back and nothing is lost — "
                 f"free some space (df -h {Path(where).parent}) and run again")
@@ -837,10 +841,9 @@ def _describe_sqlite_error(path: Path | None, exc: sqlite3.Error) -> str:
         return (f"cannot write {where} ({exc}): the file or its directory is read-only — make "
                 f"{Path(where).parent} and the files in it writable for this user (is it a read-only mount?)")
     if code == sqlite3.SQLITE_NOTADB:
-        return f"{where} is not a bridge state database (SQLite: {exc}); {untouched}"
+        return f"{where} is not a bridge state database (SQLite: {exc}); {broken_state_fix(where)}"
     if code == sqlite3.SQLITE_CORRUPT:
-        return (f"{where} is damaged (SQLite: {exc}); {untouched}; "
-                f"`sqlite3 {where} .recover | sqlite3 {where}.recovered` may save its contents")
+        return f"{where} is damaged (SQLite: {exc}); {broken_state_fix(where)}"
     return f"cannot read or write {where} (SQLite: {exc}): a failing disk? check `df -h` and the kernel log (dmesg)"
 
 
