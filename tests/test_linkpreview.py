@@ -450,7 +450,7 @@ def test_image_too_big_to_decode_is_refused_before_decoding(feed_server):
     feed_server.image("/huge.png", big_rgba_png())
     report = fetch_in_child("image", feed_server.url("/huge.png"))
     assert report["outcome"] == "ImageRefused", report
-    assert "8000x5000 RGBA image takes 160 MB to decode, more than the 67 MB allowed" in report["text"]
+    assert "8000x5000 RGBA image takes 160 MB to decode, more than the 64 MB allowed" in report["text"]
     assert report["peak_mb"] < PEAK_MB, report
 
 

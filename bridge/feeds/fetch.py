@@ -13,7 +13,7 @@ Size: the body is read as raw bytes and decoded by bridge.decoding (gzip, deflat
 the cap `max_feed_bytes` applies to DECODED bytes and a compression bomb costs at most the cap in memory.
 
 Addresses: the feed's own host, as configured, is the admin's word and may be anywhere, private networks
-included. A redirect to any other host is fenced like an article page (bridge.addresses): it must lead to a
+included; so is any host a configured feed is on. A redirect to any other host is fenced like an article page (bridge.addresses): it must lead to a
 public address unless `allow_private_addresses` is true. The fence is aiohttp's only DNS lookup
 (_FencedResolver), so the address checked is the address connected to; address literals are checked before
 the request. Behind an HTTP(S) proxy the proxy resolves names, so only address literals can be checked there.

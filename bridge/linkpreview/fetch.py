@@ -2,16 +2,18 @@
 
 Every fetch here is driven by feed content, so it is capped and fenced:
 - only http(s); at most MAX_REDIRECTS hops, followed by hand so that EVERY hop's host is resolved and checked
-  before anything connects to it: private, loopback, link-local, shared, reserved and multicast addresses
-  are refused (FetchRefused) unless allowed — `allow_private=True` (the config's
-  `[bridge] allow_private_addresses`) allows every address; a collection of networks (e.g. LOOPBACK) allows
-  just those, so tests can serve pages on 127.0.0.1 and still see 10.0.0.1 or 169.254.169.254 refused;
-- a time cap for the whole fetch (TOTAL_TIMEOUT) on top of the client's own timeouts, and a size cap
-  (MAX_PAGE_BYTES, MAX_IMAGE_BYTES);
-- images are decoded by Pillow only after their header says they are at most MAX_IMAGE_PIXELS
-  (decompression bombs are refused), and non-images are refused (ImageRefused).
+  before anything connects to it (bridge.addresses: private, loopback, link-local, shared, reserved and
+  multicast addresses, and IPv6 forms of them, are refused with FetchRefused unless allowed), and the
+  connection goes to the address that was checked, with the name in the Host header and for TLS: the HTTP
+  client never looks the name up again (DNS rebinding);
+- one deadline for the whole fetch (TOTAL_TIMEOUT): connecting, headers, body and every hop (_Deadline);
+- a size cap (MAX_PAGE_BYTES, MAX_IMAGE_BYTES) on DECODED bytes, held while decoding (bridge.decoding: only
+  gzip and deflate are asked for, other encodings are refused);
+- images are decoded by Pillow only after their header says they are at most MAX_IMAGE_PIXELS and one decoded
+  copy at most MAX_DECODED_IMAGE_BYTES (decompression bombs are refused), and non-images are refused
+  (ImageRefused).
 
-The client is the caller's httpx.Client (its User-Agent, its transport); redirects are never left to it.
+The client is the caller's httpx.Client (its User-Agent, its timeouts); redirects are never left to it.
 Results are cached per URL in a small in-process LRU.
 """
 
@@ -49,8 +51,8 @@ MAX_IMAGE_BYTES = 15_000_000
 MAX_IMAGE_PIXELS = 40_000_000  # 8000 x 5000; more is refused before decoding (decompression bomb)
 # What one decoded copy of an image may take in memory (width x height x bands x bytes a sample), checked
 # before decoding: 40 megapixels of RGBA would be 160 MB, and the scaling and re-encoding that follow hold
-# more than one copy. 64 MiB keeps a 4096 x 4096 RGBA PNG; JPEG photos decode at a reduced scale (draft).
-MAX_DECODED_IMAGE_BYTES = 64 * 1024 * 1024
+# more than one copy. 64 MB keeps a 4000 x 4000 RGBA PNG; JPEG photos decode at a reduced scale (draft).
+MAX_DECODED_IMAGE_BYTES = 64_000_000
 THUMB_MAX_SIDE = 2000
 THUMB_MAX_BYTES = BLUESKY_THUMB_MAX_BYTES
 JPEG_QUALITIES = (85, 75, 65, 55, 45)
