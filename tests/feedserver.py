@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip as gzip_module
 import hashlib
 import os
+import ssl
 import struct
 import sys
 import threading
@@ -237,10 +238,12 @@ class _Server(ThreadingHTTPServer):
 class FeedServer:
     """Threaded HTTP server on 127.0.0.1 (ephemeral port); a context manager. See the module docstring."""
 
-    def __init__(self, corpus_dir: Path | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, corpus_dir: Path | None = None, host: str = "127.0.0.1", port: int = 0,
+                 tls: "ssl.SSLContext | None" = None) -> None:
         self.corpus_dir = corpus_dir
         self.host = host
         self.requested_port = port  # 0: an ephemeral one
+        self.tls = tls  # a server-side context: HTTPS
         self.routes: dict[str, Route] = {}
         self.requests: list[RequestRecord] = []
         self.active = 0
@@ -256,6 +259,8 @@ class FeedServer:
     def start(self) -> "FeedServer":
         self._server = _Server((self.host, self.requested_port), _Handler)
         self._server.owner = self
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
@@ -280,7 +285,7 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url + "/", path.lstrip("/"))

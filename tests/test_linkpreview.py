@@ -11,6 +11,7 @@ import ipaddress
 import io
 import json
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from bridge.linkpreview import (
 )
 from bridge.linkpreview import fetch as fetch_module
 from bridge.model import Entry, ImageCandidate
-from tests.feedserver import REPO_ROOT, feed_server, servers_on_one_port  # noqa: F401  (fixture)
+from tests.feedserver import REPO_ROOT, FeedServer, feed_server, servers_on_one_port  # noqa: F401  (fixture)
 
 ARTICLE = b"""<!doctype html><html><head>
 <meta charset="utf-8">
@@ -582,3 +583,48 @@ def test_dns_rebinding_cannot_reach_an_address_that_was_not_checked(monkeypatch)
     finally:
         public.stop()
         inside.stop()
+
+
+def self_signed(directory, name: str) -> tuple[str, str]:
+    """A certificate for `name` (and nothing else) and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_tls_is_verified_against_the_name_while_connecting_to_the_checked_address(tmp_path):
+    cert, key = self_signed(tmp_path, "tls.example")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    clear_cache()
+    with FeedServer(tls=server_context) as server, httpx.Client(verify=ssl.create_default_context(cafile=cert)) as http:
+        server.page("/post", ARTICLE)
+        on_loopback = lambda host, port: ["127.0.0.1"]  # noqa: E731
+        preview = fetch_link_preview(f"https://tls.example:{server.port}/post", client=http, allow_private=LOOPBACK,
+                                     resolver=on_loopback)
+        assert preview.title == "OG & title"
+        assert server.requests[0].headers["host"] == f"tls.example:{server.port}"
+        # a name the certificate does not cover is refused: the certificate is checked, and against the name
+        with pytest.raises(FetchFailed, match="certificate"):
+            fetch_link_preview(f"https://other.example:{server.port}/post", client=http, allow_private=LOOPBACK,
+                               resolver=on_loopback)
