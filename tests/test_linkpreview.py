@@ -628,3 +628,26 @@ def test_tls_is_verified_against_the_name_while_connecting_to_the_checked_addres
         with pytest.raises(FetchFailed, match="certificate"):
             fetch_link_preview(f"https://other.example:{server.port}/post", client=http, allow_private=LOOPBACK,
                                resolver=on_loopback)
+
+
+def test_a_card_whose_image_is_too_big_to_decode_goes_out_without_it(feed_server, monkeypatch):
+    from bridge.compose import Composer
+    from bridge.config import parse_config
+
+    monkeypatch.setenv("BRIDGE_TEST_APP_PASSWORD", "unused")
+    config = parse_config({
+        "bridge": {"allow_private_addresses": True},
+        "accounts": {"sky": {"type": "bluesky", "handle": "someone.test", "service": "http://127.0.0.1:9",
+                             "app_password": {"env": "BRIDGE_TEST_APP_PASSWORD"}}},
+    })  # fmt: skip
+    feed_server.image("/huge.png", big_rgba_png())
+    feed_server.page("/post", ARTICLE.replace(b"/img/cover.png", b"/huge.png"))
+    clear_cache()
+    composer = Composer(config, None)
+    try:
+        _, post_settings = composer.settings_for("blog", "sky")
+        payload = composer.compose(Entry(key="k", link=feed_server.url("/post"), title="A post"), post_settings, "bluesky")
+    finally:
+        composer.close()
+    card = payload["record"]["embed"]["external"]
+    assert card["title"] == "OG & title" and "thumb" not in card
