@@ -154,10 +154,12 @@ def _send(client: httpx.Client, url: str, addresses: list[str] | None, accept: s
     differently: DNS rebinding) with the URL's own name in the Host header and for TLS (SNI, certificate)."""
     headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING, "Connection": "close"}  # close: every hop
     # connects afresh, so the deadline always has its socket and no connection is shared between names
-    left = deadline.left()
-    timeout = httpx.Timeout(min(REQUEST_TIMEOUT.read, left), connect=min(REQUEST_TIMEOUT.connect, left))
     last_error: httpx.HTTPError | None = None
     for address in addresses or [None]:
+        left = deadline.left()
+        if left <= 0:
+            break
+        timeout = httpx.Timeout(min(REQUEST_TIMEOUT.read, left), connect=min(REQUEST_TIMEOUT.connect, left))
         request = client.build_request("GET", url, headers=headers, timeout=timeout,
                                        extensions={"trace": deadline.trace})
         if address is not None:
@@ -167,8 +169,7 @@ def _send(client: httpx.Client, url: str, addresses: list[str] | None, accept: s
             return client.send(request, stream=True, follow_redirects=False)
         except httpx.ConnectError as exc:  # the next address may answer
             last_error = exc
-    assert last_error is not None
-    raise last_error
+    raise last_error or httpx.ConnectTimeout("no time left to connect")
 
 
 def _fetch(
