@@ -8,6 +8,7 @@
         server.error("/busy", 429, retry_after="120")          # or an HTTP date
         server.route("/slow", body=b"...", delay=2.0)          # silence before the status line
         server.route("/forever", trickle=0.05)                 # headers, then a byte every 0.05 s, endlessly
+        server.route("/drip", drip_headers=1.0)                # the headers themselves, a byte a second
         server.route("/zipped", body=data, gzip=True)          # Content-Encoding: gzip
         server.page("/post", "<html>...</html>")               # an article page (text/html)
         server.image("/cover.png", png_bytes(1200, 630))       # an image
@@ -24,6 +25,7 @@ from __future__ import annotations
 import gzip as gzip_module
 import hashlib
 import os
+import ssl
 import struct
 import sys
 import threading
@@ -83,6 +85,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds of silence before the status line
     trickle: float | None = None  # after `body`, one more byte every `trickle` seconds, never ending
+    drip_headers: float | None = None  # the status line and headers one byte every `drip_headers` seconds
     gzip: bool = False  # Content-Encoding: gzip
     deflate: bool = False  # Content-Encoding: deflate (zlib-wrapped)
     content_length: bool = True  # False: no Content-Length, the connection closes after the body
@@ -169,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route.delay and owner._stopping.wait(route.delay):
             self.close_connection = True
             return
+        if route.drip_headers is not None:
+            self._drip_headers(owner, route.drip_headers)
+            return
         status, body = route.status, route.body
         headers = dict(route.headers)
         if route.etag:
@@ -205,6 +211,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
+    def _drip_headers(self, owner: "FeedServer", interval: float) -> None:
+        """A status line and a header block far longer than any test waits, a byte at a time."""
+        self.close_connection = True
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"a" * 4000 + b"\r\n\r\n"
+        for byte in head:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            if owner._stopping.wait(interval):
+                return
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -221,9 +238,12 @@ class _Server(ThreadingHTTPServer):
 class FeedServer:
     """Threaded HTTP server on 127.0.0.1 (ephemeral port); a context manager. See the module docstring."""
 
-    def __init__(self, corpus_dir: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, corpus_dir: Path | None = None, host: str = "127.0.0.1", port: int = 0,
+                 tls: "ssl.SSLContext | None" = None) -> None:
         self.corpus_dir = corpus_dir
         self.host = host
+        self.requested_port = port  # 0: an ephemeral one
+        self.tls = tls  # a server-side context: HTTPS
         self.routes: dict[str, Route] = {}
         self.requests: list[RequestRecord] = []
         self.active = 0
@@ -237,8 +257,10 @@ class FeedServer:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> "FeedServer":
-        self._server = _Server((self.host, 0), _Handler)
+        self._server = _Server((self.host, self.requested_port), _Handler)
         self._server.owner = self
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
@@ -263,7 +285,7 @@ class FeedServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url + "/", path.lstrip("/"))
@@ -365,3 +387,19 @@ def feed_server() -> Iterator[FeedServer]:
     """A FeedServer serving the shared corpus under /corpus/ (when ../shared is present) plus test routes."""
     with FeedServer(corpus_dir=CORPUS_DIR if corpus_available() else None) as server:
         yield server
+
+
+def servers_on_one_port(*hosts: str, corpus_dir: Path | None = None) -> list[FeedServer]:
+    """Started FeedServers, one per loopback address in `hosts`, all on the same port (so that one URL's
+    name can lead to either, depending on what it resolves to). Stop them when done."""
+    for _attempt in range(20):
+        first = FeedServer(corpus_dir, host=hosts[0]).start()
+        servers = [first]
+        try:
+            for host in hosts[1:]:
+                servers.append(FeedServer(corpus_dir, host=host, port=first.port).start())
+            return servers
+        except OSError:  # the port is taken on another address: try another
+            for server in servers:
+                server.stop()
+    raise RuntimeError(f"no free port shared by {', '.join(hosts)}")

@@ -17,7 +17,7 @@ from bridge.config import BridgeSettings
 from bridge.errors import FeedGone, FeedHTTPError, FeedNetworkError, FeedNotAFeed, FeedTooLarge
 from bridge.feeds import Fetcher, FetchResult
 from bridge.feeds.fetch import parse_max_age, parse_retry_after
-from tests.feedserver import FeedServer, feed_server  # noqa: F401  (fixture)
+from tests.feedserver import FeedServer, feed_server, servers_on_one_port  # noqa: F401  (fixture)
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>T</title><link>https://example.org/</link>
@@ -457,3 +457,94 @@ def test_304_keeps_the_connection_for_the_next_feed(feed_server):
 
     asyncio.run(go())
     assert len({request.client_port for request in feed_server.requests}) == 1
+
+
+# --- the address fence on redirects, DNS rebinding, slow headers, encodings not asked for ------------------------
+
+
+def hosts(mapping: dict[str, list[str]]):
+    """A resolver answering from `mapping` (no DNS)."""
+    return lambda host, port: mapping[host]
+
+
+def fetch_with(url: str, config: BridgeSettings | None = None, **fetcher_options) -> FetchResult:
+    async def go():
+        async with Fetcher(config or settings(), **fetcher_options) as fetcher:
+            return await fetcher.fetch(url)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def inside():
+    """A server on 127.0.0.2: an address inside the network that no public feed may send bridge to."""
+    with FeedServer(host="127.0.0.2") as server:
+        server.route("/feed.xml", b"<rss version='2.0'><channel><title>INTERNAL</title></channel></rss>")
+        yield server
+
+
+def test_feed_redirecting_to_another_private_address_is_not_followed(feed_server, inside):
+    # the configured feed lives on 127.0.0.1 (the admin's word); its redirect to 127.0.0.2 is nobody's
+    feed_server.redirect("/feed.xml", inside.url("/feed.xml"), status=302)
+    with pytest.raises(FeedNetworkError, match=r"127\.0\.0\.2, a private, loopback or link-local address"):
+        fetch(feed_server.url("/feed.xml"))
+    assert inside.requests == []
+
+
+def test_feed_on_a_public_host_redirecting_to_a_name_for_a_private_address_is_not_followed(feed_server, inside):
+    resolver = hosts({"blog.example": ["127.0.0.1"], "internal.example": ["127.0.0.2"]})
+    feed_server.redirect("/feed.xml", f"http://internal.example:{inside.port}/feed.xml", status=302)
+    with pytest.raises(FeedNetworkError, match=r"127\.0\.0\.2, a private, loopback or link-local address"):
+        fetch_with(f"http://blog.example:{feed_server.port}/feed.xml", resolver=resolver)
+    assert inside.requests == []
+
+
+def test_redirect_to_an_ipv6_form_of_loopback_is_not_followed(feed_server):
+    feed_server.redirect("/feed.xml", f"http://[::ffff:127.0.0.2]:{feed_server.port}/feed.xml", status=302)
+    with pytest.raises(FeedNetworkError, match="private, loopback or link-local"):
+        fetch(feed_server.url("/feed.xml"))
+
+
+def test_feed_configured_on_a_private_address_is_fetched_with_its_own_redirects(inside):
+    inside.redirect("/old.xml", "/feed.xml", status=301)
+    result = fetch(inside.url("/old.xml"))
+    assert b"INTERNAL" in result.body and result.permanent_url == inside.url("/feed.xml")
+
+
+def test_allow_private_addresses_follows_redirects_anywhere(feed_server, inside):
+    feed_server.redirect("/feed.xml", inside.url("/feed.xml"), status=302)
+    assert b"INTERNAL" in fetch(feed_server.url("/feed.xml"), config=settings(allow_private_addresses=True)).body
+
+
+def test_redirect_target_is_connected_to_at_the_address_that_was_checked(feed_server):
+    # rebind.example answers 127.0.0.2 (standing for a public address, allowed here) once, then 127.0.0.1
+    public, internal = servers_on_one_port("127.0.0.2", "127.0.0.1")
+    try:
+        public.route("/feed.xml", RSS)
+        internal.route("/feed.xml", b"<rss version='2.0'><channel><title>INTERNAL</title></channel></rss>")
+        answers = iter([["127.0.0.2"]])
+        resolver = lambda host, port: next(answers, ["127.0.0.1"])  # noqa: E731
+        feed_server.redirect("/feed.xml", f"http://rebind.example:{public.port}/feed.xml", status=302)
+        result = fetch_with(feed_server.url("/feed.xml"), allow_private=["127.0.0.2/32"], resolver=resolver)
+        assert result.body == RSS
+        assert internal.requests == []
+        assert public.requests[0].headers["host"] == f"rebind.example:{public.port}"
+    finally:
+        public.stop()
+        internal.stop()
+
+
+def test_headers_sent_a_byte_a_second_meet_total_timeout(feed_server):
+    feed_server.route("/drip.xml", drip_headers=1.0)
+    started = time.monotonic()
+    with pytest.raises(FeedNetworkError, match="total_timeout"):
+        fetch(feed_server.url("/drip.xml"), config=settings(read_timeout=5.0, total_timeout=2.0))
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("encoding", ["zstd", "br", "gzip, br"])
+def test_encodings_bridge_did_not_ask_for_are_refused(feed_server, encoding):
+    feed_server.route("/odd.xml", b"\x28\xb5\x2f\xfd compressed", headers={"Content-Encoding": encoding})
+    with pytest.raises(FeedNetworkError, match="which bridge does not decode"):
+        fetch(feed_server.url("/odd.xml"))
+    assert feed_server.requests_for("/odd.xml")[0].headers["accept-encoding"] == "gzip, deflate"

@@ -7,8 +7,15 @@ refused — and must be refused before anything connects to them.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import io
+import json
+import socket
+import ssl
 import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import zlib
@@ -32,6 +39,7 @@ from bridge.linkpreview import (
 )
 from bridge.linkpreview import fetch as fetch_module
 from bridge.model import Entry, ImageCandidate
+from tests.feedserver import REPO_ROOT, FeedServer, feed_server, servers_on_one_port  # noqa: F401  (fixture)
 
 ARTICLE = b"""<!doctype html><html><head>
 <meta charset="utf-8">
@@ -348,3 +356,298 @@ def test_parse_page_resolves_relative_urls_against_the_page():
     preview = parse_page(ARTICLE, "https://blog.example/2024/post/")
     assert preview.image_url == "https://blog.example/img/cover.png"
     assert preview.canonical_url == "https://blog.example/canonical/article"
+
+
+# --- hostile servers: compression bombs, huge images, slow headers (peak memory measured in a child) ----------
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import httpx
+    from bridge.linkpreview import LOOPBACK, LinkPreviewError, fetch_link_preview, fetch_thumbnail
+    kind, url = sys.argv[1], sys.argv[2]
+    try:
+        with httpx.Client(timeout=5.0) as client:
+            fetch = fetch_link_preview if kind == "page" else fetch_thumbnail
+            result = fetch(url, client=client, allow_private=LOOPBACK)
+        outcome, text = "fetched", repr(result)[:500]
+    except LinkPreviewError as exc:
+        outcome, text = type(exc).__name__, str(exc)
+    print(json.dumps({
+        "outcome": outcome,
+        "text": text,
+        # VmHWM is this address space's own peak; ru_maxrss would include pytest's size, kept across exec
+        "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]) / 1024,
+    }))
+    """
+)
+PEAK_MB = 150  # a child that imports httpx, Pillow and BeautifulSoup and fetches a page peaks near 60 MB
+
+
+def fetch_in_child(kind: str, url: str) -> dict:
+    completed = subprocess.run([sys.executable, "-c", CHILD, kind, url], capture_output=True, text=True, timeout=120,
+                               cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@functools.cache
+def zstd_bomb() -> bytes:
+    """32 KB of zstd that decodes to 1 GiB of zeros."""
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor(level=3).compressobj(size=1 << 30)
+    zeros = bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(1024)) + compressor.flush()
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """About 200 KB of gzip that decodes to 200 MB of zeros."""
+    compressor = zlib.compressobj(9, wbits=31)
+    zeros = bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(200)) + compressor.flush()
+
+
+@functools.cache
+def big_rgba_png(width=8000, height=5000) -> bytes:
+    """A transparent RGBA PNG under the pixel limit (40 megapixels) that decodes to 160 MB; made row by row."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + 4 * width)
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("kind, path", [("page", "/bomb.html"), ("image", "/bomb.png")])
+def test_zstd_bomb_is_refused_without_being_decoded(feed_server, kind, path):
+    content_type = "text/html" if kind == "page" else "image/png"
+    feed_server.route(path, zstd_bomb(), content_type=content_type, headers={"Content-Encoding": "zstd"})
+    report = fetch_in_child(kind, feed_server.url(path))
+    assert report["outcome"] == "FetchFailed", report
+    assert "compressed as zstd, which bridge does not decode" in report["text"]
+    assert report["peak_mb"] < PEAK_MB, report
+    # bridge asks only for the encodings it decodes with a bound
+    assert feed_server.requests_for(path)[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("kind, path", [("page", "/bomb.html"), ("image", "/bomb.png")])
+def test_gzip_bomb_stops_at_the_cap_while_decoding(feed_server, kind, path):
+    content_type = "text/html" if kind == "page" else "image/png"
+    feed_server.route(path, gzip_bomb(), content_type=content_type, headers={"Content-Encoding": "gzip"})
+    report = fetch_in_child(kind, feed_server.url(path))
+    if kind == "page":  # the page is cut at MAX_PAGE_BYTES: a page without metadata, not an error
+        assert report["outcome"] == "fetched", report
+    else:
+        assert report["outcome"] == "FetchFailed" and "bytes allowed" in report["text"], report
+    assert report["peak_mb"] < PEAK_MB, report
+
+
+def test_image_too_big_to_decode_is_refused_before_decoding(feed_server):
+    feed_server.image("/huge.png", big_rgba_png())
+    report = fetch_in_child("image", feed_server.url("/huge.png"))
+    assert report["outcome"] == "ImageRefused", report
+    assert "8000x5000 RGBA image takes 160 MB to decode, more than the 64 MB allowed" in report["text"]
+    assert report["peak_mb"] < PEAK_MB, report
+
+
+def test_big_jpeg_photo_decodes_at_a_reduced_scale():
+    # 6000 x 4000 RGB would be 72 MB decoded; JPEG's draft mode decodes it at a quarter of that
+    image = Image.new("RGB", (6000, 4000), (20, 120, 200))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    thumbnail = make_thumbnail(buffer.getvalue(), source_url="x")
+    assert (thumbnail.width, thumbnail.height) == (2000, 1333)
+
+
+def test_rotated_photo_is_turned_upright():
+    image = Image.new("RGB", (3000, 1000), (20, 120, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    thumbnail = make_thumbnail(buffer.getvalue(), source_url="x")
+    assert (thumbnail.width, thumbnail.height) == (667, 2000)
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, br", "compress"])
+def test_encodings_bridge_did_not_ask_for_are_refused(feed_server, encoding):
+    clear_cache()
+    feed_server.page("/odd.html", b"\x00\x01compressed?", headers={"Content-Encoding": encoding})
+    with httpx.Client() as http, pytest.raises(FetchFailed, match="does not decode"):
+        fetch_link_preview(feed_server.url("/odd.html"), client=http, allow_private=LOOPBACK)
+
+
+@pytest.mark.parametrize("kind", ["page", "image"])
+def test_headers_sent_a_byte_a_second_meet_the_deadline(feed_server, monkeypatch, kind):
+    # each byte comes well within the read timeout; only the fetch's own deadline ends it
+    monkeypatch.setattr(fetch_module, "TOTAL_TIMEOUT", 2.0)
+    clear_cache()
+    feed_server.route("/drip", drip_headers=1.0)
+    fetch = fetch_link_preview if kind == "page" else fetch_thumbnail
+    with httpx.Client(timeout=10.0) as http:
+        started = time.monotonic()
+        with pytest.raises(FetchFailed, match="took more than 2 s"):
+            fetch(feed_server.url("/drip"), client=http, allow_private=LOOPBACK)
+        assert time.monotonic() - started < 30
+        # with the feed's entry to fall back on, the post goes out with the feed's own data
+        preview = fetch_link_preview(feed_server.url("/drip"), client=http, allow_private=LOOPBACK,
+                                     fallback=feed_entry(feed_server.url("/drip")))
+    assert preview.title == "Feed title"
+
+
+# --- the address fence: every IPv6 spelling of an IPv4 address, DNS rebinding ----------------------------
+
+TEREDO_TO_LOOPBACK = "2001:0:4136:e378:8000:63bf:80ff:fffe"  # Teredo: client 127.0.0.1 (XORed), server public
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[::127.0.0.1]",  # IPv4-compatible
+        "[::10.0.0.1]",
+        "[::ffff:169.254.169.254]",  # IPv4-mapped
+        "[64:ff9b::127.0.0.1]",  # NAT64, well-known prefix
+        "[64:ff9b::a00:1]",
+        "[64:ff9b:1::a00:1]",  # NAT64, local-use prefix: the IPv4 address may sit anywhere
+        "[2002:7f00:1::1]",  # 6to4 of 127.0.0.1
+        "[2002:a9fe:a9fe::]",  # 6to4 of 169.254.169.254
+        f"[{TEREDO_TO_LOOPBACK}]",
+        "[fec0::1]",  # deprecated site-local
+    ],
+)
+def test_ipv6_forms_of_private_ipv4_addresses_are_refused(host):
+    with pytest.raises(FetchRefused, match="private, loopback or link-local"):
+        check_url(f"http://{host}/")
+    # and the same when a name resolves to it
+    with pytest.raises(FetchRefused):
+        check_url("http://sneaky.example/", resolver=lambda name, port: [host.strip("[]")])
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::93.184.215.14]", "[2002:5db8:d70e::1]", "[::ffff:93.184.215.14]"])
+def test_ipv6_forms_of_public_ipv4_addresses_are_allowed(host):
+    assert check_url(f"http://{host}/") == [str(ipaddress.ip_address(host.strip("[]")))]
+
+
+def test_allowed_networks_cover_ipv6_forms_of_their_addresses():
+    check_url("http://[::ffff:127.0.0.1]/", allow_private=LOOPBACK)
+    check_url("http://[64:ff9b::7f00:1]/", allow_private=LOOPBACK)
+    with pytest.raises(FetchRefused):
+        check_url("http://[::ffff:10.0.0.1]/", allow_private=LOOPBACK)
+
+
+class RebindingResolver:
+    """DNS as an attacker runs it: the first answer passes the check, every later one points inside."""
+
+    def __init__(self, name: str, first: str, then: str) -> None:
+        self.name, self.first, self.then = name, first, then
+        self.calls = 0
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        assert host == self.name
+        self.calls += 1
+        return [self.first if self.calls == 1 else self.then]
+
+    def getaddrinfo(self, real):
+        """socket.getaddrinfo answering from this resolver for its name (the HTTP client's own lookup)."""
+
+        def lookup(host, port, *args, **kwargs):
+            if host != self.name:
+                return real(host, port, *args, **kwargs)
+            return real(self(host, port)[0], port, *args, **kwargs)
+
+        return lookup
+
+
+def test_dns_rebinding_cannot_reach_an_address_that_was_not_checked(monkeypatch):
+    # 127.0.0.2 stands for a public address (allowed here), 127.0.0.1 for the inside; both on one port
+    public, inside = servers_on_one_port("127.0.0.2", "127.0.0.1")
+    try:
+        public.page("/post", ARTICLE)
+        inside.page("/post", b"<html><head><title>INTERNAL</title></head></html>")
+        resolver = RebindingResolver("rebind.example", first="127.0.0.2", then="127.0.0.1")
+        monkeypatch.setattr(socket, "getaddrinfo", resolver.getaddrinfo(socket.getaddrinfo))
+        clear_cache()
+        with httpx.Client(timeout=5.0) as http:
+            preview = fetch_link_preview(f"http://rebind.example:{public.port}/post", client=http,
+                                         allow_private=["127.0.0.2/32"], resolver=resolver)
+        assert preview.title == "OG & title"
+        assert inside.requests == [] and len(public.requests) == 1
+        assert resolver.calls == 1
+        # the request named the host it was for
+        assert public.requests[0].headers["host"] == f"rebind.example:{public.port}"
+    finally:
+        public.stop()
+        inside.stop()
+
+
+def self_signed(directory, name: str) -> tuple[str, str]:
+    """A certificate for `name` (and nothing else) and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_tls_is_verified_against_the_name_while_connecting_to_the_checked_address(tmp_path):
+    cert, key = self_signed(tmp_path, "tls.example")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    clear_cache()
+    with FeedServer(tls=server_context) as server, httpx.Client(verify=ssl.create_default_context(cafile=cert)) as http:
+        server.page("/post", ARTICLE)
+        on_loopback = lambda host, port: ["127.0.0.1"]  # noqa: E731
+        preview = fetch_link_preview(f"https://tls.example:{server.port}/post", client=http, allow_private=LOOPBACK,
+                                     resolver=on_loopback)
+        assert preview.title == "OG & title"
+        assert server.requests[0].headers["host"] == f"tls.example:{server.port}"
+        # a name the certificate does not cover is refused: the certificate is checked, and against the name
+        with pytest.raises(FetchFailed, match="certificate"):
+            fetch_link_preview(f"https://other.example:{server.port}/post", client=http, allow_private=LOOPBACK,
+                               resolver=on_loopback)
+
+
+def test_a_card_whose_image_is_too_big_to_decode_goes_out_without_it(feed_server, monkeypatch):
+    from bridge.compose import Composer
+    from bridge.config import parse_config
+
+    monkeypatch.setenv("BRIDGE_TEST_APP_PASSWORD", "unused")
+    config = parse_config({
+        "bridge": {"allow_private_addresses": True},
+        "accounts": {"sky": {"type": "bluesky", "handle": "someone.test", "service": "http://127.0.0.1:9",
+                             "app_password": {"env": "BRIDGE_TEST_APP_PASSWORD"}}},
+    })  # fmt: skip
+    feed_server.image("/huge.png", big_rgba_png())
+    feed_server.page("/post", ARTICLE.replace(b"/img/cover.png", b"/huge.png"))
+    clear_cache()
+    composer = Composer(config, None)
+    try:
+        _, post_settings = composer.settings_for("blog", "sky")
+        payload = composer.compose(Entry(key="k", link=feed_server.url("/post"), title="A post"), post_settings, "bluesky")
+    finally:
+        composer.close()
+    card = payload["record"]["embed"]["external"]
+    assert card["title"] == "OG & title" and "thumb" not in card

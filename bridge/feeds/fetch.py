@@ -9,8 +9,14 @@ Time limits: aiohttp enforces connect_timeout and read_timeout (the longest sile
 total_timeout is the budget for the whole fetch — every hop, headers and body — enforced with asyncio.timeout,
 so a server that trickles a byte a second forever is cut off too.
 
-Size: the body is read as raw bytes and decoded here (gzip, deflate) with zlib's output limit, so the cap
-`max_feed_bytes` applies to DECODED bytes and a compression bomb costs at most the cap in memory.
+Size: the body is read as raw bytes and decoded by bridge.decoding (gzip, deflate) with zlib's output limit, so
+the cap `max_feed_bytes` applies to DECODED bytes and a compression bomb costs at most the cap in memory.
+
+Addresses: the feed's own host, as configured, is the admin's word and may be anywhere, private networks
+included; so is any host a configured feed is on. A redirect to any other host is fenced like an article page (bridge.addresses): it must lead to a
+public address unless `allow_private_addresses` is true. The fence is aiohttp's only DNS lookup
+(_FencedResolver), so the address checked is the address connected to; address literals are checked before
+the request. Behind an HTTP(S) proxy the proxy resolves names, so only address literals can be checked there.
 
 Errors (bridge.errors): 410 -> FeedGone; 429/503 (and any other 4xx/5xx) -> FeedHTTPError with retry_after
 from Retry-After (seconds or an HTTP date); DNS/connect/TLS/protocol problems and timeouts -> FeedNetworkError
@@ -23,18 +29,24 @@ import asyncio
 import functools
 import hashlib
 import re
+import socket
 import ssl
 import urllib.request
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import yarl
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 import bridge
+from bridge.addresses import AllowPrivate, first_refused, parse, refusal_reason
 from bridge.config import BridgeSettings
+from bridge.decoding import ACCEPT_ENCODING, Identity, UnsupportedEncoding, decoder_for
 from bridge.errors import FeedGone, FeedHTTPError, FeedNetworkError, FeedNotAFeed, FeedTooLarge
 
 from .discover import discover_feeds, sniff
@@ -46,7 +58,6 @@ ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
-ACCEPT_ENCODING = "gzip, deflate"
 MAX_HEADER_BYTES = 65_536  # some CDNs send long Set-Cookie or Link headers; aiohttp's default is 8 KB
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
@@ -86,46 +97,54 @@ def parse_max_age(cache_control: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-class _Inflater:
-    """gzip/deflate decoding with a bound on the output of every step."""
+class AddressRefused(OSError):
+    """A redirect target resolved to an address outside the fence (raised inside aiohttp's DNS step)."""
 
-    def __init__(self, coding: str) -> None:
-        self.coding = coding
-        self._obj = zlib.decompressobj(31) if coding == "gzip" else None
-        self._done = False
+    def __init__(self, host: str, address) -> None:
+        super().__init__(f"{host} resolves to {address}")
+        self.address = address
 
-    def _start_deflate(self, data: bytes) -> None:
-        # "deflate" should be zlib-wrapped (RFC 9110) but some servers send raw deflate
-        zlib_wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
-        self._obj = zlib.decompressobj(15 if zlib_wrapped else -15)
 
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Decode `data`; returns at most room + 1 bytes (more than `room` means the cap is passed)."""
-        if self._done or not data:
-            return b""
-        if self._obj is None:
-            self._start_deflate(data)
-        out = bytearray()
-        while data:
-            obj = self._obj
-            out += obj.decompress(data, room + 1 - len(out))
-            if len(out) > room:
-                break
-            if obj.unconsumed_tail:
-                data = obj.unconsumed_tail
-                continue
-            data = b""
-            if obj.eof:
-                rest = obj.unused_data
-                if self.coding == "gzip" and rest.startswith(b"\x1f\x8b"):  # concatenated gzip members
-                    self._obj = zlib.decompressobj(31)
-                    data = rest
-                else:
-                    self._done = True  # trailing padding or garbage after the stream: ignored
-        return bytes(out)
+class _FencedResolver(AbstractResolver):
+    """aiohttp's DNS step: a host that is not a configured feed's own gets its addresses only if every one
+    passes the fence, so what is connected to is exactly what was checked (no second lookup to rebind)."""
 
-    def flush(self) -> bytes:
-        return b"" if self._obj is None or self._done else self._obj.flush()
+    def __init__(self, trusted: set[str], allow_private: AllowPrivate, lookup: "Callable[[str, int], list[str]] | None") -> None:
+        self.trusted = trusted
+        self.allow_private = allow_private
+        self.lookup = lookup
+        self._system: AbstractResolver | None = None
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if self.lookup is None:
+            if self._system is None:
+                self._system = aiohttp.ThreadedResolver()
+            results = await self._system.resolve(host, port, family)
+        else:
+            results = [_result(host, address, port) for address in self.lookup(host, port)]
+        if host.lower().rstrip(".") not in self.trusted:
+            refused = first_refused([r["host"] for r in results], self.allow_private)
+            if refused is not None:
+                raise AddressRefused(host, refused)
+        return results
+
+    async def close(self) -> None:
+        if self._system is not None:
+            await self._system.close()
+
+
+def _result(host: str, address: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return ResolveResult(hostname=host, host=address, port=port, family=family, proto=0,
+                         flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+
+
+def _raw_host(url: str) -> str:
+    """The host as aiohttp asks the resolver for it (IDNA-encoded, lower case)."""
+    try:
+        return (yarl.URL(url).raw_host or "").lower().rstrip(".")
+    except ValueError:
+        return ""
 
 
 @functools.cache
@@ -157,11 +176,20 @@ class Fetcher:
     aiohttp rather than httpx here: a poll is thousands of tiny conditional GETs, and aiohttp's C parser and
     pool take about a tenth of the CPU per request (0.1 ms against 1 ms, bench/), which is what lets one
     core poll 10,000 feeds in seconds. Bodies are taken raw (auto_decompress off) so the size cap applies to
-    decoded bytes (see _Inflater).
+    decoded bytes (see bridge.decoding).
     """
 
-    def __init__(self, settings: BridgeSettings, *, version: str = bridge.__version__) -> None:
+    def __init__(self, settings: BridgeSettings, *, version: str = bridge.__version__,
+                 allow_private: AllowPrivate | None = None, resolver: Callable[[str, int], list[str]] | None = None) -> None:
+        """`allow_private` defaults to the settings' allow_private_addresses; `resolver` (host, port) ->
+        addresses replaces the system's DNS (tests)."""
         self.settings = settings
+        self.allow_private = settings.allow_private_addresses if allow_private is None else allow_private
+        # Hosts of the URLs fetch() was given: the config's own (or a redirect target that passed the fence
+        # and was stored as the feed's new address). Only ever added to, so a cached DNS answer or a pooled
+        # connection for a host is never reused under a stricter judgement than it was made with.
+        self._trusted: set[str] = set()
+        self._resolver = resolver
         self.user_agent = settings.user_agent.replace("{version}", version)
         self._session: aiohttp.ClientSession | None = None
         # HTTP(S)_PROXY / NO_PROXY, read once: aiohttp's trust_env would look them (and ~/.netrc) up in a
@@ -176,7 +204,8 @@ class Fetcher:
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": self.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
                 connector=aiohttp.TCPConnector(
-                    limit=settings.max_concurrency, limit_per_host=0, ssl=_ssl_context(), enable_cleanup_closed=True
+                    limit=settings.max_concurrency, limit_per_host=0, ssl=_ssl_context(), enable_cleanup_closed=True,
+                    resolver=_FencedResolver(self._trusted, self.allow_private, self._resolver),
                 ),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout),
                 auto_decompress=False,
@@ -211,6 +240,9 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         budget = [float(self.settings.total_timeout)]
+        self._trusted.add(_raw_host(url))
+        for proxy in self._proxies.values():
+            self._trusted.add(_raw_host(proxy))
         current = url
         permanent = True
         for _hop in range(MAX_REDIRECTS + 1):
@@ -245,12 +277,19 @@ class Fetcher:
 
     async def _request(self, url: str, headers: dict):
         host = urlsplit(url).hostname or url
+        literal = parse(_raw_host(url))
+        if literal is not None and _raw_host(url) not in self._trusted:  # literals never reach the resolver
+            refused = first_refused([str(literal)], self.allow_private)
+            if refused is not None:
+                raise FeedNetworkError(refusal_reason(url, refused))
         try:
             async with self._client().get(url, headers=headers, allow_redirects=False, proxy=self._proxy_for(url)) as response:
                 return await self._handle(response, url)
         except aiohttp.InvalidURL as exc:
             raise FeedNetworkError(f"{url}: not a valid URL ({exc})") from None
         except (aiohttp.ClientError, OSError) as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, AddressRefused):
+                raise FeedNetworkError(refusal_reason(url, exc.os_error.address)) from None
             raise FeedNetworkError(self._network_message(exc, url, host)) from None
 
     def _proxy_for(self, url: str) -> str | None:
@@ -337,33 +376,23 @@ class Fetcher:
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: str) -> bytes:
         limit = self.settings.max_feed_bytes
-        codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
+        encoding = response.headers.get("content-encoding", "")
+        try:
+            decoder = decoder_for(encoding)
+        except UnsupportedEncoding as exc:
+            raise FeedNetworkError(f"{url}: the server sent the feed {exc}") from None
+        length = response.headers.get("content-length", "")
+        if isinstance(decoder, Identity) and length.isdigit() and int(length) > limit:
+            raise FeedTooLarge(url, limit)
         body = bytearray()
-        if not codings:
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                raise FeedTooLarge(url, limit)
+        try:
             async for chunk in response.content.iter_any():
-                body += chunk
+                body += decoder.feed(chunk, limit - len(body))
                 if len(body) > limit:
                     raise FeedTooLarge(url, limit)
-            return bytes(body)
-        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            inflater = _Inflater("deflate" if codings[0] == "deflate" else "gzip")
-            try:
-                async for chunk in response.content.iter_any():
-                    body += inflater.feed(chunk, limit - len(body))
-                    if len(body) > limit:
-                        raise FeedTooLarge(url, limit)
-                body += inflater.flush()
-            except zlib.error as exc:
-                raise FeedNetworkError(f"{url}: the {codings[0]}-compressed body is corrupt ({exc})") from None
-            if len(body) > limit:
-                raise FeedTooLarge(url, limit)
-            return bytes(body)
-        # We ask for gzip or deflate only; a server that sends br or zstd anyway is misconfigured.
-        raise FeedNetworkError(
-            f"{url}: the server sent the feed compressed as {', '.join(codings)}, which bridge does not decode "
-            "(it asks for gzip or deflate); ask the site to honour Accept-Encoding"
-        )
+            body += decoder.flush()
+        except zlib.error as exc:
+            raise FeedNetworkError(f"{url}: the {encoding.strip()}-compressed body is corrupt ({exc})") from None
+        if len(body) > limit:
+            raise FeedTooLarge(url, limit)
+        return bytes(body)

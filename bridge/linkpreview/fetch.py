@@ -2,37 +2,41 @@
 
 Every fetch here is driven by feed content, so it is capped and fenced:
 - only http(s); at most MAX_REDIRECTS hops, followed by hand so that EVERY hop's host is resolved and checked
-  before anything connects to it: private, loopback, link-local, shared, reserved and multicast addresses
-  are refused (FetchRefused) unless allowed — `allow_private=True` (the config's
-  `[bridge] allow_private_addresses`) allows every address; a collection of networks (e.g. LOOPBACK) allows
-  just those, so tests can serve pages on 127.0.0.1 and still see 10.0.0.1 or 169.254.169.254 refused;
-- a time cap for the whole fetch (TOTAL_TIMEOUT) on top of the client's own timeouts, and a size cap
-  (MAX_PAGE_BYTES, MAX_IMAGE_BYTES);
-- images are decoded by Pillow only after their header says they are at most MAX_IMAGE_PIXELS
-  (decompression bombs are refused), and non-images are refused (ImageRefused).
+  before anything connects to it (bridge.addresses: private, loopback, link-local, shared, reserved and
+  multicast addresses, and IPv6 forms of them, are refused with FetchRefused unless allowed), and the
+  connection goes to the address that was checked, with the name in the Host header and for TLS: the HTTP
+  client never looks the name up again (DNS rebinding);
+- one deadline for the whole fetch (TOTAL_TIMEOUT): connecting, headers, body and every hop (_Deadline);
+- a size cap (MAX_PAGE_BYTES, MAX_IMAGE_BYTES) on DECODED bytes, held while decoding (bridge.decoding: only
+  gzip and deflate are asked for, other encodings are refused);
+- images are decoded by Pillow only after their header says they are at most MAX_IMAGE_PIXELS and one decoded
+  copy at most MAX_DECODED_IMAGE_BYTES (decompression bombs are refused), and non-images are refused
+  (ImageRefused).
 
-The client is the caller's httpx.Client (its User-Agent, its transport); redirects are never left to it.
+The client is the caller's httpx.Client (its User-Agent, its timeouts); redirects are never left to it.
 Results are cached per URL in a small in-process LRU.
 """
 
 from __future__ import annotations
 
 import io
-import ipaddress
 import logging
 import socket
 import threading
 import time
 import warnings
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Collection
-from typing import Union
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from bs4 import BeautifulSoup
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
+from bridge import addresses as addresses_module
+from bridge.addresses import LOOPBACK, AllowPrivate, networks  # noqa: F401  (LOOPBACK: bridge.linkpreview's)
+from bridge.decoding import ACCEPT_ENCODING, UnsupportedEncoding, decoder_for
 from bridge.linkpreview.model import FetchFailed, FetchRefused, ImageRefused, LinkPreview, LinkPreviewError, Thumbnail
 from bridge.model import Entry
 from bridge.render.limits import BLUESKY_THUMB_MAX_BYTES, CARD_DESCRIPTION_MAX_GRAPHEMES
@@ -45,6 +49,10 @@ REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_PAGE_BYTES = 1_000_000  # the <head> is what we want; most pages have it in the first 100 kB
 MAX_IMAGE_BYTES = 15_000_000
 MAX_IMAGE_PIXELS = 40_000_000  # 8000 x 5000; more is refused before decoding (decompression bomb)
+# What one decoded copy of an image may take in memory (width x height x bands x bytes a sample), checked
+# before decoding: 40 megapixels of RGBA would be 160 MB, and the scaling and re-encoding that follow hold
+# more than one copy. 64 MB keeps a 4000 x 4000 RGBA PNG; JPEG photos decode at a reduced scale (draft).
+MAX_DECODED_IMAGE_BYTES = 64_000_000
 THUMB_MAX_SIDE = 2000
 THUMB_MAX_BYTES = BLUESKY_THUMB_MAX_BYTES
 JPEG_QUALITIES = (85, 75, 65, 55, 45)
@@ -53,9 +61,6 @@ MIN_THUMB_SIDE = 32
 CACHE_SIZE = 256
 KEEP_AS_IS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-
-AllowPrivate = Union[bool, Collection[Union[str, ipaddress.IPv4Network, ipaddress.IPv6Network]]]
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -70,14 +75,9 @@ def system_resolver(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def _networks(allow_private: AllowPrivate) -> list:
-    if isinstance(allow_private, bool):
-        return []
-    return [ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n for n in allow_private]
-
-
-def check_url(url: str, allow_private: AllowPrivate = False, resolver: Resolver = system_resolver) -> None:
-    """Raise FetchRefused unless `url` is http(s) and every address its host resolves to is allowed."""
+def check_url(url: str, allow_private: AllowPrivate = False, resolver: Resolver = system_resolver) -> list[str] | None:
+    """Raise FetchRefused unless `url` is http(s) and every address its host resolves to is allowed; return
+    those addresses (the ones to connect to), or None when every address is allowed and nothing was resolved."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -86,32 +86,90 @@ def check_url(url: str, allow_private: AllowPrivate = False, resolver: Resolver 
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise FetchRefused(f"{url!r} is not an http(s) URL")
     if allow_private is True:
-        return
-    allowed = _networks(allow_private)
+        return None
     port = port or (443 if parts.scheme.lower() == "https" else 80)
-    host = parts.hostname
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        addresses = [host.strip("[]")]
-    except ValueError:
-        addresses = resolver(host, port)
+    literal = addresses_module.parse(parts.hostname)
+    addresses = [str(literal)] if literal is not None else resolver(parts.hostname, port)
     if not addresses:
-        raise FetchFailed(f"{host} has no address")
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0].strip("[]"))
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if ip.is_global and not ip.is_multicast:
-            continue
-        if any(ip in network for network in allowed):
-            continue
-        raise FetchRefused(
-            f"{url} leads to {ip}, a private, loopback or link-local address; "
-            "set [bridge] allow_private_addresses = true if bridge should fetch from your own network"
-        )
+        raise FetchFailed(f"{parts.hostname} has no address")
+    refused = addresses_module.first_refused(addresses, allow_private)
+    if refused is not None:
+        raise FetchRefused(addresses_module.refusal_reason(url, refused))
+    return addresses
 
 
 # --- fetching -----------------------------------------------------------------------------------------------
+
+
+class _Deadline:
+    """Shuts a hop's connection down when the fetch's time is up. httpx's timeouts bound each read, not their
+    sum: a server sending its headers a byte a second would hold the fetch as long as it liked. The socket is
+    taken from httpcore's trace hook as it connects (a duplicate of it, so TLS wrapping it later changes
+    nothing); shutting it down ends the read in progress, whatever phase it is in."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.expired = False
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._timer: threading.Timer | None = None
+        self._done = False
+
+    def left(self) -> float:
+        return max(self.at - time.monotonic(), 0.0)
+
+    def trace(self, event: str, info: dict) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        raw = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            if self._done or raw is None:
+                return
+            self._socket = raw.dup()
+            self._timer = threading.Timer(self.left(), self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done or self._socket is None:
+                return
+            self.expired = True
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by the other end
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._socket is not None:
+                self._socket.close()
+
+
+def _send(client: httpx.Client, url: str, addresses: list[str] | None, accept: str, deadline: _Deadline) -> httpx.Response:
+    """GET `url`, connecting to one of its checked `addresses` (never a second DNS lookup, which could answer
+    differently: DNS rebinding) with the URL's own name in the Host header and for TLS (SNI, certificate)."""
+    headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING, "Connection": "close"}  # close: every hop
+    # connects afresh, so the deadline always has its socket and no connection is shared between names
+    last_error: httpx.HTTPError | None = None
+    for address in addresses or [None]:
+        left = deadline.left()
+        if left <= 0:
+            break
+        timeout = httpx.Timeout(min(REQUEST_TIMEOUT.read, left), connect=min(REQUEST_TIMEOUT.connect, left))
+        request = client.build_request("GET", url, headers=headers, timeout=timeout,
+                                       extensions={"trace": deadline.trace})
+        if address is not None:
+            request.extensions["sni_hostname"] = request.url.raw_host.decode("ascii")
+            request.url = request.url.copy_with(host=address)
+        try:
+            return client.send(request, stream=True, follow_redirects=False)
+        except httpx.ConnectError as exc:  # the next address may answer
+            last_error = exc
+    raise last_error or httpx.ConnectTimeout("no time left to connect")
 
 
 def _fetch(
@@ -126,50 +184,65 @@ def _fetch(
     truncate: bool = False,
 ) -> tuple[bytes, str, str]:
     """GET `url`, following redirects by hand with every hop checked. Returns (body, content type, final URL)."""
-    deadline = time.monotonic() + TOTAL_TIMEOUT
+    started = time.monotonic()
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
-        if time.monotonic() > deadline:
-            raise FetchFailed(f"{url}: took more than {TOTAL_TIMEOUT:g} s")
-        check_url(current, allow_private, resolver)
-        request = client.build_request("GET", current, headers={"Accept": accept}, timeout=REQUEST_TIMEOUT)
+        addresses = check_url(current, allow_private, resolver)
+        deadline = _Deadline(started + TOTAL_TIMEOUT)
         try:
-            response = client.send(request, stream=True, follow_redirects=False)
-        except httpx.HTTPError as exc:
-            raise FetchFailed(f"{current}: {type(exc).__name__}: {exc}") from None
-        try:
-            if response.is_redirect:
-                location = response.headers.get("location")
-                if not location:
-                    raise FetchFailed(f"{current}: redirect without a Location")
-                current = urljoin(current, location)
-                continue
-            if response.status_code != 200:
-                raise FetchFailed(f"{current}: HTTP {response.status_code}")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes and not truncate:
-                raise FetchFailed(f"{current}: {declared} bytes is more than the {max_bytes} allowed")
-            chunks: list[bytes] = []
-            size = 0
+            if deadline.left() <= 0:
+                raise FetchFailed(f"{url}: took more than {TOTAL_TIMEOUT:g} s")
+            response = _send(client, current, addresses, accept, deadline)
             try:
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > max_bytes:
-                        if truncate:
-                            break
-                        raise FetchFailed(f"{current}: more than the {max_bytes} bytes allowed")
-                    if time.monotonic() > deadline:
-                        raise FetchFailed(f"{current}: took more than {TOTAL_TIMEOUT:g} s")
-                    if stop_at is not None and stop_at in chunk.lower():
-                        break
-            except httpx.HTTPError as exc:
-                raise FetchFailed(f"{current}: {type(exc).__name__}: {exc}") from None
-            body = b"".join(chunks)[:max_bytes]
-            return body, response.headers.get("content-type", ""), str(response.url)
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise FetchFailed(f"{current}: redirect without a Location")
+                    current = urljoin(current, location)
+                    continue
+                if response.status_code != 200:
+                    raise FetchFailed(f"{current}: HTTP {response.status_code}")
+                body = _read_body(response, current, max_bytes, deadline, stop_at=stop_at, truncate=truncate)
+                return body, response.headers.get("content-type", ""), current
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            if deadline.expired or deadline.left() <= 0:
+                raise FetchFailed(f"{url}: took more than {TOTAL_TIMEOUT:g} s; the server is too slow") from None
+            raise FetchFailed(f"{current}: {type(exc).__name__}: {exc}") from None
         finally:
-            response.close()
+            deadline.close()
     raise FetchFailed(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
+def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline: _Deadline, *,
+               stop_at: bytes | None, truncate: bool) -> bytes:
+    """The decoded body, at most `max_bytes` of it: decoded here (bridge.decoding), so the cap holds while
+    decoding, not after."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes and not truncate:
+        raise FetchFailed(f"{url}: {declared} bytes is more than the {max_bytes} allowed")
+    try:
+        decoder = decoder_for(response.headers.get("content-encoding"))
+    except UnsupportedEncoding as exc:
+        raise FetchFailed(f"{url}: {exc}") from None
+    body = bytearray()
+    try:
+        for raw in response.iter_raw():
+            chunk = decoder.feed(raw, max_bytes - len(body))
+            body += chunk
+            if len(body) > max_bytes:
+                if truncate:
+                    return bytes(body[:max_bytes])
+                raise FetchFailed(f"{url}: more than the {max_bytes} bytes allowed")
+            if deadline.left() <= 0:
+                raise FetchFailed(f"{url}: took more than {TOTAL_TIMEOUT:g} s")
+            if stop_at is not None and stop_at in chunk.lower():
+                return bytes(body)
+        body += decoder.flush()
+    except zlib.error as exc:
+        raise FetchFailed(f"{url}: the compressed body is corrupt ({exc})") from None
+    return bytes(body[:max_bytes])
 
 
 class _LRU:
@@ -207,7 +280,7 @@ def clear_cache() -> None:
 
 
 def _policy_key(allow_private: AllowPrivate) -> object:
-    return allow_private if isinstance(allow_private, bool) else tuple(sorted(str(n) for n in _networks(allow_private)))
+    return allow_private if isinstance(allow_private, bool) else tuple(sorted(str(n) for n in networks(allow_private)))
 
 
 # --- pages --------------------------------------------------------------------------------------------------
@@ -371,12 +444,15 @@ def make_thumbnail(
     max_bytes: int = THUMB_MAX_BYTES,
     max_side: int = THUMB_MAX_SIDE,
     max_pixels: int = MAX_IMAGE_PIXELS,
+    max_decoded_bytes: int | None = None,
 ) -> Thumbnail:
     """Image bytes -> a Thumbnail of at most `max_side` px a side and `max_bytes` bytes, aspect ratio kept.
 
     Small enough JPEG/PNG/WebP/GIF images are kept as they are; others are scaled down and re-encoded as
-    JPEG, lowering the quality step by step, then the size, until they fit.
+    JPEG, lowering the quality step by step, then the size, until they fit. An image whose decoded pixels
+    would take more than `max_decoded_bytes` (MAX_DECODED_IMAGE_BYTES) is refused before it is decoded.
     """
+    max_decoded_bytes = MAX_DECODED_IMAGE_BYTES if max_decoded_bytes is None else max_decoded_bytes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -388,6 +464,14 @@ def make_thumbnail(
             if kind in KEEP_AS_IS and len(data) <= max_bytes and max(width, height) <= max_side:
                 image.verify()  # a truncated or corrupt file is refused here, not at upload
                 return Thumbnail(data=data, mime_type=KEEP_AS_IS[kind], width=width, height=height, source_url=source_url)
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale: ask for no more than the thumbnail needs
+            image.draft(None, _fitted(image.size, max_side))
+            decoded = _decoded_bytes(image)
+            if decoded > max_decoded_bytes:
+                raise ImageRefused(
+                    f"{source_url}: a {width}x{height} {image.mode} image takes {decoded / 1e6:.0f} MB to decode, "
+                    f"more than the {max_decoded_bytes / 1e6:.0f} MB allowed"
+                )
             image.load()
     except ImageRefused:
         raise
@@ -397,9 +481,12 @@ def make_thumbnail(
         raise ImageRefused(f"{source_url}: not an image bridge can use") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRefused(f"{source_url}: the image cannot be decoded ({exc})") from None
+    if image.mode in ("1", "P"):  # resizing these would pick nearest pixels instead of blending them
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    # scale down first: the rotated and flattened copies that follow are then thumbnail-sized
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     image = ImageOps.exif_transpose(image)
     image = _flatten(image)
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     while True:
         for quality in JPEG_QUALITIES:
             buffer = io.BytesIO()
@@ -415,10 +502,21 @@ def make_thumbnail(
         image = image.resize(new_size, Image.Resampling.LANCZOS)
 
 
+def _fitted(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _decoded_bytes(image: Image.Image) -> int:
+    """Bytes of one decoded copy of `image` at its (draft) size."""
+    mode = ImageMode.getmode(image.mode)
+    sample = int(mode.typestr[-1]) if mode.typestr[-1].isdigit() else 1
+    return image.width * image.height * len(mode.bands) * sample
+
+
 def _flatten(image: Image.Image) -> Image.Image:
-    """One RGB frame; transparency composited onto white (JPEG has no alpha)."""
-    if getattr(image, "is_animated", False):
-        image.seek(0)
+    """One RGB frame (the first: an animated image is opened at it); transparency composited onto white (JPEG
+    has no alpha)."""
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
