@@ -286,6 +286,7 @@ class MastodonState:
         self.statuses: dict[str, Status] = {}
         self.grants: dict[str, Grant] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, float]] = {}
+        self.idempotent_refusals: dict[tuple[str, str], tuple[ApiError, float]] = {}
         self.files: dict[str, tuple[str, bytes]] = {}  # path -> (mime, bytes)
         self.oauth_auto_approve: str | None = None  # username that "clicks Authorize"
         self.default_app = self._new_app("MastodonFake", None, ["read", "write", "follow", "push", "profile"], [OOB])
@@ -797,6 +798,20 @@ class MastodonState:
         return self._statuses_limiter(account).headers()
 
     def create_status(self, account: Account, token: Token, params: Params, idempotency_key: str | None) -> Status:
+        key = (account.id if self.profile.idempotency == "account" else "", idempotency_key or "")
+        if not (idempotency_key and self.profile.idempotency and self.profile.idempotency_replays_errors):
+            return self._create_status(account, token, params, idempotency_key)
+        now = self.clock.now()
+        refusal = self.idempotent_refusals.get(key)
+        if refusal is not None and refusal[1] > now:
+            raise refusal[0]
+        try:
+            return self._create_status(account, token, params, idempotency_key)
+        except ApiError as exc:
+            self.idempotent_refusals[key] = (exc, now + float(self.config["idempotency_ttl"]))
+            raise
+
+    def _create_status(self, account: Account, token: Token, params: Params, idempotency_key: str | None) -> Status:
         now = self.clock.now()
         idempotency_key = idempotency_key if self.profile.idempotency else None
         idempotency_scope = account.id if self.profile.idempotency == "account" else ""

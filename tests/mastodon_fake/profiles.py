@@ -47,6 +47,9 @@ class FakeProfile:
     blank_text_takes_cw: bool = False
     # an edit is held to the same length rule as a new status
     validates_edits: bool = True
+    # a refused status is remembered under its key too, and the refusal replayed (Pleroma's IdempotencyPlug
+    # caches whatever response went out); Mastodon stores the key only after a status was made
+    idempotency_replays_errors: bool = False
 
 
 PROFILES: dict[str, FakeProfile] = {
@@ -102,7 +105,7 @@ PROFILES: dict[str, FakeProfile] = {
     # Akkoma (a Pleroma fork; read in BDX-town/Akkoma 071bb07): lib/pleroma/web/common_api/utils.ex
     # validate_character_limit (String.length = graphemes, of String.trim(status <> spoiler), URLs in
     # full), activity_draft.ex full_payload, mastodon_api/controllers/status_controller.ex create (422),
-    # plugs/idempotency_plug.ex (cache keyed by the header alone, 6 h in application.ex),
+    # plugs/idempotency_plug.ex (cache keyed by the header alone, any response replayed, 6 h in application.ex),
     # mastodon_api/views/instance_view.ex ("2.7.2 (compatible; Akkoma X)", max_toot_chars, no v2 route
     # in router.ex), account_controller.ex (read:accounts; read:statuses, anonymous allowed),
     # plugs/o_auth_scopes_plug.ex (403 "Insufficient permissions: ...")
@@ -116,7 +119,7 @@ PROFILES: dict[str, FakeProfile] = {
         verify_credentials_scopes=("read:accounts",),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=True,
         forbidden_message="Insufficient permissions: {scopes}.",
-        has_instance_v2=False, v1_max_toot_chars=True,
+        has_instance_v2=False, v1_max_toot_chars=True, idempotency_replays_errors=True,
     ),
 }
 
