@@ -20,7 +20,7 @@ import threading
 import urllib.parse
 from typing import Any
 
-from . import cards
+from . import cards, takahe_entities
 from .length import find_entities, profile_length
 from .profiles import FakeProfile, profile_named
 from .ratelimit import Hit, RateLimits
@@ -437,6 +437,8 @@ class MastodonState:
                 "highlighted": False,
                 "collection_limit": 10,
             }
+        if self.profile.entities == "takahe":
+            return takahe_entities.account(data, credentials)
         return data
 
     def media_json(self, media: Media) -> dict:
@@ -462,7 +464,7 @@ class MastodonState:
             meta["colors"] = {"background": "#000000", "foreground": "#ffffff", "accent": "#888888"}
         files = f"{self.base_url}/system/media_attachments/files/{key}"
         preview_ext = media.ext if media.type == "image" else "png"
-        return {
+        data = {
             "id": media.id,
             "type": media.type,
             "url": f"{files}/original/{media.id}.{media.ext}" if media.processed else None,
@@ -474,6 +476,9 @@ class MastodonState:
             "description": media.description,
             "blurhash": None if media.type == "audio" else _BLURHASH,
         }
+        if self.profile.entities == "takahe":
+            return takahe_entities.media(data)
+        return data
 
     def card_json(self, card: dict | None) -> dict | None:
         if card is None:
@@ -540,6 +545,8 @@ class MastodonState:
             "manual": [],
             "current_user": "automatic" if (own and quotable) or (viewer and quotable) else "denied",
         }
+        if self.profile.entities == "takahe":
+            return takahe_entities.status(data, status.html)
         return data
 
     def instance_v2_json(self) -> dict:
@@ -589,7 +596,7 @@ class MastodonState:
         }
         if self.config["description_limit"] is None:
             del config["media_attachments"]["description_limit"]
-        return {
+        data = {
             "domain": host,
             "title": self.config["title"],
             "version": self.config["version"],
@@ -606,6 +613,11 @@ class MastodonState:
             "contact": {"email": "", "account": None},
             "rules": [],
         }
+        if self.profile.entities == "takahe":
+            first = min(self.accounts.values(), key=lambda a: int(a.id), default=None)  # the admin, made first
+            return takahe_entities.instance_v2(data, users=len(self.accounts),
+                                               admin=self.account_json(first) if first else None)
+        return data
 
     def instance_v1_json(self) -> dict:
         host = urllib.parse.urlsplit(self.base_url).netloc
@@ -647,6 +659,8 @@ class MastodonState:
             "contact_account": None,
             "rules": [],
         }
+        if self.profile.entities == "takahe":
+            data = takahe_entities.instance_v1(data, stats=data["stats"])
         if self.profile.v1_max_toot_chars:  # Pleroma's InstanceView: the limit at the top, no configuration
             del data["configuration"]
             data["max_toot_chars"] = self.max_characters()

@@ -39,6 +39,7 @@ class FakeProfile:
     verify_credentials_scopes: tuple[str, ...]
     account_statuses_scopes: tuple[str, ...]
     account_statuses_anonymous: bool  # readable without a token
+    media_get_scopes: tuple[str, ...]  # GET /api/v1/media/:id (polling an upload)
     forbidden_message: str  # body of the 403 for a missing scope
     has_instance_v2: bool = True
     # True: v1's limits are Pleroma's top-level max_toot_chars, without a "configuration" block
@@ -50,6 +51,8 @@ class FakeProfile:
     # a refused status is remembered under its key too, and the refusal replayed (Pleroma's IdempotencyPlug
     # caches whatever response went out); Mastodon stores the key only after a status was made
     idempotency_replays_errors: bool = False
+    # the JSON entities: "mastodon" (4.7.3's) or "takahe" (takahe_entities.py); 404s are HTML there
+    entities: str = "mastodon"
 
 
 PROFILES: dict[str, FakeProfile] = {
@@ -65,6 +68,7 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=23,
         verify_credentials_scopes=("profile", "read", "read:accounts"),
         account_statuses_scopes=("read", "read:statuses"), account_statuses_anonymous=True,
+        media_get_scopes=("write", "write:media"),
         forbidden_message="This action is outside the authorized scopes",
         blank_text_takes_cw=True,
     ),
@@ -81,8 +85,10 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=23,
         verify_credentials_scopes=("read",),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=False,
+        media_get_scopes=("read:media",),  # api/views/media.py @scope_required("read:media")
         forbidden_message="out_of_scope_for_token",
         validates_edits=False,  # edit_status calls post.edit_local without a length check
+        entities="takahe",
     ),
     # superseriousbusiness/gotosocial 57cb4fe: internal/processing/status/common.go validateStatusContent
     # (len([]rune(status)) + len([]rune(spoiler)), 400 "Bad Request: ..."), internal/typeutils/
@@ -100,6 +106,7 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=25,
         verify_credentials_scopes=("profile", "read:accounts"),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=False,
+        media_get_scopes=("write:media",),  # internal/api/client/media/mediaget.go
         forbidden_message="Forbidden: token has insufficient scope permission",
     ),
     # Akkoma (a Pleroma fork; read in BDX-town/Akkoma 071bb07): lib/pleroma/web/common_api/utils.ex
@@ -118,6 +125,7 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=23,
         verify_credentials_scopes=("read:accounts",),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=True,
+        media_get_scopes=("read:media",),  # mastodon_api/controllers/media_controller.ex
         forbidden_message="Insufficient permissions: {scopes}.",
         has_instance_v2=False, v1_max_toot_chars=True, idempotency_replays_errors=True,
     ),
