@@ -676,6 +676,7 @@ def observe(fake, http) -> dict:
         "empty": outcome(post("")),
         "blank": post("   ").status_code,
         "cw_only": (lambda r: (r.status_code, r.json().get("content")))(post("", spoiler_text="cw")),
+        "cw_sensitive": post("body", spoiler_text="cw", sensitive="false").json()["sensitive"],
         "too_long": outcome(post("x" * (PROBE_LIMIT + 1))),
         "spoiler_counts": post("x" * PROBE_LIMIT, spoiler_text="w").status_code,
         "graphemes": post(FAMILY * 10).status_code,  # 10 graphemes, 50 code points
@@ -727,6 +728,7 @@ EXPECTED = {
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 200},
         "media_get": {"read": 403, "write": 200, "write:media": 200},
         "entities": (True, False),
+        "cw_sensitive": False,
         "forbidden": "This action is outside the authorized scopes",
     },
     "takahe": {
@@ -741,6 +743,7 @@ EXPECTED = {
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 401},
         "media_get": {"read": 200, "write": 403, "write:media": 403},
         "entities": (False, True),
+        "cw_sensitive": True,
         "forbidden": "out_of_scope_for_token",
     },
     "gotosocial": {
@@ -755,6 +758,7 @@ EXPECTED = {
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 401},
         "media_get": {"read": 403, "write": 200, "write:media": 200},
         "entities": (True, False),
+        "cw_sensitive": False,
         "forbidden": "Forbidden: token has insufficient scope permission",
     },
     "akkoma": {
@@ -769,6 +773,7 @@ EXPECTED = {
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 200},
         "media_get": {"read": 200, "write": 403, "write:media": 403},
         "entities": (True, False),
+        "cw_sensitive": False,
         "forbidden": "Insufficient permissions: read:accounts.",
     },
 }
@@ -823,7 +828,7 @@ def test_every_profile_rule_is_observed(profile, http, monkeypatch):
 
     original = profiles.PROFILES[profile]
     mutants = _mutations(original)
-    assert len(mutants) >= 19 if original.idempotency else len(mutants) >= 17
+    assert len(mutants) >= 20 if original.idempotency else len(mutants) >= 18
     for mutant in mutants:
         monkeypatch.setitem(profiles.PROFILES, profile, mutant)
         with MastodonFake(profile=profile) as fake:

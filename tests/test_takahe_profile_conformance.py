@@ -65,10 +65,20 @@ def script(side: Side) -> None:
     # at the limit in code points; 23 per URL would make it shorter still
     side.call("status_create", "POST", "/api/v1/statuses", everything,
               data={"status": "y" * (LIMIT - 30) + " https://blog.example.com/" + "a" * 4})
+    # the profile's counting rules, tried on the real server: code points, not graphemes (61 families are
+    # 305 code points); a URL in full, not at 23 (301 in full, 294 at 23); the content warning not counted
+    family = "\U0001F468\u200D\U0001F469\u200D\U0001F467"
+    side.call("status_graphemes_fit_codepoints_do_not", "POST", "/api/v1/statuses", everything,
+              data={"status": family * 61})
+    side.call("status_url_counted_in_full", "POST", "/api/v1/statuses", everything,
+              data={"status": "z" * 270 + " https://blog.example.com/abcd"})
+    side.call("status_create", "POST", "/api/v1/statuses", everything,
+              data={"status": "w" * LIMIT, "spoiler_text": "not counted"})
     side.call("status_create_write_only", "POST", "/api/v1/statuses", ["write:statuses"], data={"status": "narrow"})
     side.call("status_get", "GET", f"/api/v1/statuses/{made['id']}", everything)
     side.call("status_source", "GET", f"/api/v1/statuses/{made['id']}/source", everything)
     side.call("status_edit", "PUT", f"/api/v1/statuses/{made['id']}", everything, data={"status": "Edited"})
+    side.call("status_edit", "PUT", f"/api/v1/statuses/{made['id']}", everything, data={"status": "e" * (LIMIT + 5)})
     side.call("account_statuses", "GET", f"/api/v1/accounts/{me}/statuses", everything, params={"limit": 5})
     side.call("account_statuses_read_statuses", "GET", f"/api/v1/accounts/{me}/statuses", ["read:statuses"])
     side.call("account_statuses_no_token", "GET", f"/api/v1/accounts/{me}/statuses", None)

@@ -246,7 +246,7 @@ class MastodonState:
         rate_limits: dict[str, tuple[int, int]] | None = None,
         unicode_query_urls: bool = True,
         oauth_code_ttl: float = 600.0,
-        cw_implies_sensitive: bool = False,
+        cw_implies_sensitive: bool | None = None,
         profile: str = "mastodon",
     ):
         # which server the fake answers like (profiles.py); version, URL weight and the
@@ -258,6 +258,8 @@ class MastodonState:
             version = self.profile.version
         if idempotency_ttl is None:
             idempotency_ttl = self.profile.idempotency_ttl
+        if cw_implies_sensitive is None:
+            cw_implies_sensitive = self.profile.cw_implies_sensitive
         self.lock = threading.RLock()
         self.clock = clock or Clock()
         self.ids = IdGenerator(self.clock)

@@ -53,6 +53,8 @@ class FakeProfile:
     idempotency_replays_errors: bool = False
     # the JSON entities: "mastodon" (4.7.3's) or "takahe" (takahe_entities.py); 404s are HTML there
     entities: str = "mastodon"
+    # a content warning makes the status sensitive whatever was sent (Mastodon 4.7 keeps "sensitive" as sent)
+    cw_implies_sensitive: bool = False
 
 
 PROFILES: dict[str, FakeProfile] = {
@@ -89,6 +91,7 @@ PROFILES: dict[str, FakeProfile] = {
         forbidden_message="out_of_scope_for_token",
         validates_edits=False,  # edit_status calls post.edit_local without a length check
         entities="takahe",
+        cw_implies_sensitive=True,  # activities/models/post.py create_local: sensitive=bool(summary) or sensitive
     ),
     # superseriousbusiness/gotosocial 57cb4fe: internal/processing/status/common.go validateStatusContent
     # (len([]rune(status)) + len([]rune(spoiler)), 400 "Bad Request: ..."), internal/typeutils/

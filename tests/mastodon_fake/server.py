@@ -165,7 +165,7 @@ class MastodonFake:
         rate_limits: dict[str, tuple[int, int]] | None = None,
         unicode_query_urls: bool = True,
         oauth_auto_approve: str | None = None,
-        cw_implies_sensitive: bool = False,
+        cw_implies_sensitive: bool | None = None,
     ):
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("the fake only listens on loopback")
