@@ -99,3 +99,12 @@ def test_counting_values_are_known():
     for profile in PROFILES.values():
         assert profile.counting in ("graphemes", "codepoints", "utf16")
         assert profile.idempotency_window >= 3600 or not profile.honours_idempotency_key
+
+
+def test_bridge_recognises_every_profile_of_the_mastodon_fake():
+    """The fake's profiles (tests/mastodon_fake/profiles.py) say the version their server says: bridge's table
+    must know each of them, or tests against the fake would exercise the conservative profile instead."""
+    from tests.mastodon_fake.profiles import PROFILES as FAKE_PROFILES
+
+    for name, fake in FAKE_PROFILES.items():
+        assert identify(fake.version)[0] is PROFILES[name], (name, fake.version)
