@@ -240,12 +240,12 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         code = EXIT_CONFIG if isinstance(exc, click.UsageError) else exc.exit_code
     except ConfigError as exc:
-        from bridge.logs import redact
+        from bridge.redact import redact
 
         click.echo(f"config error: {redact(str(exc))}", err=True)
         code = EXIT_CONFIG
     except BridgeError as exc:
-        from bridge.logs import redact
+        from bridge.redact import redact
 
         click.echo(f"error: {redact(str(exc))}", err=True)
         code = EXIT_FAILURE
