@@ -110,9 +110,11 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         line += " (dry run: nothing written, nothing posted)"
     else:
         line += f"; posted {delivered.posted}, failed {delivered.failed}"
+        from bridge.redact import redact
+
         for account in delivered.accounts:
-            if account.paused:
-                click.echo(f"account {account.account} is paused: {account.paused}", err=True)
+            if account.paused:  # a server's words, or a reason stored raw by an older version
+                click.echo(f"account {account.account} is paused: {redact(account.paused)}", err=True)
     click.echo(line)
     return EXIT_FAILURE if failed or (delivered and (delivered.failed or any(a.paused for a in delivered.accounts))) else EXIT_OK
 
