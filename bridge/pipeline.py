@@ -361,7 +361,8 @@ class Poller:
     def backoff(self, feed: FeedConfig, failures: int, retry_after: float | None = None) -> float:
         """Exponential, capped, jittered; never sooner than the server's Retry-After."""
         interval = self.config.feed_interval(feed)
-        delay = min(interval * (2 ** max(failures - 1, 0)), max(self.config.bridge.max_backoff, interval))
+        # The exponent is capped: after a year of failures 2**failures would not fit in a float (OverflowError).
+        delay = min(interval * (2 ** min(max(failures - 1, 0), 64)), max(self.config.bridge.max_backoff, interval))
         delay = self._jitter(delay)
         if retry_after is not None:
             delay = max(delay, retry_after)

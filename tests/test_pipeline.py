@@ -220,6 +220,10 @@ def test_failing_feed_backs_off_exponentially_up_to_the_cap(world):
     assert delays[1] > delays[0] * 1.5 and delays[2] > delays[1] * 1.5
     assert max(delays) <= 3600 * 1.1
     assert world.state.get_feed("flaky").error_count == 6
+    # a feed failing for a year and more: thousands of failures in a row, and the delay is still the cap
+    world.state.update_feed("flaky", error_count=5000)
+    world.poll(config, ["flaky"])
+    assert world.state.get_feed("flaky").next_poll_at - world.clock.now <= 3600 * 1.1
 
 
 def test_moved_feed_is_polled_at_its_new_address(world):

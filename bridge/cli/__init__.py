@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         code = EXIT_FAILURE
     except click.ClickException as exc:
+        from bridge.redact import redact
+
+        exc.message = redact(exc.message)  # `login` quotes the server's error, which may echo what it was sent
         exc.show()
         code = EXIT_CONFIG if isinstance(exc, click.UsageError) else exc.exit_code
     except ConfigError as exc:
