@@ -9,10 +9,7 @@ when shown.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,8 +20,8 @@ from bridge.config import load_config
 from bridge.delivery import credential_fingerprint
 from bridge.redact import MARKER, redact, register_secret
 from tests.test_pipeline import posts, rss
+from tests.test_secrets import _bridge
 
-ROOT = Path(__file__).resolve().parent.parent
 MASTODON_TOKEN = "Zq9xT4mP0bLw7RkV2nHs8YdC3fJg6uEa1oIt5WcXyB"
 BLUESKY_PASSWORD = "sky-Pass-Q9x81zLm"
 
@@ -72,11 +69,27 @@ class EchoServer:
         self.server.server_close()
 
 
-def _bridge(config: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BRIDGE_TEST_SKY": BLUESKY_PASSWORD}
-    env.pop("BRIDGE_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+def _run(config: Path, *args: str) -> str:
+    result = _bridge(config, *args, env={"BRIDGE_TEST_SKY": BLUESKY_PASSWORD})
+    return result.stdout + result.stderr
+
+
+def _write_config(tmp_path: Path, feed_url: str, instance: str, *, bluesky_service: str | None = None) -> Path:
+    """A Mastodon account (token in a file) and, given a service, a Bluesky one (app password in the env)."""
+    token_file = tmp_path / "masto-token"
+    token_file.write_text(MASTODON_TOKEN + "\n")
+    token_file.chmod(0o600)
+    text = (f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
+            f'[accounts.masto]\ntype = "mastodon"\ninstance = "{instance}"\naccess_token = {{ file = "{token_file}" }}\n')
+    accounts = ["masto"]
+    if bluesky_service:
+        text += (f'[accounts.sky]\ntype = "bluesky"\nhandle = "writer.test"\nservice = "{bluesky_service}"\n'
+                 'app_password = { env = "BRIDGE_TEST_SKY" }\n')
+        accounts.append("sky")
+    text += f'[[feeds]]\nname = "blog"\nurl = "{feed_url}"\naccounts = {json.dumps(accounts)}\n'
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    return config
 
 
 def _database_bytes(tmp_path: Path) -> bytes:
@@ -84,26 +97,14 @@ def _database_bytes(tmp_path: Path) -> bytes:
 
 
 def test_a_server_echoing_the_credential_leaks_it_nowhere(tmp_path, feed_server):
-    token_file = tmp_path / "masto-token"
-    token_file.write_text(MASTODON_TOKEN + "\n")
-    token_file.chmod(0o600)
     with EchoServer() as echo:
-        feed_server.route("/feed", rss(posts(1)))
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
-            f'[accounts.masto]\ntype = "mastodon"\ninstance = "{echo.url}"\naccess_token = {{ file = "{token_file}" }}\n'
-            f'[accounts.sky]\ntype = "bluesky"\nhandle = "writer.test"\nservice = "{echo.url}"\n'
-            f'app_password = {{ env = "BRIDGE_TEST_SKY" }}\n'
-            f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["masto", "sky"]\n'
-        )
+        config = _write_config(tmp_path, feed_server.url("/feed"), echo.url, bluesky_service=echo.url)
         outputs = []
         runs = [["-v", "poll"], ["-v", "poll", "--feed", "blog"], ["--log-format", "json", "-v", "poll", "--feed", "blog"],
                 ["status"], ["status", "--json"], ["doctor"]]
         for number, args in enumerate(runs):
             feed_server.route("/feed", rss(posts(number + 1)))  # a new entry for every poll after the baseline
-            result = _bridge(config, *args)
-            outputs.append(result.stdout + result.stderr)
+            outputs.append(_run(config, *args))
         assert echo.echoed >= 3  # the server did quote both credentials back (login, posting, doctor)
     everything = "\n".join(outputs)
     assert "account masto is paused" in outputs[1] and "account sky is paused" in outputs[1]
@@ -121,17 +122,9 @@ def test_a_server_echoing_the_credential_leaks_it_nowhere(tmp_path, feed_server)
 
 def test_rows_stored_raw_by_an_older_version_are_redacted_when_shown(tmp_path, feed_server):
     """Before this fix the server's text was stored as it came: status and poll redact it on the way out."""
-    token_file = tmp_path / "masto-token"
-    token_file.write_text(MASTODON_TOKEN)
-    token_file.chmod(0o600)
     feed_server.route("/feed", rss(posts(1)))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
-        f'[accounts.masto]\ntype = "mastodon"\ninstance = "http://127.0.0.1:9"\naccess_token = {{ file = "{token_file}" }}\n'
-        f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["masto"]\n'
-    )
-    assert _bridge(config, "poll").returncode == 0
+    config = _write_config(tmp_path, feed_server.url("/feed"), "http://127.0.0.1:9")
+    assert "1 feed(s)" in _run(config, "poll")
     feed_server.route("/feed", rss(posts(2)))
     old_text = f"HTTP 401: The access token is invalid (Authorization: Bearer {MASTODON_TOKEN})"
     fingerprint = credential_fingerprint(load_config(config), "masto")  # paused with this very token: stays paused
@@ -139,10 +132,7 @@ def test_rows_stored_raw_by_an_older_version_are_redacted_when_shown(tmp_path, f
         db.execute("INSERT OR REPLACE INTO accounts (name, paused_reason, paused_at, paused_fingerprint) "
                    "VALUES ('masto', ?, strftime('%s', 'now'), ?)", [f"old pause: {old_text}", fingerprint])
         db.execute("UPDATE feeds SET last_error = ?, error_count = 1", [f"old feed error: {old_text}"])
-    outputs = []
-    for args in (["status"], ["status", "--json"], ["poll", "--feed", "blog"]):
-        result = _bridge(config, *args)
-        outputs.append(result.stdout + result.stderr)
+    outputs = [_run(config, *args) for args in (["status"], ["status", "--json"], ["poll", "--feed", "blog"])]
     assert "old pause: HTTP 401" in outputs[0] and "old feed error" in outputs[0]
     assert "account masto is paused: old pause" in outputs[2]
     assert all(MASTODON_TOKEN not in output for output in outputs), outputs

@@ -75,19 +75,17 @@ def test_a_binary_secret_file_pauses_its_account_and_the_other_account_posts(tmp
     with MastodonFake() as fake:
         good_token = fake.add_account("good")
         fake.add_account("broken")
-        good_file, broken_file = tmp_path / "good-token", tmp_path / "broken-token"
-        good_file.write_text(good_token)
-        broken_file.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR-XSECRETX")
-        for path in (good_file, broken_file):
-            path.chmod(0o600)
+        contents = {"good": good_token.encode(), "broken": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR-XSECRETX"}
+        text = f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
+        for name, content in contents.items():
+            secret = tmp_path / f"{name}-token"
+            secret.write_bytes(content)
+            secret.chmod(0o600)
+            text += f'[accounts.{name}]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ file = "{secret}" }}\n'
+        broken_file = tmp_path / "broken-token"
         feed_server.route("/feed", rss(posts(1)))
         config = tmp_path / "config.toml"
-        config.write_text(
-            f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
-            f'[accounts.good]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ file = "{good_file}" }}\n'
-            f'[accounts.broken]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ file = "{broken_file}" }}\n'
-            f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["good", "broken"]\n'
-        )
+        config.write_text(text + f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["good", "broken"]\n')
         checked = _bridge(config, "check-config", env={})
         assert checked.returncode == 2
         assert f"accounts.broken.access_token: the secret file {broken_file} is not text" in checked.stderr
