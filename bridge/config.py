@@ -82,22 +82,22 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def _duration(low: float, high: float, *, low_inclusive: bool = True):
-    """A duration setting that must lie in [low, high] (or (low, high])."""
-
+def bounded_duration(value: Any, low: float, high: float, *, low_inclusive: bool = True) -> float:
+    """parse_duration, and the result must lie in [low, high] (or (low, high]); else a SettingError with the fix."""
     least = f"at least {format_duration(low)}" if low_inclusive else f"more than {format_duration(low)}"
     fix = f"write a duration of {least} and at most {format_duration(high)}, like 90s, 15m, 2h or 7d"
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise SettingError(f"{value!r} is not a duration", fix) from None
+    if seconds > high or seconds < low or (seconds == low and not low_inclusive):
+        raise SettingError(f"{value!r} is out of range: it must be {least} and at most {format_duration(high)}", fix)
+    return seconds
 
-    def check(value: Any) -> float:
-        try:
-            seconds = parse_duration(value)
-        except ValueError:
-            raise SettingError(f"{value!r} is not a duration", fix) from None
-        if seconds > high or seconds < low or (seconds == low and not low_inclusive):
-            raise SettingError(f"{value!r} is out of range: it must be {least} and at most {format_duration(high)}", fix)
-        return seconds
 
-    return Annotated[float, BeforeValidator(check)]
+def _duration(low: float, high: float, *, low_inclusive: bool = True):
+    """A duration setting that must lie in [low, high] (or (low, high])."""
+    return Annotated[float, BeforeValidator(lambda value: bounded_duration(value, low, high, low_inclusive=low_inclusive))]
 
 
 def _count(low: int, high: int):

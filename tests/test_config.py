@@ -321,3 +321,16 @@ def test_a_credential_with_a_line_break_inside_is_refused(tmp_path, monkeypatch)
     with pytest.raises(ConfigError, match="control characters") as info:
         resolve_secret(config, "main")
     assert "first-half" not in str(info.value)
+
+
+@pytest.mark.parametrize("pace", ["99999999999w", "400d", "nan"])
+def test_backfill_pace_out_of_range_exits_2(tmp_path, capsys, pace):
+    from bridge.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n[[feeds]]\nname = "blog"\nurl = "https://b.example/feed"\n')
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "backfill", "--feed", "blog", "--pace", pace])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(f"config error: --pace: {pace!r} is ")
+    assert not (tmp_path / "state.sqlite3").exists()
