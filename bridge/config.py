@@ -14,8 +14,8 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -115,10 +115,9 @@ def _count(low: int, high: int):
     return Annotated[int, BeforeValidator(check)]
 
 
-def _printable(value: str, *, allow_newlines: bool = False) -> str:
+def _printable(value: str) -> str:
     """Refuse control characters: a CR/LF would split an HTTP header, a NUL is refused by every path call."""
-    allowed = "\n\t" if allow_newlines else ""
-    if any(ord(char) < 32 and char not in allowed or 127 <= ord(char) < 160 for char in value):
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
         raise SettingError(f"{value!r} contains control characters (line breaks, NUL...)",
                            "remove them; write the value on one line")
     return value
@@ -466,8 +465,8 @@ def _check_url(key: str, url: str, fix: str) -> None:
     """An absolute http(s) URL with a host and a valid port, without spaces."""
     try:
         parts = urlsplit(url)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
-        parts.port  # raises ValueError on a port out of range or not a number
+        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+                  and (parts.port is None or parts.port > 0))  # .port raises ValueError when out of range
     except ValueError:
         usable = False
     if not usable:
