@@ -5,7 +5,8 @@ Authorization header), so an error text may carry a credential. Two nets catch i
 - the secrets bridge knows: every credential resolved in this process (config.resolve_secret registers it),
   also in its URL-encoded and JSON-escaped spellings;
 - generic shapes, for a secret this process never saw: Bearer/Basic credentials, `access_token=...`,
-  `"password": "..."`, JWTs (Bluesky session tokens), and the Bluesky app-password shape xxxx-xxxx-xxxx-xxxx.
+  `"password": "..."`, a URL's user:password@, JWTs (Bluesky session tokens), and the Bluesky app-password
+  shape xxxx-xxxx-xxxx-xxxx.
 
 Used before a server's text is stored (bridge/state.py), when stored text is shown (status, doctor, poll: rows
 written by older versions were stored raw), and on every log record (bridge/logs.py).
@@ -34,6 +35,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # config key path (accounts.x.access_token: ...), and only a credential-long value, not the next word
     (re.compile(rf"""((?<![\w.])(?:{_SECRET_KEYS})\b\\?["']?\s*[:=]\s*\\?["']?)[^\s"'\\&,;<>{{}}]{{8,}}""", re.IGNORECASE),
      rf"\1{MARKER}"),
+    # a password in a URL: https://user:password@host/
+    (re.compile(r"(?<=://)([^/\s:@]+):[^/\s@]+@"), rf"\1:{MARKER}@"),
     # a JWT (header.payload.signature; the header is base64 of '{"')
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARKER),
     # a Bluesky app password (base32, 4x4); not inside a URL path or a longer slug, where it is a post's name

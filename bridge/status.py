@@ -27,8 +27,8 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
         feeds.append(
             {
                 "name": feed.name,
-                "url": feed.url,
-                "polling_url": row.url if row else feed.url,
+                "url": redact(feed.url),  # a private feed's URL may carry its token (?token=..., user:pass@)
+                "polling_url": redact(row.url if row else feed.url),
                 "enabled": feed.enabled,
                 "accounts": list(feed.accounts),
                 "last_check": _iso(row.last_checked_at) if row else None,

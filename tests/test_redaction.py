@@ -9,6 +9,7 @@ when shown.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -147,6 +148,7 @@ def test_rows_stored_raw_by_an_older_version_are_redacted_when_shown(tmp_path, f
         ('"{\\"refreshJwt\\": \\"abcdefghijkl\\"}"', "refreshJwt"),
         ("session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkaWQ6cGxjOnh5eiJ9.c2lnbmF0dXJl expired", "session "),
         ("Invalid identifier or password: k2x7-abcd-m3nq-z5ty", "Invalid identifier or password: "),
+        ("HTTP 500 from https://reader:hunter2hunter2@blog.example/feed", "https://reader:"),
     ],
 )
 def test_credential_shapes_are_redacted_without_a_known_secret(text, kept):
@@ -172,3 +174,27 @@ def test_a_known_secret_is_redacted_in_any_spelling():
     register_secret("tok/with+special=chars")
     echoed = "the server got tok/with+special=chars, as a form field tok%2Fwith%2Bspecial%3Dchars"
     assert redact(echoed) == f"the server got {MARKER}, as a form field {MARKER}"
+
+
+@pytest.fixture
+def bridge_logging(capsys):
+    """bridge's logging set up for one test, and taken down after it (it installs a handler on the root logger)."""
+    from bridge.logs import setup_logging
+
+    roots = [logging.getLogger(), logging.getLogger("bridge")]
+    saved = [(logger, logger.handlers[:], logger.level, logger.propagate) for logger in roots]
+    yield setup_logging
+    for logger, handlers, level, propagate in saved:
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_log_line_carries_a_secret_not_even_a_librarys(bridge_logging, capsys, fmt):
+    bridge_logging(fmt, "info")
+    register_secret("library-leaked-token-0001")
+    logging.getLogger("bridge.deliver").error("account m paused: %s", "HTTP 401 (Bearer library-leaked-token-0001)")
+    logging.getLogger("atproto_client").warning("request failed: %s", '{"password": "hunter2hunter2"}')
+    logging.getLogger("bridge.deliver").info("posted", extra={"fields": {"error": "token=library-leaked-token-0001"}})
+    err = capsys.readouterr().err
+    assert "account m paused" in err and "request failed" in err and MARKER in err
+    assert "library-leaked-token-0001" not in err and "hunter2" not in err
