@@ -479,6 +479,11 @@ def _check_templates(where: str, options: PostOptions) -> None:
         if template is None:
             continue
         try:
+            _printable(template.replace("\n", " ").replace("\t", " "))  # line breaks are a template's own
+        except SettingError:
+            raise ConfigError(f"{where}.{name}", "contains control characters other than line breaks",
+                              "remove them (NUL, escape sequences...); line breaks (\\n) and tabs are fine") from None
+        try:
             fields = [parsed[1] for parsed in string.Formatter().parse(template) if parsed[1] is not None]
         except ValueError as exc:
             raise ConfigError(f"{where}.{name}", f"is not a valid template: {exc}", "write fields as {title}; double a literal brace: {{") from None

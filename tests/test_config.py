@@ -242,6 +242,7 @@ UNUSABLE = [
     ("feeds", "url", '"https://b.example/feed\\nHost: evil"', f"{_FEED}.url"),
     ("feeds", "url", '"https:///feed"', f"{_FEED}.url"),
     ("feeds", "hashtags", "{ max = 1e9 }", f"{_FEED}.hashtags.max"),
+    ("feeds", "template", '"{title}\\u0000\\n{url}"', f"{_FEED}.template"),
 ]
 
 
