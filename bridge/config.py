@@ -7,6 +7,7 @@ Every problem becomes a ConfigError that names the key path and the fix.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import string
@@ -14,10 +15,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bridge.errors import ConfigError
+from bridge.language import normalise_language
+from bridge.redact import register_secret
 
 TEMPLATE_FIELDS = frozenset({"title", "summary", "url", "hashtags", "author", "feed_title", "published"})
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"
@@ -29,9 +33,39 @@ VISIBILITIES = ("public", "unlisted", "private", "direct")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
+# Ranges of the settings. Beyond a year a schedule means "never", and the scheduler's and the status page's
+# datetime arithmetic overflows; a timeout longer than an hour only hides a dead server.
+MAX_DURATION = 365 * 86400.0
+MAX_TIMEOUT = 3600.0
+# Counts used in rate arithmetic stay exact as floats (< 2**53), so no division or product can overflow.
+MAX_COUNT = 10**15
+# A delay doubles with each attempt: 2**100 retry delays is still a finite float.
+MAX_ATTEMPTS = 100
+MAX_FEED_BYTES = 1_000_000_000
+MAX_CONCURRENCY = 1000
+MAX_USER_AGENT = 500
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SettingError(ValueError):
+    """A bad value and its fix; _config_error adds the key path."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.fix = fix
+        super().__init__(problem)
+
+
+def format_duration(seconds: float) -> str:
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds / _UNIT_SECONDS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
 
 def parse_duration(value: Any) -> float:
-    """'90s', '15m', '2h', '7d', '1w' or a number of seconds -> seconds."""
+    """'90s', '15m', '2h', '7d', '1w' or a number of seconds -> seconds (finite, not negative)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90s, 15m, 2h, 7d")
     if isinstance(value, (int, float)):
@@ -41,12 +75,80 @@ def parse_duration(value: Any) -> float:
         if not match:
             raise ValueError(f"{value!r} is not a duration; write it like 90s, 15m, 2h or 7d")
         seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a duration; write it like 90s, 15m, 2h or 7d")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def bounded_duration(value: Any, low: float, high: float, *, low_inclusive: bool = True) -> float:
+    """parse_duration, and the result must lie in [low, high] (or (low, high]); else a SettingError with the fix."""
+    least = f"at least {format_duration(low)}" if low_inclusive else f"more than {format_duration(low)}"
+    fix = f"write a duration of {least} and at most {format_duration(high)}, like 90s, 15m, 2h or 7d"
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise SettingError(f"{value!r} is not a duration", fix) from None
+    if seconds > high or seconds < low or (seconds == low and not low_inclusive):
+        raise SettingError(f"{value!r} is out of range: it must be {least} and at most {format_duration(high)}", fix)
+    return seconds
+
+
+def _duration(low: float, high: float, *, low_inclusive: bool = True):
+    """A duration setting that must lie in [low, high] (or (low, high])."""
+    return Annotated[float, BeforeValidator(lambda value: bounded_duration(value, low, high, low_inclusive=low_inclusive))]
+
+
+def _count(low: int, high: int):
+    """A whole-number setting that must lie in [low, high]."""
+
+    def check(value: Any) -> int:
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if not whole and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value, whole = int(value), True
+        if not whole or not low <= value <= high:
+            raise SettingError(f"{value!r} is not a whole number from {low} to {high}",
+                               f"use a whole number from {low} to {high}")
+        return value
+
+    return Annotated[int, BeforeValidator(check)]
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters: a CR/LF would split an HTTP header, a NUL is refused by every path call."""
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+        raise SettingError(f"{value!r} contains control characters (line breaks, NUL...)",
+                           "remove them; write the value on one line")
+    return value
+
+
+def _header_value(value: str) -> str:
+    """A User-Agent: printable ASCII, since HTTP clients send header values as ASCII and refuse anything else."""
+    _printable(value)
+    if not value.strip() or len(value) > MAX_USER_AGENT or not value.isascii():
+        raise SettingError(f"{value!r} cannot be sent as a User-Agent header",
+                           f"use 1 to {MAX_USER_AGENT} printable ASCII characters, no line breaks")
+    return value
+
+
+def _language(value: str | None) -> str | None:
+    if value and normalise_language(value) is None:
+        raise SettingError(f"{value!r} is not a language tag", 'write a BCP 47 tag such as "en", "pt-BR" or "zh-Hant"')
+    return value
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise SettingError(f"{value!r} is not an environment variable name",
+                           "use letters, digits and _ only, not starting with a digit, e.g. BRIDGE_TOKEN")
+    return value
+
+
+Duration = _duration(1.0, MAX_DURATION)
+Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
+Text = Annotated[str, AfterValidator(_printable)]
+Language = Annotated[str | None, AfterValidator(_language)]
 
 
 class _Strict(BaseModel):
@@ -56,8 +158,8 @@ class _Strict(BaseModel):
 class SecretRef(_Strict):
     """Where a secret lives: an environment variable or a file. Never the secret itself."""
 
-    env: str | None = None
-    file: str | None = None
+    env: Annotated[str | None, AfterValidator(_env_name)] = None
+    file: Text | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "SecretRef":
@@ -68,7 +170,7 @@ class SecretRef(_Strict):
 
 class HashtagSettings(_Strict):
     enabled: bool = True
-    max: int = Field(default=3, ge=0, le=30)
+    max: _count(0, 30) = 3
     rename: dict[str, str] = Field(default_factory=dict)
     ignore: list[str] = Field(default_factory=list)
 
@@ -77,7 +179,7 @@ class CategoryRule(_Strict):
     """When an entry carries one of `categories`, set a content warning and/or visibility."""
 
     categories: list[str] = Field(min_length=1)
-    content_warning: str | None = None
+    content_warning: Text | None = None
     visibility: Literal["public", "unlisted", "private", "direct"] | None = None
 
 
@@ -86,26 +188,26 @@ class PostOptions(_Strict):
 
     template: str | None = None
     template_untitled: str | None = None
-    language: str | None = None
+    language: Language = None
     visibility: Literal["public", "unlisted", "private", "direct"] | None = None
-    content_warning: str | None = None
+    content_warning: Text | None = None
     attach_image: bool | None = None
 
 
 class AccountConfig(PostOptions):
     type: Literal["mastodon", "bluesky"]
     # Mastodon
-    instance: str | None = None
+    instance: Text | None = None
     access_token: SecretRef | None = None
     # Bluesky
-    handle: str | None = None
-    service: str | None = None
+    handle: Text | None = None
+    service: Text | None = None
     app_password: SecretRef | None = None
     # Delivery
-    posts_per_hour: int = Field(default=6, ge=1)
-    posts_per_day: int = Field(default=40, ge=1)
+    posts_per_hour: _count(1, MAX_COUNT) = 6
+    posts_per_day: _count(1, MAX_COUNT) = 40
     edit_on_update: bool = False
-    max_attempts: int = Field(default=12, ge=1)
+    max_attempts: _count(1, MAX_ATTEMPTS) = 12
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> "AccountConfig":
@@ -135,8 +237,8 @@ class AccountConfig(PostOptions):
 
 
 class FeedConfig(PostOptions):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    url: str
+    name: str = Field(pattern=_NAME.pattern)
+    url: Text
     accounts: list[str] = Field(default_factory=list)
     interval: Duration | None = None
     hashtags: HashtagSettings = Field(default_factory=HashtagSettings)
@@ -146,20 +248,20 @@ class FeedConfig(PostOptions):
 
 
 class BridgeSettings(_Strict):
-    state: str | None = None
-    user_agent: str = DEFAULT_USER_AGENT
+    state: Text | None = None
+    user_agent: Annotated[str, AfterValidator(_header_value)] = DEFAULT_USER_AGENT
     interval: Duration = 900.0
     max_post_age: Duration = 7 * 86400.0
-    language: str | None = None
-    connect_timeout: Duration = 10.0
-    read_timeout: Duration = 20.0
-    total_timeout: Duration = 60.0
-    max_feed_bytes: int = Field(default=10_000_000, ge=1024)
-    max_concurrency: int = Field(default=16, ge=1)
-    per_host_concurrency: int = Field(default=4, ge=1)
+    language: Language = None
+    connect_timeout: Timeout = 10.0
+    read_timeout: Timeout = 20.0
+    total_timeout: Timeout = 60.0
+    max_feed_bytes: _count(1024, MAX_FEED_BYTES) = 10_000_000
+    max_concurrency: _count(1, MAX_CONCURRENCY) = 16
+    per_host_concurrency: _count(1, MAX_CONCURRENCY) = 4
     max_backoff: Duration = 6 * 3600.0
     allow_private_addresses: bool = False
-    flood_threshold: int = Field(default=5, ge=1)
+    flood_threshold: _count(1, MAX_COUNT) = 5
     delivery_interval: Duration = 30.0
     retry_delay: Duration = 60.0
     log_format: Literal["text", "json"] = "text"
@@ -299,7 +401,8 @@ def _config_error(exc: ValidationError, data: dict) -> ConfigError:
     if kind == "missing":
         return ConfigError(key, "is required", "add it; config.example.toml shows its form")
     message = error["msg"].removeprefix("Value error, ")
-    return ConfigError(key, message, "see config.example.toml for the accepted values")
+    fix = getattr((error.get("ctx") or {}).get("error"), "fix", None)
+    return ConfigError(key, message, fix or "see config.example.toml for the accepted values")
 
 
 def _key_path(loc: tuple, data: dict) -> str:
@@ -327,8 +430,7 @@ def _check_references(config: Config) -> None:
         if feed.name in names:
             raise ConfigError(f"{where}.name", f"the name {feed.name!r} is used by another feed", "give every feed a unique name")
         names.add(feed.name)
-        if not feed.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.url", f"{feed.url!r} is not an http(s) URL", "give the feed's full URL")
+        _check_url(f"{where}.url", feed.url, "give the feed's full URL, like https://example.com/feed.xml")
         for account in feed.accounts:
             if account not in config.accounts:
                 known = ", ".join(sorted(config.accounts)) or "none defined"
@@ -348,11 +450,27 @@ def _check_references(config: Config) -> None:
         for account, options in feed.overrides.items():
             _check_templates(f"{where}.overrides.{account}", options)
     for name, account in config.accounts.items():
+        if not _NAME.fullmatch(name):
+            # the name is also a file name ($CREDENTIALS_DIRECTORY/NAME) and shows in logs and status
+            raise ConfigError(f"accounts.{name!r}", "is not a usable account name",
+                              "use letters, digits, '.', '_' and '-', starting with a letter or digit")
         _check_templates(f"accounts.{name}", account)
         url = account.instance if account.type == "mastodon" else account.service
-        if url and not url.startswith(("http://", "https://")):
+        if url:
             key = "instance" if account.type == "mastodon" else "service"
-            raise ConfigError(f"accounts.{name}.{key}", f"{url!r} is not an http(s) URL", "write it like https://mastodon.social")
+            _check_url(f"accounts.{name}.{key}", url, "write it like https://mastodon.social")
+
+
+def _check_url(key: str, url: str, fix: str) -> None:
+    """An absolute http(s) URL with a host and a valid port, without spaces."""
+    try:
+        parts = urlsplit(url)
+        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+                  and (parts.port is None or parts.port > 0))  # .port raises ValueError when out of range
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ConfigError(key, f"{url!r} is not an http(s) URL", fix)
 
 
 def _check_templates(where: str, options: PostOptions) -> None:
@@ -360,6 +478,11 @@ def _check_templates(where: str, options: PostOptions) -> None:
         template = getattr(options, name)
         if template is None:
             continue
+        try:
+            _printable(template.replace("\n", " ").replace("\t", " "))  # line breaks are a template's own
+        except SettingError:
+            raise ConfigError(f"{where}.{name}", "contains control characters other than line breaks",
+                              "remove them (NUL, escape sequences...); line breaks (\\n) and tabs are fine") from None
         try:
             fields = [parsed[1] for parsed in string.Formatter().parse(template) if parsed[1] is not None]
         except ValueError as exc:
@@ -383,6 +506,7 @@ def _expand(value: str, config_path: Path | None) -> Path:
 # --- credentials -----------------------------------------------------------------------------------------
 
 SECRET_KEYS = {"mastodon": "access_token", "bluesky": "app_password"}
+MAX_SECRET_BYTES = 64 * 1024  # tokens are ~50 bytes; a bigger file is the wrong file
 
 
 class Secret:
@@ -402,6 +526,11 @@ class Secret:
     __str__ = __repr__
 
 
+def _known_secret(value: str) -> Secret:
+    register_secret(value)  # from now on redacted from every log line, stored error and shown text
+    return Secret(value)
+
+
 def resolve_secret(config: Config, account_name: str) -> Secret:
     """The account's credential: its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<account name>."""
     account = config.accounts[account_name]
@@ -409,17 +538,17 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     key = f"accounts.{account_name}.{key_name}"
     ref: SecretRef | None = getattr(account, key_name)
     if ref is not None and ref.env:
-        value = os.environ.get(ref.env)
+        value = (os.environ.get(ref.env) or "").strip()
         if not value:
             raise ConfigError(key, f"the environment variable {ref.env} is not set or empty", f"export {ref.env}=... before starting bridge")
-        return Secret(value.strip())
+        return _known_secret(_one_line(key, value, f"the environment variable {ref.env}", f"export {ref.env} with the credential alone"))
     if ref is not None and ref.file:
-        return Secret(_read_secret_file(key, _expand(ref.file, config.path)))
+        return _known_secret(_read_secret_file(key, _expand(ref.file, config.path)))
     credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials_dir:
         candidate = Path(credentials_dir) / account_name
         if candidate.exists():
-            return Secret(_read_secret_file(key, candidate))
+            return _known_secret(_read_secret_file(key, candidate))
     what = "an access token" if account.type == "mastodon" else "an app password"
     raise ConfigError(
         key,
@@ -430,14 +559,32 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
 
 
 def _read_secret_file(key: str, path: Path) -> str:
+    """The file's text, stripped. Its content is never quoted in an error: it may be the secret."""
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SECRET_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(key, f"the secret file {path} does not exist", "create it (chmod 600) or fix the path") from None
     except OSError as exc:
         raise ConfigError(key, f"cannot read the secret file {path}: {exc.strerror}", "check its permissions") from None
+    fix = f"put only the credential in {path}, as plain text on one line (printf '%s' 'CREDENTIAL' > {path})"
+    if len(data) > MAX_SECRET_BYTES:
+        raise ConfigError(key, f"the secret file {path} is larger than {MAX_SECRET_BYTES} bytes, too large for a credential", fix)
+    try:
+        value = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        value = None
+    if value is None or "\0" in value:
+        raise ConfigError(key, f"the secret file {path} is not text (binary data, or not UTF-8)", fix)
     if not value:
         raise ConfigError(key, f"the secret file {path} is empty", "put the credential in it")
+    return _one_line(key, value, f"the secret file {path}", fix)
+
+
+def _one_line(key: str, value: str, where: str, fix: str) -> str:
+    """A credential goes into an HTTP header or a login body: a control character inside it breaks both."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ConfigError(key, f"{where} holds control characters (a line break inside the credential?)", fix)
     return value
 
 

@@ -18,6 +18,7 @@ import httpx
 
 from bridge.config import Config, world_readable_secret_files
 from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
+from bridge.redact import redact, register_config_secrets
 
 CLOCK_SKEW_WARN_SECONDS = 60.0
 # integrity_check reads every page and checks every index; above this size the quicker quick_check (no index
@@ -188,4 +189,8 @@ def run_checks(config: Config, *, network: bool = True) -> list[Check]:
     checks += check_state(config) + check_secret_files(config) + check_systemd()
     if network:
         checks += check_feeds(config) + check_accounts(config)
+    # Details quote servers (an error body may echo the credential sent): redact them all, in one place.
+    register_config_secrets(config)
+    for check in checks:
+        check.detail, check.fix = redact(check.detail), redact(check.fix)
     return checks

@@ -1,6 +1,8 @@
 """Logging set-up: readable lines by default, one JSON object per line with --log-format json.
 
-Every known secret value is replaced by *** in every record, whatever the code that logged it did.
+Every record passes bridge.redact, whatever the code that logged it did: a known secret or a credential-shaped
+string (a server's echo inside an error) never reaches a log line. Library loggers (the SDKs, APScheduler's
+"job raised" tracebacks) write through the same handler, so they are redacted too.
 """
 
 from __future__ import annotations
@@ -10,28 +12,21 @@ import logging
 import sys
 import time
 
-_SECRETS: set[str] = set()
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret so that no log line can carry it."""
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def redact(text: str) -> str:
-    for secret in _SECRETS:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+from bridge.redact import redact
 
 
 class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
-            record.msg = redact(record.getMessage())
-            record.args = ()
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        fields = getattr(record, "fields", None)
+        if fields:
+            record.fields = {key: redact(value) if isinstance(value, str) else value for key, value in fields.items()}
         return True
+
+
+class _BridgeHandler(logging.StreamHandler):
+    """Marks bridge's own handler, so that setting up twice replaces it instead of adding a second."""
 
 
 class _TextFormatter(logging.Formatter):
@@ -59,13 +54,17 @@ class _JsonFormatter(logging.Formatter):
 
 
 def setup_logging(fmt: str = "text", level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BridgeHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     handler.addFilter(_RedactingFilter())
     root = logging.getLogger("bridge")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # Other libraries' warnings and errors would otherwise reach stderr through Python's last-resort handler,
+    # unformatted and unredacted.
+    top = logging.getLogger()
+    top.handlers[:] = [h for h in top.handlers if not isinstance(h, _BridgeHandler)] + [handler]
     # the libraries' own chatter (httpx logs every request at INFO) is noise for a writer
     for name in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(name).setLevel(logging.WARNING)

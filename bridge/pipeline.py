@@ -28,11 +28,15 @@ from bridge.config import Config, FeedConfig
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
+from bridge.feeds.parse import MAX_TTL_MINUTES
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
 from bridge.state import FeedRow, State
 
 log = logging.getLogger("bridge.poll")
+# A server may ask us to wait (Cache-Control max-age, Retry-After, RSS ttl), for at most a week at a time: a
+# larger hint (a 400-digit number is float inf) would put the next poll past any date, and the feed is lost.
+MAX_SERVER_WAIT = MAX_TTL_MINUTES * 60.0
 
 # A poll that fires a little early still counts as due, so a timer every N minutes and an interval of N
 # minutes do not skip every other run.
@@ -335,7 +339,7 @@ class Poller:
             outcome.url = result.permanent_url
         interval = self.config.feed_interval(feed)
         # The server may ask for less frequent polls (Cache-Control max-age, RSS ttl); never more frequent.
-        hints = [value for value in (result.max_age, ttl if ttl is not None else row.ttl_seconds) if value]
+        hints = [min(value, MAX_SERVER_WAIT) for value in (result.max_age, ttl if ttl is not None else row.ttl_seconds) if value]
         interval = max([interval, *hints])
         fields["next_poll_at"] = now + self._jitter(interval)
         self.state.update_feed(feed.name, **fields)
@@ -363,10 +367,11 @@ class Poller:
     def backoff(self, feed: FeedConfig, failures: int, retry_after: float | None = None) -> float:
         """Exponential, capped, jittered; never sooner than the server's Retry-After."""
         interval = self.config.feed_interval(feed)
-        delay = min(interval * (2 ** max(failures - 1, 0)), max(self.config.bridge.max_backoff, interval))
+        # The exponent is capped: after a year of failures 2**failures would not fit in a float (OverflowError).
+        delay = min(interval * (2 ** min(max(failures - 1, 0), 64)), max(self.config.bridge.max_backoff, interval))
         delay = self._jitter(delay)
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            delay = max(delay, min(retry_after, MAX_SERVER_WAIT))
         return delay
 
     def _jitter(self, seconds: float) -> float:

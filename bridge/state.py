@@ -9,6 +9,8 @@ A database that cannot be used (not SQLite, damaged, read-only, on a full disk, 
 with one line saying what to do; the file is never overwritten or deleted.
 
 Times are stored as UNIX seconds (REAL) so that scheduling comparisons are plain SQL.
+Error texts (feeds.last_error, deliveries.last_error, accounts.paused_reason) are servers' words: they pass
+bridge.redact on the way in, so that an echoed credential is never written to disk.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlite_utils import Database, Migrations
 
 from bridge.errors import StateError, StateLockedError
 from bridge.model import Entry
+from bridge.redact import redact
 
 BUSY_TIMEOUT_MS = 10_000
 # A time recorded as past (a check, a post, a pause) lying further ahead of now than this means the clock went back.
@@ -392,6 +395,8 @@ class State:
         unknown = set(fields) - self._FEED_COLUMNS
         if unknown:
             raise ValueError(f"not feed columns: {sorted(unknown)}")
+        if fields.get("last_error"):
+            fields["last_error"] = redact(fields["last_error"])  # a server's words: may quote a credential
         assignments = ", ".join(f"{column} = ?" for column in fields)
         # one statement: atomic on its own, and inside a caller's transaction when there is one
         self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
@@ -604,7 +609,7 @@ class State:
             self.db.execute(
                 f"""UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?
                     {'' if count_attempt else ', attempts = MAX(attempts - 1, 0)'} WHERE id = ?""",
-                [error, next_attempt_at, delivery_id],
+                [redact(error), next_attempt_at, delivery_id],
             )
 
     def queue_edit(self, entry_id: int, account: str, now: float) -> str | None:
@@ -631,7 +636,7 @@ class State:
 
     def mark_failed(self, delivery_id: int, reason: str) -> None:
         with self.transaction():
-            self.db.execute("UPDATE deliveries SET state = 'failed', last_error = ? WHERE id = ?", [reason, delivery_id])
+            self.db.execute("UPDATE deliveries SET state = 'failed', last_error = ? WHERE id = ?", [redact(reason), delivery_id])
 
     def requeue_failed(self, *, account: str | None, entry_key: str | None, now: float) -> int:
         clauses, params = ["d.state = 'failed'"], []
@@ -740,7 +745,7 @@ class State:
             self._ensure_account(name)
             self.db.execute(
                 "UPDATE accounts SET paused_reason = ?, paused_at = ?, paused_fingerprint = ? WHERE name = ?",
-                [reason, now, fingerprint, name],
+                [redact(reason), now, fingerprint, name],
             )
 
     def resume_account(self, name: str) -> None:

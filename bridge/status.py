@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from bridge.config import Config
 from bridge.delivery import next_allowed_at
+from bridge.redact import redact, register_config_secrets
 from bridge.state import State
 
 
@@ -18,6 +19,7 @@ def _iso(timestamp: float | None) -> str | None:
 
 def collect_status(config: Config, state: State, now: float | None = None) -> dict:
     now = time.time() if now is None else now
+    register_config_secrets(config)  # rows stored by older versions were not redacted: know what to cut
     pending_by_feed = state.pending_count_by_feed()
     feeds = []
     for feed in config.feeds:
@@ -25,8 +27,8 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
         feeds.append(
             {
                 "name": feed.name,
-                "url": feed.url,
-                "polling_url": row.url if row else feed.url,
+                "url": redact(feed.url),  # a private feed's URL may carry its token (?token=..., user:pass@)
+                "polling_url": redact(row.url if row else feed.url),
                 "enabled": feed.enabled,
                 "accounts": list(feed.accounts),
                 "last_check": _iso(row.last_checked_at) if row else None,
@@ -35,7 +37,7 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
                 "http_status": row.last_status if row else None,
                 "entries_known": state.count_entries(feed.name),
                 "pending_deliveries": pending_by_feed.get(feed.name, 0),
-                "error": row.last_error if row else None,
+                "error": redact(row.last_error) if row else None,
                 "consecutive_errors": row.error_count if row else 0,
                 "gone": bool(row and row.gone),
                 "next_poll": (None if row and row.gone else _iso(row.next_poll_at) if row and row.next_poll_at else "now"),
@@ -59,7 +61,7 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
                 "last_post_url": last.remote_url if last else None,
                 "last_post_at": _iso(last.posted_at) if last else None,
                 "next_post_allowed": _iso(allowed) if allowed > now else "now",
-                "paused": info["paused_reason"],
+                "paused": redact(info["paused_reason"]),
                 "deferred_until": _iso(info["deferred_until"]) if info["deferred_until"] and info["deferred_until"] > now else None,
             }
         )

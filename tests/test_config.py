@@ -187,3 +187,151 @@ def test_state_path_defaults(tmp_path, monkeypatch):
     assert config.state_path() == tmp_path / "data" / "bridge" / "bridge.sqlite3"
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "systemd-state"))
     assert config.state_path() == tmp_path / "systemd-state" / "bridge.sqlite3"
+
+
+# --- values the service cannot use (issue 13, defect 9) ------------------------------------------------------
+
+_BASE = {
+    "bridge": {},
+    "accounts.m": {"type": '"mastodon"', "instance": '"https://m.example"', "access_token": '{ env = "BRIDGE_TEST_TOKEN" }'},
+    "feeds": {"name": '"blog"', "url": '"https://b.example/feed"', "accounts": '["m"]'},
+}
+_FEED = "feeds[0] (name = 'blog')"
+
+# (table, key, TOML value, the key path the error must name). Every numeric setting, at or past each end of its
+# range, and every string setting that reaches a header, a file name or the scheduler.
+UNUSABLE = [
+    ("bridge", "interval", "1e20", "bridge.interval"),
+    ("bridge", "interval", '"99999999999w"', "bridge.interval"),
+    ("bridge", "interval", "nan", "bridge.interval"),
+    ("bridge", "interval", "inf", "bridge.interval"),
+    ("bridge", "interval", "0", "bridge.interval"),
+    ("bridge", "interval", "-60", "bridge.interval"),
+    ("bridge", "max_post_age", '"400d"', "bridge.max_post_age"),
+    ("bridge", "max_post_age", "-inf", "bridge.max_post_age"),
+    ("bridge", "connect_timeout", "0", "bridge.connect_timeout"),
+    ("bridge", "read_timeout", '"2h"', "bridge.read_timeout"),
+    ("bridge", "total_timeout", "nan", "bridge.total_timeout"),
+    ("bridge", "max_backoff", "1e300", "bridge.max_backoff"),
+    ("bridge", "delivery_interval", '"0s"', "bridge.delivery_interval"),
+    ("bridge", "retry_delay", "inf", "bridge.retry_delay"),
+    ("bridge", "max_feed_bytes", "1e30", "bridge.max_feed_bytes"),
+    ("bridge", "max_feed_bytes", "100", "bridge.max_feed_bytes"),
+    ("bridge", "max_feed_bytes", "nan", "bridge.max_feed_bytes"),
+    ("bridge", "max_concurrency", "0", "bridge.max_concurrency"),
+    ("bridge", "per_host_concurrency", "-1", "bridge.per_host_concurrency"),
+    ("bridge", "flood_threshold", "0", "bridge.flood_threshold"),
+    ("bridge", "flood_threshold", "2.5", "bridge.flood_threshold"),
+    ("bridge", "user_agent", '"bridge\\r\\nX-Injected: 1"', "bridge.user_agent"),
+    ("bridge", "user_agent", '"bridge\\u0000"', "bridge.user_agent"),
+    ("bridge", "user_agent", '"bridge\\u007f"', "bridge.user_agent"),
+    ("bridge", "user_agent", '"brídge"', "bridge.user_agent"),
+    ("bridge", "user_agent", '"   "', "bridge.user_agent"),
+    ("bridge", "state", '"/tmp/state\\u0000.sqlite3"', "bridge.state"),
+    ("bridge", "language", '"English"', "bridge.language"),
+    ("accounts.m", "posts_per_hour", "0", "accounts.m.posts_per_hour"),
+    ("accounts.m", "posts_per_day", "1e20", "accounts.m.posts_per_day"),
+    ("accounts.m", "max_attempts", "100000", "accounts.m.max_attempts"),
+    ("accounts.m", "instance", '"https://m.example\\r\\n"', "accounts.m.instance"),
+    ("accounts.m", "instance", '"https://m.example:99999"', "accounts.m.instance"),
+    ("accounts.m", "access_token", '{ env = "BRIDGE\\u0000TOKEN" }', "accounts.m.access_token.env"),
+    ("accounts.m", "access_token", '{ file = "/run/token\\u0000" }', "accounts.m.access_token.file"),
+    ("accounts.m", "content_warning", '"cw\\u001b[2J"', "accounts.m.content_warning"),
+    ("feeds", "interval", "1e20", f"{_FEED}.interval"),
+    ("feeds", "interval", '"0s"', f"{_FEED}.interval"),
+    ("feeds", "url", '"https://b.example/feed\\nHost: evil"', f"{_FEED}.url"),
+    ("feeds", "url", '"https:///feed"', f"{_FEED}.url"),
+    ("feeds", "hashtags", "{ max = 1e9 }", f"{_FEED}.hashtags.max"),
+    ("feeds", "template", '"{title}\\u0000\\n{url}"', f"{_FEED}.template"),
+]
+
+
+def _config_with(tmp_path: Path, table: str, key: str, value: str) -> Path:
+    tables = {name: dict(lines) for name, lines in _BASE.items()}
+    tables[table][key] = value
+    text = f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n' if "state" not in tables["bridge"] else "[bridge]\n"
+    for name, lines in tables.items():
+        header = "[[feeds]]" if name == "feeds" else f"[{name}]"
+        text += ("" if name == "bridge" else header + "\n") + "".join(f"{k} = {v}\n" for k, v in lines.items())
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("table, key, value, where", UNUSABLE, ids=[f"{t}.{k}={v}" for t, k, v, _ in UNUSABLE])
+def test_values_the_service_cannot_use_are_refused_naming_key_and_fix(tmp_path, table, key, value, where):
+    with pytest.raises(ConfigError) as info:
+        load_config(_config_with(tmp_path, table, key, value))
+    assert info.value.key == where
+    assert info.value.fix and info.value.fix != "see config.example.toml for the accepted values"
+
+
+@pytest.mark.parametrize("command", ["check-config", "poll", "run"])
+@pytest.mark.parametrize("table, key, value, where", UNUSABLE, ids=[f"{t}.{k}={v}" for t, k, v, _ in UNUSABLE])
+def test_check_config_poll_and_run_exit_2_on_unusable_values(tmp_path, capsys, monkeypatch, command, table, key, value, where):
+    from bridge.cli import main
+
+    monkeypatch.setenv("BRIDGE_TEST_TOKEN", "a-token-for-the-test")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(_config_with(tmp_path, table, key, value)), command])
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith(f"config error: {where}: ") and " — " in stderr
+    assert not (tmp_path / "state.sqlite3").exists()  # nothing started
+
+
+def test_the_edges_of_each_range_are_accepted(tmp_path):
+    """The bounds are usable values themselves: a year, an hour's timeout, 100 attempts."""
+    config = load_config(_config_with(tmp_path, "bridge", "interval", '"365d"'))
+    assert config.bridge.interval == 365 * 86400
+    data = {"bridge": {"read_timeout": 0.3, "total_timeout": "1h", "max_backoff": "52w", "user_agent": "my bot/1.0"},
+            "accounts": {"m": {"type": "mastodon", "instance": "https://m.example:8443", "max_attempts": 100,
+                               "posts_per_hour": 10**12}}}
+    config = parse_config(data)
+    assert (config.bridge.read_timeout, config.bridge.total_timeout, config.accounts["m"].max_attempts) == (0.3, 3600, 100)
+
+
+def test_account_names_must_be_usable_as_file_names():
+    error = _error({"accounts": {"../etc/passwd": {"type": "mastodon", "instance": "https://m.example"}}})
+    assert error.key == "accounts.'../etc/passwd'"
+    assert "letters, digits" in error.fix
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\nXSECRETX\x00\x00\x00\rIHDR", b"XSECRETX\xff\xfe", b"XSECRETX\x00",
+                                     b"XSECRETX" + b"\x00" * 70_000],
+                         ids=["png", "not-utf8", "nul", "huge"])
+def test_a_binary_secret_file_is_a_config_error_naming_the_file_not_its_content(tmp_path, capsys, content):
+    from bridge.cli import main
+
+    secret = tmp_path / "token"
+    secret.write_bytes(content)
+    secret.chmod(0o600)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[accounts.m]\ntype = "mastodon"\ninstance = "https://m.example"\naccess_token = {{ file = "{secret}" }}\n')
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "check-config"])
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith(f"config error: accounts.m.access_token: the secret file {secret} is ")
+    assert "plain text" in stderr and "XSECRETX" not in stderr
+
+
+def test_a_credential_with_a_line_break_inside_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRIDGE_TEST_TOKEN", "first-half\nsecond-half")
+    config = parse_config(_account_config(access_token={"env": "BRIDGE_TEST_TOKEN"}))
+    with pytest.raises(ConfigError, match="control characters") as info:
+        resolve_secret(config, "main")
+    assert "first-half" not in str(info.value)
+
+
+@pytest.mark.parametrize("pace", ["99999999999w", "400d", "nan"])
+def test_backfill_pace_out_of_range_exits_2(tmp_path, capsys, pace):
+    from bridge.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n[[feeds]]\nname = "blog"\nurl = "https://b.example/feed"\n')
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), "backfill", "--feed", "blog", "--pace", pace])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(f"config error: --pace: {pace!r} is ")
+    assert not (tmp_path / "state.sqlite3").exists()

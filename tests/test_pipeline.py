@@ -220,6 +220,10 @@ def test_failing_feed_backs_off_exponentially_up_to_the_cap(world):
     assert delays[1] > delays[0] * 1.5 and delays[2] > delays[1] * 1.5
     assert max(delays) <= 3600 * 1.1
     assert world.state.get_feed("flaky").error_count == 6
+    # a feed failing for a year and more: thousands of failures in a row, and the delay is still the cap
+    world.state.update_feed("flaky", error_count=5000)
+    world.poll(config, ["flaky"])
+    assert world.state.get_feed("flaky").next_poll_at - world.clock.now <= 3600 * 1.1
 
 
 def test_moved_feed_is_polled_at_its_new_address(world):
@@ -231,3 +235,20 @@ def test_moved_feed_is_polled_at_its_new_address(world):
     world.server.clear_log()
     world.poll(config, ["blog"])
     assert [record.path for record in world.server.requests] == ["/new-home"]
+
+
+def test_a_servers_wait_hints_are_bounded_and_status_still_works(world):
+    """Cache-Control max-age and Retry-After of absurd size (a 400-digit number is float inf) once put
+    next_poll_at past what a date can hold: the feed was never polled again and `status` crashed."""
+    from bridge.status import collect_status
+
+    huge = "9" * 400
+    world.server.route("/slow", rss(posts(1)), headers={"Cache-Control": f"max-age={huge}"})
+    world.server.error("/busy", 429, retry_after=huge)
+    config = world.config({"slow": "/slow", "busy": "/busy"})
+    world.poll(config)
+    week = 7 * 86400
+    for name in ("slow", "busy"):
+        assert world.state.get_feed(name).next_poll_at - world.clock.now <= week * 1.1
+    report = collect_status(config, world.state, now=world.clock.now)
+    assert {feed["name"]: feed["next_poll"] is not None for feed in report["feeds"]} == {"slow": True, "busy": True}

@@ -68,3 +68,31 @@ def test_world_readable_secret_file_is_warned_about(tmp_path):
     assert result.returncode == 0
     assert f"chmod 600 {secret}" in result.stderr
     assert "a-token-value" not in result.stdout + result.stderr
+
+
+def test_a_binary_secret_file_pauses_its_account_and_the_other_account_posts(tmp_path, feed_server):
+    """check-config refuses it (exit 2); a poll names the file on that account and goes on with the others."""
+    with MastodonFake() as fake:
+        good_token = fake.add_account("good")
+        fake.add_account("broken")
+        contents = {"good": good_token.encode(), "broken": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR-XSECRETX"}
+        text = f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
+        for name, content in contents.items():
+            secret = tmp_path / f"{name}-token"
+            secret.write_bytes(content)
+            secret.chmod(0o600)
+            text += f'[accounts.{name}]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ file = "{secret}" }}\n'
+        broken_file = tmp_path / "broken-token"
+        feed_server.route("/feed", rss(posts(1)))
+        config = tmp_path / "config.toml"
+        config.write_text(text + f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["good", "broken"]\n')
+        checked = _bridge(config, "check-config", env={})
+        assert checked.returncode == 2
+        assert f"accounts.broken.access_token: the secret file {broken_file} is not text" in checked.stderr
+        assert _bridge(config, "poll", env={}).returncode == 0  # the baseline
+        feed_server.route("/feed", rss(posts(2)))
+        polled = _bridge(config, "poll", "--feed", "blog", env={})
+        assert polled.returncode == 1
+        assert f"account broken is paused: accounts.broken.access_token: the secret file {broken_file} is not text" in polled.stderr
+        assert "posted 1" in polled.stdout and len(fake.statuses("good")) == 1
+    assert "XSECRETX" not in checked.stderr + polled.stdout + polled.stderr

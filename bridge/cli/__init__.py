@@ -110,9 +110,11 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         line += " (dry run: nothing written, nothing posted)"
     else:
         line += f"; posted {delivered.posted}, failed {delivered.failed}"
+        from bridge.redact import redact
+
         for account in delivered.accounts:
-            if account.paused:
-                click.echo(f"account {account.account} is paused: {account.paused}", err=True)
+            if account.paused:  # a server's words, or a reason stored raw by an older version
+                click.echo(f"account {account.account} is paused: {redact(account.paused)}", err=True)
     click.echo(line)
     return EXIT_FAILURE if failed or (delivered and (delivered.failed or any(a.paused for a in delivered.accounts))) else EXIT_OK
 
@@ -237,15 +239,18 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         code = EXIT_FAILURE
     except click.ClickException as exc:
+        from bridge.redact import redact
+
+        exc.message = redact(exc.message)  # `login` quotes the server's error, which may echo what it was sent
         exc.show()
         code = EXIT_CONFIG if isinstance(exc, click.UsageError) else exc.exit_code
     except ConfigError as exc:
-        from bridge.logs import redact
+        from bridge.redact import redact
 
         click.echo(f"config error: {redact(str(exc))}", err=True)
         code = EXIT_CONFIG
     except BridgeError as exc:
-        from bridge.logs import redact
+        from bridge.redact import redact
 
         click.echo(f"error: {redact(str(exc))}", err=True)
         code = EXIT_FAILURE

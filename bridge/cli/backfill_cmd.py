@@ -8,7 +8,7 @@ from datetime import timezone
 
 import click
 
-from bridge.config import parse_duration
+from bridge.config import MAX_DURATION, SettingError, bounded_duration
 from bridge.errors import ConfigError, StateLockedError
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -19,13 +19,13 @@ def run_backfill(obj, feed_name: str, *, since, limit, pace: str, oldest_first: 
     from bridge.pipeline import Poller
     from bridge.state import State
 
+    try:
+        pace_seconds = bounded_duration(pace, 0.0, MAX_DURATION)
+    except SettingError as exc:
+        raise ConfigError("--pace", str(exc), exc.fix) from None
     config = obj.load_config()
     obj.setup_logging(config)
     feed = config.feed(feed_name)
-    try:
-        pace_seconds = parse_duration(pace)
-    except ValueError as exc:
-        raise ConfigError("--pace", str(exc), "write it like 90s, 10m or 1h") from None
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
     path = config.state_path()

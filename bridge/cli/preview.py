@@ -225,6 +225,7 @@ def _client(config):
 def _fetch_extras(client, entry, allow_private: bool):
     """The article's preview (with the feed's data as fallback) and a lazy, memoised thumbnail getter."""
     from bridge.linkpreview import LinkPreviewError, fetch_link_preview, fetch_thumbnail
+    from bridge.redact import redact
 
     notes: list[str] = []
     if client is None or not entry.link:
@@ -240,7 +241,7 @@ def _fetch_extras(client, entry, allow_private: bool):
                 memo[post.image.url] = fetch_thumbnail(post.image.url, client=client, allow_private=allow_private)
             except LinkPreviewError as exc:
                 memo[post.image.url] = None
-                notes.append(f"no card image: {exc}")
+                notes.append(redact(f"no card image: {exc}"))  # a server's words, quoting a URL
         return memo[post.image.url]
 
     return link_preview, thumbnail, notes

@@ -14,9 +14,7 @@ def make_target(config: Config, state: State, account: str, *, media_fetcher=Non
     settings = config.accounts[account]
     secret = resolve_secret(config, account)
     from bridge import __version__
-    from bridge.logs import register_secret
 
-    register_secret(secret.reveal())
     user_agent = config.bridge.user_agent.replace("{version}", __version__)
     if settings.type == "mastodon":
         from bridge.targets.mastodon import MastodonTarget

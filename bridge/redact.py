@@ -1,0 +1,79 @@
+"""The one redaction of secrets, for every text that came from a server or goes to a log, the state or the screen.
+
+Servers sometimes echo what they were sent (a refused login quoting its request, a proxy page quoting the
+Authorization header), so an error text may carry a credential. Two nets catch it:
+- the secrets bridge knows: every credential resolved in this process (config.resolve_secret registers it),
+  also in its URL-encoded and JSON-escaped spellings;
+- generic shapes, for a secret this process never saw: Bearer/Basic credentials, `access_token=...`,
+  `"password": "..."`, a URL's user:password@, JWTs (Bluesky session tokens), and the Bluesky app-password
+  shape xxxx-xxxx-xxxx-xxxx.
+
+Used before a server's text is stored (bridge/state.py), when stored text is shown (status, doctor, poll: rows
+written by older versions were stored raw), and on every log record (bridge/logs.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+MARKER = "[redacted]"
+# Shorter values would blank out ordinary words; no real token or app password is this short.
+MIN_SECRET_LENGTH = 4
+
+_known: set[str] = set()
+
+_SECRET_KEYS = (
+    "access_token|refresh_token|id_token|client_secret|app_password|apppassword|password|passwd|secret|"
+    "api_key|apikey|accessjwt|refreshjwt|token"
+)
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization: Bearer <token> (also Basic, DPoP), wherever it is quoted
+    (re.compile(r"\b(Bearer|Basic|DPoP)(\s+)[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE), rf"\1\2{MARKER}"),
+    # access_token=..., password: ..., "refreshJwt": "..." -- the key stays, so the message still reads; not a
+    # config key path (accounts.x.access_token: ...), and only a credential-long value, not the next word
+    (re.compile(rf"""((?<![\w.])(?:{_SECRET_KEYS})\b\\?["']?\s*[:=]\s*\\?["']?)[^\s"'\\&,;<>{{}}]{{8,}}""", re.IGNORECASE),
+     rf"\1{MARKER}"),
+    # a password in a URL: https://user:password@host/
+    (re.compile(r"(?<=://)([^/\s:@]+):[^/\s@]+@"), rf"\1:{MARKER}@"),
+    # a JWT (header.payload.signature; the header is base64 of '{"')
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARKER),
+    # a Bluesky app password (base32, 4x4); not inside a URL path or a longer slug, where it is a post's name
+    (re.compile(r"(?<![\w/.@-])[a-z2-7]{4}(?:-[a-z2-7]{4}){3}(?![\w/.@-])"), MARKER),
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a credential, so that no stored, shown or logged text can carry it."""
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return
+    _known.add(value)
+    _known.add(quote(value, safe=""))
+    _known.add(json.dumps(value)[1:-1])
+
+
+def redact(text: str | None) -> str | None:
+    """`text` with every known secret and every credential-shaped string replaced by [redacted]."""
+    if not text:
+        return text
+    # Longest first, so that a secret containing another is replaced whole.
+    for secret in sorted(_known, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MARKER)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def register_config_secrets(config) -> None:
+    """Learn every credential the config points to (best effort): `status` and `doctor` show rows that an
+    older version stored without redaction, and must recognise the secrets in them."""
+    from bridge.config import resolve_secret
+    from bridge.errors import ConfigError
+
+    for account in config.accounts:
+        try:
+            resolve_secret(config, account)  # registers it
+        except ConfigError:
+            continue  # no credential to find, so none to hide
