@@ -395,6 +395,10 @@ class TakaheServer:
             "TAKAHE_ENVIRONMENT": "development",
             "TAKAHE_MEDIA_URL": f"{self.url}/media/",
             "TAKAHE_MEDIA_ROOT": str(self.run_dir / "media"),
+            # Takahē fetches remote actors and cards with httpx; a dead loopback proxy keeps it off the network.
+            "HTTP_PROXY": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "ALL_PROXY": "http://127.0.0.1:9",
         }
 
     def _start_gunicorn(self) -> None:
