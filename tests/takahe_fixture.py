@@ -197,6 +197,11 @@ class _Process:
         return self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc.stdin is not None:  # a process that reads commands ends at end of input
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.proc.send_signal(sig)
@@ -206,10 +211,9 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self._reader.join(timeout=2)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        if self.proc.stdout is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdout.close()
 
 
 
@@ -518,8 +522,10 @@ class TakaheServer:
         if self._closed:
             return
         self._closed = True
-        for process in reversed(self._processes):  # admin, gunicorn, then PostgreSQL
-            process.stop(signal.SIGINT if process.name == "postgres" else signal.SIGTERM)
+        # gunicorn, the admin process, then PostgreSQL; SIGINT is a quick shutdown to both servers (gunicorn's
+        # SIGTERM waits for idle keep-alive connections).
+        for process in reversed(self._processes):
+            process.stop(signal.SIGINT)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
