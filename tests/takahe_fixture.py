@@ -4,8 +4,8 @@ Takahē's source is ../shared/fixtures/takahe/takahe-*.tar.gz; ``bash tests/inst
 into a cache directory with a venv of its own (tests/run and .ci/run do this). Per session this module
 starts a throwaway PostgreSQL cluster in a temporary directory on a free loopback port, migrates Takahē's
 database (the first session keeps a dump of the migrated schema beside the install, later ones restore it:
-6 s to start instead of 15), serves Takahē with gunicorn on another free loopback port, and makes a user, an identity and
-tokens through Takahē's own models (tests/takahe_admin.py, one long-lived process in Takahē's venv).
+6 s to start instead of 15), serves Takahē with gunicorn on another free loopback port, and makes a user, an
+identity and tokens through Takahē's own models (tests/takahe_admin.py, one long-lived process in Takahē's venv).
 
 Fixture (session-scoped): ``takahe`` -> TakaheServer:
 
@@ -379,7 +379,8 @@ class TakaheServer:
             self.run_dir.chmod(0o711)  # the postgres user passes through to its own directory, sees nothing else
             shutil.chown(pg_dir, "postgres", "postgres")
             shutil.chown(pg_dir / "pwfile", "postgres", "postgres")
-        pg_env = self._pg_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        pg_env = self._pg_env = {"PATH": path, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
         _run(_as_postgres_user() + [str(bin_dir / "initdb"), "-D", str(pg_dir / "data"), "-U", "takahe",
               "--pwfile", str(pg_dir / "pwfile"), "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
              what="initdb", env=pg_env, cwd=pg_dir)  # fmt: skip
@@ -434,15 +435,16 @@ class TakaheServer:
         )  # fmt: skip
         deadline = time.monotonic() + START_TIMEOUT
         while True:
+            output = self._gunicorn.output
             if not self._gunicorn.alive():
-                raise TakaheError(f"gunicorn exited (code {self._gunicorn.proc.returncode}):\n{self._gunicorn.output()}")
+                raise TakaheError(f"gunicorn exited (code {self._gunicorn.proc.returncode}):\n{output()}")
             with contextlib.suppress(httpx.TransportError):
                 response = httpx.get(f"{self.url}/api/v2/instance", timeout=30)
                 if response.status_code == 200:
                     return
-                raise TakaheError(f"Takahē answers {response.status_code} for /api/v2/instance:\n{self._gunicorn.output()}")
+                raise TakaheError(f"Takahē answers {response.status_code} for /api/v2/instance:\n{output()}")
             if time.monotonic() > deadline:
-                raise TakaheError(f"Takahē did not answer within {START_TIMEOUT:.0f} s:\n{self._gunicorn.output()}")
+                raise TakaheError(f"Takahē did not answer within {START_TIMEOUT:.0f} s:\n{output()}")
             time.sleep(0.1)
 
     # ----------------------------------------------------------------- commands

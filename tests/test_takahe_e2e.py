@@ -349,7 +349,8 @@ def authorize_in_browser(takahe: TakaheServer, account: TakaheAccount, authorize
     """What a user does in a browser: log in with email and password, approve, read the code off the page."""
     with httpx.Client(base_url=takahe.url, timeout=30, follow_redirects=True) as browser:
         fields = _Forms(browser.get("/auth/login/").text).having("csrfmiddlewaretoken")
-        logged_in = browser.post("/auth/login/", data={**fields, "username": account.email, "password": account.password})
+        credentials = {"username": account.email, "password": account.password}
+        logged_in = browser.post("/auth/login/", data={**fields, **credentials})
         assert logged_in.status_code == 200 and "sessionid" in browser.cookies, logged_in.text[:2000]
         approve_page = browser.get(authorize_url)
         assert approve_page.status_code == 200, approve_page.text[:2000]
