@@ -3,6 +3,7 @@ Mastodon.py hides the wire). Everything stays on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -644,3 +645,190 @@ def test_subprocess_with_control_api():
         pid = proc.proc.pid
     with pytest.raises(OSError):
         os.kill(pid, 0)  # stop() ended the process
+
+
+# --- profiles: the fake answering like other servers ------------------------------------------------------
+
+FAMILY = "\U0001F468\u200D\U0001F469\u200D\U0001F467"  # one grapheme, five code points
+PROBE_LIMIT = 40
+
+
+def observe(fake, http) -> dict:
+    """What a client sees of the server's profile, probed over HTTP at a limit of PROBE_LIMIT."""
+    fake.set_limits(max_characters=PROBE_LIMIT)
+    url = fake.url
+    auth = {"Authorization": f"Bearer {fake.add_account('prober')}"}
+
+    def post(status: str, key: str | None = None, token_headers: dict = auth, **extra) -> httpx.Response:
+        headers = {**token_headers, **({"Idempotency-Key": key} if key else {})}
+        return http.post(url + "/api/v1/statuses", data={"status": status, **extra}, headers=headers)
+
+    def outcome(response: httpx.Response) -> tuple[int, str | None]:
+        body = response.json()
+        return response.status_code, body.get("error") if isinstance(body, dict) else None
+
+    v1 = http.get(url + "/api/v1/instance").json()
+    seen: dict = {
+        "version": v1["version"],
+        "v1_limits": v1["configuration"]["statuses"] if "configuration" in v1 else {"max_toot_chars": v1["max_toot_chars"]},
+        "v2": http.get(url + "/api/v2/instance").status_code,
+        "slash": [http.get(url + path).status_code for path in ("/api/v1/instance/", "/api/v2/instance/")],
+        "empty": outcome(post("")),
+        "blank": post("   ").status_code,
+        "cw_only": (lambda r: (r.status_code, r.json().get("content")))(post("", spoiler_text="cw")),
+        "too_long": outcome(post("x" * (PROBE_LIMIT + 1))),
+        "spoiler_counts": post("x" * PROBE_LIMIT, spoiler_text="w").status_code,
+        "graphemes": post(FAMILY * 10).status_code,  # 10 graphemes, 50 code points
+        "url": post("https://blog.example.com/" + "a" * 40).status_code,  # 65 in full, 23 or 25 reserved
+    }
+    created = post("short").json()["id"]
+    seen["edit_too_long"] = http.put(f"{url}/api/v1/statuses/{created}", data={"status": "x" * (PROBE_LIMIT + 1)},
+                                     headers=auth).status_code
+    first = post("once", key="k").json()["id"]
+    other = {"Authorization": f"Bearer {fake.add_account('other')}"}
+    seen["same_key"] = [post("once", key="k").json()["id"] == first,
+                        post("once", key="k", token_headers=other).json()["id"] == first]
+    remembered = []
+    for age in (3599, 21599, 21601):  # Mastodon keeps a key 1 h, Pleroma/Akkoma 6 h
+        fake.clock.set(fake.clock.now() + age)
+        remembered.append(post("once", key="k").json()["id"] == first)
+        fake.clock.set(fake.clock.now() - age)
+    seen["key_remembered"] = remembered
+    account_id = fake.account_id("prober")
+    seen["verify"], seen["account_statuses"] = {}, {}
+    for scope in ("read", "read:accounts", "read:statuses", "profile"):
+        headers = {"Authorization": f"Bearer {fake.add_token('prober', scope)}"}
+        seen["verify"][scope] = http.get(url + "/api/v1/accounts/verify_credentials", headers=headers).status_code
+        seen["account_statuses"][scope] = http.get(f"{url}/api/v1/accounts/{account_id}/statuses", headers=headers).status_code
+    seen["account_statuses"]["anonymous"] = http.get(f"{url}/api/v1/accounts/{account_id}/statuses").status_code
+    narrow = {"Authorization": f"Bearer {fake.add_token('prober', 'read:statuses')}"}
+    seen["forbidden"] = http.get(url + "/api/v1/accounts/verify_credentials", headers=narrow).json()["error"]
+    return seen
+
+
+# Written from each server's source (tests/mastodon_fake/profiles.py cites the files), not read from the table.
+EXPECTED = {
+    "mastodon": {
+        "version": "4.7.3",
+        "v1_limits": {"max_characters": 40, "max_media_attachments": 4, "characters_reserved_per_url": 23},
+        "v2": 200, "slash": [200, 200],
+        "empty": (422, "Validation failed: Text can't be blank"), "blank": 422, "cw_only": (200, "<p>cw</p>"),
+        "too_long": (422, "Validation failed: Text character limit of 40 exceeded"),
+        "spoiler_counts": 422, "graphemes": 200, "url": 200, "edit_too_long": 422,
+        "same_key": [True, False], "key_remembered": [True, False, False],
+        "verify": {"read": 200, "read:accounts": 200, "read:statuses": 403, "profile": 200},
+        "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 200},
+        "forbidden": "This action is outside the authorized scopes",
+    },
+    "takahe": {
+        "version": "takahe/0.11.0",
+        "v1_limits": {"max_characters": 40, "max_media_attachments": 4, "characters_reserved_per_url": 23},
+        "v2": 200, "slash": [404, 404],
+        "empty": (400, "Status is empty"), "blank": 200, "cw_only": (400, None),
+        "too_long": (400, "Status is too long"),
+        "spoiler_counts": 200, "graphemes": 400, "url": 400, "edit_too_long": 200,
+        "same_key": [False, False], "key_remembered": [False, False, False],
+        "verify": {"read": 200, "read:accounts": 403, "read:statuses": 403, "profile": 403},
+        "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 401},
+        "forbidden": "out_of_scope_for_token",
+    },
+    "gotosocial": {
+        "version": "0.20.0+git-57cb4fe",
+        "v1_limits": {"max_characters": 40, "max_media_attachments": 4, "characters_reserved_per_url": 25},
+        "v2": 200, "slash": [301, 301],
+        "empty": (400, "Bad Request: status contains no text, media or poll"), "blank": 200, "cw_only": (200, ""),
+        "too_long": (400, "Bad Request: text with spoiler exceed max chars (40)"),
+        "spoiler_counts": 400, "graphemes": 400, "url": 400, "edit_too_long": 400,
+        "same_key": [False, False], "key_remembered": [False, False, False],
+        "verify": {"read": 200, "read:accounts": 200, "read:statuses": 403, "profile": 200},
+        "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 401},
+        "forbidden": "Forbidden: token has insufficient scope permission",
+    },
+    "akkoma": {
+        "version": "2.7.2 (compatible; Akkoma 3.13.2)",
+        "v1_limits": {"max_toot_chars": 40},
+        "v2": 404, "slash": [200, 404],
+        "empty": (422, "Cannot post an empty status without attachments"), "blank": 422, "cw_only": (200, ""),
+        "too_long": (422, "The status is over the character limit"),
+        "spoiler_counts": 422, "graphemes": 200, "url": 422, "edit_too_long": 422,
+        "same_key": [True, True], "key_remembered": [True, True, False],
+        "verify": {"read": 200, "read:accounts": 200, "read:statuses": 403, "profile": 403},
+        "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 200},
+        "forbidden": "Insufficient permissions: read:accounts.",
+    },
+}
+
+
+@pytest.mark.parametrize("profile", sorted(EXPECTED))
+def test_profile_answers_like_its_server(profile, http):
+    with MastodonFake(profile=profile) as fake:
+        assert fake.profile == profile
+        assert observe(fake, http) == EXPECTED[profile]
+        assert not fake.errors
+
+
+def _mutations(profile) -> list:
+    """Each rule of the profile changed to a value a client could tell apart."""
+    from tests.mastodon_fake.profiles import FakeProfile
+
+    other = {"404": "ok", "ok": "redirect", "redirect": "404", "graphemes": "codepoints", "codepoints": "graphemes",
+             "account": None, "global": "account", None: "global"}
+    changed = []
+    for field in dataclasses.fields(FakeProfile):
+        value = getattr(profile, field.name)
+        if field.name == "name":
+            continue
+        if field.name == "idempotency_ttl":
+            if profile.idempotency is None:
+                continue  # no window to see
+            value = value / 2
+        elif field.name == "characters_reserved_per_url":
+            if profile.v1_max_toot_chars and not profile.has_instance_v2:
+                continue  # Akkoma advertises no URL weight and counts URLs in full: nothing to see
+            value = value + 7
+        elif isinstance(value, bool):
+            value = not value
+        elif field.name in ("empty_error", "too_long_error"):
+            value = (418, value[1])
+        elif field.name.endswith("_scopes"):
+            value = ("admin:read",)
+        elif field.name in ("version", "forbidden_message"):
+            value = value + "-planted"
+        else:
+            value = other[value]
+        extra = {"idempotency_ttl": 3600.0} if field.name == "idempotency" and not profile.idempotency_ttl else {}
+        changed.append(dataclasses.replace(profile, **{field.name: value}, **extra))
+    return changed
+
+
+@pytest.mark.parametrize("profile", sorted(EXPECTED))
+def test_every_profile_rule_is_observed(profile, http, monkeypatch):
+    """A planted change to any one rule of a profile makes test_profile_answers_like_its_server fail."""
+    from tests.mastodon_fake import profiles
+
+    original = profiles.PROFILES[profile]
+    mutants = _mutations(original)
+    assert len(mutants) >= 17
+    for mutant in mutants:
+        monkeypatch.setitem(profiles.PROFILES, profile, mutant)
+        with MastodonFake(profile=profile) as fake:
+            assert observe(fake, http) != EXPECTED[profile], mutant
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="unknown profile 'misskey'; known: mastodon, takahe, gotosocial, akkoma"):
+        MastodonFake(profile="misskey")
+
+
+def test_takahe_profile_in_a_subprocess_through_mastodon_py():
+    """--profile on the command line; Mastodon.py's trailing-slash instance request finds nothing on Takahē."""
+    with MastodonFakeProcess(accounts=["alice"], profile="takahe", max_characters=300) as proc:
+        api = client(proc, proc.tokens["alice"])
+        with pytest.raises(MastodonNotFoundError):
+            api.instance_v2()  # GET /api/v2/instance/
+        limits = httpx.get(proc.url + "/api/v2/instance", trust_env=False).json()
+        assert limits["version"] == "takahe/0.11.0"
+        assert limits["configuration"]["statuses"]["max_characters"] == 300
+        first = api.status_post("twice", idempotency_key="k")
+        assert api.status_post("twice", idempotency_key="k").id != first.id
+        assert len(proc.statuses("alice")) == 2

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 
+from .profiles import PROFILES
 from .server import MastodonFake
 
 
@@ -38,12 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--max-characters", type=int, default=500)
-    ap.add_argument("--characters-reserved-per-url", type=int, default=23)
+    ap.add_argument("--profile", default="mastodon", choices=sorted(PROFILES),
+                    help="answer like this server where servers differ (tests/mastodon_fake/profiles.py)")
+    ap.add_argument("--characters-reserved-per-url", type=int, default=None, help="default: the profile's")
     ap.add_argument("--max-media-attachments", type=int, default=4)
     ap.add_argument("--description-limit", type=_optional_int, default=10000,
                     help="'none' omits it from /api/v2/instance (the server then enforces 1500)")
-    ap.add_argument("--version", dest="server_version", default="4.7.3")
-    ap.add_argument("--idempotency-ttl", type=float, default=3600.0)
+    ap.add_argument("--version", dest="server_version", default=None, help="default: the profile's")
+    ap.add_argument("--idempotency-ttl", type=float, default=None, help="default: the profile's")
     ap.add_argument("--media-processing-polls", type=_optional_int, default=1)
     ap.add_argument("--media-processing-seconds", type=_optional_float, default=None)
     ap.add_argument("--account", action="append", default=[],
@@ -71,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     fake = MastodonFake(
         max_characters=args.max_characters,
         characters_reserved_per_url=args.characters_reserved_per_url,
+        profile=args.profile,
         max_media_attachments=args.max_media_attachments,
         description_limit=args.description_limit,
         version=args.server_version,

@@ -21,7 +21,8 @@ import urllib.parse
 from typing import Any
 
 from . import cards
-from .length import find_entities, status_length
+from .length import find_entities, profile_length
+from .profiles import FakeProfile, profile_named
 from .ratelimit import Hit, RateLimits
 from .util import (
     Clock,
@@ -231,13 +232,13 @@ class MastodonState:
         *,
         base_url: str = "http://127.0.0.1",
         max_characters: int = 500,
-        characters_reserved_per_url: int = 23,
+        characters_reserved_per_url: int | None = None,
         max_media_attachments: int = 4,
         description_limit: int | None = 10000,
-        version: str = "4.7.3",
+        version: str | None = None,
         title: str = "Mastodon",
         clock: Clock | None = None,
-        idempotency_ttl: float = 3600.0,
+        idempotency_ttl: float | None = None,
         media_processing_polls: int | None = 1,
         media_processing_seconds: float | None = None,
         card_hosts: dict[str, str] | None = None,
@@ -246,7 +247,17 @@ class MastodonState:
         unicode_query_urls: bool = True,
         oauth_code_ttl: float = 600.0,
         cw_implies_sensitive: bool = False,
+        profile: str = "mastodon",
     ):
+        # which server the fake answers like (profiles.py); version, URL weight and the
+        # Idempotency-Key window default to that server's
+        self.profile: FakeProfile = profile_named(profile)
+        if characters_reserved_per_url is None:
+            characters_reserved_per_url = self.profile.characters_reserved_per_url
+        if version is None:
+            version = self.profile.version
+        if idempotency_ttl is None:
+            idempotency_ttl = self.profile.idempotency_ttl
         self.lock = threading.RLock()
         self.clock = clock or Clock()
         self.ids = IdGenerator(self.clock)
@@ -597,7 +608,7 @@ class MastodonState:
 
     def instance_v1_json(self) -> dict:
         host = urllib.parse.urlsplit(self.base_url).netloc
-        return {
+        data = {
             "uri": host,
             "title": self.config["title"],
             "short_description": "",
@@ -635,6 +646,10 @@ class MastodonState:
             "contact_account": None,
             "rules": [],
         }
+        if self.profile.v1_max_toot_chars:  # Pleroma's InstanceView: the limit at the top, no configuration
+            del data["configuration"]
+            data["max_toot_chars"] = self.max_characters()
+        return data
 
     def oauth_metadata_json(self) -> dict:
         b = self.base_url
@@ -669,7 +684,7 @@ class MastodonState:
         if req.token is None or req.token_state != "valid":
             raise ApiError(401, "The access token is invalid", _www_authenticate("The access token is invalid"))
         if scopes and not req.token.allows(*scopes):
-            raise ApiError(403, "This action is outside the authorized scopes")
+            raise ApiError(403, self.profile.forbidden_message.format(scopes=" | ".join(scopes)))
         return req.token
 
     def require_user(self, req: Request, *scopes: str) -> Account:
@@ -734,13 +749,19 @@ class MastodonState:
         return [m.id for m in found]
 
     def _validate_text(self, text: str, spoiler: str, media_ids: list[str]) -> None:
-        if not text.strip() and not media_ids:
-            raise unprocessable("Validation failed: Text can't be blank")
-        length = status_length(
-            text, spoiler, int(self.config["characters_reserved_per_url"]), bool(self.config["unicode_query_urls"])
+        profile = self.profile
+        length = profile_length(
+            text, spoiler, counting=profile.counting, urls_in_full=profile.urls_in_full,
+            counts_spoiler=profile.counts_spoiler, strips_blank=profile.strips_blank,
+            characters_reserved_per_url=int(self.config["characters_reserved_per_url"]),
+            unicode_query=bool(self.config["unicode_query_urls"]),
         )
+        counted = text + (spoiler if profile.counts_spoiler else "")
+        if not (counted.strip() if profile.strips_blank else counted) and not media_ids:
+            raise ApiError(*profile.empty_error)
         if length > self.max_characters():
-            raise unprocessable(f"Validation failed: Text character limit of {self.max_characters()} exceeded")
+            status, message = profile.too_long_error
+            raise ApiError(status, message.format(limit=self.max_characters()))
 
     def _language(self, value: Any, fallback: str | None) -> str | None:
         if isinstance(value, str) and value:
@@ -777,8 +798,10 @@ class MastodonState:
 
     def create_status(self, account: Account, token: Token, params: Params, idempotency_key: str | None) -> Status:
         now = self.clock.now()
+        idempotency_key = idempotency_key if self.profile.idempotency else None
+        idempotency_scope = account.id if self.profile.idempotency == "account" else ""
         if idempotency_key:
-            entry = self.idempotency.get((account.id, idempotency_key))
+            entry = self.idempotency.get((idempotency_scope, idempotency_key))
             if entry is not None and entry[1] > now:
                 original = self.statuses.get(entry[0])
                 if original is None or original.deleted:
@@ -789,7 +812,7 @@ class MastodonState:
             raise unprocessable("MastodonFake does not implement scheduled statuses or polls")
         text = str(params.get("status") or "")
         spoiler = str(params.get("spoiler_text") or "")
-        if not text.strip() and spoiler.strip():
+        if self.profile.blank_text_takes_cw and not text.strip() and spoiler.strip():
             # PostStatusService: a CW without text becomes the text.
             text, spoiler = spoiler, ""
         visibility = params.get("visibility") or account.default_visibility
@@ -822,7 +845,7 @@ class MastodonState:
         self.statuses[status.id] = status
         self.rate.increment("statuses", account.id, now)
         if idempotency_key:
-            self.idempotency[(account.id, idempotency_key)] = (status.id, now + float(self.config["idempotency_ttl"]))
+            self.idempotency[(idempotency_scope, idempotency_key)] = (status.id, now + float(self.config["idempotency_ttl"]))
         self._schedule_card(status)
         return status
 
@@ -839,7 +862,8 @@ class MastodonState:
         text = str(params.get("status") or "")
         spoiler = str(params.get("spoiler_text") or "")
         media_ids = self._check_media_for_status(account, params.list("media_ids"), status.id)
-        self._validate_text(text, spoiler, media_ids)
+        if self.profile.validates_edits:
+            self._validate_text(text, spoiler, media_ids)
         descriptions = params.get("media_attributes") or []
         limit = self.description_limit()
         for attrs in descriptions if isinstance(descriptions, list) else []:

@@ -351,3 +351,30 @@ def status_length(
     """
     combined = (spoiler_text or "") + countable_text(text or "", characters_reserved_per_url, unicode_query)
     return grapheme_count(combined)
+
+
+def profile_length(
+    text: str | None,
+    spoiler_text: str | None,
+    *,
+    counting: str,
+    urls_in_full: bool,
+    counts_spoiler: bool,
+    strips_blank: bool,
+    characters_reserved_per_url: int = 23,
+    unicode_query: bool = True,
+) -> int:
+    """Length of a status as a server of the given profile counts it (see profiles.py).
+
+    URLs at characters_reserved_per_url is Mastodon's rule (countable_text above: mentions shortened,
+    blank text empty); the other servers count the raw text, Akkoma after String.trim (strips_blank),
+    in graphemes (Elixir's String.length) or code points (Python's len, Go's []rune).
+    """
+    spoiler = (spoiler_text or "") if counts_spoiler else ""
+    if urls_in_full:
+        combined = (text or "") + spoiler  # Pleroma: String.trim(status <> summary)
+        if strips_blank:
+            combined = combined.strip()
+    else:
+        combined = spoiler + countable_text(text or "", characters_reserved_per_url, unicode_query)
+    return grapheme_count(combined) if counting == "graphemes" else len(combined)

@@ -27,7 +27,8 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 class MastodonFakeProcess:
     def __init__(self, *, python: str | None = None, detach: bool = False, startup_timeout: float = 20.0,
                  accounts: list[str] | None = None, **options: Any):
-        """``options`` become command-line flags: max_characters=1000 -> --max-characters 1000.
+        """``options`` become command-line flags: max_characters=1000 -> --max-characters 1000,
+        profile="takahe" -> --profile takahe.
 
         rate_limits={"statuses": (5, 60)} and hosts={"blog.example.com": "127.0.0.1"} are
         translated too. With ``detach`` the child does not watch our stdin and survives us.

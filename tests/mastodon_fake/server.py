@@ -139,21 +139,25 @@ class MastodonFake:
     processing: the first N polls of GET /api/v1/media/:id answer 206 - or until T seconds
     passed), ``hosts`` ({"blog.example.com": "127.0.0.1"} or "...:port") for link-card
     fetches, ``rate_limits`` ({family: (limit, period_seconds)}), ``card_fetch``.
+    ``profile`` ("mastodon", "takahe", "gotosocial", "akkoma"; see profiles.py) makes it answer like
+    that server where servers differ; ``characters_reserved_per_url``, ``version`` and
+    ``idempotency_ttl`` default to the profile's.
     """
 
     def __init__(
         self,
         max_characters: int = 500,
-        characters_reserved_per_url: int = 23,
+        characters_reserved_per_url: int | None = None,
         *,
+        profile: str = "mastodon",
         max_media_attachments: int = 4,
         description_limit: int | None = 10000,
-        version: str = "4.7.3",
+        version: str | None = None,
         title: str = "Mastodon",
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock | Callable[[], float] | None = None,
-        idempotency_ttl: float = 3600.0,
+        idempotency_ttl: float | None = None,
         media_processing_polls: int | None = 1,
         media_processing_seconds: float | None = None,
         hosts: dict[str, str] | None = None,
@@ -186,6 +190,7 @@ class MastodonFake:
             rate_limits=rate_limits,
             unicode_query_urls=unicode_query_urls,
             cw_implies_sensitive=cw_implies_sensitive,
+            profile=profile,
         )
         self.state.oauth_auto_approve = oauth_auto_approve
         self.request_log: list[dict[str, Any]] = []
@@ -232,6 +237,10 @@ class MastodonFake:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    @property
+    def profile(self) -> str:
+        return self.state.profile.name
 
     @property
     def url(self) -> str:
@@ -533,9 +542,17 @@ class MastodonFake:
         args = req.path_args
         p = req.params
         assert p is not None
+        if name is not None and st.profile.trailing_slash == "redirect" and req.path != (req.path.rstrip("/") or "/"):
+            # gin's RedirectTrailingSlash: 301 for GET, 307 for the other methods
+            location = req.path.rstrip("/") + (f"?{req.query}" if req.query else "")
+            return Response(301 if req.method == "GET" else 307, b"", content_type="text/html", headers={"location": location})
+        if name == "instance_v2" and not st.profile.has_instance_v2:
+            name = None
         if name is None:
-            if req.path.startswith("/api/"):
+            if req.path.startswith("/api/") and st.profile.has_instance_v2:
                 return Response(404, b"", content_type="text/html")
+            if req.path.startswith("/api/"):  # Pleroma's RedirectController.api_not_implemented
+                return Response(404, {"error": "Not implemented"})
             return Response(404, b"<!DOCTYPE html><html><body><h1>The page you are looking for isn't here.</h1></body></html>",
                             content_type="text/html; charset=utf-8")
         if name == "instance_v2":
@@ -544,7 +561,7 @@ class MastodonFake:
             return Response(200, st.instance_v1_json(), headers={"deprecation": "@1668384000"},
                             cache_control="max-age=300, public, stale-while-revalidate=30, stale-if-error=86400")
         if name == "verify_credentials":
-            account = st.require_user(req, "profile", "read", "read:accounts")
+            account = st.require_user(req, *st.profile.verify_credentials_scopes)
             return Response(200, st.account_json(account, credentials=True))
         if name == "account":
             st.authorize_if_got_token(req, "read", "read:accounts")
@@ -553,7 +570,10 @@ class MastodonFake:
                 raise not_found()
             return Response(200, st.account_json(account))
         if name == "account_statuses":
-            st.authorize_if_got_token(req, "read", "read:statuses")
+            if st.profile.account_statuses_anonymous:
+                st.authorize_if_got_token(req, *st.profile.account_statuses_scopes)
+            else:
+                st.require_user(req, *st.profile.account_statuses_scopes)
             account = st.accounts.get(args[0])
             if account is None:
                 raise not_found()
@@ -678,7 +698,7 @@ class MastodonFake:
         route = path[len("/_fake"):].rstrip("/") or "/"
         try:
             if route == "/health":
-                return 200, {"ok": True, "url": self.url}
+                return 200, {"ok": True, "url": self.url, "profile": self.profile}
             if route == "/accounts" and method == "POST":
                 token = self.add_account(data["username"], data.get("scopes"),
                                          **{k: data[k] for k in ("display_name", "language", "token") if k in data})
@@ -850,7 +870,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         req = Request(self.command, path, parts.query, headers, body, client_ip=self.client_address[0])
         clean = path.rstrip("/") or "/"
-        for method, pattern, name in ROUTES:
+        strict = clean != path and fake.state.profile.trailing_slash == "404"  # Takahē's paths have no slash
+        for method, pattern, name in [] if strict else ROUTES:
             m = pattern.fullmatch(clean)
             if m and method == self.command:
                 req.route, req.path_args = name, m.groups()
