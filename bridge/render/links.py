@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 import regex
 
 from bridge.render import graphemes
-from bridge.render.limits import BLUESKY_LINK_PATH_DISPLAY, BLUESKY_LINK_PATH_FULL, COUNT_CODEPOINTS, COUNT_GRAPHEMES
+from bridge.render.limits import (
+    BLUESKY_LINK_PATH_DISPLAY,
+    BLUESKY_LINK_PATH_FULL,
+    COUNT_CODEPOINTS,
+    COUNT_GRAPHEMES,
+    COUNT_UTF16,
+)
 
 # Characters a URL in running text may contain (RFC 3986 plus the Latin accents and Cyrillic letters that
 # Mastodon's extractor also accepts); it must end on a letter, digit or one of = _ # / + - (a closing
@@ -101,10 +107,11 @@ def mastodon_length(text: str, *, characters_per_url: int, spoiler_text: str = "
     Mastodon's StatusLengthValidator (the defaults): grapheme clusters, each http(s) URL counted as
     `characters_per_url`, `@user@domain` as `@user`. Where Mastodon might disagree with our URL finder (an odd
     host), the URL counts the larger of both ways, so the answer is never smaller than Mastodon's.
-    Other servers: `counting` = "codepoints" counts len(); `urls_in_full` counts links and mentions as written
-    (a link never less than `characters_per_url`, so the answer is never smaller than either way).
+    Other servers: `counting` = "codepoints" counts len(), "utf16" UTF-16 code units; `urls_in_full` counts
+    links and mentions as written (a link never less than `characters_per_url`, so the answer is never smaller
+    than either way).
     """
-    count = len if counting == COUNT_CODEPOINTS else graphemes.count
+    count = _COUNTERS[counting]
     pieces: list[str] = []
     position = 0
     for start, end in find_urls(text):
@@ -117,6 +124,13 @@ def mastodon_length(text: str, *, characters_per_url: int, spoiler_text: str = "
         position = end
     pieces.append(_count_mentions(text[position:], urls_in_full))
     return count(spoiler_text + "".join(pieces))
+
+
+_COUNTERS = {
+    COUNT_GRAPHEMES: graphemes.count,
+    COUNT_CODEPOINTS: len,
+    COUNT_UTF16: lambda text: len(text.encode("utf-16-le")) // 2,
+}
 
 
 def _count_mentions(text: str, in_full: bool = False) -> str:

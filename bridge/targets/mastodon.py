@@ -72,10 +72,10 @@ log = logging.getLogger("bridge.mastodon")
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 LIMITS_MAX_AGE = 86400.0
-# Mastodon remembers an Idempotency-Key for one hour, from the successful create (platform-rules.md).
-# Stay well inside it: clocks differ.
+# Mastodon remembers an Idempotency-Key for one hour, from the successful create (platform-rules.md); other
+# servers that honour it say how long in their profile (idempotency_window). Stay well inside it: clocks differ.
 IDEMPOTENCY_WINDOW = 3600.0
-IDEMPOTENCY_SAFE = IDEMPOTENCY_WINDOW - 600.0
+IDEMPOTENCY_MARGIN = 600.0
 # Looking for an earlier post: pages of the account's own statuses, newest first, back to the first attempt.
 STATUSES_PAGE_SIZE = 40  # the API's maximum
 STATUSES_MAX_PAGES = 5
@@ -313,20 +313,21 @@ class MastodonTarget:
         if first is None:
             return None  # never sent: nothing to find
         profile = self.profile()
-        key_covers = profile.honours_idempotency_key and self.clock() - first < IDEMPOTENCY_SAFE
+        key_covers = (profile.honours_idempotency_key
+                      and self.clock() - first < profile.idempotency_window - IDEMPOTENCY_MARGIN)
         what = delivery.link or delivery.entry_key
         links = _candidate_links(delivery)
         statuses = self._own_statuses_since(first - LOOKUP_SLACK) if links else None
         if statuses is None:
             if key_covers:
                 log.info("account %s: cannot look for an earlier post of %s; posting again with the same "
-                         "Idempotency-Key, which %s honours for an hour", self.account, what, self.instance_url)
+                         "Idempotency-Key, which %s still remembers", self.account, what, self.instance_url)
                 return None
             why = ("the entry has no link to look for" if not links else
                    f"the token may not read the account's own statuses (scopes {' '.join(profile.own_statuses_scopes)})")
             raise OutcomeUnknown(
                 f"an earlier attempt to post {what} may have succeeded, and bridge cannot look: {why}; "
-                + ("the Idempotency-Key's hour has passed" if profile.honours_idempotency_key
+                + ("the server no longer remembers its Idempotency-Key" if profile.honours_idempotency_key
                    else f"{self.instance_url} ({profile.software}) does not honour the Idempotency-Key"),
                 unknown_fix(self.account, self.instance_url, profile))
         for status in statuses:
@@ -446,7 +447,7 @@ class MastodonTarget:
             report["problems"].append((
                 f"the token may not read the account's own statuses (scopes "
                 f"{' '.join(profile.own_statuses_scopes)} on {profile.software}): after a lost answer or a crash "
-                + ("older than the Idempotency-Key's hour " if profile.honours_idempotency_key else "")
+                + ("older than the server remembers an Idempotency-Key " if profile.honours_idempotency_key else "")
                 + "bridge cannot look for the post it may have made, so it holds the post (`unknown`) rather "
                 "than risk posting it twice",
                 read_scopes_fix(self.account, self.instance_url, profile)))
