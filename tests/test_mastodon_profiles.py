@@ -20,6 +20,7 @@ from bridge.cli import cli
 from bridge.compose import Composer
 from bridge.config import load_config
 from bridge.delivery import Deliverer
+from bridge.doctor import check_accounts
 from bridge.errors import TooLong
 from bridge.model import Entry
 from bridge.render import mastodon_payload, render_post
@@ -235,11 +236,15 @@ def test_takahe_write_only_token_holds_the_post_then_status_doctor_and_retry_for
         assert "OUTCOME UNKNOWN: 1 post(s) held" in text and "scopes write:statuses write:media read" in text
         assert "bridge retry --force --account masto" in text
         assert "server: takahe 0.11.0 (profile takahe), max 500 characters counted in codepoints, URLs in full" in text
+        [doctor_says] = [c for c in check_accounts(config) if c.name.endswith("held posts")]
+        assert not doctor_says.ok and "1 post(s) wait with an unknown outcome" in doctor_says.detail
+        assert "bridge retry --force --account masto" in doctor_says.fix
         # `bridge retry` looks first: still cannot, still held
         assert "1 failed or held post(s) queued again" in run_cli(config_path, "retry").output
         clock.now += 60  # the CLI queued it on the wall clock
         assert deliverer.deliver_due().accounts[0].unknown == 1
-        assert state.get_delivery(row.id).state == "unknown" and creates(fake) == []
+        assert state.get_delivery(row.id).state == "unknown" and fake.statuses("alice") == []
+        assert [e["status"] for e in creates(fake)] == [400]  # only doctor's blank-status probe
         # the writer looked at the account: not there. --force sends it, once.
         assert "sent without a look first" in run_cli(config_path, "retry", "--force", "--account", ACCOUNT).output
         clock.now += 60
@@ -340,3 +345,13 @@ def test_doctor_passes_on_takahe_and_says_what_the_server_and_token_are(tmp_path
                "on takahe)" in write_only.stdout
         assert f"fix: give account masto a token that may also read its own statuses (scopes write:statuses " \
                f"write:media read: `bridge login mastodon --instance {fake.url}`)" in write_only.stdout
+
+
+def test_doctor_gives_a_concrete_fix_when_the_server_cannot_be_reached(tmp_path, monkeypatch):
+    with started("takahe") as gone:
+        url = gone.url
+        config = load_config(write_config(tmp_path, gone))
+    monkeypatch.setenv(TOKEN_ENV, "some-token")
+    [check] = check_accounts(config)
+    assert not check.ok and "unreachable" in check.detail
+    assert check.fix.startswith(f"check that {url} is up and reachable from this machine")
