@@ -24,6 +24,7 @@ from bridge.model import Entry, ImageCandidate
 from bridge.render import mastodon_payload, render_post
 from bridge.render.limits import MastodonLimits
 from bridge.state import DeliveryRow, State
+from bridge.status import collect_status, render_status_text
 from bridge.targets import make_target
 from bridge.targets.mastodon import IDEMPOTENCY_WINDOW, MastodonTarget
 from tests.feedserver import png_bytes
@@ -186,6 +187,9 @@ def test_a_server_without_instance_endpoints_gets_mastodons_defaults_counted_car
     said = [r for r in caplog.records if "default limits" in r.getMessage()]
     assert [r.levelno for r in said] == [logging.WARNING, logging.INFO]  # a warning once, not every day
     assert "/api/v2/instance nor /api/v1/instance" in said[0].getMessage()
+    shown = render_status_text(collect_status(config, state))  # and `bridge status` says it
+    assert "limits: Mastodon's defaults -- the server answers neither /api/v2/instance nor /api/v1/instance" in shown
+    assert "server: not known (profile unknown), max 500 characters counted in codepoints, URLs in full" in shown
 
 
 def test_limits_cached_for_another_instance_are_not_used(fake, state, monkeypatch):

@@ -65,7 +65,14 @@ from bridge.render import graphemes
 from bridge.render.limits import MastodonLimits
 from bridge.state import DeliveryRow, State
 from bridge.targets.base import Published
-from bridge.targets.mastodon_servers import INSTANCE_PATHS, ServerProfile, identify, profile_key, profile_named
+from bridge.targets.mastodon_servers import (
+    CONSERVATIVE,
+    INSTANCE_PATHS,
+    ServerProfile,
+    identify,
+    profile_key,
+    profile_named,
+)
 
 log = logging.getLogger("bridge.mastodon")
 
@@ -404,7 +411,7 @@ class MastodonTarget:
         profile = profile_named(limits["profile"])
         report = {
             "instance": self.instance_url,
-            "software": profile.software if profile.software != "unknown" else None,
+            "software": limits["software"],
             "software_version": limits.get("software_version"),
             "version": limits.get("version"),
             "profile": limits["profile"],
@@ -657,7 +664,8 @@ def limits_from_instance(info, source: str = "v2") -> dict:
     version = data.get("version") if isinstance(data.get("version"), str) else None
     profile, software_version = identify(version)
     limits.update(counting=profile.counting, urls_in_full=profile.urls_in_full, version=version,
-                  software=profile.software, software_version=software_version, profile=profile_key(profile),
+                  software=None if profile is CONSERVATIVE else profile.software, software_version=software_version,
+                  profile=profile_key(profile),
                   source=source if info is not None else "defaults")
     return limits
 
