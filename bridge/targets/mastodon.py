@@ -63,6 +63,7 @@ from bridge.errors import AuthError, OutcomeUnknown, PermanentPublishError, Rate
 from bridge.faults import crash_point
 from bridge.render import graphemes
 from bridge.render.limits import MastodonLimits
+from bridge.render.links import find_urls
 from bridge.state import DeliveryRow, State
 from bridge.targets.base import Published
 from bridge.targets.mastodon_servers import (
@@ -633,21 +634,31 @@ def _candidate_links(delivery: DeliveryRow) -> set[str]:
     return {_normal_url(link) for link in links}
 
 
-class _Hrefs(html.parser.HTMLParser):
+class _Links(html.parser.HTMLParser):
+    """The hrefs of a status's HTML, and its text (a server need not make every URL a link: Mastodon leaves
+    one on an IP address or an unknown top-level domain as plain text)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
+        self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag == "a":
             self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+        elif tag in ("br", "p"):
+            self.text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
 
 
 def _status_links(status) -> set[str]:
-    """Every link of a status: the hrefs of its HTML content, and its card's URL."""
-    parser = _Hrefs()
+    """Every link of a status: the hrefs of its HTML content, the URLs in its text, and its card's URL."""
+    parser = _Links()
     parser.feed(status.get("content") or "")
-    links = set(parser.hrefs)
+    text = "".join(parser.text)
+    links = set(parser.hrefs) | {text[start:end] for start, end in find_urls(text)}
     card = status.get("card") or {}
     if card.get("url"):
         links.add(card["url"])
