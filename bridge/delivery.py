@@ -238,7 +238,10 @@ class Deliverer:
         more -- limits read anew, the strictest counting -- and send that. A second refusal is final."""
         log.warning("account %s: the server refused %s as too long (%s); rendering it once more, counting strictly",
                     row.account, row.link or row.entry_key, refusal)
-        payload = self.payload_builder(row, target, strict=True)
+        try:
+            payload = self.payload_builder(row, target, strict=True)
+        except PermanentPublishError as exc:  # cannot be made shorter: the refusal stands
+            raise PermanentPublishError(f"{refusal}; rendering it again failed: {exc}", not_posted=True) from None
         self.state.set_payload(row.id, payload)
         row.payload = payload
         try:
