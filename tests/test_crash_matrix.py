@@ -1,5 +1,6 @@
 """Crash matrix: `bridge poll` is SIGKILLed at each injected point, then run again. Every entry must be on
-every account exactly once — on the real PDS and on the Mastodon fake — and nothing lost.
+every account exactly once — on the real PDS and on the Mastodon fake answering like each server it can be
+(tests/mastodon_fake/profiles.py: Mastodon, Takahē, GoToSocial, Akkoma) — and nothing lost.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from bridge.faults import POINTS
 from tests.bluesky_helpers import jpeg
 from tests.mastodon_fake import MastodonFake
+from tests.mastodon_fake.profiles import PROFILES
 from tests.test_pipeline import posts, rss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +37,9 @@ def list_posts(pds, did: str) -> list[dict]:
     return response.json()["records"]
 
 
-@pytest.fixture(scope="module")
-def fake():
-    with MastodonFake() as server:
+@pytest.fixture(scope="module", params=sorted(PROFILES))
+def fake(request):
+    with MastodonFake(profile=request.param) as server:
         yield server
 
 
@@ -88,3 +90,31 @@ def test_killed_at_each_point_then_run_again_posts_everything_exactly_once(point
     if point == "mid-media-upload":
         assert records[0]["value"]["embed"]["external"].get("thumb")
         assert statuses[0]["media_attachments"]
+
+
+def test_two_writers_of_one_feed_on_one_server_each_get_the_entry_once(tmp_path, feed_server, fake):
+    """Two people bridge the same feed to their own accounts on one server, each with their own bridge and
+    the same names in its config. Akkoma and Pleroma keep one Idempotency-Key cache for all accounts: a key
+    that only says (account name, feed, entry) gives the second writer the first writer's status."""
+    entries = posts(2, guid_prefix="shared-")
+    feed_server.route("/shared-feed", rss(entries[1:]))
+    configs = {}
+    for writer in ("writer1", "writer2"):
+        home = tmp_path / writer
+        home.mkdir()
+        configs[writer] = home / "config.toml"
+        configs[writer].write_text(
+            f'[bridge]\nstate = "{home}/state.sqlite3"\nallow_private_addresses = true\n'
+            f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ env = "BRIDGE_TEST_MASTO" }}\n'
+            f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/shared-feed")}"\naccounts = ["masto"]\n'
+        )
+    tokens = {writer: fake.add_account(f"{writer}_{fake.profile}") for writer in configs}
+    for writer, config in configs.items():  # the first poll learns the feed, posts nothing
+        assert run_poll(config, {"BRIDGE_TEST_MASTO": tokens[writer]}).returncode == 0
+    feed_server.route("/shared-feed", rss(entries))  # one new entry for both
+    for writer, config in configs.items():
+        done = run_poll(config, {"BRIDGE_TEST_MASTO": tokens[writer]})
+        assert done.returncode == 0, done.stderr
+    for writer in configs:
+        statuses = fake.statuses(f"{writer}_{fake.profile}")
+        assert [entries[0]["link"] in status["text"] for status in statuses] == [True], (writer, statuses)

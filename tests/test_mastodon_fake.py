@@ -676,12 +676,15 @@ def observe(fake, http) -> dict:
         "empty": outcome(post("")),
         "blank": post("   ").status_code,
         "cw_only": (lambda r: (r.status_code, r.json().get("content")))(post("", spoiler_text="cw")),
+        "cw_sensitive": post("body", spoiler_text="cw", sensitive="false").json()["sensitive"],
         "too_long": outcome(post("x" * (PROBE_LIMIT + 1))),
         "spoiler_counts": post("x" * PROBE_LIMIT, spoiler_text="w").status_code,
         "graphemes": post(FAMILY * 10).status_code,  # 10 graphemes, 50 code points
         "url": post("https://blog.example.com/" + "a" * 40).status_code,  # 65 in full, 23 or 25 reserved
     }
-    created = post("short").json()["id"]
+    created_json = post("short").json()
+    created = created_json["id"]
+    seen["entities"] = ("quote_approval" in created_json, "moved" in created_json["account"])  # Mastodon 4.7's or Takahē's
     seen["edit_too_long"] = http.put(f"{url}/api/v1/statuses/{created}", data={"status": "x" * (PROBE_LIMIT + 1)},
                                      headers=auth).status_code
     first = post("once", key="k").json()["id"]
@@ -694,6 +697,8 @@ def observe(fake, http) -> dict:
         remembered.append(post("once", key="k").json()["id"] == first)
         fake.clock.set(fake.clock.now() - age)
     seen["key_remembered"] = remembered
+    post("x" * (PROBE_LIMIT + 1), key="refused")
+    seen["refusal_replayed"] = post("fits", key="refused").status_code
     account_id = fake.account_id("prober")
     seen["verify"], seen["account_statuses"] = {}, {}
     for scope in ("read", "read:accounts", "read:statuses", "profile"):
@@ -701,6 +706,9 @@ def observe(fake, http) -> dict:
         seen["verify"][scope] = http.get(url + "/api/v1/accounts/verify_credentials", headers=headers).status_code
         seen["account_statuses"][scope] = http.get(f"{url}/api/v1/accounts/{account_id}/statuses", headers=headers).status_code
     seen["account_statuses"]["anonymous"] = http.get(f"{url}/api/v1/accounts/{account_id}/statuses").status_code
+    upload = http.post(url + "/api/v2/media", files={"file": ("dot.png", tiny_png(), "image/png")}, headers=auth).json()
+    seen["media_get"] = {scope: http.get(f"{url}/api/v1/media/{upload['id']}", headers={
+        "Authorization": f"Bearer {fake.add_token('prober', scope)}"}).status_code for scope in ("read", "write", "write:media")}
     narrow = {"Authorization": f"Bearer {fake.add_token('prober', 'read:statuses')}"}
     seen["forbidden"] = http.get(url + "/api/v1/accounts/verify_credentials", headers=narrow).json()["error"]
     return seen
@@ -715,9 +723,12 @@ EXPECTED = {
         "empty": (422, "Validation failed: Text can't be blank"), "blank": 422, "cw_only": (200, "<p>cw</p>"),
         "too_long": (422, "Validation failed: Text character limit of 40 exceeded"),
         "spoiler_counts": 422, "graphemes": 200, "url": 200, "edit_too_long": 422,
-        "same_key": [True, False], "key_remembered": [True, False, False],
+        "same_key": [True, False], "key_remembered": [True, False, False], "refusal_replayed": 200,
         "verify": {"read": 200, "read:accounts": 200, "read:statuses": 403, "profile": 200},
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 200},
+        "media_get": {"read": 403, "write": 200, "write:media": 200},
+        "entities": (True, False),
+        "cw_sensitive": False,
         "forbidden": "This action is outside the authorized scopes",
     },
     "takahe": {
@@ -727,9 +738,12 @@ EXPECTED = {
         "empty": (400, "Status is empty"), "blank": 200, "cw_only": (400, None),
         "too_long": (400, "Status is too long"),
         "spoiler_counts": 200, "graphemes": 400, "url": 400, "edit_too_long": 200,
-        "same_key": [False, False], "key_remembered": [False, False, False],
+        "same_key": [False, False], "key_remembered": [False, False, False], "refusal_replayed": 200,
         "verify": {"read": 200, "read:accounts": 403, "read:statuses": 403, "profile": 403},
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 401},
+        "media_get": {"read": 200, "write": 403, "write:media": 403},
+        "entities": (False, True),
+        "cw_sensitive": True,
         "forbidden": "out_of_scope_for_token",
     },
     "gotosocial": {
@@ -739,9 +753,12 @@ EXPECTED = {
         "empty": (400, "Bad Request: status contains no text, media or poll"), "blank": 200, "cw_only": (200, ""),
         "too_long": (400, "Bad Request: text with spoiler exceed max chars (40)"),
         "spoiler_counts": 400, "graphemes": 400, "url": 400, "edit_too_long": 400,
-        "same_key": [False, False], "key_remembered": [False, False, False],
+        "same_key": [False, False], "key_remembered": [False, False, False], "refusal_replayed": 200,
         "verify": {"read": 200, "read:accounts": 200, "read:statuses": 403, "profile": 200},
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 401},
+        "media_get": {"read": 403, "write": 200, "write:media": 200},
+        "entities": (True, False),
+        "cw_sensitive": False,
         "forbidden": "Forbidden: token has insufficient scope permission",
     },
     "akkoma": {
@@ -751,9 +768,12 @@ EXPECTED = {
         "empty": (422, "Cannot post an empty status without attachments"), "blank": 422, "cw_only": (200, ""),
         "too_long": (422, "The status is over the character limit"),
         "spoiler_counts": 422, "graphemes": 200, "url": 422, "edit_too_long": 422,
-        "same_key": [True, True], "key_remembered": [True, True, False],
+        "same_key": [True, True], "key_remembered": [True, True, False], "refusal_replayed": 422,
         "verify": {"read": 200, "read:accounts": 200, "read:statuses": 403, "profile": 403},
         "account_statuses": {"read": 200, "read:accounts": 403, "read:statuses": 200, "profile": 403, "anonymous": 200},
+        "media_get": {"read": 200, "write": 403, "write:media": 403},
+        "entities": (True, False),
+        "cw_sensitive": False,
         "forbidden": "Insufficient permissions: read:accounts.",
     },
 }
@@ -772,15 +792,15 @@ def _mutations(profile) -> list:
     from tests.mastodon_fake.profiles import FakeProfile
 
     other = {"404": "ok", "ok": "redirect", "redirect": "404", "graphemes": "codepoints", "codepoints": "graphemes",
-             "account": None, "global": "account", None: "global"}
+             "account": None, "global": "account", None: "global", "mastodon": "takahe", "takahe": "mastodon"}
     changed = []
     for field in dataclasses.fields(FakeProfile):
         value = getattr(profile, field.name)
         if field.name == "name":
             continue
+        if field.name in ("idempotency_ttl", "idempotency_replays_errors") and profile.idempotency is None:
+            continue  # the key is ignored: no window, nothing replayed
         if field.name == "idempotency_ttl":
-            if profile.idempotency is None:
-                continue  # no window to see
             value = value / 2
         elif field.name == "characters_reserved_per_url":
             if profile.v1_max_toot_chars and not profile.has_instance_v2:
@@ -808,7 +828,7 @@ def test_every_profile_rule_is_observed(profile, http, monkeypatch):
 
     original = profiles.PROFILES[profile]
     mutants = _mutations(original)
-    assert len(mutants) >= 17
+    assert len(mutants) >= 20 if original.idempotency else len(mutants) >= 18
     for mutant in mutants:
         monkeypatch.setitem(profiles.PROFILES, profile, mutant)
         with MastodonFake(profile=profile) as fake:

@@ -20,7 +20,7 @@ import threading
 import urllib.parse
 from typing import Any
 
-from . import cards
+from . import cards, takahe_entities
 from .length import find_entities, profile_length
 from .profiles import FakeProfile, profile_named
 from .ratelimit import Hit, RateLimits
@@ -246,7 +246,7 @@ class MastodonState:
         rate_limits: dict[str, tuple[int, int]] | None = None,
         unicode_query_urls: bool = True,
         oauth_code_ttl: float = 600.0,
-        cw_implies_sensitive: bool = False,
+        cw_implies_sensitive: bool | None = None,
         profile: str = "mastodon",
     ):
         # which server the fake answers like (profiles.py); version, URL weight and the
@@ -258,6 +258,8 @@ class MastodonState:
             version = self.profile.version
         if idempotency_ttl is None:
             idempotency_ttl = self.profile.idempotency_ttl
+        if cw_implies_sensitive is None:
+            cw_implies_sensitive = self.profile.cw_implies_sensitive
         self.lock = threading.RLock()
         self.clock = clock or Clock()
         self.ids = IdGenerator(self.clock)
@@ -286,6 +288,7 @@ class MastodonState:
         self.statuses: dict[str, Status] = {}
         self.grants: dict[str, Grant] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, float]] = {}
+        self.idempotent_refusals: dict[tuple[str, str], tuple[ApiError, float]] = {}
         self.files: dict[str, tuple[str, bytes]] = {}  # path -> (mime, bytes)
         self.oauth_auto_approve: str | None = None  # username that "clicks Authorize"
         self.default_app = self._new_app("MastodonFake", None, ["read", "write", "follow", "push", "profile"], [OOB])
@@ -436,6 +439,8 @@ class MastodonState:
                 "highlighted": False,
                 "collection_limit": 10,
             }
+        if self.profile.entities == "takahe":
+            return takahe_entities.account(data, credentials)
         return data
 
     def media_json(self, media: Media) -> dict:
@@ -461,7 +466,7 @@ class MastodonState:
             meta["colors"] = {"background": "#000000", "foreground": "#ffffff", "accent": "#888888"}
         files = f"{self.base_url}/system/media_attachments/files/{key}"
         preview_ext = media.ext if media.type == "image" else "png"
-        return {
+        data = {
             "id": media.id,
             "type": media.type,
             "url": f"{files}/original/{media.id}.{media.ext}" if media.processed else None,
@@ -473,6 +478,9 @@ class MastodonState:
             "description": media.description,
             "blurhash": None if media.type == "audio" else _BLURHASH,
         }
+        if self.profile.entities == "takahe":
+            return takahe_entities.media(data)
+        return data
 
     def card_json(self, card: dict | None) -> dict | None:
         if card is None:
@@ -539,6 +547,8 @@ class MastodonState:
             "manual": [],
             "current_user": "automatic" if (own and quotable) or (viewer and quotable) else "denied",
         }
+        if self.profile.entities == "takahe":
+            return takahe_entities.status(data, status.html)
         return data
 
     def instance_v2_json(self) -> dict:
@@ -588,7 +598,7 @@ class MastodonState:
         }
         if self.config["description_limit"] is None:
             del config["media_attachments"]["description_limit"]
-        return {
+        data = {
             "domain": host,
             "title": self.config["title"],
             "version": self.config["version"],
@@ -605,6 +615,11 @@ class MastodonState:
             "contact": {"email": "", "account": None},
             "rules": [],
         }
+        if self.profile.entities == "takahe":
+            first = min(self.accounts.values(), key=lambda a: int(a.id), default=None)  # the admin, made first
+            return takahe_entities.instance_v2(data, users=len(self.accounts),
+                                               admin=self.account_json(first) if first else None)
+        return data
 
     def instance_v1_json(self) -> dict:
         host = urllib.parse.urlsplit(self.base_url).netloc
@@ -646,6 +661,8 @@ class MastodonState:
             "contact_account": None,
             "rules": [],
         }
+        if self.profile.entities == "takahe":
+            data = takahe_entities.instance_v1(data, stats=data["stats"])
         if self.profile.v1_max_toot_chars:  # Pleroma's InstanceView: the limit at the top, no configuration
             del data["configuration"]
             data["max_toot_chars"] = self.max_characters()
@@ -797,6 +814,20 @@ class MastodonState:
         return self._statuses_limiter(account).headers()
 
     def create_status(self, account: Account, token: Token, params: Params, idempotency_key: str | None) -> Status:
+        key = (account.id if self.profile.idempotency == "account" else "", idempotency_key or "")
+        if not (idempotency_key and self.profile.idempotency and self.profile.idempotency_replays_errors):
+            return self._create_status(account, token, params, idempotency_key)
+        now = self.clock.now()
+        refusal = self.idempotent_refusals.get(key)
+        if refusal is not None and refusal[1] > now:
+            raise refusal[0]
+        try:
+            return self._create_status(account, token, params, idempotency_key)
+        except ApiError as exc:
+            self.idempotent_refusals[key] = (exc, now + float(self.config["idempotency_ttl"]))
+            raise
+
+    def _create_status(self, account: Account, token: Token, params: Params, idempotency_key: str | None) -> Status:
         now = self.clock.now()
         idempotency_key = idempotency_key if self.profile.idempotency else None
         idempotency_scope = account.id if self.profile.idempotency == "account" else ""

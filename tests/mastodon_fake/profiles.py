@@ -39,6 +39,7 @@ class FakeProfile:
     verify_credentials_scopes: tuple[str, ...]
     account_statuses_scopes: tuple[str, ...]
     account_statuses_anonymous: bool  # readable without a token
+    media_get_scopes: tuple[str, ...]  # GET /api/v1/media/:id (polling an upload)
     forbidden_message: str  # body of the 403 for a missing scope
     has_instance_v2: bool = True
     # True: v1's limits are Pleroma's top-level max_toot_chars, without a "configuration" block
@@ -47,6 +48,13 @@ class FakeProfile:
     blank_text_takes_cw: bool = False
     # an edit is held to the same length rule as a new status
     validates_edits: bool = True
+    # a refused status is remembered under its key too, and the refusal replayed (Pleroma's IdempotencyPlug
+    # caches whatever response went out); Mastodon stores the key only after a status was made
+    idempotency_replays_errors: bool = False
+    # the JSON entities: "mastodon" (4.7.3's) or "takahe" (takahe_entities.py); 404s are HTML there
+    entities: str = "mastodon"
+    # a content warning makes the status sensitive whatever was sent (Mastodon 4.7 keeps "sensitive" as sent)
+    cw_implies_sensitive: bool = False
 
 
 PROFILES: dict[str, FakeProfile] = {
@@ -62,6 +70,7 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=23,
         verify_credentials_scopes=("profile", "read", "read:accounts"),
         account_statuses_scopes=("read", "read:statuses"), account_statuses_anonymous=True,
+        media_get_scopes=("write", "write:media"),
         forbidden_message="This action is outside the authorized scopes",
         blank_text_takes_cw=True,
     ),
@@ -78,8 +87,11 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=23,
         verify_credentials_scopes=("read",),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=False,
+        media_get_scopes=("read:media",),  # api/views/media.py @scope_required("read:media")
         forbidden_message="out_of_scope_for_token",
         validates_edits=False,  # edit_status calls post.edit_local without a length check
+        entities="takahe",
+        cw_implies_sensitive=True,  # activities/models/post.py create_local: sensitive=bool(summary) or sensitive
     ),
     # superseriousbusiness/gotosocial 57cb4fe: internal/processing/status/common.go validateStatusContent
     # (len([]rune(status)) + len([]rune(spoiler)), 400 "Bad Request: ..."), internal/typeutils/
@@ -97,12 +109,13 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=25,
         verify_credentials_scopes=("profile", "read:accounts"),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=False,
+        media_get_scopes=("write:media",),  # internal/api/client/media/mediaget.go
         forbidden_message="Forbidden: token has insufficient scope permission",
     ),
     # Akkoma (a Pleroma fork; read in BDX-town/Akkoma 071bb07): lib/pleroma/web/common_api/utils.ex
     # validate_character_limit (String.length = graphemes, of String.trim(status <> spoiler), URLs in
     # full), activity_draft.ex full_payload, mastodon_api/controllers/status_controller.ex create (422),
-    # plugs/idempotency_plug.ex (cache keyed by the header alone, 6 h in application.ex),
+    # plugs/idempotency_plug.ex (cache keyed by the header alone, any response replayed, 6 h in application.ex),
     # mastodon_api/views/instance_view.ex ("2.7.2 (compatible; Akkoma X)", max_toot_chars, no v2 route
     # in router.ex), account_controller.ex (read:accounts; read:statuses, anonymous allowed),
     # plugs/o_auth_scopes_plug.ex (403 "Insufficient permissions: ...")
@@ -115,8 +128,9 @@ PROFILES: dict[str, FakeProfile] = {
         characters_reserved_per_url=23,
         verify_credentials_scopes=("read:accounts",),
         account_statuses_scopes=("read:statuses",), account_statuses_anonymous=True,
+        media_get_scopes=("read:media",),  # mastodon_api/controllers/media_controller.ex
         forbidden_message="Insufficient permissions: {scopes}.",
-        has_instance_v2=False, v1_max_toot_chars=True,
+        has_instance_v2=False, v1_max_toot_chars=True, idempotency_replays_errors=True,
     ),
 }
 

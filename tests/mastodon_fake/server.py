@@ -165,7 +165,7 @@ class MastodonFake:
         rate_limits: dict[str, tuple[int, int]] | None = None,
         unicode_query_urls: bool = True,
         oauth_auto_approve: str | None = None,
-        cw_implies_sensitive: bool = False,
+        cw_implies_sensitive: bool | None = None,
     ):
         if host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("the fake only listens on loopback")
@@ -473,6 +473,8 @@ class MastodonFake:
                 response = Response(exc.status, exc.body, cache_control="no-store")
             except ApiError as exc:
                 response = Response(exc.status, {"error": exc.message}, headers=dict(exc.headers))
+                if exc.status == 404 and st.profile.entities == "takahe":  # Django's own page for Http404
+                    response = Response(404, b"<h1>Not Found</h1>", content_type="text/html; charset=utf-8")
             except Exception:  # a bug in the fake: answer like Rails would, keep the trace in the log
                 entry["exception"] = traceback.format_exc()
                 response = _server_error(500)
@@ -613,7 +615,7 @@ class MastodonFake:
             media = st.create_media(account, p, synchronous=(name == "media_create_v1"))
             return Response(200 if media.processed else 202, st.media_json(media))
         if name == "media_get":
-            account = st.require_user(req, "write", "write:media")
+            account = st.require_user(req, *st.profile.media_get_scopes)
             media = st.own_unattached_media(account, args[0])
             st._advance_processing(media, poll=True)
             return Response(200 if media.processed else 206, st.media_json(media))
