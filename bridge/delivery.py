@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bridge import ids
 from bridge.config import Config, ConfigError, resolve_secret
 from bridge.errors import (
     AuthError,
@@ -219,7 +220,7 @@ class Deliverer:
                       account=account, entry=row.entry_key)
             return True
         except PermanentPublishError as exc:
-            self.state.mark_failed(row.id, str(exc), not_posted=exc.not_posted)
+            self.state.mark_failed(row.id, str(exc), next_key=_fresh_key(row) if exc.not_posted else None)
             report.failed += 1
             log_event(log, logging.ERROR, f"account {account}: gave up on {row.link or row.entry_key}: {exc} "
                       f"(fix the cause, then `bridge retry --account {account}`)", account=account, entry=row.entry_key)
@@ -242,7 +243,9 @@ class Deliverer:
             payload = self.payload_builder(row, target, strict=True)
         except PermanentPublishError as exc:  # cannot be made shorter: the refusal stands
             raise PermanentPublishError(f"{refusal}; rendering it again failed: {exc}", not_posted=True) from None
-        self.state.set_payload(row.id, payload)
+        # Under a new key: the refusal proves nothing was made, and Pleroma and Akkoma would replay it for the old one.
+        row.idempotency_key = _fresh_key(row)
+        self.state.set_payload(row.id, payload, row.idempotency_key)
         row.payload = payload
         try:
             return target.publish(row, payload)
@@ -307,6 +310,10 @@ def next_allowed_at(config: Config, state: State, account: str, now: float) -> f
     if len(day) >= settings.posts_per_day:
         candidates.append(day[len(day) - settings.posts_per_day] + DAY)
     return max(candidates)
+
+
+def _fresh_key(row: DeliveryRow) -> str:
+    return ids.idempotency_key(row.account, row.feed, row.entry_key)
 
 
 def _fmt(timestamp: float) -> str:

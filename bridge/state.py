@@ -525,10 +525,12 @@ class State:
         ).fetchall()
         return [self._delivery_row(row) for row in rows]
 
-    def set_payload(self, delivery_id: int, payload: dict) -> None:
+    def set_payload(self, delivery_id: int, payload: dict, idempotency_key: str | None = None) -> None:
+        """The payload to send (and, after the server refused the last one, the new key to send it under)."""
         with self.transaction():
             self.db.execute(
-                "UPDATE deliveries SET payload = ? WHERE id = ?", [json.dumps(payload, ensure_ascii=False), delivery_id]
+                "UPDATE deliveries SET payload = ?, idempotency_key = COALESCE(?, idempotency_key) WHERE id = ?",
+                [json.dumps(payload, ensure_ascii=False), idempotency_key, delivery_id],
             )
 
     def mark_sending(self, delivery_id: int, now: float) -> None:
@@ -588,14 +590,15 @@ class State:
             return "rerender"
         return None
 
-    def mark_failed(self, delivery_id: int, reason: str, *, not_posted: bool = False) -> None:
-        """Given up. `not_posted`: the server refused the post itself, so no earlier attempt made it either and
-        a retry need not look for it (first_sent_at is cleared: it marks an outcome not known)."""
+    def mark_failed(self, delivery_id: int, reason: str, *, next_key: str | None = None) -> None:
+        """Given up. `next_key`: the server refused the post itself, so no attempt made it -- a retry need not look
+        for it (first_sent_at is cleared) and goes out under this new key (Pleroma and Akkoma answer a key they
+        refused with the same refusal for hours)."""
         with self.transaction():
             self.db.execute(
                 f"""UPDATE deliveries SET state = 'failed', last_error = ?
-                    {', first_sent_at = NULL, sending_at = NULL' if not_posted else ''} WHERE id = ?""",
-                [reason, delivery_id],
+                    {', first_sent_at = NULL, sending_at = NULL, idempotency_key = ?' if next_key else ''} WHERE id = ?""",
+                [reason, *([next_key] if next_key else []), delivery_id],
             )
 
     def mark_unknown(self, delivery_id: int, reason: str, next_look_at: float) -> None:

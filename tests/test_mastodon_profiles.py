@@ -166,11 +166,13 @@ def composing_engine(config, state, clock) -> Deliverer:
                      payload_builder=composer.payload)
 
 
-def test_a_post_refused_as_too_long_is_rendered_again_from_fresh_limits_strictly_and_sent(state, monkeypatch, tmp_path):
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_a_post_refused_as_too_long_is_rendered_again_from_fresh_limits_strictly_and_sent(state, monkeypatch, tmp_path,
+                                                                                        profile):
     """The cached limit (500) is stale: the server now allows 300 and refuses the post; bridge re-reads the limits,
     renders once more counting the strictest way, and that post goes out."""
-    with started("takahe", max_characters=500) as fake:
-        monkeypatch.setenv(TOKEN_ENV, fake.add_account("alice", WRITE_ONLY + ["read"]))
+    with started(profile, max_characters=500) as fake:
+        monkeypatch.setenv(TOKEN_ENV, fake.add_account("alice", WRITE_ONLY + READ_FOR[profile]))
         config = load_config(write_config(tmp_path, fake))
         clock = Clock()
         new_target(config, state, clock=clock).render_limits()  # cached: 500
@@ -185,7 +187,8 @@ def test_a_post_refused_as_too_long_is_rendered_again_from_fresh_limits_strictly
         [status] = fake.statuses("alice")
         done = state.get_delivery(row_id)
         assert report.posted == 1 and done.state == "posted" and done.remote_id == status["id"]
-        assert [e["status"] for e in creates(fake)] == [400, 200]  # refused once, then the strict render
+        refused = FAKE_PROFILES[profile].too_long_error[0]
+        assert [e["status"] for e in creates(fake)] == [refused, 200]  # refused once, then the strict render
         assert len(done.payload["status"]) <= 300 - 10 and done.payload["status"] == status["text"]
         assert state.account(ACCOUNT)["limits"]["max_characters"] == 300  # read anew
 
