@@ -48,12 +48,13 @@ class Composer:
             feed = FeedConfig(name=feed_name, url="https://removed.invalid/", accounts=[account])
         return feed, self.config.post_settings(feed, account)
 
-    def payload(self, delivery, target) -> dict:
-        """The payload for one queued delivery (the engine's payload_builder)."""
+    def payload(self, delivery, target, strict: bool = False) -> dict:
+        """The payload for one queued delivery (the engine's payload_builder); `strict` after the server refused
+        the post as too long (the target's limits read anew, counted the strictest way)."""
         feed_name, entry, _ = self.state.get_entry(delivery.entry_id)
         feed_row = self.state.get_feed(feed_name)
         _, settings = self.settings_for(feed_name, delivery.account)
-        limits = target.render_limits() if target.platform == "mastodon" else None
+        limits = target.render_limits(strict=strict) if target.platform == "mastodon" else None
         return self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
                             mastodon_limits=limits)
 

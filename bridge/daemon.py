@@ -243,8 +243,10 @@ class Daemon:
     def _status_line(self) -> str:
         counts = self.state.delivery_counts()
         queued = sum(count for (account, state), count in counts.items() if state in ("pending", "sending"))
+        held = sum(count for (account, state), count in counts.items() if state == "unknown")
         failing = sum(1 for row in self.state.list_feeds() if row.error_count)
-        return f"{len(self.config.feeds)} feeds, {queued} queued, {failing} failing"
+        return (f"{len(self.config.feeds)} feeds, {queued} queued, {failing} failing"
+                + (f", {held} held (outcome unknown: bridge status)" if held else ""))
 
 
 def _utc(timestamp: float):

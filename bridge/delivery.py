@@ -3,10 +3,16 @@
     pending --(mark_sending, committed)--> sending --publish--> posted
        ^                                      |
        +------ transient error / rate limit --+--> failed (permanent error or max_attempts)
+       |                                      |
+       +-- (the target can look again) -- unknown <-- OutcomeUnknown (find_existing cannot tell)
 
 - The payload and its retry identity (Idempotency-Key, rkey) are fixed and committed before the first call.
-- A row found in `sending` (a crash) or tried before (an answer may have been lost) has an unknown outcome:
-  the target's find_existing() decides whether the post exists before any new attempt.
+- A row found in `sending` (a crash), or sent before without a known outcome (first_sent_at: an answer may
+  have been lost, also across `bridge retry`), has an unknown outcome: the target's find_existing() decides
+  whether the post exists before any new attempt. When it cannot tell (OutcomeUnknown) the row waits as
+  `unknown` -- looked at again hourly -- rather than risk a second post; `bridge retry --force` sends it.
+- A post the server refuses as too long (TooLong) is rendered once more with the server's limits read anew and
+  the strictest counting (payload_builder(..., strict=True)) and sent; only then does it fail.
 - Flood control: at most posts_per_hour and posts_per_day per account, and at least 3600/posts_per_hour
   seconds between two posts, so a burst trickles out oldest first.
 - A paused account (credentials refused) keeps its queue; it is tried again when its credential changes,
@@ -23,8 +29,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from bridge import ids
 from bridge.config import Config, ConfigError, resolve_secret
-from bridge.errors import AuthError, PermanentPublishError, PublishError, RateLimited, TransientPublishError
+from bridge.errors import (
+    AuthError,
+    OutcomeUnknown,
+    PermanentPublishError,
+    PublishError,
+    RateLimited,
+    TooLong,
+    TransientPublishError,
+)
 from bridge.faults import crash_point
 from bridge.logs import log_event
 from bridge.state import DeliveryRow, State
@@ -35,9 +50,10 @@ log = logging.getLogger("bridge.deliver")
 RETRY_MAX_SECONDS = 6 * 3600.0
 RETRY_JITTER = 0.2
 PAUSED_RECHECK_SECONDS = 3600.0
+UNKNOWN_RECHECK_SECONDS = 3600.0  # a held post is looked at again this often (a new token may allow it)
 HOUR, DAY = 3600.0, 86400.0
 
-PayloadBuilder = Callable[[DeliveryRow, Target], dict]
+PayloadBuilder = Callable[..., dict]  # (row, target, strict=False) -> payload
 TargetFactory = Callable[[str], Target]
 
 
@@ -47,6 +63,7 @@ class AccountReport:
     posted: list[str] = field(default_factory=list)  # remote URLs
     retried: int = 0
     failed: int = 0
+    unknown: int = 0  # held: an earlier attempt may have posted and the target cannot look
     paused: str | None = None
     deferred_until: float | None = None
     waiting: int = 0  # due but held back by flood control
@@ -149,7 +166,7 @@ class Deliverer:
         for row in rows:
             if self.should_stop():
                 break
-            if row.state != "sending" and self.next_allowed_at(account) > self.clock():
+            if row.state not in ("sending", "unknown") and self.next_allowed_at(account) > self.clock():
                 report.waiting += 1
                 continue
             if not self._deliver_one(target, row, report):
@@ -167,7 +184,7 @@ class Deliverer:
         try:
             if row.kind == "update" and row.remote_id:
                 return self._edit_one(target, row, report)
-            if row.state == "sending" or row.attempts > 0:
+            if row.state in ("sending", "unknown") or row.first_sent_at is not None or row.attempts > 0:
                 # An earlier attempt may have posted without us hearing the answer: ask before posting.
                 existing = target.find_existing(row)
                 if existing is not None:
@@ -180,22 +197,31 @@ class Deliverer:
                 row.payload = payload
             self.state.mark_sending(row.id, self.clock())
             crash_point("after-delivery-row")
-            published = target.publish(row, payload)
+            try:
+                published = target.publish(row, payload)
+            except TooLong as refusal:
+                published = self._send_strictly_rendered(target, row, refusal)
             crash_point("after-remote-post")
         except RateLimited as exc:
             until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + self.config.bridge.retry_delay
-            self.state.mark_retry(row.id, f"rate limited: {exc}", until, count_attempt=False)
+            self.state.mark_unsent(row.id, f"rate limited: {exc}", until, row.first_sent_at)
             self.state.defer_account(account, until, self.clock())
             report.deferred_until = until
             log_event(log, logging.WARNING, f"account {account}: rate limited until {_fmt(until)}; the queue waits",
                       account=account, until=until)
             return False
         except AuthError as exc:
-            self.state.mark_retry(row.id, str(exc), self.clock(), count_attempt=False)
+            self.state.mark_unsent(row.id, str(exc), self.clock(), row.first_sent_at)
             self._pause(account, str(exc), report)
             return False
+        except OutcomeUnknown as exc:
+            self.state.mark_unknown(row.id, str(exc), self.clock() + UNKNOWN_RECHECK_SECONDS)
+            report.unknown += 1
+            log_event(log, logging.ERROR, f"account {account}: holding {row.link or row.entry_key}: {exc}",
+                      account=account, entry=row.entry_key)
+            return True
         except PermanentPublishError as exc:
-            self.state.mark_failed(row.id, str(exc))
+            self.state.mark_failed(row.id, str(exc), next_key=_fresh_key(row) if exc.not_posted else None)
             report.failed += 1
             log_event(log, logging.ERROR, f"account {account}: gave up on {row.link or row.entry_key}: {exc} "
                       f"(fix the cause, then `bridge retry --account {account}`)", account=account, entry=row.entry_key)
@@ -208,6 +234,24 @@ class Deliverer:
             return False
         self._posted(row, published, report)
         return True
+
+    def _send_strictly_rendered(self, target: Target, row: DeliveryRow, refusal: TooLong) -> Published:
+        """The server refused the post as too long although it was rendered for its limits: render it once
+        more -- limits read anew, the strictest counting -- and send that. A second refusal is final."""
+        log.warning("account %s: the server refused %s as too long (%s); rendering it once more, counting strictly",
+                    row.account, row.link or row.entry_key, refusal)
+        try:
+            payload = self.payload_builder(row, target, strict=True)
+        except PermanentPublishError as exc:  # cannot be made shorter: the refusal stands
+            raise PermanentPublishError(f"{refusal}; rendering it again failed: {exc}", not_posted=True) from None
+        # Under a new key: the refusal proves nothing was made, and Pleroma and Akkoma would replay it for the old one.
+        row.idempotency_key = _fresh_key(row)
+        self.state.set_payload(row.id, payload, row.idempotency_key)
+        row.payload = payload
+        try:
+            return target.publish(row, payload)
+        except TooLong as again:
+            raise TooLong(f"{again} (also after rendering it again with the strictest counting)") from None
 
     def _edit_one(self, target: Target, row: DeliveryRow, report: AccountReport) -> bool:
         """An edit of a posted status (edit_on_update). An edit is idempotent: replaying it is harmless."""
@@ -267,6 +311,10 @@ def next_allowed_at(config: Config, state: State, account: str, now: float) -> f
     if len(day) >= settings.posts_per_day:
         candidates.append(day[len(day) - settings.posts_per_day] + DAY)
     return max(candidates)
+
+
+def _fresh_key(row: DeliveryRow) -> str:
+    return ids.idempotency_key(row.account, row.feed, row.entry_key)
 
 
 def _fmt(timestamp: float) -> str:

@@ -131,6 +131,7 @@ def check_accounts(config: Config) -> list[Check]:
     with state:
         for name, account in config.accounts.items():
             label = f"account {name} ({account.type})"
+            url = account.instance_url if account.type == "mastodon" else account.service_url
             try:
                 target = make_target(config, state, name)
                 info = target.diagnose()
@@ -139,21 +140,77 @@ def check_accounts(config: Config) -> list[Check]:
                 checks.append(Check(False, label, exc.problem, exc.fix))
                 continue
             except BridgeError as exc:
-                checks.append(Check(False, label, str(exc), getattr(exc, "fix", "") or "see the message"))
+                checks.append(Check(False, label, str(exc), _fix_for(exc, name, url)))
                 continue
             checks.append(Check(True, label, _describe(info)))
-            checks.extend(_clock_skew(label, account.instance_url if account.type == "mastodon" else account.service_url))
+            checks.extend(Check(False, f"{label} token", problem, fix, warning=True)
+                          for problem, fix in info.get("problems") or [])
+            checks.extend(_upload_check(config, name, label, info))
+            checks.extend(_held_posts(config, state, name, label))
+            checks.extend(_clock_skew(label, url))
     return checks
+
+
+def _fix_for(exc: BridgeError, account: str, url: str) -> str:
+    """A concrete fix for an account check that failed (AuthError brings its own)."""
+    from bridge.errors import PermanentPublishError, TransientPublishError
+
+    if getattr(exc, "fix", ""):
+        return exc.fix
+    if isinstance(exc, TransientPublishError):
+        return (f"check that {url} is up and reachable from this machine (open it in a browser, check DNS, "
+                "proxy and firewall); posts stay queued and bridge retries on its own")
+    if isinstance(exc, PermanentPublishError):
+        return (f"check accounts.{account} in the config: is {url} the server's address (https://host, no path) "
+                "and does it speak the Mastodon or Bluesky API?")
+    return f"run `bridge -v doctor` for details and check accounts.{account} in the config"
+
+
+def _upload_check(config: Config, account: str, label: str, info: dict) -> list[Check]:
+    """Images are uploaded only where a feed attaches them; without write:media that pauses the account."""
+    if info.get("can_upload") is not False:
+        return []
+    attaching = [feed.name for feed in config.feeds if account in feed.accounts
+                 and config.post_settings(feed, account).attach_image]
+    if not attaching:
+        return []
+    return [Check(False, f"{label} token", f"the token may not upload images (no write:media), and feed(s) "
+                  f"{', '.join(attaching)} attach them: the account would be paused at the first image",
+                  f"create a token with write:statuses write:media (`bridge login mastodon --instance URL`) and put it "
+                  f"where accounts.{account}.access_token points, or set attach_image = false")]
+
+
+def _held_posts(config: Config, state, account: str, label: str) -> list[Check]:
+    """Posts held because their outcome is unknown (an earlier attempt may have made them)."""
+    from bridge.status import held_posts_fix
+
+    held = state.deliveries(account=account, state="unknown")
+    if not held:
+        return []
+    return [Check(False, f"{label} held posts", f"{len(held)} post(s) wait with an unknown outcome (an earlier "
+                  f"attempt may have made them and bridge cannot look), e.g. {held[0].link or held[0].entry_key}",
+                  held_posts_fix(account, config.accounts[account], state.account(account)))]
 
 
 def _describe(info: dict) -> str:
     parts = []
-    for key in ("account", "handle", "did", "pds", "session", "version"):
+    for key in ("account", "handle", "did", "pds", "session", "software", "software_version", "version", "profile"):
         if info.get(key):
-            parts.append(f"{key} {info[key]}")
+            parts.append(f"{key.replace('_', ' ')} {info[key]}")
     limits = info.get("limits")
     if isinstance(limits, dict) and limits.get("max_characters"):
-        parts.append(f"max {limits['max_characters']} characters")
+        parts.append(f"max {limits['max_characters']} characters"
+                     + (f" counted in {limits['counting']}" if limits.get("counting") else "")
+                     + (", URLs in full" if limits.get("urls_in_full") else
+                        f", URLs as {limits['characters_reserved_per_url']}" if limits.get("characters_reserved_per_url") else "")
+                     + (f", {limits['max_media_attachments']} images" if limits.get("max_media_attachments") else "")
+                     + (" (Mastodon's defaults: the server gives none)" if info.get("limits_source") == "defaults" else ""))
+    if "can_post" in info:
+        # Probed: Mastodon's API cannot list a token's scopes.
+        may = {"post": info.get("can_post"), "upload images": info.get("can_upload"),
+               "read its own statuses": info.get("can_read")}
+        parts.append("token may " + ", ".join(f"{what} {'yes' if ok else 'no' if ok is False else 'unknown'}"
+                                              for what, ok in may.items()) + " (probed)")
     rate = info.get("rate_limit")
     if isinstance(rate, dict) and rate.get("remaining") is not None:
         parts.append(f"rate limit {rate['remaining']}/{rate.get('limit')} left")

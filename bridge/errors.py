@@ -15,7 +15,9 @@
         ├── TransientPublishError    retry later (5xx, timeouts, connection errors)
         │   └── RateLimited          retry at `reset_at`
         ├── PermanentPublishError    give up on this delivery (validation: 400/422)
-        └── AuthError                pause the account until the credentials are fixed
+        │   └── TooLong              the server refused the post as too long (re-rendered once, strictly)
+        ├── AuthError                pause the account until the credentials are fixed
+        └── OutcomeUnknown           an earlier attempt may have posted and nobody can tell: hold the delivery
 
 Library errors are translated into these at the boundary of the module that talks to the library;
 only cli.py turns them into exit codes.
@@ -112,11 +114,34 @@ class RateLimited(TransientPublishError):
 
 
 class PermanentPublishError(PublishError):
-    pass
+    """Give up on this delivery. `not_posted`: the server refused the post itself (a validation error), which
+    also settles every earlier attempt -- a server that honours the Idempotency-Key answers a repeated key
+    with the first status before it validates anything."""
+
+    def __init__(self, message: str, *, not_posted: bool = False) -> None:
+        self.not_posted = not_posted
+        super().__init__(message)
+
+
+class TooLong(PermanentPublishError):
+    """The server refused the post as too long; the message is the server's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, not_posted=True)
 
 
 class AuthError(PublishError):
     """The account's credentials do not work; `fix` tells the user what to do."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        self.fix = fix
+        super().__init__(f"{message} — {fix}")
+
+
+class OutcomeUnknown(PublishError):
+    """An earlier attempt may have made the post and the target cannot look (no Idempotency-Key to trust, a
+    token that may not read the account's statuses). Posting again could post twice: the delivery waits.
+    `fix` tells the user what to do."""
 
     def __init__(self, message: str, fix: str) -> None:
         self.fix = fix

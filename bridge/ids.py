@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import time
 
 _BASE32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
@@ -11,8 +12,13 @@ _last_tid_micros = 0
 
 
 def idempotency_key(account: str, feed: str, entry_key: str) -> str:
-    """Stable for (account, entry): a retry of the same delivery always sends the same key."""
-    digest = hashlib.sha256(f"{account}\x00{feed}\x00{entry_key}".encode()).hexdigest()
+    """A delivery's key, chosen once and stored with it: every retry of that delivery sends the same key.
+
+    Random as well as derived from (account, feed, entry): Pleroma and Akkoma keep one key cache for every
+    account on the server (lib/pleroma/web/plugs/idempotency_plug.ex), where a key made of config names alone --
+    the same in two writers' configs -- would hand one writer the other's status and never post theirs.
+    """
+    digest = hashlib.sha256(f"{account}\x00{feed}\x00{entry_key}\x00{secrets.token_hex(16)}".encode()).hexdigest()
     return f"bridge-{digest[:40]}"
 
 

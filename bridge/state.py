@@ -176,6 +176,10 @@ class FeedRow:
 
 @dataclass
 class DeliveryRow:
+    """One delivery. `state`: pending / sending / posted / failed / unknown (an earlier attempt may have posted
+    and the target cannot look: held). `first_sent_at`: the first attempt whose outcome is not known -- set
+    by mark_sending, cleared when the server refused the post itself or the writer forced a retry."""
+
     id: int
     entry_id: int
     account: str
@@ -565,8 +569,9 @@ class State:
         return [self._delivery_row(row) for row in rows]
 
     def due_deliveries(self, account: str, now: float, limit: int = 100) -> list[DeliveryRow]:
-        """Pending deliveries whose time has come, oldest first; rows stuck in `sending` come first of all."""
-        # The ids come from two ranges of the deliveries_due index alone, and only the chosen few are joined to
+        """Pending deliveries whose time has come, oldest first; rows stuck in `sending`, and rows of unknown outcome
+        due for another look, come first of all."""
+        # The ids come from three ranges of the deliveries_due index alone, and only the chosen few are joined to
         # their entries: joining every pending one before the LIMIT read the entries table once per queued post.
         rows = self.db.execute(
             f"""{self._DELIVERY_SELECT}
@@ -575,16 +580,20 @@ class State:
                         SELECT id, 1 AS sending FROM deliveries WHERE account = ? AND state = 'sending'
                         UNION ALL
                         SELECT id, 0 FROM deliveries WHERE account = ? AND state = 'pending' AND next_attempt_at <= ?
+                        UNION ALL
+                        SELECT id, 1 FROM deliveries WHERE account = ? AND state = 'unknown' AND next_attempt_at <= ?
                     ) ORDER BY sending DESC, id LIMIT ?)
-                ORDER BY d.state = 'sending' DESC, d.id""",
-            [account, account, now, limit],
+                ORDER BY d.state IN ('sending', 'unknown') DESC, d.id""",
+            [account, account, now, account, now, limit],
         ).fetchall()
         return [self._delivery_row(row) for row in rows]
 
-    def set_payload(self, delivery_id: int, payload: dict) -> None:
+    def set_payload(self, delivery_id: int, payload: dict, idempotency_key: str | None = None) -> None:
+        """The payload to send (and, after the server refused the last one, the new key to send it under)."""
         with self.transaction():
             self.db.execute(
-                "UPDATE deliveries SET payload = ? WHERE id = ?", [json.dumps(payload, ensure_ascii=False), delivery_id]
+                "UPDATE deliveries SET payload = ?, idempotency_key = COALESCE(?, idempotency_key) WHERE id = ?",
+                [json.dumps(payload, ensure_ascii=False), idempotency_key, delivery_id],
             )
 
     def mark_sending(self, delivery_id: int, now: float) -> None:
@@ -603,13 +612,23 @@ class State:
                 [remote_id, remote_url, now, delivery_id],
             )
 
-    def mark_retry(self, delivery_id: int, error: str, next_attempt_at: float, *, count_attempt: bool = True) -> None:
+    def mark_retry(self, delivery_id: int, error: str, next_attempt_at: float) -> None:
         """Back to pending, to be tried again at next_attempt_at."""
         with self.transaction():
             self.db.execute(
-                f"""UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?
-                    {'' if count_attempt else ', attempts = MAX(attempts - 1, 0)'} WHERE id = ?""",
+                "UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
                 [redact(error), next_attempt_at, delivery_id],
+            )
+
+    def mark_unsent(self, delivery_id: int, error: str, next_attempt_at: float, first_sent_at: float | None) -> None:
+        """This attempt made nothing (rate limited, credentials refused): back to pending, the attempt not counted,
+        and the outcome as known as before it (first_sent_at as it was)."""
+        with self.transaction():
+            self.db.execute(
+                """UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?,
+                   attempts = MAX(attempts - 1, 0), first_sent_at = ?,
+                   sending_at = CASE WHEN ? IS NULL THEN NULL ELSE sending_at END WHERE id = ?""",
+                [redact(error), next_attempt_at, first_sent_at, first_sent_at, delivery_id],
             )
 
     def queue_edit(self, entry_id: int, account: str, now: float) -> str | None:
@@ -634,12 +653,31 @@ class State:
             return "rerender"
         return None
 
-    def mark_failed(self, delivery_id: int, reason: str) -> None:
+    def mark_failed(self, delivery_id: int, reason: str, *, next_key: str | None = None) -> None:
+        """Given up. `next_key`: the server refused the post itself, so no attempt made it -- a retry need not look
+        for it (first_sent_at is cleared) and goes out under this new key (Pleroma and Akkoma answer a key they
+        refused with the same refusal for hours)."""
         with self.transaction():
-            self.db.execute("UPDATE deliveries SET state = 'failed', last_error = ? WHERE id = ?", [redact(reason), delivery_id])
+            self.db.execute(
+                f"""UPDATE deliveries SET state = 'failed', last_error = ?
+                    {', first_sent_at = NULL, sending_at = NULL, idempotency_key = ?' if next_key else ''} WHERE id = ?""",
+                [redact(reason), *([next_key] if next_key else []), delivery_id],
+            )
 
-    def requeue_failed(self, *, account: str | None, entry_key: str | None, now: float) -> int:
-        clauses, params = ["d.state = 'failed'"], []
+    def mark_unknown(self, delivery_id: int, reason: str, next_look_at: float) -> None:
+        """An earlier attempt may have posted and nobody can tell: held, not sent, until the target can look
+        (tried again at next_look_at) or the writer says `bridge retry --force`."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE deliveries SET state = 'unknown', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                [redact(reason), next_look_at, delivery_id],
+            )
+
+    def requeue_failed(self, *, account: str | None, entry_key: str | None, now: float, force: bool = False) -> int:
+        """Failed and unknown-outcome deliveries back to pending. An outcome that was not known stays so
+        (first_sent_at is kept): the engine asks the server before it posts again. `force` -- the writer
+        checked by hand that the post is not there -- forgets it, so the post goes out without a look."""
+        clauses, params = ["d.state IN ('failed', 'unknown')"], []
         if account:
             clauses.append("d.account = ?")
             params.append(account)
@@ -649,6 +687,7 @@ class State:
         with self.transaction():
             cursor = self.db.execute(
                 f"""UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?
+                    {', first_sent_at = NULL, sending_at = NULL' if force else ''}
                     WHERE id IN (SELECT d.id FROM deliveries d WHERE {' AND '.join(clauses)})""",
                 [now, *params],
             )
@@ -668,7 +707,7 @@ class State:
             self.db.execute(
                 f"""UPDATE deliveries SET next_attempt_at = next_attempt_at - {shift}, created_at = created_at - {shift},
                         sending_at = sending_at - {shift}, first_sent_at = first_sent_at - {shift}
-                    WHERE account = ? AND state IN ('pending', 'sending') AND MAX(created_at, IFNULL(sending_at, 0)) > ?""",
+                    WHERE account = ? AND state IN ('pending', 'sending', 'unknown') AND MAX(created_at, IFNULL(sending_at, 0)) > ?""",
                 [now, now, now, now, account, ahead],
             )
             self.db.execute("UPDATE deliveries SET posted_at = ? WHERE account = ? AND posted_at > ?", [now, account, ahead])

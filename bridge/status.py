@@ -17,6 +17,24 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _server(info: dict) -> dict | None:
+    """What is known of a Mastodon-API account's server, from the limits cached in the state."""
+    limits = info["limits"]
+    if not isinstance(limits, dict):
+        return None
+    return {key: limits.get(key) for key in ("software", "software_version", "version", "profile", "max_characters",
+                                             "counting", "urls_in_full")} | {"default_limits": limits.get("source") == "defaults"}
+
+
+def held_posts_fix(name: str, account, info: dict) -> str:
+    from bridge.targets.mastodon import unknown_fix
+    from bridge.targets.mastodon_servers import profile_named
+
+    if account.type != "mastodon":
+        return f"look at the account and, for posts that are not there, `bridge retry --force --account {name}`"
+    return unknown_fix(name, account.instance_url, profile_named((info["limits"] or {}).get("profile")))
+
+
 def collect_status(config: Config, state: State, now: float | None = None) -> dict:
     now = time.time() if now is None else now
     register_config_secrets(config)  # rows stored by older versions were not redacted: know what to cut
@@ -58,6 +76,9 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
                 "posted": counts.get((name, "posted"), 0),
                 "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
                 "failed": counts.get((name, "failed"), 0),
+                "unknown": counts.get((name, "unknown"), 0),
+                "unknown_fix": held_posts_fix(name, account, info) if counts.get((name, "unknown")) else None,
+                "server": _server(info) if account.type == "mastodon" else None,
                 "last_post_url": last.remote_url if last else None,
                 "last_post_at": _iso(last.posted_at) if last else None,
                 "next_post_allowed": _iso(allowed) if allowed > now else "now",
@@ -95,6 +116,18 @@ def render_status_text(report: dict) -> str:
             f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
             f"last post {account['last_post_url'] or '-'}; next post allowed {account['next_post_allowed']}"
         )
+        server = account.get("server")
+        if server:
+            software = " ".join(str(part) for part in (server["software"], server["software_version"]) if part)
+            lines.append(f"    server: {software or 'not known'} (profile {server['profile']}), "
+                         f"max {server['max_characters']} characters counted in {server['counting']}"
+                         + (", URLs in full" if server["urls_in_full"] else ""))
+            if server["default_limits"]:
+                lines.append("    limits: Mastodon's defaults -- the server answers neither /api/v2/instance nor "
+                             "/api/v1/instance; fix: check the account's instance address (https://host, no path)")
+        if account["unknown"]:
+            lines.append(f"    OUTCOME UNKNOWN: {account['unknown']} post(s) held -- an earlier attempt may have "
+                         f"posted and bridge cannot look; fix: {account['unknown_fix']}")
         if account["paused"]:
             lines.append(f"    PAUSED: {account['paused']}")
         if account["deferred_until"]:

@@ -17,7 +17,7 @@ class FakeTarget:
     lose_answer: bool = False  # the post is made, then the "connection" breaks
     calls: int = 0
 
-    def render_limits(self):
+    def render_limits(self, strict=False):
         return None
 
     def _identity(self, delivery: DeliveryRow) -> str:

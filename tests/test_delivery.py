@@ -9,7 +9,7 @@ import pytest
 from bridge import ids
 from bridge.config import parse_config
 from bridge.delivery import Deliverer
-from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
+from bridge.errors import AuthError, PermanentPublishError, RateLimited, TooLong, TransientPublishError
 from bridge.model import Entry
 from bridge.state import State
 from tests.fake_target import FakeTarget
@@ -205,3 +205,37 @@ def test_interrupted_send_is_resolved_by_asking_the_target(env):
     deliverer.deliver_due()
     assert env.state.deliveries(account="a")[0].state == "posted"
     assert len(target.posts) == 1 and target.calls == 1
+
+
+def test_a_post_refused_as_too_long_is_rendered_once_more_strictly_then_given_up_with_the_servers_words(env):
+    env.queue(2, accounts=("a",))
+
+    class Strict(FakeTarget):
+        """A server that refuses every post rendered the lenient way."""
+
+        def publish(self, delivery, payload):
+            if payload["status"].endswith("long"):
+                self.calls += 1
+                raise TooLong("HTTP 422: Text character limit of 500 exceeded")
+            return super().publish(delivery, payload)
+
+    target = Strict("a")
+    rendered = []
+
+    def payload(row, target, strict=False):
+        rendered.append((row.entry_key, strict))
+        if strict and row.entry_key == "entry-001":
+            raise PermanentPublishError("the link alone exceeds the limit")
+        return {"status": f"{row.entry_key} {'short' if strict else 'long'}"}
+
+    deliverer = Deliverer(_config(accounts=("a",)), env.state, target_factory=lambda account: target,
+                          payload_builder=payload, clock=env.clock)
+    drain(env, deliverer)
+    first, second = env.state.deliveries(account="a")
+    assert first.state == "posted" and list(target.posts.values()) == [{"status": "entry-000 short"}]
+    assert first.payload == {"status": "entry-000 short"}  # the strict render is what was stored and sent
+    # the second cannot be made shorter: failed, keeping the server's message
+    assert second.state == "failed" and second.first_sent_at is None  # refused: nothing to look for later
+    assert "Text character limit of 500 exceeded; rendering it again failed" in second.last_error
+    assert rendered == [("entry-000", False), ("entry-000", True), ("entry-001", False), ("entry-001", True)]
+    assert target.calls == 3

@@ -77,9 +77,9 @@ def token_info(fake, token: str):
     return fake.state.tokens[token]
 
 
-def test_write_token_stores_a_0600_token_with_only_the_write_scopes(fake, tmp_path):
+def test_write_token_stores_a_0600_token_with_only_the_write_scopes_when_asked(fake, tmp_path):
     path = tmp_path / "secrets" / "mastodon-token"
-    result, approver = run(fake, "--write-token", str(path))
+    result, approver = run(fake, "--write-token", str(path), "--no-read-scopes")
     assert result.exit_code == 0, result.output
     token = path.read_text().strip()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -24,6 +24,7 @@ from bridge.model import Entry, ImageCandidate
 from bridge.render import mastodon_payload, render_post
 from bridge.render.limits import MastodonLimits
 from bridge.state import DeliveryRow, State
+from bridge.status import collect_status, render_status_text
 from bridge.targets import make_target
 from bridge.targets.mastodon import IDEMPOTENCY_WINDOW, MastodonTarget
 from tests.feedserver import png_bytes
@@ -172,11 +173,23 @@ def test_limits_come_from_the_instance_cached_a_day_v1_as_fallback(state, monkey
             new_target(config, state, clock=clock).render_limits()
 
 
-def test_a_server_without_instance_endpoints_gets_mastodons_defaults(fake, state, monkeypatch):
+def test_a_server_without_instance_endpoints_gets_mastodons_defaults_counted_carefully_said_once(
+        fake, state, monkeypatch, caplog):
     config = make_config(fake, monkeypatch, fake.add_account("alice", WRITE_ONLY), instance=fake.url + "/not-mastodon")
-    target = new_target(config, state)  # every path under /not-mastodon is a 404
-    limits = target.render_limits()
-    assert MastodonLimits.from_dict(limits) == MastodonLimits() and limits["version"] is None
+    clock = Clock()
+    with caplog.at_level(logging.INFO, logger="bridge.mastodon"):
+        limits = new_target(config, state, clock=clock).render_limits()  # every path under /not-mastodon is a 404
+        clock.now += 86400 + 1
+        assert new_target(config, state, clock=clock).render_limits()["source"] == "defaults"  # read again a day on
+    # Mastodon's numbers, but software nobody knows: code points, URLs in full
+    assert MastodonLimits.from_dict(limits) == MastodonLimits(counting="codepoints", urls_in_full=True)
+    assert limits["version"] is None and limits["profile"] == "unknown" and limits["source"] == "defaults"
+    said = [r for r in caplog.records if "default limits" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.INFO]  # a warning once, not every day
+    assert "/api/v2/instance nor /api/v1/instance" in said[0].getMessage()
+    shown = render_status_text(collect_status(config, state))  # and `bridge status` says it
+    assert "limits: Mastodon's defaults -- the server answers neither /api/v2/instance nor /api/v1/instance" in shown
+    assert "server: not known (profile unknown), max 500 characters counted in codepoints, URLs in full" in shown
 
 
 def test_limits_cached_for_another_instance_are_not_used(fake, state, monkeypatch):
@@ -380,19 +393,32 @@ def test_unknown_outcome_past_the_window_is_found_by_its_permalink(fake, state, 
     assert fake.requests("account_statuses")
 
 
-def test_unknown_outcome_past_the_window_with_a_write_only_token_does_not_pause(fake, state, monkeypatch, caplog):
+def test_unknown_outcome_past_the_window_with_a_write_only_token_is_held_not_posted_again(fake, state, monkeypatch,
+                                                                                          caplog):
     config = make_config(fake, monkeypatch, fake.add_account("alice", WRITE_ONLY))
     clock = Clock()
     row, deliverer = lost_then_past_the_window(fake, state, config, clock)
-    with caplog.at_level(logging.WARNING, logger="bridge.mastodon"):
+    with caplog.at_level(logging.WARNING, logger="bridge.deliver"):
         report = deliverer.deliver_due().accounts[0]
-    deliverer.close()
+    # The key has expired and the token may not look: bridge holds the post rather than post it twice.
     assert report.paused is None and state.account(ACCOUNT)["paused_reason"] is None
-    assert state.get_delivery(row.id).state == "posted"
-    assert any("read:accounts read:statuses" in record.getMessage() for record in caplog.records)
-    # The price of a write-only token: the key had expired, so the retry made a second status. This is why
-    # `bridge login --read-scopes` and `bridge doctor` recommend the read scopes.
-    assert len(fake.statuses("alice")) == 47
+    assert report.unknown == 1 and report.posted == []
+    held = state.get_delivery(row.id)
+    assert held.state == "unknown" and "read:accounts read:statuses" in held.last_error
+    assert "bridge retry --force" in held.last_error
+    assert len(fake.statuses("alice")) == 46 and len(creates(fake)) == 46
+    assert any("holding" in record.getMessage() for record in caplog.records)
+    clock.now += 600
+    assert deliverer.deliver_due().posted == 0  # held: not looked at again before the hour is out
+    # a token that may read: the next look (an hour on) finds the post made by the lost attempt
+    monkeypatch.setenv(TOKEN_ENV, fake.add_token("alice", WITH_READ))
+    deliverer.close()
+    clock.now += 3600
+    assert deliverer.deliver_due().posted == 1
+    deliverer.close()
+    done = state.get_delivery(row.id)
+    assert done.state == "posted" and done.remote_id == fake.statuses("alice")[0]["id"]
+    assert len(fake.statuses("alice")) == 46 and len(creates(fake)) == 46
 
 
 def test_find_existing_needs_a_send_and_matches_links_not_text(fake, state, monkeypatch):
@@ -537,10 +563,14 @@ def test_diagnose_with_a_full_token(fake, state, monkeypatch):
     config = make_config(fake, monkeypatch, fake.add_account("alice", WITH_READ))
     report = make_target(config, state, ACCOUNT).diagnose()
     assert report["account"] == "@alice" and report["account_url"].endswith("/@alice")
-    assert report["can_post"] is True and report["can_read"] is True and report["notes"] == []
+    assert report["can_post"] is True and report["can_read"] is True and report["can_upload"] is True
+    assert report["notes"] == [] and report["problems"] == []
     assert report["version"] == "4.7.3" and report["instance"] == fake.url
+    assert (report["software"], report["software_version"], report["profile"]) == ("mastodon", "4.7.3", "mastodon")
     assert report["limits"] == {"max_characters": 500, "characters_reserved_per_url": 23,
-                                "max_media_attachments": 4, "description_limit": 10000}
+                                "max_media_attachments": 4, "description_limit": 10000,
+                                "counting": "graphemes", "urls_in_full": False}
+    assert fake.requests("media_create")[0]["status"] == 422  # the upload probe: no file, nothing made
     assert fake.statuses("alice") == []  # the posting probe creates nothing
     assert state.account(ACCOUNT)["limits"]["max_characters"] == 500
 
@@ -550,7 +580,9 @@ def test_diagnose_with_a_write_only_token_says_it_posts_but_cannot_read(fake, st
     report = make_target(config, state, ACCOUNT).diagnose()
     assert report["account"] is None and report["can_post"] is True and report["can_read"] is False
     assert any("works for posting but cannot read the profile" in note for note in report["notes"])
-    assert any("read:accounts read:statuses" in note for note in report["notes"])
+    [(problem, fix)] = report["problems"]
+    assert "may not read the account's own statuses (scopes read:accounts read:statuses" in problem
+    assert f"bridge login mastodon --instance {fake.url}" in fix
     assert fake.statuses("alice") == []
 
 

@@ -216,6 +216,36 @@ def test_mastodon_limits_from_instance_answers():
     assert MastodonLimits.from_dict({"max_characters": 1000, "version": "4.3"}) == MastodonLimits(max_characters=1000)
 
 
+def test_mastodon_limits_keep_how_a_server_counts_and_the_strictest_counts_longest():
+    takahe = MastodonLimits.from_dict({"max_characters": 300, "counting": "codepoints", "urls_in_full": True})
+    assert (takahe.counting, takahe.urls_in_full) == ("codepoints", True)
+    assert MastodonLimits.from_dict({"counting": "furlongs"}).counting == "utf16"  # unknown: the strictest
+    assert MastodonLimits.from_dict({"urls_in_full": "yes"}).urls_in_full is False  # not a bool: Mastodon's
+    strict = MastodonLimits(max_characters=300).strictest()
+    assert (strict.max_characters, strict.counting, strict.urls_in_full) == (290, "utf16", True)
+
+
+@pytest.mark.parametrize("text, graphemes_, codepoints, utf16", [
+    ("👨‍👩‍👧 family", 8, 12, 15),  # one ZWJ cluster of five code points (three of them outside the BMP)
+    ("🇩🇪🏳️‍🌈", 2, 6, 10),
+    ("橋の話", 3, 3, 3),
+    ("see https://example.com/" + "a" * 60, 27, 27, 27),  # a URL the servers that count it in full count 84
+])
+def test_mastodon_length_counts_the_way_each_server_does(text, graphemes_, codepoints, utf16):
+    from bridge.render.links import mastodon_length
+
+    def length(counting, in_full=False):
+        return mastodon_length(text, characters_per_url=23, counting=counting, urls_in_full=in_full)
+
+    assert (length("graphemes"), length("codepoints"), length("utf16")) == (graphemes_, codepoints, utf16)
+    if "https://" in text:
+        assert length("codepoints", in_full=True) == len(text)
+    assert mastodon_length("@alice@example.social hi", characters_per_url=23) == len("@alice hi")
+    assert mastodon_length("@alice@example.social hi", characters_per_url=23, urls_in_full=True) == 24
+    # a short URL counted in full never counts less than the reserve
+    assert mastodon_length("https://a.io", characters_per_url=23, counting="codepoints", urls_in_full=True) == 23
+
+
 def test_render_is_pure_and_deterministic():
     e = entry()
     first = (mastodon_payload(render_post(e, settings()), settings()),

@@ -112,11 +112,15 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         line += f"; posted {delivered.posted}, failed {delivered.failed}"
         from bridge.redact import redact
 
+        held = sum(account.unknown for account in delivered.accounts)
+        if held:
+            line += f", held {held} (outcome unknown: see `bridge status`)"
         for account in delivered.accounts:
             if account.paused:  # a server's words, or a reason stored raw by an older version
                 click.echo(f"account {account.account} is paused: {redact(account.paused)}", err=True)
     click.echo(line)
-    return EXIT_FAILURE if failed or (delivered and (delivered.failed or any(a.paused for a in delivered.accounts))) else EXIT_OK
+    troubled = delivered and (delivered.failed or any(a.paused or a.unknown for a in delivered.accounts))
+    return EXIT_FAILURE if failed or troubled else EXIT_OK
 
 
 def _print_dry_run(config, state) -> None:
@@ -163,9 +167,13 @@ def run(obj: CliContext) -> int:
 @cli.command()
 @click.option("--account", metavar="NAME", help="Only this account's failed posts.")
 @click.option("--entry", metavar="KEY", help="Only this entry (its key or link).")
+@click.option("--force", is_flag=True,
+              help="Send posts whose outcome is unknown without first asking the server whether they exist: only "
+                   "after you looked at the account and they are not there.")
 @click.pass_obj
-def retry(obj: CliContext, account: str | None, entry: str | None) -> int:
-    """Put failed posts back in the queue; the next poll or the running service sends them."""
+def retry(obj: CliContext, account: str | None, entry: str | None, force: bool) -> int:
+    """Put failed posts, and posts held because their outcome is unknown, back in the queue; the next poll or the
+    running service sends them. A post that may have gone out already is first looked for on the server."""
     import time
 
     from bridge.errors import ConfigError
@@ -176,8 +184,8 @@ def retry(obj: CliContext, account: str | None, entry: str | None) -> int:
         raise ConfigError("--account", f"no account named {account!r}", "accounts in the config: " + ", ".join(config.accounts))
     # Safe beside a running service: it only flips failed rows back to pending.
     with State.open(config.state_path(), exclusive=False) as state:
-        count = state.requeue_failed(account=account, entry_key=entry, now=time.time())
-    click.echo(f"{count} failed post(s) queued again")
+        count = state.requeue_failed(account=account, entry_key=entry, now=time.time(), force=force)
+    click.echo(f"{count} failed or held post(s) queued again" + (" (sent without a look first)" if force else ""))
     return EXIT_OK
 
 

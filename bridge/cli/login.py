@@ -1,6 +1,9 @@
 """`bridge login mastodon`: get an access token through Mastodon's OAuth authorization-code flow.
 
-    register an app (POST /api/v1/apps, scopes write:statuses write:media, redirect urn:ietf:wg:oauth:2.0:oob)
+    read the instance document (GET /api/v2/instance, else v1): which server software, so which scopes it needs
+    to let bridge read the account's own statuses (bridge/targets/mastodon_servers.py, own_statuses_scopes)
+    -> register an app (POST /api/v1/apps, scopes write:statuses write:media + those, redirect
+       urn:ietf:wg:oauth:2.0:oob)
     -> the user opens the authorize URL, approves, copies the code
     -> exchange the code (POST /oauth/token)
     -> a new 0600 file (--write-token PATH) or stdout (--print, for a systemd credential)
@@ -24,7 +27,6 @@ import click
 
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 WRITE_SCOPES = ("write:statuses", "write:media")
-READ_SCOPES = ("read:accounts", "read:statuses")
 CLIENT_NAME = "bridge"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -42,19 +44,21 @@ def login() -> None:
 @click.option("--print", "print_token", is_flag=True,
               help="Print the token on stdout (for `systemd-creds encrypt`); everything else goes to stderr.")
 @click.option("--force", is_flag=True, help="Replace the file given to --write-token if it exists.")
-@click.option("--read-scopes", is_flag=True,
-              help="Also ask for read:accounts read:statuses: `bridge doctor` can then name the account, and after "
-                   "an unknown outcome older than an hour bridge can look for an earlier post before posting again.")
+@click.option("--read-scopes/--no-read-scopes", default=True, show_default=True,
+              help="Also ask for the scopes that let bridge read the account's own statuses (read:accounts "
+                   "read:statuses on Mastodon, read on Takahē...; bridge asks the server which software it runs): "
+                   "after a lost answer or a crash bridge then looks for the post it may have made instead of "
+                   "holding it, and `bridge doctor` can name the account.")
 @click.option("--account", "account_name", default="mastodon", show_default=True, metavar="NAME",
               help="The account's name in the config (only for the hints printed at the end).")
 def mastodon(instance: str, write_token: Path | None, print_token: bool, force: bool, read_scopes: bool,
              account_name: str) -> None:
     """Get a Mastodon access token with the OAuth authorization-code flow.
 
-    bridge registers itself as an app on your server with the scopes write:statuses write:media (nothing
-    more unless --read-scopes), prints a link to open in your browser, and asks for the code the server shows
-    once you approve. Then it stores the token in a new 0600 file (--write-token PATH) or prints it
-    (--print) for a systemd credential.
+    bridge registers itself as an app on your server with the scopes write:statuses write:media and those your
+    server needs for reading the account's own statuses (none with --no-read-scopes), prints a link to open in
+    your browser, and asks for the code the server shows once you approve. Then it stores the token in a new
+    0600 file (--write-token PATH) or prints it (--print) for a systemd credential.
 
     Logging in with a password does not exist on Mastodon 4.4 and later. The other way to get a token is
     Preferences > Development > New application on your server, with the same scopes.
@@ -64,8 +68,8 @@ def mastodon(instance: str, write_token: Path | None, print_token: bool, force: 
     if write_token is not None and write_token.exists() and not force:
         raise click.BadParameter(f"{write_token} exists; pass --force to replace it", param_hint="--write-token")
     base = instance_url(instance)
-    scopes = " ".join(WRITE_SCOPES + (READ_SCOPES if read_scopes else ()))
     with _client() as client:
+        scopes = " ".join(WRITE_SCOPES + (lookup_scopes(client, base) if read_scopes else ()))
         app = register_app(client, base, scopes)
         click.echo(f"1. Open this address in a browser where you are logged in to {base}:\n\n"
                    f"   {authorize_url(base, app.client_id, scopes)}\n\n"
@@ -108,6 +112,31 @@ def instance_url(value: str) -> str:
         raise click.BadParameter(f"{value!r} is plain http: the token would travel unencrypted; use https://",
                                  param_hint="--instance")
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def lookup_scopes(client, base: str) -> tuple[str, ...]:
+    """The scopes this server wants for reading the account's own statuses, from the profile its instance
+    document picks; the most conservative profile's when it has none."""
+    import httpx
+
+    from bridge.targets.mastodon_servers import CONSERVATIVE, INSTANCE_PATHS, identify
+
+    profile = CONSERVATIVE
+    for path in INSTANCE_PATHS:
+        try:
+            response = client.get(base + path)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {base + path} while asking which server it is: {exc}") from None
+        try:
+            data = response.json() if response.status_code == 200 else None
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            profile, _ = identify(data.get("version") if isinstance(data.get("version"), str) else None)
+            break
+    click.echo(f"{base} runs {profile.software if profile is not CONSERVATIVE else 'software bridge does not know'}: "
+               f"asking for {' '.join(profile.own_statuses_scopes)} to read the account's own statuses", err=True)
+    return profile.own_statuses_scopes
 
 
 def register_app(client, base: str, scopes: str) -> App:
@@ -206,7 +235,8 @@ def _explain(status: int, data) -> str:
     if error == "invalid_client":
         return "the server no longer knows the app registered a moment ago; run the command again"
     if error == "invalid_scope":
-        return "the server does not offer the scopes bridge needs (write:statuses write:media)"
+        return ("the server does not offer the scopes bridge asked for; run the command again with --no-read-scopes "
+                "(bridge then holds a post whose outcome it cannot know rather than look for it)")
     if status == 429:
         return "the server's rate limit was reached (HTTP 429); wait a few minutes and try again"
     detail = data.get("error_description") or error if isinstance(data, dict) else None

@@ -257,7 +257,7 @@ def _print_text(results: list[dict], label: str, entry_count: int) -> None:
 
     from bridge.render import graphemes
     from bridge.render.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
-    from bridge.render.links import mastodon_length
+    from bridge.render.mastodon import MastodonText
 
     console = Console(highlight=False)
     console.print(Text(f"{label}: {entry_count} entr{'y' if entry_count == 1 else 'ies'} — nothing is posted or saved", style="bold"))
@@ -276,7 +276,7 @@ def _print_text(results: list[dict], label: str, entry_count: int) -> None:
         if result["platform"] == "mastodon":
             limits = result["_limits"]
             text = payload["status"]
-            used = mastodon_length(text, characters_per_url=limits.characters_reserved_per_url, spoiler_text=payload["spoiler_text"])
+            used = MastodonText(limits, payload["spoiler_text"]).length(text)
             details.append(f"{used}/{limits.max_characters} characters")
             details.append(f"visibility {payload['visibility']}")
             details.append(f"language {payload['language'] or 'unset'}")

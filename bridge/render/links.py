@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 import regex
 
 from bridge.render import graphemes
-from bridge.render.limits import BLUESKY_LINK_PATH_DISPLAY, BLUESKY_LINK_PATH_FULL
+from bridge.render.limits import (
+    BLUESKY_LINK_PATH_DISPLAY,
+    BLUESKY_LINK_PATH_FULL,
+    COUNT_CODEPOINTS,
+    COUNT_GRAPHEMES,
+    COUNT_UTF16,
+)
 
 # Characters a URL in running text may contain (RFC 3986 plus the Latin accents and Cyrillic letters that
 # Mastodon's extractor also accepts); it must end on a letter, digit or one of = _ # / + - (a closing
@@ -94,30 +100,41 @@ def mastodon_recognizes(url: str) -> bool:
     return labels[-1].casefold() in known_tlds()
 
 
-def mastodon_length(text: str, *, characters_per_url: int, spoiler_text: str = "") -> int:
-    """How long Mastodon's StatusLengthValidator finds a status: spoiler_text + text in grapheme clusters,
-    each http(s) URL counted as `characters_per_url`, `@user@domain` as `@user`.
+def mastodon_length(text: str, *, characters_per_url: int, spoiler_text: str = "", counting: str = COUNT_GRAPHEMES,
+                    urls_in_full: bool = False) -> int:
+    """How long a Mastodon-API server finds a status: spoiler_text + text.
 
-    Where Mastodon might disagree with our URL finder (an odd host), the URL counts the larger of both ways,
-    so the answer is never smaller than Mastodon's.
+    Mastodon's StatusLengthValidator (the defaults): grapheme clusters, each http(s) URL counted as
+    `characters_per_url`, `@user@domain` as `@user`. Where Mastodon might disagree with our URL finder (an odd
+    host), the URL counts the larger of both ways, so the answer is never smaller than Mastodon's.
+    Other servers: `counting` = "codepoints" counts len(), "utf16" UTF-16 code units; `urls_in_full` counts
+    links and mentions as written (a link never less than `characters_per_url`, so the answer is never smaller
+    than either way).
     """
+    count = _COUNTERS[counting]
     pieces: list[str] = []
     position = 0
-    url_spans = find_urls(text)
-    for start, end in url_spans:
-        pieces.append(_count_mentions(text[position:start]))
+    for start, end in find_urls(text):
+        pieces.append(_count_mentions(text[position:start], urls_in_full))
         url = text[start:end]
-        if mastodon_recognizes(url):
+        if mastodon_recognizes(url) and not urls_in_full:
             pieces.append("x" * characters_per_url)
         else:
-            pieces.append("x" * max(graphemes.count(url), characters_per_url))
+            pieces.append("x" * max(count(url), characters_per_url))
         position = end
-    pieces.append(_count_mentions(text[position:]))
-    return graphemes.count(spoiler_text + "".join(pieces))
+    pieces.append(_count_mentions(text[position:], urls_in_full))
+    return count(spoiler_text + "".join(pieces))
 
 
-def _count_mentions(text: str) -> str:
-    return _MENTION.sub(lambda m: "@" + m.group(1), text)
+_COUNTERS = {
+    COUNT_GRAPHEMES: graphemes.count,
+    COUNT_CODEPOINTS: len,
+    COUNT_UTF16: lambda text: len(text.encode("utf-16-le")) // 2,
+}
+
+
+def _count_mentions(text: str, in_full: bool = False) -> str:
+    return text if in_full else _MENTION.sub(lambda m: "@" + m.group(1), text)
 
 
 def display_url(url: str, path_chars: int = BLUESKY_LINK_PATH_DISPLAY, full_up_to: int = BLUESKY_LINK_PATH_FULL) -> str:

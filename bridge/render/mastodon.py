@@ -23,7 +23,7 @@ from bridge.render.template import RichText, Segment
 
 @dataclass(frozen=True)
 class MastodonText:
-    """How Mastodon shows and counts text (the fitter's Platform)."""
+    """How a Mastodon-API server shows and counts text (the fitter's Platform); `limits` says how it counts."""
 
     limits: MastodonLimits
     spoiler_text: str = ""
@@ -36,7 +36,8 @@ class MastodonText:
 
     def length(self, text: str) -> int:
         return mastodon_length(
-            text, characters_per_url=self.limits.characters_reserved_per_url, spoiler_text=self.spoiler_text
+            text, characters_per_url=self.limits.characters_reserved_per_url, spoiler_text=self.spoiler_text,
+            counting=self.limits.counting, urls_in_full=self.limits.urls_in_full,
         )
 
     def fits(self, rich: RichText) -> bool:

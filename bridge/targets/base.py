@@ -2,7 +2,8 @@
 
 A target wraps one account on one platform. It translates its library's errors into bridge.errors'
 PublishError tree at its boundary: TransientPublishError / RateLimited (try later), PermanentPublishError
-(give up on this post), AuthError (pause the account).
+(give up on this post; TooLong: render it once more, strictly), AuthError (pause the account), OutcomeUnknown
+(hold the post: it may exist and cannot be looked for).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ class Target(Protocol):
     account: str
     platform: str  # "mastodon" | "bluesky"
 
-    def render_limits(self) -> dict | None:
-        """What the renderer must know about this account's server (Mastodon instance limits), or None."""
+    def render_limits(self, strict: bool = False) -> dict | None:
+        """What the renderer must know about this account's server (Mastodon instance limits), or None.
+        `strict`: read anew and counted the strictest way, after the server refused a post as too long."""
 
     def publish(self, delivery: DeliveryRow, payload: dict) -> Published:
         """Post the payload, using the delivery's retry identity (Idempotency-Key or rkey)."""
 
     def find_existing(self, delivery: DeliveryRow) -> Published | None:
-        """After an unknown outcome: did this delivery's post get made? None when it surely did not."""
+        """After an unknown outcome: did this delivery's post get made? None when it surely did not (or a repeat
+        is safe); raises OutcomeUnknown when the target cannot tell."""
 
     def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
         """Replace a posted entry's text (Mastodon only); raise PermanentPublishError where impossible."""

@@ -110,7 +110,7 @@ class BlueskyTarget:
 
     # --- limits ----------------------------------------------------------------------------------------------
 
-    def render_limits(self) -> None:
+    def render_limits(self, strict: bool = False) -> None:
         return None  # Bluesky's limits are fixed by the lexicon; the renderer knows them
 
     # --- publishing ------------------------------------------------------------------------------------------

@@ -5,18 +5,27 @@
   deliberate timeouts instead of its 300 s default; bridge does its own backoff. Its idea of the server's
   version is pinned (PINNED_API_VERSION): otherwise media_post() asks /api/v1/instance before every upload,
   and when that fails it silently falls back to the synchronous /api/v1/media of 2019.
-- Every status carries the delivery's stable Idempotency-Key (an HTTP header), so a retry within Mastodon's
-  one-hour window returns the original status instead of making a second one. Past that window,
-  find_existing() looks for the permalink among the account's own recent statuses. That needs the optional
-  scopes read:accounts + read:statuses; a token without them (403) is not an auth failure: the lookup is
-  skipped with a warning and the retry relies on the Idempotency-Key alone.
-- The instance's limits come from /api/v2/instance (v1 as fallback), cached in the state for a day, and are
-  handed to the renderer (render_limits()).
+- Servers that speak Mastodon's API differ (bridge/targets/mastodon_servers.py): the instance document's
+  `version` picks a ServerProfile, kept with the limits. It says whether the server honours Idempotency-Key,
+  how it counts a status, which HTTP status a validation error has, which scopes reading one's own statuses
+  needs. Software bridge does not know gets the most conservative profile.
+- Every status carries the delivery's stable Idempotency-Key (an HTTP header). After an unknown outcome
+  (a lost answer, a crash after sending) find_existing() first looks for the permalink among the account's
+  own recent statuses, at any age. When the token may not read them (403), a server that honours the key
+  gets the post again with the same key within its one-hour window; anywhere else bridge does not post
+  blindly: OutcomeUnknown holds the delivery (state `unknown`) until a token that may look, or the writer's
+  `bridge retry --force`.
+- The instance's limits come from /api/v2/instance (v1 as fallback), asked without a trailing slash (Takahē
+  answers 404 with one), cached in the state for a day, and handed to the renderer (render_limits()) with
+  the profile's way of counting. A server that refuses a post as too long raises TooLong: the delivery
+  engine re-renders it once with render_limits(strict=True) -- re-read, strictest counting -- and sends that.
 - Images (attach_image): fetched with media_fetcher, uploaded with their alt text, and polled -- a bounded
   number of times -- until the server has processed them (202 -> 206... -> 200). An image that cannot be
   fetched or is refused (422/413) is left out: the post goes out without it rather than not at all.
-- diagnose() (for `bridge doctor`): the token (which account; whether it may post -- a blank status is sent,
-  which Mastodon refuses with 422 after the scope check, so nothing is created), instance version and limits.
+- diagnose() (for `bridge doctor`): the server (software, version, profile, limits) and what the token may do,
+  found by probing, since Mastodon's API cannot list a token's scopes: a blank status (refused with the
+  profile's validation status after the scope check, so nothing is created), an upload without a file, and
+  the own-statuses lookup.
 
 Errors (bridge.errors):
 
@@ -26,11 +35,14 @@ Errors (bridge.errors):
     401, 403                                 -> AuthError with the fix (the account is paused, posts stay queued)
                                                 (but 403 while looking for an earlier post: lookup skipped)
     408, 409, 425                            -> TransientPublishError
-    other 4xx (422 validation, 404...)       -> PermanentPublishError with the server's message
+    validation (400/422) of a status         -> PermanentPublishError(not_posted=True) with the server's message;
+                                                TooLong when the message says the status is too long
+    other 4xx (404...)                       -> PermanentPublishError with the server's message
     Mastodon.py's own ValueError (visibility) -> PermanentPublishError
 
 Instance limits: unreachable and never read -> TransientPublishError (the post is rendered later); unreachable
-with a stale cache -> the cache; no instance endpoint at all (404) -> Mastodon's defaults. A content warning
+with a stale cache -> the cache; no instance endpoint at all (404) -> Mastodon's defaults, with the
+conservative profile's counting, said once in the log and shown by `status` and `doctor`. A content warning
 is sent with sensitive=true (Mastodon 4.7 no longer implies it), so an image stays behind the warning.
 """
 
@@ -39,6 +51,7 @@ from __future__ import annotations
 import html.parser
 import io
 import logging
+import re
 import time
 import warnings
 from dataclasses import asdict
@@ -46,22 +59,31 @@ from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
 from bridge.config import AccountConfig, Secret
-from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
+from bridge.errors import AuthError, OutcomeUnknown, PermanentPublishError, RateLimited, TooLong, TransientPublishError
 from bridge.faults import crash_point
 from bridge.render import graphemes
 from bridge.render.limits import MastodonLimits
+from bridge.render.links import find_urls
 from bridge.state import DeliveryRow, State
 from bridge.targets.base import Published
+from bridge.targets.mastodon_servers import (
+    CONSERVATIVE,
+    INSTANCE_PATHS,
+    ServerProfile,
+    identify,
+    profile_key,
+    profile_named,
+)
 
 log = logging.getLogger("bridge.mastodon")
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 LIMITS_MAX_AGE = 86400.0
-# Mastodon remembers an Idempotency-Key for one hour, from the successful create (platform-rules.md).
-# Stay well inside it: clocks differ.
+# Mastodon remembers an Idempotency-Key for one hour, from the successful create (platform-rules.md); other
+# servers that honour it say how long in their profile (idempotency_window). Stay well inside it: clocks differ.
 IDEMPOTENCY_WINDOW = 3600.0
-IDEMPOTENCY_SAFE = IDEMPOTENCY_WINDOW - 600.0
+IDEMPOTENCY_MARGIN = 600.0
 # Looking for an earlier post: pages of the account's own statuses, newest first, back to the first attempt.
 STATUSES_PAGE_SIZE = 40  # the API's maximum
 STATUSES_MAX_PAGES = 5
@@ -70,19 +92,18 @@ LOOKUP_SLACK = 3600.0  # server and local clocks may differ
 MEDIA_POLL_DELAYS = (0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 5.0, 5.0, 5.0, 5.0, 10.0, 10.0, 10.0, 10.0)  # ~70 s in all
 PINNED_API_VERSION = (4, 0, 0)  # every server bridge supports has /api/v2/media and /api/v2/instance
 WRITE_SCOPES = "write:statuses write:media"
-READ_SCOPES = "read:accounts read:statuses"
 TOKEN_FIX = (
-    "create a new access token with the scopes " + WRITE_SCOPES + " (optionally also " + READ_SCOPES + ") -- "
-    "`bridge login mastodon --instance URL`, or Preferences > Development > New application -- and put it where "
-    "accounts.{account}.access_token points (or in $CREDENTIALS_DIRECTORY/{account})"
-)
-READ_SCOPES_HINT = (
-    "the token lacks the optional scopes " + READ_SCOPES + ": after an unknown outcome older than an hour bridge "
-    "cannot look for an earlier post and relies on the Idempotency-Key alone; a token with them avoids "
-    "a possible double post (`bridge login mastodon --instance URL --read-scopes`)"
+    "create a new access token with the scopes " + WRITE_SCOPES + " and those that let bridge look for an "
+    "earlier post -- `bridge login mastodon --instance URL` asks the server for them, or Preferences > "
+    "Development > New application -- and put it where accounts.{account}.access_token points (or in "
+    "$CREDENTIALS_DIRECTORY/{account})"
 )
 NOT_FOUND_HINT = (" -- the status posted earlier for this entry (same Idempotency-Key) was deleted, or the "
-                  "instance URL does not lead to a Mastodon server")
+                  "instance URL does not lead to a Mastodon-API server")
+# How servers word a refusal for length: Mastodon "Text character limit of 500 exceeded", Takahē "Status is
+# too long", GoToSocial "status too long", Akkoma/Pleroma "The status is over the character limit".
+VALIDATION_STATUSES = (400, 422)  # Mastodon says 422, Takahē 400 (mastodon_servers.py): both make nothing
+TOO_LONG = re.compile(r"too long|character limit|over the (?:character )?limit|exceed", re.IGNORECASE)
 DEFAULT_LIMITS = asdict(MastodonLimits())
 
 
@@ -115,47 +136,77 @@ class MastodonTarget:
         self._me_id: str | None = None
         self._uploads: dict[tuple[int, str], str] = {}  # (delivery id, image URL) -> media id still processing
 
-    # --- limits ----------------------------------------------------------------------------------------------
+    # --- limits and the server's profile ------------------------------------------------------------------
 
-    def render_limits(self) -> dict:
-        """The instance's limits for the renderer: the cached ones when younger than a day, else read anew."""
+    def render_limits(self, strict: bool = False) -> dict:
+        """The server's limits for the renderer, counted the way its profile says: the cached ones when
+        younger than a day, else read anew. `strict` (after the server refused a post as too long): read
+        anew, counted the strictest way (MastodonLimits.strictest)."""
         cached = self.state.account(self.account)
         limits = cached["limits"] if (cached["limits"] or {}).get("instance") == self.instance_url else None
-        if limits and self.clock() - (cached["limits_fetched_at"] or 0) < LIMITS_MAX_AGE:
-            return limits
-        try:
-            fresh = self.fetch_limits()
-        except TransientPublishError as exc:
-            if limits is None:
-                raise  # no limits at all: render later rather than guess (the instance is probably down anyway)
-            log.warning("account %s: cannot read the instance's limits (%s); using the cached ones", self.account, exc)
-            return limits
-        except PermanentPublishError as exc:  # a server without either instance endpoint: Mastodon's defaults
-            log.warning("account %s: %s; using Mastodon's default limits", self.account, exc)
-            fresh = {**DEFAULT_LIMITS, "version": None, "instance": self.instance_url}
-        self.state.save_limits(self.account, fresh, self.clock())
-        return fresh
+        fresh_enough = (limits and "profile" in limits  # cached before profiles existed: read anew
+                        and self.clock() - (cached["limits_fetched_at"] or 0) < LIMITS_MAX_AGE)
+        if not fresh_enough or strict:
+            try:
+                fresh = self.fetch_limits()
+            except TransientPublishError as exc:
+                if limits is None:
+                    raise  # no limits at all: render later rather than guess (the server is probably down anyway)
+                log.warning("account %s: cannot read the instance's limits (%s); using the cached ones", self.account, exc)
+            else:
+                if fresh.get("source") == "defaults":
+                    # Said once: when the server stops answering, not on every daily re-read.
+                    level = logging.INFO if limits and limits.get("source") == "defaults" else logging.WARNING
+                    log.log(level, "account %s: %s answers neither %s; using Mastodon's default limits "
+                            "(%d characters) counted the most careful way", self.account, self.instance_url,
+                            " nor ".join(INSTANCE_PATHS), fresh["max_characters"])
+                self.state.save_limits(self.account, fresh, self.clock())
+                limits = fresh
+        if strict:
+            return {**limits, **asdict(MastodonLimits.from_dict(limits).strictest())}
+        return limits
 
     def fetch_limits(self) -> dict:
-        """max_characters and friends from /api/v2/instance, falling back to /api/v1/instance."""
+        """Limits and profile from /api/v2/instance, else /api/v1/instance; Mastodon's defaults (and the
+        conservative profile) when the server has neither. Raises TransientPublishError when it cannot say."""
+        info, source = self._instance_document()
+        return {**limits_from_instance(info, source), "instance": self.instance_url}
+
+    def _instance_document(self) -> tuple[dict | None, str]:
+        """(the instance document, "v2" | "v1"), or (None, "defaults") when the server has neither.
+
+        Mastodon.py's instance_v2()/instance_v1() ask with a trailing slash, which Takahē answers with 404:
+        the paths are asked here as servers spell them, through Mastodon.py's own request method (same
+        session, timeouts, error types; Mastodon.py is pinned in pyproject.toml).
+        """
         from mastodon import MastodonAPIError, MastodonNetworkError, MastodonRatelimitError
 
+        trouble = None
         with self._translate("reading the instance's limits"):
-            try:
-                info = self.api.instance_v2()
-            except (MastodonNetworkError, MastodonRatelimitError):
-                raise
-            except MastodonAPIError as exc:  # an older server or a fork without v2 (404, 5xx, not JSON)
-                if _status(exc) in (401, 403):
+            for path in INSTANCE_PATHS:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # v1 is deprecated: that is why it is the fallback
+                        info = self.api._Mastodon__api_request("GET", path)
+                except (MastodonNetworkError, MastodonRatelimitError):
                     raise
-                log.info("account %s: %s has no usable /api/v2/instance (%s); trying v1", self.account,
-                         self.instance_url, _short(exc))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # v1 is deprecated: that is why it is the fallback
-                    info = self.api.instance_v1()
-        limits = limits_from_instance(info)
-        limits["instance"] = self.instance_url
-        return limits
+                except MastodonAPIError as exc:
+                    status = _status(exc)
+                    if status in (401, 403):
+                        raise
+                    if status is None or status >= 500:
+                        trouble = exc  # down or not JSON: cannot say whether the server has limits
+                    log.info("account %s: %s%s answered %s", self.account, self.instance_url, path, _short(exc))
+                    continue
+                if isinstance(info, dict):
+                    return info, path.split("/")[2]
+            if trouble is not None:
+                raise trouble
+        return None, "defaults"
+
+    def profile(self) -> ServerProfile:
+        """How this account's server behaves where Mastodon-API servers differ (from the cached limits)."""
+        return profile_named(self.render_limits().get("profile"))
 
     # --- publishing ------------------------------------------------------------------------------------------
 
@@ -262,21 +313,31 @@ class MastodonTarget:
         raise TransientPublishError(f"{self.instance_url} is still processing media {media_id}; trying again later")
 
     def find_existing(self, delivery: DeliveryRow) -> Published | None:
-        """After an unknown outcome: within the idempotency window a retry with the same key is safe (None);
-        past it, look for the permalink among the account's own recent statuses."""
+        """After an unknown outcome: the earlier post, found by its permalink among the account's own recent
+        statuses, at any age; None when it surely was not made -- or when the token may not look but the
+        server honours the Idempotency-Key and its window is still open (a repeat returns the first status).
+        Raises OutcomeUnknown when nobody can tell: posting again could post twice."""
         first = delivery.first_sent_at or delivery.sending_at
         if first is None:
             return None  # never sent: nothing to find
-        if self.clock() - first < IDEMPOTENCY_SAFE:
-            return None
+        profile = self.profile()
+        key_covers = (profile.honours_idempotency_key
+                      and self.clock() - first < profile.idempotency_window - IDEMPOTENCY_MARGIN)
+        what = delivery.link or delivery.entry_key
         links = _candidate_links(delivery)
-        if not links:
-            return None
-        statuses = self._own_statuses_since(first - LOOKUP_SLACK)
+        statuses = self._own_statuses_since(first - LOOKUP_SLACK) if links else None
         if statuses is None:
-            log.warning("account %s: cannot look for an earlier post of %s (HTTP 403): %s; posting again with the "
-                        "same Idempotency-Key", self.account, delivery.link or delivery.entry_key, READ_SCOPES_HINT)
-            return None
+            if key_covers:
+                log.info("account %s: cannot look for an earlier post of %s; posting again with the same "
+                         "Idempotency-Key, which %s still remembers", self.account, what, self.instance_url)
+                return None
+            why = ("the entry has no link to look for" if not links else
+                   f"the token may not read the account's own statuses (scopes {' '.join(profile.own_statuses_scopes)})")
+            raise OutcomeUnknown(
+                f"an earlier attempt to post {what} may have succeeded, and bridge cannot look: {why}; "
+                + ("the server no longer remembers its Idempotency-Key" if profile.honours_idempotency_key
+                   else f"{self.instance_url} ({profile.software}) does not honour the Idempotency-Key"),
+                unknown_fix(self.account, self.instance_url, profile))
         for status in statuses:
             if links & _status_links(status):
                 found = _published(status)
@@ -304,7 +365,7 @@ class MastodonTarget:
             except MastodonAPIError as exc:
                 if _status(exc) != 403:
                     raise
-                return None  # a token without read:accounts / read:statuses: not an auth failure
+                return None  # a token without the read scopes (profile.own_statuses_scopes): not an auth failure
         return found
 
     def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
@@ -337,24 +398,33 @@ class MastodonTarget:
     # --- bridge doctor ---------------------------------------------------------------------------------------
 
     def diagnose(self) -> dict:
-        """The token (which account, may it post, may it read), the instance's version and limits.
+        """The server (software, version, profile, limits) and what the token may do.
 
-        Raises AuthError when the token is refused or may not post, TransientPublishError when the instance
-        cannot be reached.
+        Mastodon's API cannot list a token's scopes, so they are probed, creating nothing: a blank status
+        (write:statuses), an upload without a file (write:media), the own-statuses lookup (the profile's
+        read scopes). `problems` are (problem, fix) pairs for `bridge doctor`. Raises AuthError when the token
+        is refused or may not post, TransientPublishError when the server cannot be reached.
         """
         from mastodon import MastodonAPIError
 
         limits = self.fetch_limits()
         self.state.save_limits(self.account, limits, self.clock())
+        profile = profile_named(limits["profile"])
         report = {
             "instance": self.instance_url,
+            "software": limits["software"],
+            "software_version": limits.get("software_version"),
             "version": limits.get("version"),
+            "profile": limits["profile"],
             "limits": {key: limits[key] for key in DEFAULT_LIMITS},
+            "limits_source": limits["source"],
             "account": None,
             "account_url": None,
             "can_post": False,
+            "can_upload": None,  # None: the probe could not tell
             "can_read": False,
             "notes": [],
+            "problems": [],
         }
         with self._translate("checking the token"):
             try:
@@ -367,32 +437,63 @@ class MastodonTarget:
             except MastodonAPIError as exc:
                 if _status(exc) != 403:
                     raise
-            report["can_post"] = self._may_post()
+            report["can_post"] = self._may_post(profile, report["notes"])
+            report["can_upload"] = self._may_upload()
         if not report["can_post"]:
             raise AuthError(f"the access token of account {self.account!r} may not post on {self.instance_url} "
                             "(it lacks the scope write:statuses)", TOKEN_FIX.format(account=self.account))
+        if limits["source"] == "defaults":
+            report["problems"].append((
+                f"{self.instance_url} answers neither {' nor '.join(INSTANCE_PATHS)}: bridge uses Mastodon's "
+                f"default limits ({limits['max_characters']} characters) counted the most careful way",
+                f"check that accounts.{self.account}.instance is the server's address (https://host, no path); if "
+                "it is, nothing to do: a post the server refuses as too long is re-rendered once, more strictly"))
         if report["account"] is None:
             report["notes"].append("the token works for posting but cannot read the profile, so which account it "
-                                   "belongs to cannot be shown (optional scope read:accounts)")
+                                   "belongs to cannot be shown")
         if not report["can_read"]:
-            report["notes"].append(READ_SCOPES_HINT)
+            report["problems"].append((
+                f"the token may not read the account's own statuses (scopes "
+                f"{' '.join(profile.own_statuses_scopes)} on {profile.software}): after a lost answer or a crash "
+                + ("older than the server remembers an Idempotency-Key " if profile.honours_idempotency_key else "")
+                + "bridge cannot look for the post it may have made, so it holds the post (`unknown`) rather "
+                "than risk posting it twice",
+                read_scopes_fix(self.account, self.instance_url, profile)))
         return report
 
-    def _may_post(self) -> bool:
-        """Send a blank status: Mastodon checks the token's scopes first (403), then refuses blank text (422)."""
+    def _may_post(self, profile: ServerProfile, notes: list[str]) -> bool:
+        """Send a blank status: servers check the token's scopes first (403), then refuse blank text --
+        Mastodon with 422, Takahē with 400 (profile.validation_statuses)."""
         from mastodon import MastodonAPIError
 
         try:
             created = self.api.status_post("", visibility="direct")
         except MastodonAPIError as exc:
-            if _status(exc) == 422:
-                return True
-            if _status(exc) == 403:
+            status = _status(exc)
+            if status == 403:
                 return False
+            if status in profile.validation_statuses:
+                return True
+            if status in VALIDATION_STATUSES:
+                notes.append(f"a blank status was refused with HTTP {status}, where the {profile.software} profile "
+                             f"expects {'/'.join(map(str, sorted(profile.validation_statuses)))}")
+                return True
             raise
         log.warning("account %s: %s accepted a blank status; deleting it", self.account, self.instance_url)
         self.api.status_delete(created["id"])
         return True
+
+    def _may_upload(self) -> bool | None:
+        """POST /api/v2/media without a file: 403 without write:media, else a validation error (nothing made)."""
+        from mastodon import MastodonAPIError
+
+        try:
+            created = self.api._Mastodon__api_request("POST", "/api/v2/media", {})
+        except MastodonAPIError as exc:
+            status = _status(exc)
+            return False if status == 403 else (True if status is not None and status < 500 else None)
+        log.warning("account %s: %s accepted an upload without a file", self.account, self.instance_url)
+        return bool(created)
 
     def close(self) -> None:
         try:
@@ -447,8 +548,12 @@ class _Translate:
                 raise RateLimited(f"{where} rate limit reached while {self.doing}", retry_at=self._reset_at()) from None
             if status in (408, 409, 425):
                 raise TransientPublishError(f"{where} answered HTTP {status} while {self.doing}: {message}") from None
+            refusal = f"{where} refused {self.doing} (HTTP {status}): {message}"
+            if self.doing == "posting" and status in VALIDATION_STATUSES:  # nothing was made
+                raise (TooLong(refusal) if TOO_LONG.search(message) else
+                       PermanentPublishError(refusal, not_posted=True)) from None
             hint = NOT_FOUND_HINT if status == 404 and self.doing == "posting" else ""
-            raise PermanentPublishError(f"{where} refused {self.doing} (HTTP {status}): {message}{hint}") from None
+            raise PermanentPublishError(refusal + hint) from None
         raise TransientPublishError(f"unexpected trouble with {where} while {self.doing}: {_short(exc)}") from None
 
     def _reset_at(self) -> datetime | None:
@@ -461,6 +566,18 @@ class _Translate:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+
+def read_scopes_fix(account: str, instance_url: str, profile: ServerProfile) -> str:
+    return (f"give account {account} a token that may also read its own statuses (scopes {WRITE_SCOPES} "
+            f"{' '.join(profile.own_statuses_scopes)}: `bridge login mastodon --instance {instance_url}`)")
+
+
+def unknown_fix(account: str, instance_url: str, profile: ServerProfile) -> str:
+    """What the writer does about deliveries whose outcome is unknown (shown by the log, `status`, `doctor`)."""
+    return (read_scopes_fix(account, instance_url, profile) + f", then `bridge retry --account {account}` (bridge "
+            f"looks before it posts); or look at the account yourself and, for posts that are not there, "
+            f"`bridge retry --force --account {account}`")
 
 
 def _published(status) -> Published:
@@ -517,34 +634,50 @@ def _candidate_links(delivery: DeliveryRow) -> set[str]:
     return {_normal_url(link) for link in links}
 
 
-class _Hrefs(html.parser.HTMLParser):
+class _Links(html.parser.HTMLParser):
+    """The hrefs of a status's HTML, and its text (a server need not make every URL a link: Mastodon leaves
+    one on an IP address or an unknown top-level domain as plain text)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
+        self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag == "a":
             self.hrefs.extend(value for name, value in attrs if name == "href" and value)
+        elif tag in ("br", "p"):
+            self.text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
 
 
 def _status_links(status) -> set[str]:
-    """Every link of a status: the hrefs of its HTML content, and its card's URL."""
-    parser = _Hrefs()
+    """Every link of a status: the hrefs of its HTML content, the URLs in its text, and its card's URL."""
+    parser = _Links()
     parser.feed(status.get("content") or "")
-    links = set(parser.hrefs)
+    text = "".join(parser.text)
+    links = set(parser.hrefs) | {text[start:end] for start, end in find_urls(text)}
     card = status.get("card") or {}
     if card.get("url"):
         links.add(card["url"])
     return {_normal_url(link) for link in links}
 
 
-def limits_from_instance(info) -> dict:
-    """The renderer's view of an instance, from a v2 (or v1) instance answer; Mastodon's defaults fill gaps."""
-    data = _plain(info)
+def limits_from_instance(info, source: str = "v2") -> dict:
+    """The renderer's view of a server, from a v2 (or v1) instance answer (None: it has neither): its limits,
+    Mastodon's defaults filling gaps, counted the way the profile its `version` picks says."""
+    data = _plain(info) if isinstance(info, dict) else {}
     limits = asdict(MastodonLimits.from_instance(data))
     if not (data.get("configuration") or {}).get("statuses") and isinstance(data.get("max_toot_chars"), int):
         limits["max_characters"] = data["max_toot_chars"]  # Pleroma and old forks, v1 only
-    limits["version"] = data.get("version")
+    version = data.get("version") if isinstance(data.get("version"), str) else None
+    profile, software_version = identify(version)
+    limits.update(counting=profile.counting, urls_in_full=profile.urls_in_full, version=version,
+                  software=None if profile is CONSERVATIVE else profile.software, software_version=software_version,
+                  profile=profile_key(profile),
+                  source=source if info is not None else "defaults")
     return limits
 
 

@@ -212,6 +212,21 @@ _GOTOSOCIAL = re.compile(rf"(?:\d+\.\d+\.\d+\+)?({_RELEASE}\+git-[0-9a-f]+)|\d+\
 _MASTODON = re.compile(rf"[1-9]\d*\.\d+\.\d+(?:-[\w.-]+)?(?:\+([\w.+-]+))?")
 
 
+# The instance document, newest first, spelled without a trailing slash: Takahē answers 404 to
+# `/api/v2/instance/`, which is what Mastodon.py asks for.
+INSTANCE_PATHS = ("/api/v2/instance", "/api/v1/instance")
+
+
+def profile_named(name: str | None) -> ServerProfile:
+    """A profile by its key in PROFILES (as stored with an account's limits); CONSERVATIVE for anything else."""
+    return PROFILES.get(name or "", CONSERVATIVE)
+
+
+def profile_key(profile: ServerProfile) -> str:
+    """The key under which `profile` is in PROFILES ("unknown" for CONSERVATIVE)."""
+    return next((key for key, value in PROFILES.items() if value is profile), CONSERVATIVE.software)
+
+
 def identify(version: str | None) -> tuple[ServerProfile, str | None]:
     """The profile for an instance's `version` string, and the software's own version when it says one."""
     text = (version or "").strip()
