@@ -87,6 +87,7 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        on_progress: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.state = state
@@ -95,6 +96,7 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()
         self.should_stop = should_stop
+        self.on_progress = on_progress  # told after each account and each post handled (the daemon's watchdog)
         self._targets: dict[str, Target] = {}
 
     def close(self) -> None:
@@ -111,6 +113,7 @@ class Deliverer:
             if self.should_stop():
                 break
             report.accounts.append(self._deliver_account_isolated(account))
+            self.on_progress()
         return report
 
     def _deliver_account_isolated(self, account: str) -> AccountReport:
@@ -165,7 +168,9 @@ class Deliverer:
             if row.state != "sending" and self.next_allowed_at(account) > self.clock():
                 report.waiting += 1
                 continue
-            if not self._deliver_one(target, row, report):
+            handled = self._deliver_one(target, row, report)
+            self.on_progress()
+            if not handled:
                 break  # the account cannot go on this pass (paused, rate limited, server down)
         return report
 

@@ -8,14 +8,22 @@ The others give each step a failure nobody planned for and check that it lands, 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from bridge import ids
+from bridge.daemon import Daemon
+from bridge.delivery import Deliverer
+from bridge.model import Entry
 from bridge.pipeline import Poller
 from bridge.state import State
 from bridge.status import collect_status, render_status_text
+from tests.fake_target import FakeTarget
 from tests.mastodon_fake import MastodonFake
 from tests.test_crash_matrix import list_posts
 from tests.test_delivery import _config, drain, env  # noqa: F401  (env is a fixture)
@@ -153,3 +161,129 @@ def test_a_feed_that_trips_an_unexpected_error_is_recorded_and_the_others_polled
     assert broken.last_error == ("unexpected error reading the feed: RecursionError: maximum recursion depth "
                                  "exceeded while calling a Python object")
     assert broken.next_poll_at > world.clock.now  # backs off like any failing feed
+
+
+# --- `bridge run`: a job that raised or wedged ------------------------------------------------------------------
+
+
+class _TroubledDeliverer(Deliverer):
+    """The real engine with an in-memory target, whose first pass meets `trouble` (raise or block)."""
+
+    def __init__(self, config, state, trouble, **kwargs) -> None:
+        self.target = FakeTarget("a")
+        super().__init__(config, state, target_factory=lambda account: self.target,
+                         payload_builder=lambda row, target: {"status": row.link}, **kwargs)
+        self.trouble = trouble
+        self.passes = 0
+
+    def deliver_due(self, accounts=None):
+        self.passes += 1
+        if self.passes == 1:
+            self.trouble()
+        return super().deliver_due(accounts)
+
+
+def _queued_daemon_world(tmp_path, feed_server, extra: str = "") -> Path:
+    """A config with one feed (already polled: its entry is queued for account a) and a state holding that row."""
+    feed_server.route("/feed", rss(posts(1)))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\ndelivery_interval = "1s"\n{extra}\n'
+        f'[accounts.a]\ntype = "mastodon"\ninstance = "https://m.example"\naccess_token = {{ env = "T_A" }}\n'
+        f'posts_per_hour = 3600\n'
+        f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["a"]\ninterval = "1h"\n'
+    )
+    with State.open(tmp_path / "s.sqlite3") as state:
+        state.ensure_feed("blog", feed_server.url("/feed"))
+        entry = Entry(key="entry-1", link="https://blog.example/1", title="One")
+        entry_id = state.add_entry("blog", entry, "new", "h", ["blog.example/1"], time.time())
+        state.add_delivery(entry_id, "a", idempotency_key=ids.idempotency_key("a", "blog", "entry-1"), rkey=None,
+                           now=time.time())
+    return config
+
+
+def _run_daemon_until(config: Path, deliverers: list, trouble, done, timeout: float = 60.0) -> None:
+    """`bridge run` in this process (its signal handlers need the main thread) until done() or timeout, then
+    SIGTERM, the way systemd stops it."""
+    def factory(config, state, **kwargs):
+        deliverers.append(_TroubledDeliverer(config, state, trouble, **kwargs))
+        return deliverers[-1]
+
+    def stop_when_done() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    stopper = threading.Thread(target=stop_when_done, daemon=True)
+    stopper.start()
+    try:
+        assert Daemon(config, deliverer_factory=factory).run() == 0
+    finally:
+        stopper.join()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def test_a_delivery_job_that_raised_delivers_on_its_next_run(tmp_path, feed_server, monkeypatch, caplog):
+    monkeypatch.setenv("T_A", "token-a")
+    config = _queued_daemon_world(tmp_path, feed_server)
+    deliverers: list[_TroubledDeliverer] = []
+
+    def trouble():
+        raise RecursionError("maximum recursion depth exceeded")
+
+    _run_daemon_until(config, deliverers, trouble, done=lambda: deliverers and deliverers[0].target.posts)
+
+    assert len(deliverers[0].target.posts) == 1  # the next run posted it
+    assert deliverers[0].passes >= 2
+    assert "the deliver job failed: RecursionError: maximum recursion depth exceeded" in caplog.text
+    assert "maximum number of running instances" not in caplog.text
+    with State.open_readonly(tmp_path / "s.sqlite3") as state:
+        assert [row.state for row in state.deliveries()] == ["posted"]
+
+
+def test_a_wedged_delivery_job_stops_the_watchdog_until_it_moves_again(tmp_path, feed_server, monkeypatch):
+    monkeypatch.setenv("T_A", "token-a")
+    config = _queued_daemon_world(tmp_path, feed_server, extra='total_timeout = "1s"')  # stuck after 5 s
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(0.2)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # a ping every 0.5 s while all is well
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    release = threading.Event()
+    pings: list[float] = []  # when each WATCHDOG=1 arrived (monotonic)
+    wedged_at: list[float] = []
+
+    def trouble():  # the delivery job hangs, as on a server that never answers
+        wedged_at.append(time.monotonic())
+        release.wait(60)
+
+    def done() -> bool:
+        try:
+            message = sock.recv(4096).decode()
+        except socket.timeout:
+            message = ""
+        if "WATCHDOG=1" in message.splitlines():
+            pings.append(time.monotonic())
+        if wedged_at and time.monotonic() - wedged_at[0] > 9 and not release.is_set():
+            release.set()  # 9 s wedged: past the 5 s limit; now let it move again
+        return release.is_set() and bool(deliverers and deliverers[0].target.posts) and pings[-1:] > [release_time()]
+
+    def release_time() -> float:
+        return wedged_at[0] + 9 if wedged_at else float("inf")
+
+    deliverers: list[_TroubledDeliverer] = []
+    try:
+        _run_daemon_until(config, deliverers, trouble, done)
+    finally:
+        release.set()
+        sock.close()
+    start = wedged_at[0]
+    assert any(start + 1 < t < start + 5 for t in pings)  # fed while the job was young
+    assert not any(start + 6.5 < t < start + 9 for t in pings)  # silent once it had not moved for 5 s
+    assert any(t > start + 9 for t in pings)  # fed again once it moved
+    assert len(deliverers[0].target.posts) == 1

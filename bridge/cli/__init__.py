@@ -113,8 +113,11 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         for account in delivered.accounts:
             if account.paused:
                 click.echo(f"account {account.account} is paused: {account.paused}", err=True)
+            if account.error:
+                click.echo(f"account {account.account}: delivery stopped by an unexpected error: {account.error}", err=True)
     click.echo(line)
-    return EXIT_FAILURE if failed or (delivered and (delivered.failed or any(a.paused for a in delivered.accounts))) else EXIT_OK
+    troubled = delivered and (delivered.failed or any(a.paused or a.error for a in delivered.accounts))
+    return EXIT_FAILURE if failed or troubled else EXIT_OK
 
 
 def _print_dry_run(config, state) -> None:
