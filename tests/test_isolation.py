@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from markdownify import markdownify
+
 from bridge import ids
 from bridge.daemon import Daemon
 from bridge.delivery import Deliverer
@@ -231,8 +233,11 @@ def test_a_delivery_job_that_raised_delivers_on_its_next_run(tmp_path, feed_serv
     config = _queued_daemon_world(tmp_path, feed_server)
     deliverers: list[_TroubledDeliverer] = []
 
-    def trouble():
-        raise RecursionError("maximum recursion depth exceeded")
+    def trouble():  # what the nested-tags entry did before HTML-to-text flattened it: markdownify recursing
+        try:
+            raise LookupError("no link preview")  # the real pass was handling a failed page fetch
+        except LookupError:
+            markdownify("<b>" * 600 + "deep")
 
     _run_daemon_until(config, deliverers, trouble, done=lambda: deliverers and deliverers[0].target.posts)
 
