@@ -7,6 +7,7 @@ The others give each step a failure nobody planned for and check that it lands, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -292,3 +293,23 @@ def test_a_wedged_delivery_job_stops_the_watchdog_until_it_moves_again(tmp_path,
     assert not any(start + 6.5 < t < start + 9 for t in pings)  # silent once it had not moved for 5 s
     assert any(t > start + 9 for t in pings)  # fed again once it moved
     assert len(deliverers[0].target.posts) == 1
+
+
+def test_preview_shows_the_nested_tags_entry_and_the_one_after_it(tmp_path):
+    from click.testing import CliRunner
+
+    from bridge.cli import cli
+
+    nested, after = posts(2, start=1)
+    nested["description"] = NESTED
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([after, nested]))
+    env = {"BRIDGE_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "CONFIGURATION_DIRECTORY": None, "STATE_DIRECTORY": None}
+    result = CliRunner().invoke(cli, ["preview", "--file", str(feed), "--json", "--no-fetch"], env=env)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert [(item["entry"], item["platform"]) for item in items] == [
+        ("guid-2", "mastodon"), ("guid-2", "bluesky"), ("guid-1", "mastodon"), ("guid-1", "bluesky")]
+    assert "Deeply nested words." in items[2]["payload"]["status"]
+    assert "Deeply nested words." in items[3]["payload"]["record"]["text"]
