@@ -11,8 +11,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,16 +29,9 @@ from tests.mastodon_fake import MastodonFake
 from tests.test_crash_matrix import list_posts
 from tests.test_delivery import _config, drain, env  # noqa: F401  (env is a fixture)
 from tests.test_pipeline import posts, rss, world  # noqa: F401  (world is a fixture)
+from tests.test_secrets import _bridge as bridge
 
-ROOT = Path(__file__).resolve().parent.parent
 NESTED = "<![CDATA[<p>Opening words.</p>" + "<b>" * 600 + "Deeply nested words.]]>"
-
-
-def bridge(config: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **env}
-    full_env.pop("BRIDGE_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=180)
 
 
 def test_nested_tags_entry_beside_a_normal_feed_posts_everything_on_both_accounts(tmp_path, feed_server, pds):
