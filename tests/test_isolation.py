@@ -304,3 +304,16 @@ def test_preview_shows_the_nested_tags_entry_and_the_one_after_it(tmp_path):
         ("guid-2", "mastodon"), ("guid-2", "bluesky"), ("guid-1", "mastodon"), ("guid-1", "bluesky")]
     assert "Deeply nested words." in items[2]["payload"]["status"]
     assert "Deeply nested words." in items[3]["payload"]["record"]["text"]
+
+
+def test_status_survives_a_stored_time_no_calendar_holds(world):  # noqa: F811
+    world.server.route("/a", rss(posts(1)))
+    world.server.route("/b", rss(posts(1, guid_prefix="b-")))
+    config = world.config({"a": "/a", "b": "/b"})
+    world.poll(config)
+    world.state.update_feed("a", next_poll_at=1e20)  # e.g. written by a clock far in the future
+    report = collect_status(config, world.state, now=world.clock.now)
+    feeds = {feed["name"]: feed for feed in report["feeds"]}
+    assert feeds["a"]["next_poll"] == "invalid time 1e+20"
+    assert feeds["b"]["outcome"] == "new" and feeds["b"]["entries_known"] == 1
+    assert "next poll invalid time 1e+20" in render_status_text(report)
