@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from markdownify import markdownify
@@ -317,3 +318,32 @@ def test_status_survives_a_stored_time_no_calendar_holds(world):  # noqa: F811
     assert feeds["a"]["next_poll"] == "invalid time 1e+20"
     assert feeds["b"]["outcome"] == "new" and feeds["b"]["entries_known"] == 1
     assert "next poll invalid time 1e+20" in render_status_text(report)
+
+
+def test_bridge_run_posts_the_nested_tags_entry_and_every_entry_after_it(tmp_path, feed_server):
+    # As reported: the delivery pass raised RecursionError on every run, each with a 1,000-frame traceback on
+    # stderr; entries queued behind the bad one never went out, and once the pipe filled the job wedged
+    # ("maximum number of running instances reached") while the watchdog stayed fed.
+    from tests.test_daemon import feed_config, feed_polled, start_daemon, stop, wait_for
+
+    with MastodonFake() as fake:
+        token = fake.add_account("writer")
+        feed_server.route("/feed", rss(posts(1)))
+        accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
+                    f'access_token = {{ env = "T_MASTO" }}\nposts_per_hour = 3600\n')
+        config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]')
+        process = start_daemon(config, {"T_MASTO": token})
+        try:
+            wait_for(lambda: feed_polled(tmp_path, "blog"), what="baseline poll")
+            nested, *behind = posts(4, start=1)
+            nested["description"] = NESTED
+            nested["date"] = min(item["date"] for item in behind) - timedelta(minutes=1)  # first in the queue
+            feed_server.route("/feed", rss(behind + [nested] + posts(1)))
+            wait_for(lambda: len(fake.statuses("writer")) == 4, timeout=60, what="all four new entries posted")
+            code, err = stop(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert any("Deeply nested words." in status["text"] for status in fake.statuses("writer"))
