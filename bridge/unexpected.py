@@ -25,3 +25,10 @@ def unexpected(logger: logging.Logger, exc: BaseException, what: str) -> str:
     """The reason to record for an unexpected `exc` met while doing `what`; its traceback is logged at debug."""
     logger.debug("unexpected error while %s", what, exc_info=exc)
     return describe(exc)
+
+
+def entry_left_out(logger: logging.Logger, url: str, number: int, exc: BaseException) -> str:
+    """A feed document's entry that an unexpected error keeps from being read: warned, and the feed's complaint."""
+    reason = unexpected(logger, exc, f"reading entry {number} of {url}")
+    logger.warning("%s: entry %d left out, the others are read: %s", url, number, reason)
+    return f"entry {number} left out: {reason}"

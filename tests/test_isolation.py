@@ -353,3 +353,21 @@ def test_bridge_run_posts_the_nested_tags_entry_and_every_entry_after_it(tmp_pat
     assert code == 0, err
     assert "Traceback" not in err
     assert any("Deeply nested words." in status["text"] for status in fake.statuses("writer"))
+
+
+def test_a_json_feed_with_lone_surrogates_and_odd_types_is_read_entry_by_entry(world):  # noqa: F811
+    # JSON's "\ud800" escapes decode to lone surrogates, which no UTF-8 text holds: hashing the entry raised
+    # UnicodeEncodeError and the whole poll died. Tags or attachments that are not lists raised TypeError.
+    items = [{"id": "bad\\ud800", "url": "https://blog.example/1", "title": "Broken \\udc00 title",
+              "content_html": "<p>x\\udfff</p>", "tags": 5, "attachments": 7},
+             {"id": "good", "url": "https://blog.example/2", "title": "Fine", "content_html": "<p>ok</p>"}]
+    document = ('{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": '
+                + json.dumps(items).replace("\\\\u", "\\u") + "}")
+    world.server.route("/feed.json", document, content_type="application/feed+json")
+    world.server.route("/other", rss(posts(1)))
+    config = world.config({"json": "/feed.json", "other": "/other"})
+    report = {outcome.feed: outcome for outcome in world.poll(config).feeds}
+    assert report["json"].outcome == "new" and report["json"].baseline == 2
+    assert report["other"].baseline == 1
+    titles = sorted(entry.title for _, entry, _ in world.state.entries_of_feed("json"))
+    assert titles == ["Broken \ufffd title", "Fine"]
