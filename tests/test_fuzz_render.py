@@ -1,5 +1,5 @@
-"""Fuzz (issue 13): random nesting, entities, encodings and sizes through parse -> render -> payload for both
-platforms. No exception escapes but the designed ones (FeedError: the feed's error; RenderError: that entry's
+"""Fuzz (issue 13): random nesting, entities, encodings and sizes through parse -> (what polling does with
+each entry) -> render -> payload for both platforms. No exception escapes but the designed ones (FeedError: the feed's error; RenderError: that entry's
 recorded failure), and every payload is within its platform's limits, counted independently: Mastodon by the
 fake server's own counter, Bluesky in grapheme clusters and UTF-8 bytes, its facets checked byte by byte.
 """
@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import FeedError
-from bridge.feeds import parse_feed
+from bridge.feeds import link_aliases, parse_feed
+from bridge.pipeline import entry_content_hash
 from bridge.render import MastodonLimits, RenderError, bluesky_payload, mastodon_payload, render_post
 from bridge.render.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
 from tests.bluesky_helpers import check_facets
@@ -60,6 +61,8 @@ def documents(draw) -> tuple[bytes, str | None]:
                  for n, (title, body, link, tags) in enumerate(entries)]
         text = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Fuzz", "items": items},
                           ensure_ascii=draw(st.booleans()))
+        if draw(st.booleans()):
+            text = text.replace("word", "w\\udc00rd\\ud800")  # lone surrogates, as JSON escapes allow
         return text.encode("utf-8"), "application/feed+json"
     charset = draw(st.sampled_from(CHARSETS))
     declared = draw(st.sampled_from(("none", "xml", "header", "both", "wrong")))
@@ -88,11 +91,13 @@ def documents(draw) -> tuple[bytes, str | None]:
 
 
 def check_mastodon(payload: dict) -> None:
+    json.dumps(payload, ensure_ascii=False).encode("utf-8")  # text a server can be sent
     used = status_length(payload["status"], payload["spoiler_text"], MASTODON.characters_reserved_per_url)
     assert used <= MASTODON.max_characters, payload
 
 
 def check_bluesky(payload: dict) -> None:
+    json.dumps(payload, ensure_ascii=False).encode("utf-8")
     record = payload["record"]
     assert len(regex.findall(r"\X", record["text"])) <= BLUESKY_MAX_GRAPHEMES, record["text"]
     assert len(record["text"].encode("utf-8")) <= BLUESKY_MAX_BYTES, record["text"]
@@ -109,6 +114,9 @@ def test_any_document_parses_renders_and_fits_or_fails_with_a_designed_error(doc
         assert str(exc)
         return
     for entry in parsed.entries:
+        entry_content_hash(entry)  # what polling does with each entry before storing it
+        if entry.link:
+            link_aliases(entry.link)
         options = post_settings()
         try:
             post = render_post(entry, options, feed_title=parsed.title)
