@@ -28,6 +28,7 @@ from bridge.status import collect_status, render_status_text
 from tests.fake_target import FakeTarget
 from tests.mastodon_fake import MastodonFake
 from tests.test_crash_matrix import list_posts
+from tests.test_daemon import feed_config, feed_polled, start_daemon, stop, wait_for
 from tests.test_delivery import _config, drain, env  # noqa: F401  (env is a fixture)
 from tests.test_pipeline import posts, rss, world  # noqa: F401  (world is a fixture)
 from tests.test_secrets import _bridge as bridge
@@ -330,8 +331,6 @@ def test_bridge_run_posts_the_nested_tags_entry_and_every_entry_after_it(tmp_pat
     # As reported: the delivery pass raised RecursionError on every run, each with a 1,000-frame traceback on
     # stderr; entries queued behind the bad one never went out, and once the pipe filled the job wedged
     # ("maximum number of running instances reached") while the watchdog stayed fed.
-    from tests.test_daemon import feed_config, feed_polled, start_daemon, stop, wait_for
-
     with MastodonFake() as fake:
         token = fake.add_account("writer")
         feed_server.route("/feed", rss(posts(1)))
