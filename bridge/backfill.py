@@ -7,6 +7,7 @@ obeys each account's flood limits on top of its own pace.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,9 @@ from bridge import ids
 from bridge.config import Config, FeedConfig
 from bridge.model import Entry
 from bridge.state import State
+from bridge.unexpected import unexpected
+
+log = logging.getLogger("bridge.backfill")
 
 
 @dataclass
@@ -38,7 +42,12 @@ def plan_backfill(
     for entry_id, entry, _status in rows:
         if limit is not None and chosen_entries >= limit:
             break
-        aliases = link_aliases(entry.link) if entry.link else []
+        try:
+            aliases = link_aliases(entry.link) if entry.link else []
+        except Exception as exc:  # a link nobody planned for: this entry is left out, the others are planned
+            log.warning("backfill of %s: leaving out %s (%s)", feed.name, entry.link or entry.key,
+                        unexpected(log, exc, f"reading the link of {entry.key}"))
+            continue
         accounts = [account for account in feed.accounts if not state.has_delivery(entry_id, account)
                     and not state.account_has_alias(account, aliases)]
         if not accounts or not entry.link:

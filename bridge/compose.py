@@ -19,6 +19,7 @@ from bridge.model import Entry
 from bridge.render import bluesky_payload, mastodon_payload, render_post
 from bridge.render.fit import RenderError
 from bridge.render.limits import MastodonLimits
+from bridge.unexpected import unexpected
 
 log = logging.getLogger("bridge.compose")
 
@@ -76,14 +77,24 @@ class Composer:
     def preview(self, entry: Entry):
         if not entry.link or not self.fetch_previews:
             return None
-        # With the entry as fallback this never raises: a page that cannot be had gives the feed's own data.
-        return fetch_link_preview(entry.link, client=self.client, allow_private=self.allow_private, fallback=entry)
+        # With the entry as fallback a page that cannot be had gives the feed's own data; so does a page that
+        # trips an unexpected error: the post goes out with the card the feed alone makes.
+        try:
+            return fetch_link_preview(entry.link, client=self.client, allow_private=self.allow_private, fallback=entry)
+        except Exception as exc:
+            log.warning("no link preview from %s: %s; the post uses the feed's own data", entry.link,
+                        unexpected(log, exc, f"reading the page {entry.link}"))
+            return None
 
     def thumbnail(self, image_url: str) -> Thumbnail | None:
         try:
             return fetch_thumbnail(image_url, client=self.client, allow_private=self.allow_private)
         except LinkPreviewError as exc:
             log.info("no card image from %s: %s; the card goes out without one", image_url, exc)
+            return None
+        except Exception as exc:
+            log.warning("no card image from %s: %s; the card goes out without one", image_url,
+                        unexpected(log, exc, f"making a thumbnail of {image_url}"))
             return None
 
     def fetch_image(self, url: str) -> Thumbnail:

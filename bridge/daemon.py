@@ -9,7 +9,9 @@ per-host limits. The main thread owns the signals:
 - SIGHUP: reload the config (feeds and accounts added or removed); queued work is in the database, untouched.
 
 Under systemd (NOTIFY_SOCKET set): READY=1 after start-up, STATUS= lines, WATCHDOG=1 only while jobs are
-really running (a heartbeat job goes through the same worker pool as the polls), STOPPING=1 on shutdown.
+really running (a heartbeat job goes through the same worker pool as the polls) and none is stuck (a poll or
+delivery job that has not moved for STUCK_AFTER_TIMEOUTS network deadlines), STOPPING=1 on shutdown. A job
+that raises is logged and runs again at its next time: one bad entry or feed never silences the service.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bridge.feeds import Fetcher
 from bridge.notify import Notifier, watchdog_interval
 from bridge.pipeline import Poller
 from bridge.state import State
+from bridge.unexpected import unexpected
 
 log = logging.getLogger("bridge.run")
 
@@ -40,6 +43,10 @@ START_SPREAD_SECONDS = 30.0
 # by the wall clock, and would otherwise sleep through a clock set back until it caught up.
 CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
+# Every step of a job — one feed's fetch and parse, one post's page, card image, upload and publish — is bounded
+# by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
+# watchdog is no longer fed, so systemd restarts the service.
+STUCK_AFTER_TIMEOUTS = 5
 
 
 class FetchLoop:
@@ -83,6 +90,9 @@ class Daemon:
         self._last_progress = time.monotonic()  # not the wall clock: setting it must not starve or fool the watchdog
         self._rng = random.Random()
         self._next_deliverer = None
+        self._jobs_lock = threading.Lock()
+        self._job_moved: dict[str, float] = {}  # running job -> when it last moved (monotonic)
+        self._stuck_reported: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -91,7 +101,7 @@ class Daemon:
         self.state = State.open(self.config.state_path())  # refuses a second daemon on the same database
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock)
-        self.deliverer = self.deliverer_factory(self.config, self.state, should_stop=self._stop.is_set)
+        self.deliverer = self._make_deliverer(self.config)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(WORKERS)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
@@ -123,7 +133,7 @@ class Daemon:
             if abs(jump) > CLOCK_JUMP_SECONDS:
                 self._reschedule_after_clock_jump(jump)
                 wall_minus_monotonic += jump
-            if ping_every and now - self._last_progress < 2 * ping_every + 5:
+            if ping_every and now - self._last_progress < 2 * ping_every + 5 and not self._stuck_jobs():
                 self.notifier.watchdog()
             if now >= next_status:
                 self.notifier.status(self._status_line())
@@ -180,8 +190,44 @@ class Daemon:
         )
 
     def _poll_job(self, name: str) -> None:
+        self._run_job(f"poll:{name}", lambda: self._poll(name))
+
+    def _deliver_job(self) -> None:
+        self._run_job("deliver", self._deliver)
+
+    def _run_job(self, name: str, work: Callable[[], None]) -> None:
+        """One run of a job. An unexpected error is logged and the job runs again at its next time."""
         if self._stop.is_set():
             return
+        self._job_progress(name)
+        try:
+            work()
+        except Exception as exc:
+            log.error("the %s job failed: %s; it runs again at its next time", name,
+                      unexpected(log, exc, f"running the {name} job"))
+        finally:
+            with self._jobs_lock:
+                self._job_moved.pop(name, None)
+                self._stuck_reported.discard(name)
+
+    def _job_progress(self, name: str) -> None:
+        with self._jobs_lock:
+            self._job_moved[name] = time.monotonic()
+
+    def _stuck_jobs(self) -> list[str]:
+        """Running jobs that have not moved for STUCK_AFTER_TIMEOUTS network deadlines; each logged once."""
+        limit = STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout
+        now = time.monotonic()
+        with self._jobs_lock:
+            stuck = [name for name, moved in self._job_moved.items() if now - moved > limit]
+            new = [name for name in stuck if name not in self._stuck_reported]
+            self._stuck_reported.update(new)
+        for name in new:
+            log.error("the %s job has not moved for %.0f s; no longer telling systemd's watchdog all is well, so it "
+                      "restarts bridge", name, limit)
+        return stuck
+
+    def _poll(self, name: str) -> None:
         feed = self.config.find_feed(name)
         if feed is None or not feed.enabled or not self.poller.is_due(feed):
             return
@@ -190,13 +236,15 @@ class Daemon:
         if outcome.queued:
             self.scheduler.modify_job("deliver", next_run_time=_utc(self.clock()))
 
-    def _deliver_job(self) -> None:
-        if self._stop.is_set():
-            return
+    def _deliver(self) -> None:
         if self._next_deliverer is not None:
             self.deliverer.close()
             self.deliverer, self._next_deliverer = self._next_deliverer, None
         self.deliverer.deliver_due()
+
+    def _make_deliverer(self, config: Config):
+        return self.deliverer_factory(config, self.state, should_stop=self._stop.is_set,
+                                      on_progress=lambda: self._job_progress("deliver"))
 
     def _heartbeat_job(self) -> None:
         self._last_progress = time.monotonic()
@@ -227,7 +275,7 @@ class Daemon:
         self.config = config
         self.poller.config = config
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
-        self._next_deliverer = self.deliverer_factory(config, self.state, should_stop=self._stop.is_set)
+        self._next_deliverer = self._make_deliverer(config)
         for name in old - new:
             try:
                 self.scheduler.remove_job(f"poll:{name}")

@@ -17,7 +17,8 @@
   seconds between two posts, so a burst trickles out oldest first.
 - A paused account (credentials refused) keeps its queue; it is tried again when its credential changes,
   or an hour later.
-- One account's trouble never stops another's deliveries.
+- One account's trouble never stops another's deliveries. An unexpected error (a library's bug, hostile input)
+  while making one entry's post fails that delivery with the reason; during a publish it counts as transient.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bridge.faults import crash_point
 from bridge.logs import log_event
 from bridge.state import DeliveryRow, State
 from bridge.targets.base import Published, Target
+from bridge.unexpected import NOT_ISOLATED, unexpected
 
 log = logging.getLogger("bridge.deliver")
 
@@ -67,6 +69,7 @@ class AccountReport:
     paused: str | None = None
     deferred_until: float | None = None
     waiting: int = 0  # due but held back by flood control
+    error: str | None = None  # an unexpected error stopped this account's pass (the others went on)
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        on_progress: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.state = state
@@ -109,6 +113,7 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()
         self.should_stop = should_stop
+        self.on_progress = on_progress  # told after each account and each post handled (the daemon's watchdog)
         self._targets: dict[str, Target] = {}
 
     def close(self) -> None:
@@ -124,8 +129,20 @@ class Deliverer:
         for account in accounts or list(self.config.accounts):
             if self.should_stop():
                 break
-            report.accounts.append(self._deliver_account(account))
+            report.accounts.append(self._deliver_account_isolated(account))
+            self.on_progress()
         return report
+
+    def _deliver_account_isolated(self, account: str) -> AccountReport:
+        try:
+            return self._deliver_account(account)
+        except NOT_ISOLATED:
+            raise
+        except Exception as exc:  # a bug met by one account must not stop the others
+            reason = unexpected(log, exc, f"delivering for account {account}")
+            log_event(log, logging.ERROR, f"account {account}: delivery stopped by an unexpected error ({reason}); "
+                      "its queue waits for the next pass", account=account)
+            return AccountReport(account, error=reason)
 
     # --- flood control -----------------------------------------------------------------------------------
 
@@ -169,7 +186,9 @@ class Deliverer:
             if row.state not in ("sending", "unknown") and self.next_allowed_at(account) > self.clock():
                 report.waiting += 1
                 continue
-            if not self._deliver_one(target, row, report):
+            handled = self._deliver_one(target, row, report)
+            self.on_progress()
+            if not handled:
                 break  # the account cannot go on this pass (paused, rate limited, server down)
         return report
 
@@ -192,7 +211,7 @@ class Deliverer:
                     return True
             payload = row.payload
             if payload is None:
-                payload = self.payload_builder(row, target)
+                payload = self._build_payload(row, target)
                 self.state.set_payload(row.id, payload)
                 row.payload = payload
             self.state.mark_sending(row.id, self.clock())
@@ -232,6 +251,13 @@ class Deliverer:
         except PublishError as exc:  # any other publish error is treated as transient
             self._retry_later(row, TransientPublishError(str(exc)), report)
             return False
+        except NOT_ISOLATED:
+            raise
+        except Exception as exc:  # a target or its library failed in a way nobody planned: the outcome is unknown,
+            # as after a lost answer, so it is retried (asking the server first) and given up after max_attempts
+            reason = unexpected(log, exc, f"posting {row.link or row.entry_key} to {account}")
+            self._retry_later(row, TransientPublishError(f"unexpected {reason}"), report)
+            return False
         self._posted(row, published, report)
         return True
 
@@ -253,9 +279,19 @@ class Deliverer:
         except TooLong as again:
             raise TooLong(f"{again} (also after rendering it again with the strictest counting)") from None
 
+    def _build_payload(self, row: DeliveryRow, target: Target) -> dict:
+        """The row's payload. An unexpected error here belongs to this entry alone: it fails, the rest goes on."""
+        try:
+            return self.payload_builder(row, target)
+        except (PublishError, *NOT_ISOLATED):
+            raise
+        except Exception as exc:
+            reason = unexpected(log, exc, f"making the post of {row.link or row.entry_key}")
+            raise PermanentPublishError(f"cannot make a post of {row.link or row.entry_key}: {reason}") from None
+
     def _edit_one(self, target: Target, row: DeliveryRow, report: AccountReport) -> bool:
         """An edit of a posted status (edit_on_update). An edit is idempotent: replaying it is harmless."""
-        payload = self.payload_builder(row, target)
+        payload = self._build_payload(row, target)
         self.state.set_payload(row.id, payload)
         self.state.mark_sending(row.id, self.clock())
         published = target.edit(row, payload)

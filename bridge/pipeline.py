@@ -32,6 +32,7 @@ from bridge.feeds.parse import MAX_TTL_MINUTES
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
 from bridge.state import FeedRow, State
+from bridge.unexpected import NOT_ISOLATED, unexpected
 
 log = logging.getLogger("bridge.poll")
 # A server may ask us to wait (Cache-Control max-age, Retry-After, RSS ttl), for at most a week at a time: a
@@ -96,8 +97,13 @@ def reads_differently(old: Entry, new: Entry) -> bool:
 
     if (old.title, old.link, sorted(old.categories)) != (new.title, new.link, sorted(new.categories)):
         return True
-    return any(html_to_text(a).text != html_to_text(b).text
-               for a, b in ((old.summary_html, new.summary_html), (old.content_html, new.content_html)))
+    try:
+        return any(html_to_text(a).text != html_to_text(b).text
+                   for a, b in ((old.summary_html, new.summary_html), (old.content_html, new.content_html)))
+    except Exception as exc:  # text that cannot be read: its content hash changed, so count it as changed
+        log.warning("entry %s: cannot compare its old and new text (%s); treating it as changed",
+                    new.link or new.key, unexpected(log, exc, f"comparing two versions of {new.link or new.key}"))
+        return True
 
 
 class Poller:
@@ -175,6 +181,15 @@ class Poller:
     async def poll_feed(self, fetcher: Fetcher, feed: FeedConfig, row: FeedRow | None = None) -> FeedOutcome:
         """Fetch one feed and record what it holds; a feed problem is recorded, never raised."""
         row = row or self.state.ensure_feed(feed.name, feed.url)
+        try:
+            return await self._poll_feed(fetcher, feed, row)
+        except NOT_ISOLATED:
+            raise
+        except Exception as exc:  # a bug met by this feed's document: recorded on the feed, the others go on
+            reason = unexpected(log, exc, f"polling feed {feed.name}")
+            return self._record_error(feed, row, FeedError(f"unexpected error reading the feed: {reason}"), self.clock())
+
+    async def _poll_feed(self, fetcher: Fetcher, feed: FeedConfig, row: FeedRow) -> FeedOutcome:
         try:
             result: FetchResult | FeedError = await fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified)
         except FeedError as exc:

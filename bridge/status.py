@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timezone
 
@@ -9,12 +10,31 @@ from bridge.config import Config
 from bridge.delivery import next_allowed_at
 from bridge.redact import redact, register_config_secrets
 from bridge.state import State
+from bridge.unexpected import NOT_ISOLATED, unexpected
+
+log = logging.getLogger("bridge.status")
+
+# Failed posts listed per account, newest first, with their reasons (`bridge retry` re-queues them all).
+FAILURES_SHOWN = 5
 
 
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):  # a stored time no calendar holds must not hide the rest
+        return f"invalid time {timestamp!r}"
+
+
+def _isolated(name: str, collect) -> dict:
+    """One feed's or account's report; an unexpected error there is shown on it, the others are still listed."""
+    try:
+        return collect()
+    except NOT_ISOLATED:
+        raise
+    except Exception as exc:
+        return {"name": name, "error": f"cannot report on it: {unexpected(log, exc, f'reporting on {name}')}"}
 
 
 def _server(info: dict) -> dict | None:
@@ -39,54 +59,58 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
     now = time.time() if now is None else now
     register_config_secrets(config)  # rows stored by older versions were not redacted: know what to cut
     pending_by_feed = state.pending_count_by_feed()
-    feeds = []
-    for feed in config.feeds:
-        row = state.get_feed(feed.name)
-        feeds.append(
-            {
-                "name": feed.name,
-                "url": redact(feed.url),  # a private feed's URL may carry its token (?token=..., user:pass@)
-                "polling_url": redact(row.url if row else feed.url),
-                "enabled": feed.enabled,
-                "accounts": list(feed.accounts),
-                "last_check": _iso(row.last_checked_at) if row else None,
-                "last_success": _iso(row.last_success_at) if row else None,
-                "outcome": (row.last_outcome if row else None) or "never polled",
-                "http_status": row.last_status if row else None,
-                "entries_known": state.count_entries(feed.name),
-                "pending_deliveries": pending_by_feed.get(feed.name, 0),
-                "error": redact(row.last_error) if row else None,
-                "consecutive_errors": row.error_count if row else 0,
-                "gone": bool(row and row.gone),
-                "next_poll": (None if row and row.gone else _iso(row.next_poll_at) if row and row.next_poll_at else "now"),
-            }
-        )
+    feeds = [_isolated(feed.name, lambda feed=feed: _feed_status(state, feed, pending_by_feed)) for feed in config.feeds]
     counts = state.delivery_counts()
-    accounts = []
-    for name, account in config.accounts.items():
-        info = state.account(name)
-        last = state.last_posted(name)
-        allowed = next_allowed_at(config, state, name, now)
-        accounts.append(
-            {
-                "name": name,
-                "type": account.type,
-                "target": account.instance_url if account.type == "mastodon" else account.service_url,
-                "handle": account.handle,
-                "posted": counts.get((name, "posted"), 0),
-                "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
-                "failed": counts.get((name, "failed"), 0),
-                "unknown": counts.get((name, "unknown"), 0),
-                "unknown_fix": held_posts_fix(name, account, info) if counts.get((name, "unknown")) else None,
-                "server": _server(info) if account.type == "mastodon" else None,
-                "last_post_url": last.remote_url if last else None,
-                "last_post_at": _iso(last.posted_at) if last else None,
-                "next_post_allowed": _iso(allowed) if allowed > now else "now",
-                "paused": redact(info["paused_reason"]),
-                "deferred_until": _iso(info["deferred_until"]) if info["deferred_until"] and info["deferred_until"] > now else None,
-            }
-        )
+    accounts = [_isolated(name, lambda name=name, account=account: _account_status(config, state, name, account, counts, now))
+                for name, account in config.accounts.items()]
     return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts}
+
+
+def _feed_status(state: State, feed, pending_by_feed: dict) -> dict:
+    row = state.get_feed(feed.name)
+    return {
+        "name": feed.name,
+        "url": redact(feed.url),  # a private feed's URL may carry its token (?token=..., user:pass@)
+        "polling_url": redact(row.url if row else feed.url),
+        "enabled": feed.enabled,
+        "accounts": list(feed.accounts),
+        "last_check": _iso(row.last_checked_at) if row else None,
+        "last_success": _iso(row.last_success_at) if row else None,
+        "outcome": (row.last_outcome if row else None) or "never polled",
+        "http_status": row.last_status if row else None,
+        "entries_known": state.count_entries(feed.name),
+        "pending_deliveries": pending_by_feed.get(feed.name, 0),
+        "error": redact(row.last_error) if row else None,
+        "consecutive_errors": row.error_count if row else 0,
+        "gone": bool(row and row.gone),
+        "next_poll": (None if row and row.gone else _iso(row.next_poll_at) if row and row.next_poll_at else "now"),
+    }
+
+
+def _account_status(config: Config, state: State, name: str, account, counts: dict, now: float) -> dict:
+    info = state.account(name)
+    last = state.last_posted(name)
+    allowed = next_allowed_at(config, state, name, now)
+    failed = state.deliveries(account=name, state="failed")[-FAILURES_SHOWN:]
+    return {
+        "name": name,
+        "type": account.type,
+        "target": account.instance_url if account.type == "mastodon" else account.service_url,
+        "handle": account.handle,
+        "posted": counts.get((name, "posted"), 0),
+        "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
+        "failed": counts.get((name, "failed"), 0),
+        "failures": [{"feed": row.feed, "entry": row.entry_key, "link": row.link, "reason": redact(row.last_error)}
+                     for row in reversed(failed)],
+        "unknown": counts.get((name, "unknown"), 0),
+        "unknown_fix": held_posts_fix(name, account, info) if counts.get((name, "unknown")) else None,
+        "server": _server(info) if account.type == "mastodon" else None,
+        "last_post_url": last.remote_url if last else None,
+        "last_post_at": _iso(last.posted_at) if last else None,
+        "next_post_allowed": _iso(allowed) if allowed > now else "now",
+        "paused": redact(info["paused_reason"]),
+        "deferred_until": _iso(info["deferred_until"]) if info["deferred_until"] and info["deferred_until"] > now else None,
+    }
 
 
 def render_status_text(report: dict) -> str:
@@ -95,6 +119,9 @@ def render_status_text(report: dict) -> str:
     if not report["feeds"]:
         lines.append("  (none configured)")
     for feed in report["feeds"]:
+        if "polling_url" not in feed:  # its report failed (see _isolated)
+            lines.append(f"  {feed['name']}: {feed['error']}")
+            continue
         head = f"  {feed['name']}  {feed['polling_url']}"
         if feed["polling_url"] != feed["url"]:
             head += f"  (moved from {feed['url']})"
@@ -111,6 +138,9 @@ def render_status_text(report: dict) -> str:
     if not report["accounts"]:
         lines.append("  (none configured)")
     for account in report["accounts"]:
+        if "type" not in account:  # its report failed (see _isolated)
+            lines.append(f"  {account['name']}: {account['error']}")
+            continue
         lines.append(f"  {account['name']} ({account['type']}, {account['target']})")
         lines.append(
             f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
@@ -132,4 +162,6 @@ def render_status_text(report: dict) -> str:
             lines.append(f"    PAUSED: {account['paused']}")
         if account["deferred_until"]:
             lines.append(f"    rate limited until {account['deferred_until']}")
+        for failure in account["failures"]:
+            lines.append(f"    failed: {failure['link'] or failure['entry']}: {failure['reason']}")
     return "\n".join(lines)

@@ -22,7 +22,7 @@ class _ComposingDeliverer(Deliverer):
 
 
 def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], bool] = lambda: False,
-                    clock: Callable[[], float] = time.time) -> Deliverer:
+                    on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> Deliverer:
     from bridge.compose import Composer
     from bridge.targets import make_target
 
@@ -34,6 +34,7 @@ def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], b
         payload_builder=composer.payload,
         clock=clock,
         should_stop=should_stop,
+        on_progress=on_progress,
     )
     deliverer.composer = composer
     return deliverer

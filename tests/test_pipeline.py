@@ -16,14 +16,15 @@ NOW = time.time()
 
 
 def rss(items: list[dict], *, title: str = "A blog", link: str = "https://blog.example/") -> str:
-    """A small RSS 2.0 document; each item: guid, link, title, date (datetime), categories."""
+    """A small RSS 2.0 document; each item: guid, link, title, date (datetime), categories, description (XML)."""
     parts = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title><link>{link}</link>']
     for item in items:
         parts.append("<item>")
         if item.get("guid"):
             parts.append(f'<guid isPermaLink="false">{item["guid"]}</guid>')
         parts.append(f"<title>{item['title']}</title><link>{item['link']}</link>")
-        parts.append(f"<description>&lt;p&gt;About {item['title']}.&lt;/p&gt;</description>")
+        description = item.get("description") or f"&lt;p&gt;About {item['title']}.&lt;/p&gt;"
+        parts.append(f"<description>{description}</description>")
         parts.append(f"<pubDate>{format_datetime(item.get('date') or datetime.now(timezone.utc))}</pubDate>")
         parts.extend(f"<category>{category}</category>" for category in item.get("categories", []))
         parts.append("</item>")

@@ -177,3 +177,15 @@ def test_rtl_text_untouched():
 )
 def test_clean_inline(value, expected):
     assert clean_inline(value) == expected
+
+
+def test_hundreds_of_unclosed_tags_render_their_text():
+    # issue 13: 600 unclosed <b> (a 6 kB description) raised RecursionError in markdownify.
+    html = "<p>Before.</p>" + "<b>" * 600 + "Deep <a href='https://blog.example/x'>words</a> here" + "<p>After.</p>"
+    extracted = html_to_text(html)
+    assert extracted.text == "Before.\n\nDeep words here After."
+
+
+def test_deep_nesting_keeps_its_dropped_parts_dropped():
+    html = "<div>" * 300 + "Kept<script>alert(1)</script><span class='sr-only'>hidden</span>" + "</div>" * 300
+    assert html_to_text(html).text == "Kept"

@@ -118,8 +118,10 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         for account in delivered.accounts:
             if account.paused:  # a server's words, or a reason stored raw by an older version
                 click.echo(f"account {account.account} is paused: {redact(account.paused)}", err=True)
+            if account.error:
+                click.echo(f"account {account.account}: delivery stopped by an unexpected error: {redact(account.error)}", err=True)
     click.echo(line)
-    troubled = delivered and (delivered.failed or any(a.paused or a.unknown for a in delivered.accounts))
+    troubled = delivered and (delivered.failed or any(a.paused or a.unknown or a.error for a in delivered.accounts))
     return EXIT_FAILURE if failed or troubled else EXIT_OK
 
 

@@ -100,9 +100,11 @@ def _deliver_until_done(config, state, feed) -> int:
             remaining = _remaining(state, feed)
             if not remaining:
                 break
-            paused = [a for a in report.accounts if a.paused and any(r.account == a.account for r in remaining)]
-            if paused and all(row.account in {a.account for a in paused} for row in remaining):
-                click.echo(f"account {paused[0].account} is paused: {paused[0].paused}", err=True)
+            # A paused account, or one an unexpected error stopped, would hold the loop forever: stop and say so.
+            stuck = [a for a in report.accounts if (a.paused or a.error) and any(r.account == a.account for r in remaining)]
+            if stuck and all(row.account in {a.account for a in stuck} for row in remaining):
+                why = f"is paused: {stuck[0].paused}" if stuck[0].paused else f"stopped by an unexpected error: {stuck[0].error}"
+                click.echo(f"account {stuck[0].account} {why}", err=True)
                 click.echo(f"{len(remaining)} post(s) stay queued; after the fix run the same command again", err=True)
                 return EXIT_FAILURE
             wake = min(max(row.next_attempt_at, deliverer.next_allowed_at(row.account)) for row in remaining)

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+
+from bridge.unexpected import unexpected
+
+log = logging.getLogger("bridge.preview")
 
 DEFAULT_LIMIT = 10
 DEFAULT_MASTODON = "mastodon"
@@ -86,6 +91,9 @@ def preview(obj, feed_name, url, file_path, entry_id, account_name, limit, as_js
                 except RenderError as exc:
                     result["payload"] = None
                     result["error"] = str(exc)
+                except Exception as exc:  # as `poll` would record it on this entry's delivery; the others go on
+                    result["payload"] = None
+                    result["error"] = f"cannot make a post of it: {unexpected(log, exc, f'previewing {entry.key}')}"
                 result["_notes"] = list(notes)
                 result["_title"] = entry.title
                 result["_limits"] = target.limits
@@ -123,6 +131,19 @@ def _configured_feed(config, url: str | None):
 
 
 def _parse(config, url: str | None, file_path: Path | None):
+    """The feed, parsed; an unexpected error becomes a FeedParseError (one line, exit 1), never a traceback."""
+    from bridge.errors import FeedError, FeedParseError
+
+    try:
+        return _fetch_and_parse(config, url, file_path)
+    except FeedError:
+        raise
+    except Exception as exc:
+        reason = unexpected(log, exc, f"reading the feed {url or file_path}")
+        raise FeedParseError(f"{url or file_path}: cannot read the feed: {reason}") from None
+
+
+def _fetch_and_parse(config, url: str | None, file_path: Path | None):
     from bridge.feeds import parse_feed
 
     language = config.bridge.language if config else None
@@ -230,7 +251,11 @@ def _fetch_extras(client, entry, allow_private: bool):
     notes: list[str] = []
     if client is None or not entry.link:
         return None, None, notes
-    link_preview = fetch_link_preview(entry.link, client=client, allow_private=allow_private, fallback=entry)
+    try:
+        link_preview = fetch_link_preview(entry.link, client=client, allow_private=allow_private, fallback=entry)
+    except Exception as exc:  # the post is made of the feed's own data, as `poll` would
+        link_preview = None
+        notes.append(f"no link preview: {unexpected(log, exc, f'reading the page {entry.link}')}")
     memo: dict = {}
 
     def thumbnail(post):
@@ -242,6 +267,9 @@ def _fetch_extras(client, entry, allow_private: bool):
             except LinkPreviewError as exc:
                 memo[post.image.url] = None
                 notes.append(redact(f"no card image: {exc}"))  # a server's words, quoting a URL
+            except Exception as exc:
+                memo[post.image.url] = None
+                notes.append(redact(f"no card image: {unexpected(log, exc, f'making a thumbnail of {post.image.url}')}"))
         return memo[post.image.url]
 
     return link_preview, thumbnail, notes

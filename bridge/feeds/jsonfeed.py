@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,13 +20,17 @@ from urllib.parse import urljoin
 from bridge.errors import FeedParseError
 from bridge.language import normalise_language
 from bridge.model import Entry, ParsedFeed
+from bridge.unexpected import entry_left_out
 
 from .htmltools import collapse_space, html_to_text, text_to_html, unique_terms
 from .identity import canonical_link, entry_key
 from .images import ImageList, is_image_type
 
+log = logging.getLogger("bridge.feeds")
+
 _VERSION = re.compile(r"jsonfeed\.org/version/(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _ESCAPED_HTML = re.compile(r"^\s*&lt;[a-zA-Z!/]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_json_feed(body: bytes, url: str, *, default_language: str | None = None) -> ParsedFeed:
@@ -54,9 +59,13 @@ def parse_json_feed(body: bytes, url: str, *, default_language: str | None = Non
     feed_language = normalise_language(_str(data.get("language"))) or None
     feed_authors = _authors(data)
     entries = []
-    for item in data["items"]:
-        if isinstance(item, dict):
+    for number, item in enumerate(data["items"]):
+        if not isinstance(item, dict):
+            continue
+        try:
             entries.append(_entry(item, url, home, feed_language or normalise_language(default_language), feed_authors))
+        except Exception as exc:  # one item nobody planned for is left out; the feed's other items are read
+            complaint = complaint or entry_left_out(log, url, number, exc)
     return ParsedFeed(
         format=fmt,
         title=_title(_str(data.get("title"))),
@@ -70,10 +79,15 @@ def parse_json_feed(body: bytes, url: str, *, default_language: str | None = Non
 
 def _str(value) -> str:
     if isinstance(value, str):
-        return value
+        # JSON's \ud800 escapes give lone surrogates, which no UTF-8 text (state, hashes, posts) can hold.
+        return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _title(text: str) -> str:
@@ -146,12 +160,12 @@ def _entry(item: dict, feed_url: str, home: str | None, language: str | None, fe
     images = ImageList(base)
     images.add(_str(item.get("image")), "jsonfeed:image")
     images.add(_str(item.get("banner_image")), "jsonfeed:banner_image")
-    for attachment in item.get("attachments") or []:
+    for attachment in _list(item.get("attachments")):
         if isinstance(attachment, dict) and is_image_type(_str(attachment.get("mime_type"))):
             images.add(_str(attachment.get("url")), "attachment", mime_type=_str(attachment.get("mime_type")))
     images.add_first_img(content, "content:img")
     images.add_first_img(summary_html, "summary:img")
-    categories = unique_terms(collapse_space(_str(tag)) for tag in item.get("tags") or [])
+    categories = unique_terms(collapse_space(_str(tag)) for tag in _list(item.get("tags")))
     identifier = _str(item.get("id"))
     return Entry(
         key=entry_key(identifier, link, title, _str(item.get("date_published")), content or summary),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -38,6 +39,7 @@ import feedparser
 from bridge.errors import FeedNotAFeed, FeedParseError
 from bridge.language import normalise_language
 from bridge.model import Entry, ParsedFeed
+from bridge.unexpected import entry_left_out
 
 from .discover import discover_feeds, sniff
 from .fastpath import read_fast
@@ -47,6 +49,8 @@ from .images import feedparser_images
 from .jsonfeed import parse_json_feed
 from .sanitize import defuse_doctype, xml_content_type
 from .urls import join
+
+log = logging.getLogger("bridge.feeds")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 _BARE_HOST = re.compile(r"^((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?=/|$)", re.IGNORECASE)
@@ -198,8 +202,12 @@ class _Mapper:
         link = self.absolute(feed.get("link"))
         entries: list[Entry] = []
         seen: set[str] = set()
-        for raw in self.result.entries:
-            entry = self.entry(raw)
+        for number, raw in enumerate(self.result.entries):
+            try:
+                entry = self.entry(raw)
+            except Exception as exc:  # one entry nobody planned for is left out; the others are read
+                complaint = complaint or entry_left_out(log, self.url, number, exc)
+                continue
             if entry.key not in seen:
                 seen.add(entry.key)
                 entries.append(entry)

@@ -26,7 +26,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
-from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning
+from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning, NavigableString, Tag
 from markdownify import MarkdownConverter
 
 # A summary that is just a URL is text to us, not a file name to open: bs4 need not say so.
@@ -87,6 +87,10 @@ _INVISIBLE = re.compile("[\u00ad\u200b\ufeff]")  # soft hyphen, zero-width space
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _URLISH_TEXT = re.compile(r"^(?:https?://)?(?:www\.)?[^\s/]+\.[^\s]+$", re.IGNORECASE)
+# markdownify converts the tree recursively, a few Python frames per level: a feed with hundreds of unclosed
+# tags (`<b><b><b>...`) would pass the interpreter's recursion limit. Real prose nests a few dozen levels at most;
+# the tags below this depth are replaced by their text before conversion.
+MAX_NESTING = 64
 _HEADING_MARK = "\ue000"  # marks a heading's paragraph between conversion and _drop_headings
 _BREAK_MARK = "\ue001"  # a paragraph standing for a dropped code block, table or embed
 _ELLIPSIS_TAIL = re.compile(r"(?:…|\.\.\.+)$")
@@ -177,6 +181,7 @@ def _convert(html: str) -> tuple[str, bool]:
 
 def _convert_soup(soup: BeautifulSoup) -> tuple[str, bool]:
     _remove_clutter(soup)
+    _flatten_deep_tags(soup)
     text = _drop_headings(_PlainText().convert_soup(soup))
     if _ENTITY.search(text):
         text = html_lib.unescape(text)  # entities escaped twice in the source
@@ -210,38 +215,76 @@ def _drop_headings(text: str) -> str:
     return "\n\n".join(prose).replace(_HEADING_MARK, "")
 
 
+def _flatten_deep_tags(soup: BeautifulSoup) -> None:
+    """Replace every tag deeper than MAX_NESTING by its text, so no later step recurses deeper than that.
+
+    An iterative walk; each deep subtree is replaced once, as a whole (unwrapping tag by tag costs bs4 a walk
+    down the remaining chain each time: quadratic in the depth).
+    """
+    stack = [(soup, 0)]
+    while stack:
+        tag, depth = stack.pop()
+        children = [child for child in tag.contents if isinstance(child, Tag)]
+        if depth < MAX_NESTING:
+            stack.extend((child, depth + 1) for child in children)
+            continue
+        for child in children:
+            child.replace_with(NavigableString(child.get_text(" ")))
+
+
 def _remove_clutter(soup: BeautifulSoup) -> None:
     for comment in soup.find_all(string=lambda node: isinstance(node, Comment)):
         comment.extract()
-    for tag in soup.find_all(_DROP_TAGS):
+    _walk_pruning(soup, lambda tag: _drop_or_mark(soup, tag))
+    _walk_pruning(soup, _drop_hidden_or_jump_link)
+
+
+def _walk_pruning(soup: BeautifulSoup, visit) -> None:
+    """Visit every tag in document order, not descending into one that visit() removed or replaced (True).
+
+    Iterative: no recursion limit on nesting. (bs4's `tag.decomposed` is no way to skip removed tags: on a live
+    tag it searches the whole subtree, which made deeply nested input quadratic.)
+    """
+    stack = [node for node in reversed(soup.contents) if isinstance(node, Tag)]
+    while stack:
+        tag = stack.pop()
+        if not visit(tag):
+            stack.extend(node for node in reversed(tag.contents) if isinstance(node, Tag))
+
+
+def _drop_or_mark(soup: BeautifulSoup, tag: Tag) -> bool:
+    if tag.name in _DROP_TAGS:
         tag.decompose()
-    for tag in soup.find_all(_BREAK_TAGS):
-        if tag.decomposed:
-            continue
+    elif tag.name in _BREAK_TAGS:
         marker = soup.new_tag("p")
         marker.string = _BREAK_MARK
         tag.replace_with(marker)
-    for tag in soup.find_all(True):
-        if not tag.decomposed and _is_widget(tag):
+    elif _is_widget(tag):
+        tag.decompose()
+    else:
+        return False
+    return True
+
+
+def _drop_hidden_or_jump_link(tag: Tag) -> bool:
+    style = (tag.get("style") or "").replace(" ", "").lower()
+    if "display:none" in style or "visibility:hidden" in style:
+        tag.decompose()
+        return True
+    if tag.name == "a":
+        href = (tag.get("href") or "").strip()
+        if re.search(r"#more(?:-\d+)?$", href):  # Blogger jump link, WordPress more-link
             tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
-        style = (tag.get("style") or "").replace(" ", "").lower()
-        if "display:none" in style or "visibility:hidden" in style:
+            return True
+        if href.lower().startswith("mailto:") and "reply" in tag.get_text(" ", strip=True).lower():
+            tag.decompose()  # "Reply to this post" by email
+            return True
+    elif tag.name == "sup":
+        links = tag.find_all("a")
+        if links and all((a.get("href") or "").startswith("#") for a in links):  # footnote marker
             tag.decompose()
-            continue
-        if tag.name == "a":
-            href = (tag.get("href") or "").strip()
-            label = tag.get_text(" ", strip=True).lower()
-            if re.search(r"#more(?:-\d+)?$", href):  # Blogger jump link, WordPress more-link
-                tag.decompose()
-            elif href.lower().startswith("mailto:") and "reply" in label:  # "Reply to this post" by email
-                tag.decompose()
-        elif tag.name == "sup":
-            links = tag.find_all("a")
-            if links and all((a.get("href") or "").startswith("#") for a in links):  # footnote marker
-                tag.decompose()
+            return True
+    return False
 
 
 def _strip_boilerplate(text: str) -> tuple[str, bool]:
