@@ -267,7 +267,7 @@ class Deliverer:
         log.warning("account %s: the server refused %s as too long (%s); rendering it once more, counting strictly",
                     row.account, row.link or row.entry_key, refusal)
         try:
-            payload = self.payload_builder(row, target, strict=True)
+            payload = self._build_payload(row, target, strict=True)
         except PermanentPublishError as exc:  # cannot be made shorter: the refusal stands
             raise PermanentPublishError(f"{refusal}; rendering it again failed: {exc}", not_posted=True) from None
         # Under a new key: the refusal proves nothing was made, and Pleroma and Akkoma would replay it for the old one.
@@ -279,10 +279,10 @@ class Deliverer:
         except TooLong as again:
             raise TooLong(f"{again} (also after rendering it again with the strictest counting)") from None
 
-    def _build_payload(self, row: DeliveryRow, target: Target) -> dict:
+    def _build_payload(self, row: DeliveryRow, target: Target, *, strict: bool = False) -> dict:
         """The row's payload. An unexpected error here belongs to this entry alone: it fails, the rest goes on."""
         try:
-            return self.payload_builder(row, target)
+            return self.payload_builder(row, target, strict=True) if strict else self.payload_builder(row, target)
         except (PublishError, *NOT_ISOLATED):
             raise
         except Exception as exc:
