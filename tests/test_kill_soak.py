@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from bridge.faults import POINTS
+from bridge.state import State
 from tests.bluesky_helpers import jpeg
 from tests.mastodon_fake import MastodonFakeProcess
 from tests.test_daemon import ROOT, stop, wait_for
@@ -35,14 +36,17 @@ pytestmark = pytest.mark.slow
 
 FEEDS = ("alpha", "beta")
 KILLS = int(os.environ.get("BRIDGE_SOAK_KILLS") or 100)
+COVERAGE_KILLS = 60  # from this many kills on, every phase and server must have been hit (fewer: a quick look)
 # The phase of the work each crash point interrupts (the docstring of bridge/faults.py says where each one is).
 PHASES = {"mid-fetch": "fetch", "mid-commit": "commit", "mid-render": "render", "after-delivery-row": "post",
           "mid-media-upload": "upload", "after-remote-post": "commit"}
 RUN_SHARE = 0.6  # the rest are one-shot polls
 ARMED_SHARE = 0.5  # the rest are killed at a random moment
-NEW_ENTRY_CHANCE = 0.6  # per cycle
+NEW_ENTRY_CHANCE = 0.6  # per start
+DELIVERY_POINTS = ("after-delivery-row", "mid-media-upload", "after-remote-post")  # the delivery is `sending`
+NEEDS_NEW_ENTRY = ("mid-commit", "mid-render")  # reached only with a new entry (rendering: before its first try)
 RANDOM_KILL_AFTER = {"run": (0.8, 4.0), "poll": (0.6, 3.0)}  # seconds after the start
-ARMED_WAIT = {"run": 8.0, "poll": 30.0}  # a point not reached by then: the run is killed anyway, the poll ends
+ARMED_WAIT = {"run": 8.0, "poll": 15.0}  # a point not reached by then: killed anyway, as a random kill
 SETTLE_TIMEOUT = 240.0
 URL = re.compile(r"https?://[^\s<>\"]+")
 # The fake's real limits would throttle a few hundred restarts within minutes; limits are not what this tests.
@@ -51,14 +55,23 @@ FAKE_LIMITS = {"per_token": (100_000, 300), "per_user": (100_000, 300), "media":
 
 
 class Soak:
-    def __init__(self, tmp_path: Path, feed_server, config: Path, env: dict, rng: random.Random, seed: int) -> None:
-        self.tmp_path, self.feed_server, self.config, self.env, self.rng, self.seed = tmp_path, feed_server, config, env, rng, seed
-        self.log_path = tmp_path / "bridge.log"
+    """The blog (two feeds that grow), bridge's starts and kills, and the tally."""
+
+    def __init__(self, tmp_path: Path, feed_server, settings: str, accounts: dict[str, str], feeds: str, env: dict,
+                 rng: random.Random, seed: int) -> None:
+        self.feed_server, self.env, self.rng, self.seed = feed_server, env, rng, seed
+        self.settings, self.accounts, self.feeds = settings, accounts, feeds
+        self.config = tmp_path / "config.toml"
+        self.state_path = tmp_path / "state.sqlite3"
+        self.log_path = tmp_path / "bridge.log"  # every start's output, one after another
+        self.write_config(list(accounts))
         self.documents: dict[str, list[dict]] = {name: [] for name in FEEDS}
         self.published: list[str] = []  # links of the entries that must be posted
         self.kills: Counter = Counter()  # by crash point, or "random (run)" / "random (poll)"
+        self.kills_in_delivery: Counter = Counter()  # (crash point, account) for the points inside a delivery
         self.starts: Counter = Counter()
         self.polls_completed = 0
+        self.armed_not_reached = 0  # armed starts killed at the deadline instead (counted as random kills)
 
     # --- the blog ----------------------------------------------------------------------------------------------
 
@@ -76,7 +89,23 @@ class Soak:
         if published:
             self.published.append(link)
 
-    # --- bridge --------------------------------------------------------------------------------------------------
+    # --- bridge ---------------------------------------------------------------------------------------------------
+
+    def write_config(self, order: list[str]) -> None:
+        """Accounts are served in config order: the first one with work takes a delivery crash point."""
+        self.config.write_text(self.settings + "".join(self.accounts[name] for name in order) + self.feeds)
+
+    def account_order(self, point: str | None) -> list[str]:
+        names = list(self.accounts)
+        self.rng.shuffle(names)
+        if point in DELIVERY_POINTS:  # the account this point has hit least goes first
+            names.sort(key=lambda name: self.kills_in_delivery[point, name])
+        return names
+
+    def sending_since(self, started: float) -> list[str]:
+        """The accounts whose delivery this start marked `sending` (and left so: it was killed)."""
+        with State.open_readonly(self.state_path) as state:
+            return [row.account for row in state.deliveries(state="sending") if (row.sending_at or 0) >= started]
 
     def start(self, command: str, crash_at: str | None) -> subprocess.Popen:
         env = {**os.environ, **self.env}
@@ -96,18 +125,25 @@ class Soak:
         command = "run" if self.rng.random() < RUN_SHARE else "poll"
         point = self.least_killed_point() if self.rng.random() < ARMED_SHARE else None
         wait = ARMED_WAIT[command] if point else self.rng.uniform(*RANDOM_KILL_AFTER[command])
+        if point in NEEDS_NEW_ENTRY or self.rng.random() < NEW_ENTRY_CHANCE:
+            self.add_entry(self.rng.choice(FEEDS))
+        self.write_config(self.account_order(point))
+        started = time.time()
         process = self.start(command, point)
         try:
             code = process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            if command == "poll" and point:  # a poll that has not reached its point is not stuck: let it end
-                self.check(False, f"a poll armed at {point} still running after {wait:.0f} s")
             self.kills[f"random ({command})"] += 1
+            self.armed_not_reached += bool(point)
             return
-        if code == -signal.SIGKILL:
+        if code == -signal.SIGKILL and point:
             self.kills[point] += 1
+            if point in DELIVERY_POINTS:
+                in_flight = self.sending_since(started)
+                self.check(len(in_flight) == 1, f"killed at {point}, yet {in_flight or 'no'} deliveries in flight")
+                self.kills_in_delivery[point, in_flight[0]] += 1
         elif command == "poll" and code == 0:
             self.polls_completed += 1
         else:
@@ -147,9 +183,10 @@ def count_once(links: list[str], found: list[str]) -> tuple[int, int]:
     return duplicates, lost
 
 
-def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(tmp_path, feed_server, pds):
+def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(tmp_path, feed_server, pds, capsys):
     seed = int(os.environ.get("BRIDGE_SOAK_SEED") or random.SystemRandom().randrange(2**32))
-    print(f"\nkill soak: seed {seed}, {KILLS} kills (BRIDGE_SOAK_SEED / BRIDGE_SOAK_KILLS to change)")
+    with capsys.disabled():  # shown even when output is captured: CI's log keeps the seed and the numbers
+        print(f"\nkill soak: seed {seed}, {KILLS} kills (BRIDGE_SOAK_SEED / BRIDGE_SOAK_KILLS to change)")
     rng = random.Random(seed)
     began = time.monotonic()
     account = pds.create_account("killsoak")
@@ -157,20 +194,19 @@ def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(
         feed_server.image(f"/covers/{number}.jpg", jpeg(640 + 80 * number, 336), content_type="image/jpeg")
     with MastodonFakeProcess(rate_limits=FAKE_LIMITS, card_fetch=False) as fake:
         token = fake.add_account("killsoak")
-        config = tmp_path / "config.toml"
+        unhurried = "posts_per_hour = 36000\nposts_per_day = 100000\nmax_attempts = 1000\n"
+        accounts = {
+            "masto": f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
+                     f'access_token = {{ env = "BRIDGE_TEST_MASTO" }}\nattach_image = true\n{unhurried}',
+            "sky": f'[accounts.sky]\ntype = "bluesky"\nhandle = "{account.handle}"\nservice = "{pds.url}"\n'
+                   f'app_password = {{ env = "BRIDGE_TEST_SKY" }}\n{unhurried}',
+        }
+        settings = (f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\nallow_private_addresses = true\ninterval = "1s"\n'
+                    f'delivery_interval = "1s"\nretry_delay = "1s"\nmax_backoff = "2s"\nmax_post_age = "30d"\n')
         feeds = "".join(f'[[feeds]]\nname = "{name}"\nurl = "{feed_server.url(f"/{name}.xml")}"\naccounts = ["masto", "sky"]\n'
                         for name in FEEDS)
-        config.write_text(
-            f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\nallow_private_addresses = true\ninterval = "1s"\n'
-            f'delivery_interval = "1s"\nretry_delay = "1s"\nmax_backoff = "2s"\nmax_post_age = "30d"\n'
-            f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ env = "BRIDGE_TEST_MASTO" }}\n'
-            f'attach_image = true\nposts_per_hour = 36000\nposts_per_day = 100000\nmax_attempts = 1000\n'
-            f'[accounts.sky]\ntype = "bluesky"\nhandle = "{account.handle}"\nservice = "{pds.url}"\n'
-            f'app_password = {{ env = "BRIDGE_TEST_SKY" }}\nposts_per_hour = 36000\nposts_per_day = 100000\nmax_attempts = 1000\n'
-            + feeds
-        )
-        soak = Soak(tmp_path, feed_server, config, {"BRIDGE_TEST_MASTO": token, "BRIDGE_TEST_SKY": account.app_password},
-                    rng, seed)
+        soak = Soak(tmp_path, feed_server, settings, accounts, feeds,
+                    {"BRIDGE_TEST_MASTO": token, "BRIDGE_TEST_SKY": account.app_password}, rng, seed)
         for name in FEEDS:
             soak.add_entry(name, published=False)  # the archive: seen on first sight, never posted
         baseline = soak.bridge("poll")
@@ -180,8 +216,6 @@ def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(
         while sum(soak.kills.values()) < KILLS:
             cycles += 1
             soak.check(cycles <= 4 * KILLS, f"only {sum(soak.kills.values())} kills in {cycles - 1} starts")
-            if rng.random() < NEW_ENTRY_CHANCE:
-                soak.add_entry(rng.choice(FEEDS))
             soak.cycle()
         killing_done = time.monotonic()
 
@@ -218,8 +252,11 @@ def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(
         "kills": sum(soak.kills.values()),
         "kills_per_phase": dict(sorted(phases.items())),
         "kills_per_point": {what: soak.kills[what] for what in (*POINTS, "random (run)", "random (poll)")},
+        "delivery_kills_per_account": {point: {name: soak.kills_in_delivery[point, name] for name in accounts}
+                                       for point in DELIVERY_POINTS},
         "starts": dict(soak.starts),
         "polls_completed": soak.polls_completed,
+        "armed_not_reached": soak.armed_not_reached,
         "entries": len(soak.published),
         "posts": {"mastodon": len(statuses), "bluesky": len(records)},
         "duplicates": {"mastodon": masto_dupes, "bluesky": sky_dupes},
@@ -232,8 +269,8 @@ def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(
     }
     numbers_path = tmp_path / "soak.json"
     numbers_path.write_text(json.dumps(numbers, indent=2) + "\n")
-    print(json.dumps(numbers))
-    print(f"kill soak numbers: {numbers_path}")
+    with capsys.disabled():
+        print(f"kill soak numbers ({numbers_path}): {json.dumps(numbers)}")
 
     soak.check(numbers["duplicates"] == {"mastodon": 0, "bluesky": 0} and numbers["lost"] == {"mastodon": 0, "bluesky": 0},
                f"not exactly once: {numbers}\nMastodon: {mastodon_links}\nBluesky: {bluesky_links}")
@@ -243,6 +280,9 @@ def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(
                    f"status not clean: {acct}")
     for feed in report["feeds"]:
         soak.check(feed["error"] is None and feed["pending_deliveries"] == 0, f"status not clean: {feed}")
-    # every phase was interrupted, by its crash points and at random moments
-    soak.check(all(soak.kills[point] for point in POINTS) and soak.kills["random (run)"] and soak.kills["random (poll)"],
-               f"a phase was never interrupted: {numbers}")
+    if KILLS >= COVERAGE_KILLS:  # every phase was interrupted: at its crash points, each delivery one on both
+        # servers, and at random moments
+        soak.check(all(soak.kills[point] for point in POINTS) and soak.kills["random (run)"] and soak.kills["random (poll)"],
+                   f"a phase was never interrupted: {numbers}")
+        soak.check(all(soak.kills_in_delivery[point, name] for point in DELIVERY_POINTS for name in accounts),
+                   f"a delivery crash point never hit one of the servers: {numbers}")
