@@ -14,6 +14,7 @@ import httpx
 from bridge import __version__
 from bridge.config import Config, FeedConfig, PostSettings
 from bridge.errors import PermanentPublishError
+from bridge.faults import crash_point
 from bridge.linkpreview import LinkPreviewError, Thumbnail, fetch_link_preview, fetch_thumbnail
 from bridge.model import Entry
 from bridge.render import bluesky_payload, mastodon_payload, render_post
@@ -56,8 +57,10 @@ class Composer:
         feed_row = self.state.get_feed(feed_name)
         _, settings = self.settings_for(feed_name, delivery.account)
         limits = target.render_limits(strict=strict) if target.platform == "mastodon" else None
-        return self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
-                            mastodon_limits=limits)
+        payload = self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
+                               mastodon_limits=limits)
+        crash_point("mid-render")
+        return payload
 
     def compose(self, entry: Entry, settings: PostSettings, platform: str, *, feed_title: str = "",
                 mastodon_limits: dict | None = None) -> dict:

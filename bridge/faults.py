@@ -2,6 +2,13 @@
 
 `BRIDGE_TEST_CRASH_AT=<point>` makes the process kill itself with SIGKILL when it reaches that point, the way
 a power cut or the OOM killer would. Unset (always, outside tests) it costs one dictionary lookup.
+
+    mid-fetch           a feed fetched, nothing about it recorded yet
+    mid-commit          a feed's new entries and their deliveries written, the transaction not yet committed
+    mid-render          a post composed (page and thumbnail fetched), its payload not yet stored
+    after-delivery-row  the delivery committed as `sending`, nothing sent yet
+    mid-media-upload    an image uploaded to the server, the post not yet made
+    after-remote-post   the post made on the server, `posted` not yet committed
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("mid-fetch", "after-delivery-row", "after-remote-post", "mid-media-upload")
+POINTS = ("mid-fetch", "mid-commit", "mid-render", "after-delivery-row", "after-remote-post", "mid-media-upload")
 
 
 def crash_point(name: str) -> None:

@@ -237,6 +237,7 @@ class Poller:
             with self.state.transaction():
                 self._record_entries(feed, row, parsed.entries, now, outcome)
                 self._record_success(feed, row, result, now, outcome, title=parsed.title, ttl=parsed.ttl_seconds)
+                crash_point("mid-commit")
         self._log_outcome(outcome)
         return outcome
 

@@ -22,12 +22,29 @@ NEW_ENTRIES = 24
 SECONDS_BETWEEN_ENTRIES = 2.0
 
 
+def bluesky_records(pds, did: str) -> list[dict]:
+    """Every post record of the account, as the PDS stores it (all pages)."""
+    records: list[dict] = []
+    cursor = None
+    while True:
+        params = {"repo": did, "collection": "app.bsky.feed.post", "limit": 100, **({"cursor": cursor} if cursor else {})}
+        response = httpx.get(f"{pds.url}/xrpc/com.atproto.repo.listRecords", params=params, timeout=10)
+        response.raise_for_status()
+        page = response.json()
+        records.extend(page["records"])
+        cursor = page.get("cursor")
+        if not cursor or not page["records"]:
+            return records
+
+
+def link_facets(record: dict) -> list[str]:
+    return [feature["uri"] for facet in record["value"].get("facets", []) for feature in facet["features"]
+            if feature.get("$type", "").endswith("#link")]
+
+
 def bluesky_links(pds, did: str) -> list[str]:
-    response = httpx.get(f"{pds.url}/xrpc/com.atproto.repo.listRecords",
-                         params={"repo": did, "collection": "app.bsky.feed.post", "limit": 100}, timeout=10)
-    response.raise_for_status()
-    return [feature["uri"] for record in response.json()["records"] for facet in record["value"]["facets"]
-            for feature in facet["features"] if feature.get("$type", "").endswith("#link")]
+    """The links of every post (each post here has one: its own)."""
+    return [link for record in bluesky_records(pds, did) for link in link_facets(record)]
 
 
 def test_soak_every_entry_exactly_once_per_account_under_faults(tmp_path, feed_server, pds):
