@@ -137,12 +137,14 @@ def test_ignore_wins_over_rename_and_text_tags():
 @pytest.mark.parametrize(
     "text, rest, tags",
     [
-        ("Buffett proved it. #shorts #investing", "Buffett proved it.", ["shorts", "investing"]),
+        ("Buffett proved it. #shorts #investing #bonds", "Buffett proved it.", ["shorts", "investing", "bonds"]),
         ("too close to call #predictionmarkets #polymarket #wisdomofcrowds", "too close to call",
          ["predictionmarkets", "polymarket", "wisdomofcrowds"]),
         ("A paragraph.\n\n#python #rust\n", "A paragraph.", ["python", "rust"]),
-        ("Did you see that wolf?! #skate4", "Did you see that wolf?!", ["skate4"]),
-        ("Shipped 🚀 #release", "Shipped 🚀", ["release"]),
+        ("Shipped 🚀\n#release", "Shipped 🚀", ["release"]),
+        ("#only #tags", "", ["only", "tags"]),
+        ("Did you see that wolf?! #skate4", "Did you see that wolf?! #skate4", []),
+        ("Posted as is. #microblog #life", "Posted as is. #microblog #life", []),
         ("I love #python", "I love #python", []),
         ("Read #python and #rust", "Read #python and #rust", []),
         ("• Follow-up\n• #askatp", "• Follow-up\n• #askatp", []),

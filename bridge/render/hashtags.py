@@ -17,8 +17,8 @@ Categories that would make poor tags are left out:
 The writer's settings win: an ignored category is never a tag, and a renamed one always is (renaming a
 category to itself keeps a tag these rules would drop).
 
-A text that ends in a block of hashtags (YouTube descriptions: "... forever. #shorts #investing #stockmarket")
-gives those tags to the post's hashtags, under the same rules and the same cap, instead of keeping them all
+A text that ends in a block of hashtags (YouTube descriptions: "... forever. #shorts #investing #stockmarket",
+a last line of tags) gives those tags to the post's hashtags, under the same rules and the same cap, instead of keeping them all
 in the text.
 """
 
@@ -65,7 +65,6 @@ _VERSION_CODE = re.compile(r"^[A-Za-z]{0,3}\d{4,}$")  # v201509, r12345: a relea
 # A hashtag written in text: "#" at the start or after whitespace, ending before anything that is not part
 # of a tag. Used for Bluesky tag facets (Mastodon finds them itself).
 TEXT_HASHTAG = regex.compile(r"(?:(?<=\s)|^)#([\p{L}\p{M}\p{Nd}_]+)(?![\p{L}\p{M}\p{Nd}_])")
-_SENTENCE_END = frozenset(".!?…。！？")
 
 
 def _key(text: str) -> str:
@@ -148,9 +147,9 @@ def category_hashtags(
 
 
 def split_tag_block(text: str) -> tuple[str, list[str]]:
-    """(the text without the hashtags that end it, those tags), when they are a block of tags rather than the
-    last words of a sentence: on a line of their own, after a sentence's end, or TAG_BLOCK_MIN_TAGS or more.
-    "I love #python" keeps its tag; "... forever. #shorts #investing" gives both away."""
+    """(the text without the hashtags that end it, those tags), when they are a block of tags rather than part
+    of the writing: on a line of their own, or TAG_BLOCK_MIN_TAGS or more in a row. "Posted as is. #microblog"
+    keeps its tag; "... forever. #shorts #investing #stockmarket" gives all three away."""
     block = len(text.rstrip())  # where the block of tags starts
     tags: list[str] = []
     while True:
@@ -168,9 +167,7 @@ def split_tag_block(text: str) -> tuple[str, list[str]]:
     if not tags:
         return text, []
     before = text[:block].rstrip()
-    last = before[-1:]
-    after_sentence = last in _SENTENCE_END or (last and unicodedata.category(last) == "So")  # "!", "。", an emoji
-    if not before or "\n" in text[len(before) : block] or after_sentence or len(tags) >= TAG_BLOCK_MIN_TAGS:
+    if not before or "\n" in text[len(before) : block] or len(tags) >= TAG_BLOCK_MIN_TAGS:
         return before, tags
     return text, []
 
