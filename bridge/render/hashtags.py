@@ -90,14 +90,14 @@ def is_valid_hashtag(tag: str) -> bool:
 def to_hashtag(category: str) -> str | None:
     """One category -> one tag (without '#'), or None when it makes no good tag."""
     tag = _camel_case(category)
-    if tag is None or _key(tag) in _GENERIC_KEYS or is_code_identifier(tag):
+    if tag is None or _key(tag) in _GENERIC_KEYS or _is_code_identifier(tag):
         return None
     if graphemes.count(tag) > MAX_TAG_GRAPHEMES:
         return None
     return tag
 
 
-def is_code_identifier(tag: str) -> bool:
+def _is_code_identifier(tag: str) -> bool:
     """A name from code or a release scheme rather than words: snake_case with a CamelCase part
     (adwords_MutateJobService) or a version/build number part (adwords_api_v201509, v201605)."""
     parts = [part for part in tag.split("_") if part]
