@@ -34,6 +34,8 @@ class Entry:
     language: str | None = None
     authors: list[str] = field(default_factory=list)
     images: list[ImageCandidate] = field(default_factory=list)
+    # Categories nearly every entry of the document carried when this one was read (bridge.feeds.feedwide)
+    feed_wide_categories: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         # By hand rather than dataclasses.asdict, whose deep copies were a tenth of a cold poll's time.
@@ -49,6 +51,7 @@ class Entry:
             "language": self.language,
             "authors": list(self.authors),
             "images": [dict(vars(image)) for image in self.images],
+            "feed_wide_categories": list(self.feed_wide_categories),
         }
 
     @classmethod

@@ -23,6 +23,7 @@ Mapping decisions (see identity.py for keys and links):
 * A bozo document that yields entries is used (ParsedFeed.bozo keeps the complaint). No entries plus a parse
   error (or no recognisable feed at all) is FeedParseError. An HTML page is FeedNotAFeed with its feeds.
 * Entries repeating an earlier entry's key in the same document are dropped (the first one wins).
+* Categories nearly every entry of the document carries are marked on each entry (feedwide.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from bridge.model import Entry, ParsedFeed
 from bridge.unexpected import entry_left_out
 
 from .discover import discover_feeds, sniff
+from .feedwide import mark_feed_wide_categories
 from .fastpath import read_fast
 from .htmltools import collapse_space, html_to_text, text_to_html, unique_terms
 from .identity import canonical_link, entry_key
@@ -71,11 +73,14 @@ def parse_feed(body: bytes, url: str, *, content_type: str | None = None, defaul
     if not body or not body.strip():
         raise FeedParseError(f"{url}: the body is empty")
     kind = sniff(body, content_type)
-    if kind == "json":
-        return parse_json_feed(body, url, default_language=default_language)
     if kind == "html":
         raise FeedNotAFeed(url, discover_feeds(body, url, content_type))
-    return _parse_xml(body, url, content_type, default_language)
+    if kind == "json":
+        parsed = parse_json_feed(body, url, default_language=default_language)
+    else:
+        parsed = _parse_xml(body, url, content_type, default_language)
+    mark_feed_wide_categories(parsed.entries)
+    return parsed
 
 
 def _parse_xml(body: bytes, url: str, content_type: str | None, default_language: str | None) -> ParsedFeed:

@@ -13,6 +13,7 @@ Choices made here (documented for the README):
 - Content warning and visibility: the settings', then category rules (matched case-insensitively): the first
   matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
   when it is more restrictive than the settings'.
+- Hashtags: see hashtags.py; a block of hashtags ending the text moves to the post's hashtags.
 - Image: the article page's og:image (from a LinkPreview), else the feed's first image.
 """
 
@@ -29,7 +30,7 @@ from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
 from bridge.render.fit import RenderError, shorten
-from bridge.render.hashtags import category_hashtags
+from bridge.render.hashtags import category_hashtags, split_tag_block
 from bridge.render.language import resolve_language
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
 from bridge.render.text import clean_inline, html_to_text
@@ -100,7 +101,7 @@ def render_post(
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
     title = clean_inline(entry.title)
-    body = _body_text(entry)
+    body, text_tags = split_tag_block(_body_text(entry))  # tags ending the text join the post's hashtags
     if title:
         title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
@@ -127,7 +128,11 @@ def render_post(
         template=settings.template_untitled if text_first else settings.template,
         title=title,
         summary=summary,
-        hashtags=tuple(category_hashtags(entry.categories, settings.hashtags)),
+        hashtags=tuple(
+            category_hashtags(
+                entry.categories, settings.hashtags, feed_wide=entry.feed_wide_categories, text_tags=text_tags
+            )
+        ),
         author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
         feed_title=clean_inline(feed_title),
         published=entry.published.isoformat() if entry.published else None,
