@@ -172,3 +172,21 @@ def check_post_language(name: str, post, where: str) -> None:
     curated = re.match(r"lang-([a-z]{2})-", name)
     if curated:
         assert primary == curated.group(1), where
+
+
+def test_the_parser_tells_an_entrys_own_language_from_its_feeds():
+    from bridge.feeds import parse_feed
+
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en-US"><title>t</title><id>urn:f</id><updated>2024-01-01T00:00:00Z</updated>
+<entry><id>urn:1</id><title>Eins</title><link href="https://example.com/1"/><updated>2024-01-01T00:00:00Z</updated>
+<content type="html">&lt;p&gt;Der Hund schl\xc3\xa4ft heute im Garten, weil es drau\xc3\x9fen so warm ist.&lt;/p&gt;</content></entry>
+<entry xml:lang="fr"><id>urn:2</id><title>Deux</title><link href="https://example.com/2"/><updated>2024-01-01T00:00:00Z</updated>
+<content type="html">&lt;p&gt;Der Hund schl\xc3\xa4ft heute im Garten, weil es drau\xc3\x9fen so warm ist.&lt;/p&gt;</content></entry>
+</feed>"""
+    first, second = parse_feed(atom, "https://example.com/feed").entries
+    assert (first.language, first.feed_language) == ("en-US", "en-US")
+    assert (second.language, second.feed_language) == ("fr", "en-US")
+    # the feed's en-US is overruled by the German text; the entry's own fr is not
+    assert render_post(first, settings()).language == "de"
+    assert render_post(second, settings()).language == "fr"
