@@ -190,3 +190,20 @@ def test_the_parser_tells_an_entrys_own_language_from_its_feeds():
     # the feed's en-US is overruled by the German text; the entry's own fr is not
     assert render_post(first, settings()).language == "de"
     assert render_post(second, settings()).language == "fr"
+
+
+def test_the_detector_needs_no_network():
+    """Its model ships in the wheel: loading and detecting with every socket refused still works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "def refuse(*args, **kwargs): raise OSError('network used')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse; socket.getaddrinfo = refuse\n"
+        "from bridge.render.detect import guesses\n"
+        f"print(guesses({FRENCH!r})[0].language)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "fr", result.stderr
