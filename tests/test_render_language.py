@@ -54,7 +54,7 @@ def test_detection_that_agrees_keeps_the_declared_detail():
 
 
 def test_unclear_text_takes_the_feed_then_the_default_then_a_guess():
-    assert post_language(UNCLEAR, feed_declared="nl", default="en") == "nl"
+    assert post_language(UNCLEAR, feed_declared="en-GB", default="en-US") == "en-GB"
     assert post_language(UNCLEAR, default="en") == "en"
     assert post_language(UNCLEAR) == guesses(UNCLEAR)[0].language  # every post with words gets a language
     assert post_language("12345 — !!!") is None
@@ -207,3 +207,10 @@ def test_the_detector_needs_no_network():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip() == "fr", result.stderr
+
+
+def test_a_fallback_the_detector_rules_out_gives_way_to_its_guess():
+    headline = "Promotoria abre inquérito para apurar suspeita de improbidade de Skaf no Sebrae-SP"  # corpus: uol
+    assert guesses(headline)[0].score < DETECTION_CONFIDENCE  # pt, but es is close: not confident
+    assert post_language(headline, default="en") == "pt"
+    assert post_language(headline, feed_declared="es") == "es"  # plausible: the feed's word stands
