@@ -188,7 +188,10 @@ class PostOptions(_Strict):
 
     template: str | None = None
     template_untitled: str | None = None
+    # `language` is a fallback for posts whose language is neither declared nor detected with confidence;
+    # `force_language` overrules everything (a feed that declares or reads as the wrong language).
     language: Language = None
+    force_language: Language = None
     visibility: Literal["public", "unlisted", "private", "direct"] | None = None
     content_warning: Text | None = None
     attach_image: bool | None = None
@@ -286,6 +289,7 @@ class PostSettings:
     attach_image: bool
     hashtags: HashtagSettings = field(default_factory=HashtagSettings)
     rules: tuple[CategoryRule, ...] = ()
+    force_language: str | None = None
 
 
 @dataclass
@@ -345,6 +349,7 @@ class Config:
             template=pick("template", DEFAULT_TEMPLATE),
             template_untitled=pick("template_untitled", DEFAULT_TEMPLATE_UNTITLED),
             language=pick("language", self.bridge.language),
+            force_language=pick("force_language", None),
             visibility=pick("visibility", "public"),
             content_warning=pick("content_warning", None),
             attach_image=pick("attach_image", False),

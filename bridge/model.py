@@ -31,11 +31,14 @@ class Entry:
     published: datetime | None = None
     updated: datetime | None = None
     categories: list[str] = field(default_factory=list)
-    language: str | None = None
+    language: str | None = None  # the entry's own language, else the one its feed gives every entry
     authors: list[str] = field(default_factory=list)
     images: list[ImageCandidate] = field(default_factory=list)
     # Categories nearly every entry of the document carried when this one was read (bridge.feeds.feedwide)
     feed_wide_categories: list[str] = field(default_factory=list)
+    # The feed's language (or the parse's default): a language equal to it was not declared by the entry itself,
+    # so a confident detection may overrule it (bridge/render/language.py).
+    feed_language: str | None = None
 
     def to_dict(self) -> dict:
         # By hand rather than dataclasses.asdict, whose deep copies were a tenth of a cold poll's time.
@@ -52,6 +55,7 @@ class Entry:
             "authors": list(self.authors),
             "images": [dict(vars(image)) for image in self.images],
             "feed_wide_categories": list(self.feed_wide_categories),
+            "feed_language": self.feed_language,
         }
 
     @classmethod

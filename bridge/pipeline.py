@@ -207,8 +207,8 @@ class Poller:
         return self.record(feed, row, result, parsed)
 
     def parse(self, result: FetchResult) -> ParsedFeed:
-        return parse_feed(result.body or b"", result.url, content_type=result.content_type,
-                          default_language=self.config.bridge.language)
+        # No default_language: [bridge] language is the last fallback, applied when a post is rendered.
+        return parse_feed(result.body or b"", result.url, content_type=result.content_type)
 
     @staticmethod
     def _needs_parse(row: FeedRow, result: FetchResult) -> bool:

@@ -15,6 +15,7 @@ from bridge.render import RenderError, bluesky_payload, mastodon_payload, render
 
 from tests.bluesky_helpers import check_facets
 from tests.render_corpus import CORPUS_DIR, corpus_files, load_feed, requires_corpus, settings
+from tests.test_render_language import check_post_language
 
 pytestmark = requires_corpus
 
@@ -72,7 +73,7 @@ def test_every_entry_renders_for_both_platforms(name):
         assert listed.get(name) == "0", f"{name} did not parse, yet the manifest lists {listed.get(name)} entries"
         return
     assert feed.entries, f"{name} parsed to no entries"
-    post_settings = settings()
+    post_settings = settings(language="en")  # as config.example.toml: a default that must not mislabel posts
     for index, entry in enumerate(feed.entries):
         where = f"{name} entry #{index} ({entry.key})"
         if not (entry.link or "").startswith(("http://", "https://")) and not entry.key.startswith(("http://", "https://")):
@@ -80,6 +81,7 @@ def test_every_entry_renders_for_both_platforms(name):
                 render_post(entry, post_settings, feed_title=feed.title)
             continue
         post = render_post(entry, post_settings, feed_title=feed.title)
+        check_post_language(name, post, where)
         assert post.link == (entry.link if (entry.link or "").startswith("http") else entry.key), where
         # what the source says as text (its markup parsed away): literal "<i>" written as &lt;i&gt; is fine
         source = " ".join(

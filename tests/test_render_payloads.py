@@ -146,12 +146,13 @@ def test_content_warning_and_visibility_from_settings_and_rules():
     [
         ("en-US", None, "en-US", "en"),
         ("en_us", "de", "en-US", "en"),
-        (None, "de-DE", "de-DE", "de"),
+        # the entry declares none and its text reads as English: detection beats the `language` fallback
+        (None, "de-DE", "en", "en"),
         ("zh-hans-cn", None, "zh-Hans-CN", "zh"),
         ("ja", None, "ja", "ja"),
         ("eng", None, "eng", "en"),
-        ("not a language", "fr", "fr", "fr"),
-        (None, None, None, None),
+        ("not a language", "fr", "en", "en"),
+        (None, None, "en", "en"),
     ],
 )
 def test_language_precedence_and_formats(entry_language, settings_language, bcp47, iso639):

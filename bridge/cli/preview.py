@@ -146,9 +146,8 @@ def _parse(config, url: str | None, file_path: Path | None):
 def _fetch_and_parse(config, url: str | None, file_path: Path | None):
     from bridge.feeds import parse_feed
 
-    language = config.bridge.language if config else None
     if file_path is not None:
-        return parse_feed(file_path.read_bytes(), file_path.resolve().as_uri(), default_language=language)
+        return parse_feed(file_path.read_bytes(), file_path.resolve().as_uri())
     from bridge.config import BridgeSettings
     from bridge.errors import FeedParseError
     from bridge.feeds import Fetcher
@@ -160,7 +159,7 @@ def _fetch_and_parse(config, url: str | None, file_path: Path | None):
     result = asyncio.run(fetch())
     if not result.body:
         raise FeedParseError(f"{url}: the server sent no body")
-    return parse_feed(result.body, result.url, content_type=result.content_type, default_language=language)
+    return parse_feed(result.body, result.url, content_type=result.content_type)
 
 
 def _select(entries: list, entry_id: str | None, limit: int) -> list:

@@ -177,6 +177,7 @@ def _entry(item: dict, feed_url: str, home: str | None, language: str | None, fe
         updated=updated,
         categories=categories,
         language=normalise_language(_str(item.get("language"))) or language,
+        feed_language=language,
         authors=_authors(item) or list(feed_authors),
         images=images.items,
     )

@@ -312,6 +312,7 @@ class _Mapper:
             updated=updated,
             categories=categories,
             language=self._language(entry),
+            feed_language=self.feed_language or self.default_language,
             authors=self._authors(entry) or list(self.feed_authors),
             images=feedparser_images(
                 entry, self.url, ((content, "content:img", content_base), (summary, "summary:img", summary_base))

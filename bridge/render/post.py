@@ -8,8 +8,9 @@ Choices made here (documented for the README):
 - Title-less entries (micro.blog, Mastodon, Scripting News), and entries whose title is only the first words
   of their text, use the untitled template: text first. A title repeated as the content's first paragraph
   is not repeated in the summary.
-- Language: the entry's own (the feed parser already falls back entry -> feed -> [bridge] language), else
-  the post settings' language. Normalized to BCP-47 ("en_us" -> "en-US").
+- Language (bridge/render/language.py post_language): force_language > the entry's own > detected from the
+  title and summary when confident > the feed's > the `language` setting > the detector's best guess; never
+  one the text's script rules out. Normalized to BCP-47 ("en_us" -> "en-US").
 - Content warning and visibility: the settings', then category rules (matched case-insensitively): the first
   matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
   when it is more restrictive than the settings'.
@@ -31,7 +32,7 @@ from bridge.model import Entry
 from bridge.render import graphemes
 from bridge.render.fit import RenderError, shorten
 from bridge.render.hashtags import category_hashtags, split_tag_block
-from bridge.render.language import resolve_language
+from bridge.render.language import post_language
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
 from bridge.render.text import clean_inline, html_to_text
 
@@ -136,7 +137,7 @@ def render_post(
         author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
         feed_title=clean_inline(feed_title),
         published=entry.published.isoformat() if entry.published else None,
-        language=resolve_language(entry.language, settings.language),
+        language=_language(entry, settings, f"{title}\n{summary}"),
         content_warning=content_warning,
         visibility=visibility,
         card=Card(
@@ -145,6 +146,14 @@ def render_post(
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,
+    )
+
+
+def _language(entry: Entry, settings: PostSettings, text: str) -> str | None:
+    # An entry whose language is its feed's did not declare one of its own (older stored entries lack feed_language).
+    own = entry.language if entry.language != entry.feed_language else None
+    return post_language(
+        text, forced=settings.force_language, declared=own, feed_declared=entry.feed_language, default=settings.language
     )
 
 
