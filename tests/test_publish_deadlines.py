@@ -1,0 +1,244 @@
+"""Every call to a Mastodon or Bluesky server has one hard deadline: connecting, headers and body (issue 13, defect 3).
+
+A server that takes the post and then sends its answer a byte a second would otherwise hold the delivery -- of
+every account, since they go one after another -- as long as it liked: each byte comes well within the read
+timeout. Real servers on loopback: the Mastodon fake behind a proxy that drips its answer (tests/dripproxy.py), a
+small stand-in PDS for Bluesky (the point is the transport), and the tests' feed server for `bridge login`.
+Deadlines are made short here (bridge.total_timeout); no test asserts how long anything took beyond "well before
+the drip would have ended".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import login as login_module
+from bridge.config import parse_config
+from bridge.delivery import Deliverer
+from bridge.ids import idempotency_key, new_tid
+from bridge.model import Entry
+from bridge.state import State
+from bridge.targets import make_target
+from tests.dripproxy import DripProxy
+from tests.feedserver import FeedServer
+from tests.mastodon_fake import MastodonFake
+
+DEADLINE = 2.0  # seconds, for every request in these tests
+DRIP_ENDS_AFTER = 120.0  # any answer dripped a byte a second takes longer than this: it has hundreds of bytes
+SCOPES = ["write:statuses", "write:media", "read:accounts", "read:statuses"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def state(tmp_path):
+    with State.open(tmp_path / "state.sqlite3") as opened:
+        yield opened
+
+
+def queue(state: State, accounts: dict[str, dict], *, now: float) -> dict[str, int]:
+    """One new entry, queued for each account with its stored payload; {account: delivery id}."""
+    link = "https://blog.example.com/posts/slow-servers"
+    entry_id = state.add_entry("blog", Entry(key=link, link=link, title="Slow servers"), "new", "h", [], now)
+    return {account: state.add_delivery(entry_id, account, idempotency_key=idempotency_key(account, "blog", link),
+                                        rkey=new_tid(), now=now, payload=payload)
+            for account, payload in accounts.items()}
+
+
+def engine(config, state: State, clock: Clock) -> Deliverer:
+    return Deliverer(config, state, clock=clock, target_factory=lambda name: make_target(config, state, name),
+                     payload_builder=lambda row, target: pytest.fail("the payload was stored with the row"))
+
+
+def timed(call):
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+# --------------------------------------------------------------------------- Mastodon
+
+
+def test_a_mastodon_server_dripping_its_answer_is_left_by_the_deadline_and_looked_at_first_next_time(
+        state, monkeypatch):
+    slow_server, other_server = MastodonFake(), MastodonFake()
+    with slow_server, other_server, DripProxy(slow_server.url, drip_on="POST /api/v1/statuses") as proxy:
+        monkeypatch.setenv("TOKEN_SLOW", slow_server.add_account("alice", SCOPES))
+        monkeypatch.setenv("TOKEN_OTHER", other_server.add_account("bob", SCOPES))
+        config = parse_config({
+            "bridge": {"total_timeout": DEADLINE},
+            "accounts": {
+                "slow": {"type": "mastodon", "instance": proxy.url, "access_token": {"env": "TOKEN_SLOW"}},
+                "other": {"type": "mastodon", "instance": other_server.url, "access_token": {"env": "TOKEN_OTHER"}},
+            },
+        })
+        clock = Clock()
+        text = "Slow servers\n\nhttps://blog.example.com/posts/slow-servers"
+        payload = {"status": text, "spoiler_text": "", "visibility": "public", "language": "en", "media": []}
+        rows = queue(state, {"slow": payload, "other": payload}, now=clock.now)
+        deliverer = engine(config, state, clock)
+
+        report, took = timed(deliverer.deliver_due)
+
+        assert proxy.dripped == ["POST /api/v1/statuses HTTP/1.1"]
+        assert took < DRIP_ENDS_AFTER  # the deadline ended the wait, not the drip
+        slow = state.get_delivery(rows["slow"])
+        assert slow.state == "pending" and slow.attempts == 1 and slow.first_sent_at is not None
+        assert f"{proxy.url} did not answer in time while posting" in slow.last_error
+        assert f"no complete answer within {DEADLINE:.0f} s (connecting, headers and body)" in slow.last_error
+        # the server did make the status before its answer dripped; the other account posted in the same pass
+        assert len(slow_server.statuses("alice")) == 1
+        assert state.get_delivery(rows["other"]).state == "posted" and len(other_server.statuses("bob")) == 1
+        assert [account.retried for account in report.accounts] == [1, 0]
+
+        proxy.drip_on = None
+        clock.now = slow.next_attempt_at + 1
+        deliverer.deliver_due()  # the outcome was unknown: bridge looks before posting again, and finds it
+        deliverer.close()
+
+        slow = state.get_delivery(rows["slow"])
+        [status] = slow_server.statuses("alice")
+        assert slow.state == "posted" and slow.remote_id == status["id"]
+        assert len(slow_server.requests("status_create")) == 1
+
+
+# --------------------------------------------------------------------------- Bluesky
+
+
+def _jwt(exp: int) -> str:
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'ES256K', 'typ': 'at+jwt'})}.{part({'scope': 'com.atproto.appPass', 'exp': exp})}.c2ln"
+
+
+class StandInPds:
+    """Just enough of a PDS for one post: createSession, createRecord (kept by rkey), getRecord. No didDoc in the
+    session, so the SDK stays on this server."""
+
+    DID = "did:plc:standin"
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict] = {}
+        self.creates = 0
+        pds = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                rkey = self.path.split("rkey=")[-1]
+                if "getRecord" in self.path and rkey in pds.records:
+                    self._answer(200, {"uri": pds.uri(rkey), "cid": "bafy", "value": pds.records[rkey]})
+                else:
+                    self._answer(400, {"error": "RecordNotFound", "message": "Could not locate record"})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
+                if "createSession" in self.path:
+                    exp = int(time.time()) + 3600
+                    self._answer(200, {"accessJwt": _jwt(exp), "refreshJwt": _jwt(exp + 3600), "handle": "slow.test",
+                                       "did": pds.DID, "active": True})
+                elif "createRecord" in self.path:
+                    pds.creates += 1
+                    pds.records[body["rkey"]] = body["record"]
+                    self._answer(200, {"uri": pds.uri(body["rkey"]), "cid": "bafy"})
+                else:
+                    self._answer(404, {"error": "MethodNotImplemented"})
+
+            def _answer(self, status: int, data: dict) -> None:
+                payload = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def uri(self, rkey: str) -> str:
+        return f"at://{self.DID}/app.bsky.feed.post/{rkey}"
+
+    def __enter__(self) -> "StandInPds":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_pds_dripping_its_answer_to_create_record_is_left_by_the_deadline_and_looked_at_first(state, monkeypatch):
+    other_server = MastodonFake()
+    # createRecord's answer drips, and so does getRecord's, which the target asks at once when an answer is lost
+    with StandInPds() as pds, other_server, DripProxy(pds.url, drip_on="/xrpc/com.atproto.repo.") as proxy:
+        monkeypatch.setenv("PASSWORD_SLOW", "abcd-efgh-ijkl-mnop")
+        monkeypatch.setenv("TOKEN_OTHER", other_server.add_account("bob", SCOPES))
+        config = parse_config({
+            "bridge": {"total_timeout": DEADLINE},
+            "accounts": {
+                "slow": {"type": "bluesky", "handle": "slow.test", "service": proxy.url,
+                         "app_password": {"env": "PASSWORD_SLOW"}},
+                "other": {"type": "mastodon", "instance": other_server.url, "access_token": {"env": "TOKEN_OTHER"}},
+            },
+        })
+        clock = Clock()
+        record = {"$type": "app.bsky.feed.post", "text": "Slow servers", "langs": ["en"],
+                  "createdAt": "2026-12-05T00:00:00.000Z"}
+        masto = {"status": "Slow servers\n\nhttps://blog.example.com/posts/slow-servers", "spoiler_text": "",
+                 "visibility": "public", "language": "en", "media": []}
+        rows = queue(state, {"slow": {"record": record}, "other": masto}, now=clock.now)
+        deliverer = engine(config, state, clock)
+
+        _, took = timed(deliverer.deliver_due)
+
+        assert [line.split("?")[0] for line in proxy.dripped] == ["POST /xrpc/com.atproto.repo.createRecord HTTP/1.1",
+                                                                  "GET /xrpc/com.atproto.repo.getRecord"]
+        assert took < DRIP_ENDS_AFTER
+        slow = state.get_delivery(rows["slow"])
+        assert slow.state == "pending" and slow.attempts == 1
+        assert f"{proxy.url} did not answer in time while posting" in slow.last_error
+        assert f"no complete answer within {DEADLINE:.0f} s" in slow.last_error
+        assert pds.creates == 1
+        assert state.get_delivery(rows["other"]).state == "posted" and len(other_server.statuses("bob")) == 1
+
+        proxy.drip_on = None
+        clock.now = slow.next_attempt_at + 1
+        deliverer.deliver_due()  # getRecord on the delivery's rkey first: the post is there
+        deliverer.close()
+
+        slow = state.get_delivery(rows["slow"])
+        assert slow.state == "posted" and slow.remote_id == pds.uri(slow.rkey)
+        assert pds.creates == 1
+
+
+# --------------------------------------------------------------------------- bridge login
+
+
+def test_login_gives_up_on_a_server_dripping_its_headers_with_a_readable_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(login_module, "TOTAL_TIMEOUT", DEADLINE)
+    with FeedServer() as server:
+        server.route("/api/v2/instance", drip_headers=1.0)
+        result, took = timed(lambda: CliRunner().invoke(
+            login_module.login, ["mastodon", "--instance", server.base_url, "--write-token",
+                                 str(tmp_path / "token")], input="never read\n"))
+    assert took < DRIP_ENDS_AFTER
+    assert result.exit_code == 1
+    assert "while asking which server it is: no complete answer within 2 s (connecting, headers and body)" in result.output
+    assert not (tmp_path / "token").exists()
