@@ -6,25 +6,30 @@
 
 Every request is forwarded as it came, on a connection of its own (Connection: close, so the answer ends where the
 server closes); the answer to a request whose request line contains `drip_on` is sent back one byte every
-`interval` seconds -- headers first, so the client waits for the headers -- until the client hangs up or the proxy
-stops. Only loopback is contacted.
+`interval` seconds -- headers first, so the client waits for the headers -- until the client hangs up, the proxy
+stops, or `give_up_after` seconds have passed: then the proxy hangs up, so that a client without a deadline makes a
+test fail (with the wrong error, too late) rather than hang. Only loopback is contacted.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from urllib.parse import urlsplit
 
 
 class DripProxy:
-    def __init__(self, upstream: str, *, drip_on: str | None, interval: float = 1.0) -> None:
+    def __init__(self, upstream: str, *, drip_on: str | None, interval: float = 1.0,
+                 give_up_after: float = 60.0) -> None:
         parts = urlsplit(upstream)
         assert parts.hostname in ("127.0.0.1", "localhost"), "loopback only"
         self.upstream = (parts.hostname, parts.port or 80)
         self.drip_on = drip_on
         self.interval = interval
+        self.give_up_after = give_up_after
         self.dripped: list[str] = []  # the request lines whose answers dripped
+        self.connections = 0  # accepted from clients (a client keeping its connection alive makes one)
         self._stopping = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._thread = threading.Thread(target=self._accept, name="drip-proxy", daemon=True)
@@ -39,6 +44,10 @@ class DripProxy:
 
     def __exit__(self, *exc) -> None:
         self._stopping.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() alone does not
+        except OSError:
+            pass
         self._listener.close()
         self._thread.join(5)
 
@@ -48,6 +57,7 @@ class DripProxy:
                 client, _ = self._listener.accept()
             except OSError:  # closed: stopping
                 return
+            self.connections += 1
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
@@ -79,9 +89,10 @@ class DripProxy:
         return answer
 
     def _drip(self, client: socket.socket, answer: bytes) -> None:
+        until = time.monotonic() + self.give_up_after
         for byte in answer:
             client.sendall(bytes([byte]))
-            if self._stopping.wait(self.interval):
+            if self._stopping.wait(self.interval) or time.monotonic() > until:
                 return
 
 

@@ -3,7 +3,8 @@
 A server that takes the post and then sends its answer a byte a second would otherwise hold the delivery -- of
 every account, since they go one after another -- as long as it liked: each byte comes well within the read
 timeout. Real servers on loopback: the Mastodon fake behind a proxy that drips its answer (tests/dripproxy.py), a
-small stand-in PDS for Bluesky (the point is the transport), and the tests' feed server for `bridge login`.
+small stand-in PDS for Bluesky (the point is the transport), and the tests' feed server for `bridge login`
+and the session's kept-alive connections.
 Deadlines are made short here (bridge.total_timeout); no test asserts how long anything took beyond "well before
 the drip would have ended".
 """
@@ -26,12 +27,13 @@ from bridge.ids import idempotency_key, new_tid
 from bridge.model import Entry
 from bridge.state import State
 from bridge.targets import make_target
+from bridge.targets.deadline_session import DeadlineExceeded, deadline_session
 from tests.dripproxy import DripProxy
 from tests.feedserver import FeedServer
 from tests.mastodon_fake import MastodonFake
 
 DEADLINE = 2.0  # seconds, for every request in these tests
-DRIP_ENDS_AFTER = 120.0  # any answer dripped a byte a second takes longer than this: it has hundreds of bytes
+DRIP_ENDS_AFTER = 60.0  # DripProxy's give_up_after: the answers it drips, a byte a second, are longer than that
 SCOPES = ["write:statuses", "write:media", "read:accounts", "read:statuses"]
 
 
@@ -113,6 +115,19 @@ def test_a_mastodon_server_dripping_its_answer_is_left_by_the_deadline_and_looke
         [status] = slow_server.statuses("alice")
         assert slow.state == "posted" and slow.remote_id == status["id"]
         assert len(slow_server.requests("status_create")) == 1
+
+
+def test_a_kept_alive_connection_is_under_the_deadline_too():
+    """Mastodon.py keeps its connection open between calls: a request on it is bounded like one that connects."""
+    with FeedServer() as server, DripProxy(server.base_url, drip_on="/slow") as proxy:
+        server.route("/fast", "fine")
+        server.route("/slow", "never seen")
+        session = deadline_session(DEADLINE)
+        assert session.get(proxy.url + "/fast", timeout=(10, 10)).text == "fine"
+        with pytest.raises(DeadlineExceeded, match=r"/slow: no complete answer within 2 s"):
+            timed(lambda: session.get(proxy.url + "/slow", timeout=(10, 10)))
+        assert proxy.connections == 1 and proxy.dripped == ["GET /slow HTTP/1.1"]
+        assert session.get(proxy.url + "/fast", timeout=(10, 10)).text == "fine"  # a new connection, and on
 
 
 # --------------------------------------------------------------------------- Bluesky
@@ -231,13 +246,14 @@ def test_a_pds_dripping_its_answer_to_create_record_is_left_by_the_deadline_and_
 # --------------------------------------------------------------------------- bridge login
 
 
-def test_login_gives_up_on_a_server_dripping_its_headers_with_a_readable_error(monkeypatch, tmp_path):
+def test_login_gives_up_on_a_server_dripping_its_answer_with_a_readable_error(monkeypatch, tmp_path):
     monkeypatch.setattr(login_module, "TOTAL_TIMEOUT", DEADLINE)
-    with FeedServer() as server:
-        server.route("/api/v2/instance", drip_headers=1.0)
+    with FeedServer() as server, DripProxy(server.base_url, drip_on="/api/v2/instance") as proxy:
+        server.route("/api/v2/instance", json.dumps({"version": "4.5.1"}), content_type="application/json")
         result, took = timed(lambda: CliRunner().invoke(
-            login_module.login, ["mastodon", "--instance", server.base_url, "--write-token",
-                                 str(tmp_path / "token")], input="never read\n"))
+            login_module.login, ["mastodon", "--instance", proxy.url, "--write-token", str(tmp_path / "token")],
+            input="never read\n"))
+    assert proxy.dripped == ["GET /api/v2/instance HTTP/1.1"]
     assert took < DRIP_ENDS_AFTER
     assert result.exit_code == 1
     assert "while asking which server it is: no complete answer within 2 s (connecting, headers and body)" in result.output
