@@ -11,7 +11,6 @@ the drip would have ended".
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -31,18 +30,12 @@ from bridge.targets.deadline_session import DeadlineExceeded, deadline_session
 from tests.dripproxy import DripProxy
 from tests.feedserver import FeedServer
 from tests.mastodon_fake import MastodonFake
+from tests.test_bluesky_target import fake_jwt
+from tests.test_pipeline import Clock
 
 DEADLINE = 2.0  # seconds, for every request in these tests
 DRIP_ENDS_AFTER = 60.0  # DripProxy's give_up_after: the answers it drips, a byte a second, are longer than that
 SCOPES = ["write:statuses", "write:media", "read:accounts", "read:statuses"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -133,13 +126,6 @@ def test_a_kept_alive_connection_is_under_the_deadline_too():
 # --------------------------------------------------------------------------- Bluesky
 
 
-def _jwt(exp: int) -> str:
-    def part(data: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'ES256K', 'typ': 'at+jwt'})}.{part({'scope': 'com.atproto.appPass', 'exp': exp})}.c2ln"
-
-
 class StandInPds:
     """Just enough of a PDS for one post: createSession, createRecord (kept by rkey), getRecord. No didDoc in the
     session, so the SDK stays on this server."""
@@ -166,7 +152,7 @@ class StandInPds:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
                 if "createSession" in self.path:
                     exp = int(time.time()) + 3600
-                    self._answer(200, {"accessJwt": _jwt(exp), "refreshJwt": _jwt(exp + 3600), "handle": "slow.test",
+                    self._answer(200, {"accessJwt": fake_jwt(exp), "refreshJwt": fake_jwt(exp + 3600), "handle": "slow.test",
                                        "did": pds.DID, "active": True})
                 elif "createRecord" in self.path:
                     pds.creates += 1
