@@ -126,9 +126,8 @@ class DeadlineTransport(httpx.BaseTransport):
         extensions = dict(request.extensions)
         earlier = extensions.get("trace")
         extensions["trace"] = deadline.trace if earlier is None else _both(deadline.trace, earlier)
-        extensions["timeout"] = {name: budget if value is None else min(value, budget)
-                                 for name, value in (extensions.get("timeout") or {"connect": None, "read": None,
-                                                                                   "write": None, "pool": None}).items()}
+        timeouts = extensions.get("timeout") or dict.fromkeys(("connect", "read", "write", "pool"))
+        extensions["timeout"] = {name: budget if value is None else min(value, budget) for name, value in timeouts.items()}
         request.extensions = extensions
         try:
             response = self._transport.handle_request(request)
