@@ -32,11 +32,8 @@ class DripProxy:
         self.connections = 0  # accepted from clients (a client keeping its connection alive makes one)
         self._stopping = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._thread = threading.Thread(target=self._accept, name="drip-proxy", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
     def __enter__(self) -> "DripProxy":
         self._thread.start()

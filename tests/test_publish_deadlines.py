@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from bridge.cli import login as login_module
 from bridge.config import parse_config
 from bridge.delivery import Deliverer
+from bridge.doctor import check_accounts
 from bridge.ids import idempotency_key, new_tid
 from bridge.model import Entry
 from bridge.state import State
@@ -227,6 +228,32 @@ def test_a_pds_dripping_its_answer_to_create_record_is_left_by_the_deadline_and_
         slow = state.get_delivery(rows["slow"])
         assert slow.state == "posted" and slow.remote_id == pds.uri(slow.rkey)
         assert pds.creates == 1
+
+
+# --------------------------------------------------------------------------- bridge doctor
+
+
+def test_doctor_reports_a_server_dripping_its_answer_and_checks_the_next_account(monkeypatch, tmp_path):
+    slow_server, other_server = MastodonFake(), MastodonFake()
+    with slow_server, other_server, DripProxy(slow_server.url, drip_on="/api/v2/instance") as proxy:
+        monkeypatch.setenv("TOKEN_SLOW", slow_server.add_account("alice", SCOPES))
+        monkeypatch.setenv("TOKEN_OTHER", other_server.add_account("bob", SCOPES))
+        config = parse_config({
+            "bridge": {"total_timeout": DEADLINE, "state": str(tmp_path / "state.sqlite3")},
+            "accounts": {
+                "slow": {"type": "mastodon", "instance": proxy.url, "access_token": {"env": "TOKEN_SLOW"}},
+                "other": {"type": "mastodon", "instance": other_server.url, "access_token": {"env": "TOKEN_OTHER"}},
+            },
+        })
+        checks, took = timed(lambda: check_accounts(config))
+    assert proxy.dripped == ["GET /api/v2/instance HTTP/1.1"]
+    assert took < DRIP_ENDS_AFTER
+    slow = next(check for check in checks if check.name == "account slow (mastodon)")
+    assert not slow.ok and slow.detail == (f"{proxy.url} did not answer in time while reading the instance's limits: "
+                                           f"{proxy.url}/api/v2/instance: no complete answer within 2 s (connecting, "
+                                           "headers and body)")
+    assert slow.fix.startswith(f"check that {proxy.url} is up and reachable")
+    assert next(check for check in checks if check.name == "account other (mastodon)").ok
 
 
 # --------------------------------------------------------------------------- bridge login
