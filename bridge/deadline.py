@@ -127,7 +127,8 @@ class DeadlineTransport(httpx.BaseTransport):
         earlier = extensions.get("trace")
         extensions["trace"] = deadline.trace if earlier is None else _both(deadline.trace, earlier)
         timeouts = extensions.get("timeout") or dict.fromkeys(("connect", "read", "write", "pool"))
-        extensions["timeout"] = {name: budget if value is None else min(value, budget) for name, value in timeouts.items()}
+        extensions["timeout"] = {name: budget if value is None else min(value, budget)
+                                 for name, value in timeouts.items()}
         request.extensions = extensions
         try:
             response = self._transport.handle_request(request)

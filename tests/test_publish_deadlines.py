@@ -153,8 +153,8 @@ class StandInPds:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
                 if "createSession" in self.path:
                     exp = int(time.time()) + 3600
-                    self._answer(200, {"accessJwt": fake_jwt(exp), "refreshJwt": fake_jwt(exp + 3600), "handle": "slow.test",
-                                       "did": pds.DID, "active": True})
+                    self._answer(200, {"accessJwt": fake_jwt(exp), "refreshJwt": fake_jwt(exp + 3600),
+                                       "handle": "slow.test", "did": pds.DID, "active": True})
                 elif "createRecord" in self.path:
                     pds.creates += 1
                     pds.records[body["rkey"]] = body["record"]
@@ -269,5 +269,6 @@ def test_login_gives_up_on_a_server_dripping_its_answer_with_a_readable_error(mo
     assert proxy.dripped == ["GET /api/v2/instance HTTP/1.1"]
     assert took < DRIP_ENDS_AFTER
     assert result.exit_code == 1
-    assert "while asking which server it is: no complete answer within 2 s (connecting, headers and body)" in result.output
+    assert ("while asking which server it is: no complete answer within 2 s (connecting, headers and body)"
+            in result.output)
     assert not (tmp_path / "token").exists()

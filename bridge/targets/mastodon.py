@@ -4,8 +4,8 @@
   the instance endpoint fails), ratelimit_method="throw" (its default sleeps and retries forever) and short,
   deliberate timeouts instead of its 300 s default; bridge does its own backoff. Its timeouts bound each socket
   read, so its session also gives every request one deadline (total_timeout, bridge.targets.deadline_session):
-  a server dripping its answer a byte at a time cannot hold the delivery of every account. Its idea of the server's
-  version is pinned (PINNED_API_VERSION): otherwise media_post() asks /api/v1/instance before every upload,
+  a server dripping its answer a byte at a time cannot hold the delivery of every account. Its idea of the
+  server's version is pinned (PINNED_API_VERSION): otherwise media_post() asks /api/v1/instance before every upload,
   and when that fails it silently falls back to the synchronous /api/v1/media of 2019.
 - Servers that speak Mastodon's API differ (bridge/targets/mastodon_servers.py): the instance document's
   `version` picks a ServerProfile, kept with the limits. It says whether the server honours Idempotency-Key,
