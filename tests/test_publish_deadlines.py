@@ -21,13 +21,16 @@ from click.testing import CliRunner
 
 from bridge.cli import login as login_module
 from bridge.config import parse_config
+from bridge.deadline import UPLOAD_BYTES_PER_SECOND
 from bridge.delivery import Deliverer
 from bridge.doctor import check_accounts
+from bridge.errors import TransientPublishError
 from bridge.ids import idempotency_key, new_tid
 from bridge.model import Entry
 from bridge.state import State
 from bridge.targets import make_target
 from bridge.targets.deadline_session import DeadlineExceeded, deadline_session
+from tests.bluesky_helpers import jpeg, media_of
 from tests.dripproxy import DripProxy
 from tests.feedserver import FeedServer
 from tests.mastodon_fake import MastodonFake
@@ -109,6 +112,33 @@ def test_a_mastodon_server_dripping_its_answer_is_left_by_the_deadline_and_looke
         [status] = slow_server.statuses("alice")
         assert slow.state == "posted" and slow.remote_id == status["id"]
         assert len(slow_server.requests("status_create")) == 1
+
+
+def test_an_image_upload_gets_more_time_than_a_post_by_its_size(state, monkeypatch):
+    """total_timeout plus a second for every 64 kB sent: a server taking a while over an image is waited for, the
+    same wait over a post is not."""
+    with MastodonFake() as server:
+        monkeypatch.setenv("TOKEN_M", server.add_account("alice", SCOPES))
+        config = parse_config({"bridge": {"total_timeout": 1.0}, "accounts": {
+            "m": {"type": "mastodon", "instance": server.url, "access_token": {"env": "TOKEN_M"}}}})
+        picture = media_of(jpeg(800, 600, noise=True, quality=95))
+        assert len(picture.data) > 5 * UPLOAD_BYTES_PER_SECOND  # its upload may take 1 + 5 s and more
+        target = make_target(config, state, "m", media_fetcher=lambda url: picture)
+        text = "Slow servers\n\nhttps://blog.example.com/posts/slow-servers"
+        post = {"status": text, "spoiler_text": "", "visibility": "public", "language": "en",
+                "media": [{"url": "https://blog.example.com/picture.jpg", "description": "noise"}]}
+        rows = queue(state, {"m": post}, now=time.time())
+        target.render_limits()  # read before the server slows down
+
+        server.inject("POST /api/v2/media", "slow", seconds=2.5)
+        target.publish(state.get_delivery(rows["m"]), post)
+        [status] = server.statuses("alice")
+        assert [media["description"] for media in status["media_attachments"]] == ["noise"]
+
+        server.inject("POST /api/v1/statuses", "slow", seconds=2.5)
+        with pytest.raises(TransientPublishError, match="did not answer in time while posting"):
+            target.publish(state.get_delivery(rows["m"]), {**post, "media": []})
+        target.close()
 
 
 def test_a_kept_alive_connection_is_under_the_deadline_too():
