@@ -12,8 +12,7 @@ DeadlineExceeded), which the targets report as "did not answer in time".
 - requests: bridge.targets.deadline_session (Mastodon.py), with the same Deadline.
 
 An upload gets longer: `seconds` plus one second for every UPLOAD_BYTES_PER_SECOND of its body (upload_budget).
-Not bounded here: a DNS lookup (the resolver's own timeouts), and httpx requests sent through a proxy taken from
-the environment (httpx makes its own transport for those).
+Not bounded here: a DNS lookup (the resolver's own timeouts).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import os
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import httpx
@@ -113,11 +113,29 @@ def too_slow(seconds: float) -> str:
 class DeadlineTransport(httpx.BaseTransport):
     """An httpx transport giving every request (every redirect hop) one deadline: `seconds`, longer for an
     upload. Each request gets a connection of its own (Connection: close): httpcore shows a connection's socket
-    only when it connects, and bridge sends a handful of requests a post, not thousands."""
+    only when it connects, and bridge sends a handful of requests a post, not thousands.
+
+    Without a `transport` of its own it goes through the proxy the environment names (HTTPS_PROXY, HTTP_PROXY,
+    ALL_PROXY, NO_PROXY), as httpx does for a client without a transport -- and does not for one given a transport.
+    The environment is read by urllib.request, as requests reads it."""
 
     def __init__(self, seconds: float, transport: httpx.BaseTransport | None = None) -> None:
         self.seconds = seconds
-        self._transport = transport or httpx.HTTPTransport()
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._made: dict[str | None, httpx.BaseTransport] = {}  # proxy URL (None: direct) -> transport
+
+    def _transport_for(self, url: httpx.URL) -> httpx.BaseTransport:
+        if self._transport is not None:
+            return self._transport
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(url.scheme) or proxies.get("all")
+        if proxy and urllib.request.proxy_bypass(url.host):
+            proxy = None
+        with self._lock:
+            if proxy not in self._made:
+                self._made[proxy] = httpx.HTTPTransport(proxy=proxy)
+            return self._made[proxy]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         budget = upload_budget(self.seconds, int(request.headers.get("content-length") or 0))
@@ -131,7 +149,7 @@ class DeadlineTransport(httpx.BaseTransport):
                                  for name, value in timeouts.items()}
         request.extensions = extensions
         try:
-            response = self._transport.handle_request(request)
+            response = self._transport_for(request.url).handle_request(request)
         except httpx.TransportError as exc:
             deadline.close()
             if deadline.expired:
@@ -144,7 +162,9 @@ class DeadlineTransport(httpx.BaseTransport):
         return response
 
     def close(self) -> None:
-        self._transport.close()
+        for transport in [self._transport, *self._made.values()]:
+            if transport is not None:
+                transport.close()
 
 
 def _both(first, second):

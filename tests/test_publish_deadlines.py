@@ -289,14 +289,22 @@ def test_doctor_reports_a_server_dripping_its_answer_and_checks_the_next_account
 # --------------------------------------------------------------------------- bridge login
 
 
-def test_login_gives_up_on_a_server_dripping_its_answer_with_a_readable_error(monkeypatch, tmp_path):
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "through the environment's HTTP_PROXY"])
+def test_login_gives_up_on_a_server_dripping_its_answer_with_a_readable_error(monkeypatch, tmp_path, through_proxy):
     monkeypatch.setattr(login_module, "TOTAL_TIMEOUT", DEADLINE)
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     with FeedServer() as server, DripProxy(server.base_url, drip_on="/api/v2/instance") as proxy:
         server.route("/api/v2/instance", json.dumps({"version": "4.5.1"}), content_type="application/json")
+        direct = server.base_url
+        instance = proxy.url
+        if through_proxy:  # the proxy passes the request on as it came, and the server answers it all the same
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+            instance = direct
         result, took = timed(lambda: CliRunner().invoke(
-            login_module.login, ["mastodon", "--instance", proxy.url, "--write-token", str(tmp_path / "token")],
+            login_module.login, ["mastodon", "--instance", instance, "--write-token", str(tmp_path / "token")],
             input="never read\n"))
-    assert proxy.dripped == ["GET /api/v2/instance HTTP/1.1"]
+    assert proxy.dripped == [f"GET {direct if through_proxy else ''}/api/v2/instance HTTP/1.1"]
     assert took < DRIP_ENDS_AFTER
     assert result.exit_code == 1
     assert ("while asking which server it is: no complete answer within 2 s (connecting, headers and body)"
