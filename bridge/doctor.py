@@ -17,10 +17,12 @@ from pathlib import Path
 import httpx
 
 from bridge.config import Config, world_readable_secret_files
+from bridge.deadline import DeadlineTransport
 from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
 from bridge.redact import redact, register_config_secrets
 
 CLOCK_SKEW_WARN_SECONDS = 60.0
+CLOCK_PROBE_TIMEOUT = 10.0  # the whole HEAD asking a server's Date, connecting, headers and body
 # integrity_check reads every page and checks every index; above this size the quicker quick_check (no index
 # contents checked) keeps `doctor` within seconds.
 INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
@@ -220,7 +222,8 @@ def _describe(info: dict) -> str:
 
 def _clock_skew(label: str, url: str) -> list[Check]:
     try:
-        response = httpx.head(url, timeout=10.0)
+        with httpx.Client(timeout=CLOCK_PROBE_TIMEOUT, transport=DeadlineTransport(CLOCK_PROBE_TIMEOUT)) as client:
+            response = client.head(url)
         server = parsedate_to_datetime(response.headers["date"]).timestamp()
     except Exception:
         return []

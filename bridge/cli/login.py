@@ -30,6 +30,7 @@ WRITE_SCOPES = ("write:statuses", "write:media")
 CLIENT_NAME = "bridge"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+TOTAL_TIMEOUT = 60.0  # one request, connecting, headers and body: a server dripping its answer cannot hang login
 
 
 @click.group("login")
@@ -205,8 +206,10 @@ def _client():
 
     from bridge import __version__
     from bridge.config import DEFAULT_USER_AGENT
+    from bridge.deadline import DeadlineTransport
 
     return httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT), follow_redirects=False,
+                        transport=DeadlineTransport(TOTAL_TIMEOUT),
                         headers={"User-Agent": DEFAULT_USER_AGENT.replace("{version}", __version__),
                                  "Accept": "application/json"})
 

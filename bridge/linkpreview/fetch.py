@@ -6,7 +6,7 @@ Every fetch here is driven by feed content, so it is capped and fenced:
   multicast addresses, and IPv6 forms of them, are refused with FetchRefused unless allowed), and the
   connection goes to the address that was checked, with the name in the Host header and for TLS: the HTTP
   client never looks the name up again (DNS rebinding);
-- one deadline for the whole fetch (TOTAL_TIMEOUT): connecting, headers, body and every hop (_Deadline);
+- one deadline for the whole fetch (TOTAL_TIMEOUT): connecting, headers, body and every hop (bridge.deadline);
 - a size cap (MAX_PAGE_BYTES, MAX_IMAGE_BYTES) on DECODED bytes, held while decoding (bridge.decoding: only
   gzip and deflate are asked for, other encodings are refused);
 - images are decoded by Pillow only after their header says they are at most MAX_IMAGE_PIXELS and one decoded
@@ -36,6 +36,7 @@ from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from bridge import addresses as addresses_module
 from bridge.addresses import LOOPBACK, AllowPrivate, networks  # noqa: F401  (LOOPBACK: bridge.linkpreview's)
+from bridge.deadline import Deadline
 from bridge.decoding import ACCEPT_ENCODING, UnsupportedEncoding, decoder_for
 from bridge.linkpreview.model import FetchFailed, FetchRefused, ImageRefused, LinkPreview, LinkPreviewError, Thumbnail
 from bridge.model import Entry
@@ -101,55 +102,7 @@ def check_url(url: str, allow_private: AllowPrivate = False, resolver: Resolver 
 # --- fetching -----------------------------------------------------------------------------------------------
 
 
-class _Deadline:
-    """Shuts a hop's connection down when the fetch's time is up. httpx's timeouts bound each read, not their
-    sum: a server sending its headers a byte a second would hold the fetch as long as it liked. The socket is
-    taken from httpcore's trace hook as it connects (a duplicate of it, so TLS wrapping it later changes
-    nothing); shutting it down ends the read in progress, whatever phase it is in."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.expired = False
-        self._lock = threading.Lock()
-        self._socket: socket.socket | None = None
-        self._timer: threading.Timer | None = None
-        self._done = False
-
-    def left(self) -> float:
-        return max(self.at - time.monotonic(), 0.0)
-
-    def trace(self, event: str, info: dict) -> None:
-        if event != "connection.connect_tcp.complete":
-            return
-        raw = info["return_value"].get_extra_info("socket")
-        with self._lock:
-            if self._done or raw is None:
-                return
-            self._socket = raw.dup()
-            self._timer = threading.Timer(self.left(), self._expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._done or self._socket is None:
-                return
-            self.expired = True
-            try:
-                self._socket.shutdown(socket.SHUT_RDWR)
-            except OSError:  # already closed by the other end
-                pass
-
-    def close(self) -> None:
-        with self._lock:
-            self._done = True
-            if self._timer is not None:
-                self._timer.cancel()
-            if self._socket is not None:
-                self._socket.close()
-
-
-def _send(client: httpx.Client, url: str, addresses: list[str] | None, accept: str, deadline: _Deadline) -> httpx.Response:
+def _send(client: httpx.Client, url: str, addresses: list[str] | None, accept: str, deadline: Deadline) -> httpx.Response:
     """GET `url`, connecting to one of its checked `addresses` (never a second DNS lookup, which could answer
     differently: DNS rebinding) with the URL's own name in the Host header and for TLS (SNI, certificate)."""
     headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING, "Connection": "close"}  # close: every hop
@@ -188,7 +141,7 @@ def _fetch(
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
         addresses = check_url(current, allow_private, resolver)
-        deadline = _Deadline(started + TOTAL_TIMEOUT)
+        deadline = Deadline(started + TOTAL_TIMEOUT)
         try:
             if deadline.left() <= 0:
                 raise FetchFailed(f"{url}: took more than {TOTAL_TIMEOUT:g} s")
@@ -215,7 +168,7 @@ def _fetch(
     raise FetchFailed(f"{url}: more than {MAX_REDIRECTS} redirects")
 
 
-def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline: _Deadline, *,
+def _read_body(response: httpx.Response, url: str, max_bytes: int, deadline: Deadline, *,
                stop_at: bytes | None, truncate: bool) -> bytes:
     """The decoded body, at most `max_bytes` of it: decoded here (bridge.decoding), so the cap holds while
     decoding, not after."""

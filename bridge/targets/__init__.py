@@ -20,7 +20,9 @@ def make_target(config: Config, state: State, account: str, *, media_fetcher=Non
         from bridge.targets.mastodon import MastodonTarget
 
         return MastodonTarget(account, settings, secret, state, media_fetcher=media_fetcher, user_agent=user_agent,
-                              timeout=(config.bridge.connect_timeout, config.bridge.read_timeout))
+                              timeout=(config.bridge.connect_timeout, config.bridge.read_timeout),
+                              total_timeout=config.bridge.total_timeout)
     from bridge.targets.bluesky import BlueskyTarget
 
-    return BlueskyTarget(account, settings, secret, state, media_fetcher=media_fetcher)
+    return BlueskyTarget(account, settings, secret, state, media_fetcher=media_fetcher,
+                         total_timeout=config.bridge.total_timeout)

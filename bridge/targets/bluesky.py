@@ -14,9 +14,11 @@
   cannot be fetched, is over the lexicon's size limit, or is refused by the server is left out: the post
   (and its link card) goes out without it rather than not at all.
 - The SDK is set up for a daemon: deliberate timeouts (its httpx default of 5 s is too short for a blob
-  upload); records and blobs go out as they are, through invoke_procedure (the typed create_record parses a
-  record dict into the SDK's pydantic models and sends its re-serialisation; upload_blob hands httpx a
-  deprecated `data=<bytes>` with the content type */*); the SDK's clock is bridge's clock.
+  upload) and one deadline for each request (total_timeout, bridge.deadline.DeadlineTransport: httpx bounds each
+  read, not their sum, so a server dripping its answer would hold every account's delivery); records and blobs
+  go out as they are, through invoke_procedure (the typed create_record parses a record dict into the SDK's
+  pydantic models and sends its re-serialisation; upload_blob hands httpx a deprecated `data=<bytes>` with the
+  content type */*); the SDK's clock is bridge's clock.
 - diagnose() (for `bridge doctor`) resolves the handle, checks the session and reports the server's
   ratelimit-* headers.
 
@@ -50,6 +52,7 @@ from atproto_client.models.common import XrpcError
 from atproto_client.request import Request
 
 from bridge.config import AccountConfig, Secret
+from bridge.deadline import DeadlineTransport
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.faults import crash_point
 from bridge.render import rfc3339
@@ -63,6 +66,7 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 WRITE_TIMEOUT = 60.0  # sending a blob of up to 2 MB over a slow uplink
 POOL_TIMEOUT = 10.0
+TOTAL_TIMEOUT = 60.0  # one request: connecting, headers and body (an upload gets more: bridge.deadline)
 POST_COLLECTION = BLUESKY_POST_TYPE
 IMAGES_EMBED_TYPE = "app.bsky.embed.images"
 THUMB_MAX_BYTES = BLUESKY_THUMB_MAX_BYTES  # app.bsky.embed.external#external thumb maxSize
@@ -92,8 +96,9 @@ class BlueskyTarget:
     platform = "bluesky"
 
     def __init__(self, account: str, settings: AccountConfig, password: Secret, state: State, *,
-                 clock=time.time, media_fetcher=None) -> None:
+                 clock=time.time, media_fetcher=None, total_timeout: float = TOTAL_TIMEOUT) -> None:
         self.account = account
+        self.total_timeout = total_timeout
         self.settings = settings
         self.state = state
         self.clock = clock
@@ -303,7 +308,8 @@ class BlueskyTarget:
 
     def _new_client(self) -> Client:
         timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, write=WRITE_TIMEOUT, pool=POOL_TIMEOUT)
-        request = Request(timeout=timeout, event_hooks={"response": [self._note_rate_limit]})
+        request = Request(timeout=timeout, event_hooks={"response": [self._note_rate_limit]},
+                          transport=DeadlineTransport(self.total_timeout))
         api = _ClockedClient(base_url=self.settings.service_url, request=request, clock=self.clock)
         api.on_session_change(self._session_changed)
         return api

@@ -2,8 +2,10 @@
 
 - Mastodon.py is set up for a daemon: version_check_mode="none" (its version check can recurse forever when
   the instance endpoint fails), ratelimit_method="throw" (its default sleeps and retries forever) and short,
-  deliberate timeouts instead of its 300 s default; bridge does its own backoff. Its idea of the server's
-  version is pinned (PINNED_API_VERSION): otherwise media_post() asks /api/v1/instance before every upload,
+  deliberate timeouts instead of its 300 s default; bridge does its own backoff. Its timeouts bound each socket
+  read, so its session also gives every request one deadline (total_timeout, bridge.targets.deadline_session):
+  a server dripping its answer a byte at a time cannot hold the delivery of every account. Its idea of the
+  server's version is pinned (PINNED_API_VERSION): otherwise media_post() asks /api/v1/instance before every upload,
   and when that fails it silently falls back to the synchronous /api/v1/media of 2019.
 - Servers that speak Mastodon's API differ (bridge/targets/mastodon_servers.py): the instance document's
   `version` picks a ServerProfile, kept with the limits. It says whether the server honours Idempotency-Key,
@@ -30,7 +32,8 @@
 Errors (bridge.errors):
 
     MastodonRatelimitError (429)             -> RateLimited, retry_at from X-RateLimit-Reset
-    MastodonNetworkError (timeout, refused)  -> TransientPublishError (retried with the same Idempotency-Key)
+    MastodonNetworkError (timeout, refused)  -> TransientPublishError (retried with the same Idempotency-Key,
+                                                after looking for the post: the outcome is unknown)
     MastodonServerError (5xx), no JSON       -> TransientPublishError
     401, 403                                 -> AuthError with the fix (the account is paused, posts stay queued)
                                                 (but 403 while looking for an earlier post: lookup skipped)
@@ -79,6 +82,7 @@ log = logging.getLogger("bridge.mastodon")
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+TOTAL_TIMEOUT = 60.0  # one request: connecting, headers and body (an upload gets more: bridge.deadline)
 LIMITS_MAX_AGE = 86400.0
 # Mastodon remembers an Idempotency-Key for one hour, from the successful create (platform-rules.md); other
 # servers that honour it say how long in their profile (idempotency_window). Stay well inside it: clocks differ.
@@ -112,8 +116,11 @@ class MastodonTarget:
 
     def __init__(self, account: str, settings: AccountConfig, token: Secret, state: State, *,
                  clock=time.time, sleep=time.sleep, media_fetcher=None, user_agent: str = "bridge",
-                 timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)) -> None:
+                 timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+                 total_timeout: float = TOTAL_TIMEOUT) -> None:
         from mastodon import Mastodon
+
+        from bridge.targets.deadline_session import deadline_session
 
         self.account = account
         self.settings = settings
@@ -129,6 +136,7 @@ class MastodonTarget:
             mastodon_version=".".join(map(str, PINNED_API_VERSION)),
             ratelimit_method="throw",
             request_timeout=timeout,
+            session=deadline_session(total_timeout),
             user_agent=user_agent,
         )
         # With version_check_mode="none" Mastodon.py records the version as known but leaves it at 1.0.0.
@@ -533,6 +541,9 @@ class _Translate:
         if isinstance(exc, MastodonRatelimitError):
             raise RateLimited(f"{where} rate limit reached while {self.doing}", retry_at=self._reset_at()) from None
         if isinstance(exc, MastodonNetworkError):
+            late = _deadline_exceeded(exc)
+            if late:
+                raise TransientPublishError(f"{where} did not answer in time while {self.doing}: {late}") from None
             raise TransientPublishError(f"{where} unreachable while {self.doing}: {_short(exc)}") from None
         if isinstance(exc, MastodonServerError):
             raise TransientPublishError(f"{where} answered HTTP {_status(exc)} while {self.doing}") from None
@@ -586,6 +597,15 @@ def _published(status) -> Published:
 
 def _status(exc) -> int | None:
     return exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+
+
+def _deadline_exceeded(exc) -> str | None:
+    """What the deadline said, when it is why Mastodon.py gave up (it wraps requests' errors, keeping them as
+    the context)."""
+    from bridge.targets.deadline_session import DeadlineExceeded
+
+    inner = exc.__cause__ or exc.__context__
+    return str(inner) if isinstance(inner, DeadlineExceeded) else None
 
 
 def _message(exc) -> str:
