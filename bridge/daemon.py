@@ -28,9 +28,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bridge.config import Config, FeedConfig, load_config
+from bridge.deadline import upload_budget
 from bridge.feeds import Fetcher
+from bridge.linkpreview.fetch import MAX_IMAGE_BYTES
 from bridge.notify import Notifier, watchdog_interval
 from bridge.pipeline import Poller
+from bridge.render.limits import MASTODON_DEFAULT_MAX_MEDIA
 from bridge.state import State
 from bridge.unexpected import unexpected
 
@@ -47,6 +50,9 @@ WORKERS = 4
 # by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
 # watchdog is no longer fed, so systemd restarts the service.
 STUCK_AFTER_TIMEOUTS = 5
+# A post is one step, and its uploads get more time than a request by their size (bridge.deadline): a post with
+# four of the largest images bridge fetches must not look stuck while it is being sent.
+UPLOADS_ALLOWANCE = MASTODON_DEFAULT_MAX_MEDIA * upload_budget(0.0, MAX_IMAGE_BYTES)
 
 
 class FetchLoop:
@@ -216,7 +222,7 @@ class Daemon:
 
     def _stuck_jobs(self) -> list[str]:
         """Running jobs that have not moved for STUCK_AFTER_TIMEOUTS network deadlines; each logged once."""
-        limit = STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout
+        limit = STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout + UPLOADS_ALLOWANCE
         now = time.monotonic()
         with self._jobs_lock:
             stuck = [name for name, moved in self._job_moved.items() if now - moved > limit]
