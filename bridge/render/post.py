@@ -167,8 +167,10 @@ def _body_text(entry: Entry) -> str:
     """The summary's source text: a real excerpt, the <!--more--> excerpt, or the content."""
     summary = html_to_text(entry.summary_html)
     content = html_to_text(entry.content_html)
+    # Never fall back to the whole text: an empty opening means it holds no prose (show notes that are all
+    # list, a lone "★"), and the title says more than a bullet list would.
     if not content.text:
-        return summary.excerpt or summary.opening or summary.text
+        return summary.excerpt or summary.opening
     if not summary.text:
         return content.excerpt or content.opening
     s, c = _letters(summary.all_text), _letters(content.all_text)
@@ -176,7 +178,7 @@ def _body_text(entry: Entry) -> str:
     if len(c) >= len(s) and c.startswith(s[:head]):
         # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
         return content.excerpt or content.opening
-    return summary.opening or summary.text  # a real excerpt, or the longer of two versions
+    return summary.opening  # a real excerpt, or the longer of two versions
 
 
 def _letters(text: str) -> str:
