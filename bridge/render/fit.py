@@ -56,7 +56,7 @@ FUNCTION_WORDS = frozenset(
     an am für bei aus nach über um
     le la les l un une des du de d et ou mais à au aux en dans pour par sur avec sans
     el los las lo unos unas y e o u del al a con por para sin sobre
-    os as um uma umas uns do da dos das em no na nos nas ao aos pelo pela
+    os as um uma umas uns do da dos das em no na nos nas ao aos pelo pela com
     il gli i uno di della dello delle dei degli nel nella su da ed
     het een en of op te voor met aan bij naar
     """.split()
@@ -272,6 +272,21 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
         offset += len(cluster)
     phrase_ends = [position for position in positions if not ends_on_function_word(text, position)]
     return phrase_ends or positions
+
+
+def without_dangling_words(text: str) -> str:
+    """Text that the source itself cut after a function word ("…helps you locate and…") ending on the word
+    before it instead; any other text unchanged."""
+    if not text.endswith(ELLIPSIS):
+        return text
+    head = text[: -len(ELLIPSIS)]
+    while head and ends_on_function_word(head, len(head)):
+        shorter = head.rstrip(_TRAILING_JOINERS)
+        shorter = shorter[: len(shorter) - len(shorter.rsplit(None, 1)[-1])].rstrip(_TRAILING_JOINERS)
+        if not shorter:
+            return text  # nothing but function words: leave it as written
+        head = shorter
+    return head + ELLIPSIS
 
 
 def ends_on_function_word(text: str, position: int) -> bool:

@@ -28,7 +28,7 @@ from bridge.config import PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
-from bridge.render.fit import RenderError, shorten
+from bridge.render.fit import RenderError, shorten, without_dangling_words
 from bridge.render.hashtags import category_hashtags
 from bridge.render.language import resolve_language
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
@@ -99,7 +99,7 @@ def render_post(
 ) -> Post:
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
-    title = clean_inline(entry.title)
+    title = without_dangling_words(clean_inline(entry.title))  # a feed's own cut title ("…locate and…")
     body = _body_text(entry)
     if title:
         title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
@@ -153,7 +153,7 @@ def _opening(body: str, cap: int) -> str:
     cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
     if cut == head and len(head) < len(body):
         cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
-    return cut
+    return without_dangling_words(cut)  # the source's own "…" may follow "the" ("in the […]")
 
 
 def _permalink(entry: Entry) -> str:
