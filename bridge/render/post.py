@@ -3,7 +3,8 @@
 Choices made here (documented for the README):
 - Summary: the feed's excerpt when it is a real one (written by the author, or at least not just the opening
   words of the content cut off), else the text before the author's <!--more--> break, else the opening of
-  the content. A titled post's summary is capped at SUMMARY_MAX_GRAPHEMES, a title-less post's text at
+  the content: prose only (bridge.render.text._opening: no lists, code, sponsor lines or stray glyphs). A titled
+  post's summary is capped at SUMMARY_MAX_GRAPHEMES, a title-less post's text at
   TEXT_FIRST_MAX_GRAPHEMES (cut at a sentence, else word boundary).
 - Title-less entries (micro.blog, Mastodon, Scripting News), and entries whose title is only the first words
   of their text, use the untitled template: text first. A title repeated as the content's first paragraph
