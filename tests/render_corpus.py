@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED, HashtagSettings, PostSettings
 from bridge.model import Entry, ParsedFeed
+from bridge.render.post import Post
 
 _SHARED = Path(os.environ.get("BRIDGE_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared")
 CORPUS_DIR = Path(os.environ.get("BRIDGE_CORPUS_DIR") or _SHARED / "corpus" / "feeds")
@@ -80,3 +82,38 @@ def settings(**overrides) -> PostSettings:
     )
     values.update(overrides)
     return PostSettings(**values)
+
+
+@dataclass(frozen=True)
+class RenderedEntry:
+    """One corpus entry rendered with fresh-config settings: the post and both platforms' texts."""
+
+    where: str  # "file entry #n (key)", for assertion messages
+    entry: Entry
+    post: Post
+    mastodon_status: str
+    bluesky_text: str
+
+
+@lru_cache(maxsize=1)
+def rendered_corpus() -> tuple[RenderedEntry, ...]:
+    """Every renderable corpus entry, rendered once per test session (corpus-wide assertions share it)."""
+    from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+
+    chosen = settings()
+    rendered = []
+    for name in corpus_files():
+        feed = load_feed(name)
+        for index, entry in enumerate(feed.entries if feed else ()):
+            try:
+                post = render_post(entry, chosen, feed_title=feed.title)
+            except RenderError:
+                continue  # an entry without an http(s) link: test_render_corpus checks that case
+            record = bluesky_payload(post, chosen, created_at="2024-01-01T00:00:00.000Z")["record"]
+            rendered.append(
+                RenderedEntry(
+                    f"{name} entry #{index} ({entry.key})", entry, post,
+                    mastodon_payload(post, chosen)["status"], record["text"],
+                )  # fmt: skip
+            )
+    return tuple(rendered)

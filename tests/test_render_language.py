@@ -214,3 +214,16 @@ def test_a_fallback_the_detector_rules_out_gives_way_to_its_guess():
     assert guesses(headline)[0].score < DETECTION_CONFIDENCE  # pt, but es is close: not confident
     assert post_language(headline, default="en") == "pt"
     assert post_language(headline, feed_declared="es") == "es"  # plausible: the feed's word stands
+
+
+def test_a_title_alone_does_not_overrule_the_feeds_declared_language():
+    # ATP's "307: Casey Apple Pencil" (an English feed, en-US) was detected as Spanish once its teaser was empty.
+    from bridge.render.language import post_language
+
+    assert post_language("307: Casey Apple Pencil", feed_declared="en-US", default="en") == "en-US"
+    # A longer text still overrules a feed that declares the wrong language.
+    french = "Les Jeux olympiques d'hiver commencent demain et la France espère remporter plusieurs médailles."
+    assert post_language(french, feed_declared="en-US") == "fr"
+    # And the script guard stands: a short title in Han script is never the feed's "en" (a title this short may
+    # read as Chinese or Japanese).
+    assert post_language("充电桩 2020：大火一年", feed_declared="en") in {"zh", "ja"}

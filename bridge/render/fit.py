@@ -47,6 +47,21 @@ _LIST_ITEM = regex.compile(r"^(?:[•\-*–]|\d{1,3}[.)])\s")
 _OPEN_ENDINGS = ":,;–—-([{\"'“‘«„/"  # a paragraph ending like this leads into what was cut ("Sponsored by:")
 _TRAILING_JOINERS = " \t\n,;:–—-([{/\\\"'“‘«„"
 _SENTENCE_PUNCT = ".!?。！？…؟۔।"
+# A cut never leaves a post on an article, conjunction or preposition ("…and the…"): the words that cannot end a
+# phrase, in the corpus's main languages (en, de, fr, es, pt, it, nl). Matched case-insensitively.
+FUNCTION_WORDS = frozenset(
+    """
+    a an the and or but nor in into to of for from with on at by as
+    der die das den dem des ein eine einen einem einer eines und oder aber in im ins zu zum zur von vom mit auf
+    an am für bei aus nach über um
+    le la les l un une des du de d et ou mais à au aux en dans pour par sur avec sans
+    el los las lo unos unas y e o u del al a con por para sin sobre
+    os as um uma umas uns do da dos das em no na nos nas ao aos pelo pela com
+    il gli i uno di della dello delle dei degli nel nella su da ed
+    het een en of op te voor met aan bij naar
+    """.split()
+)  # fmt: skip
+_WORD_EDGE = "\"'“”‘’«»„([{"
 
 
 class RenderError(BridgeError):
@@ -239,7 +254,8 @@ def _ends_a_block(text: str, newline: int) -> bool:
 
 
 def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list[int]:
-    """Positions before a space, or between two clusters where one is from a script written without spaces."""
+    """Positions before a space, or between two clusters where one is from a script written without spaces;
+    not after a function word ("the", "und", "de"...) unless no other position is left."""
     protected = protected if protected is not None else protected_spans(text)
     positions = []
     clusters = graphemes.graphemes(text)
@@ -254,7 +270,33 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
                 positions.append(offset)
         previous = cluster
         offset += len(cluster)
-    return positions
+    phrase_ends = [position for position in positions if not ends_on_function_word(text, position)]
+    return phrase_ends or positions
+
+
+def without_dangling_words(text: str) -> str:
+    """Text that the source itself cut after a function word ("…helps you locate and…") ending on the word
+    before it instead; any other text unchanged."""
+    if not text.endswith(ELLIPSIS):
+        return text
+    head = text[: -len(ELLIPSIS)]
+    while head and ends_on_function_word(head, len(head)):
+        shorter = head.rstrip(_TRAILING_JOINERS)
+        shorter = shorter[: len(shorter) - len(shorter.rsplit(None, 1)[-1])].rstrip(_TRAILING_JOINERS)
+        if not shorter:
+            return text  # nothing but function words: leave it as written
+        head = shorter
+    return head + ELLIPSIS
+
+
+def ends_on_function_word(text: str, position: int) -> bool:
+    """Whether a cut at `position` (with its trailing joiners dropped, as prefix_at does) ends on a word such
+    as "the" or "and", which leaves the reader mid-phrase."""
+    head = text[:position].rstrip(_TRAILING_JOINERS)
+    if not head or not head[-1].isalpha():
+        return False
+    word = head.rsplit(None, 1)[-1].lstrip(_WORD_EDGE)
+    return word.casefold() in FUNCTION_WORDS
 
 
 def grapheme_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list[int]:

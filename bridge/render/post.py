@@ -3,7 +3,8 @@
 Choices made here (documented for the README):
 - Summary: the feed's excerpt when it is a real one (written by the author, or at least not just the opening
   words of the content cut off), else the text before the author's <!--more--> break, else the opening of
-  the content. A titled post's summary is capped at SUMMARY_MAX_GRAPHEMES, a title-less post's text at
+  the content: prose only (bridge.render.text._opening: no lists, code, sponsor lines or stray glyphs). A titled
+  post's summary is capped at SUMMARY_MAX_GRAPHEMES, a title-less post's text at
   TEXT_FIRST_MAX_GRAPHEMES (cut at a sentence, else word boundary).
 - Title-less entries (micro.blog, Mastodon, Scripting News), and entries whose title is only the first words
   of their text, use the untitled template: text first. A title repeated as the content's first paragraph
@@ -30,7 +31,7 @@ from bridge.config import PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
-from bridge.render.fit import RenderError, shorten
+from bridge.render.fit import RenderError, shorten, without_dangling_words
 from bridge.render.hashtags import category_hashtags, split_tag_block
 from bridge.render.language import post_language
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
@@ -101,7 +102,7 @@ def render_post(
 ) -> Post:
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
-    title = clean_inline(entry.title)
+    title = without_dangling_words(clean_inline(entry.title))  # a feed's own cut title ("…locate and…")
     body, text_tags = split_tag_block(_body_text(entry))  # tags ending the text join the post's hashtags
     if title:
         title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
@@ -167,7 +168,7 @@ def _opening(body: str, cap: int) -> str:
     cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
     if cut == head and len(head) < len(body):
         cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
-    return cut
+    return without_dangling_words(cut)  # the source's own "…" may follow "the" ("in the […]")
 
 
 def _permalink(entry: Entry) -> str:
@@ -181,8 +182,10 @@ def _body_text(entry: Entry) -> str:
     """The summary's source text: a real excerpt, the <!--more--> excerpt, or the content."""
     summary = html_to_text(entry.summary_html)
     content = html_to_text(entry.content_html)
+    # Never fall back to the whole text: an empty opening means it holds no prose (show notes that are all
+    # list, a lone "★"), and the title says more than a bullet list would.
     if not content.text:
-        return summary.excerpt or summary.opening or summary.text
+        return summary.excerpt or summary.opening
     if not summary.text:
         return content.excerpt or content.opening
     s, c = _letters(summary.all_text), _letters(content.all_text)
@@ -190,7 +193,7 @@ def _body_text(entry: Entry) -> str:
     if len(c) >= len(s) and c.startswith(s[:head]):
         # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
         return content.excerpt or content.opening
-    return summary.opening or summary.text  # a real excerpt, or the longer of two versions
+    return summary.opening  # a real excerpt, or the longer of two versions
 
 
 def _letters(text: str) -> str:

@@ -26,8 +26,12 @@ import re
 import warnings
 from dataclasses import dataclass
 
+import regex
+
 from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning, NavigableString, Tag
 from markdownify import MarkdownConverter
+
+from bridge.render.fit import sentence_cuts
 
 # A summary that is just a URL is text to us, not a file name to open: bs4 need not say so.
 warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning, module=__name__)
@@ -126,7 +130,7 @@ class ExtractedText:
     truncated: bool = False  # the source stops mid-text: it ended in "…", "[…]", "Read more"...
     excerpt: str = ""  # the text before a <!--more--> break, when the author placed one
     all_text: str = ""  # every piece of text in the HTML, code and tables too (to compare two versions)
-    opening: str = ""  # the prose before the first code block, table or embed (lead-ins ending in ":" dropped)
+    opening: str = ""  # the teaser's prose: before the first code block, table, embed or list (see _opening)
 
 
 @functools.lru_cache(maxsize=64)
@@ -190,19 +194,114 @@ def _convert_soup(soup: BeautifulSoup) -> tuple[str, bool]:
 
 
 def _opening(marked: str) -> str:
-    """The prose before the first dropped block, without a closing lead-in ("Here is how:")."""
+    """The teaser: the first run of prose, before the first dropped block (code, table, embed) or list.
+
+    Prose only: lists (show notes, link roundups) are skipped where they open the text and end the run where
+    they follow it; stray glyphs ("★", "◉"), sponsor and download lines are passed over. A text that is all
+    list gives the
+    sentences among its first items, or nothing (the title speaks). A closing lead-in ("Here is how:") loses
+    its last sentence, whose code block is gone; a one-sentence lead-in that is the whole opening is kept.
+    """
+    paragraphs = [p for p in marked.split("\n\n") if p.strip()]
     run: list[str] = []
-    for paragraph in marked.split("\n\n"):
-        if paragraph == _BREAK_MARK:
-            if run:
-                break
-            continue  # a text that starts with a code block or table: its opening is what follows
-        run.append(paragraph)
-    else:
-        return "\n\n".join(run)
-    while run and run[-1].rstrip().endswith((":", "：")):
-        run.pop()  # its code block is gone
-    return "\n\n".join(run)
+    lone_lead_in = ""  # "Posts in this series:" before a list: kept only when no prose follows the list
+    for paragraph in paragraphs:
+        kind = _kind(paragraph)
+        if kind == "prose":
+            prose, list_follows = _before_list_lines(paragraph)
+            run.append(prose)
+            kind = "list" if list_follows else kind
+        if kind == "noise" or not run or kind == "prose":
+            continue
+        if kind == "list" and len(run) == 1 and _is_signpost(run[0]):
+            first_lead_in = run.pop()
+            lone_lead_in = lone_lead_in or first_lead_in
+            continue
+        break
+    if not run:
+        return lone_lead_in or _sentences_from_list(paragraphs)
+    if _is_lead_in(run[-1]):
+        run[-1] = _without_lead_in(run[-1], alone=len(run) == 1)
+    return "\n\n".join(p for p in run if p)
+
+
+# Paragraphs that are no teaser: sponsor reads, download/subscribe calls (podcast feeds), a list's own lead-in.
+_NOT_TEASER = re.compile(
+    r"^(?:[\w’' ]{0,40}\b(?:sponsored|brought to you|supported) by\b|(?:our )?sponsors?:|(?:you can )?download\b|"
+    r"support (?:the|this|our) (?:show|podcast)|(?:please )?subscribe\b|(?:show ?notes|links|follow[- ]up):?$)",
+    re.IGNORECASE,
+)
+_LIST_LINE = re.compile(r"^(?:•|\d{1,3}[.)])\s")
+# A symbol (emoji, ★) or an arrow; not a dash, which opens lines of dialogue.
+_SYMBOL_BULLET = regex.compile(r"^[\p{So}\u2190-\u21ff\p{Sk}*]+\ufe0f?\s")
+_LEAD_IN_ENDS = (":", "：")
+SIGNPOST_MAX_WORDS = 8  # "Posts in this series:", "Show notes:": a lead-in this short says nothing by itself
+_ITEM_SENTENCE = re.compile(r"^\w.{20,}[.!?]$")
+LIST_ITEMS_FOR_TEASER = 3  # a list-only text: how many of its first items may give their sentences
+
+
+def _is_list(text: str) -> bool:
+    """A list: markdownify's "• " and "1. " items, or lines that each open with a symbol and a space
+    ("🎙️ Guest", "→ Link"), as podcast show notes often draw them."""
+    if _LIST_LINE.match(text):
+        return True
+    lines = text.split("\n")
+    return len(lines) >= 2 and all(_SYMBOL_BULLET.match(line) for line in lines)
+
+
+def _kind(paragraph: str) -> str:
+    """"prose"; "block" (a dropped code block or table) and "list" end the teaser; "noise" (a stray glyph such as
+    "★", "◉", "¶", "→" or a lone emoji, a sponsor or download line) is passed over."""
+    text = paragraph.strip()
+    if text == _BREAK_MARK:
+        return "block"
+    if _is_list(text):
+        return "list"
+    if not re.search(r"\w", text) or _NOT_TEASER.match(text):
+        return "noise"
+    return "prose"
+
+
+def _before_list_lines(paragraph: str) -> tuple[str, bool]:
+    """A paragraph's lines before a list written with line breaks ("Topics:<br>• one<br>• two"), and whether
+    such a list followed."""
+    lines = paragraph.split("\n")
+    for index, line in enumerate(lines):
+        if index and _is_list(line):
+            return "\n".join(lines[:index]), True
+    return paragraph, False
+
+
+def _is_lead_in(paragraph: str) -> bool:
+    return paragraph.rstrip().endswith(_LEAD_IN_ENDS)
+
+
+def _is_signpost(paragraph: str) -> bool:
+    """A short one-sentence lead-in to a list: the teaser looks for prose after the list first."""
+    return _is_lead_in(paragraph) and len(paragraph.split()) <= SIGNPOST_MAX_WORDS and not sentence_cuts(paragraph)
+
+
+def _without_lead_in(paragraph: str, *, alone: bool) -> str:
+    """A paragraph ending in ":" (its code block or list is not in the teaser) without its last sentence;
+    when that sentence is all there is, dropped, or kept as written when it is the teaser's only paragraph (the
+    link follows it: "Wikipedia says that O stands for:")."""
+    ends = sentence_cuts(paragraph.rstrip())
+    if ends:
+        return paragraph[: ends[-1]].rstrip()
+    return paragraph if alone else ""
+
+
+def _sentences_from_list(paragraphs: list[str]) -> str:
+    """The items among a list's first ones that are sentences ("Does anyone doubt that…?"), not link titles."""
+    items = [
+        _LIST_LINE.sub("", line, count=1).strip()
+        for paragraph in paragraphs
+        if _LIST_LINE.match(paragraph.strip())
+        for line in paragraph.split("\n")
+        if _LIST_LINE.match(line)
+    ]
+    items = [item for item in items if item and not item.endswith(_LEAD_IN_ENDS)][:LIST_ITEMS_FOR_TEASER]
+    return " ".join(item for item in items if _ITEM_SENTENCE.match(item))
 
 
 def _drop_headings(text: str) -> str:
@@ -313,6 +412,18 @@ def _strip_boilerplate(text: str) -> tuple[str, bool]:
     return "\n\n".join(paragraphs).strip(), truncated
 
 
+BOLD_HEADING_MAX_CHARS = 100
+
+
+def _is_bold_heading(paragraph: Tag) -> bool:
+    """<p><strong>Session abstract</strong></p>: a heading written as a bold paragraph (no sentence end)."""
+    parts = [child for child in paragraph.contents if not (isinstance(child, NavigableString) and not child.strip())]
+    if len(parts) != 1 or not isinstance(parts[0], Tag) or parts[0].name not in ("strong", "b"):
+        return False
+    text = parts[0].get_text(" ", strip=True)
+    return 0 < len(text) <= BOLD_HEADING_MAX_CHARS and not text.endswith((".", "!", "?", "…", "。", "！", "？"))
+
+
 class _PlainText(MarkdownConverter):
     """markdownify, told to write plain text."""
 
@@ -364,6 +475,11 @@ class _PlainText(MarkdownConverter):
             return text
         text = text.strip()
         return f"\n\n{_HEADING_MARK}{text}\n\n" if text else ""
+
+    def convert_p(self, el, text, parent_tags):
+        if "_inline" not in parent_tags and _is_bold_heading(el):
+            return self.convert_hN(2, el, text, parent_tags)
+        return super().convert_p(el, text, parent_tags)
 
     def convert_hr(self, el, text, parent_tags):
         return "\n\n"
