@@ -13,7 +13,9 @@ Choices made here (documented for the README):
 - Content warning and visibility: the settings', then category rules (matched case-insensitively): the first
   matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
   when it is more restrictive than the settings'.
-- Image: the article page's og:image (from a LinkPreview), else the feed's first image.
+- Image: the article page's og:image (from a LinkPreview), else the feed's first image (none with
+  images = "none"). Photo posts (bridge/render/photos.py) carry their pictures as `images`, attached natively.
+- Placeholder titles ("Photo") and Tumblr's leading reblog "handle:" lines are dropped (photos.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bridge.render import graphemes
 from bridge.render.fit import RenderError, shorten
 from bridge.render.hashtags import category_hashtags
 from bridge.render.language import resolve_language
+from bridge.render.photos import drop_reblog_handles, is_photo_post, is_placeholder_title, photos
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
 from bridge.render.text import clean_inline, html_to_text
 
@@ -78,11 +81,13 @@ class Post:
     content_warning: str | None = None
     visibility: str = "public"
     card: Card | None = None
-    image: PostImage | None = None
+    image: PostImage | None = None  # the card's image
+    images: tuple[PostImage, ...] = ()  # pictures to attach natively (a photo post's, or images = "attach")
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["hashtags"] = list(self.hashtags)
+        data["images"] = [asdict(image) for image in self.images]
         return data
 
     @classmethod
@@ -91,6 +96,7 @@ class Post:
         data["hashtags"] = tuple(data.get("hashtags") or ())
         data["card"] = Card(**data["card"]) if data.get("card") else None
         data["image"] = PostImage(**data["image"]) if data.get("image") else None
+        data["images"] = tuple(PostImage(**image) for image in data.get("images") or ())
         return cls(**data)
 
 
@@ -100,7 +106,8 @@ def render_post(
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
     title = clean_inline(entry.title)
-    body = _body_text(entry)
+    placeholder_title = is_placeholder_title(title)
+    body, title = drop_reblog_handles(_body_text(entry), "" if placeholder_title else title, entry)
     if title:
         title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
@@ -116,7 +123,8 @@ def render_post(
     cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
     summary = _opening(body, cap)
     content_warning, visibility = _warning_and_visibility(entry, settings)
-    image = _image(entry, preview)
+    image = _image(entry, preview) if settings.images != "none" else None
+    images = _attachments(entry, settings.images, bool(title), placeholder_title, image)
     card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
@@ -140,6 +148,7 @@ def render_post(
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,
+        images=images,
     )
 
 
@@ -202,6 +211,19 @@ def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str |
         if rule.visibility and MASTODON_VISIBILITIES.index(rule.visibility) > MASTODON_VISIBILITIES.index(visibility):
             visibility = rule.visibility
     return rule_warning or content_warning, visibility
+
+
+def _attachments(entry: Entry, mode: str, titled: bool, placeholder_title: bool, image: PostImage | None
+                 ) -> tuple[PostImage, ...]:
+    """The pictures to attach natively under the `images` mode (see bridge/render/photos.py)."""
+    if mode not in ("auto", "attach"):
+        return ()
+    pictures = [PostImage(**found) for found in photos(entry, titled)]
+    if is_photo_post(entry, pictures, titled, placeholder_title):
+        return tuple(pictures)
+    if mode == "attach" and image is not None:
+        return (image,)
+    return ()
 
 
 def _image(entry: Entry, preview: LinkPreview | None) -> PostImage | None:
