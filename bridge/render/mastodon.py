@@ -63,8 +63,10 @@ def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits 
     spoiler_text = post.content_warning or ""
     platform = MastodonText(limits, spoiler_text)
     rich = fit(post.template, post_parts(post), platform)
+    # images = "attach": an article's image too (Bluesky shows it in the card instead)
+    attached = post.images or ((post.image,) if settings.images == "attach" and post.image is not None else ())
     media = [{"url": image.url, "description": graphemes.truncate(image.alt, limits.description_limit)}
-             for image in post.images[: max(limits.max_media_attachments, 0)]]
+             for image in attached[: max(limits.max_media_attachments, 0)]]
     return {
         "status": rich.text,
         "spoiler_text": spoiler_text,

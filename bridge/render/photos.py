@@ -11,8 +11,9 @@ photo platforms put where a title or an opening line would be. Pure.
   is a video's or an article's preview) and little text: a placeholder title, or at most PHOTO_POST_MAX_TEXT
   characters in its whole HTML (a title-less entry: that much a picture, a caption each), not an excerpt ("…", "[…]", "Read more" at the end: the article is elsewhere).
 - Image modes (the `images` post setting): "auto" attaches a photo post's pictures natively and gives every
-  other entry its link card; "attach" attaches pictures for every entry that has one (a photo post's own, else
-  the card's image); "card" always makes a link card; "none" makes a card without any image.
+  other entry its link card; "attach" does the same and on Mastodon also attaches an article's image (what
+  attach_image = true did: Mastodon then shows no link card; Bluesky's card shows the image anyway); "card"
+  always makes a link card; "none" makes a card without any image.
 """
 
 from __future__ import annotations

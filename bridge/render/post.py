@@ -82,7 +82,7 @@ class Post:
     visibility: str = "public"
     card: Card | None = None
     image: PostImage | None = None  # the card's image
-    images: tuple[PostImage, ...] = ()  # pictures to attach natively (a photo post's, or images = "attach")
+    images: tuple[PostImage, ...] = ()  # a photo post's pictures, attached natively
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -124,7 +124,7 @@ def render_post(
     summary = _opening(body, cap)
     content_warning, visibility = _warning_and_visibility(entry, settings)
     image = _image(entry, preview) if settings.images != "none" else None
-    images = _attachments(entry, settings.images, bool(title), placeholder_title, image)
+    images = _attachments(entry, settings.images, bool(title), placeholder_title)
     card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
@@ -213,17 +213,12 @@ def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str |
     return rule_warning or content_warning, visibility
 
 
-def _attachments(entry: Entry, mode: str, titled: bool, placeholder_title: bool, image: PostImage | None
-                 ) -> tuple[PostImage, ...]:
-    """The pictures to attach natively under the `images` mode (see bridge/render/photos.py)."""
+def _attachments(entry: Entry, mode: str, titled: bool, placeholder_title: bool) -> tuple[PostImage, ...]:
+    """A photo post's pictures, to attach natively (see bridge/render/photos.py)."""
     if mode not in ("auto", "attach"):
         return ()
     pictures = [PostImage(**found) for found in photos(entry, titled)]
-    if is_photo_post(entry, pictures, titled, placeholder_title):
-        return tuple(pictures)
-    if mode == "attach" and image is not None:
-        return (image,)
-    return ()
+    return tuple(pictures) if is_photo_post(entry, pictures, titled, placeholder_title) else ()
 
 
 def _image(entry: Entry, preview: LinkPreview | None) -> PostImage | None:
