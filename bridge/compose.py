@@ -72,7 +72,7 @@ class Composer:
         if platform == "mastodon":
             return mastodon_payload(post, settings, MastodonLimits.from_dict(mastodon_limits))
         thumbnail = None
-        if post.card is not None and post.image is not None:
+        if post.card is not None and post.image is not None and not post.images:  # pictures replace the card
             thumbnail = self.thumbnail(post.image.url)
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
         return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=created)

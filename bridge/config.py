@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bridge.errors import ConfigError
 from bridge.language import normalise_language
@@ -183,6 +183,14 @@ class CategoryRule(_Strict):
     visibility: Literal["public", "unlisted", "private", "direct"] | None = None
 
 
+ImageMode = Literal["auto", "attach", "card", "none"]
+
+
+def _image_mode(value):
+    """The `images` setting; also given as attach_image = true/false, its older name."""
+    return {True: "attach", False: "card"}.get(value, value) if isinstance(value, bool) else value
+
+
 class PostOptions(_Strict):
     """Settings that shape a post; allowed on an account, a feed, and a feed's per-account override."""
 
@@ -194,7 +202,9 @@ class PostOptions(_Strict):
     force_language: Language = None
     visibility: Literal["public", "unlisted", "private", "direct"] | None = None
     content_warning: Text | None = None
-    attach_image: bool | None = None
+    # attach_image, the older name, is still read: true is "attach", false is "card".
+    images: Annotated[ImageMode | None, BeforeValidator(_image_mode)] = Field(
+        None, validation_alias=AliasChoices("images", "attach_image"))
 
 
 class AccountConfig(PostOptions):
@@ -286,7 +296,7 @@ class PostSettings:
     language: str | None
     visibility: str
     content_warning: str | None
-    attach_image: bool
+    images: str = "auto"  # auto | attach | card | none (bridge/render/photos.py)
     hashtags: HashtagSettings = field(default_factory=HashtagSettings)
     rules: tuple[CategoryRule, ...] = ()
     force_language: str | None = None
@@ -352,7 +362,7 @@ class Config:
             force_language=pick("force_language", None),
             visibility=pick("visibility", "public"),
             content_warning=pick("content_warning", None),
-            attach_image=pick("attach_image", False),
+            images=pick("images", "auto"),
             hashtags=feed.hashtags,
             rules=tuple(feed.rules),
         )

@@ -173,13 +173,13 @@ def _upload_check(config: Config, account: str, label: str, info: dict) -> list[
     if info.get("can_upload") is not False:
         return []
     attaching = [feed.name for feed in config.feeds if account in feed.accounts
-                 and config.post_settings(feed, account).attach_image]
+                 and config.post_settings(feed, account).images in ("auto", "attach")]
     if not attaching:
         return []
     return [Check(False, f"{label} token", f"the token may not upload images (no write:media), and feed(s) "
-                  f"{', '.join(attaching)} attach them: the account would be paused at the first image",
+                  f"{', '.join(attaching)} attach them (photo posts, with images = \"auto\"): the account would be paused at the first image",
                   f"create a token with write:statuses write:media (`bridge login mastodon --instance URL`) and put it "
-                  f"where accounts.{account}.access_token points, or set attach_image = false")]
+                  f"where accounts.{account}.access_token points, or set images = \"card\"")]
 
 
 def _held_posts(config: Config, state, account: str, label: str) -> list[Check]:

@@ -76,7 +76,6 @@ def settings(**overrides) -> PostSettings:
         language=None,
         visibility="public",
         content_warning=None,
-        attach_image=False,
         hashtags=HashtagSettings(),
         rules=(),
     )

@@ -39,6 +39,7 @@ from tests.bluesky_helpers import (
     list_records,
     media_of,
 )
+from tests.feedserver import png_bytes
 from tests.pds_fixture import Account, PdsServer
 
 ACCOUNT = "bsky"
@@ -53,12 +54,13 @@ THUMB_LIMIT = 1_000_000
 
 
 def config_for(pds: PdsServer, acct: Account, monkeypatch: pytest.MonkeyPatch, *, password: str | None = None,
-               feeds: list | None = None) -> Config:
+               feeds: list | None = None, bridge: dict | None = None) -> Config:
     monkeypatch.setenv(PASSWORD_ENV, password if password is not None else acct.app_password)
     return parse_config({
         "accounts": {ACCOUNT: {"type": "bluesky", "handle": acct.handle, "service": pds.url,
                                "app_password": {"env": PASSWORD_ENV}}},
         "feeds": feeds or [],
+        "bridge": bridge or {},
     })
 
 
@@ -240,6 +242,42 @@ def test_images_embed_with_alt_text_and_aspect_ratio(pds, acct, state, images, m
     assert got[0]["aspectRatio"] == {"width": 400, "height": 300}
     assert got[1]["aspectRatio"] == {"width": 3, "height": 5}
     assert get_blob(pds.url, acct.did, got[1]["image"]["ref"]["$link"]).content == second
+
+
+def test_a_photo_post_goes_out_as_an_images_embed_with_alt_text_and_the_link_in_the_text(
+        pds, acct, state, images, monkeypatch):
+    """A Tumblr-style photo post ("Photo" title, pictures in its HTML) through the composer under the default
+    images = "auto": an app.bsky.embed.images with each <img alt> (a picture over Bluesky's 1,000,000 bytes
+    recompressed by the production fetcher), no card (one embed), the permalink a link facet, no "Photo"."""
+    from bridge.compose import Composer
+
+    link = "https://comics.example.org/post/666841746512150528"
+    big = jpeg(2400, 1600, noise=True)
+    assert len(big) > THUMB_LIMIT
+    small = jpeg(640, 480)
+    html = (f'<img src="{images.add("/big.jpg", big)}" alt="A cat asleep on a keyboard"/><br/>'
+            f'<img src="{images.add("/small.jpg", small)}" alt="The same cat, awake"/>'
+            f'<img src="{images.add("/icon.png", png_bytes(16, 16), "image/png")}" width="16" height="16" alt="icon"/>')
+    config = config_for(pds, acct, monkeypatch, feeds=[
+        {"name": "comics", "url": "https://comics.example.org/rss", "accounts": [ACCOUNT]}],
+        bridge={"allow_private_addresses": True})
+    entry = Entry(key="666841746512150528", link=link, title="Photo", summary_html=html, categories=["comics"])
+    composer = Composer(config, state, fetch_previews=False)
+    payload = composer.compose(entry, config.post_settings(config.feed("comics"), ACCOUNT), "bluesky")
+    target = target_for(config, state, media_fetcher=composer.fetch_image)
+    published = target.publish(delivery(ACCOUNT), payload)
+    composer.close()
+    value = get_record(pds.url, published.remote_id)["value"]
+    embed = value["embed"]
+    assert embed["$type"] == "app.bsky.embed.images" and "external" not in embed
+    assert [image["alt"] for image in embed["images"]] == ["A cat asleep on a keyboard", "The same cat, awake"]
+    sizes = [len(get_blob(pds.url, acct.did, image["image"]["ref"]["$link"]).content) for image in embed["images"]]
+    assert sizes[0] <= THUMB_LIMIT and sizes[1] == len(small)
+    assert embed["images"][1]["aspectRatio"] == {"width": 640, "height": 480}
+    assert "Photo" not in value["text"]
+    links = [facet["features"][0]["uri"] for facet in value["facets"]
+             if facet["features"][0]["$type"] == "app.bsky.richtext.facet#link"]
+    assert links == [link]
 
 
 def test_card_image_that_cannot_be_fetched_leaves_the_card(pds, acct, state, images, monkeypatch):

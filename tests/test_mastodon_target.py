@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bridge.compose import Composer
-from bridge.config import Config, parse_config, resolve_secret
+from bridge.config import Config, FeedConfig, parse_config, resolve_secret
 from bridge.delivery import Deliverer
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.ids import idempotency_key
@@ -472,15 +472,17 @@ class Image:
 
 
 def test_image_with_alt_text_from_an_entry_through_the_composer(fake, state, monkeypatch, feed_server):
-    """attach_image: the composer renders the media item, the target fetches, uploads, describes, attaches."""
+    """attach_image (the older name of images = "attach"): the composer renders the media item, the target
+    fetches, uploads, describes, attaches."""
     feed_server.image("/cover.png", png_bytes(64, 32))
     config = make_config(fake, monkeypatch, fake.add_account("alice", WRITE_ONLY),
                          bridge={"allow_private_addresses": True}, attach_image=True)
+    assert config.accounts[ACCOUNT].images == "attach"
     composer = Composer(config, state, fetch_previews=False)
     target = new_target(config, state, media_fetcher=composer.fetch_image)
     entry = Entry(key="e", link="https://blog.example.com/posts/1", title="A picture",
                   images=[ImageCandidate(url=feed_server.url("/cover.png"), alt="A red rectangle, wider than tall")])
-    post_settings = settings(attach_image=True)
+    post_settings = settings(images="attach")
     body = composer.compose(entry, post_settings, "mastodon", mastodon_limits=target.render_limits())
     assert body["media"] == [{"url": feed_server.url("/cover.png"), "description": "A red rectangle, wider than tall"}]
     target.publish(queue(state, 1), body)
@@ -490,6 +492,31 @@ def test_image_with_alt_text_from_an_entry_through_the_composer(fake, state, mon
     assert media["type"] == "image" and media["description"] == "A red rectangle, wider than tall"
     assert media["meta"]["original"]["width"] == 64
     assert fake.requests("instance_v1") == []  # Mastodon.py's media_post asks no version question
+
+
+def test_a_photo_post_uploads_its_pictures_with_alt_text_then_the_status(fake, state, monkeypatch, feed_server):
+    """A Tumblr-style photo post ("Photo" title, pictures in its HTML) under the default images = "auto": the
+    pictures go up first, each with its <img alt>, at most the instance's max_media_attachments, then the status
+    that carries them; the placeholder title is not posted."""
+    for number in range(1, 4):
+        feed_server.image(f"/photo{number}.png", png_bytes(400, 300))
+    fake.set_limits(max_media_attachments=2)
+    config = make_config(fake, monkeypatch, fake.add_account("alice", WRITE_ONLY), bridge={"allow_private_addresses": True})
+    composer = Composer(config, state, fetch_previews=False)
+    target = new_target(config, state, media_fetcher=composer.fetch_image)
+    html = "".join(f'<img src="{feed_server.url(f"/photo{n}.png")}" alt="Panel {n} of the comic"/><br/>' for n in (1, 2, 3))
+    entry = Entry(key="photo", link="https://blog.example.com/post/1", title="Photo", summary_html=html)
+    feed = FeedConfig(name="blog", url="https://blog.example.com/feed", accounts=[ACCOUNT])
+    body = composer.compose(entry, config.post_settings(feed, ACCOUNT), "mastodon", mastodon_limits=target.render_limits())
+    assert [item["description"] for item in body["media"]] == ["Panel 1 of the comic", "Panel 2 of the comic"]
+    target.publish(queue(state, 1), body)
+    composer.close()
+    [status] = fake.statuses("alice")
+    assert [media["description"] for media in status["media_attachments"]] == ["Panel 1 of the comic", "Panel 2 of the comic"]
+    assert status["media_attachments"][0]["meta"]["original"]["width"] == 400
+    assert "Photo" not in status["text"] and "https://blog.example.com/post/1" in status["text"]
+    routes = [e["route"] for e in fake.requests() if e["route"] in ("media_create", "status_create")]
+    assert routes == ["media_create", "media_create", "status_create"]
 
 
 def test_video_like_upload_is_polled_until_processed(state, monkeypatch):

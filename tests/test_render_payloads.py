@@ -114,13 +114,13 @@ def test_preview_supplies_card_and_image():
     assert post.summary == "A short excerpt."  # the post text still comes from the feed
 
 
-def test_attach_image_is_opt_in_on_mastodon():
-    post = render_post(entry(), settings())
-    assert mastodon_payload(post, settings())["media"] == []
-    media = mastodon_payload(post, settings(attach_image=True))["media"]
+def test_an_articles_image_is_attached_on_mastodon_only_with_images_attach():
+    assert mastodon_payload(render_post(entry(), settings()), settings())["media"] == []
+    attach = settings(images="attach")
+    media = mastodon_payload(render_post(entry(), attach), attach)["media"]
     assert media == [{"url": "https://example.com/cover.jpg", "description": "A cover"}]
-    long_alt = render_post(entry(images=[ImageCandidate(url="https://example.com/c.jpg", alt="x" * 3000)]), settings())
-    media = mastodon_payload(long_alt, settings(attach_image=True), MastodonLimits(description_limit=1500))["media"]
+    long_alt = render_post(entry(images=[ImageCandidate(url="https://example.com/c.jpg", alt="x" * 3000)]), attach)
+    media = mastodon_payload(long_alt, attach, MastodonLimits(description_limit=1500))["media"]
     assert len(media[0]["description"]) == 1500
 
 

@@ -201,7 +201,6 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
         language=config.bridge.language if config else None,
         visibility="public",
         content_warning=None,
-        attach_image=False,
         hashtags=HashtagSettings(),
     )
     if feed_config is not None:

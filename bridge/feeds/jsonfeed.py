@@ -162,7 +162,8 @@ def _entry(item: dict, feed_url: str, home: str | None, language: str | None, fe
     images.add(_str(item.get("banner_image")), "jsonfeed:banner_image")
     for attachment in _list(item.get("attachments")):
         if isinstance(attachment, dict) and is_image_type(_str(attachment.get("mime_type"))):
-            images.add(_str(attachment.get("url")), "attachment", mime_type=_str(attachment.get("mime_type")))
+            images.add(_str(attachment.get("url")), "attachment", alt=_str(attachment.get("title")) or "",
+                       mime_type=_str(attachment.get("mime_type")))
     images.add_first_img(content, "content:img")
     images.add_first_img(summary_html, "summary:img")
     categories = unique_terms(collapse_space(_str(tag)) for tag in _list(item.get("tags")))

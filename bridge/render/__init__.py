@@ -17,7 +17,8 @@ Mastodon — the status parameters:
       "spoiler_text": "",                  # the content warning, "" for none
       "visibility": "public",              # public | unlisted | private | direct
       "language": "en",                    # ISO 639-1, or null when unknown
-      "media": []                          # [{"url": image URL, "description": alt text}] when attach_image
+      "media": []                          # [{"url": image URL, "description": alt text}]: a photo
+                                           # post's pictures (images = "auto"), any image (images = "attach")
     }
 
 Bluesky — the app.bsky.feed.post record, as lexicon JSON:

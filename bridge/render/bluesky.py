@@ -8,8 +8,14 @@ and described here; the publisher uploads it and swaps the description for the b
                 "langs": [BCP-47, ...],
                 "embed": {"$type": "app.bsky.embed.external",
                           "external": {"uri": str, "title": str, "description": str,
-                                       "thumb": {"source_url", "size", "width", "height", "mime_type"}}},
+                                       "thumb": {"source_url", "size", "width", "height", "mime_type"}}}
+                       | {"$type": "app.bsky.embed.images",
+                          "images": [{"alt": str, "image": {"source_url": str}}, ...]},
                 "createdAt": "2024-05-01T12:00:00.000Z"}}
+
+A post has one embed: a photo post's pictures (at most 4, alt text at most 2000 graphemes; uploaded, and
+recompressed to fit, by the publisher) replace the link card, and the permalink stays in the text as a link
+facet. A card thumbnail smaller than MIN_IMAGE_WIDTH x MIN_IMAGE_HEIGHT is left out.
 
 Bluesky has no content warning field: a content warning becomes the post's first line, "CW: …".
 Visibility has no Bluesky equivalent (every post is public).
@@ -27,7 +33,10 @@ from bridge.render.facets import facets
 from bridge.render.fit import fit
 from bridge.render.hashtags import TEXT_HASHTAG, is_valid_hashtag
 from bridge.render.limits import (
+    BLUESKY_ALT_MAX_GRAPHEMES,
     BLUESKY_EXTERNAL_TYPE,
+    BLUESKY_IMAGES_TYPE,
+    BLUESKY_MAX_IMAGES,
     BLUESKY_MAX_LANGS,
     BLUESKY_POST_TYPE,
     BLUESKY_THUMB_MAX_BYTES,
@@ -35,6 +44,7 @@ from bridge.render.limits import (
 )
 from bridge.render.links import display_url, find_urls
 from bridge.render.mastodon import post_parts
+from bridge.render.photos import big_enough
 from bridge.render.post import Post
 from bridge.render.template import RichText, Segment
 
@@ -106,9 +116,14 @@ def bluesky_payload(
         "facets": facets(rich),
         "langs": [post.language][:BLUESKY_MAX_LANGS] if post.language else [],
     }
-    if post.card is not None:
+    if post.images:
+        record["embed"] = {"$type": BLUESKY_IMAGES_TYPE, "images": [
+            {"alt": graphemes.truncate(image.alt, BLUESKY_ALT_MAX_GRAPHEMES), "image": {"source_url": image.url}}
+            for image in post.images[:BLUESKY_MAX_IMAGES]]}
+    elif post.card is not None:
         external: dict = {"uri": post.card.uri, "title": post.card.title, "description": post.card.description}
-        if thumbnail is not None and len(thumbnail.data) <= BLUESKY_THUMB_MAX_BYTES:
+        if (thumbnail is not None and len(thumbnail.data) <= BLUESKY_THUMB_MAX_BYTES
+                and big_enough(thumbnail.width, thumbnail.height)):
             external["thumb"] = thumbnail.describe()
         record["embed"] = {"$type": BLUESKY_EXTERNAL_TYPE, "external": external}
     record["createdAt"] = rfc3339(created_at) if isinstance(created_at, datetime) else created_at

@@ -28,6 +28,9 @@ BLUESKY_TAG_MAX_GRAPHEMES = 64  # app.bsky.richtext.facet#tag maxGraphemes
 BLUESKY_TAG_MAX_BYTES = 640  # app.bsky.richtext.facet#tag maxLength
 BLUESKY_THUMB_MAX_BYTES = 1_000_000  # app.bsky.embed.external#external thumb maxSize
 BLUESKY_POST_TYPE = "app.bsky.feed.post"
+BLUESKY_IMAGES_TYPE = "app.bsky.embed.images"
+BLUESKY_MAX_IMAGES = 4  # app.bsky.embed.images#main images maxLength
+BLUESKY_ALT_MAX_GRAPHEMES = 2000  # the Bluesky app's limit on alt text (the lexicon sets none)
 BLUESKY_EXTERNAL_TYPE = "app.bsky.embed.external"
 BLUESKY_LINK_FEATURE = "app.bsky.richtext.facet#link"
 BLUESKY_TAG_FEATURE = "app.bsky.richtext.facet#tag"
@@ -41,6 +44,10 @@ BLUESKY_LINK_PATH_DISPLAY = 20
 # The card's description: the lexicon sets no limit, the app shows about three lines.
 CARD_DESCRIPTION_MAX_GRAPHEMES = 300
 CARD_TITLE_MAX_GRAPHEMES = 300
+# Our choice: a card image smaller than this (a logo, an icon, a 1x1 spacer that slipped through) looks broken
+# when stretched over a card; the card goes out without one. Also the least a photo must be to be attached.
+MIN_IMAGE_WIDTH = 200
+MIN_IMAGE_HEIGHT = 100
 # After a server refused a post as too long although it was rendered by the server's own counting: the one
 # re-render counts the strictest way (UTF-16 units, never fewer than code points), URLs in full, and keeps
 # this many characters below the limit.

@@ -3,8 +3,10 @@
     {"status": str, "spoiler_text": str, "visibility": "public"|"unlisted"|"private"|"direct",
      "language": "en"|None, "media": [{"url": str, "description": str}]}
 
-The permalink is in the text (the server builds its link card from the first URL); media is attached only
-when the settings ask for it (attach_image), which also means no link card.
+The permalink is in the text (the server builds its link card from the first URL). `media` holds the post's
+native pictures (a photo post's, or any entry's image with images = "attach"), at most the instance's
+max_media_attachments, each described by its alt text cut to the instance's description_limit; a status with
+media shows no link card.
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits 
     spoiler_text = post.content_warning or ""
     platform = MastodonText(limits, spoiler_text)
     rich = fit(post.template, post_parts(post), platform)
-    media = []
-    if settings.attach_image and post.image is not None and limits.max_media_attachments > 0:
-        media.append({"url": post.image.url, "description": graphemes.truncate(post.image.alt, limits.description_limit)})
+    # images = "attach": an article's image too (Bluesky shows it in the card instead)
+    attached = post.images or ((post.image,) if settings.images == "attach" and post.image is not None else ())
+    media = [{"url": image.url, "description": graphemes.truncate(image.alt, limits.description_limit)}
+             for image in attached[: max(limits.max_media_attachments, 0)]]
     return {
         "status": rich.text,
         "spoiler_text": spoiler_text,

@@ -17,6 +17,9 @@ Choices made here (documented for the README):
   when it is more restrictive than the settings'.
 - Hashtags: see hashtags.py; a block of hashtags ending the text moves to the post's hashtags.
 - Image: the article page's og:image (from a LinkPreview), else the feed's first image.
+- Image: the article page's og:image (from a LinkPreview), else the feed's first image (none with
+  images = "none"). Photo posts (bridge/render/photos.py) carry their pictures as `images`, attached natively.
+- Placeholder titles ("Photo") and Tumblr's leading reblog "handle:" lines are dropped (photos.py).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bridge.render import graphemes
 from bridge.render.fit import RenderError, shorten, without_dangling_words
 from bridge.render.hashtags import category_hashtags, split_tag_block
 from bridge.render.language import post_language
+from bridge.render.photos import drop_reblog_handles, is_photo_post, is_placeholder_title, photos
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
 from bridge.render.text import clean_inline, html_to_text
 
@@ -81,11 +85,13 @@ class Post:
     content_warning: str | None = None
     visibility: str = "public"
     card: Card | None = None
-    image: PostImage | None = None
+    image: PostImage | None = None  # the card's image
+    images: tuple[PostImage, ...] = ()  # a photo post's pictures, attached natively
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["hashtags"] = list(self.hashtags)
+        data["images"] = [asdict(image) for image in self.images]
         return data
 
     @classmethod
@@ -94,6 +100,7 @@ class Post:
         data["hashtags"] = tuple(data.get("hashtags") or ())
         data["card"] = Card(**data["card"]) if data.get("card") else None
         data["image"] = PostImage(**data["image"]) if data.get("image") else None
+        data["images"] = tuple(PostImage(**image) for image in data.get("images") or ())
         return cls(**data)
 
 
@@ -103,7 +110,9 @@ def render_post(
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
     title = without_dangling_words(clean_inline(entry.title))  # a feed's own cut title ("…locate and…")
-    body, text_tags = split_tag_block(_body_text(entry))  # tags ending the text join the post's hashtags
+    placeholder_title = is_placeholder_title(title)
+    body, title = drop_reblog_handles(_body_text(entry), "" if placeholder_title else title, entry)
+    body, text_tags = split_tag_block(body)  # tags ending the text join the post's hashtags
     if title:
         title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
@@ -119,7 +128,8 @@ def render_post(
     cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
     summary = _opening(body, cap)
     content_warning, visibility = _warning_and_visibility(entry, settings)
-    image = _image(entry, preview)
+    image = _image(entry, preview) if settings.images != "none" else None
+    images = _attachments(entry, settings.images, bool(title), placeholder_title)
     card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
@@ -147,6 +157,7 @@ def render_post(
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,
+        images=images,
     )
 
 
@@ -219,6 +230,14 @@ def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str |
         if rule.visibility and MASTODON_VISIBILITIES.index(rule.visibility) > MASTODON_VISIBILITIES.index(visibility):
             visibility = rule.visibility
     return rule_warning or content_warning, visibility
+
+
+def _attachments(entry: Entry, mode: str, titled: bool, placeholder_title: bool) -> tuple[PostImage, ...]:
+    """A photo post's pictures, to attach natively (see bridge/render/photos.py)."""
+    if mode not in ("auto", "attach"):
+        return ()
+    pictures = [PostImage(**found) for found in photos(entry, titled)]
+    return tuple(pictures) if is_photo_post(entry, pictures, titled, placeholder_title) else ()
 
 
 def _image(entry: Entry, preview: LinkPreview | None) -> PostImage | None:

@@ -56,7 +56,7 @@ from bridge.deadline import DeadlineTransport
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.faults import crash_point
 from bridge.render import rfc3339
-from bridge.render.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
+from bridge.render.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_IMAGES_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
 from bridge.state import DeliveryRow, State
 from bridge.targets.base import Published
 
@@ -68,7 +68,7 @@ WRITE_TIMEOUT = 60.0  # sending a blob of up to 2 MB over a slow uplink
 POOL_TIMEOUT = 10.0
 TOTAL_TIMEOUT = 60.0  # one request: connecting, headers and body (an upload gets more: bridge.deadline)
 POST_COLLECTION = BLUESKY_POST_TYPE
-IMAGES_EMBED_TYPE = "app.bsky.embed.images"
+IMAGES_EMBED_TYPE = BLUESKY_IMAGES_TYPE
 THUMB_MAX_BYTES = BLUESKY_THUMB_MAX_BYTES  # app.bsky.embed.external#external thumb maxSize
 IMAGE_MAX_BYTES = 2_000_000  # app.bsky.embed.images#image maxSize since 2026-04 (1,000,000 before)
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})  # 400s that mean "this session is over"

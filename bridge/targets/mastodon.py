@@ -21,7 +21,7 @@
   answers 404 with one), cached in the state for a day, and handed to the renderer (render_limits()) with
   the profile's way of counting. A server that refuses a post as too long raises TooLong: the delivery
   engine re-renders it once with render_limits(strict=True) -- re-read, strictest counting -- and sends that.
-- Images (attach_image): fetched with media_fetcher, uploaded with their alt text, and polled -- a bounded
+- Images (a photo post's, or any with images = "attach"): fetched with media_fetcher, uploaded with their alt text, and polled -- a bounded
   number of times -- until the server has processed them (202 -> 206... -> 200). An image that cannot be
   fetched or is refused (422/413) is left out: the post goes out without it rather than not at all.
 - diagnose() (for `bridge doctor`): the server (software, version, profile, limits) and what the token may do,
