@@ -34,6 +34,9 @@ class Entry:
     language: str | None = None
     authors: list[str] = field(default_factory=list)
     images: list[ImageCandidate] = field(default_factory=list)
+    # A link post's subject: the article it points at (JSON Feed external_url), when `link` is the writer's own
+    # permalink. The post's card goes to the target; the permalink stays in the text.
+    target: str | None = None
 
     def to_dict(self) -> dict:
         # By hand rather than dataclasses.asdict, whose deep copies were a tenth of a cold poll's time.
@@ -49,6 +52,7 @@ class Entry:
             "language": self.language,
             "authors": list(self.authors),
             "images": [dict(vars(image)) for image in self.images],
+            "target": self.target,
         }
 
     @classmethod

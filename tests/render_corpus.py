@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED, HashtagSettings, PostSettings
+from bridge.config import HashtagSettings, PostSettings, default_templates
 from bridge.model import Entry, ParsedFeed
 
 _SHARED = Path(os.environ.get("BRIDGE_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared")
@@ -66,11 +66,12 @@ def load_entry(name: str, index: int) -> tuple[ParsedFeed, Entry]:
     return feed, feed.entries[index]
 
 
-def settings(**overrides) -> PostSettings:
-    """Post settings as a fresh config gives them, with `overrides`."""
+def settings(platform: str = "mastodon", **overrides) -> PostSettings:
+    """Post settings as a fresh config gives them to an account on `platform`, with `overrides`."""
+    titled, untitled = default_templates(platform)
     values = dict(
-        template=DEFAULT_TEMPLATE,
-        template_untitled=DEFAULT_TEMPLATE_UNTITLED,
+        template=titled,
+        template_untitled=untitled,
         language=None,
         visibility="public",
         content_warning=None,
@@ -80,3 +81,7 @@ def settings(**overrides) -> PostSettings:
     )
     values.update(overrides)
     return PostSettings(**values)
+
+
+def bluesky_settings(**overrides) -> PostSettings:
+    return settings("bluesky", **overrides)

@@ -13,6 +13,8 @@ Choices made here (documented for the README):
 - Content warning and visibility: the settings', then category rules (matched case-insensitively): the first
   matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
   when it is more restrictive than the settings'.
+- Link posts (JSON Feed external_url): the card and the first URL go to the linked article; the permalink
+  follows it, marked "★".
 - Image: the article page's og:image (from a LinkPreview), else the feed's first image.
 """
 
@@ -28,9 +30,10 @@ from bridge.config import PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
-from bridge.render.fit import RenderError, shorten
+from bridge.render.fit import PERMALINK_MARK, RenderError, shorten
 from bridge.render.hashtags import category_hashtags
 from bridge.render.language import resolve_language
+from bridge.render.links import without_pointer_urls
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
 from bridge.render.text import clean_inline, html_to_text
 
@@ -79,6 +82,7 @@ class Post:
     visibility: str = "public"
     card: Card | None = None
     image: PostImage | None = None
+    target: str | None = None  # a link post's subject (the card's link); `link` stays the writer's permalink
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -99,28 +103,32 @@ def render_post(
 ) -> Post:
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
+    target = _target(entry, link)
     title = clean_inline(entry.title)
     body = _body_text(entry)
     if title:
-        title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
+        title_key = letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
-        if _letters(first_paragraph) == _letters(title):
+        if letters(first_paragraph) == letters(title):
             body = body[len(first_paragraph) :].lstrip()  # the content repeats its title as a heading
             if not body.strip():
                 body = ""
         elif (
             len(title_key) >= DERIVED_TITLE_MIN_LETTERS or title.endswith(_ELLIPSES)
-        ) and _letters(body).startswith(title_key):
+        ) and letters(body).startswith(title_key):
             title = ""  # a title made of the text's first words: post the text itself
     text_first = not title
     cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
     summary = _opening(body, cap)
+    if target and summary.endswith(PERMALINK_MARK):  # the linkblog's own permalink mark: the post adds its own
+        summary = summary[: -len(PERMALINK_MARK)].rstrip()
     content_warning, visibility = _warning_and_visibility(entry, settings)
     image = _image(entry, preview)
     card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
     card_description = " ".join(clean_inline(line) for line in card_description.split("\n") if line.strip())
+    card_description = without_pointer_urls(card_description)  # a card is not clickable word by word
     return Post(
         key=entry.key,
         link=link,
@@ -135,12 +143,20 @@ def render_post(
         content_warning=content_warning,
         visibility=visibility,
         card=Card(
-            uri=link,
+            uri=target or link,
             title=_cap(clean_inline(card_title), CARD_TITLE_MAX_GRAPHEMES),
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,
+        target=target,
     )
+
+
+def _target(entry: Entry, link: str) -> str | None:
+    target = (entry.target or "").strip()
+    if target and target != link and re.match(r"^https?://[^\s/]+", target, re.IGNORECASE):
+        return target
+    return None
 
 
 def _opening(body: str, cap: int) -> str:
@@ -171,7 +187,7 @@ def _body_text(entry: Entry) -> str:
         return summary.excerpt or summary.opening or summary.text
     if not summary.text:
         return content.excerpt or content.opening
-    s, c = _letters(summary.all_text), _letters(content.all_text)
+    s, c = letters(summary.all_text), letters(content.all_text)
     head = min(len(s) - 8, OPENING_COMPARE_LETTERS) if len(s) > 16 else len(s)
     if len(c) >= len(s) and c.startswith(s[:head]):
         # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
@@ -179,7 +195,7 @@ def _body_text(entry: Entry) -> str:
     return summary.opening or summary.text  # a real excerpt, or the longer of two versions
 
 
-def _letters(text: str) -> str:
+def letters(text: str) -> str:
     return "".join(_ALNUM.findall(text.casefold()))
 
 
