@@ -34,8 +34,8 @@ class Entry:
     language: str | None = None
     authors: list[str] = field(default_factory=list)
     images: list[ImageCandidate] = field(default_factory=list)
-    # A link post's subject: the article it points at (JSON Feed external_url), when `link` is the writer's own
-    # permalink. The post's card goes to the target; the permalink stays in the text.
+    # A link post's subject: the article it points at (JSON Feed external_url; an RSS/Atom link off-site beside
+    # a permalink on the site), when `link` is the writer's own permalink. The post's card goes to the target; the permalink stays in the text.
     target: str | None = None
 
     def to_dict(self) -> dict:

@@ -106,6 +106,20 @@ def byte_range(text: str, piece: str, start_at: int = 0) -> tuple[int, int]:
     return start, start + len(needle)
 
 
+def record_links(value: dict) -> list[str]:
+    """Every link a post record carries: its link facets and its card (Bluesky's default text leaves the link
+    to the card)."""
+    links = [feature["uri"] for facet in value.get("facets") or [] for feature in facet["features"] if "uri" in feature]
+    external = (value.get("embed") or {}).get("external")
+    return links + ([external["uri"]] if external else [])
+
+
+def record_words(value: dict) -> str:
+    """What a reader sees of a post record: its text and its card's title, description and link."""
+    external = (value.get("embed") or {}).get("external") or {}
+    return "\n".join([value["text"], *(external.get(key, "") for key in ("title", "description", "uri"))])
+
+
 def check_facets(record: dict, where: str = "") -> None:
     """Every facet of a post record covers exactly the bytes it claims (a #tag, a link's display text, or the word
     it links: "★", "here"), in

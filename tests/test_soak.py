@@ -13,6 +13,7 @@ import time
 
 import httpx
 
+from tests.bluesky_helpers import record_links
 from tests.mastodon_fake import MastodonFake
 from tests.test_daemon import ROOT, start_daemon, stop, wait_for
 from tests.test_pipeline import posts, rss
@@ -26,8 +27,7 @@ def bluesky_links(pds, did: str) -> list[str]:
     response = httpx.get(f"{pds.url}/xrpc/com.atproto.repo.listRecords",
                          params={"repo": did, "collection": "app.bsky.feed.post", "limit": 100}, timeout=10)
     response.raise_for_status()
-    return [feature["uri"] for record in response.json()["records"] for facet in record["value"]["facets"]
-            for feature in facet["features"] if feature.get("$type", "").endswith("#link")]
+    return [link for record in response.json()["records"] for link in record_links(record["value"])]
 
 
 def test_soak_every_entry_exactly_once_per_account_under_faults(tmp_path, feed_server, pds):

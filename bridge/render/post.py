@@ -13,7 +13,7 @@ Choices made here (documented for the README):
 - Content warning and visibility: the settings', then category rules (matched case-insensitively): the first
   matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
   when it is more restrictive than the settings'.
-- Link posts (JSON Feed external_url): the card and the first URL go to the linked article; the permalink
+- Link posts (Entry.target: JSON Feed external_url, Daring Fireball-style RSS/Atom): the card and the first URL go to the linked article; the permalink
   follows it, marked "★".
 - Image: the article page's og:image (from a LinkPreview), else the feed's first image.
 """

@@ -114,3 +114,52 @@ def test_pointer_links_keep_their_address_and_the_intended_url_comes_first_on_ma
 def test_pointer_words_are_found_at_the_end_of_the_words_before_the_address():
     text = "Read this post (https://a.example/1), not that one (https://a.example/2)."
     assert [(word, url) for _s, _e, word, url in pointer_links(text)] == [("this post", "https://a.example/1")]
+
+
+ATOM_LINKBLOG = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Linkblog</title><link rel="alternate" href="https://blog.example.org/"/><id>https://blog.example.org/</id>
+  <updated>2024-05-01T10:00:00Z</updated>
+  <entry>
+    <title>A story worth reading</title>
+    <link rel="alternate" href="https://news.example.net/story"/>
+    <link rel="related" href="https://blog.example.org/linked/2024/05/story"/>
+    <id>tag:blog.example.org,2024:/linked/story</id><updated>2024-05-01T10:00:00Z</updated>
+    <content type="html">&lt;p&gt;Worth it.&lt;/p&gt;</content>
+  </entry>
+  <entry>
+    <title>My own article</title>
+    <link rel="alternate" href="https://blog.example.org/2024/05/mine"/>
+    <id>tag:blog.example.org,2024:/mine</id><updated>2024-05-01T09:00:00Z</updated>
+    <content type="html">&lt;p&gt;Mine.&lt;/p&gt;</content>
+  </entry>
+</feed>"""
+
+RSS_LINKBLOG = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Links</title><link>https://www.blog.example.org/</link><description>d</description>
+  <item><title>Elsewhere</title><link>https://news.example.net/other</link>
+    <guid isPermaLink="true">https://blog.example.org/links/other</guid><description>Look.</description></item>
+  <item><title>A mirror</title><link>https://cdn.example.net/mirror</link>
+    <guid isPermaLink="false">not-a-link-1</guid><description>Nothing of ours.</description></item>
+  <item><title>Our mirror</title><link>https://blog.example.org/mirror</link>
+    <guid>https://other.example.com/p/1</guid><description>Ours.</description></item>
+</channel></rss>"""
+
+
+def test_daring_fireball_style_feeds_make_link_posts():
+    from bridge.feeds import parse_feed
+
+    atom = parse_feed(ATOM_LINKBLOG.encode(), "https://blog.example.org/feed.atom").entries
+    assert [(e.link, e.target) for e in atom] == [
+        ("https://blog.example.org/linked/2024/05/story", "https://news.example.net/story"),
+        ("https://blog.example.org/2024/05/mine", None),
+    ]
+    rss = parse_feed(RSS_LINKBLOG.encode(), "https://blog.example.org/rss.xml").entries
+    assert [(e.link, e.target) for e in rss] == [
+        ("https://blog.example.org/links/other", "https://news.example.net/other"),
+        ("https://cdn.example.net/mirror", None),  # no permalink of its own: the link is all it has
+        ("https://blog.example.org/mirror", None),  # on the site already
+    ]
+    status = mastodon(atom[0])
+    assert first_url(status) == "https://news.example.net/story"
+    assert "★ https://blog.example.org/linked/2024/05/story" in status
