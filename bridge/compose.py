@@ -78,15 +78,16 @@ class Composer:
         return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=created)
 
     def preview(self, entry: Entry):
-        if not entry.link or not self.fetch_previews:
+        page = entry.target or entry.link  # a link post's card shows the article it points at
+        if not page or not self.fetch_previews:
             return None
         # With the entry as fallback a page that cannot be had gives the feed's own data; so does a page that
         # trips an unexpected error: the post goes out with the card the feed alone makes.
         try:
-            return fetch_link_preview(entry.link, client=self.client, allow_private=self.allow_private, fallback=entry)
+            return fetch_link_preview(page, client=self.client, allow_private=self.allow_private, fallback=entry)
         except Exception as exc:
-            log.warning("no link preview from %s: %s; the post uses the feed's own data", entry.link,
-                        unexpected(log, exc, f"reading the page {entry.link}"))
+            log.warning("no link preview from %s: %s; the post uses the feed's own data", page,
+                        unexpected(log, exc, f"reading the page {page}"))
             return None
 
     def thumbnail(self, image_url: str) -> Thumbnail | None:

@@ -26,6 +26,10 @@ from bridge.redact import register_secret
 TEMPLATE_FIELDS = frozenset({"title", "summary", "url", "hashtags", "author", "feed_title", "published"})
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"
 DEFAULT_TEMPLATE_UNTITLED = "{summary}\n\n{url}\n\n{hashtags}"
+# Bluesky shows the link as a card (title, description, image): the text need not repeat them nor spend ~35 of
+# its 300 graphemes on the URL. A titled post says its title, an untitled one its own text.
+DEFAULT_BLUESKY_TEMPLATE = "{title}\n\n{hashtags}"
+DEFAULT_BLUESKY_TEMPLATE_UNTITLED = "{summary}\n\n{hashtags}"
 DEFAULT_USER_AGENT = "bridge/{version} (+https://pypi.org/project/bridge-crosspost/; feed-to-Mastodon/Bluesky)"
 DEFAULT_BLUESKY_SERVICE = "https://bsky.social"
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -355,9 +359,10 @@ class Config:
                     return getattr(layer, name)
             return default
 
+        titled, untitled = default_templates(account.type)
         return PostSettings(
-            template=pick("template", DEFAULT_TEMPLATE),
-            template_untitled=pick("template_untitled", DEFAULT_TEMPLATE_UNTITLED),
+            template=pick("template", titled),
+            template_untitled=pick("template_untitled", untitled),
             language=pick("language", self.bridge.language),
             force_language=pick("force_language", None),
             visibility=pick("visibility", "public"),
@@ -366,6 +371,13 @@ class Config:
             hashtags=feed.hashtags,
             rules=tuple(feed.rules),
         )
+
+
+def default_templates(platform: str) -> tuple[str, str]:
+    """The built-in (titled, untitled) templates for an account of type `platform`."""
+    if platform == "bluesky":
+        return DEFAULT_BLUESKY_TEMPLATE, DEFAULT_BLUESKY_TEMPLATE_UNTITLED
+    return DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED
 
 
 def default_config_path() -> Path:
@@ -506,8 +518,6 @@ def _check_templates(where: str, options: PostOptions) -> None:
             if field_name not in TEMPLATE_FIELDS:
                 allowed = " ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
                 raise ConfigError(f"{where}.{name}", f"uses the unknown field {{{field_name}}}", f"use only {allowed}")
-        if "url" not in fields:
-            raise ConfigError(f"{where}.{name}", "has no {url}", "every post must carry the link to the entry; add {url}")
 
 
 def _expand(value: str, config_path: Path | None) -> Path:

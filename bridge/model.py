@@ -39,6 +39,9 @@ class Entry:
     # The feed's language (or the parse's default): a language equal to it was not declared by the entry itself,
     # so a confident detection may overrule it (bridge/render/language.py).
     feed_language: str | None = None
+    # A link post's subject: the article it points at (JSON Feed external_url; an RSS/Atom link off-site beside
+    # a permalink on the site), when `link` is the writer's own permalink. The post's card goes to the target; the permalink stays in the text.
+    target: str | None = None
 
     def to_dict(self) -> dict:
         # By hand rather than dataclasses.asdict, whose deep copies were a tenth of a cold poll's time.
@@ -56,6 +59,7 @@ class Entry:
             "images": [dict(vars(image)) for image in self.images],
             "feed_wide_categories": list(self.feed_wide_categories),
             "feed_language": self.feed_language,
+            "target": self.target,
         }
 
     @classmethod

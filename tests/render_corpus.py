@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED, HashtagSettings, PostSettings
+from bridge.config import HashtagSettings, PostSettings, default_templates
 from bridge.model import Entry, ParsedFeed
 from bridge.render.post import Post
 
@@ -68,11 +68,12 @@ def load_entry(name: str, index: int) -> tuple[ParsedFeed, Entry]:
     return feed, feed.entries[index]
 
 
-def settings(**overrides) -> PostSettings:
-    """Post settings as a fresh config gives them, with `overrides`."""
+def settings(platform: str = "mastodon", **overrides) -> PostSettings:
+    """Post settings as a fresh config gives them to an account on `platform`, with `overrides`."""
+    titled, untitled = default_templates(platform)
     values = dict(
-        template=DEFAULT_TEMPLATE,
-        template_untitled=DEFAULT_TEMPLATE_UNTITLED,
+        template=titled,
+        template_untitled=untitled,
         language=None,
         visibility="public",
         content_warning=None,
@@ -99,7 +100,7 @@ def rendered_corpus() -> tuple[RenderedEntry, ...]:
     """Every renderable corpus entry, rendered once per test session (corpus-wide assertions share it)."""
     from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
 
-    chosen = settings()
+    chosen, chosen_bluesky = settings(), settings("bluesky")
     rendered = []
     for name in corpus_files():
         feed = load_feed(name)
@@ -108,7 +109,8 @@ def rendered_corpus() -> tuple[RenderedEntry, ...]:
                 post = render_post(entry, chosen, feed_title=feed.title)
             except RenderError:
                 continue  # an entry without an http(s) link: test_render_corpus checks that case
-            record = bluesky_payload(post, chosen, created_at="2024-01-01T00:00:00.000Z")["record"]
+            bluesky_post = render_post(entry, chosen_bluesky, feed_title=feed.title)
+            record = bluesky_payload(bluesky_post, chosen_bluesky, created_at="2024-01-01T00:00:00.000Z")["record"]
             rendered.append(
                 RenderedEntry(
                     f"{name} entry #{index} ({entry.key})", entry, post,
@@ -116,3 +118,7 @@ def rendered_corpus() -> tuple[RenderedEntry, ...]:
                 )  # fmt: skip
             )
     return tuple(rendered)
+
+
+def bluesky_settings(**overrides) -> PostSettings:
+    return settings("bluesky", **overrides)

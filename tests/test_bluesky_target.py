@@ -175,8 +175,10 @@ def test_rendered_post_goes_out_as_rendered(pds, acct, state, images, monkeypatc
     from bridge.render import bluesky_payload, render_post
 
     link = "https://blog.example.org/2024/05/ein-ausführlicher-bericht-über-die-reise-nach-süden"
+    # the writer's template puts the link in the text too: a shortened URL with a link facet
     config = config_for(pds, acct, monkeypatch, feeds=[
-        {"name": "blog", "url": "https://blog.example.org/feed", "accounts": [ACCOUNT], "language": "de"}])
+        {"name": "blog", "url": "https://blog.example.org/feed", "accounts": [ACCOUNT], "language": "de",
+         "template": "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"}])
     entry = Entry(key="post-1", link=link, title="Die Reise nach Süden 🚂",
                   summary_html="<p>Zwölf Tage, drei Länder und ein Zug, der nie pünktlich war. 🇩🇪🇦🇹🇮🇹</p>",
                   categories=["Reisen", "Eisenbahn"], language="de")
@@ -207,6 +209,30 @@ def test_rendered_post_goes_out_as_rendered(pds, acct, state, images, monkeypatc
     assert kinds == {"app.bsky.richtext.facet#link", "app.bsky.richtext.facet#tag"}
     assert value["embed"]["external"]["uri"] == link
     assert value["embed"]["external"]["thumb"]["$type"] == "blob"
+
+
+def test_default_link_post_cards_the_article_and_links_the_permalink_mark(pds, acct, state, monkeypatch):
+    """Bluesky's default template: no URL in the text, the card goes to the linked article, and the writer's
+    permalink is the "★" at the end (a link facet on one grapheme), as the PDS stores it."""
+    from bridge.render import bluesky_payload, render_post
+
+    permalink = "https://blog.example.org/linked/2024/05/zug"
+    article = "https://news.example.net/2024/05/ein-zug-der-nie-pünktlich-war"
+    config = config_for(pds, acct, monkeypatch, feeds=[
+        {"name": "blog", "url": "https://blog.example.org/feed", "accounts": [ACCOUNT], "language": "de"}])
+    entry = Entry(key="post-2", link=permalink, title="Der Zug, der nie pünktlich war 🚂", target=article,
+                  summary_html='<p>Zwölf Tage: <a href="https://fotos.example.org/1">hier</a>.</p>', language="de")
+    settings = config.post_settings(config.feed("blog"), ACCOUNT)
+    payload = bluesky_payload(render_post(entry, settings), settings, created_at=datetime.now(timezone.utc))
+    published = target_for(config, state).publish(delivery(ACCOUNT), payload)
+    value = get_record(pds.url, published.remote_id)["value"]
+    assert value["text"] == "Der Zug, der nie pünktlich war 🚂 ★"
+    (facet,) = value["facets"]
+    data = value["text"].encode("utf-8")
+    assert data[facet["index"]["byteStart"]:facet["index"]["byteEnd"]].decode("utf-8") == "★"
+    assert facet["features"][0]["uri"] == permalink
+    assert value["embed"]["external"]["uri"] == article
+    assert value["embed"]["external"]["description"] == "Zwölf Tage: hier."
 
 
 def test_300_graphemes_of_mixed_emoji_pass_and_301_are_refused_by_the_pds(pds, acct, state, monkeypatch):

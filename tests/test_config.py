@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from bridge.config import (
+    DEFAULT_BLUESKY_TEMPLATE,
+    DEFAULT_BLUESKY_TEMPLATE_UNTITLED,
+    DEFAULT_TEMPLATE,
     AccountConfig,
     BridgeSettings,
     CategoryRule,
@@ -38,8 +41,26 @@ def test_example_config_loads_and_resolves_its_defaults():
     assert config.bridge.interval == 15 * 60
     assert config.bridge.max_post_age == 7 * 86400
     settings = config.post_settings(config.feed("blog"), "bluesky-main")
-    assert settings.template == "{title}\n\n{url}"  # the per-account override wins
+    assert settings.template == "{title}\n\n{hashtags}"  # the per-account override wins over the feed's
+    assert settings.template_untitled == "{summary}\n\n{hashtags}"
     assert config.post_settings(config.feed("blog"), "mastodon-main").visibility == "public"
+
+
+def test_bluesky_accounts_default_to_card_aware_templates_and_a_set_template_wins():
+    accounts = {
+        "m": {"type": "mastodon", "instance": "https://m.example"},
+        "b": {"type": "bluesky", "handle": "me.example"},
+    }
+    feeds = [
+        {"name": "plain", "url": "https://b.example/feed", "accounts": ["m", "b"]},
+        {"name": "mine", "url": "https://b.example/feed2", "accounts": ["b"], "template": "{title}"},
+    ]
+    config = parse_config({"accounts": accounts, "feeds": feeds})
+    assert config.post_settings(config.feed("plain"), "m").template == DEFAULT_TEMPLATE
+    bluesky = config.post_settings(config.feed("plain"), "b")
+    assert (bluesky.template, bluesky.template_untitled) == (DEFAULT_BLUESKY_TEMPLATE, DEFAULT_BLUESKY_TEMPLATE_UNTITLED)
+    assert "{url}" not in bluesky.template + bluesky.template_untitled
+    assert config.post_settings(config.feed("mine"), "b").template == "{title}"  # no {url}: the card or the end has it
 
 
 def _model_keys(model, prefix: str) -> set[str]:
@@ -91,7 +112,6 @@ def test_every_accepted_key_is_in_the_example_and_nothing_else():
         ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "accounts": ["nope"]}]}, "feeds[0] (name = 'blog').accounts", "[accounts.nope]"),
         ({"feeds": [{"name": "blog"}]}, "feeds[0] (name = 'blog').url", "is required"),
         ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "template": "{tittle} {url}"}]}, "feeds[0] (name = 'blog').template", "{tittle}"),
-        ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "template": "{title}"}]}, "feeds[0] (name = 'blog').template", "{url}"),
         ({"feeds": [{"name": "blog", "url": "https://b.example/feed", "interval": "soon"}]}, "feeds[0] (name = 'blog').interval", "15m"),
         ({"feeds": [{"name": "blog", "url": "ftp://b.example/feed"}]}, "feeds[0] (name = 'blog').url", "http(s)"),
         ({"feeds": [{"name": "a", "url": "https://b.example/1"}, {"name": "a", "url": "https://b.example/2"}]}, "feeds[1] (name = 'a').name", "unique"),

@@ -69,16 +69,22 @@ def test_version_1_1_authors_and_language():
     assert second.language == "de-DE" and second.authors == ["Anna", "Ben"]
 
 
-def test_external_url_is_only_the_fallback_link():
+def test_external_url_is_a_link_posts_target_else_the_fallback_link():
     feed = parse({
         "version": "https://jsonfeed.org/version/1",
         "items": [
             {"id": "1", "url": "https://example.org/linked/1", "external_url": "https://elsewhere.example/story", "content_html": "<p>x</p>"},
             {"id": "2", "external_url": "https://elsewhere.example/other?utm_source=jsonfeed", "content_html": "<p>y</p>"},
+            {"id": "3", "url": "https://example.org/3", "external_url": "https://example.org/3", "content_html": "<p>z</p>"},
+            # a WordPress plugin's HTML-escaped query: "&#038;" would start a fragment
+            {"id": "4", "url": "https://example.org/4", "external_url": "https://e.example/a?b=1&#038;c=2&amp;d=3", "content_html": "<p>w</p>"},
         ],
     })
-    assert feed.entries[0].link == "https://example.org/linked/1"
+    assert feed.entries[0].link == "https://example.org/linked/1"  # the permalink stays the entry's link
     assert feed.entries[1].link == "https://elsewhere.example/other"
+    assert [entry.target for entry in feed.entries] == [
+        "https://elsewhere.example/story", None, None, "https://e.example/a?b=1&c=2&d=3",
+    ]
 
 
 def test_images_banner_and_attachments():

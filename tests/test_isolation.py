@@ -25,6 +25,7 @@ from bridge.model import Entry
 from bridge.pipeline import Poller
 from bridge.state import State
 from bridge.status import collect_status, render_status_text
+from tests.bluesky_helpers import record_words
 from tests.fake_target import FakeTarget
 from tests.mastodon_fake import MastodonFake
 from tests.test_crash_matrix import list_posts
@@ -70,7 +71,7 @@ def test_nested_tags_entry_beside_a_normal_feed_posts_everything_on_both_account
             assert result.returncode == 0, result.stderr
             assert "Traceback" not in result.stderr
         mastodon_texts = [status["text"] for status in fake.statuses("writer")]
-        bluesky_texts = [record["value"]["text"] for record in list_posts(pds, sky.did)]
+        bluesky_texts = [record_words(record["value"]) for record in list_posts(pds, sky.did)]
     for texts in (mastodon_texts, bluesky_texts):
         assert len(texts) == 3
         assert any("Deeply nested words" in text for text in texts)
@@ -312,7 +313,7 @@ def test_preview_shows_the_nested_tags_entry_and_the_one_after_it(tmp_path):
     assert [(item["entry"], item["platform"]) for item in items] == [
         ("guid-2", "mastodon"), ("guid-2", "bluesky"), ("guid-1", "mastodon"), ("guid-1", "bluesky")]
     assert "Deeply nested words." in items[2]["payload"]["status"]
-    assert "Deeply nested words." in items[3]["payload"]["record"]["text"]
+    assert "Deeply nested words." in record_words(items[3]["payload"]["record"])
 
 
 def test_status_survives_a_stored_time_no_calendar_holds(world):  # noqa: F811

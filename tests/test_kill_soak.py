@@ -30,7 +30,8 @@ from tests.bluesky_helpers import jpeg
 from tests.mastodon_fake import MastodonFakeProcess
 from tests.test_daemon import ROOT, stop, wait_for
 from tests.test_pipeline import rss
-from tests.test_soak import bluesky_records, link_facets
+from tests.bluesky_helpers import record_links
+from tests.test_soak import bluesky_records
 
 pytestmark = pytest.mark.slow
 
@@ -245,7 +246,7 @@ def test_random_sigkills_across_every_phase_lose_nothing_and_post_nothing_twice(
         statuses = fake.statuses("killsoak")
         records = bluesky_records(pds, account.did)
     mastodon_links = [link for status in statuses for link in URL.findall(status["text"])]
-    bluesky_links = [link for record in records for link in link_facets(record)]
+    bluesky_links = [link for record in records for link in record_links(record["value"])]
     masto_dupes, masto_lost = count_once(soak.published, mastodon_links)
     sky_dupes, sky_lost = count_once(soak.published, bluesky_links)
     report = soak.status()

@@ -53,6 +53,21 @@ def mastodon_count(text: str) -> int:
     return clusters(URL_TOKEN.sub(url, text))
 
 
+def mastodon_urls(status: str) -> list[str]:
+    return [url.rstrip(".,;:!?)'\"") for url in URL_TOKEN.findall(status)]
+
+
+def letters(text: str) -> str:
+    return "".join(regex.findall(r"[\p{L}\p{N}]+", text.casefold()))
+
+
+def repeats_card(text: str, external: dict) -> bool:
+    """Both the card's title and (the opening of) its description are in the text."""
+    said = letters(text)
+    description = letters(external["description"])[:100]
+    return bool(description) and letters(external["title"]) in said and description in said
+
+
 def check_clean(text: str, where: str, source: str = "") -> None:
     """No markup or entity left — except text the source itself wrote as text ("&lt;i&gt;", "&amp;amp;")."""
     for match in TAG_MARKUP.finditer(text):
@@ -74,6 +89,7 @@ def test_every_entry_renders_for_both_platforms(name):
         return
     assert feed.entries, f"{name} parsed to no entries"
     post_settings = settings(language="en")  # as config.example.toml: a default that must not mislabel posts
+    bluesky_settings = settings("bluesky", language="en")
     for index, entry in enumerate(feed.entries):
         where = f"{name} entry #{index} ({entry.key})"
         if not (entry.link or "").startswith(("http://", "https://")) and not entry.key.startswith(("http://", "https://")):
@@ -96,7 +112,13 @@ def test_every_entry_renders_for_both_platforms(name):
         assert regex.search(r"(?:^|\s)" + regex.escape(post.link) + r"(?:\s|$)", status), f"{where}: permalink altered"
         check_clean(status, where + " (Mastodon)", source)
 
-        record = bluesky_payload(post, post_settings, created_at=CREATED)["record"]
+        intended = post.target or post.link
+        assert mastodon_urls(status)[0] == intended, f"{where}: Mastodon would build its card from another URL"
+        if post.target:
+            assert f"★ {post.link}" in status, f"{where}: the link post's permalink is gone"
+
+        bluesky_post = render_post(entry, bluesky_settings, feed_title=feed.title)
+        record = bluesky_payload(bluesky_post, bluesky_settings, created_at=CREATED)["record"]
         text = record["text"]
         assert clusters(text) <= 300 and len(text.encode("utf-8")) <= 3000, f"{where}: Bluesky text too long"
         check_clean(text, where + " (Bluesky)", source)
@@ -104,11 +126,15 @@ def test_every_entry_renders_for_both_platforms(name):
         features = [facet["features"][0] for facet in record["facets"]]
         assert all(HASHTAG.match(feature["tag"]) for feature in features if feature["$type"].endswith("#tag")), where
         link_uris = [feature["uri"] for feature in features if feature["$type"].endswith("#link")]
-        assert post.link in link_uris, f"{where}: no link facet for the permalink"
         if record["embed"]["$type"] == "app.bsky.embed.images":  # a photo post: its pictures, no card
+            assert post.link in link_uris, f"{where}: no link facet for the permalink"
             pictures = record["embed"]["images"]
             assert 1 <= len(pictures) <= 4 and all(clusters(image["alt"]) <= 2000 for image in pictures), where
             continue
         external = record["embed"]["external"]
-        assert external["uri"] == post.link
+        assert external["uri"] == intended, f"{where}: the card does not go to the post's subject"
+        if post.target:
+            assert post.link in link_uris, f"{where}: the link post's permalink is gone"
+        assert not URL_TOKEN.search(text), f"{where}: Bluesky's default text spends graphemes on a URL the card has"
+        assert not repeats_card(text, external), f"{where}: the Bluesky text repeats its card's title and description"
         check_clean(external["title"] + "\n" + external["description"], where + " (card)", source)

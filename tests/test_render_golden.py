@@ -34,13 +34,13 @@ def golden_files() -> list[Path]:
     return sorted(GOLDEN_DIR.glob("*.json"))
 
 
-def post_settings(overrides: dict):
+def post_settings(overrides: dict, platform: str = "mastodon"):
     values = dict(overrides)
     if "hashtags" in values:
         values["hashtags"] = HashtagSettings(**values["hashtags"])
     if "rules" in values:
         values["rules"] = tuple(CategoryRule(**rule) for rule in values["rules"])
-    return settings(**values)
+    return settings(platform, **values)
 
 
 def render_case(case: dict) -> tuple[str, dict]:
@@ -48,10 +48,12 @@ def render_case(case: dict) -> tuple[str, dict]:
     chosen = post_settings(case.get("settings", {}))
     limits = MastodonLimits(**case.get("mastodon_limits", {}))
     post = render_post(entry, chosen, feed_title=feed.title)
+    chosen_bluesky = post_settings(case.get("settings", {}), "bluesky")  # Bluesky's own default templates
+    bluesky_post = render_post(entry, chosen_bluesky, feed_title=feed.title)
     return entry.key, {
         "post": post.to_dict(),
         "mastodon": mastodon_payload(post, chosen, limits),
-        "bluesky": bluesky_payload(post, chosen, created_at=CREATED),
+        "bluesky": bluesky_payload(bluesky_post, chosen_bluesky, created_at=CREATED),
     }
 
 

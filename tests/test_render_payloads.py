@@ -80,7 +80,7 @@ def test_bluesky_payload_shape():
         "external": {
             "uri": "https://example.com/2024/05/hello-world",
             "title": "Hello world",
-            "description": "A short excerpt.",
+            "description": "",  # the template put the summary in the text: the card does not say it again
             "thumb": {"source_url": "https://example.com/cover.jpg", "size": 1234, "width": 1200, "height": 630, "mime_type": "image/jpeg"},
         },
     }

@@ -17,8 +17,17 @@ def test_paragraphs_entities_whitespace():
 
 
 def test_images_dropped_links_reduced_to_text():
-    html = '<p>See <a href="https://example.com/x">this post</a> <img src="a.png" alt="a cat"> now.</p>'
-    assert text(html) == "See this post now."
+    html = '<p>See <a href="https://example.com/x">the launch notes</a> <img src="a.png" alt="a cat"> now.</p>'
+    assert text(html) == "See the launch notes now."
+
+
+def test_a_link_whose_text_only_points_keeps_its_address():
+    html = ('<p>Examples: <a href="https://t.example/1">here</a> and <a href="https://t.example/2">Here</a>; '
+            'read <a href="https://example.com/x">this post</a>, or <a href="/relative">here</a>.</p>')
+    assert text(html) == (
+        "Examples: here (https://t.example/1) and Here (https://t.example/2); read this post (https://example.com/x), "
+        "or here."
+    )
 
 
 def test_emoji_image_keeps_its_emoji():

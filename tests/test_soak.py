@@ -13,6 +13,7 @@ import time
 
 import httpx
 
+from tests.bluesky_helpers import record_links
 from tests.mastodon_fake import MastodonFake
 from tests.test_daemon import ROOT, start_daemon, stop, wait_for
 from tests.test_pipeline import posts, rss
@@ -49,8 +50,8 @@ def link_facets(record: dict) -> list[str]:
 
 
 def bluesky_links(pds, did: str) -> list[str]:
-    """The links of every post (each post here has one: its own)."""
-    return [link for record in bluesky_records(pds, did) for link in link_facets(record)]
+    """The links of every post (each post here has one: its own, in the text or the card)."""
+    return [link for record in bluesky_records(pds, did) for link in record_links(record["value"])]
 
 
 def test_soak_every_entry_exactly_once_per_account_under_faults(tmp_path, feed_server, pds):

@@ -175,7 +175,7 @@ def _select(entries: list, entry_id: str | None, limit: int) -> list:
 
 
 def _targets(config, feed_config, url: str, account_name: str | None) -> list[_Target]:
-    from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED, FeedConfig, HashtagSettings, PostSettings
+    from bridge.config import FeedConfig, HashtagSettings, PostSettings, default_templates
     from bridge.errors import ConfigError
     from bridge.render import MastodonLimits
 
@@ -196,8 +196,8 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
             targets.append(_Target(name, account.type, config.post_settings(feed, name), limits))
         return targets
     settings = PostSettings(
-        template=DEFAULT_TEMPLATE,
-        template_untitled=DEFAULT_TEMPLATE_UNTITLED,
+        template="",  # each platform's own defaults, below
+        template_untitled="",
         language=config.bridge.language if config else None,
         visibility="public",
         content_warning=None,
@@ -210,7 +210,8 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
         (DEFAULT_BLUESKY, "bluesky", None),
     ):
         if account_name in (None, name):
-            targets.append(_Target(name, platform, settings, limits))
+            titled, untitled = default_templates(platform)
+            targets.append(_Target(name, platform, replace(settings, template=titled, template_untitled=untitled), limits))
     if not targets:
         raise ConfigError("--account", f"no account {account_name!r}", f"without accounts in the config, use {DEFAULT_MASTODON} or {DEFAULT_BLUESKY}")
     return targets
@@ -247,13 +248,14 @@ def _fetch_extras(client, entry, allow_private: bool):
     from bridge.redact import redact
 
     notes: list[str] = []
-    if client is None or not entry.link:
+    page = entry.target or entry.link  # a link post's card shows the article it points at
+    if client is None or not page:
         return None, None, notes
     try:
-        link_preview = fetch_link_preview(entry.link, client=client, allow_private=allow_private, fallback=entry)
+        link_preview = fetch_link_preview(page, client=client, allow_private=allow_private, fallback=entry)
     except Exception as exc:  # the post is made of the feed's own data, as `poll` would
         link_preview = None
-        notes.append(f"no link preview: {unexpected(log, exc, f'reading the page {entry.link}')}")
+        notes.append(f"no link preview: {unexpected(log, exc, f'reading the page {page}')}")
     memo: dict = {}
 
     def thumbnail(post):

@@ -4,7 +4,8 @@ Leniencies, each seen in real feeds: a version URL with http://; an id given as 
 string, as the spec asks); `date_updated` for `date_modified`; dates without a time zone (taken as UTC);
 content_html that was HTML-escaped once more (``&lt;p&gt;…``, unescaped once); 1.0's `author` object and
 1.1's `authors` list (1.1 wins when both exist); items inherit the feed's authors and language.
-`url` is the entry's link; `external_url` (the page a linkblog post points at) is only the fallback link.
+`url` is the entry's link; `external_url` (the page a linkblog post points at) is the entry's target when it has
+a `url` of its own (a link post), else the fallback link.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ log = logging.getLogger("bridge.feeds")
 _VERSION = re.compile(r"jsonfeed\.org/version/(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _ESCAPED_HTML = re.compile(r"^\s*&lt;[a-zA-Z!/]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_URL_ENTITY = re.compile(r"&(?:amp|#0*38|#x0*26);", re.IGNORECASE)
 
 
 def parse_json_feed(body: bytes, url: str, *, default_language: str | None = None) -> ParsedFeed:
@@ -108,6 +110,16 @@ def _url(value, base: str) -> str | None:
     return absolute if absolute.startswith(("http://", "https://")) else None
 
 
+def _target(external: str | None, item_url: str | None) -> str | None:
+    """A link post's subject: `external_url` beside a `url` of its own. A WordPress plugin writes it HTML-escaped
+    ("&#038;utm_source="), which would cut the query at a fragment: a link's "&" is never an entity."""
+    if not external or not item_url:
+        return None
+    if _URL_ENTITY.search(external):
+        external = html.unescape(external)
+    return external if external != item_url else None
+
+
 def _authors(obj: dict) -> list[str]:
     names: list[str] = []
     authors = obj.get("authors")
@@ -181,4 +193,5 @@ def _entry(item: dict, feed_url: str, home: str | None, language: str | None, fe
         feed_language=language,
         authors=_authors(item) or list(feed_authors),
         images=images.items,
+        target=_target(external, item_url),
     )

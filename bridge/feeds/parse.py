@@ -125,6 +125,18 @@ def _read_with_feedparser(data: bytes, url: str, xml_type: str):
         raise FeedParseError(f"{url}: the feed parser failed: {type(exc).__name__}: {exc}") from None
 
 
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").removeprefix("www.")
+    except ValueError:
+        return ""
+
+
+def _same_site(host: str, site: str) -> bool:
+    """blog.example.com is on example.com's site, and the other way round."""
+    return bool(host) and (host == site or host.endswith("." + site) or site.endswith("." + host))
+
+
 def _struct_to_datetime(value) -> datetime | None:
     if not value:
         return None
@@ -153,6 +165,7 @@ class _Mapper:
         feed = result.feed
         self.directory = urljoin(url, "./")
         self.bare_host = self._bare_host(feed.get("link") or "")
+        self.site_host = _host(self.absolute(feed.get("link")) or "")
         self.feed_language = normalise_language(feed.get("language") or (feed.get("title_detail") or {}).get("language"))
         self.feed_authors = self._authors(feed)
 
@@ -199,6 +212,22 @@ class _Mapper:
         if entry.get("guidislink") or identifier.startswith(("http://", "https://")):
             return self.absolute(identifier)
         return None
+
+    def _link_post(self, entry, link: str | None) -> tuple[str | None, str | None]:
+        """(link, target). A linkblog entry whose link points off-site while it has a permalink on the site
+        (Atom <link rel="related">, as Daring Fireball writes it; an RSS <guid> URL) is a link post: the
+        permalink is its link, the off-site page its target."""
+        if not link or not self.site_host or _same_site(_host(link), self.site_host):
+            return link, None
+        candidates = [item.get("href") for item in entry.get("links") or [] if item.get("rel") == "related"]
+        identifier = entry.get("id") or ""
+        if self.rss and identifier.startswith(("http://", "https://")):
+            candidates.append(identifier)  # a permalink, unless isPermaLink="false" (which feedparser does not tell)
+        for candidate in candidates:
+            permalink = self.absolute(candidate)
+            if permalink and _same_site(_host(permalink), self.site_host):
+                return permalink, link
+        return link, None
 
     # --- the feed and its entries ---------------------------------------------------------------------------
 
@@ -287,7 +316,7 @@ class _Mapper:
         # Plain lookups from here on: a tenth of FeedParserDict's cost, and none of its aliases apply to the keys
         # read here (its get("updated*") even falls back to published: feedparser issue 310).
         entry = dict(entry)
-        link = self._entry_link(entry)
+        link, target = self._link_post(entry, self._entry_link(entry))
         canonical = canonical_link(link) if link else None
         title = _text_of(entry.get("title_detail"), entry.get("title") or "")
         (summary, summary_base), (content, content_base) = self._bodies(entry)
@@ -317,4 +346,5 @@ class _Mapper:
             images=feedparser_images(
                 entry, self.url, ((content, "content:img", content_base), (summary, "summary:img", summary_base))
             ),
+            target=target,
         )

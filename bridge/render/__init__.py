@@ -26,13 +26,11 @@ Bluesky — the app.bsky.feed.post record, as lexicon JSON:
     {
       "record": {
         "$type": "app.bsky.feed.post",
-        "text": "Title\\n\\nSummary…\\n\\nexample.com/2024/05/a-lon…\\n\\n#Tag",
+        "text": "Title\\n\\n#Tag",            # Bluesky's default template: the card is the link
         "facets": [                        # UTF-8 byte offsets; byteStart inclusive, byteEnd exclusive
-          {"index": {"byteStart": 25, "byteEnd": 52},
-           "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/2024/05/a-long-post"}]},
-          {"index": {"byteStart": 54, "byteEnd": 58},
+          {"index": {"byteStart": 7, "byteEnd": 11},
            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "Tag"}]}
-        ],
+        ],                                 # with {url} in the template: a #link facet on the shortened URL
         "langs": ["en-US"],                # BCP-47, at most 3; [] when unknown
         "embed": {
           "$type": "app.bsky.embed.external",

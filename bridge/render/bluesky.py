@@ -19,6 +19,11 @@ facet. A card thumbnail smaller than MIN_IMAGE_WIDTH x MIN_IMAGE_HEIGHT is left 
 
 Bluesky has no content warning field: a content warning becomes the post's first line, "CW: …".
 Visibility has no Bluesky equivalent (every post is public).
+
+Text and card each do their own job: the card (title, description, image) is the link, so Bluesky's default
+templates (config.DEFAULT_BLUESKY_TEMPLATE*) leave {url} out and a titled post's text is its title, an untitled
+one's its own text; the card leaves out a description the text already gives. A template with {url} puts the
+link in the text too; a post without a card always has it there.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from bridge.config import PostSettings
 from bridge.linkpreview.model import Thumbnail
 from bridge.render import graphemes
 from bridge.render.facets import facets
-from bridge.render.fit import fit
+from bridge.render.fit import PERMALINK_MARK, fit, template_fields
 from bridge.render.hashtags import TEXT_HASHTAG, is_valid_hashtag
 from bridge.render.limits import (
     BLUESKY_ALT_MAX_GRAPHEMES,
@@ -42,13 +47,14 @@ from bridge.render.limits import (
     BLUESKY_THUMB_MAX_BYTES,
     BlueskyLimits,
 )
-from bridge.render.links import display_url, find_urls
+from bridge.render.links import display_url, find_urls, pointer_links
 from bridge.render.mastodon import post_parts
 from bridge.render.photos import big_enough
-from bridge.render.post import Post
+from bridge.render.post import Post, letters
 from bridge.render.template import RichText, Segment
 
 CONTENT_WARNING_PREFIX = "CW: "
+REPEAT_COMPARE_LETTERS = 100  # the card repeats the text when this much of its description opens within it
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,14 @@ class BlueskyText:
         return [Segment(display_url(url), link=url)]
 
     def text_segments(self, text: str) -> list[Segment]:
-        """Plain text with its URLs as (shortened) links and its #hashtags as tags."""
+        """Plain text with its URLs as (shortened) links, "here (https://…)" as "here" linked, and its #hashtags
+        as tags."""
         if not text:
             return []
-        marks = [(start, end, "link") for start, end in find_urls(text)]
+        found = pointer_links(text)
+        pointers = {start: (word, url) for start, _end, word, url in found}
+        marks = [(start, end, "pointer") for start, end, _word, _url in found]
+        marks += [(start, end, "link") for start, end in find_urls(text) if not any(s < end and start < e for s, e, _ in marks)]
         for match in TEXT_HASHTAG.finditer(text):
             start, end = match.span()
             if is_valid_hashtag(match.group(1)) and not any(s < end and start < e for s, e, _ in marks):
@@ -75,7 +85,10 @@ class BlueskyText:
             if start > position:
                 segments.append(Segment(text[position:start]))
             piece = text[start:end]
-            if kind == "link":
+            if kind == "pointer":
+                word, url = pointers[start]
+                segments.append(Segment(word, link=url))
+            elif kind == "link":
                 segments.append(Segment(display_url(piece), link=piece))
             else:
                 segments.append(Segment(piece, tag=piece[1:]))
@@ -87,6 +100,19 @@ class BlueskyText:
     def fits(self, rich: RichText) -> bool:
         text = rich.text
         return graphemes.utf8_len(text) <= self.limits.max_bytes and graphemes.count(text) <= self.limits.max_graphemes
+
+
+def repeats(text: str, passage: str) -> bool:
+    """Whether `text` already carries `passage` (its opening, letters and digits only and without URLs, so a cut,
+    a changed punctuation or a shortened URL still counts)."""
+    opening = letters(without_urls(passage))[:REPEAT_COMPARE_LETTERS]
+    return bool(opening) and opening in letters(without_urls(text))  # a URL may be shown shortened in the text
+
+
+def without_urls(text: str) -> str:
+    for start, end in reversed(find_urls(text)):
+        text = text[:start] + text[end:]
+    return text
 
 
 def rfc3339(moment: datetime) -> str:
@@ -109,7 +135,12 @@ def bluesky_payload(
     prefix = []
     if post.content_warning:
         prefix = [Segment(CONTENT_WARNING_PREFIX + post.content_warning), Segment("\n\n")]
-    rich = fit(post.template, post_parts(post), BlueskyText(limits), prefix)
+    # The card is the link: a template without {url} spends no graphemes on it (a link post keeps its permalink
+    # as a one-grapheme mark). Without a card the link goes into the text, as on Mastodon.
+    # A photo post's embed is its pictures (a post has one embed): its link stays in the text.
+    link_elsewhere = post.card is not None and not post.images and "url" not in template_fields(post.template)
+    suffix = [Segment(" "), Segment(PERMALINK_MARK, link=post.link)] if link_elsewhere and post.target else []
+    rich = fit(post.template, post_parts(post), BlueskyText(limits), prefix, suffix=suffix, link_elsewhere=link_elsewhere)
     record: dict = {
         "$type": BLUESKY_POST_TYPE,
         "text": rich.text,
@@ -122,6 +153,8 @@ def bluesky_payload(
             for image in post.images[:BLUESKY_MAX_IMAGES]]}
     elif post.card is not None:
         external: dict = {"uri": post.card.uri, "title": post.card.title, "description": post.card.description}
+        if repeats(rich.text, post.card.description):
+            external["description"] = ""  # the text already says it (an untitled post is its own description)
         if (thumbnail is not None and len(thumbnail.data) <= BLUESKY_THUMB_MAX_BYTES
                 and big_enough(thumbnail.width, thumbnail.height)):
             external["thumb"] = thumbnail.describe()

@@ -26,6 +26,7 @@ from bridge.render.links import find_urls
 from bridge.render.template import RichText, Segment, parse_template, render_template
 
 ELLIPSIS = "…"
+PERMALINK_MARK = "★"  # a link post's own permalink, as linkblogs (Daring Fireball) mark it
 MIN_SUMMARY_GRAPHEMES = 40  # our choice: a shorter stub of a summary says nothing; drop a hashtag instead
 SENTENCE_PREFERENCE = 0.5  # cut at a sentence when that keeps at least half of what a word cut would keep
 
@@ -79,6 +80,7 @@ class Parts:
     author: str = ""
     feed_title: str = ""
     published: str = ""
+    target: str = ""  # a link post's subject: the {url} field gives it first, then the permalink after PERMALINK_MARK
 
 
 class Platform(Protocol):
@@ -95,6 +97,7 @@ class Fitter:
     parts: Parts
     platform: Platform
     prefix: list[Segment] = field(default_factory=list)  # fixed text before the template (Bluesky's CW line)
+    suffix: list[Segment] = field(default_factory=list)  # fixed text after it (a link post's permalink mark)
 
     def build(self, title: str, summary: str, tags: tuple[str, ...], extras: bool = True) -> RichText:
         platform = self.platform
@@ -106,16 +109,25 @@ class Fitter:
         fields = {
             "title": platform.text_segments(title),
             "summary": platform.text_segments(summary),
-            "url": platform.url_segments(self.parts.url),
+            "url": self.link_segments(),
             "hashtags": hashtag_segments,
             "author": platform.text_segments(self.parts.author) if extras else [],
             "feed_title": platform.text_segments(self.parts.feed_title) if extras else [],
             "published": [Segment(self.parts.published)] if extras and self.parts.published else [],
         }
         body = render_template(self.template, fields)
-        if not self.prefix:
+        if not self.prefix and not self.suffix:
             return body
-        return RichText(tuple(self.prefix) + body.segments)
+        suffix = self.suffix if body.segments else [segment for segment in self.suffix if segment.text.strip()]
+        return RichText(tuple(self.prefix) + body.segments + tuple(suffix))
+
+    def link_segments(self) -> list[Segment]:
+        """The {url} field: the permalink; for a link post, the article it points at first (Mastodon builds its
+        card from the first URL), then the permalink after its mark."""
+        permalink = self.platform.url_segments(self.parts.url)
+        if not self.parts.target:
+            return permalink
+        return [*self.platform.url_segments(self.parts.target), Segment(f"\n{PERMALINK_MARK} "), *permalink]
 
     def fits(self, rich: RichText) -> bool:
         return self.platform.fits(rich)
@@ -153,10 +165,24 @@ class Fitter:
         )
 
 
-def fit(template: str, parts: Parts, platform: Platform, prefix: list[Segment] | None = None) -> RichText:
-    if "url" not in {name for _literal, name in parse_template(template)}:
-        template = template.rstrip() + "\n\n{url}"  # a post always carries its link (config.py insists too)
-    return Fitter(template, parts, platform, list(prefix or [])).fit()
+def fit(
+    template: str,
+    parts: Parts,
+    platform: Platform,
+    prefix: list[Segment] | None = None,
+    *,
+    suffix: list[Segment] | None = None,
+    link_elsewhere: bool = False,
+) -> RichText:
+    """The best text for `template` within the platform's limit. A template without {url} gets the link at the
+    end, unless the post carries it `link_elsewhere` (Bluesky's card)."""
+    if not link_elsewhere and "url" not in template_fields(template):
+        template = template.rstrip() + "\n\n{url}"  # a post always carries its link
+    return Fitter(template, parts, platform, list(prefix or []), list(suffix or [])).fit()
+
+
+def template_fields(template: str) -> set[str]:
+    return {name for _literal, name in parse_template(template) if name}
 
 
 # --- cutting text ------------------------------------------------------------------------------------------

@@ -35,6 +35,41 @@ _MENTION = regex.compile(
 )
 
 
+# Link texts that only point at something ("see here"): without their address they leave the sentence dangling.
+POINTER_WORDS = frozenset(
+    (
+        "here", "this", "this post", "this article", "this link", "this one", "this thread", "this video",
+        "link", "click here", "read here", "see here", "here's", "there", "source",
+        "hier", "ici", "aquí",  # de, fr, es
+    )
+)  # fmt: skip
+# A pointer word with its address in parentheses after it, as html_to_text writes it.
+_POINTER_LINK = re.compile(r"(?<!\w)(?P<word>[^\W\d_][\w' ]{0,20}?) \((?P<url>https?://[^\s()]+)\)")
+
+
+def is_pointer(label: str) -> bool:
+    return " ".join(label.split()).casefold().rstrip(".:!?,") in POINTER_WORDS
+
+
+def pointer_links(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, word, url) of every "here (https://…)" in plain text: Bluesky links the word itself."""
+    out = []
+    for match in _POINTER_LINK.finditer(text):
+        word = match.group("word")
+        for start in range(len(word)):  # the longest tail of the words before "(" that is a pointer
+            if (start == 0 or word[start - 1] == " ") and is_pointer(word[start:]):
+                out.append((match.start("word") + start, match.end(), word[start:], match.group("url")))
+                break
+    return out
+
+
+def without_pointer_urls(text: str) -> str:
+    """"here (https://…)" -> "here", where the words cannot carry their link."""
+    for start, end, word, _url in reversed(pointer_links(text)):
+        text = text[:start] + word + text[end:]
+    return text
+
+
 def find_urls(text: str) -> list[tuple[int, int]]:
     """(start, end) of every http(s) URL in plain text."""
     spans = []

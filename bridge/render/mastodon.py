@@ -3,8 +3,9 @@
     {"status": str, "spoiler_text": str, "visibility": "public"|"unlisted"|"private"|"direct",
      "language": "en"|None, "media": [{"url": str, "description": str}]}
 
-The permalink is in the text (the server builds its link card from the first URL). `media` holds the post's
-native pictures (a photo post's, or any entry's image with images = "attach"), at most the instance's
+The permalink is in the text (the server builds its link card from the first URL, so when the summary holds a URL
+the link line moves up before it; a link post gives the linked article first, then "★ permalink"). `media` holds
+the post's native pictures (a photo post's, or any entry's image with images = "attach"), at most the instance's
 max_media_attachments, each described by its alt text cut to the instance's description_limit; a status with
 media shows no link card.
 """
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 
 from bridge.config import PostSettings
 from bridge.render import graphemes
-from bridge.render.fit import Parts, fit
+from bridge.render.fit import Parts, fit, template_fields
 from bridge.render.language import mastodon_language
 from bridge.render.limits import MastodonLimits
-from bridge.render.links import mastodon_length
+from bridge.render.links import find_urls, mastodon_length
 from bridge.render.post import Post
 from bridge.render.template import RichText, Segment
 
@@ -55,7 +56,21 @@ def post_parts(post: Post) -> Parts:
         author=post.author,
         feed_title=post.feed_title,
         published=(post.published or "")[:10],
+        target=post.target or "",
     )
+
+
+def link_line_first(template: str) -> str:
+    """`template` with its {url} line moved up before the summary's line (else the title's), which may hold URLs."""
+    if "url" not in template_fields(template):
+        template = template.rstrip() + "\n\n{url}"  # where fit() would put it
+    lines = template.split("\n")
+    link_line = next(i for i, line in enumerate(lines) if "{url}" in line)
+    earlier = [i for i in range(link_line) if "{summary}" in lines[i]] or [i for i in range(link_line) if "{title}" in lines[i]]
+    if not earlier:
+        return template
+    first = earlier[0]
+    return "\n".join(lines[:first] + [lines[link_line], ""] + lines[first:link_line] + lines[link_line + 1 :])
 
 
 def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits = MastodonLimits()) -> dict:
@@ -63,6 +78,11 @@ def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits 
     spoiler_text = post.content_warning or ""
     platform = MastodonText(limits, spoiler_text)
     rich = fit(post.template, post_parts(post), platform)
+    intended = post.target or post.link
+    urls = find_urls(rich.text)
+    if urls and rich.text[urls[0][0] : urls[0][1]] != intended:
+        # The server builds the card from the first URL: a link in the summary ("here (https://…)") would take it.
+        rich = fit(link_line_first(post.template), post_parts(post), platform)
     # images = "attach": an article's image too (Bluesky shows it in the card instead)
     attached = post.images or ((post.image,) if settings.images == "attach" and post.image is not None else ())
     media = [{"url": image.url, "description": graphemes.truncate(image.alt, limits.description_limit)}

@@ -16,6 +16,8 @@ Choices made here (documented for the README):
   matching rule with a content warning sets it; the most restrictive visibility among matching rules wins
   when it is more restrictive than the settings'.
 - Hashtags: see hashtags.py; a block of hashtags ending the text moves to the post's hashtags.
+- Link posts (Entry.target: JSON Feed external_url, Daring Fireball-style RSS/Atom): the card and the first URL go to the linked article; the permalink
+  follows it, marked "★".
 - Image: the article page's og:image (from a LinkPreview), else the feed's first image.
 - Image: the article page's og:image (from a LinkPreview), else the feed's first image (none with
   images = "none"). Photo posts (bridge/render/photos.py) carry their pictures as `images`, attached natively.
@@ -34,10 +36,11 @@ from bridge.config import PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
-from bridge.render.fit import RenderError, shorten, without_dangling_words
+from bridge.render.fit import PERMALINK_MARK, RenderError, shorten, without_dangling_words
 from bridge.render.hashtags import category_hashtags, split_tag_block
 from bridge.render.language import post_language
 from bridge.render.photos import drop_reblog_handles, is_photo_post, is_placeholder_title, photos
+from bridge.render.links import without_pointer_urls
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
 from bridge.render.text import clean_inline, html_to_text
 
@@ -87,6 +90,7 @@ class Post:
     card: Card | None = None
     image: PostImage | None = None  # the card's image
     images: tuple[PostImage, ...] = ()  # a photo post's pictures, attached natively
+    target: str | None = None  # a link post's subject (the card's link); `link` stays the writer's permalink
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -109,24 +113,27 @@ def render_post(
 ) -> Post:
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
+    target = _target(entry, link)
     title = without_dangling_words(clean_inline(entry.title))  # a feed's own cut title ("…locate and…")
     placeholder_title = is_placeholder_title(title)
     body, title = drop_reblog_handles(_body_text(entry), "" if placeholder_title else title, entry)
     body, text_tags = split_tag_block(body)  # tags ending the text join the post's hashtags
     if title:
-        title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
+        title_key = letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
-        if _letters(first_paragraph) == _letters(title):
+        if letters(first_paragraph) == letters(title):
             body = body[len(first_paragraph) :].lstrip()  # the content repeats its title as a heading
             if not body.strip():
                 body = ""
         elif (
             len(title_key) >= DERIVED_TITLE_MIN_LETTERS or title.endswith(_ELLIPSES)
-        ) and _letters(body).startswith(title_key):
+        ) and letters(body).startswith(title_key):
             title = ""  # a title made of the text's first words: post the text itself
     text_first = not title
     cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
     summary = _opening(body, cap)
+    if target and summary.endswith(PERMALINK_MARK):  # the linkblog's own permalink mark: the post adds its own
+        summary = summary[: -len(PERMALINK_MARK)].rstrip()
     content_warning, visibility = _warning_and_visibility(entry, settings)
     image = _image(entry, preview) if settings.images != "none" else None
     images = _attachments(entry, settings.images, bool(title), placeholder_title)
@@ -134,6 +141,7 @@ def render_post(
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
     card_description = " ".join(clean_inline(line) for line in card_description.split("\n") if line.strip())
+    card_description = without_pointer_urls(card_description)  # a card is not clickable word by word
     return Post(
         key=entry.key,
         link=link,
@@ -152,11 +160,12 @@ def render_post(
         content_warning=content_warning,
         visibility=visibility,
         card=Card(
-            uri=link,
+            uri=target or link,
             title=_cap(clean_inline(card_title), CARD_TITLE_MAX_GRAPHEMES),
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,
+        target=target,
         images=images,
     )
 
@@ -167,6 +176,13 @@ def _language(entry: Entry, settings: PostSettings, text: str) -> str | None:
     return post_language(
         text, forced=settings.force_language, declared=own, feed_declared=entry.feed_language, default=settings.language
     )
+
+
+def _target(entry: Entry, link: str) -> str | None:
+    target = (entry.target or "").strip()
+    if target and target != link and re.match(r"^https?://[^\s/]+", target, re.IGNORECASE):
+        return target
+    return None
 
 
 def _opening(body: str, cap: int) -> str:
@@ -199,7 +215,7 @@ def _body_text(entry: Entry) -> str:
         return summary.excerpt or summary.opening
     if not summary.text:
         return content.excerpt or content.opening
-    s, c = _letters(summary.all_text), _letters(content.all_text)
+    s, c = letters(summary.all_text), letters(content.all_text)
     head = min(len(s) - 8, OPENING_COMPARE_LETTERS) if len(s) > 16 else len(s)
     if len(c) >= len(s) and c.startswith(s[:head]):
         # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
@@ -207,7 +223,7 @@ def _body_text(entry: Entry) -> str:
     return summary.opening  # a real excerpt, or the longer of two versions
 
 
-def _letters(text: str) -> str:
+def letters(text: str) -> str:
     return "".join(_ALNUM.findall(text.casefold()))
 
 

@@ -32,6 +32,7 @@ from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning, Navigable
 from markdownify import MarkdownConverter
 
 from bridge.render.fit import sentence_cuts
+from bridge.render.links import is_pointer
 
 # A summary that is just a URL is text to us, not a file name to open: bs4 need not say so.
 warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning, module=__name__)
@@ -461,6 +462,8 @@ class _PlainText(MarkdownConverter):
             target = re.sub(r"^https?://(?:www\.)?", "", href).lower()
             if shown and target.startswith(shown):
                 return text.replace(label, href)  # the link shows (part of) its own address: give all of it
+        if href.lower().startswith(("http://", "https://")) and is_pointer(label):
+            return text.replace(label, f"{label} ({href})")  # "here" means nothing without where it points
         return text
 
     def convert_img(self, el, text, parent_tags):
