@@ -240,10 +240,11 @@ def test_a_limit_lowered_under_the_cached_one_is_met_by_one_rerender(world):
 
 
 NEAR_LIMIT = {
-    # One grapheme, seven code points: Mastodon counts 1, Takahē 7.
-    "zwj": "👩‍👩‍👧‍👦 " * 120,
+    # One grapheme, seven code points: Mastodon counts 1, Takahē 7. (Words among them: a paragraph of emoji alone
+    # is no teaser, and the post would be its title and link.)
+    "zwj": "A family 👩‍👩‍👧‍👦 " * 60,
     # Waving hands with skin tones and a subdivision flag: graphemes of 2 and 7 code points.
-    "flags": "👋🏽 🏴󠁧󠁢󠁳󠁣󠁴󠁿 🇯🇵 " * 80,
+    "flags": "Hello 👋🏽 from 🏴󠁧󠁢󠁳󠁣󠁴󠁿 and 🇯🇵 " * 40,
     "cjk": "橋の上から川を眺める。" * 60,
 }
 _PREFIX = "http://blog.example.com/2026/12/04/"
