@@ -32,7 +32,7 @@ from bridge.render.fit import RenderError, shorten
 from bridge.render.hashtags import category_hashtags
 from bridge.render.language import resolve_language
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
-from bridge.render.text import clean_inline, html_to_text
+from bridge.render.text import clean_inline, clean_plain, html_to_text
 
 SUMMARY_MAX_GRAPHEMES = 500  # our choice: a teaser, even on instances that allow 5000 characters
 TEXT_FIRST_MAX_GRAPHEMES = 2000  # our choice: a title-less post is its text; long ones still get cut
@@ -99,7 +99,7 @@ def render_post(
 ) -> Post:
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
-    title = clean_inline(entry.title)
+    title = clean_plain(entry.title)  # the parser made it plain text: a literal <b> in it is the writer's
     body = _body_text(entry)
     if title:
         title_key = _letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
@@ -120,7 +120,7 @@ def render_post(
     card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
-    card_description = " ".join(clean_inline(line) for line in card_description.split("\n") if line.strip())
+    card_description = " ".join(clean_plain(line) for line in card_description.split("\n") if line.strip())
     return Post(
         key=entry.key,
         link=link,
@@ -136,7 +136,7 @@ def render_post(
         visibility=visibility,
         card=Card(
             uri=link,
-            title=_cap(clean_inline(card_title), CARD_TITLE_MAX_GRAPHEMES),
+            title=_cap(clean_plain(card_title), CARD_TITLE_MAX_GRAPHEMES),
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,

@@ -154,12 +154,21 @@ def html_to_text(html: str) -> ExtractedText:
 
 
 def clean_inline(value: str) -> str:
-    """A title, author or feed name as one clean line: tags stripped, entities decoded, whitespace collapsed."""
+    """An author or feed name as one clean line: tags stripped, entities decoded, whitespace collapsed."""
     if not value:
         return ""
     text = value
     if "<" in text and _TAG_LIKE.search(text):
         text = BeautifulSoup(text, "html.parser").get_text(" ")
+    return clean_plain(text)
+
+
+def clean_plain(value: str) -> str:
+    """Text that is already plain (an entry's title, the teaser) as one clean line: entities left by feeds that
+    escape twice decoded, whitespace collapsed, and literal "<i>" or "<details>" kept as the writer typed them."""
+    if not value:
+        return ""
+    text = value
     for _ in range(2):  # some feeds escape twice: &amp;#8217;
         if not _ENTITY.search(text):
             break
