@@ -147,7 +147,8 @@ class _Mapper:
     def __init__(self, result, url: str, default_language: str | None) -> None:
         self.result = result
         self.url = url
-        self.scheme = urlsplit(url).scheme or "https"
+        scheme = urlsplit(url).scheme
+        self.scheme = scheme if scheme in ("http", "https") else "https"  # a bare host read from a file:// document
         self.default_language = normalise_language(default_language)
         self.rss = (result.get("version") or "").startswith("rss")
         # feedparser falls back to its lenient parser when expat fails, or when no encoding could be settled
