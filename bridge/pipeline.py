@@ -30,6 +30,7 @@ from bridge.config import Config, FeedConfig
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
+from bridge.feeds.identity import other_key_forms
 from bridge.feeds.parse import MAX_TTL_MINUTES
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
@@ -280,7 +281,8 @@ class Poller:
             site = unreachable_site(entry.link, feed.url)
             if site is None and unique_aliases:
                 unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
-            previous = self.state.entry_id_by_aliases(feed.name, unique_aliases)
+            previous = (None if baseline else self._under_shared_key(feed.name, entry)) or \
+                self.state.entry_id_by_aliases(feed.name, unique_aliases)
             if previous is not None:
                 _, previous_entry, _ = self.state.get_entry(previous)
                 if previous_entry.key not in keys_in_document:
@@ -311,6 +313,15 @@ class Poller:
                 "within each account's posts_per_hour/posts_per_day limits",
                 feed=feed.name, new_entries=outcome.new_entries,
             )
+
+    def _under_shared_key(self, feed_name: str, entry: Entry) -> int | None:
+        """The entry recorded for this post under the other form of a shared id (identity.separate_shared_keys):
+        the post that shared its id came or went. Same publication time, or it is another post."""
+        for key in other_key_forms(entry.key, entry.published):
+            entry_id = self.state.entry_id_by_key(feed_name, key)
+            if entry_id is not None and self.state.get_entry(entry_id)[1].published == entry.published:
+                return entry_id
+        return None
 
     def _queue_edits(self, feed: FeedConfig, entry_id: int, entry: Entry, now: float) -> None:
         """A changed entry: by default its posts stay as they are; accounts with edit_on_update get an edit."""

@@ -23,7 +23,7 @@ from bridge.model import Entry, ParsedFeed
 from bridge.unexpected import entry_left_out
 
 from .htmltools import collapse_space, text_to_html, title_text, unique_terms
-from .identity import canonical_link, entry_key
+from .identity import canonical_link, entry_key, separate_shared_keys
 from .images import ImageList, is_image_type
 
 log = logging.getLogger("bridge.feeds")
@@ -72,7 +72,7 @@ def parse_json_feed(body: bytes, url: str, *, default_language: str | None = Non
         link=canonical_link(home) if home else None,
         language=feed_language or normalise_language(default_language),
         ttl_seconds=None,
-        entries=entries,
+        entries=separate_shared_keys(entries),
         bozo=complaint,
     )
 

@@ -22,7 +22,8 @@ Mapping decisions (see identity.py for keys and links):
   dc:date/atom:updated also counts as the publication date (RSS 1.0's only date is dc:date).
 * A bozo document that yields entries is used (ParsedFeed.bozo keeps the complaint). No entries plus a parse
   error (or no recognisable feed at all) is FeedParseError. An HTML page is FeedNotAFeed with its feeds.
-* Entries repeating an earlier entry's key in the same document are dropped (the first one wins).
+* Entries repeating an earlier entry's key in the same document are dropped (the first one wins), unless they
+  are different posts given the same id (identity.separate_shared_keys).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from bridge.unexpected import entry_left_out
 from .discover import discover_feeds, sniff
 from .fastpath import read_fast
 from .htmltools import collapse_space, html_to_text, text_to_html, title_text, unique_terms
-from .identity import canonical_link, entry_key
+from .identity import canonical_link, entry_key, separate_shared_keys
 from .images import feedparser_images
 from .jsonfeed import parse_json_feed
 from .sanitize import defuse_doctype, drop_space_before_declaration, xml_content_type
@@ -226,23 +227,18 @@ class _Mapper:
         feed = self.result.feed
         link = self.absolute(feed.get("link"))
         entries: list[Entry] = []
-        seen: set[str] = set()
         for number, raw in enumerate(self.result.entries):
             try:
-                entry = self.entry(raw)
+                entries.append(self.entry(raw))
             except Exception as exc:  # one entry nobody planned for is left out; the others are read
                 complaint = complaint or entry_left_out(log, self.url, number, exc)
-                continue
-            if entry.key not in seen:
-                seen.add(entry.key)
-                entries.append(entry)
         return ParsedFeed(
             format=version,
             title=_text_of(feed.get("title_detail"), feed.get("title") or ""),
             link=canonical_link(link) if link else None,
             language=self.feed_language or self.default_language,
             ttl_seconds=self._ttl(feed.get("ttl")),
-            entries=entries,
+            entries=separate_shared_keys(entries),
             bozo=complaint,
         )
 
