@@ -44,6 +44,14 @@ def test_whitespace_before_the_declaration_is_not_a_broken_document():
     assert keys_and_links(b"\r\n" + RSS) == keys_and_links(RSS)
 
 
+def read_both_ways(name: str, damage):
+    """The corpus document as it is, and as `damage` leaves it."""
+    clean = load_feed(name)
+    if clean is None:
+        pytest.skip(f"{name} has no entries to compare")
+    return clean, parse_feed(damage((CORPUS_DIR / name).read_bytes()), corpus_url(name))
+
+
 # Documents the fast path reads: whitespace used to send them to feedparser's lenient parser.
 WELL_FORMED = [name for name in corpus_files() if not name.endswith(".json") and name not in CORPUS_FALLBACKS]
 
@@ -51,11 +59,7 @@ WELL_FORMED = [name for name in corpus_files() if not name.endswith(".json") and
 @requires_corpus
 @pytest.mark.parametrize("name", WELL_FORMED)
 def test_corpus_document_with_leading_whitespace_reads_the_same(name):
-    body = (CORPUS_DIR / name).read_bytes()
-    clean = load_feed(name)
-    if clean is None:
-        pytest.skip(f"{name} has no entries to compare")
-    shifted = parse_feed(b"\n   " + body, corpus_url(name))
+    clean, shifted = read_both_ways(name, lambda body: b"\n   " + body)
     assert [(e.key, e.link, e.title, e.summary_html, e.content_html) for e in shifted.entries] == [
         (e.key, e.link, e.title, e.summary_html, e.content_html) for e in clean.entries
     ]
@@ -69,10 +73,6 @@ ILL_FORMED_SAMPLE = ("rdf-slashdot.rdf", "medium-emarley-user.rss", "lang-fr-lem
 @requires_corpus
 @pytest.mark.parametrize("name", ILL_FORMED_SAMPLE)
 def test_corpus_document_made_ill_formed_keeps_its_keys_and_links(name):
-    body = (CORPUS_DIR / name).read_bytes()
-    clean = load_feed(name)
-    if clean is None:
-        pytest.skip(f"{name} has no entries to compare")
-    broken = parse_feed(body.replace(b"</title>", b"&undefined;</title>", 1), corpus_url(name))
+    clean, broken = read_both_ways(name, lambda body: body.replace(b"</title>", b"&undefined;</title>", 1))
     assert broken.bozo
     assert [(e.key, e.link) for e in broken.entries] == [(e.key, e.link) for e in clean.entries]
