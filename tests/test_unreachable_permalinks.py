@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -111,3 +112,21 @@ def test_a_feed_served_from_loopback_still_posts_its_loopback_links(world):  # n
     world.clock.now += 700
     report = world.poll(config)
     assert (report.feeds[0].queued, report.feeds[0].warning) == (1, None)
+
+
+@requires_corpus
+def test_no_corpus_permalink_on_a_local_host_would_be_posted():
+    """Corpus-wide: every entry whose permalink is on a local host is refused when its feed is served from a
+    public one (as the corpus is read, from https://corpus.example/), and those are exactly jekyll-localhost's."""
+    from bridge.addresses import is_local_host
+    from tests.render_corpus import corpus_files, corpus_url, load_feed
+
+    local, refused = [], []
+    for name in corpus_files():
+        feed = load_feed(name)
+        for entry in feed.entries if feed else []:
+            if entry.link and is_local_host(urlsplit(entry.link).hostname):
+                local.append(name)
+                refused.append(unreachable_site(entry.link, corpus_url(name)))
+    assert local == [JEKYLL] * 10
+    assert refused == ["http://localhost:4000"] * 10
