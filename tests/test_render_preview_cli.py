@@ -222,3 +222,19 @@ def test_preview_file_with_only_relative_links_takes_a_base_url(tmp_path):
 def test_base_url_goes_with_file(tmp_path):
     result = run("preview", "--url", "https://blog.example/feed", "--base-url", "https://blog.example/", home=tmp_path)
     assert result.exit_code == 2 and "--base-url goes with --file" in result.output
+
+
+@requires_corpus
+def test_preview_of_a_public_feed_with_localhost_permalinks_shows_they_are_not_posted(tmp_path, monkeypatch):
+    from bridge.cli import preview as preview_module
+    from bridge.feeds import parse_feed
+
+    # The feed is on a public host, which tests cannot reach: its fetch is replaced by the corpus document.
+    body = (CORPUS_DIR / "jekyll-localhost-selflink.atom").read_bytes()
+    monkeypatch.setattr(preview_module, "_fetch_and_parse", lambda config, url: parse_feed(body, url))
+    result = run("preview", "--url", "https://science.example/atom.xml", "--json", "--no-fetch", "--limit", "1",
+                 home=tmp_path)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert len(items) == 2 and all(item["payload"] is None for item in items)
+    assert all("your site's base URL is set to http://localhost:4000" in item["error"] for item in items)

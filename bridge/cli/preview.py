@@ -29,6 +29,7 @@ from urllib.parse import quote, urlsplit
 
 import click
 
+from bridge.permalinks import site_url_fix, unreachable_site
 from bridge.unexpected import unexpected
 
 log = logging.getLogger("bridge.preview")
@@ -73,6 +74,7 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
     label = feed_name or url or str(file_path)
     parsed, source_url = _parse(config, feed_config.url if feed_config else url, file_path, base_url)
     entries = _select(parsed.entries, entry_id, limit)
+    feed_url = feed_config.url if feed_config else url  # a --file's location is not known: nothing to judge by
     targets = _targets(config, feed_config, url or source_url, account_name)
     created_at = datetime.now(UTC)
     client = None if no_fetch else _client(config)
@@ -85,6 +87,9 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
                 result = {"feed": label, "entry": entry.key, "link": entry.link, "account": target.name,
                           "platform": target.platform}  # fmt: skip
                 try:
+                    site = unreachable_site(entry.link, feed_url) if feed_url else None
+                    if site:  # as `poll` records it: not posted
+                        raise RenderError(f"not posted: {site_url_fix(site)}")
                     post = render_post(entry, target.settings, feed_title=parsed.title, preview=link_preview)
                     if target.platform == "mastodon":
                         payload = mastodon_payload(post, target.settings, target.limits)
