@@ -90,3 +90,20 @@ def refusal_reason(url: str, ip: IPAddress) -> str:
         f"{url} leads to {shown}, a private, loopback or link-local address; "
         "set [bridge] allow_private_addresses = true if bridge should fetch from your own network"
     )
+
+
+# Names that only ever mean "this machine" or "this network" (RFC 6761 localhost, RFC 6762 .local, RFC 8375
+# home.arpa, and .internal/.lan by convention): a reader elsewhere cannot open them.
+_LOCAL_NAMES = ("localhost",)
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def is_local_host(host: str | None) -> bool:
+    """Whether `host` (a name or an address literal) is one only its own machine or network can reach."""
+    if not host:
+        return False
+    host = host.strip().rstrip(".").lower()
+    ip = parse(host)
+    if ip is not None:
+        return not permitted(ip, False)
+    return host in _LOCAL_NAMES or host.endswith(_LOCAL_SUFFIXES) or "." not in host

@@ -8,6 +8,8 @@ First sight of a feed records every entry as baseline and queues nothing. After 
 - a re-keyed old one, when its canonical link matches an entry no longer in the document under its old key
   (GUID changes, http->https, `www.`, tracking parameters): the stored key moves, nothing is queued;
 - too old, when published more than max_post_age ago: recorded, not queued;
+- unreachable, when its permalink is on a local host readers cannot open (permalinks.py: a site built with
+  url = http://localhost:4000): recorded, not queued, and the feed's outcome carries the fix;
 - new: one pending delivery per account, unless that account already had the same link from any feed.
 """
 
@@ -28,9 +30,11 @@ from bridge.config import Config, FeedConfig
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
+from bridge.feeds.identity import other_key_forms
 from bridge.feeds.parse import MAX_TTL_MINUTES
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
+from bridge.permalinks import hostless_alias, site_url_fix, unreachable_site
 from bridge.state import FeedRow, State
 from bridge.unexpected import NOT_ISOLATED, unexpected
 
@@ -68,8 +72,17 @@ class FeedOutcome:
     rekeyed: int = 0
     updated: int = 0
     queued: int = 0
+    unreachable: int = 0
     error: str | None = None
+    warning: str | None = None  # the feed reads, but something in it needs the writer's fix
     url: str = ""
+
+    @property
+    def notice(self) -> str | None:
+        """The warning as one line for logs and `bridge poll`."""
+        if not self.warning:
+            return None
+        return f"feed {self.feed}: {self.unreachable} entr{'y' if self.unreachable == 1 else 'ies'} not posted: {self.warning}"
 
 
 @dataclass
@@ -266,14 +279,25 @@ class Poller:
                 continue
             # A link shared by several items of this document (a podcast's home page...) identifies none of them.
             unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
-            previous = self.state.entry_id_by_aliases(feed.name, unique_aliases)
+            site = unreachable_site(entry.link, feed.url)
+            if site is None and unique_aliases:
+                unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
+            previous = (None if baseline else self._under_shared_key(feed.name, entry)) or \
+                self.state.entry_id_by_aliases(feed.name, unique_aliases)
             if previous is not None:
                 _, previous_entry, _ = self.state.get_entry(previous)
                 if previous_entry.key not in keys_in_document:
                     self._rekey(previous, entry, content_hash, aliases, now)
                     outcome.rekeyed += 1
                     continue
-            if baseline:
+            if site is not None:
+                hostless = hostless_alias(aliases)
+                self.state.add_entry(feed.name, entry, "baseline" if baseline else "unreachable", content_hash,
+                                     aliases + ([hostless] if hostless else []), now)
+                outcome.unreachable += 1
+                outcome.baseline += baseline
+                outcome.warning = site_url_fix(site)
+            elif baseline:
                 self.state.add_entry(feed.name, entry, "baseline", content_hash, aliases, now)
                 outcome.baseline += 1
             elif _entry_date(entry) is not None and _entry_date(entry) < now - max_age:
@@ -290,6 +314,15 @@ class Poller:
                 "within each account's posts_per_hour/posts_per_day limits",
                 feed=feed.name, new_entries=outcome.new_entries,
             )
+
+    def _under_shared_key(self, feed_name: str, entry: Entry) -> int | None:
+        """The entry recorded for this post under the other form of a shared id (identity.separate_shared_keys):
+        the post that shared its id came or went. Same publication time, or it is another post."""
+        for key in other_key_forms(entry.key, entry.published):
+            entry_id = self.state.entry_id_by_key(feed_name, key)
+            if entry_id is not None and self.state.get_entry(entry_id)[1].published == entry.published:
+                return entry_id
+        return None
 
     def _queue_edits(self, feed: FeedConfig, entry_id: int, entry: Entry, now: float) -> None:
         """A changed entry: by default its posts stay as they are; accounts with edit_on_update get an edit."""
@@ -398,10 +431,12 @@ class Poller:
             log_event(log, logging.WARNING, f"feed {outcome.feed}: {outcome.error}",
                       feed=outcome.feed, outcome=outcome.outcome, status=outcome.status)
             return
+        if outcome.notice:
+            log_event(log, logging.WARNING, outcome.notice, feed=outcome.feed, unreachable=outcome.unreachable)
         parts = [f"feed {outcome.feed}: {outcome.outcome}"]
         if outcome.status:
             parts.append(f"HTTP {outcome.status}")
-        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued"):
+        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued", "unreachable"):
             value = getattr(outcome, label)
             if value:
                 parts.append(f"{label.replace('_entries', '')} {value}")

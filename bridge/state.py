@@ -500,6 +500,11 @@ class State:
         ).fetchall()
         return [(row[0], Entry.from_dict(json.loads(row[1])), row[2]) for row in rows]
 
+    def newest_link(self, feed: str) -> str | None:
+        """The link of the entry recorded last for `feed` (None when there is none)."""
+        row = self.db.execute("SELECT link FROM entries WHERE feed = ? ORDER BY id DESC LIMIT 1", [feed]).fetchone()
+        return row[0] if row else None
+
     def count_entries(self, feed: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM entries WHERE feed = ?", [feed]).fetchone()[0]
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from bridge.config import Config
 from bridge.delivery import next_allowed_at
+from bridge.permalinks import site_url_fix, unreachable_site
 from bridge.redact import redact, register_config_secrets
 from bridge.state import State
 from bridge.unexpected import NOT_ISOLATED, unexpected
@@ -81,10 +82,17 @@ def _feed_status(state: State, feed, pending_by_feed: dict) -> dict:
         "entries_known": state.count_entries(feed.name),
         "pending_deliveries": pending_by_feed.get(feed.name, 0),
         "error": redact(row.last_error) if row else None,
+        "warning": _unreachable_warning(state, feed),
         "consecutive_errors": row.error_count if row else 0,
         "gone": bool(row and row.gone),
         "next_poll": (None if row and row.gone else _iso(row.next_poll_at) if row and row.next_poll_at else "now"),
     }
+
+
+def _unreachable_warning(state: State, feed) -> str | None:
+    """The fix for a feed whose newest entry has a permalink readers cannot open (see bridge/permalinks.py)."""
+    site = unreachable_site(state.newest_link(feed.name), feed.url)
+    return site_url_fix(site) if site else None
 
 
 def _account_status(config: Config, state: State, name: str, account, counts: dict, now: float) -> dict:
@@ -133,6 +141,8 @@ def render_status_text(report: dict) -> str:
         )
         if feed["error"]:
             lines.append(f"    error ({feed['consecutive_errors']} in a row): {feed['error']}")
+        if feed.get("warning"):
+            lines.append(f"    NOT POSTED: {feed['warning']}")
     lines.append("")
     lines.append("ACCOUNTS")
     if not report["accounts"]:

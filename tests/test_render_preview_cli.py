@@ -190,3 +190,51 @@ def test_preview_does_not_fetch_private_pages_unless_allowed(tmp_path, feed_serv
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["payload"]["record"]["embed"]["external"]["title"] == "Feed title"
     assert feed_server.requests_for("/p") == []
+
+
+@requires_corpus
+def test_preview_file_resolves_relative_links_against_the_feeds_site_link(tmp_path):
+    # every entry link is root-relative (/livewire/...); the feed's own <link> names the site
+    path = CORPUS_DIR / "relative-tpm-entry-links.atom"
+    result = run("preview", "--file", str(path), "--json", "--no-fetch", "--limit", "0", home=tmp_path)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert len(items) == 40 and all(item["payload"] for item in items)
+    assert all(item["link"].startswith("http://talkingpointsmemo.com/") for item in items)
+    assert items[0]["link"] == ("http://talkingpointsmemo.com/livewire/"
+                                "hannity-announces-fox-hired-sebastian-gorka-national-security-strategist")
+    check_payloads(items)
+
+
+@requires_corpus
+def test_preview_file_with_only_relative_links_takes_a_base_url(tmp_path):
+    path = CORPUS_DIR / "hugo-relative-links.rss"  # Hugo built without baseURL: even the site link is relative
+    without = run("preview", "--file", str(path), "--json", "--no-fetch", "--limit", "1", home=tmp_path)
+    assert "give --base-url" in without.stderr
+    result = run("preview", "--file", str(path), "--base-url", "https://kopiascsaba.hu/blog/index.xml", "--json",
+                 "--no-fetch", "--limit", "1", home=tmp_path)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)
+    assert {item["link"] for item in items} == {"https://kopiascsaba.hu/blog/teaching-elderly-people-to-use-android/"}
+    check_payloads(items)
+
+
+def test_base_url_goes_with_file(tmp_path):
+    result = run("preview", "--url", "https://blog.example/feed", "--base-url", "https://blog.example/", home=tmp_path)
+    assert result.exit_code == 2 and "--base-url goes with --file" in result.output
+
+
+@requires_corpus
+def test_preview_of_a_public_feed_with_localhost_permalinks_shows_they_are_not_posted(tmp_path, monkeypatch):
+    from bridge.cli import preview as preview_module
+    from bridge.feeds import parse_feed
+
+    # The feed is on a public host, which tests cannot reach: its fetch is replaced by the corpus document.
+    body = (CORPUS_DIR / "jekyll-localhost-selflink.atom").read_bytes()
+    monkeypatch.setattr(preview_module, "_fetch_and_parse", lambda config, url: parse_feed(body, url))
+    result = run("preview", "--url", "https://science.example/atom.xml", "--json", "--no-fetch", "--limit", "1",
+                 home=tmp_path)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert len(items) == 2 and all(item["payload"] is None for item in items)
+    assert all("your site's base URL is set to http://localhost:4000" in item["error"] for item in items)

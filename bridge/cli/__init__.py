@@ -102,6 +102,9 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
                 delivered = deliverer.deliver_due()
             finally:
                 deliverer.close()
+    for outcome in report.feeds:
+        if outcome.notice:
+            click.echo(outcome.notice, err=True)
     polled = len(report.feeds)
     failed = len(report.failed)
     new = sum(outcome.new_entries for outcome in report.feeds)

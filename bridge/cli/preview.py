@@ -25,9 +25,11 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import click
 
+from bridge.permalinks import site_url_fix, unreachable_site
 from bridge.unexpected import unexpected
 
 log = logging.getLogger("bridge.preview")
@@ -50,26 +52,30 @@ class _Target:
 @click.option("--url", metavar="URL", help="Any feed URL, fetched now (no config needed).")
 @click.option(
     "--file", "file_path", metavar="PATH", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A feed document on disk (no config needed).",
+    help="A feed document on disk (no config needed). Its relative links resolve against the feed's own site link.",
 )  # fmt: skip
+@click.option("--base-url", metavar="URL", help="With --file: the URL the document is served at, for its relative links.")
 @click.option("--entry", "entry_id", metavar="KEY", help="Only this entry: its key (guid/id), its link, or its position (0 = first).")
 @click.option("--account", "account_name", metavar="NAME", help="Only this account.")
 @click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True, help="At most N entries, in feed order (0 = all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the payloads as JSON for scripts.")
 @click.option("--no-fetch", is_flag=True, help="Do not fetch article pages or card images; use only the feed.")
 @click.pass_obj
-def preview(obj, feed_name, url, file_path, entry_id, account_name, limit, as_json, no_fetch) -> int:
+def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, limit, as_json, no_fetch) -> int:
     """Show the exact post each account would get for a feed's entries, without posting or saving anything."""
     from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
 
     if sum(1 for source in (feed_name, url, file_path) if source) != 1:
         raise click.UsageError("give exactly one of --feed NAME, --url URL or --file PATH")
+    if base_url and (not file_path or not base_url.lower().startswith(("http://", "https://"))):
+        raise click.UsageError("--base-url goes with --file and is an http(s) URL, like https://example.com/feed.xml")
     config = _load_config(obj, required=bool(feed_name))
     feed_config = config.feed(feed_name) if feed_name else _configured_feed(config, url)
     label = feed_name or url or str(file_path)
-    parsed = _parse(config, feed_config.url if feed_config else url, file_path)
+    parsed, source_url = _parse(config, feed_config.url if feed_config else url, file_path, base_url)
     entries = _select(parsed.entries, entry_id, limit)
-    targets = _targets(config, feed_config, url or (file_path.resolve().as_uri() if file_path else ""), account_name)
+    feed_url = feed_config.url if feed_config else url  # a --file's location is not known: nothing to judge by
+    targets = _targets(config, feed_config, url or source_url, account_name)
     created_at = datetime.now(UTC)
     client = None if no_fetch else _client(config)
     allow_private = bool(config and config.bridge.allow_private_addresses)
@@ -81,6 +87,9 @@ def preview(obj, feed_name, url, file_path, entry_id, account_name, limit, as_js
                 result = {"feed": label, "entry": entry.key, "link": entry.link, "account": target.name,
                           "platform": target.platform}  # fmt: skip
                 try:
+                    site = unreachable_site(entry.link, feed_url) if feed_url else None
+                    if site:  # as `poll` records it: not posted
+                        raise RenderError(f"not posted: {site_url_fix(site)}")
                     post = render_post(entry, target.settings, feed_title=parsed.title, preview=link_preview)
                     if target.platform == "mastodon":
                         payload = mastodon_payload(post, target.settings, target.limits)
@@ -130,12 +139,15 @@ def _configured_feed(config, url: str | None):
     return None
 
 
-def _parse(config, url: str | None, file_path: Path | None):
-    """The feed, parsed; an unexpected error becomes a FeedParseError (one line, exit 1), never a traceback."""
+def _parse(config, url: str | None, file_path: Path | None, base_url: str | None = None):
+    """(The feed, the URL its relative links resolved against); an unexpected error becomes a FeedParseError (one
+    line, exit 1), never a traceback."""
     from bridge.errors import FeedError, FeedParseError
 
     try:
-        return _fetch_and_parse(config, url, file_path)
+        if file_path is not None:
+            return _parse_file(config, file_path, base_url)
+        return _fetch_and_parse(config, url), url
     except FeedError:
         raise
     except Exception as exc:
@@ -143,11 +155,32 @@ def _parse(config, url: str | None, file_path: Path | None):
         raise FeedParseError(f"{url or file_path}: cannot read the feed: {reason}") from None
 
 
-def _fetch_and_parse(config, url: str | None, file_path: Path | None):
+_STAND_IN_HOST = "preview.invalid"  # RFC 2606: never a real host
+
+
+def _parse_file(config, file_path: Path, base_url: str | None):
+    """A document on disk. Its relative links resolve against --base-url, else against the site link the feed
+    gives (a file:// location would make them links nobody can open), else they are left out with a hint."""
     from bridge.feeds import parse_feed
 
-    if file_path is not None:
-        return parse_feed(file_path.read_bytes(), file_path.resolve().as_uri())
+    body = file_path.read_bytes()
+    if base_url:
+        return parse_feed(body, base_url), base_url
+    # A stand-in http location first: a file:// one would hide even a site link written without scheme
+    # (<link>coghlan.me/</link>). A site link on the stand-in's host was relative: no use as a base.
+    site_link = parse_feed(body, f"https://{_STAND_IN_HOST}/{quote(file_path.name)}").link
+    if site_link and urlsplit(site_link).hostname != _STAND_IN_HOST:
+        return parse_feed(body, site_link), site_link
+    parsed = parse_feed(body, file_path.resolve().as_uri())
+    if any(entry.link is None for entry in parsed.entries):
+        click.echo(f"{file_path} gives no site link to resolve its relative links against: "
+                   "give --base-url (the URL the feed is served at)", err=True)
+    return parsed, file_path.resolve().as_uri()
+
+
+def _fetch_and_parse(config, url: str | None):
+    from bridge.feeds import parse_feed
+
     from bridge.config import BridgeSettings
     from bridge.errors import FeedParseError
     from bridge.feeds import Fetcher
@@ -184,7 +217,7 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
         feed = feed_config
         if feed is None:
             names = list(config.accounts)
-            feed = FeedConfig(name="preview", url=url if url.startswith("http") else "https://preview.invalid/", accounts=names)
+            feed = FeedConfig(name="preview", url=url if url.startswith("http") else f"https://{_STAND_IN_HOST}/", accounts=names)
         names = [name for name in feed.accounts if account_name in (None, name)]
         if account_name is not None and not names:
             known = ", ".join(feed.accounts) or "none"

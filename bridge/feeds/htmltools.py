@@ -65,6 +65,22 @@ def html_to_text(fragment: str) -> str:
     return collapse_space("".join(collector.parts))
 
 
+# Markup a title labelled HTML really carries: an end tag, a tag with attributes, or a self-closed one. A lone
+# "<i>" or "<details>" without any of these is the writer's text ("Die Rückkehr von <i> und <b>", "Why
+# <details> beats JavaScript"): posts are plain text, so it is kept, not stripped as an unknown tag.
+_REAL_MARKUP = re.compile(r"</[A-Za-z][\w:-]*\s*>|<[A-Za-z][\w:-]*\s+[^<>]*=[^<>]*>|<[A-Za-z][\w:-]*\s*/>")
+
+
+def title_text(value: str, *, html_label: bool) -> str:
+    """A title as one line of plain text. `html_label`: the feed says the title is HTML (Atom type="html",
+    or feedparser's guess for RSS); its tags are removed only when it holds markup (`_REAL_MARKUP`)."""
+    if not html_label:
+        return collapse_space(value)
+    if _REAL_MARKUP.search(value):
+        return html_to_text(value)
+    return collapse_space(html.unescape(value))
+
+
 def text_to_html(text: str) -> str:
     """Plain text (JSON Feed content_text / summary) as escaped HTML paragraphs with line breaks."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if p.strip()]

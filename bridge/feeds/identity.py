@@ -16,6 +16,14 @@ Three decisions live here.
   included), and any other fragment — some sites use fragments as identity (Scripting News:
   ``scripting.com/2017/06/26.html#a080605`` and ``…#a030658`` are two posts).
 
+* **Shared ids** (`separate_shared_keys`): a feed may give one guid to two different posts in the same document
+  (Scripting News: two posts of 24 June 2017 under ``…24.html#a100632``, with different text and dates). Entries
+  sharing a key, published at different times, with different titles (or, untitled, different texts) are
+  different posts: each gets
+  ``<key> [<published, UTC>]`` (`shared_key`). A verbatim repeat is dropped (the first copy wins). When the
+  other post leaves the document, the one left is known under either form: the pipeline looks for the other
+  form (`other_key_forms`) before calling it new.
+
 * **Aliases** (`link_aliases`): comparison forms of a link, never shown to anyone: no scheme, lower-case host
   without ``www.``, no default port, no trailing slash, no tracking parameters, remaining parameters sorted,
   percent-escapes normalised. The first alias is the main one; more follow for known equivalent forms
@@ -27,6 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 # Query parameters that only say where a click came from. Keys compare case-insensitively.
@@ -186,3 +196,51 @@ def entry_key(identifier: str | None, link: str | None, title: str, date: str, e
     if link:
         return link
     return hash_key(title, date, extra)
+
+
+_SHARED_SUFFIX = re.compile(r"^(.*) \[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\]$", re.DOTALL)
+
+
+def shared_key(key: str, published: datetime) -> str:
+    """The key of one of several different posts given the same id: the id and the post's publication time."""
+    return f"{key} [{published.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}]"
+
+
+def other_key_forms(key: str, published: datetime | None) -> list[str]:
+    """The keys the same post had or will have when the post that shared its id comes or goes."""
+    shared = _SHARED_SUFFIX.match(key)
+    if shared:
+        return [shared.group(1)]
+    return [shared_key(key, published)] if published else []
+
+
+def _reading(entry) -> tuple:
+    """What tells two posts apart: the title; for untitled posts (microblogs), the text. The same title with
+    another text is the same article given twice (suspilne repeats one, the later copy without its summary)."""
+    if entry.title:
+        return (entry.title,)
+    return ("", entry.summary_html.strip(), entry.content_html.strip())
+
+
+def separate_shared_keys(entries: list) -> list:
+    """The document's entries with verbatim repeats of a key dropped and different posts sharing a key given
+    `shared_key`s (see the module docstring)."""
+    groups: dict[str, list] = {}
+    for entry in entries:
+        groups.setdefault(entry.key, []).append(entry)
+    if len(groups) == len(entries):
+        return entries
+    separate: set[int] = set()
+    for group in groups.values():
+        dates = {entry.published for entry in group}
+        if len(group) > 1 and None not in dates and len(dates) == len(group) and len({_reading(e) for e in group}) > 1:
+            separate.update(id(entry) for entry in group)
+    kept: list = []
+    seen: set[str] = set()
+    for entry in entries:
+        if id(entry) in separate:
+            entry = replace(entry, key=shared_key(entry.key, entry.published))
+        if entry.key not in seen:
+            seen.add(entry.key)
+            kept.append(entry)
+    return kept

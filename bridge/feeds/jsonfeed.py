@@ -23,8 +23,8 @@ from bridge.language import normalise_language
 from bridge.model import Entry, ParsedFeed
 from bridge.unexpected import entry_left_out
 
-from .htmltools import collapse_space, html_to_text, text_to_html, unique_terms
-from .identity import canonical_link, entry_key
+from .htmltools import collapse_space, text_to_html, title_text, unique_terms
+from .identity import canonical_link, entry_key, separate_shared_keys
 from .images import ImageList, is_image_type
 
 log = logging.getLogger("bridge.feeds")
@@ -74,7 +74,7 @@ def parse_json_feed(body: bytes, url: str, *, default_language: str | None = Non
         link=canonical_link(home) if home else None,
         language=feed_language or normalise_language(default_language),
         ttl_seconds=None,
-        entries=entries,
+        entries=separate_shared_keys(entries),
         bozo=complaint,
     )
 
@@ -94,9 +94,7 @@ def _list(value) -> list:
 
 def _title(text: str) -> str:
     """JSON Feed titles are plain text, but generators put entities (and sometimes tags) in them."""
-    if re.search(r"<[a-zA-Z/][^>]*>", text):
-        return html_to_text(text)
-    return collapse_space(html.unescape(text))
+    return title_text(text, html_label=True)
 
 
 def _url(value, base: str) -> str | None:

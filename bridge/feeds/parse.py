@@ -22,7 +22,8 @@ Mapping decisions (see identity.py for keys and links):
   dc:date/atom:updated also counts as the publication date (RSS 1.0's only date is dc:date).
 * A bozo document that yields entries is used (ParsedFeed.bozo keeps the complaint). No entries plus a parse
   error (or no recognisable feed at all) is FeedParseError. An HTML page is FeedNotAFeed with its feeds.
-* Entries repeating an earlier entry's key in the same document are dropped (the first one wins).
+* Entries repeating an earlier entry's key in the same document are dropped (the first one wins), unless they
+  are different posts given the same id (identity.separate_shared_keys).
 * Categories nearly every entry of the document carries are marked on each entry (feedwide.py).
 """
 
@@ -32,6 +33,7 @@ import html
 import io
 import logging
 import re
+import xml.sax
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -45,11 +47,11 @@ from bridge.unexpected import entry_left_out
 from .discover import discover_feeds, sniff
 from .feedwide import mark_feed_wide_categories
 from .fastpath import read_fast
-from .htmltools import collapse_space, html_to_text, text_to_html, unique_terms
-from .identity import canonical_link, entry_key
+from .htmltools import collapse_space, html_to_text, text_to_html, title_text, unique_terms
+from .identity import canonical_link, entry_key, separate_shared_keys
 from .images import feedparser_images
 from .jsonfeed import parse_json_feed
-from .sanitize import defuse_doctype, xml_content_type
+from .sanitize import defuse_doctype, drop_space_before_declaration, xml_content_type
 from .urls import join
 
 log = logging.getLogger("bridge.feeds")
@@ -62,6 +64,12 @@ _AUTHOR_WITH_PLACEHOLDER = re.compile(r"^(?:\S+@\S+|hidden|noreply|no-reply|nobo
 MAX_TTL_MINUTES = 7 * 24 * 60
 # bozo exceptions that describe a usable document (encoding guesses, media type), not a broken one
 _HARMLESS_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
+# feedparser's lenient (SGML) parser leaves the five XML escapes undecoded in ids and link text, and its
+# link repair then mangles them: a double-escaped "?a=1&amp;amp;b=2", "?a=1&b=2" to the strict parser,
+# becomes "?a=1&ampb=2". See _Mapper.loose_id and loose_link.
+_XML_ESCAPE = re.compile(r"&(amp|lt|gt|quot|apos);")
+_XML_ESCAPED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_MANGLED_AMP = re.compile(r"&amp(?=[A-Za-z0-9_]+=)")
 
 
 def parse_feed(body: bytes, url: str, *, content_type: str | None = None, default_language: str | None = None) -> ParsedFeed:
@@ -84,7 +92,7 @@ def parse_feed(body: bytes, url: str, *, content_type: str | None = None, defaul
 
 
 def _parse_xml(body: bytes, url: str, content_type: str | None, default_language: str | None) -> ParsedFeed:
-    data = defuse_doctype(body)
+    data = drop_space_before_declaration(defuse_doctype(body))
     xml_type = xml_content_type(content_type, data)
     result = _read_fast(data, url, xml_type) or _read_with_feedparser(data, url, xml_type)
     return _map(result, url, default_language)
@@ -148,9 +156,7 @@ def _struct_to_datetime(value) -> datetime | None:
 
 def _text_of(detail, value: str) -> str:
     kind = (detail or {}).get("type") or "text/plain"
-    if kind in HTML_TYPES:
-        return html_to_text(value)
-    return collapse_space(value)
+    return title_text(value, html_label=kind in HTML_TYPES)
 
 
 class _Mapper:
@@ -159,9 +165,13 @@ class _Mapper:
     def __init__(self, result, url: str, default_language: str | None) -> None:
         self.result = result
         self.url = url
-        self.scheme = urlsplit(url).scheme or "https"
+        scheme = urlsplit(url).scheme
+        self.scheme = scheme if scheme in ("http", "https") else "https"  # a bare host read from a file:// document
         self.default_language = normalise_language(default_language)
         self.rss = (result.get("version") or "").startswith("rss")
+        # feedparser falls back to its lenient parser when expat fails, or when no encoding could be settled
+        self.loose = isinstance(result.get("bozo_exception"), xml.sax.SAXException) or (
+            "encoding" in result and not result.get("encoding"))
         feed = result.feed
         self.directory = urljoin(url, "./")
         self.bare_host = self._bare_host(feed.get("link") or "")
@@ -198,8 +208,24 @@ class _Mapper:
                 return f"{self.scheme}://{self.bare_host}{link[len(prefix):] or '/'}"
         return link
 
+    def loose_id(self, value: str) -> str:
+        """An id or text link as the strict parser reads it: the lenient one leaves XML escapes in them."""
+        if self.loose and "&" in value:
+            return _XML_ESCAPE.sub(lambda match: _XML_ESCAPED[match.group(1)], value)
+        return value
+
+    def loose_link(self, value: str | None) -> str | None:
+        """An RSS <link> as the strict parser reads it. The lenient parser turns a double-escaped separator
+        (&amp;amp;b=) into "&ampb="; repaired only when every separator has that form, since "&amplitude=" in a
+        single-escaped link reads the same."""
+        if not self.loose or not value or "&amp" not in value:
+            return value
+        if value.count("&") == len(_MANGLED_AMP.findall(value)):
+            return _MANGLED_AMP.sub("&", value)
+        return value
+
     def _entry_link(self, entry) -> str | None:
-        for candidate in (entry.get("feedburner_origlink"), entry.get("link")):
+        for candidate in (self.loose_id(entry.get("feedburner_origlink") or ""), self.loose_link(entry.get("link"))):
             link = self.absolute(candidate)
             if link:
                 return link
@@ -208,7 +234,7 @@ class _Mapper:
                 link = self.absolute(item.get("href"))
                 if link:
                     return link
-        identifier = entry.get("id") or ""
+        identifier = self.loose_id(entry.get("id") or "")
         if entry.get("guidislink") or identifier.startswith(("http://", "https://")):
             return self.absolute(identifier)
         return None
@@ -235,23 +261,18 @@ class _Mapper:
         feed = self.result.feed
         link = self.absolute(feed.get("link"))
         entries: list[Entry] = []
-        seen: set[str] = set()
         for number, raw in enumerate(self.result.entries):
             try:
-                entry = self.entry(raw)
+                entries.append(self.entry(raw))
             except Exception as exc:  # one entry nobody planned for is left out; the others are read
                 complaint = complaint or entry_left_out(log, self.url, number, exc)
-                continue
-            if entry.key not in seen:
-                seen.add(entry.key)
-                entries.append(entry)
         return ParsedFeed(
             format=version,
             title=_text_of(feed.get("title_detail"), feed.get("title") or ""),
             link=canonical_link(link) if link else None,
             language=self.feed_language or self.default_language,
             ttl_seconds=self._ttl(feed.get("ttl")),
-            entries=entries,
+            entries=separate_shared_keys(entries),
             bozo=complaint,
         )
 
@@ -326,7 +347,7 @@ class _Mapper:
             published = updated
         categories = unique_terms(collapse_space(html_to_text(tag.get("term") or tag.get("label") or ""))
                                   for tag in entry.get("tags") or [])
-        identifier = entry.get("id") or ""
+        identifier = self.loose_id(entry.get("id") or "")
         if identifier:
             identifier = self.repair_bare_host(identifier)
         return Entry(

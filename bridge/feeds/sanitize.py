@@ -6,6 +6,10 @@
   line-based version of this (sanitizer.replace_doctype) that a DOCTYPE sharing a line with the XML
   declaration slips past; expat's amplification limit then still stops a bomb, but feedparser's fallback
   parser would expand the "safe" long entities. This pass closes both gaps.
+* `drop_space_before_declaration`: whitespace before ``<?xml`` (a stray newline from a template or a PHP
+  include) makes a document not well-formed, and feedparser's lenient parser then reads it differently
+  (escapes left in ids and links, markup re-serialised): the same feed flipping between the two readings would
+  change its entries' keys. Removed, the document is the well-formed one it was meant to be.
 * `xml_content_type`: the Content-Type handed to feedparser. Always an XML media type (RFC 3023's "text/xml
   means us-ascii" and "text/html is not XML" rules only add noise), with the HTTP charset kept only when it
   is believable: a header that says ISO-8859-1 for a body that is valid multi-byte UTF-8, or that contradicts
@@ -92,6 +96,14 @@ def _safe_entities(subset: bytes) -> list[bytes]:
         if _CHAR_REF.match(value) or (len(value) <= MAX_ENTITY_VALUE and not re.search(rb"[&%<\"]", value)):
             kept.append(b'<!ENTITY ' + name + b' "' + value + b'">')
     return kept
+
+
+_SPACE_THEN_DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?[ \t\r\n]+(?=<\?xml[ \t\r\n])")
+
+
+def drop_space_before_declaration(body: bytes) -> bytes:
+    """The document without the whitespace in front of its XML declaration (a UTF-8 BOM is kept)."""
+    return _SPACE_THEN_DECLARATION.sub(lambda match: match.group(1) or b"", body, count=1)
 
 
 def defuse_doctype(body: bytes) -> bytes:

@@ -323,7 +323,7 @@ def preview_from_entry(entry: Entry, url: str | None = None) -> LinkPreview:
     """What the feed itself says about the entry, as a LinkPreview."""
     from bridge.render import graphemes
     from bridge.render.fit import shorten
-    from bridge.render.text import clean_inline, html_to_text
+    from bridge.render.text import clean_plain, html_to_text
 
     extracted = html_to_text(entry.summary_html) if entry.summary_html else html_to_text(entry.content_html)
     text = " ".join(extracted.opening.split())
@@ -331,7 +331,7 @@ def preview_from_entry(entry: Entry, url: str | None = None) -> LinkPreview:
     image = next((i for i in entry.images if i.url.lower().startswith(("http://", "https://"))), None)
     return LinkPreview(
         url=url or entry.link or entry.key,
-        title=clean_inline(entry.title),
+        title=clean_plain(entry.title),
         description=description,
         image_url=image.url if image else None,
         image_alt=image.alt if image else "",

@@ -42,7 +42,7 @@ from bridge.render.language import post_language
 from bridge.render.photos import drop_reblog_handles, is_photo_post, is_placeholder_title, photos
 from bridge.render.links import without_pointer_urls
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
-from bridge.render.text import clean_inline, html_to_text
+from bridge.render.text import clean_inline, clean_plain, html_to_text
 
 SUMMARY_MAX_GRAPHEMES = 500  # our choice: a teaser, even on instances that allow 5000 characters
 TEXT_FIRST_MAX_GRAPHEMES = 2000  # our choice: a title-less post is its text; long ones still get cut
@@ -114,7 +114,9 @@ def render_post(
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
     link = _permalink(entry)
     target = _target(entry, link)
-    title = without_dangling_words(clean_inline(entry.title))  # a feed's own cut title ("…locate and…")
+    # The parser made the title plain text (a literal <b> in it is the writer's); a feed's own cut title loses
+    # its dangling word ("…locate and…").
+    title = without_dangling_words(clean_plain(entry.title))
     placeholder_title = is_placeholder_title(title)
     body, title = drop_reblog_handles(_body_text(entry), "" if placeholder_title else title, entry)
     body, text_tags = split_tag_block(body)  # tags ending the text join the post's hashtags
@@ -140,7 +142,7 @@ def render_post(
     card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
     card_title = card_title or (urlsplit(link).hostname or link)
     card_description = (preview.description if preview and preview.description else "") or summary
-    card_description = " ".join(clean_inline(line) for line in card_description.split("\n") if line.strip())
+    card_description = " ".join(clean_plain(line) for line in card_description.split("\n") if line.strip())
     card_description = without_pointer_urls(card_description)  # a card is not clickable word by word
     return Post(
         key=entry.key,
@@ -161,7 +163,7 @@ def render_post(
         visibility=visibility,
         card=Card(
             uri=target or link,
-            title=_cap(clean_inline(card_title), CARD_TITLE_MAX_GRAPHEMES),
+            title=_cap(clean_plain(card_title), CARD_TITLE_MAX_GRAPHEMES),
             description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
         ),
         image=image,

@@ -46,6 +46,19 @@ _DROP_TAGS = (
 # stops where the first one was, so a teaser never reads "Here is how:" followed by nothing.
 _BREAK_TAGS = ("pre", "table", "iframe", "object", "embed", "video", "audio")
 
+# Embeds whose content is the fallback shown without the player ("<object><p>Read the transcript…</p></object>"):
+# that text is the writer's and is kept, unless it only says the reader's browser cannot play the embed.
+_FALLBACK_TAGS = ("iframe", "object", "video", "audio")
+_NO_SUPPORT = re.compile(r"\b(?:browser|player)\b.{0,40}\b(?:not|n't|doesn't|cannot|can't)\b.{0,30}\b(?:support|play|"
+                         r"display|show|render)|\benable (?:javascript|iframes)\b|\b(?:upgrade|update) your browser\b",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def _readable_fallback(tag: Tag) -> bool:
+    text = tag.get_text(" ", strip=True)
+    return bool(text) and not _NO_SUPPORT.search(text)
+
+
 # Platform widgets and hidden text, by class or attribute. Matched with set lookups in one walk over the
 # tree: a CSS selector list this long made soupsieve the largest cost of rendering.
 _DROP_CLASSES = frozenset(
@@ -159,12 +172,21 @@ def html_to_text(html: str) -> ExtractedText:
 
 
 def clean_inline(value: str) -> str:
-    """A title, author or feed name as one clean line: tags stripped, entities decoded, whitespace collapsed."""
+    """An author or feed name as one clean line: tags stripped, entities decoded, whitespace collapsed."""
     if not value:
         return ""
     text = value
     if "<" in text and _TAG_LIKE.search(text):
         text = BeautifulSoup(text, "html.parser").get_text(" ")
+    return clean_plain(text)
+
+
+def clean_plain(value: str) -> str:
+    """Text that is already plain (an entry's title, the teaser) as one clean line: entities left by feeds that
+    escape twice decoded, whitespace collapsed, and literal "<i>" or "<details>" kept as the writer typed them."""
+    if not value:
+        return ""
+    text = value
     for _ in range(2):  # some feeds escape twice: &amp;#8217;
         if not _ENTITY.search(text):
             break
@@ -355,6 +377,9 @@ def _walk_pruning(soup: BeautifulSoup, visit) -> None:
 def _drop_or_mark(soup: BeautifulSoup, tag: Tag) -> bool:
     if tag.name in _DROP_TAGS:
         tag.decompose()
+    elif tag.name in _FALLBACK_TAGS and _readable_fallback(tag):
+        tag.name, tag.attrs = "div", {}  # the text a reader without the player gets: kept, and walked like any
+        return False
     elif tag.name in _BREAK_TAGS:
         marker = soup.new_tag("p")
         marker.string = _BREAK_MARK
