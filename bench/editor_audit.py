@@ -18,8 +18,8 @@ import argparse
 import inspect
 import ipaddress
 import json
-import tempfile
 import sys
+import tempfile
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -53,7 +53,6 @@ class Source:
     feed: str
     key: str
     title: str = ""  # the entry's title as the parser read it
-    raw_title: str = ""  # JSON Feed: the item's title as written (plain text by spec)
     text: str = ""  # the entry's content (or summary) as plain text
     link: str = ""
     external_url: str = ""  # JSON Feed external_url
@@ -136,8 +135,9 @@ def bsky_card_url_in_text(post: Rendered, source: Source, facts: FeedFacts) -> s
         return None
     uri = post.card.get("uri") or ""
     for (start, end), link in zip(post.link_spans, post.links):
-        if link == uri:
-            return f"{end - start} graphemes on {post.text[start:end]!r}"
+        shown = post.text[start:end]
+        if link == uri and regex.fullmatch(r"\S+\.\S+", shown):  # the URL itself, not words linked to it
+            return f"{end - start} characters on {shown!r}"
     return None
 
 
@@ -479,15 +479,15 @@ def source_of(feed_name: str, entry, raw_item: dict | None) -> Source:
                 handles.append(label)
         headings = [" ".join(h.get_text(" ").split()) for h in soup.find_all(regex.compile(r"^h[1-6]$"))]
         literals += _literals(text)
-    raw_title = (raw_item or {}).get("title") if isinstance((raw_item or {}).get("title"), str) else ""
-    literals += _literals(raw_title or "")
+    raw_title = (raw_item or {}).get("title")  # JSON Feed titles are plain text: "<i>" there is literal
+    literals += _literals(raw_title if isinstance(raw_title, str) else "")
     images = len(soup.find_all("img")) if soup else 0
     for attachment in (raw_item or {}).get("attachments") or []:
         if isinstance(attachment, dict) and str(attachment.get("mime_type", "")).startswith("image/"):
             images += 1
     external = (raw_item or {}).get("external_url")
     return Source(
-        feed=feed_name, key=entry.key, title=entry.title or "", raw_title=raw_title or "", text=text,
+        feed=feed_name, key=entry.key, title=entry.title or "", text=text,
         link=entry.link or "", external_url=external if isinstance(external, str) else "", pointers=pointers,
         headings=headings, literals=literals, reblog_handles=handles, image_count=images,
         categories=[c for c in entry.categories if isinstance(c, str)],
@@ -655,33 +655,30 @@ def audit_corpus(names: list[str] | None = None, progress=None) -> Audit:
 
 
 def file_preview_unresolved() -> tuple[int, int, list[dict]]:
-    """`bridge preview --file` on each corpus document: entries whose link is not an absolute http(s) URL."""
+    """`bridge preview --file` on each corpus document (no config): entries that have an http(s) link when the
+    document is read from its URL but none under --file (a relative link resolved against file://, or lost)."""
     from click.testing import CliRunner
 
     from bridge.cli import cli
-    from tests.render_corpus import CORPUS_DIR, corpus_files
+    from tests.render_corpus import CORPUS_DIR, corpus_files, load_feed
 
     details: list[dict] = []  # one per previewed entry: {} when its link is fine
     runner = CliRunner()
     with tempfile.TemporaryDirectory() as empty:  # no config: the default accounts, as a first-time user has
         env = {"BRIDGE_CONFIG": None, "CONFIGURATION_DIRECTORY": None, "XDG_CONFIG_HOME": empty}
         for name in corpus_files():
-            _preview_file(runner, cli, env, CORPUS_DIR / name, details)
+            feed = load_feed(name)
+            if feed is None:
+                continue
+            result = runner.invoke(cli, ["preview", "--file", str(CORPUS_DIR / name), "--no-fetch", "--json",
+                                         "--limit", "0", "--account", "mastodon"], env=env)  # fmt: skip
+            previewed = json.loads(result.output) if result.exit_code == 0 else []
+            for index, entry in enumerate(feed.entries):
+                link = (previewed[index].get("link") or "") if index < len(previewed) else ""
+                fine = link.startswith(("http://", "https://")) or not (entry.link or "").startswith("http")
+                details.append({} if fine else {"feed": name, "entry": entry.key, "link": entry.link, "file_link": link})
     unresolved = [d for d in details if d]
     return len(unresolved), len(details), unresolved
-
-
-def _preview_file(runner, cli, env: dict, path: Path, details: list) -> None:
-    result = runner.invoke(cli, ["preview", "--file", str(path), "--no-fetch", "--json", "--limit", "0",
-                                 "--account", "mastodon"], env=env)  # fmt: skip
-    if result.exit_code != 0:
-        return  # a document the parser rejects: nothing to preview
-    for item in json.loads(result.output or "[]"):
-        link, key = item.get("link") or "", item.get("entry") or ""
-        # resolved against the file:// document (or left relative); an entry with no link at all is another matter
-        unresolved = link.startswith("file:") or key.startswith("file:") or bool(link and not link.startswith("http"))
-        details.append({"feed": path.name, "entry": item.get("entry"), "link": link, "error": item.get("error")}
-                       if unresolved else {})  # fmt: skip
 
 
 # --- output ------------------------------------------------------------------------------------------------------

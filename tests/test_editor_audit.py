@@ -170,3 +170,8 @@ def test_the_audit_renders_every_entry_of_a_corpus_feed_for_both_platforms():
     assert sorted(p["platform"] for p in default) == ["bluesky"] * entries + ["mastodon"] * entries
     assert all(p["text"] for p in default)
     assert audit.rows["no_language"][1] == 2 * entries  # every post was checked for a language
+
+
+def test_words_linked_to_the_card_are_not_a_url_in_the_text():
+    post = bluesky("Read the whole story", links=[("the whole story", LINK)])
+    assert "bsky_card_url_in_text" not in detect(post, source(), FeedFacts())
