@@ -15,7 +15,6 @@ does without a fetched page.
 from __future__ import annotations
 
 import argparse
-import inspect
 import ipaddress
 import json
 import sys
@@ -561,15 +560,6 @@ def _settings(language: str | None):
     return config.post_settings(config.feeds[0], "m"), config.post_settings(config.feeds[0], "b")
 
 
-def render_entry(feed, entry, settings):
-    """render_post with the feed context it accepts: tolerant of keyword arguments the renderer gains."""
-    from bridge.render import render_post
-
-    accepted = inspect.signature(render_post).parameters
-    extra = {name: value for name, value in (("feed", feed), ("parsed_feed", feed), ("entries", feed.entries)) if name in accepted}
-    return render_post(entry, settings, feed_title=feed.title, **extra)
-
-
 def read_mastodon(payload: dict) -> Rendered:
     status = payload.get("status") or ""
     spans = [match.span() for match in _URL.finditer(status)]
@@ -611,7 +601,7 @@ class Audit:
 
 def audit_corpus(names: list[str] | None = None, progress=None) -> Audit:
     """Render every corpus entry (default settings, and with language = "en") and run every detector."""
-    from bridge.render import RenderError, bluesky_payload, mastodon_payload
+    from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
 
     from tests.render_corpus import CORPUS_DIR, corpus_files, load_feed
 
@@ -632,7 +622,7 @@ def audit_corpus(names: list[str] | None = None, progress=None) -> Audit:
                 source = source_of(name, entry, raw.get(entry.link or "") or raw.get(entry.key))
                 for platform, settings in (("mastodon", mastodon_settings), ("bluesky", bluesky_settings)):
                     try:
-                        post = render_entry(feed, entry, settings)
+                        post = render_post(entry, settings, feed_title=feed.title)  # as preview --no-fetch
                         if platform == "mastodon":
                             rendered = read_mastodon(mastodon_payload(post, settings))
                         else:
