@@ -113,19 +113,28 @@ REPEAT_MIN_LETTERS = 12  # a card title shorter than this ("Home") may be repeat
 DESCRIPTION_COMPARE_LETTERS = 60  # the card description's opening, compared letter for letter
 
 
-def bsky_repeats_card(post: Rendered, source: Source, facts: FeedFacts) -> str | None:
-    """Bluesky text that repeats its card's title or the opening of its description."""
+def _card_repeats(post: Rendered) -> dict[str, bool] | None:
+    """For a Bluesky post with a card: whether its text repeats the card's title, its description's opening
+    (only parts of REPEAT_MIN_LETTERS+ letters are compared: "Home" may be repeated by chance)."""
     if post.platform != "bluesky" or not post.card:
         return None
     text = letters(post.text)
     title = letters(post.card.get("title") or "")
     description = letters(post.card.get("description") or "")[:DESCRIPTION_COMPARE_LETTERS]
-    repeated = []
-    if len(title) >= REPEAT_MIN_LETTERS and title in text:
-        repeated.append("title")
-    if len(description) >= REPEAT_MIN_LETTERS and description in text:
-        repeated.append("description")
-    return " and ".join(repeated) + " repeated" if repeated else None
+    return {part: value in text for part, value in (("title", title), ("description", description))
+            if len(value) >= REPEAT_MIN_LETTERS}  # fmt: skip
+
+
+def bsky_repeats_card(post: Rendered, source: Source, facts: FeedFacts) -> str | None:
+    """Bluesky text that repeats its card: the title and the description (each the card has)."""
+    repeats = _card_repeats(post)
+    return " and ".join(repeats) + " repeated" if repeats and all(repeats.values()) else None
+
+
+def bsky_repeats_card_title(post: Rendered, source: Source, facts: FeedFacts) -> str | None:
+    """Bluesky text that contains its card's title (alone or with the description)."""
+    repeats = _card_repeats(post)
+    return "title repeated" if repeats and repeats.get("title") else None
 
 
 def bsky_card_url_in_text(post: Rendered, source: Source, facts: FeedFacts) -> str | None:
@@ -135,7 +144,7 @@ def bsky_card_url_in_text(post: Rendered, source: Source, facts: FeedFacts) -> s
     uri = post.card.get("uri") or ""
     for (start, end), link in zip(post.link_spans, post.links):
         shown = post.text[start:end]
-        if link == uri and regex.fullmatch(r"\S+\.\S+", shown):  # the URL itself, not words linked to it
+        if link == uri and regex.fullmatch(r"\S*[./:]\S*", shown):  # the URL itself, not words linked to it
             return f"{end - start} characters on {shown!r}"
     return None
 
@@ -365,16 +374,19 @@ def photo_without_images(post: Rendered, source: Source, facts: FeedFacts) -> st
 
 
 STRAY_GLYPHS = "★☆◉◎¶§※✱✦❖■□▪►▶"  # not "→" or "•": prose and lists use them
-_STRAY = regex.compile(rf"(?:^|\s)[{STRAY_GLYPHS}](?:\s|$)")
+_STRAY = regex.compile(rf"(?:^|(?<=\s))[{STRAY_GLYPHS}](?=\s|$)")
 
 
 def stray_glyph_or_heading(post: Rendered, source: Source, facts: FeedFacts) -> str | None:
-    """A lone glyph (★ ◉ ¶ …), a heading of the entry as its own paragraph, or prose ending in ":" then nothing."""
+    """A lone glyph (★ ◉ ¶ …) that labels no link, a heading of the entry as its own paragraph, or prose
+    ending in ":" with nothing after it."""
+    link_starts = {start for start, _ in post.link_spans}
+    for match in _STRAY.finditer(post.text):
+        after = len(post.text) - len(post.text[match.end() :].lstrip(" \t"))
+        if after in link_starts or match.group() in source.title:
+            continue  # "★ https://…": Daring Fireball's mark for the permalink, kept on purpose
+        return f"glyph {match.group()}"
     paragraphs = prose(post, source)
-    for paragraph in paragraphs:
-        match = _STRAY.search(paragraph)
-        if match and match.group().strip() not in source.title:
-            return f"glyph {match.group().strip()}"
     headings = {letters(h) for h in source.headings} - {letters(source.title), ""}
     for paragraph in paragraphs:
         if letters(paragraph) in headings:
@@ -424,7 +436,8 @@ class Row:
 
 
 ROWS = (
-    Row("bsky_repeats_card", "Bluesky text repeats the card's title/description", bsky_repeats_card, platforms=("bluesky",)),
+    Row("bsky_repeats_card", "Bluesky text repeats the card's title and description", bsky_repeats_card, platforms=("bluesky",)),
+    Row("bsky_repeats_card_title", "Bluesky text repeats the card's title", bsky_repeats_card_title, platforms=("bluesky",)),
     Row("bsky_card_url_in_text", "Bluesky text spends graphemes on the card's URL", bsky_card_url_in_text, platforms=("bluesky",)),
     Row("no_language", "no language tag", no_language),
     Row("non_english_tagged_en", 'non-English post tagged en (language = "en")', non_english_tagged_en, variant="lang-en"),

@@ -60,6 +60,7 @@ CLEAN_BLUESKY = bluesky("Found the cause of a slow Django application.\n\n#Pytho
 # row id -> (post, source, feed facts) showing exactly that defect
 PLANTED = {
     "bsky_repeats_card": (bluesky(f"{TITLE}\n\n{TEASER}"), source(), FeedFacts()),
+    "bsky_repeats_card_title": (bluesky(f"{TITLE}"), source(), FeedFacts()),
     "bsky_card_url_in_text": (bluesky("A teaser of its own.\n\nblog.example/2024/05/a-p…",
                                       links=[("blog.example/2024/05/a-p…", LINK)]), source(), FeedFacts()),
     "no_language": (mastodon(f"{TITLE}\n\n{TEASER}\n\n{LINK}", language=None), source(), FeedFacts()),
@@ -175,3 +176,18 @@ def test_the_audit_renders_every_entry_of_a_corpus_feed_for_both_platforms():
 def test_words_linked_to_the_card_are_not_a_url_in_the_text():
     post = bluesky("Read the whole story", links=[("the whole story", LINK)])
     assert "bsky_card_url_in_text" not in detect(post, source(), FeedFacts())
+
+
+def test_a_shortened_url_without_a_dot_is_still_a_url():
+    post = bluesky("A teaser.\n\nlocalhost:4000/ml/2025/08/24/opera…", links=[("localhost:4000/ml/2025/08/24/opera…", LINK)])
+    assert "bsky_card_url_in_text" in detect(post, source(), FeedFacts())
+
+
+def test_a_star_that_marks_the_permalink_is_not_stray():
+    post = mastodon(f"{TITLE}\n\n{TEASER}\n\nhttps://news.example/story\n★ {LINK}")
+    assert "stray_glyph_or_heading" not in detect(post, source(), FeedFacts())
+
+
+def test_bluesky_text_that_is_the_card_title_repeats_the_title_only():
+    flags = detect(bluesky(f"{TITLE}\n\n#Python", tags=["Python"]), source(), FeedFacts())
+    assert "bsky_repeats_card_title" in flags and "bsky_repeats_card" not in flags
