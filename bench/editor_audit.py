@@ -198,7 +198,9 @@ def non_english_tagged_en(post: Rendered, source: Source, facts: FeedFacts) -> s
     """Tagged English (run with language = "en" configured) although the text is not English."""
     if not any(lang.lower() == "en" or lang.lower().startswith("en-") for lang in post.languages):
         return None
-    reason = non_english(" ".join(prose(post, None)) or post.text)
+    # what the reader sees in the post's language: its text and, on Bluesky, its card (the text may be a title only)
+    card = post.card or {}
+    reason = non_english(" ".join([post.text, card.get("title") or "", card.get("description") or ""]))
     return f"tagged en: {reason}" if reason else None
 
 
@@ -325,7 +327,6 @@ def mastodon_card_from_earlier_url(post: Rendered, source: Source, facts: FeedFa
 
 
 SENTENCE = regex.compile(r"(?:[\p{L}\p{N}'’,\-]+\s+){4,}[\p{L}\p{N}'’\-]+[.!?:。！？]")
-TEASER_MIN_LETTERS = 10
 
 
 def entry_text_dropped(post: Rendered, source: Source, facts: FeedFacts) -> str | None:
@@ -333,8 +334,8 @@ def entry_text_dropped(post: Rendered, source: Source, facts: FeedFacts) -> str 
     teaser = letters(" ".join(prose(post, source)))
     if post.card and post.platform == "bluesky":
         teaser += letters(post.card.get("description") or "")
-    if len(teaser) >= TEASER_MIN_LETTERS:
-        return None
+    if teaser:
+        return None  # some of the entry's text is shown, however short ("Met Museum")
     if letters(source.text) == letters(source.title) or not SENTENCE.search(source.text):
         return None
     return f"the entry says {' '.join(source.text.split())[:60]!r}…"
@@ -383,8 +384,9 @@ def stray_glyph_or_heading(post: Rendered, source: Source, facts: FeedFacts) -> 
     link_starts = {start for start, _ in post.link_spans}
     for match in _STRAY.finditer(post.text):
         after = len(post.text) - len(post.text[match.end() :].lstrip(" \t"))
-        if after in link_starts or match.group() in source.title:
-            continue  # "★ https://…": Daring Fireball's mark for the permalink, kept on purpose
+        linked = any(start <= match.start() < end for start, end in post.link_spans)
+        if after in link_starts or linked or match.group() in source.title:
+            continue  # "★ https://…" or a linked "★": Daring Fireball's mark for the permalink, kept on purpose
         return f"glyph {match.group()}"
     paragraphs = prose(post, source)
     headings = {letters(h) for h in source.headings} - {letters(source.title), ""}

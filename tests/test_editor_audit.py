@@ -191,3 +191,14 @@ def test_a_star_that_marks_the_permalink_is_not_stray():
 def test_bluesky_text_that_is_the_card_title_repeats_the_title_only():
     flags = detect(bluesky(f"{TITLE}\n\n#Python", tags=["Python"]), source(), FeedFacts())
     assert "bsky_repeats_card_title" in flags and "bsky_repeats_card" not in flags
+
+
+def test_a_linked_star_on_bluesky_is_not_stray():
+    post = bluesky(f"{TITLE} ★", links=[("★", LINK)], card_title="Another card title")
+    assert detect(post, source(), FeedFacts()) == {}
+
+
+def test_a_title_only_bluesky_post_is_judged_with_its_card_for_language():
+    post = bluesky("Programmierung", langs=["en"], card_title="Programmierung: Zurück zur Werkbank",
+                   card_description="Die Regierung hat neue Regeln für die Nutzung von Daten und sich auch mit dem Thema.")
+    assert "non_english_tagged_en" in detect(post, source(), FeedFacts(), variant="lang-en")
