@@ -50,13 +50,14 @@ def corpus_files() -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def load_feed(name: str) -> ParsedFeed | None:
-    """The parsed feed, or None when the parser finds nothing usable in it (the corpus has such documents)."""
+def load_feed(name: str, default_language: str | None = None) -> ParsedFeed | None:
+    """The parsed feed, or None when the parser finds nothing usable in it (the corpus has such documents).
+    `default_language` is the `[bridge] language` setting, which the parser applies as production does."""
     from bridge.errors import FeedError
     from bridge.feeds import parse_feed
 
     try:
-        return parse_feed((CORPUS_DIR / name).read_bytes(), corpus_url(name))
+        return parse_feed((CORPUS_DIR / name).read_bytes(), corpus_url(name), default_language=default_language)
     except FeedError:
         return None
 
