@@ -677,7 +677,7 @@ def file_preview_unresolved() -> tuple[int, int, list[dict]]:
                 continue
             result = runner.invoke(cli, ["preview", "--file", str(CORPUS_DIR / name), "--no-fetch", "--json",
                                          "--limit", "0", "--account", "mastodon"], env=env)  # fmt: skip
-            previewed = json.loads(result.output) if result.exit_code == 0 else []
+            previewed = json.loads(result.stdout) if result.exit_code == 0 else []  # a hint may go to stderr
             for index, entry in enumerate(feed.entries):
                 link = (previewed[index].get("link") or "") if index < len(previewed) else ""
                 fine = link.startswith(("http://", "https://")) or not (entry.link or "").startswith("http")
