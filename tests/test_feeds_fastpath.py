@@ -83,8 +83,8 @@ def both_ways(body: bytes, url: str, content_type: str | None = None) -> tuple[P
     fast, why = attempt(data, url, xml_type)
     if fast is None:
         return None, None, why
-    slow = parse_module._map(parse_module._read_with_feedparser(data, url, xml_type), url, None)
-    return parse_module._map(fast, url, None), slow, why
+    slow = parse_module._map(parse_module._read_with_feedparser(data, url, xml_type), data, url, None)
+    return parse_module._map(fast, data, url, None), slow, why
 
 
 def assert_same(fast: ParsedFeed, slow: ParsedFeed, name: str) -> None:
@@ -278,6 +278,14 @@ CRAFTED = {
         b"<item><title>A</title><link>https://crafted.example/a</link><guid isPermaLink='false'>a</guid></item></channel></rss>"
     ),
     "no declaration, BOM": b"\xef\xbb\xbf<rss version='2.0'><channel><title>T</title><item><title>A</title><link>/a</link></item></channel></rss>",
+    "media descriptions as alt text": rss(
+        "<item><link>/m/1</link><media:content url='/m/1.jpg' type='image/jpeg'/>"
+        "<media:description>  The  first   picture </media:description></item>"
+        "<item><link>/m/2</link><media:group><media:content url='/m/2a.jpg' type='image/jpeg'/>"
+        "<media:content url='/m/2b.jpg' type='image/jpeg'/><media:description>Both</media:description></media:group></item>"
+        "<item><title>Titled</title><link>/m/3</link><media:content url='/m/3.jpg' medium='image'>"
+        "<media:title>Its own title</media:title></media:content></item>"
+    ),
 }
 
 
@@ -300,6 +308,10 @@ def test_crafted_documents_show_the_rules_they_test():
     entry = parse_feed(CRAFTED["atom entries"], URL).entries[0]
     assert entry.authors[0] == "CafÃ© Author"  # feedparser leaves Atom names as they are: so does the fast path
     assert entry.link == "https://crafted.example/one-b"  # the last alternate link wins
+    media = [[(image.url, image.alt) for image in e.images] for e in parse_feed(CRAFTED["media descriptions as alt text"], URL).entries]
+    assert media == [[("https://crafted.example/m/1.jpg", "The first picture")],
+                     [("https://crafted.example/m/2a.jpg", ""), ("https://crafted.example/m/2b.jpg", "")],
+                     [("https://crafted.example/m/3.jpg", "Its own title")]]  # one description, two pictures: neither
 
 
 # Random documents from the vocabulary the fast path reads, elements in any order and number: whatever it

@@ -121,6 +121,50 @@ def test_json_feed_image_attachments_with_their_titles_as_alt_text():
                                   "description": "The harbour under snow, boats frozen in"}]
 
 
+def media_rss(items: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">'
+            f"<channel><title>Photos</title><link>https://photos.example.com/</link>{items}</channel></rss>").encode()
+
+
+FOX = "A red fox asleep in the snow, its tail over its nose"
+
+
+@pytest.mark.parametrize("item", [
+    f'<media:content url="https://cdn.example.com/fox.jpg" type="image/jpeg"/><media:description>{FOX}</media:description>',
+    f'<media:content url="https://cdn.example.com/fox.jpg" medium="image"><media:description>{FOX}</media:description>'
+    "</media:content>",
+    f'<media:group><media:content url="https://cdn.example.com/fox.jpg" type="image/jpeg"/>'
+    f'<media:description type="html">&lt;b&gt;A red fox&lt;/b&gt; asleep in the snow, its tail over its nose'
+    "</media:description></media:group>",
+    # media:title is the second choice (after a title: feedparser makes a first media:title the entry's title)
+    f'<title>Photo</title><media:group><media:content url="https://cdn.example.com/fox.jpg" type="image/jpeg"/>'
+    f"<media:title>{FOX}</media:title></media:group>",
+])
+def test_a_media_rss_picture_takes_its_media_description_as_alt_text_on_both_platforms(item):
+    document = media_rss(f"<item><link>{LINK}</link><guid>{LINK}</guid>{item}</item>")
+    [entry] = parse_feed(document, "https://photos.example.com/feed.xml").entries
+    post, mastodon, bluesky = payloads(entry)
+    assert mastodon["media"] == [{"url": "https://cdn.example.com/fox.jpg", "description": FOX}]
+    assert bluesky["embed"]["images"] == [{"alt": FOX, "image": {"source_url": "https://cdn.example.com/fox.jpg"}}]
+
+
+def test_one_media_description_for_several_pictures_is_no_pictures_alt_text():
+    pictures = "".join(f'<media:content url="https://cdn.example.com/{n}.jpg" type="image/jpeg"/>' for n in (1, 2))
+    document = media_rss(
+        f"<item><link>{LINK}</link>{pictures}<media:description>Two views of the bay</media:description></item>"
+        f'<item><link>{LINK}/2</link><media:group>{pictures}<media:description>Two views</media:description>'
+        "</media:group></item>"
+        f'<item><link>{LINK}/3</link><media:group>{pictures}</media:group><media:group>'
+        '<media:content url="https://cdn.example.com/3.jpg" type="image/jpeg"/><media:description>The third'
+        "</media:description></media:group></item>")
+    entries = parse_feed(document, "https://photos.example.com/feed.xml").entries
+    assert [[image.alt for image in entry.images] for entry in entries] == [["", ""], ["", ""], ["", "", "The third"]]
+    post, mastodon, bluesky = payloads(entries[0])
+    assert [item["description"] for item in mastodon["media"]] == ["", ""]
+    assert [image["alt"] for image in bluesky["embed"]["images"]] == ["", ""]
+    assert post.summary == "Two views of the bay"  # the description is still the entry's text
+
+
 # --------------------------------------------------------------------------- Tumblr reblogs
 
 

@@ -133,10 +133,12 @@ def _image_mime(mime: str) -> str | None:
 
 
 def feedparser_images(
-    entry, base: str | None, fragments: Iterable[tuple[str, str, str | None]]
+    entry, base: str | None, fragments: Iterable[tuple[str, str, str | None]], media_alts: dict[str, str] | None = None
 ) -> list[ImageCandidate]:
     """Candidates from a feedparser entry; `fragments` are (html, source, base) searched for a first <img>, each
-    resolved against its own base (bodies keep relative URLs: nothing rewrites them at parse time)."""
+    resolved against its own base (bodies keep relative URLs: nothing rewrites them at parse time).
+    `media_alts`: alt text by media:content url attribute (mediaalt.py)."""
+    media_alts = media_alts or {}
     images = ImageList(base)
     for thumb in entry.get("media_thumbnail") or []:
         images.add(thumb.get("url"), "media:thumbnail", width=thumb.get("width"), height=thumb.get("height"))
@@ -145,7 +147,8 @@ def feedparser_images(
         medium = (media.get("medium") or "").strip().lower()
         url = media.get("url") or ""
         if _looks_like_image(url, mime, medium):
-            images.add(url, "media:content", width=media.get("width"), height=media.get("height"), mime_type=_image_mime(mime))
+            images.add(url, "media:content", alt=media_alts.get(url.strip(), ""), width=media.get("width"),
+                       height=media.get("height"), mime_type=_image_mime(mime))
     for enclosure in _enclosures(entry):
         mime = (enclosure.get("type") or "").strip().lower()
         url = enclosure.get("href") or enclosure.get("url") or ""

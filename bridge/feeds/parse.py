@@ -51,6 +51,7 @@ from .htmltools import collapse_space, html_to_text, text_to_html, title_text, u
 from .identity import canonical_link, entry_key, separate_shared_keys
 from .images import feedparser_images
 from .jsonfeed import parse_json_feed
+from .mediaalt import media_alt_texts
 from .sanitize import defuse_doctype, drop_space_before_declaration, xml_content_type
 from .urls import join
 
@@ -95,11 +96,12 @@ def _parse_xml(body: bytes, url: str, content_type: str | None, default_language
     data = drop_space_before_declaration(defuse_doctype(body))
     xml_type = xml_content_type(content_type, data)
     result = _read_fast(data, url, xml_type) or _read_with_feedparser(data, url, xml_type)
-    return _map(result, url, default_language)
+    return _map(result, data, url, default_language)
 
 
-def _map(result, url: str, default_language: str | None) -> ParsedFeed:
-    """A feedparser result (or the fast path's, which has the same shape) as a ParsedFeed."""
+def _map(result, data: bytes, url: str, default_language: str | None) -> ParsedFeed:
+    """A feedparser result (or the fast path's, which has the same shape) as a ParsedFeed; `data` is the
+    document it was read from (Media RSS alt text is read from it, the same for either reader)."""
     exception = result.get("bozo_exception") if result.get("bozo") else None
     complaint = f"{type(exception).__name__}: {exception}" if exception is not None else None
     version = result.get("version") or ""
@@ -109,7 +111,14 @@ def _map(result, url: str, default_language: str | None) -> ParsedFeed:
             raise FeedParseError(f"{url}: not an RSS, Atom or JSON feed{why}")
         if exception is not None and type(exception).__name__ not in _HARMLESS_BOZO:
             raise FeedParseError(f"{url}: no entries could be read: {complaint}")
-    return _Mapper(result, url, default_language).feed(version or "unknown", complaint)
+    return _Mapper(result, url, default_language).feed(version or "unknown", complaint, _media_alts(data, result))
+
+
+def _media_alts(data: bytes, result) -> list[dict[str, str]]:
+    try:
+        return media_alt_texts(data, len(result.entries)) or []
+    except Exception:  # alt text is a nicety: a fault reading it must never cost a poll
+        return []
 
 
 def _read_fast(data: bytes, url: str, xml_type: str):
@@ -257,13 +266,14 @@ class _Mapper:
 
     # --- the feed and its entries ---------------------------------------------------------------------------
 
-    def feed(self, version: str, complaint: str | None) -> ParsedFeed:
+    def feed(self, version: str, complaint: str | None, media_alts: list[dict[str, str]]) -> ParsedFeed:
+        """`media_alts`: per entry, the alt text of its Media RSS pictures (mediaalt.py); may be empty."""
         feed = self.result.feed
         link = self.absolute(feed.get("link"))
         entries: list[Entry] = []
         for number, raw in enumerate(self.result.entries):
             try:
-                entries.append(self.entry(raw))
+                entries.append(self.entry(raw, media_alts[number] if number < len(media_alts) else {}))
             except Exception as exc:  # one entry nobody planned for is left out; the others are read
                 complaint = complaint or entry_left_out(log, self.url, number, exc)
         return ParsedFeed(
@@ -333,7 +343,7 @@ class _Mapper:
                 return language
         return self.feed_language or self.default_language
 
-    def entry(self, entry) -> Entry:
+    def entry(self, entry, media_alts: dict[str, str]) -> Entry:
         # Plain lookups from here on: a tenth of FeedParserDict's cost, and none of its aliases apply to the keys
         # read here (its get("updated*") even falls back to published: feedparser issue 310).
         entry = dict(entry)
@@ -365,7 +375,8 @@ class _Mapper:
             feed_language=self.feed_language or self.default_language,
             authors=self._authors(entry) or list(self.feed_authors),
             images=feedparser_images(
-                entry, self.url, ((content, "content:img", content_base), (summary, "summary:img", summary_base))
+                entry, self.url, ((content, "content:img", content_base), (summary, "summary:img", summary_base)),
+                media_alts,
             ),
             target=target,
         )
