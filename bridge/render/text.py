@@ -260,7 +260,7 @@ _SYMBOL_BULLET = regex.compile(r"^[\p{So}\u2190-\u21ff\p{Sk}*]+\ufe0f?\s")
 _LEAD_IN_ENDS = (":", "：")
 SIGNPOST_MAX_WORDS = 8  # "Posts in this series:", "Show notes:": a lead-in this short says nothing by itself
 _ITEM_SENTENCE = re.compile(r"^\w.{20,}[.!?]$")
-LIST_ITEMS_FOR_TEASER = 3  # a list-only text: how many of its first items may give their sentences
+LIST_ITEMS_FOR_TEASER = 8  # a list-only text: how many of its first items may give their sentences
 
 
 def _is_list(text: str) -> bool:
