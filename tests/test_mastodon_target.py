@@ -1,6 +1,6 @@
 """The Mastodon target against the fake Mastodon server (tests/mastodon_fake), on loopback; no mocks.
 
-Covers what the target promises (bridge/targets/mastodon.py): statuses as rendered, instance limits, images,
+Covers what the target promises (bridge/platforms/mastodon/target.py): statuses as rendered, instance limits, images,
 the error mapping, diagnose(); and, through the delivery engine, the unknown outcomes (lost answers, rows left
 in `sending`, outcomes older than the Idempotency-Key window), 429 deferral and token revocation.
 Run with -s to see the measured numbers (posts per second, the corpus length runs).
@@ -21,12 +21,13 @@ from bridge.delivery import Deliverer
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.ids import idempotency_key
 from bridge.model import Entry, ImageCandidate
-from bridge.render import mastodon_payload, render_post
-from bridge.render.limits import MastodonLimits
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.platforms.mastodon.target import IDEMPOTENCY_WINDOW, MastodonTarget
+from bridge.render import render_post
 from bridge.state import DeliveryRow, State
 from bridge.status import collect_status, render_status_text
-from bridge.targets import make_target
-from bridge.targets.mastodon import IDEMPOTENCY_WINDOW, MastodonTarget
+from bridge.wiring import make_target
 from tests.feedserver import png_bytes
 from tests.mastodon_fake import MastodonFake, status_length, tiny_png
 from tests.render_corpus import corpus_files, load_feed, requires_corpus, settings

@@ -27,9 +27,9 @@ from bridge.doctor import check_accounts
 from bridge.errors import TransientPublishError
 from bridge.ids import idempotency_key, new_tid
 from bridge.model import Entry
+from bridge.platforms.mastodon.deadline_session import DeadlineExceeded, deadline_session
 from bridge.state import State
-from bridge.targets import make_target
-from bridge.targets.deadline_session import DeadlineExceeded, deadline_session
+from bridge.wiring import make_target
 from tests.bluesky_helpers import jpeg, media_of
 from tests.dripproxy import DripProxy
 from tests.feedserver import FeedServer
