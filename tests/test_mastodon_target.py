@@ -484,7 +484,7 @@ def test_image_with_alt_text_from_an_entry_through_the_composer(fake, state, mon
     entry = Entry(key="e", link="https://blog.example.com/posts/1", title="A picture",
                   images=[ImageCandidate(url=feed_server.url("/cover.png"), alt="A red rectangle, wider than tall")])
     post_settings = settings(images="attach")
-    body = composer.compose(entry, post_settings, "mastodon", mastodon_limits=target.render_limits())
+    body = composer.compose(entry, post_settings, "mastodon", server_limits=target.render_limits())
     assert body["media"] == [{"url": feed_server.url("/cover.png"), "description": "A red rectangle, wider than tall"}]
     target.publish(queue(state, 1), body)
     composer.close()
@@ -508,7 +508,7 @@ def test_a_photo_post_uploads_its_pictures_with_alt_text_then_the_status(fake, s
     html = "".join(f'<img src="{feed_server.url(f"/photo{n}.png")}" alt="Panel {n} of the comic"/><br/>' for n in (1, 2, 3))
     entry = Entry(key="photo", link="https://blog.example.com/post/1", title="Photo", summary_html=html)
     feed = FeedConfig(name="blog", url="https://blog.example.com/feed", accounts=[ACCOUNT])
-    body = composer.compose(entry, config.post_settings(feed, ACCOUNT), "mastodon", mastodon_limits=target.render_limits())
+    body = composer.compose(entry, config.post_settings(feed, ACCOUNT), "mastodon", server_limits=target.render_limits())
     assert [item["description"] for item in body["media"]] == ["Panel 1 of the comic", "Panel 2 of the comic"]
     target.publish(queue(state, 1), body)
     composer.close()
