@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from bridge.state import DeliveryRow
@@ -119,7 +120,20 @@ class Platform:
     # `bridge status`: the platform's own fields of an account's report ("handle", "server"...), from the
     # state's account row (State.account).
     status: Callable[[str, "AccountConfig", dict], dict[str, Any]] | None = None
+    # `bridge status` as text: the lines those fields add under the account (from its report, a dict).
+    status_text: Callable[[dict], list[str]] | None = None
     # `bridge status`/`doctor`: how to resolve posts held with an unknown outcome; None: the generic advice.
     held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
-    # `bridge login NAME`: the click command that gets a credential interactively (imported when called).
+    # `bridge login NAME`: gives the click command that gets a credential interactively (called at CLI start).
     login: Callable[[], "click.Command"] | None = None
+
+
+def lazy(module: str, name: str) -> Callable:
+    """`module`.`name`, imported at the first call: a Platform's functions stay unloaded (with their SDK) until a
+    command needs them."""
+
+    def call(*args, **kwargs):
+        return getattr(import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = f"lazy({module}.{name})"
+    return call
