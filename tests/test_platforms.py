@@ -97,6 +97,7 @@ class ToyAccount(AccountConfig):
     type: str  # the registry checks the name
     relays: list[Text] = []
     secret_key: SecretRef | None = None
+    shout: bool = False
 
     @model_validator(mode="after")
     def _has_relays(self) -> "ToyAccount":
@@ -109,12 +110,27 @@ class ToyAccount(AccountConfig):
         return self.relays[0]
 
 
-made: dict[str, FakeTarget] = {}
+class ToyTarget(FakeTarget):
+    secret: str = ""
+
+    def seal_payload(self, payload: dict) -> dict:
+        """Finished with the credential before it is stored, as Nostr signs its events."""
+        return {**payload, "sig": f"signed with {len(self.secret)} characters"}
+
+
+made: dict[str, ToyTarget] = {}
 
 
 def _toy_target(context):
-    assert context.secret.reveal() == "toy-secret"  # resolved like every credential
-    return made.setdefault(context.account, FakeTarget(context.account, platform="toy"))
+    target = made.setdefault(context.account, ToyTarget(context.account, platform="toy"))
+    target.secret = context.secret.reveal()  # resolved like every credential
+    return target
+
+
+def _toy_payload(post, settings, inputs):
+    note = f"{post.title} {post.link}"
+    return {"note": note.upper() if inputs.account and inputs.account.shout else note,
+            "at": inputs.created_at.isoformat(timespec="seconds")}
 
 
 TOY = Platform(
@@ -124,8 +140,7 @@ TOY = Platform(
     credential="secret_key",
     credential_noun="a secret key",
     make_target=_toy_target,
-    payload=lambda post, settings, inputs: {"note": f"{post.title} {post.link}",
-                                            "at": inputs.created_at.isoformat(timespec="seconds")},
+    payload=_toy_payload,
     describe=lambda payload, limits: (payload["note"], ["a toy note"]),
     default_templates=("{title}", "{summary}"),
     new_record_key=lambda now: f"toy-{int(now)}",
@@ -159,7 +174,7 @@ def test_a_new_platform_brings_its_own_config_fields_and_checks(toy):
     cases = [
         ({"colour": 1}, "accounts.t.colour", "unknown key"),
         ({"relays": []}, "accounts.t", "a toy account needs relays"),
-        ({"access_token": {"env": "X"}}, "accounts.t", "access_token is a Mastodon setting; a toy account uses relays and secret_key"),
+        ({"access_token": {"env": "X"}}, "accounts.t", "access_token is a Mastodon setting; a toy account uses relays, secret_key and shout"),
     ]
     for extra, key, words in cases:
         with pytest.raises(ConfigError) as error:
@@ -179,7 +194,7 @@ def test_a_new_platform_is_polled_delivered_previewed_and_reported_through_the_i
     from bridge.wiring import build_deliverer
 
     feed_server.route("/feed", rss(posts(2)))
-    config = parse_config(_toy_config(feed_server.url("/feed"), toy / "s.sqlite3"))
+    config = parse_config(_toy_config(feed_server.url("/feed"), toy / "s.sqlite3", shout=True))
     clock = Clock()
     with State.open(toy / "s.sqlite3") as state:
         Poller(config, state, clock=clock).poll()  # the baseline
@@ -193,8 +208,10 @@ def test_a_new_platform_is_polled_delivered_previewed_and_reported_through_the_i
             deliverer.deliver_due()
         finally:
             deliverer.close()
-        assert made["t"].posts == {queued.rkey: {"note": "Post number 2 https://blog.example/posts/2/",
-                                                 "at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(clock.now))}}
+        sent = {"note": "POST NUMBER 2 HTTPS://BLOG.EXAMPLE/POSTS/2/",  # the account's own option applied
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(clock.now)), "sig": "signed with 10 characters"}
+        assert made["t"].posts == {queued.rkey: sent}
+        assert state.deliveries(account="t")[0].payload == sent  # stored sealed: a retry sends the same
         report = collect_status(config, state, now=clock.now)
     [account] = report["accounts"]
     assert (account["type"], account["target"], account["handle"], account["posted"]) == ("toy", "wss://relay.example", "relays 1", 1)

@@ -61,6 +61,10 @@ class Target(Protocol):
     def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
         """Replace a posted entry's text; raise PermanentPublishError where the platform cannot."""
 
+    # Optional: `seal_payload(payload) -> dict`, the payload made final with the account's credential before it is
+    # stored (Nostr signs its events there: the signed event is then the retry identity, sent again as it is).
+    # The engine calls it when the target has it; the payload is stored only afterwards.
+
     def diagnose(self) -> dict:
         """For `bridge doctor`: log in and read what can be read without posting (account, server, limits...);
         raises a PublishError (AuthError with its fix...) when the account cannot post. Keys `doctor` shows:
@@ -93,6 +97,9 @@ class PayloadInputs:
     server_limits: dict | None  # Target.render_limits(), or the copy cached in the state (preview); None: defaults
     created_at: datetime  # the moment of composing (a record's createdAt, an event's created_at)
     thumbnail: Callable[[str], "Thumbnail | None"]  # a card image by URL; None when it cannot be had
+    # The account's own settings (its Platform.account_model: long_form = true...); None for preview's default
+    # accounts, which have no config.
+    account: "AccountConfig | None" = None
 
 
 @dataclass(frozen=True)
