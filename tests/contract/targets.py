@@ -16,7 +16,7 @@ import html.parser
 import itertools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -85,9 +85,10 @@ class ContractAccount(Protocol):
 class ContractServer(Protocol):
     """A row's server for the whole session."""
 
-    crash_points: tuple[str, ...]  # the crash points (bridge/faults.py) a post to this platform passes
-
     def new_account(self) -> ContractAccount: ...
+
+    def faults_pending(self) -> int:
+        """How many faults asked for have not happened yet (a case checks that its fault did happen)."""
 
     def reset(self) -> None:
         """Drop any fault left over from a test (one that ended before its fault was used)."""
@@ -97,15 +98,29 @@ class ContractServer(Protocol):
 class Row:
     name: str  # the test id
     fixture: str  # the session fixture (tests/contract/conftest.py) that gives its ContractServer
+    # A case this target is known to fail ({test function name: the defect and where it is fixed}): the case runs
+    # as a strict xfail, so it turns red the day the defect is fixed and the entry has to go
+    defects: dict[str, str] = field(default_factory=dict)
+    crash_points: tuple[str, ...] = POINTS  # the crash points (bridge/faults.py) a post to this platform passes
+
+
+# bridge takes Takahē's answer to a revoked or unknown token -- 400 "Invalid Bearer token" in plain text, from its
+# ApiTokenMiddleware -- for a post refused as invalid (400 is Takahē's validation status): the delivery fails and
+# the account is not paused. The fix belongs in the Mastodon platform's error translation (bridge/targets/mastodon.py
+# _Translate, moving to bridge/platforms/mastodon/), e.g. a profile-level "token refused" answer for Takahē.
+TAKAHE_REVOKED_TOKEN = {
+    "test_a_refused_credential_pauses_the_account_and_keeps_the_post_for_after_the_fix":
+        "bridge fails the post on Takahē's 400 'Invalid Bearer token' instead of pausing the account",
+}
 
 
 TABLE = [
     Row("bluesky-pds", "contract_pds"),
     Row("mastodon-fake", "contract_fake_mastodon"),
-    Row("takahe-fake", "contract_fake_takahe"),
+    Row("takahe-fake", "contract_fake_takahe", defects=TAKAHE_REVOKED_TOKEN),
     Row("gotosocial-fake", "contract_fake_gotosocial"),
     Row("akkoma-fake", "contract_fake_akkoma"),
-    Row("takahe-real", "contract_takahe"),
+    Row("takahe-real", "contract_takahe", defects=TAKAHE_REVOKED_TOKEN),
 ]
 
 
@@ -227,13 +242,14 @@ class FakeAccount(MastodonApiAccount):
 
 
 class FakeServer:
-    crash_points = POINTS
-
     def __init__(self, fake, proxy) -> None:
         self.fake, self.proxy = fake, proxy
 
     def new_account(self) -> FakeAccount:
         return FakeAccount(self.fake, self.proxy)
+
+    def faults_pending(self) -> int:
+        return len(self.fake.faults) + len(self.proxy.rules)
 
     def reset(self) -> None:
         self.fake.clear_faults()
@@ -255,13 +271,14 @@ class TakaheContractAccount(MastodonApiAccount):
 
 
 class TakaheContractServer:
-    crash_points = POINTS
-
     def __init__(self, takahe, proxy) -> None:
         self.takahe, self.proxy = takahe, proxy
 
     def new_account(self) -> TakaheContractAccount:
         return TakaheContractAccount(self.takahe, self.proxy)
+
+    def faults_pending(self) -> int:
+        return len(self.proxy.rules)
 
     def reset(self) -> None:
         self.proxy.clear()
@@ -348,13 +365,14 @@ class PdsAccount:
 
 
 class PdsContractServer:
-    crash_points = POINTS
-
     def __init__(self, pds, proxy) -> None:
         self.pds, self.proxy = pds, proxy
 
     def new_account(self) -> PdsAccount:
         return PdsAccount(self.pds, self.proxy)
+
+    def faults_pending(self) -> int:
+        return len(self.proxy.rules)
 
     def reset(self) -> None:
         self.proxy.clear()
