@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contract.targets import RESET_SECONDS, FakeServer, PdsContractServer, TakaheContractServer
+from tests.contract.targets import RESET_SECONDS, FakeServer, PdsAccount, ProxiedServer, TakaheContractAccount
 from tests.faultproxy import FaultProxy
 from tests.mastodon_fake import MastodonFake
 
@@ -13,13 +13,13 @@ from tests.mastodon_fake import MastodonFake
 @pytest.fixture(scope="session")
 def contract_pds(pds):
     with FaultProxy(pds.url) as proxy:
-        yield PdsContractServer(pds, proxy)
+        yield ProxiedServer(proxy, lambda: PdsAccount(pds, proxy))
 
 
 @pytest.fixture(scope="session")
 def contract_takahe(takahe):
     with FaultProxy(takahe.url) as proxy:
-        yield TakaheContractServer(takahe, proxy)
+        yield ProxiedServer(proxy, lambda: TakaheContractAccount(takahe, proxy))
 
 
 def _fake(profile: str):
