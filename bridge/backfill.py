@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bridge import ids
 from bridge.config import Config, FeedConfig
+from bridge.platforms import platform
 from bridge.model import Entry
 from bridge.state import State
 from bridge.unexpected import unexpected
@@ -63,11 +64,11 @@ def queue_backfill(config: Config, state: State, feed: FeedConfig, planned: list
     queued = 0
     with state.transaction():
         for item in planned:
-            account_type = config.accounts[item.account].type
+            record_key = platform(config.accounts[item.account].type).new_record_key
             delivery = state.add_delivery(
                 item.entry_id, item.account,
                 idempotency_key=ids.idempotency_key(item.account, feed.name, item.entry.key),
-                rkey=ids.new_tid(now) if account_type == "bluesky" else None,
+                rkey=record_key(now) if record_key else None,
                 now=now, kind="backfill", not_before=item.not_before,
             )
             queued += delivery is not None

@@ -17,9 +17,10 @@ from bridge.errors import PermanentPublishError
 from bridge.faults import crash_point
 from bridge.linkpreview import LinkPreviewError, Thumbnail, fetch_link_preview, fetch_thumbnail
 from bridge.model import Entry
-from bridge.render import bluesky_payload, mastodon_payload, render_post
+from bridge.platforms import platform
+from bridge.platforms.base import PayloadInputs
+from bridge.render import render_post
 from bridge.render.fit import RenderError
-from bridge.render.limits import MastodonLimits
 from bridge.unexpected import unexpected
 
 log = logging.getLogger("bridge.compose")
@@ -56,26 +57,21 @@ class Composer:
         feed_name, entry, _ = self.state.get_entry(delivery.entry_id)
         feed_row = self.state.get_feed(feed_name)
         _, settings = self.settings_for(feed_name, delivery.account)
-        limits = target.render_limits(strict=strict) if target.platform == "mastodon" else None
         payload = self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
-                               mastodon_limits=limits)
+                               server_limits=target.render_limits(strict=strict))
         crash_point("mid-render")
         return payload
 
-    def compose(self, entry: Entry, settings: PostSettings, platform: str, *, feed_title: str = "",
-                mastodon_limits: dict | None = None) -> dict:
+    def compose(self, entry: Entry, settings: PostSettings, platform_name: str, *, feed_title: str = "",
+                server_limits: dict | None = None) -> dict:
         preview = self.preview(entry)
         try:
             post = render_post(entry, settings, feed_title=feed_title, preview=preview)
         except RenderError as exc:
             raise PermanentPublishError(f"cannot make a post of {entry.key}: {exc}") from None
-        if platform == "mastodon":
-            return mastodon_payload(post, settings, MastodonLimits.from_dict(mastodon_limits))
-        thumbnail = None
-        if post.card is not None and post.image is not None and not post.images:  # pictures replace the card
-            thumbnail = self.thumbnail(post.image.url)
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
-        return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=created)
+        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail)
+        return platform(platform_name).payload(post, settings, inputs)
 
     def preview(self, entry: Entry):
         page = entry.target or entry.link  # a link post's card shows the article it points at

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
 
 from bridge.errors import ConfigError
 from bridge.language import normalise_language
@@ -26,12 +36,7 @@ from bridge.redact import register_secret
 TEMPLATE_FIELDS = frozenset({"title", "summary", "url", "hashtags", "author", "feed_title", "published"})
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"
 DEFAULT_TEMPLATE_UNTITLED = "{summary}\n\n{url}\n\n{hashtags}"
-# Bluesky shows the link as a card (title, description, image): the text need not repeat them nor spend ~35 of
-# its 300 graphemes on the URL. A titled post says its title, an untitled one its own text.
-DEFAULT_BLUESKY_TEMPLATE = "{title}\n\n{hashtags}"
-DEFAULT_BLUESKY_TEMPLATE_UNTITLED = "{summary}\n\n{hashtags}"
 DEFAULT_USER_AGENT = "bridge/{version} (+https://pypi.org/project/bridge-crosspost/; feed-to-Mastodon/Bluesky)"
-DEFAULT_BLUESKY_SERVICE = "https://bsky.social"
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
@@ -212,45 +217,55 @@ class PostOptions(_Strict):
 
 
 class AccountConfig(PostOptions):
-    type: Literal["mastodon", "bluesky"]
-    # Mastodon
-    instance: Text | None = None
-    access_token: SecretRef | None = None
-    # Bluesky
-    handle: Text | None = None
-    service: Text | None = None
-    app_password: SecretRef | None = None
+    """An [accounts.NAME] table: what every account has. Each platform's model (Platform.account_model, in
+    bridge/platforms/<type>/) adds its own fields and checks; `type` picks the model."""
+
+    type: Annotated[str, AfterValidator(lambda value: _platform_name(value))]
     # Delivery
     posts_per_hour: _count(1, MAX_COUNT) = 6
     posts_per_day: _count(1, MAX_COUNT) = 40
     edit_on_update: bool = False
     max_attempts: _count(1, MAX_ATTEMPTS) = 12
 
-    @model_validator(mode="after")
-    def _fields_for_type(self) -> "AccountConfig":
-        if self.type == "mastodon":
-            if not self.instance:
-                raise ValueError('a mastodon account needs instance = "https://your.instance"')
-            for name in ("handle", "service", "app_password"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} is a Bluesky setting; a mastodon account uses instance and access_token")
-        else:
-            if not self.handle:
-                raise ValueError('a bluesky account needs handle = "you.bsky.social"')
-            for name in ("instance", "access_token"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} is a Mastodon setting; a bluesky account uses handle, service and app_password")
-            if self.edit_on_update:
-                raise ValueError("edit_on_update cannot apply to Bluesky: its posts cannot be edited")
-        return self
-
     @property
-    def service_url(self) -> str:
-        return (self.service or DEFAULT_BLUESKY_SERVICE).rstrip("/")
+    def server_url(self) -> str:
+        """The address of the server the account posts through (doctor probes it, status shows it)."""
+        raise NotImplementedError
 
-    @property
-    def instance_url(self) -> str:
-        return (self.instance or "").rstrip("/")
+
+def _platform_name(value: str) -> str:
+    from bridge.platforms import names
+
+    if value not in names():
+        raise SettingError(f"{value!r} is not a platform bridge posts to", f"use one of: {', '.join(names())}")
+    return value
+
+
+def _platform_account(value: Any, handler) -> AccountConfig:
+    """Validate an account table with its platform's model; a setting of another platform gets named as such."""
+    from bridge.platforms import PLATFORMS, names, platform
+
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind not in names():
+        return handler(value)  # the base model says what is wrong with `type`
+    own = platform(kind).account_model
+    for other in PLATFORMS:
+        for key in value:
+            if key not in own.model_fields and key in other.account_model.model_fields:
+                own_keys = [name for name in own.model_fields if name not in AccountConfig.model_fields]
+                uses = " and ".join([", ".join(own_keys[:-1]), own_keys[-1]] if len(own_keys) > 1 else own_keys)
+                raise ValueError(f"{key} is a {other.title} setting; a {kind} account uses {uses}")
+    return own.model_validate(value)
+
+
+def _http_url(value: str) -> str:
+    """A server's address: an absolute http(s) URL (see _check_url)."""
+    if not is_http_url(value):
+        raise SettingError(f"{value!r} is not an http(s) URL", "write it like https://mastodon.social")
+    return value
+
+
+ServerUrl = Annotated[str, AfterValidator(_printable), AfterValidator(_http_url)]
 
 
 class FeedConfig(PostOptions):
@@ -287,7 +302,7 @@ class BridgeSettings(_Strict):
 
 class ConfigModel(_Strict):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
-    accounts: dict[str, AccountConfig] = Field(default_factory=dict)
+    accounts: dict[str, Annotated[AccountConfig, WrapValidator(_platform_account)]] = Field(default_factory=dict)
     feeds: list[FeedConfig] = Field(default_factory=list)
 
 
@@ -375,9 +390,9 @@ class Config:
 
 def default_templates(platform: str) -> tuple[str, str]:
     """The built-in (titled, untitled) templates for an account of type `platform`."""
-    if platform == "bluesky":
-        return DEFAULT_BLUESKY_TEMPLATE, DEFAULT_BLUESKY_TEMPLATE_UNTITLED
-    return DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED
+    from bridge.platforms import platform as platform_named
+
+    return platform_named(platform).default_templates
 
 
 def default_config_path() -> Path:
@@ -482,22 +497,21 @@ def _check_references(config: Config) -> None:
             raise ConfigError(f"accounts.{name!r}", "is not a usable account name",
                               "use letters, digits, '.', '_' and '-', starting with a letter or digit")
         _check_templates(f"accounts.{name}", account)
-        url = account.instance if account.type == "mastodon" else account.service
-        if url:
-            key = "instance" if account.type == "mastodon" else "service"
-            _check_url(f"accounts.{name}.{key}", url, "write it like https://mastodon.social")
 
 
 def _check_url(key: str, url: str, fix: str) -> None:
+    if not is_http_url(url):
+        raise ConfigError(key, f"{url!r} is not an http(s) URL", fix)
+
+
+def is_http_url(url: str) -> bool:
     """An absolute http(s) URL with a host and a valid port, without spaces."""
     try:
         parts = urlsplit(url)
-        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
-                  and (parts.port is None or parts.port > 0))  # .port raises ValueError when out of range
+        return (parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+                and (parts.port is None or parts.port > 0))  # .port raises ValueError when out of range
     except ValueError:
-        usable = False
-    if not usable:
-        raise ConfigError(key, f"{url!r} is not an http(s) URL", fix)
+        return False
 
 
 def _check_templates(where: str, options: PostOptions) -> None:
@@ -530,7 +544,6 @@ def _expand(value: str, config_path: Path | None) -> Path:
 
 # --- credentials -----------------------------------------------------------------------------------------
 
-SECRET_KEYS = {"mastodon": "access_token", "bluesky": "app_password"}
 MAX_SECRET_BYTES = 64 * 1024  # tokens are ~50 bytes; a bigger file is the wrong file
 
 
@@ -558,8 +571,11 @@ def _known_secret(value: str) -> Secret:
 
 def resolve_secret(config: Config, account_name: str) -> Secret:
     """The account's credential: its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<account name>."""
+    from bridge.platforms import platform
+
     account = config.accounts[account_name]
-    key_name = SECRET_KEYS[account.type]
+    kind = platform(account.type)
+    key_name = kind.credential
     key = f"accounts.{account_name}.{key_name}"
     ref: SecretRef | None = getattr(account, key_name)
     if ref is not None and ref.env:
@@ -574,10 +590,9 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
         candidate = Path(credentials_dir) / account_name
         if candidate.exists():
             return _known_secret(_read_secret_file(key, candidate))
-    what = "an access token" if account.type == "mastodon" else "an app password"
     raise ConfigError(
         key,
-        f"no {what} for account {account_name!r}",
+        f"no {kind.credential_noun} for account {account_name!r}",
         f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
         f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
     )
@@ -615,9 +630,11 @@ def _one_line(key: str, value: str, where: str, fix: str) -> str:
 
 def world_readable_secret_files(config: Config) -> list[Path]:
     """Secret files that other users can read: worth a warning."""
+    from bridge.platforms import platform
+
     found = []
     for account_name, account in config.accounts.items():
-        ref = getattr(account, SECRET_KEYS[account.type])
+        ref = getattr(account, platform(account.type).credential)
         if ref is not None and ref.file:
             path = _expand(ref.file, config.path)
             try:

@@ -33,7 +33,7 @@ from bridge.feeds import Fetcher
 from bridge.linkpreview.fetch import MAX_IMAGE_BYTES
 from bridge.notify import Notifier, watchdog_interval
 from bridge.pipeline import Poller
-from bridge.render.limits import MASTODON_DEFAULT_MAX_MEDIA
+from bridge.platforms import PLATFORMS
 from bridge.state import State
 from bridge.unexpected import unexpected
 
@@ -52,7 +52,7 @@ WORKERS = 4
 STUCK_AFTER_TIMEOUTS = 5
 # A post is one step, and its uploads get more time than a request by their size (bridge.deadline): a post with
 # four of the largest images bridge fetches must not look stuck while it is being sent.
-UPLOADS_ALLOWANCE = MASTODON_DEFAULT_MAX_MEDIA * upload_budget(0.0, MAX_IMAGE_BYTES)
+UPLOADS_ALLOWANCE = max(entry.max_images for entry in PLATFORMS) * upload_budget(0.0, MAX_IMAGE_BYTES)
 
 
 class FetchLoop:

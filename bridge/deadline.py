@@ -9,7 +9,7 @@ DeadlineExceeded), which the targets report as "did not answer in time".
 
 - httpx: DeadlineTransport (the atproto SDK, `bridge login`, doctor), or Deadline.trace as an httpcore trace hook
   for code that sends by hand (bridge.linkpreview.fetch).
-- requests: bridge.targets.deadline_session (Mastodon.py), with the same Deadline.
+- requests: bridge.platforms.mastodon.deadline_session (Mastodon.py), with the same Deadline.
 
 An upload gets longer: `seconds` plus one second for every UPLOAD_BYTES_PER_SECOND of its body (upload_budget).
 Not bounded here: a DNS lookup (the resolver's own timeouts).

@@ -44,7 +44,7 @@ from bridge.errors import (
 from bridge.faults import crash_point
 from bridge.logs import log_event
 from bridge.state import DeliveryRow, State
-from bridge.targets.base import Published, Target
+from bridge.platforms.base import Published, Target
 from bridge.unexpected import NOT_ISOLATED, unexpected
 
 log = logging.getLogger("bridge.deliver")

@@ -119,8 +119,9 @@ def check_feeds(config: Config) -> list[Check]:
 
 
 def check_accounts(config: Config) -> list[Check]:
+    from bridge.platforms import platform
     from bridge.state import State
-    from bridge.targets import make_target
+    from bridge.wiring import make_target
 
     checks = []
     path = config.state_path()
@@ -133,7 +134,7 @@ def check_accounts(config: Config) -> list[Check]:
     with state:
         for name, account in config.accounts.items():
             label = f"account {name} ({account.type})"
-            url = account.instance_url if account.type == "mastodon" else account.service_url
+            url = account.server_url
             try:
                 target = make_target(config, state, name)
                 info = target.diagnose()
@@ -147,7 +148,8 @@ def check_accounts(config: Config) -> list[Check]:
             checks.append(Check(True, label, _describe(info)))
             checks.extend(Check(False, f"{label} token", problem, fix, warning=True)
                           for problem, fix in info.get("problems") or [])
-            checks.extend(_upload_check(config, name, label, info))
+            doctor_checks = platform(account.type).doctor_checks
+            checks.extend(doctor_checks(config, name, label, info) if doctor_checks else [])
             checks.extend(_held_posts(config, state, name, label))
             checks.extend(_clock_skew(label, url))
     return checks
@@ -156,6 +158,7 @@ def check_accounts(config: Config) -> list[Check]:
 def _fix_for(exc: BridgeError, account: str, url: str) -> str:
     """A concrete fix for an account check that failed (AuthError brings its own)."""
     from bridge.errors import PermanentPublishError, TransientPublishError
+    from bridge.platforms import PLATFORMS
 
     if getattr(exc, "fix", ""):
         return exc.fix
@@ -163,23 +166,10 @@ def _fix_for(exc: BridgeError, account: str, url: str) -> str:
         return (f"check that {url} is up and reachable from this machine (open it in a browser, check DNS, "
                 "proxy and firewall); posts stay queued and bridge retries on its own")
     if isinstance(exc, PermanentPublishError):
+        apis = " or ".join(entry.title for entry in PLATFORMS)
         return (f"check accounts.{account} in the config: is {url} the server's address (https://host, no path) "
-                "and does it speak the Mastodon or Bluesky API?")
+                f"and does it speak the {apis} API?")
     return f"run `bridge -v doctor` for details and check accounts.{account} in the config"
-
-
-def _upload_check(config: Config, account: str, label: str, info: dict) -> list[Check]:
-    """Images are uploaded only where a feed attaches them; without write:media that pauses the account."""
-    if info.get("can_upload") is not False:
-        return []
-    attaching = [feed.name for feed in config.feeds if account in feed.accounts
-                 and config.post_settings(feed, account).images in ("auto", "attach")]
-    if not attaching:
-        return []
-    return [Check(False, f"{label} token", f"the token may not upload images (no write:media), and feed(s) "
-                  f"{', '.join(attaching)} attach them (photo posts, with images = \"auto\"): the account would be paused at the first image",
-                  f"create a token with write:statuses write:media (`bridge login mastodon --instance URL`) and put it "
-                  f"where accounts.{account}.access_token points, or set images = \"card\"")]
 
 
 def _held_posts(config: Config, state, account: str, label: str) -> list[Check]:

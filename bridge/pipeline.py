@@ -27,6 +27,7 @@ from typing import Callable
 
 from bridge import ids
 from bridge.config import Config, FeedConfig
+from bridge.platforms import platform
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
@@ -345,12 +346,12 @@ class Poller:
             if self.state.account_has_alias(account, aliases):
                 log.info("account %s already has %s (from another feed or key); not queued", account, entry.link)
                 continue
-            account_type = self.config.accounts[account].type
+            record_key = platform(self.config.accounts[account].type).new_record_key
             delivery = self.state.add_delivery(
                 entry_id,
                 account,
                 idempotency_key=ids.idempotency_key(account, feed.name, entry.key),
-                rkey=ids.new_tid(now) if account_type == "bluesky" else None,
+                rkey=record_key(now) if record_key else None,
                 now=now,
                 kind=kind,
             )

@@ -38,22 +38,12 @@ def _isolated(name: str, collect) -> dict:
         return {"name": name, "error": f"cannot report on it: {unexpected(log, exc, f'reporting on {name}')}"}
 
 
-def _server(info: dict) -> dict | None:
-    """What is known of a Mastodon-API account's server, from the limits cached in the state."""
-    limits = info["limits"]
-    if not isinstance(limits, dict):
-        return None
-    return {key: limits.get(key) for key in ("software", "software_version", "version", "profile", "max_characters",
-                                             "counting", "urls_in_full")} | {"default_limits": limits.get("source") == "defaults"}
-
-
 def held_posts_fix(name: str, account, info: dict) -> str:
-    from bridge.targets.mastodon import unknown_fix
-    from bridge.targets.mastodon_servers import profile_named
+    from bridge.platforms import platform
 
-    if account.type != "mastodon":
-        return f"look at the account and, for posts that are not there, `bridge retry --force --account {name}`"
-    return unknown_fix(name, account.instance_url, profile_named((info["limits"] or {}).get("profile")))
+    fix = platform(account.type).held_posts_fix
+    return (fix and fix(name, account, info)) or (
+        f"look at the account and, for posts that are not there, `bridge retry --force --account {name}`")
 
 
 def collect_status(config: Config, state: State, now: float | None = None) -> dict:
@@ -96,15 +86,17 @@ def _unreachable_warning(state: State, feed) -> str | None:
 
 
 def _account_status(config: Config, state: State, name: str, account, counts: dict, now: float) -> dict:
+    from bridge.platforms import platform
+
     info = state.account(name)
     last = state.last_posted(name)
     allowed = next_allowed_at(config, state, name, now)
     failed = state.deliveries(account=name, state="failed")[-FAILURES_SHOWN:]
-    return {
+    report = {
         "name": name,
         "type": account.type,
-        "target": account.instance_url if account.type == "mastodon" else account.service_url,
-        "handle": account.handle,
+        "target": account.server_url,
+        "handle": None,  # the platform's own fields (handle, server) are filled in below
         "posted": counts.get((name, "posted"), 0),
         "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
         "failed": counts.get((name, "failed"), 0),
@@ -112,13 +104,16 @@ def _account_status(config: Config, state: State, name: str, account, counts: di
                      for row in reversed(failed)],
         "unknown": counts.get((name, "unknown"), 0),
         "unknown_fix": held_posts_fix(name, account, info) if counts.get((name, "unknown")) else None,
-        "server": _server(info) if account.type == "mastodon" else None,
+        "server": None,
         "last_post_url": last.remote_url if last else None,
         "last_post_at": _iso(last.posted_at) if last else None,
         "next_post_allowed": _iso(allowed) if allowed > now else "now",
         "paused": redact(info["paused_reason"]),
         "deferred_until": _iso(info["deferred_until"]) if info["deferred_until"] and info["deferred_until"] > now else None,
     }
+    extras = platform(account.type).status
+    report.update(extras(name, account, info) if extras else {})
+    return report
 
 
 def render_status_text(report: dict) -> str:

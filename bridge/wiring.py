@@ -24,7 +24,6 @@ class _ComposingDeliverer(Deliverer):
 def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], bool] = lambda: False,
                     on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> Deliverer:
     from bridge.compose import Composer
-    from bridge.targets import make_target
 
     composer = Composer(config, state, clock=clock)
     deliverer = _ComposingDeliverer(
@@ -38,3 +37,21 @@ def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], b
     )
     deliverer.composer = composer
     return deliverer
+
+
+def make_target(config: Config, state: State, account: str, *, media_fetcher=None):
+    """The target for one configured account, made by its platform (which imports its SDK only now). Raises
+    ConfigError when its credential cannot be found."""
+    from bridge import __version__
+    from bridge.config import resolve_secret
+    from bridge.platforms import platform
+    from bridge.platforms.base import TargetContext
+
+    settings = config.accounts[account]
+    secret = resolve_secret(config, account)
+    return platform(settings.type).make_target(TargetContext(
+        account=account, settings=settings, secret=secret, state=state,
+        user_agent=config.bridge.user_agent.replace("{version}", __version__),
+        connect_timeout=config.bridge.connect_timeout, read_timeout=config.bridge.read_timeout,
+        total_timeout=config.bridge.total_timeout, media_fetcher=media_fetcher,
+    ))

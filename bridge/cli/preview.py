@@ -5,16 +5,18 @@
 
 Accounts: the feed's accounts (--feed), or every configured account (--url/--file; a configured feed with
 that URL uses its own accounts and overrides). Without accounts in the config, or without a config file for
---url/--file, it previews for a default Mastodon account (500 characters) and a default Bluesky account.
-Mastodon limits come from the state database's cache when the daemon has read them, else 500.
+--url/--file, it previews for a default account of each platform, named like the platform (a Mastodon one
+counts 500 characters). A server's limits come from the state database's cache when the daemon has read them,
+else the platform's defaults.
 
 `--json` prints a JSON array, one object per (entry, account):
 
-    {"feed": "blog", "entry": "<entry key>", "link": "https://...", "account": "mastodon",
-     "platform": "mastodon" | "bluesky", "payload": {...}}
+    {"feed": "blog", "entry": "<entry key>", "link": "https://...", "account": "<account name>",
+     "platform": "<the account's type>", "payload": {...}}
 
-where payload is the Mastodon status parameters or {"record": ...} for Bluesky (see bridge.render); an entry
-that cannot be rendered has "payload": null and an "error" sentence instead.
+where payload is what the platform's target is handed (Platform.payload: Mastodon's status parameters,
+Bluesky's {"record": ...}; see bridge/platforms/<name>/payload.py); an entry that cannot be rendered has
+"payload": null and an "error" sentence instead.
 """
 
 from __future__ import annotations
@@ -35,16 +37,14 @@ from bridge.unexpected import unexpected
 log = logging.getLogger("bridge.preview")
 
 DEFAULT_LIMIT = 10
-DEFAULT_MASTODON = "mastodon"
-DEFAULT_BLUESKY = "bluesky"
 
 
 @dataclass
 class _Target:
     name: str
-    platform: str
+    platform: object  # bridge.platforms.base.Platform
     settings: object  # PostSettings
-    limits: object | None = None  # MastodonLimits for Mastodon
+    limits: dict | None = None  # the server's limits the daemon cached (Platform.server_limits), else defaults
 
 
 @click.command("preview")
@@ -63,7 +63,8 @@ class _Target:
 @click.pass_obj
 def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, limit, as_json, no_fetch) -> int:
     """Show the exact post each account would get for a feed's entries, without posting or saving anything."""
-    from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+    from bridge.platforms.base import PayloadInputs
+    from bridge.render import RenderError, render_post
 
     if sum(1 for source in (feed_name, url, file_path) if source) != 1:
         raise click.UsageError("give exactly one of --feed NAME, --url URL or --file PATH")
@@ -85,18 +86,15 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
             link_preview, thumbnail, notes = _fetch_extras(client, entry, allow_private)
             for target in targets:
                 result = {"feed": label, "entry": entry.key, "link": entry.link, "account": target.name,
-                          "platform": target.platform}  # fmt: skip
+                          "platform": target.platform.name}  # fmt: skip
                 try:
                     site = unreachable_site(entry.link, feed_url) if feed_url else None
                     if site:  # as `poll` records it: not posted
                         raise RenderError(f"not posted: {site_url_fix(site)}")
                     post = render_post(entry, target.settings, feed_title=parsed.title, preview=link_preview)
-                    if target.platform == "mastodon":
-                        payload = mastodon_payload(post, target.settings, target.limits)
-                    else:
-                        thumb = thumbnail(post) if thumbnail else None
-                        payload = bluesky_payload(post, target.settings, thumbnail=thumb, created_at=created_at)
-                    result["payload"] = payload
+                    inputs = PayloadInputs(server_limits=target.limits, created_at=created_at,
+                                           thumbnail=thumbnail or (lambda url: None))
+                    result["payload"] = target.platform.payload(post, target.settings, inputs)
                 except RenderError as exc:
                     result["payload"] = None
                     result["error"] = str(exc)
@@ -105,7 +103,7 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
                     result["error"] = f"cannot make a post of it: {unexpected(log, exc, f'previewing {entry.key}')}"
                 result["_notes"] = list(notes)
                 result["_title"] = entry.title
-                result["_limits"] = target.limits
+                result["_target"] = target
                 results.append(result)
     finally:
         if client is not None:
@@ -208,9 +206,9 @@ def _select(entries: list, entry_id: str | None, limit: int) -> list:
 
 
 def _targets(config, feed_config, url: str, account_name: str | None) -> list[_Target]:
-    from bridge.config import FeedConfig, HashtagSettings, PostSettings, default_templates
+    from bridge.config import FeedConfig, HashtagSettings, PostSettings
     from bridge.errors import ConfigError
-    from bridge.render import MastodonLimits
+    from bridge.platforms import PLATFORMS, platform
 
     targets: list[_Target] = []
     if config is not None and config.accounts:
@@ -222,11 +220,10 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
         if account_name is not None and not names:
             known = ", ".join(feed.accounts) or "none"
             raise ConfigError("--account", f"no account {account_name!r} for this feed", f"accounts here: {known}")
-        cached = _cached_limits(config, [n for n in names if config.accounts[n].type == "mastodon"])
+        cached = _cached_limits(config, [n for n in names if platform(config.accounts[n].type).server_limits])
         for name in names:
-            account = config.accounts[name]
-            limits = cached.get(name, MastodonLimits()) if account.type == "mastodon" else None
-            targets.append(_Target(name, account.type, config.post_settings(feed, name), limits))
+            targets.append(_Target(name, platform(config.accounts[name].type), config.post_settings(feed, name),
+                                   cached.get(name)))
         return targets
     settings = PostSettings(
         template="",  # each platform's own defaults, below
@@ -238,29 +235,25 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
     )
     if feed_config is not None:
         settings = replace(settings, hashtags=feed_config.hashtags, rules=tuple(feed_config.rules))
-    for name, platform, limits in (
-        (DEFAULT_MASTODON, "mastodon", MastodonLimits()),
-        (DEFAULT_BLUESKY, "bluesky", None),
-    ):
-        if account_name in (None, name):
-            titled, untitled = default_templates(platform)
-            targets.append(_Target(name, platform, replace(settings, template=titled, template_untitled=untitled), limits))
+    for default in PLATFORMS:  # a default account of each platform, named like it
+        if account_name in (None, default.name):
+            titled, untitled = default.default_templates
+            targets.append(_Target(default.name, default, replace(settings, template=titled, template_untitled=untitled)))
     if not targets:
-        raise ConfigError("--account", f"no account {account_name!r}", f"without accounts in the config, use {DEFAULT_MASTODON} or {DEFAULT_BLUESKY}")
+        names = " or ".join(default.name for default in PLATFORMS)
+        raise ConfigError("--account", f"no account {account_name!r}", f"without accounts in the config, use {names}")
     return targets
 
 
 def _cached_limits(config, names: list[str]) -> dict:
-    """The instance limits the daemon cached, read-only; nothing when there is no state yet."""
-    from bridge.render import MastodonLimits
-
+    """The server limits the daemon cached, read-only; nothing when there is no state yet."""
     if not names:
         return {}
     try:
         from bridge.state import State
 
         with State.open_readonly(config.state_path()) as state:
-            return {name: MastodonLimits.from_dict(state.account(name).get("limits")) for name in names}
+            return {name: state.account(name).get("limits") for name in names}
     except Exception:  # preview must work without a usable state database
         return {}
 
@@ -291,19 +284,17 @@ def _fetch_extras(client, entry, allow_private: bool):
         notes.append(f"no link preview: {unexpected(log, exc, f'reading the page {page}')}")
     memo: dict = {}
 
-    def thumbnail(post):
-        if post.image is None:
-            return None
-        if post.image.url not in memo:
+    def thumbnail(url: str):
+        if url not in memo:
             try:
-                memo[post.image.url] = fetch_thumbnail(post.image.url, client=client, allow_private=allow_private)
+                memo[url] = fetch_thumbnail(url, client=client, allow_private=allow_private)
             except LinkPreviewError as exc:
-                memo[post.image.url] = None
+                memo[url] = None
                 notes.append(redact(f"no card image: {exc}"))  # a server's words, quoting a URL
             except Exception as exc:
-                memo[post.image.url] = None
-                notes.append(redact(f"no card image: {unexpected(log, exc, f'making a thumbnail of {post.image.url}')}"))
-        return memo[post.image.url]
+                memo[url] = None
+                notes.append(redact(f"no card image: {unexpected(log, exc, f'making a thumbnail of {url}')}"))
+        return memo[url]
 
     return link_preview, thumbnail, notes
 
@@ -315,10 +306,6 @@ def _print_text(results: list[dict], label: str, entry_count: int) -> None:
     from rich.console import Console
     from rich.panel import Panel
     from rich.text import Text
-
-    from bridge.render import graphemes
-    from bridge.render.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
-    from bridge.render.mastodon import MastodonText
 
     console = Console(highlight=False)
     console.print(Text(f"{label}: {entry_count} entr{'y' if entry_count == 1 else 'ies'} — nothing is posted or saved", style="bold"))
@@ -333,30 +320,7 @@ def _print_text(results: list[dict], label: str, entry_count: int) -> None:
         if payload is None:
             console.print(Panel(Text(f"cannot be posted: {result.get('error')}", style="red"), title=heading, title_align="left"))
             continue
-        details = []
-        if result["platform"] == "mastodon":
-            limits = result["_limits"]
-            text = payload["status"]
-            used = MastodonText(limits, payload["spoiler_text"]).length(text)
-            details.append(f"{used}/{limits.max_characters} characters")
-            details.append(f"visibility {payload['visibility']}")
-            details.append(f"language {payload['language'] or 'unset'}")
-            if payload["spoiler_text"]:
-                details.append(f"CW: {payload['spoiler_text']}")
-            for media in payload["media"]:
-                details.append(f"image {media['url']} (alt: {media['description'] or 'none'})")
-        else:
-            record = payload["record"]
-            text = record["text"]
-            details.append(f"{graphemes.count(text)}/{BLUESKY_MAX_GRAPHEMES} graphemes")
-            details.append(f"{graphemes.utf8_len(text)}/{BLUESKY_MAX_BYTES} bytes")
-            details.append(f"langs {', '.join(record['langs']) or 'unset'}")
-            external = (record.get("embed") or {}).get("external")
-            if external:
-                card = f"card: {external['title']}"
-                thumb = external.get("thumb")
-                if thumb:
-                    card += f" [{thumb['width']}x{thumb['height']} {thumb['mime_type']}, {thumb['size']} bytes]"
-                details.append(card)
+        target = result["_target"]
+        text, details = target.platform.describe(payload, target.limits)
         details.extend(result["_notes"])
         console.print(Panel(Text(text), title=heading, title_align="left", subtitle=" · ".join(details), subtitle_align="left"))

@@ -40,7 +40,7 @@ from bridge.deadline import Deadline
 from bridge.decoding import ACCEPT_ENCODING, UnsupportedEncoding, decoder_for
 from bridge.linkpreview.model import FetchFailed, FetchRefused, ImageRefused, LinkPreview, LinkPreviewError, Thumbnail
 from bridge.model import Entry
-from bridge.render.limits import BLUESKY_THUMB_MAX_BYTES, CARD_DESCRIPTION_MAX_GRAPHEMES
+from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_THUMB_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # 8000 x 5000; more is refused before decoding (d
 # more than one copy. 64 MB keeps a 4000 x 4000 RGBA PNG; JPEG photos decode at a reduced scale (draft).
 MAX_DECODED_IMAGE_BYTES = 64_000_000
 THUMB_MAX_SIDE = 2000
-THUMB_MAX_BYTES = BLUESKY_THUMB_MAX_BYTES
+THUMB_MAX_BYTES = CARD_THUMB_MAX_BYTES
 JPEG_QUALITIES = (85, 75, 65, 55, 45)
 DOWNSCALE_STEP = 0.75
 MIN_THUMB_SIDE = 32

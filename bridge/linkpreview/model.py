@@ -26,7 +26,7 @@ class LinkPreview:
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """An image ready for a Bluesky card: at most 2000 px a side and BLUESKY_THUMB_MAX_BYTES bytes."""
+    """An image ready for a Bluesky card: at most 2000 px a side and CARD_THUMB_MAX_BYTES bytes."""
 
     data: bytes
     mime_type: str

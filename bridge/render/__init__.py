@@ -1,8 +1,12 @@
 """Render an entry into the best post each platform allows. Pure: no clock, no network, no files.
 
     render_post(entry, settings, *, feed_title="", preview=None) -> Post          (platform-neutral)
-    mastodon_payload(post, settings, limits=MastodonLimits()) -> dict            (status parameters)
-    bluesky_payload(post, settings, *, thumbnail=None, created_at) -> dict        ({"record": ...})
+
+then each platform makes its payload of the Post (Platform.payload, bridge/platforms/base.py), fitting the text
+with the shared fitter (bridge.render.fit) told how that platform counts and shows text:
+
+    bridge.platforms.mastodon.payload.mastodon_payload(post, settings, limits=MastodonLimits()) -> dict
+    bridge.platforms.bluesky.payload.bluesky_payload(post, settings, *, thumbnail=None, created_at) -> dict
 
 Network-derived inputs — the article's OpenGraph data (LinkPreview) and the card image (Thumbnail) — come
 from bridge.linkpreview, fetched before rendering.
@@ -57,23 +61,15 @@ ones are shown shortened (host + start of path + "…") while the link facet car
 from __future__ import annotations
 
 from bridge.linkpreview.model import LinkPreview, Thumbnail
-from bridge.render.bluesky import bluesky_payload, rfc3339
 from bridge.render.fit import RenderError
-from bridge.render.limits import BlueskyLimits, MastodonLimits
-from bridge.render.mastodon import mastodon_payload
 from bridge.render.post import Card, Post, PostImage, render_post
 
 __all__ = [
-    "BlueskyLimits",
     "Card",
     "LinkPreview",
-    "MastodonLimits",
     "Post",
     "PostImage",
     "RenderError",
     "Thumbnail",
-    "bluesky_payload",
-    "mastodon_payload",
     "render_post",
-    "rfc3339",
 ]

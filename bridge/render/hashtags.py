@@ -31,7 +31,7 @@ import regex
 
 from bridge.config import HashtagSettings
 from bridge.render import graphemes
-from bridge.render.limits import BLUESKY_TAG_MAX_BYTES, BLUESKY_TAG_MAX_GRAPHEMES
+from bridge.render.limits import HASHTAG_MAX_BYTES, HASHTAG_MAX_GRAPHEMES
 
 MAX_HASHTAG_WORDS = 4  # our choice: "ThisMonthIHaveLearned" reads worse than no tag
 MAX_TAG_GRAPHEMES = 25  # our choice: longer CamelCase tags ("SoftwareArchitectureChallenge") are unreadable
@@ -82,8 +82,8 @@ def is_valid_hashtag(tag: str) -> bool:
         and bool(_TAG.match(tag))
         and not tag.replace("_", "").isdigit()
         and any(ch.isalpha() for ch in tag)
-        and graphemes.count(tag) <= BLUESKY_TAG_MAX_GRAPHEMES
-        and len(tag.encode("utf-8")) <= BLUESKY_TAG_MAX_BYTES
+        and graphemes.count(tag) <= HASHTAG_MAX_GRAPHEMES
+        and len(tag.encode("utf-8")) <= HASHTAG_MAX_BYTES
     )
 
 

@@ -36,12 +36,12 @@ from bridge.config import PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
-from bridge.render.fit import PERMALINK_MARK, RenderError, shorten, without_dangling_words
+from bridge.render.fit import PERMALINK_MARK, Parts, RenderError, shorten, without_dangling_words
 from bridge.render.hashtags import category_hashtags, split_tag_block
 from bridge.render.language import post_language
 from bridge.render.photos import drop_reblog_handles, is_photo_post, is_placeholder_title, photos
 from bridge.render.links import without_pointer_urls
-from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, MASTODON_VISIBILITIES
+from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_TITLE_MAX_GRAPHEMES, VISIBILITIES
 from bridge.render.text import clean_inline, clean_plain, html_to_text
 
 SUMMARY_MAX_GRAPHEMES = 500  # our choice: a teaser, even on instances that allow 5000 characters
@@ -237,7 +237,7 @@ def _cap(text: str, limit: int) -> str:
 
 def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str | None, str]:
     content_warning = (settings.content_warning or "").strip() or None
-    visibility = settings.visibility if settings.visibility in MASTODON_VISIBILITIES else "public"
+    visibility = settings.visibility if settings.visibility in VISIBILITIES else "public"
     categories = {" ".join(c.split()).casefold() for c in entry.categories if isinstance(c, str)}
     rule_warning = None
     for rule in settings.rules:
@@ -245,7 +245,7 @@ def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str |
             continue
         if rule.content_warning and rule_warning is None:
             rule_warning = rule.content_warning.strip() or None
-        if rule.visibility and MASTODON_VISIBILITIES.index(rule.visibility) > MASTODON_VISIBILITIES.index(visibility):
+        if rule.visibility and VISIBILITIES.index(rule.visibility) > VISIBILITIES.index(visibility):
             visibility = rule.visibility
     return rule_warning or content_warning, visibility
 
@@ -273,3 +273,17 @@ def _image(entry: Entry, preview: LinkPreview | None) -> PostImage | None:
                 mime_type=candidate.mime_type,
             )
     return None
+
+
+def post_parts(post: Post) -> Parts:
+    """The template's fields of `post`, for the fitter."""
+    return Parts(
+        url=post.link,
+        title=post.title,
+        summary=post.summary,
+        hashtags=post.hashtags,
+        author=post.author,
+        feed_title=post.feed_title,
+        published=(post.published or "")[:10],
+        target=post.target or "",
+    )

@@ -3,11 +3,11 @@
 - Mastodon.py is set up for a daemon: version_check_mode="none" (its version check can recurse forever when
   the instance endpoint fails), ratelimit_method="throw" (its default sleeps and retries forever) and short,
   deliberate timeouts instead of its 300 s default; bridge does its own backoff. Its timeouts bound each socket
-  read, so its session also gives every request one deadline (total_timeout, bridge.targets.deadline_session):
+  read, so its session also gives every request one deadline (total_timeout, bridge.platforms.mastodon.deadline_session):
   a server dripping its answer a byte at a time cannot hold the delivery of every account. Its idea of the
   server's version is pinned (PINNED_API_VERSION): otherwise media_post() asks /api/v1/instance before every upload,
   and when that fails it silently falls back to the synchronous /api/v1/media of 2019.
-- Servers that speak Mastodon's API differ (bridge/targets/mastodon_servers.py): the instance document's
+- Servers that speak Mastodon's API differ (bridge/platforms/mastodon/servers.py): the instance document's
   `version` picks a ServerProfile, kept with the limits. It says whether the server honours Idempotency-Key,
   how it counts a status, which HTTP status a validation error has, which scopes reading one's own statuses
   needs. Software bridge does not know gets the most conservative profile.
@@ -65,11 +65,11 @@ from bridge.config import AccountConfig, Secret
 from bridge.errors import AuthError, OutcomeUnknown, PermanentPublishError, RateLimited, TooLong, TransientPublishError
 from bridge.faults import crash_point
 from bridge.render import graphemes
-from bridge.render.limits import MastodonLimits
+from bridge.platforms.mastodon.limits import MastodonLimits
 from bridge.render.links import find_urls
 from bridge.state import DeliveryRow, State
-from bridge.targets.base import Published
-from bridge.targets.mastodon_servers import (
+from bridge.platforms.base import Published
+from bridge.platforms.mastodon.servers import (
     CONSERVATIVE,
     INSTANCE_PATHS,
     ServerProfile,
@@ -120,7 +120,7 @@ class MastodonTarget:
                  total_timeout: float = TOTAL_TIMEOUT) -> None:
         from mastodon import Mastodon
 
-        from bridge.targets.deadline_session import deadline_session
+        from bridge.platforms.mastodon.deadline_session import deadline_session
 
         self.account = account
         self.settings = settings
@@ -602,7 +602,7 @@ def _status(exc) -> int | None:
 def _deadline_exceeded(exc) -> str | None:
     """What the deadline said, when it is why Mastodon.py gave up (it wraps requests' errors, keeping them as
     the context)."""
-    from bridge.targets.deadline_session import DeadlineExceeded
+    from bridge.platforms.mastodon.deadline_session import DeadlineExceeded
 
     inner = exc.__cause__ or exc.__context__
     return str(inner) if isinstance(inner, DeadlineExceeded) else None

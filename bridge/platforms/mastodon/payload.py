@@ -15,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.config import PostSettings
+from bridge.platforms.base import PayloadInputs
+from bridge.platforms.mastodon.counting import mastodon_length
+from bridge.platforms.mastodon.limits import MastodonLimits
 from bridge.render import graphemes
-from bridge.render.fit import Parts, fit, template_fields
+from bridge.render.fit import fit, template_fields
 from bridge.render.language import mastodon_language
-from bridge.render.limits import MastodonLimits
-from bridge.render.links import find_urls, mastodon_length
-from bridge.render.post import Post
+from bridge.render.links import find_urls
+from bridge.render.post import Post, post_parts
 from bridge.render.template import RichText, Segment
 
 
@@ -45,19 +47,6 @@ class MastodonText:
 
     def fits(self, rich: RichText) -> bool:
         return self.length(rich.text) <= self.limits.max_characters
-
-
-def post_parts(post: Post) -> Parts:
-    return Parts(
-        url=post.link,
-        title=post.title,
-        summary=post.summary,
-        hashtags=post.hashtags,
-        author=post.author,
-        feed_title=post.feed_title,
-        published=(post.published or "")[:10],
-        target=post.target or "",
-    )
 
 
 def link_line_first(template: str) -> str:
@@ -94,3 +83,22 @@ def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits 
         "language": mastodon_language(post.language),
         "media": media,
     }
+
+
+def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
+    """Platform.payload: the status parameters on the server whose limits the target read (or defaults)."""
+    return mastodon_payload(post, settings, MastodonLimits.from_dict(inputs.server_limits))
+
+
+def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]:
+    """Platform.describe, for `bridge preview`: the status and how it counts on the server."""
+    limits = MastodonLimits.from_dict(server_limits)
+    text = payload["status"]
+    used = MastodonText(limits, payload["spoiler_text"]).length(text)
+    details = [f"{used}/{limits.max_characters} characters", f"visibility {payload['visibility']}",
+               f"language {payload['language'] or 'unset'}"]
+    if payload["spoiler_text"]:
+        details.append(f"CW: {payload['spoiler_text']}")
+    for media in payload["media"]:
+        details.append(f"image {media['url']} (alt: {media['description'] or 'none'})")
+    return text, details

@@ -55,10 +55,10 @@ from bridge.config import AccountConfig, Secret
 from bridge.deadline import DeadlineTransport
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.faults import crash_point
-from bridge.render import rfc3339
-from bridge.render.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_IMAGES_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
+from bridge.platforms.bluesky.payload import rfc3339
+from bridge.platforms.bluesky.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_IMAGES_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
 from bridge.state import DeliveryRow, State
-from bridge.targets.base import Published
+from bridge.platforms.base import Published
 
 log = logging.getLogger("bridge.bluesky")
 

@@ -21,7 +21,7 @@ Bluesky has no content warning field: a content warning becomes the post's first
 Visibility has no Bluesky equivalent (every post is public).
 
 Text and card each do their own job: the card (title, description, image) is the link, so Bluesky's default
-templates (config.DEFAULT_BLUESKY_TEMPLATE*) leave {url} out and a titled post's text is its title, an untitled
+templates (DEFAULT_TEMPLATES in bridge/platforms/bluesky/__init__.py) leave {url} out and a titled post's text is its title, an untitled
 one's its own text; the card leaves out a description the text already gives. A template with {url} puts the
 link in the text too; a post without a card always has it there.
 """
@@ -34,23 +34,26 @@ from datetime import datetime, timezone
 from bridge.config import PostSettings
 from bridge.linkpreview.model import Thumbnail
 from bridge.render import graphemes
-from bridge.render.facets import facets
 from bridge.render.fit import PERMALINK_MARK, fit, template_fields
 from bridge.render.hashtags import TEXT_HASHTAG, is_valid_hashtag
-from bridge.render.limits import (
+from bridge.platforms.base import PayloadInputs
+from bridge.platforms.bluesky.facets import facets
+from bridge.platforms.bluesky.limits import (
     BLUESKY_ALT_MAX_GRAPHEMES,
     BLUESKY_EXTERNAL_TYPE,
     BLUESKY_IMAGES_TYPE,
+    BLUESKY_MAX_BYTES,
+    BLUESKY_MAX_GRAPHEMES,
     BLUESKY_MAX_IMAGES,
     BLUESKY_MAX_LANGS,
     BLUESKY_POST_TYPE,
     BLUESKY_THUMB_MAX_BYTES,
     BlueskyLimits,
 )
-from bridge.render.links import display_url, find_urls, pointer_links
-from bridge.render.mastodon import post_parts
+from bridge.platforms.bluesky.links import display_url
+from bridge.render.links import find_urls, pointer_links
 from bridge.render.photos import big_enough
-from bridge.render.post import Post, letters
+from bridge.render.post import Post, letters, post_parts
 from bridge.render.template import RichText, Segment
 
 CONTENT_WARNING_PREFIX = "CW: "
@@ -161,3 +164,28 @@ def bluesky_payload(
         record["embed"] = {"$type": BLUESKY_EXTERNAL_TYPE, "external": external}
     record["createdAt"] = rfc3339(created_at) if isinstance(created_at, datetime) else created_at
     return {"record": record}
+
+
+def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
+    """Platform.payload: the record, with the card's image when the post has a card (pictures replace it)."""
+    thumbnail = None
+    if post.card is not None and post.image is not None and not post.images:
+        thumbnail = inputs.thumbnail(post.image.url)
+    return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=inputs.created_at)
+
+
+def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]:
+    """Platform.describe, for `bridge preview`: the text, its length by both of Bluesky's measures, the card."""
+    record = payload["record"]
+    text = record["text"]
+    details = [f"{graphemes.count(text)}/{BLUESKY_MAX_GRAPHEMES} graphemes",
+               f"{graphemes.utf8_len(text)}/{BLUESKY_MAX_BYTES} bytes",
+               f"langs {', '.join(record['langs']) or 'unset'}"]
+    external = (record.get("embed") or {}).get("external")
+    if external:
+        card = f"card: {external['title']}"
+        thumb = external.get("thumb")
+        if thumb:
+            card += f" [{thumb['width']}x{thumb['height']} {thumb['mime_type']}, {thumb['size']} bytes]"
+        details.append(card)
+    return text, details

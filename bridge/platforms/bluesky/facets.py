@@ -6,7 +6,7 @@ the finished text — so a shortened link display still carries its full URI.
 
 from __future__ import annotations
 
-from bridge.render.limits import BLUESKY_LINK_FEATURE, BLUESKY_TAG_FEATURE
+from bridge.platforms.bluesky.limits import BLUESKY_LINK_FEATURE, BLUESKY_TAG_FEATURE
 from bridge.render.template import RichText
 
 

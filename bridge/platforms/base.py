@@ -1,0 +1,125 @@
+"""The one interface between the engine and a platform (Mastodon, Bluesky, ...).
+
+Everything the engine, the renderer's shared fitting, the config loader, `doctor`, `status`, `preview` and the CLI
+know of a platform is a `Platform` (below), found by name in the registry (bridge/platforms/__init__.py). All the
+rest — its limits and counting, its payload, its publishing target and SDK, its login, its doctor checks, its
+config fields — lives in its own package, bridge/platforms/<name>/. docs/platforms.md tells how to add one.
+
+A platform's package must stay cheap to import: its SDK (Mastodon.py, atproto...) is imported only inside
+`make_target` and `login`, so the commands that publish nothing never load it.
+
+A target (one account on one platform) translates its library's errors into bridge.errors' PublishError tree at
+its boundary: TransientPublishError / RateLimited (try later), PermanentPublishError (give up on this post; TooLong:
+render it once more, strictly), AuthError (pause the account), OutcomeUnknown (hold the post: it may exist and
+cannot be looked for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from bridge.state import DeliveryRow
+
+if TYPE_CHECKING:  # only for annotations: importing them here would make a cycle with bridge.config
+    import click
+
+    from bridge.config import AccountConfig, Config, PostSettings, Secret
+    from bridge.doctor import Check
+    from bridge.linkpreview.model import Thumbnail
+    from bridge.render.post import Post
+    from bridge.state import State
+
+
+@dataclass(frozen=True)
+class Published:
+    remote_id: str  # the platform's id of the post (a Mastodon status id, a Bluesky at:// URI, an event id...)
+    url: str | None  # the post's web address
+
+
+class Target(Protocol):
+    """One account on one platform, as the delivery engine drives it."""
+
+    account: str
+    platform: str  # its Platform's name
+
+    def render_limits(self, strict: bool = False) -> dict | None:
+        """What the renderer must know about this account's server (Mastodon's instance limits), or None; handed
+        to Platform.payload as PayloadInputs.server_limits. `strict`: read anew and counted the strictest way,
+        after the server refused a post as too long."""
+
+    def publish(self, delivery: DeliveryRow, payload: dict) -> Published:
+        """Post the stored payload, using the delivery's retry identity (its Idempotency-Key, its rkey, or an id
+        the payload itself carries) so that a repeat can never make a second post."""
+
+    def find_existing(self, delivery: DeliveryRow) -> Published | None:
+        """After an unknown outcome: did this delivery's post get made? None when it surely did not (or a repeat
+        is safe); raises OutcomeUnknown when the target cannot tell."""
+
+    def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
+        """Replace a posted entry's text; raise PermanentPublishError where the platform cannot."""
+
+    def diagnose(self) -> dict:
+        """For `bridge doctor`: log in and read what can be read without posting (account, server, limits...);
+        raises a PublishError (AuthError with its fix...) when the account cannot post. Keys `doctor` shows:
+        account, handle, did, pds, session, software, version, profile, limits, notes, problems [(problem, fix)]."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What a platform's make_target gets: one configured account and the bridge-wide settings it needs."""
+
+    account: str  # the account's name in the config
+    settings: "AccountConfig"  # the platform's own account model (Platform.account_model)
+    secret: "Secret"  # its credential, already resolved (Platform.credential)
+    state: "State"  # sessions and cached server facts live here (State.account / set_account_*)
+    user_agent: str
+    connect_timeout: float
+    read_timeout: float
+    total_timeout: float  # one request, all of it (bridge.deadline)
+    media_fetcher: Callable[[str], "Thumbnail"] | None = None  # fetches an image a payload names, for upload
+
+
+@dataclass(frozen=True)
+class PayloadInputs:
+    """What a payload may depend on besides the post and its settings. Fetching stays outside: the payload
+    functions are pure but for `thumbnail`, which the caller memoises or stubs."""
+
+    server_limits: dict | None  # Target.render_limits(), or the copy cached in the state (preview); None: defaults
+    created_at: datetime  # the moment of composing (a record's createdAt, an event's created_at)
+    thumbnail: Callable[[str], "Thumbnail | None"]  # a card image by URL; None when it cannot be had
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A platform bridge posts to: one instance per package, listed in bridge.platforms.PLATFORMS."""
+
+    name: str  # the accounts' `type` in the config, the `platform` in `preview --json`, the preview's default account
+    title: str  # how messages name it: "Mastodon"
+    account_model: type["AccountConfig"]  # its [accounts.NAME] table: bridge.config.AccountConfig + its own fields
+    credential: str  # the account model's field naming where the secret lives ("access_token")
+    credential_noun: str  # what the secret is called in messages ("an access token")
+    make_target: Callable[[TargetContext], Target]  # imports the SDK; may raise ConfigError / PublishError
+    payload: Callable[["Post", "PostSettings", PayloadInputs], dict]  # raises RenderError when it cannot fit
+    # For `preview`'s text output: (the text as shown, details such as "312/500 characters").
+    describe: Callable[[dict, dict | None], tuple[str, list[str]]]
+    default_templates: tuple[str, str]  # (titled, untitled) when neither account nor feed sets one
+    max_images: int = 0  # the most pictures one post uploads (sizes the daemon's patience with a post)
+    # Whether render_limits() reads the server (preview then reads the copy the daemon cached in the state).
+    server_limits: bool = False
+    # A record key chosen once, when a delivery is queued, and stored in deliveries.rkey (Bluesky's TID: the
+    # retry identity). None: the platform's retry identity is the Idempotency-Key or the stored payload itself.
+    new_record_key: Callable[[float], str] | None = None
+    # `bridge doctor`: checks beyond "can log in", from the target's diagnose() dict.
+    doctor_checks: Callable[["Config", str, str, dict], list["Check"]] | None = None
+    # `bridge status`: the platform's own fields of an account's report ("handle", "server"...), from the
+    # state's account row (State.account).
+    status: Callable[[str, "AccountConfig", dict], dict[str, Any]] | None = None
+    # `bridge status`/`doctor`: how to resolve posts held with an unknown outcome; None: the generic advice.
+    held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
+    # `bridge login NAME`: the click command that gets a credential interactively (imported when called).
+    login: Callable[[], "click.Command"] | None = None
