@@ -58,19 +58,21 @@ class Composer:
         feed_row = self.state.get_feed(feed_name)
         _, settings = self.settings_for(feed_name, delivery.account)
         payload = self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
-                               server_limits=target.render_limits(strict=strict))
+                               server_limits=target.render_limits(strict=strict),
+                               account=self.config.accounts.get(delivery.account))
         crash_point("mid-render")
         return payload
 
     def compose(self, entry: Entry, settings: PostSettings, platform_name: str, *, feed_title: str = "",
-                server_limits: dict | None = None) -> dict:
+                server_limits: dict | None = None, account=None) -> dict:
         preview = self.preview(entry)
         try:
             post = render_post(entry, settings, feed_title=feed_title, preview=preview)
         except RenderError as exc:
             raise PermanentPublishError(f"cannot make a post of {entry.key}: {exc}") from None
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
-        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail)
+        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail,
+                               account=account, entry=entry)
         return platform(platform_name).payload(post, settings, inputs)
 
     def preview(self, entry: Entry):

@@ -167,6 +167,8 @@ def _m0004_nostr(db: Database) -> None:
             updated_at REAL NOT NULL
         )"""
     )
+    # A platform's latest facts about an account, JSON, for `bridge status` (Nostr: each relay's last answer).
+    db.execute("ALTER TABLE accounts ADD COLUMN platform_status TEXT")
 
 
 @dataclass
@@ -815,14 +817,12 @@ class State:
             self.db.execute("UPDATE nostr_events SET relays = ?, updated_at = ? WHERE delivery_id = ?",
                             [json.dumps(cleaned, ensure_ascii=False), now, delivery_id])
 
-    def nostr_latest_relays(self, account: str) -> dict | None:
-        """The relays' answers to this account's most recently sent delivery, for status."""
-        row = self.db.execute(
-            """SELECT n.relays FROM nostr_events n JOIN deliveries d ON d.id = n.delivery_id
-               WHERE d.account = ? ORDER BY n.updated_at DESC, n.delivery_id DESC LIMIT 1""",
-            [account],
-        ).fetchone()
-        return json.loads(row["relays"]) if row else None
+    def save_platform_status(self, name: str, status: dict) -> None:
+        """A platform's latest facts about an account, shown by `bridge status` (servers' words pass redact)."""
+        with self.transaction():
+            self._ensure_account(name)
+            self.db.execute("UPDATE accounts SET platform_status = ? WHERE name = ?",
+                            [redact(json.dumps(status, ensure_ascii=False)), name])
 
     # --- accounts: pause, rate-limit deferral, session, instance limits ----------------------------------
 
@@ -834,9 +834,10 @@ class State:
         if row is None:
             return {"name": name, "paused_reason": None, "paused_at": None, "paused_fingerprint": None,
                     "session": None, "limits": None, "limits_fetched_at": None, "deferred_until": None,
-                    "deferred_at": None, "session_updated_at": None}
+                    "deferred_at": None, "session_updated_at": None, "platform_status": None}
         data = dict(row)
         data["limits"] = json.loads(data["limits"]) if data["limits"] else None
+        data["platform_status"] = json.loads(data["platform_status"]) if data.get("platform_status") else None
         return data
 
     def pause_account(self, name: str, reason: str, now: float, fingerprint: str | None = None) -> None:

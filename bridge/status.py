@@ -160,6 +160,7 @@ def render_status_text(report: dict) -> str:
             if server["default_limits"]:
                 lines.append("    limits: Mastodon's defaults -- the server answers neither /api/v2/instance nor "
                              "/api/v1/instance; fix: check the account's instance address (https://host, no path)")
+        lines.extend(f"    {note}" for note in account.get("notes") or [])  # the platform's own lines
         if account["unknown"]:
             lines.append(f"    OUTCOME UNKNOWN: {account['unknown']} post(s) held -- an earlier attempt may have "
                          f"posted and bridge cannot look; fix: {account['unknown_fix']}")

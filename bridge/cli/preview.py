@@ -45,6 +45,7 @@ class _Target:
     platform: object  # bridge.platforms.base.Platform
     settings: object  # PostSettings
     limits: dict | None = None  # the server's limits the daemon cached (Platform.server_limits), else defaults
+    account: object | None = None  # the configured account's settings; None for a default account
 
 
 @click.command("preview")
@@ -93,7 +94,8 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
                         raise RenderError(f"not posted: {site_url_fix(site)}")
                     post = render_post(entry, target.settings, feed_title=parsed.title, preview=link_preview)
                     inputs = PayloadInputs(server_limits=target.limits, created_at=created_at,
-                                           thumbnail=thumbnail or (lambda url: None))
+                                           thumbnail=thumbnail or (lambda url: None), account=target.account,
+                                           entry=entry)
                     result["payload"] = target.platform.payload(post, target.settings, inputs)
                 except RenderError as exc:
                     result["payload"] = None
@@ -223,7 +225,7 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
         cached = _cached_limits(config, [n for n in names if platform(config.accounts[n].type).server_limits])
         for name in names:
             targets.append(_Target(name, platform(config.accounts[name].type), config.post_settings(feed, name),
-                                   cached.get(name)))
+                                   cached.get(name), config.accounts[name]))
         return targets
     settings = PostSettings(
         template="",  # each platform's own defaults, below

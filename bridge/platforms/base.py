@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would make a cycl
     from bridge.config import AccountConfig, Config, PostSettings, Secret
     from bridge.doctor import Check
     from bridge.linkpreview.model import Thumbnail
+    from bridge.model import Entry
     from bridge.render.post import Post
     from bridge.state import State
 
@@ -92,6 +93,8 @@ class PayloadInputs:
     server_limits: dict | None  # Target.render_limits(), or the copy cached in the state (preview); None: defaults
     created_at: datetime  # the moment of composing (a record's createdAt, an event's created_at)
     thumbnail: Callable[[str], "Thumbnail | None"]  # a card image by URL; None when it cannot be had
+    account: "AccountConfig | None" = None  # the account's own settings (Nostr's long_form); None in a default preview
+    entry: "Entry | None" = None  # the entry itself, for a platform that posts the whole article (Nostr's NIP-23)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,64 @@
+"""Nostr: a kind-1 note per entry (and, with long_form, the whole article as a NIP-23 kind-30023 event), signed
+with the writer's key and sent to their relays.
+
+    account.py   the [accounts.NAME] table (secret_key, relays, min_relays, long_form)
+    events.py    Post -> unsigned events (note, article): tags, length budget. Pure
+    payload.py   Platform.payload / describe (the relays' NIP-11 limits applied)
+    signing.py   keys (nsec / hex), signatures, ids, NIP-19 -- by nostr-sdk (rust-nostr)
+    relays.py    the relay protocol: EVENT/OK per relay under one deadline, REQ, NIP-11
+    refusals.py  the relays' answers -> posted / RateLimited / TransientPublishError / AuthError / Permanent
+    target.py    exactly once: the signed events are stored before the first send, every retry sends them again
+    status.py    what `bridge status` adds: each relay's last answer and the fix
+docs/nostr.md tells the choices.
+"""
+
+from __future__ import annotations
+
+from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED
+from bridge.platforms.base import Platform, TargetContext
+from bridge.platforms.nostr.account import NostrAccount
+
+
+def _make_target(context: TargetContext):
+    from bridge.platforms.nostr.target import NostrTarget  # imports nostr-sdk and websockets
+
+    return NostrTarget(context.account, context.settings, context.secret, context.state,
+                       user_agent=context.user_agent, total_timeout=context.total_timeout)
+
+
+def _payload(post, settings, inputs):
+    from bridge.platforms.nostr.payload import payload
+
+    return payload(post, settings, inputs)
+
+
+def _describe(payload, server_limits):
+    from bridge.platforms.nostr.payload import describe
+
+    return describe(payload, server_limits)
+
+
+def _status(name, account, info):
+    from bridge.platforms.nostr.status import account_status
+
+    return account_status(name, account, info)
+
+
+def _held_posts_fix(name, account, info):
+    return f"`bridge retry --force --account {name}`: sending the same signed events again cannot post twice"
+
+
+PLATFORM = Platform(
+    name="nostr",
+    title="Nostr",
+    account_model=NostrAccount,
+    credential="secret_key",
+    credential_noun="a secret key (nsec)",
+    make_target=_make_target,
+    payload=_payload,
+    describe=_describe,
+    default_templates=(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED),
+    server_limits=True,  # the relays' NIP-11 documents, cached in the state
+    status=_status,
+    held_posts_fix=_held_posts_fix,
+)
