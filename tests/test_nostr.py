@@ -252,3 +252,44 @@ def test_preview_json_shows_the_unsigned_events_and_no_secret(tmp_path, feed_ser
     assert note["kind"] == 1 and ["t", "baking"] in note["tags"] and article["kind"] == 30023
     assert writer.secret not in result.stdout + result.stderr
     assert writer.keys.secret_key().to_hex() not in result.stdout + result.stderr
+
+
+def test_a_relay_stating_a_small_limit_gets_a_shorter_note_and_no_article(tmp_path, feed_server, nostr_relay,
+                                                                         nostr_relay_factory):
+    small = nostr_relay_factory(max_event_size=200)  # says so in its NIP-11 document
+    writer = Writer(tmp_path, feed_server, [nostr_relay.url, small.url], long_form=True)
+    writer.baseline(posts(1))
+    long_summary = "&lt;p&gt;" + "Every loaf tells a story of patience and flour. " * 12 + "&lt;/p&gt;"
+    entry = new_post(11, title="Patience", description=long_summary + ARTICLE_HTML)
+    feed_server.route("/feed", rss([entry] + posts(1)))
+    result = writer.poll()
+    assert result.returncode == 0, result.stderr
+    [note] = small.events(authors=[writer.pubkey])
+    assert note["kind"] == 1 and len(note["content"]) <= 200 and entry["link"] in note["content"]
+    assert sorted(event["kind"] for event in nostr_relay.events(authors=[writer.pubkey])) == [1, 30023]
+    refused = [answer for answer in writer.status()["relays"] if not answer["ok"]]
+    assert [(answer["relay"], answer["kind"]) for answer in refused] == [(small.url, 30023)]
+    assert "too long for this relay" in refused[0]["message"] and "max_content_length is 200" in refused[0]["message"]
+
+
+def test_doctor_prints_each_relays_information(tmp_path, feed_server, nostr_relay, nostr_relay_restricted):
+    writer = Writer(tmp_path, feed_server, [nostr_relay.url, nostr_relay_restricted.url])
+    feed_server.route("/feed", rss(posts(1)))
+    result = writer.run("doctor")
+    assert writer.keys.public_key().to_bech32() in result.stdout
+    assert f"{nostr_relay.url}: max content 65536 characters" in result.stdout
+    assert f"{nostr_relay_restricted.url}: no content limit stated" in result.stdout
+
+
+def test_a_hex_key_works_and_a_wrong_key_pauses_with_the_fix(tmp_path, feed_server, nostr_relay):
+    writer = Writer(tmp_path, feed_server, [nostr_relay.url], nsec=False)
+    writer.baseline(posts(1))
+    feed_server.route("/feed", rss([new_post(12)] + posts(1)))
+    wrong = writer.run("poll", "--feed", "blog", secret="nsec1notakey")
+    assert wrong.returncode == 1 and "not a Nostr secret key" in wrong.stderr and "nsec1" in wrong.stderr
+    assert "nsec1notakey" not in wrong.stderr
+    assert writer.status()["queued"] == 1
+    fixed = writer.poll()
+    assert fixed.returncode == 0, fixed.stderr
+    [note] = nostr_relay.events(authors=[writer.pubkey])
+    assert verified(note)
