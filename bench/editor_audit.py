@@ -616,7 +616,9 @@ class Audit:
 
 def audit_corpus(names: list[str] | None = None, progress=None) -> Audit:
     """Render every corpus entry (default settings, and with language = "en") and run every detector."""
-    from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+    from bridge.platforms.bluesky.payload import bluesky_payload
+    from bridge.platforms.mastodon.payload import mastodon_payload
+    from bridge.render import RenderError, render_post
 
     from tests.render_corpus import CORPUS_DIR, corpus_files, load_feed
 

@@ -14,9 +14,11 @@ from tests.render_corpus import corpus_available, corpus_files, load_feed
 def render_throughput(rounds: int = 3) -> dict:
     """Entries of the corpus rendered to a Mastodon and a Bluesky payload per second (no network: no card)."""
     from bridge.config import parse_config
-    from bridge.render import bluesky_payload, mastodon_payload, render_post
+    from bridge.platforms.bluesky.payload import bluesky_payload
+    from bridge.platforms.mastodon.limits import MastodonLimits
+    from bridge.platforms.mastodon.payload import mastodon_payload
+    from bridge.render import render_post
     from bridge.render.fit import RenderError
-    from bridge.render.limits import MastodonLimits
 
     if not corpus_available():
         return {"skipped": "the corpus (../shared/corpus/feeds) is absent"}

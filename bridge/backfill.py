@@ -13,8 +13,8 @@ from datetime import datetime
 
 from bridge import ids
 from bridge.config import Config, FeedConfig
-from bridge.platforms import platform
 from bridge.model import Entry
+from bridge.platforms import platform
 from bridge.state import State
 from bridge.unexpected import unexpected
 

@@ -60,6 +60,9 @@ class Composer:
         payload = self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
                                server_limits=target.render_limits(strict=strict),
                                account=self.config.accounts.get(delivery.account))
+        seal = getattr(target, "seal_payload", None)  # only where the credential finishes it (Nostr signs)
+        if seal is not None:
+            payload = seal(payload)
         crash_point("mid-render")
         return payload
 
@@ -71,8 +74,8 @@ class Composer:
         except RenderError as exc:
             raise PermanentPublishError(f"cannot make a post of {entry.key}: {exc}") from None
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
-        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail,
-                               account=account, entry=entry)
+        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail, account=account,
+                               entry=entry)
         return platform(platform_name).payload(post, settings, inputs)
 
     def preview(self, entry: Entry):

@@ -27,7 +27,6 @@ from typing import Callable
 
 from bridge import ids
 from bridge.config import Config, FeedConfig
-from bridge.platforms import platform
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
 from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
@@ -36,6 +35,7 @@ from bridge.feeds.parse import MAX_TTL_MINUTES
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
 from bridge.permalinks import hostless_alias, site_url_fix, unreachable_site
+from bridge.platforms import platform
 from bridge.state import FeedRow, State
 from bridge.unexpected import NOT_ISOLATED, unexpected
 

@@ -117,6 +117,8 @@ def _account_status(config: Config, state: State, name: str, account, counts: di
 
 
 def render_status_text(report: dict) -> str:
+    from bridge.platforms import platform
+
     lines = [f"state: {report['state']}", ""]
     lines.append("FEEDS")
     if not report["feeds"]:
@@ -151,16 +153,8 @@ def render_status_text(report: dict) -> str:
             f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
             f"last post {account['last_post_url'] or '-'}; next post allowed {account['next_post_allowed']}"
         )
-        server = account.get("server")
-        if server:
-            software = " ".join(str(part) for part in (server["software"], server["software_version"]) if part)
-            lines.append(f"    server: {software or 'not known'} (profile {server['profile']}), "
-                         f"max {server['max_characters']} characters counted in {server['counting']}"
-                         + (", URLs in full" if server["urls_in_full"] else ""))
-            if server["default_limits"]:
-                lines.append("    limits: Mastodon's defaults -- the server answers neither /api/v2/instance nor "
-                             "/api/v1/instance; fix: check the account's instance address (https://host, no path)")
-        lines.extend(f"    {note}" for note in account.get("notes") or [])  # the platform's own lines
+        extras = platform(account["type"]).status_text
+        lines.extend(extras(account) if extras else [])
         if account["unknown"]:
             lines.append(f"    OUTCOME UNKNOWN: {account['unknown']} post(s) held -- an earlier attempt may have "
                          f"posted and bridge cannot look; fix: {account['unknown_fix']}")

@@ -11,8 +11,9 @@ import httpx
 from PIL import Image
 
 from bridge.ids import new_tid
+from bridge.platforms.bluesky.links import display_url
 from bridge.render.fit import PERMALINK_MARK
-from bridge.render.links import display_url, is_pointer
+from bridge.render.links import is_pointer
 from bridge.state import DeliveryRow
 from tests.feedserver import FeedServer
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bridge.platforms.base import Published
 from bridge.state import DeliveryRow
-from bridge.targets.base import Published
 
 
 @dataclass

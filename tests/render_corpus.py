@@ -99,7 +99,9 @@ class RenderedEntry:
 @lru_cache(maxsize=1)
 def rendered_corpus() -> tuple[RenderedEntry, ...]:
     """Every renderable corpus entry, rendered once per test session (corpus-wide assertions share it)."""
-    from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+    from bridge.platforms.bluesky.payload import bluesky_payload
+    from bridge.platforms.mastodon.payload import mastodon_payload
+    from bridge.render import RenderError, render_post
 
     chosen, chosen_bluesky = settings(), settings("bluesky")
     rendered = []

@@ -25,9 +25,10 @@ from bridge.delivery import Deliverer
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.ids import new_tid
 from bridge.model import Entry
+from bridge.platforms.bluesky import target as bluesky
+from bridge.platforms.bluesky.target import BlueskyTarget
 from bridge.state import State
-from bridge.targets import bluesky, make_target
-from bridge.targets.bluesky import BlueskyTarget
+from bridge.wiring import make_target
 from tests.bluesky_helpers import (
     POST,
     ImageServer,
@@ -172,7 +173,8 @@ def test_post_with_facets_langs_and_card_thumb_reads_back_exactly(pds, acct, sta
 def test_rendered_post_goes_out_as_rendered(pds, acct, state, images, monkeypatch):
     """The renderer's payload (bridge.render) and the production thumbnail fetcher, end to end."""
     from bridge.linkpreview import LOOPBACK, fetch_thumbnail, make_thumbnail
-    from bridge.render import bluesky_payload, render_post
+    from bridge.platforms.bluesky.payload import bluesky_payload
+    from bridge.render import render_post
 
     link = "https://blog.example.org/2024/05/ein-ausführlicher-bericht-über-die-reise-nach-süden"
     # the writer's template puts the link in the text too: a shortened URL with a link facet
@@ -214,7 +216,8 @@ def test_rendered_post_goes_out_as_rendered(pds, acct, state, images, monkeypatc
 def test_default_link_post_cards_the_article_and_links_the_permalink_mark(pds, acct, state, monkeypatch):
     """Bluesky's default template: no URL in the text, the card goes to the linked article, and the writer's
     permalink is the "★" at the end (a link facet on one grapheme), as the PDS stores it."""
-    from bridge.render import bluesky_payload, render_post
+    from bridge.platforms.bluesky.payload import bluesky_payload
+    from bridge.render import render_post
 
     permalink = "https://blog.example.org/linked/2024/05/zug"
     article = "https://news.example.net/2024/05/ein-zug-der-nie-pünktlich-war"

@@ -8,10 +8,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import (
-    DEFAULT_BLUESKY_TEMPLATE,
-    DEFAULT_BLUESKY_TEMPLATE_UNTITLED,
     DEFAULT_TEMPLATE,
-    AccountConfig,
     BridgeSettings,
     CategoryRule,
     FeedConfig,
@@ -23,6 +20,8 @@ from bridge.config import (
     resolve_secret,
 )
 from bridge.errors import ConfigError
+from bridge.platforms import PLATFORMS
+from bridge.platforms.bluesky import DEFAULT_TEMPLATES as BLUESKY_TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -58,7 +57,7 @@ def test_bluesky_accounts_default_to_card_aware_templates_and_a_set_template_win
     config = parse_config({"accounts": accounts, "feeds": feeds})
     assert config.post_settings(config.feed("plain"), "m").template == DEFAULT_TEMPLATE
     bluesky = config.post_settings(config.feed("plain"), "b")
-    assert (bluesky.template, bluesky.template_untitled) == (DEFAULT_BLUESKY_TEMPLATE, DEFAULT_BLUESKY_TEMPLATE_UNTITLED)
+    assert (bluesky.template, bluesky.template_untitled) == BLUESKY_TEMPLATES
     assert "{url}" not in bluesky.template + bluesky.template_untitled
     assert config.post_settings(config.feed("mine"), "b").template == "{title}"  # no {url}: the card or the end has it
 
@@ -92,7 +91,7 @@ def test_every_accepted_key_is_in_the_example_and_nothing_else():
     )
     accepted = (
         _model_keys(BridgeSettings, "bridge")
-        | _model_keys(AccountConfig, "account")
+        | {key for entry in PLATFORMS for key in _model_keys(entry.account_model, "account")}
         | _model_keys(FeedConfig, "feed")
         | _model_keys(HashtagSettings, "hashtags")
         | _model_keys(CategoryRule, "rule")

@@ -7,8 +7,10 @@ import json
 import pytest
 
 from bridge.feeds import parse_feed
-from bridge.render import bluesky_payload, mastodon_payload, render_post
-from bridge.render.limits import MastodonLimits
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import render_post
 from tests.render_corpus import load_entry, requires_corpus, settings
 
 URL = "https://site.example/feed.xml"

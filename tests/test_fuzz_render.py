@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 from bridge.errors import FeedError
 from bridge.feeds import link_aliases, parse_feed
 from bridge.pipeline import entry_content_hash
-from bridge.render import MastodonLimits, RenderError, bluesky_payload, mastodon_payload, render_post
-from bridge.render.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
+from bridge.platforms.bluesky.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import RenderError, render_post
 from tests.bluesky_helpers import check_facets
 from tests.mastodon_fake.length import status_length
 from tests.render_corpus import settings as post_settings

@@ -16,11 +16,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from bridge.cli.login import OOB_REDIRECT, authorize_url, login
+from bridge.cli.login import login
 from bridge.config import parse_config, resolve_secret
 from bridge.model import Entry
+from bridge.platforms.mastodon.login import OOB_REDIRECT, authorize_url
+from bridge.platforms.mastodon.target import MastodonTarget
 from bridge.state import State
-from bridge.targets.mastodon import MastodonTarget
 from tests.mastodon_fake import MastodonFake
 
 

@@ -23,12 +23,13 @@ from bridge.delivery import Deliverer
 from bridge.doctor import check_accounts
 from bridge.errors import TooLong
 from bridge.model import Entry
-from bridge.render import mastodon_payload, render_post
-from bridge.render.limits import MastodonLimits
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.platforms.mastodon.servers import identify, profile_key
+from bridge.platforms.mastodon.target import IDEMPOTENCY_WINDOW
+from bridge.render import render_post
 from bridge.state import State
 from bridge.status import collect_status, render_status_text
-from bridge.targets.mastodon import IDEMPOTENCY_WINDOW
-from bridge.targets.mastodon_servers import identify, profile_key
 from tests.mastodon_fake import MastodonFake
 from tests.mastodon_fake.length import profile_length
 from tests.mastodon_fake.profiles import PROFILES as FAKE_PROFILES

@@ -1,4 +1,4 @@
-"""The capability table of servers that speak Mastodon's API (bridge/targets/mastodon_servers.py).
+"""The capability table of servers that speak Mastodon's API (bridge/platforms/mastodon/servers.py).
 
 identify() is tried on the version strings each server's own source writes (the file is named beside
 each string); the table is checked for what a reader relies on: every cell cited, and a cell nobody could
@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from bridge.targets.mastodon_servers import CONSERVATIVE, NOT_VERIFIED, PROFILES, identify
+from bridge.platforms.mastodon.servers import CONSERVATIVE, NOT_VERIFIED, PROFILES, identify
 
 # (version string, software, the software's own version); each string as the cited source builds it
 REAL_VERSIONS = [

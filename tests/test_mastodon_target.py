@@ -1,6 +1,6 @@
 """The Mastodon target against the fake Mastodon server (tests/mastodon_fake), on loopback; no mocks.
 
-Covers what the target promises (bridge/targets/mastodon.py): statuses as rendered, instance limits, images,
+Covers what the target promises (bridge/platforms/mastodon/target.py): statuses as rendered, instance limits, images,
 the error mapping, diagnose(); and, through the delivery engine, the unknown outcomes (lost answers, rows left
 in `sending`, outcomes older than the Idempotency-Key window), 429 deferral and token revocation.
 Run with -s to see the measured numbers (posts per second, the corpus length runs).
@@ -21,12 +21,13 @@ from bridge.delivery import Deliverer
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.ids import idempotency_key
 from bridge.model import Entry, ImageCandidate
-from bridge.render import mastodon_payload, render_post
-from bridge.render.limits import MastodonLimits
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.platforms.mastodon.target import IDEMPOTENCY_WINDOW, MastodonTarget
+from bridge.render import render_post
 from bridge.state import DeliveryRow, State
 from bridge.status import collect_status, render_status_text
-from bridge.targets import make_target
-from bridge.targets.mastodon import IDEMPOTENCY_WINDOW, MastodonTarget
+from bridge.wiring import make_target
 from tests.feedserver import png_bytes
 from tests.mastodon_fake import MastodonFake, status_length, tiny_png
 from tests.render_corpus import corpus_files, load_feed, requires_corpus, settings
@@ -483,7 +484,7 @@ def test_image_with_alt_text_from_an_entry_through_the_composer(fake, state, mon
     entry = Entry(key="e", link="https://blog.example.com/posts/1", title="A picture",
                   images=[ImageCandidate(url=feed_server.url("/cover.png"), alt="A red rectangle, wider than tall")])
     post_settings = settings(images="attach")
-    body = composer.compose(entry, post_settings, "mastodon", mastodon_limits=target.render_limits())
+    body = composer.compose(entry, post_settings, "mastodon", server_limits=target.render_limits())
     assert body["media"] == [{"url": feed_server.url("/cover.png"), "description": "A red rectangle, wider than tall"}]
     target.publish(queue(state, 1), body)
     composer.close()
@@ -507,7 +508,7 @@ def test_a_photo_post_uploads_its_pictures_with_alt_text_then_the_status(fake, s
     html = "".join(f'<img src="{feed_server.url(f"/photo{n}.png")}" alt="Panel {n} of the comic"/><br/>' for n in (1, 2, 3))
     entry = Entry(key="photo", link="https://blog.example.com/post/1", title="Photo", summary_html=html)
     feed = FeedConfig(name="blog", url="https://blog.example.com/feed", accounts=[ACCOUNT])
-    body = composer.compose(entry, config.post_settings(feed, ACCOUNT), "mastodon", mastodon_limits=target.render_limits())
+    body = composer.compose(entry, config.post_settings(feed, ACCOUNT), "mastodon", server_limits=target.render_limits())
     assert [item["description"] for item in body["media"]] == ["Panel 1 of the comic", "Panel 2 of the comic"]
     target.publish(queue(state, 1), body)
     composer.close()

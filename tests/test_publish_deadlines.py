@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from bridge.cli import login as login_module
+from bridge.cli.login import login
 from bridge.config import parse_config
 from bridge.deadline import UPLOAD_BYTES_PER_SECOND
 from bridge.delivery import Deliverer
@@ -27,9 +27,10 @@ from bridge.doctor import check_accounts
 from bridge.errors import TransientPublishError
 from bridge.ids import idempotency_key, new_tid
 from bridge.model import Entry
+from bridge.platforms.mastodon import login as login_module
+from bridge.platforms.mastodon.deadline_session import DeadlineExceeded, deadline_session
 from bridge.state import State
-from bridge.targets import make_target
-from bridge.targets.deadline_session import DeadlineExceeded, deadline_session
+from bridge.wiring import make_target
 from tests.bluesky_helpers import jpeg, media_of
 from tests.dripproxy import DripProxy
 from tests.feedserver import FeedServer
@@ -302,7 +303,7 @@ def test_login_gives_up_on_a_server_dripping_its_answer_with_a_readable_error(mo
             monkeypatch.setenv("HTTP_PROXY", proxy.url)
             instance = direct
         result, took = timed(lambda: CliRunner().invoke(
-            login_module.login, ["mastodon", "--instance", instance, "--write-token", str(tmp_path / "token")],
+            login, ["mastodon", "--instance", instance, "--write-token", str(tmp_path / "token")],
             input="never read\n"))
     assert proxy.dripped == [f"GET {direct if through_proxy else ''}/api/v2/instance HTTP/1.1"]
     assert took < DRIP_ENDS_AFTER

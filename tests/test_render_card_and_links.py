@@ -11,7 +11,9 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from bridge.model import Entry
-from bridge.render import bluesky_payload, mastodon_payload, render_post
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import render_post
 from bridge.render.links import find_urls, pointer_links
 
 from tests.bluesky_helpers import check_facets

@@ -11,7 +11,9 @@ import pytest
 import regex
 from bs4 import BeautifulSoup
 
-from bridge.render import RenderError, bluesky_payload, mastodon_payload, render_post
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import RenderError, render_post
 
 from tests.bluesky_helpers import check_facets
 from tests.render_corpus import CORPUS_DIR, corpus_files, load_feed, requires_corpus, settings

@@ -14,10 +14,15 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from bridge.config import HashtagSettings
 from bridge.model import Entry
-from bridge.render import BlueskyLimits, MastodonLimits, RenderError, bluesky_payload, mastodon_payload, render_post
+from bridge.platforms.bluesky.limits import BlueskyLimits
+from bridge.platforms.bluesky.links import display_url
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.counting import mastodon_length
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.platforms.mastodon.payload import MastodonText
+from bridge.render import RenderError, render_post
 from bridge.render.fit import Parts, fit, shorten
-from bridge.render.links import display_url, mastodon_length
-from bridge.render.mastodon import MastodonText
 from bridge.render.post import Post
 
 from tests.bluesky_helpers import check_facets

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from bridge.config import CategoryRule, HashtagSettings
-from bridge.render import MastodonLimits, bluesky_payload, mastodon_payload, render_post
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import render_post
 
 from tests.render_corpus import load_entry, requires_corpus, settings
 

@@ -12,7 +12,8 @@ from bridge.feeds import parse_feed
 from bridge.feeds.feedwide import mark_feed_wide_categories
 from bridge.model import Entry
 from bridge.pipeline import entry_content_hash, reads_differently
-from bridge.render import mastodon_payload, render_post
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import render_post
 from bridge.render.hashtags import category_hashtags, is_valid_hashtag, split_tag_block, to_hashtag
 
 from tests.render_corpus import settings as corpus_settings

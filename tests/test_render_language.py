@@ -17,7 +17,9 @@ import pytest
 from bridge.config import parse_config
 from bridge.errors import ConfigError
 from bridge.model import Entry
-from bridge.render import bluesky_payload, mastodon_payload, render_post
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import render_post
 from bridge.render.detect import guesses
 from bridge.render.language import DETECTION_CONFIDENCE, post_language
 

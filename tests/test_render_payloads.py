@@ -8,10 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bridge.config import CategoryRule, HashtagSettings
+from bridge.language import normalise_language
 from bridge.linkpreview import LinkPreview, Thumbnail
 from bridge.model import Entry, ImageCandidate
-from bridge.render import MastodonLimits, Post, RenderError, bluesky_payload, mastodon_payload, render_post, rfc3339
-from bridge.language import normalise_language
+from bridge.platforms.bluesky.payload import bluesky_payload, rfc3339
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import Post, RenderError, render_post
 from bridge.render.language import mastodon_language
 
 from tests.render_corpus import settings
@@ -233,7 +236,7 @@ def test_mastodon_limits_keep_how_a_server_counts_and_the_strictest_counts_longe
     ("see https://example.com/" + "a" * 60, 27, 27, 27),  # a URL the servers that count it in full count 84
 ])
 def test_mastodon_length_counts_the_way_each_server_does(text, graphemes_, codepoints, utf16):
-    from bridge.render.links import mastodon_length
+    from bridge.platforms.mastodon.counting import mastodon_length
 
     def length(counting, in_full=False):
         return mastodon_length(text, characters_per_url=23, counting=counting, urls_in_full=in_full)

@@ -13,7 +13,10 @@ from bridge.config import ConfigError, parse_config
 from bridge.feeds import parse_feed
 from bridge.linkpreview import Thumbnail
 from bridge.model import Entry, ImageCandidate
-from bridge.render import MastodonLimits, bluesky_payload, mastodon_payload, render_post
+from bridge.platforms.bluesky.payload import bluesky_payload
+from bridge.platforms.mastodon.limits import MastodonLimits
+from bridge.platforms.mastodon.payload import mastodon_payload
+from bridge.render import render_post
 from bridge.render.photos import PLACEHOLDER_TITLES
 from tests.feedserver import png_bytes
 from tests.render_corpus import corpus_files, load_feed, requires_corpus, settings

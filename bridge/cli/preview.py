@@ -45,7 +45,7 @@ class _Target:
     platform: object  # bridge.platforms.base.Platform
     settings: object  # PostSettings
     limits: dict | None = None  # the server's limits the daemon cached (Platform.server_limits), else defaults
-    account: object | None = None  # the configured account's settings; None for a default account
+    account: object | None = None  # its config (Platform.account_model); None for a default account
 
 
 @click.command("preview")
@@ -224,8 +224,9 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
             raise ConfigError("--account", f"no account {account_name!r} for this feed", f"accounts here: {known}")
         cached = _cached_limits(config, [n for n in names if platform(config.accounts[n].type).server_limits])
         for name in names:
-            targets.append(_Target(name, platform(config.accounts[name].type), config.post_settings(feed, name),
-                                   cached.get(name), config.accounts[name]))
+            account = config.accounts[name]
+            targets.append(_Target(name, platform(account.type), config.post_settings(feed, name), cached.get(name),
+                                   account))
         return targets
     settings = PostSettings(
         template="",  # each platform's own defaults, below

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from bridge.state import DeliveryRow
@@ -61,6 +62,10 @@ class Target(Protocol):
     def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
         """Replace a posted entry's text; raise PermanentPublishError where the platform cannot."""
 
+    # Optional: `seal_payload(payload) -> dict`, the payload made final with the account's credential before it is
+    # stored (Nostr signs its events there: the signed event is then the retry identity, sent again as it is).
+    # The engine calls it when the target has it; the payload is stored only afterwards.
+
     def diagnose(self) -> dict:
         """For `bridge doctor`: log in and read what can be read without posting (account, server, limits...);
         raises a PublishError (AuthError with its fix...) when the account cannot post. Keys `doctor` shows:
@@ -93,7 +98,9 @@ class PayloadInputs:
     server_limits: dict | None  # Target.render_limits(), or the copy cached in the state (preview); None: defaults
     created_at: datetime  # the moment of composing (a record's createdAt, an event's created_at)
     thumbnail: Callable[[str], "Thumbnail | None"]  # a card image by URL; None when it cannot be had
-    account: "AccountConfig | None" = None  # the account's own settings (Nostr's long_form); None in a default preview
+    # The account's own settings (its Platform.account_model: long_form = true...); None for preview's default
+    # accounts, which have no config.
+    account: "AccountConfig | None" = None
     entry: "Entry | None" = None  # the entry itself, for a platform that posts the whole article (Nostr's NIP-23)
 
 
@@ -122,7 +129,20 @@ class Platform:
     # `bridge status`: the platform's own fields of an account's report ("handle", "server"...), from the
     # state's account row (State.account).
     status: Callable[[str, "AccountConfig", dict], dict[str, Any]] | None = None
+    # `bridge status` as text: the lines those fields add under the account (from its report, a dict).
+    status_text: Callable[[dict], list[str]] | None = None
     # `bridge status`/`doctor`: how to resolve posts held with an unknown outcome; None: the generic advice.
     held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
-    # `bridge login NAME`: the click command that gets a credential interactively (imported when called).
+    # `bridge login NAME`: gives the click command that gets a credential interactively (called at CLI start).
     login: Callable[[], "click.Command"] | None = None
+
+
+def lazy(module: str, name: str) -> Callable:
+    """`module`.`name`, imported at the first call: a Platform's functions stay unloaded (with their SDK) until a
+    command needs them."""
+
+    def call(*args, **kwargs):
+        return getattr(import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = f"lazy({module}.{name})"
+    return call

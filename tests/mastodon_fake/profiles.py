@@ -6,7 +6,7 @@ status, whether ``Idempotency-Key`` is honoured, how a status is counted, and wh
 account's own statuses need. Everything else stays Mastodon's.
 
 This table is the fake's own, read from each server's source (cited per row), and deliberately not
-bridge's (bridge/targets/mastodon_servers.py): a test of bridge against the fake must not pass because
+bridge's (bridge/platforms/mastodon/servers.py): a test of bridge against the fake must not pass because
 both sides share one mistake.
 """
 

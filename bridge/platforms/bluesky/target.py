@@ -58,7 +58,7 @@ from bridge.faults import crash_point
 from bridge.platforms.bluesky.payload import rfc3339
 from bridge.platforms.bluesky.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_IMAGES_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
 from bridge.state import DeliveryRow, State
-from bridge.platforms.base import Published
+from bridge.platforms.base import Published, TargetContext
 
 log = logging.getLogger("bridge.bluesky")
 
@@ -530,3 +530,9 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def make_target(context: TargetContext) -> BlueskyTarget:
+    """Platform.make_target."""
+    return BlueskyTarget(context.account, context.settings, context.secret, context.state,
+                         media_fetcher=context.media_fetcher, total_timeout=context.total_timeout)

@@ -269,3 +269,8 @@ def _systemd_hint(account: str, base: str) -> str:
         f"(or, unencrypted: LoadCredential={account}:/path/to/a/0600/file). bridge reads "
         f"$CREDENTIALS_DIRECTORY/{account} by itself when accounts.{account}.access_token is not set."
     )
+
+
+def command() -> click.Command:
+    """Platform.login: `bridge login mastodon`."""
+    return mastodon

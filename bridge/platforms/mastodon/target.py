@@ -68,7 +68,7 @@ from bridge.render import graphemes
 from bridge.platforms.mastodon.limits import MastodonLimits
 from bridge.render.links import find_urls
 from bridge.state import DeliveryRow, State
-from bridge.platforms.base import Published
+from bridge.platforms.base import Published, TargetContext
 from bridge.platforms.mastodon.servers import (
     CONSERVATIVE,
     INSTANCE_PATHS,
@@ -574,6 +574,14 @@ class _Translate:
             return None
         wait = max(0.0, float(reset) - time.time()) + 1.0  # the Date header has whole seconds
         return datetime.fromtimestamp(self.target.clock() + wait, timezone.utc)
+
+
+def make_target(context: TargetContext) -> MastodonTarget:
+    """Platform.make_target."""
+    return MastodonTarget(context.account, context.settings, context.secret, context.state,
+                          media_fetcher=context.media_fetcher, user_agent=context.user_agent,
+                          timeout=(context.connect_timeout, context.read_timeout),
+                          total_timeout=context.total_timeout)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

@@ -15,38 +15,10 @@ docs/nostr.md tells the choices.
 from __future__ import annotations
 
 from bridge.config import DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED
-from bridge.platforms.base import Platform, TargetContext
+from bridge.platforms.base import Platform, lazy
 from bridge.platforms.nostr.account import NostrAccount
 
-
-def _make_target(context: TargetContext):
-    from bridge.platforms.nostr.target import NostrTarget  # imports nostr-sdk and websockets
-
-    return NostrTarget(context.account, context.settings, context.secret, context.state,
-                       user_agent=context.user_agent, total_timeout=context.total_timeout)
-
-
-def _payload(post, settings, inputs):
-    from bridge.platforms.nostr.payload import payload
-
-    return payload(post, settings, inputs)
-
-
-def _describe(payload, server_limits):
-    from bridge.platforms.nostr.payload import describe
-
-    return describe(payload, server_limits)
-
-
-def _status(name, account, info):
-    from bridge.platforms.nostr.status import account_status
-
-    return account_status(name, account, info)
-
-
-def _held_posts_fix(name, account, info):
-    return f"`bridge retry --force --account {name}`: sending the same signed events again cannot post twice"
-
+HERE = __name__
 
 PLATFORM = Platform(
     name="nostr",
@@ -54,11 +26,12 @@ PLATFORM = Platform(
     account_model=NostrAccount,
     credential="secret_key",
     credential_noun="a secret key (nsec)",
-    make_target=_make_target,
-    payload=_payload,
-    describe=_describe,
+    make_target=lazy(f"{HERE}.target", "make_target"),  # imports nostr-sdk and websockets
+    payload=lazy(f"{HERE}.payload", "payload"),
+    describe=lazy(f"{HERE}.payload", "describe"),
     default_templates=(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED),
     server_limits=True,  # the relays' NIP-11 documents, cached in the state
-    status=_status,
-    held_posts_fix=_held_posts_fix,
+    status=lazy(f"{HERE}.status", "account_status"),
+    status_text=lazy(f"{HERE}.status", "status_text"),
+    held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
 )

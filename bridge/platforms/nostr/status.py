@@ -4,12 +4,19 @@ from __future__ import annotations
 
 
 def account_status(name: str, account, info: dict) -> dict:
-    latest = (info.get("platform_status") or {}).get("relays") or []
-    notes = []
-    for answer in latest:
+    return {"relays": (info.get("platform_status") or {}).get("relays") or []}
+
+
+def status_text(report: dict) -> list[str]:
+    lines = []
+    for answer in report.get("relays") or []:
         what = "article" if answer["kind"] != 1 else "note"
         if answer["ok"]:
-            notes.append(f"relay {answer['relay']}: {what} accepted")
+            lines.append(f"    relay {answer['relay']}: {what} accepted")
         else:
-            notes.append(f"relay {answer['relay']}: {what} REFUSED ({answer['message']}) — fix: {answer['fix']}")
-    return {"relays": latest, "notes": notes}
+            lines.append(f"    relay {answer['relay']}: {what} REFUSED ({answer['message']}) — fix: {answer['fix']}")
+    return lines
+
+
+def held_posts_fix(name: str, account, info: dict) -> str:
+    return f"`bridge retry --force --account {name}`: sending the same signed events again cannot post twice"

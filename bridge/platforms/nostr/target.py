@@ -41,6 +41,12 @@ log = logging.getLogger("bridge.nostr")
 LIMITS_MAX_AGE = 3600.0  # a relay's NIP-11 document is read again after this long
 
 
+def make_target(context) -> "NostrTarget":
+    """Platform.make_target."""
+    return NostrTarget(context.account, context.settings, context.secret, context.state,
+                       user_agent=context.user_agent, total_timeout=context.total_timeout)
+
+
 class NostrTarget:
     platform = "nostr"
 
