@@ -20,6 +20,8 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.utils import timezone  # noqa: E402
+
 from api.models import Application, Token  # noqa: E402
 from core.models import Config  # noqa: E402
 from users.models import Domain, User  # noqa: E402
@@ -51,12 +53,19 @@ def create_token(username: str, scopes: list[str], token: str) -> dict:
     return {}
 
 
+def revoke_token(token: str) -> dict:
+    """What the writer does in Takahē's settings: the token stops working (its API then answers 401)."""
+    Token.objects.filter(token=token).update(revoked=timezone.now())
+    return {}
+
+
 def set_system(key: str, value) -> dict:
     Config.set_system(key, value)
     return {}
 
 
-COMMANDS = {"setup": setup, "create_account": create_account, "create_token": create_token, "set_system": set_system}
+COMMANDS = {"setup": setup, "create_account": create_account, "create_token": create_token, "set_system": set_system,
+            "revoke_token": revoke_token}
 
 
 def main() -> None:

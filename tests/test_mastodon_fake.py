@@ -711,6 +711,10 @@ def observe(fake, http) -> dict:
         "Authorization": f"Bearer {fake.add_token('prober', scope)}"}).status_code for scope in ("read", "write", "write:media")}
     narrow = {"Authorization": f"Bearer {fake.add_token('prober', 'read:statuses')}"}
     seen["forbidden"] = http.get(url + "/api/v1/accounts/verify_credentials", headers=narrow).json()["error"]
+    revoked = fake.add_token("prober")
+    fake.revoke(revoked)
+    refused = post("never", token_headers={"Authorization": f"Bearer {revoked}"})
+    seen["revoked"] = (refused.status_code, refused.headers["content-type"].split(";")[0])
     return seen
 
 
@@ -730,6 +734,7 @@ EXPECTED = {
         "entities": (True, False),
         "cw_sensitive": False,
         "forbidden": "This action is outside the authorized scopes",
+        "revoked": (401, "application/json"),
     },
     "takahe": {
         "version": "takahe/0.11.0",
@@ -745,6 +750,7 @@ EXPECTED = {
         "entities": (False, True),
         "cw_sensitive": True,
         "forbidden": "out_of_scope_for_token",
+        "revoked": (400, "text/html"),  # api/middleware.py ApiTokenMiddleware: "Invalid Bearer token"
     },
     "gotosocial": {
         "version": "0.20.0+git-57cb4fe",
@@ -760,6 +766,7 @@ EXPECTED = {
         "entities": (True, False),
         "cw_sensitive": False,
         "forbidden": "Forbidden: token has insufficient scope permission",
+        "revoked": (401, "application/json"),  # the fake's Mastodon answer: not read from GoToSocial's source
     },
     "akkoma": {
         "version": "2.7.2 (compatible; Akkoma 3.13.2)",
@@ -775,6 +782,7 @@ EXPECTED = {
         "entities": (True, False),
         "cw_sensitive": False,
         "forbidden": "Insufficient permissions: read:accounts.",
+        "revoked": (401, "application/json"),  # the fake's Mastodon answer: not read from Akkoma's source
     },
 }
 
@@ -810,6 +818,8 @@ def _mutations(profile) -> list:
             value = not value
         elif field.name in ("empty_error", "too_long_error"):
             value = (418, value[1])
+        elif field.name == "refused_token":
+            value = None if value else (400, "Invalid Bearer token")
         elif field.name.endswith("_scopes"):
             value = ("admin:read",)
         elif field.name in ("version", "forbidden_message"):

@@ -28,6 +28,7 @@ class Side:
 
     url: str
     tokens: Callable[[list[str]], str]
+    revoke: Callable[[str], None]
     answers: list[tuple[str, int, Any]] = dataclasses.field(default_factory=list)
 
     def call(self, step: str, method: str, path: str, scopes: list[str] | None, **kwargs) -> httpx.Response:
@@ -85,6 +86,13 @@ def script(side: Side) -> None:
     media = side.call("media_create", "POST", "/api/v2/media", everything,
                       files={"file": ("dot.png", tiny_png(), "image/png")}, data={"description": "A dot"}).json()
     side.call("media_get_write", "GET", f"/api/v1/media/{media['id']}", ["write"])
+    # a token the writer revoked, and one the server never made: what bridge must take as "credentials refused"
+    revoked = side.tokens(everything)
+    side.revoke(revoked)
+    side.call("status_create_revoked_token", "POST", "/api/v1/statuses", None, data={"status": "never"},
+              headers={"Authorization": f"Bearer {revoked}"})
+    side.call("verify_credentials_unknown_token", "GET", "/api/v1/accounts/verify_credentials", None,
+              headers={"Authorization": "Bearer not-a-token-of-this-server"})
     side.call("status_delete", "DELETE", f"/api/v1/statuses/{made['id']}", everything)
     side.call("status_get_deleted", "GET", f"/api/v1/statuses/{made['id']}", everything)
 
@@ -92,7 +100,7 @@ def script(side: Side) -> None:
 def fake_answers(profile: str) -> list[tuple[str, int, Any]]:
     with MastodonFake(profile=profile, max_characters=LIMIT) as fake:
         fake.add_account("shapes")
-        mirror = Side(fake.url, lambda scopes: fake.add_token("shapes", scopes))
+        mirror = Side(fake.url, lambda scopes: fake.add_token("shapes", scopes), fake.revoke)
         script(mirror)
         assert not fake.errors, fake.errors[0]["exception"]
     return mirror.answers
@@ -102,7 +110,7 @@ def fake_answers(profile: str) -> list[tuple[str, int, Any]]:
 def answers(takahe: TakaheServer):
     takahe.set_post_length(LIMIT)
     account = takahe.new_identity("shapes")
-    real = Side(takahe.url, account.token)
+    real = Side(takahe.url, account.token, lambda token: takahe.admin("revoke_token", token=token))
     script(real)
     return real.answers, fake_answers("takahe")
 
@@ -135,5 +143,6 @@ def test_the_comparison_tells_mastodon_from_takahe(answers):
     mastodon = fake_answers("mastodon")
     codes = {step: code for step, code, _ in mastodon}
     assert codes["instance_v2_slash"] == 200 and codes["status_empty"] == 422 and codes["media_get_write"] == 200
+    assert codes["status_create_revoked_token"] == codes["verify_credentials_unknown_token"] == 401
     kinds = {(kind, path) for _, kind, path, _ in differences(real, mastodon)}
     assert ("extra", "quote_approval") in kinds and ("missing", "account.moved") in kinds

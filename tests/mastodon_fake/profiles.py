@@ -55,6 +55,9 @@ class FakeProfile:
     entities: str = "mastodon"
     # a content warning makes the status sensitive whatever was sent (Mastodon 4.7 keeps "sensitive" as sent)
     cw_implies_sensitive: bool = False
+    # (status, plain-text body) for every request with a bearer token the server does not know or has revoked,
+    # before any route looks at it; None: Mastodon's 401 with a JSON error from the route
+    refused_token: tuple[int, str] | None = None
 
 
 PROFILES: dict[str, FakeProfile] = {
@@ -77,7 +80,8 @@ PROFILES: dict[str, FakeProfile] = {
     # jointakahe/takahe d45f22c: api/views/statuses.py post_status (len() of the status alone, 400),
     # api/urls.py (paths without a slash), api/views/accounts.py (@scope_required("read") on
     # verify_credentials), api/models/token.py has_scope, api/decorators.py (403 out_of_scope_for_token,
-    # 401 without a token); no Idempotency-Key anywhere but CORS_ALLOW_HEADERS in takahe/settings.py
+    # 401 without a token), api/middleware.py ApiTokenMiddleware (400 "Invalid Bearer token" for an unknown or
+    # revoked token); no Idempotency-Key anywhere but CORS_ALLOW_HEADERS in takahe/settings.py
     "takahe": FakeProfile(
         name="takahe", version="takahe/0.11.0", trailing_slash="404",
         empty_error=(400, "Status is empty"),
@@ -92,6 +96,7 @@ PROFILES: dict[str, FakeProfile] = {
         validates_edits=False,  # edit_status calls post.edit_local without a length check
         entities="takahe",
         cw_implies_sensitive=True,  # activities/models/post.py create_local: sensitive=bool(summary) or sensitive
+        refused_token=(400, "Invalid Bearer token"),
     ),
     # superseriousbusiness/gotosocial 57cb4fe: internal/processing/status/common.go validateStatusContent
     # (len([]rune(status)) + len([]rune(spoiler)), 400 "Bad Request: ..."), internal/typeutils/

@@ -456,6 +456,10 @@ class MastodonFake:
                 return Response(400, {"error": f"Error occurred while parsing request parameters: {exc}"}), entry
             entry["params"] = req.params.to_loggable()
             self._resolve_token(req)
+            refused = st.profile.refused_token
+            if refused is not None and req.token_state not in ("valid", "missing"):
+                entry["status"] = refused[0]
+                return Response(refused[0], refused[1].encode(), content_type="text/html; charset=utf-8"), entry
             if req.token is not None:
                 entry["token"] = req.token.token
                 account = st.accounts.get(req.token.account_id or "")

@@ -1,0 +1,41 @@
+"""The contract table's servers, one per row for the whole session, each behind a FaultProxy (tests/faultproxy.py)
+so that the cases can make it fail; the rows are in targets.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contract.targets import RESET_SECONDS, FakeServer, PdsContractServer, TakaheContractServer
+from tests.faultproxy import FaultProxy
+from tests.mastodon_fake import MastodonFake
+
+
+@pytest.fixture(scope="session")
+def contract_pds(pds):
+    with FaultProxy(pds.url) as proxy:
+        yield PdsContractServer(pds, proxy)
+
+
+@pytest.fixture(scope="session")
+def contract_takahe(takahe):
+    with FaultProxy(takahe.url) as proxy:
+        yield TakaheContractServer(takahe, proxy)
+
+
+def _fake(profile: str):
+    """A session's Mastodon fake answering like `profile` (tests/mastodon_fake/profiles.py)."""
+
+    @pytest.fixture(scope="session")
+    def fixture():
+        with MastodonFake(profile=profile) as fake, FaultProxy(fake.url) as proxy:
+            # its 429 fault reports the per-token window's reset: a second or two ahead, not Mastodon's 5 minutes
+            fake.set_limits(per_token=(300, RESET_SECONDS))
+            yield FakeServer(fake, proxy)
+
+    return fixture
+
+
+contract_fake_mastodon = _fake("mastodon")
+contract_fake_takahe = _fake("takahe")
+contract_fake_gotosocial = _fake("gotosocial")
+contract_fake_akkoma = _fake("akkoma")

@@ -1,0 +1,164 @@
+"""A proxy on 127.0.0.1 in front of a real test server that cannot be told to fail (the PDS, Takahē): rules say
+what happens to the next requests that match, everything else is forwarded as it came.
+
+    proxy = FaultProxy(pds.url)                 # bridge talks to proxy.url instead of pds.url
+    proxy.rewrite_answers(pds.public_url, proxy.url)   # the PDS's own address in its answers points here too
+    proxy.answer_next("POST /xrpc/com.atproto.repo.createRecord", 503)      # not forwarded: a 503 instead
+    proxy.answer_next("POST /api/v1/statuses", 429, headers={"X-RateLimit-Reset": "..."}, json={"error": "..."})
+    proxy.lose_next("POST /api/v1/statuses")    # forwarded (the post is made), the answer never arrives
+    proxy.reset_next("POST /api/v1/statuses")   # the connection is cut before anything is forwarded
+
+A rule matches a request whose request line starts with its text ("METHOD /path"; a query string may follow)
+and applies to that many requests (`times`, default 1), first rule first. `seen(text)` counts the matching
+requests that arrived, `clear()` drops the rules left. Built on DripProxy (tests/dripproxy.py): each request is
+forwarded on a connection of its own; the answers are re-framed here (Content-Length, Connection: close) so
+that they can be rewritten. Only loopback is contacted.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from tests.dripproxy import DripProxy, _read_request
+
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 422: "Unprocessable Entity",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+@dataclass
+class Rule:
+    request: str  # the start of the request line, e.g. "POST /api/v1/statuses"
+    action: str  # "answer" (not forwarded) | "lose" (forwarded, no answer) | "reset" (cut, not forwarded)
+    times: int = 1
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Seen:
+    at: float  # time.time() when it arrived
+    line: str  # the request line
+    outcome: str  # "forwarded" | "answered" | "lost" | "reset"
+
+
+class FaultProxy(DripProxy):
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, drip_on=None)
+        self.upstream_url = upstream.rstrip("/")  # the server itself, for the test's own look behind the proxy
+        self.rules: list[Rule] = []
+        self.log: list[Seen] = []
+        self._rewrites: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    # --- rules ---------------------------------------------------------------------------------------------
+
+    def answer_next(self, request: str, status: int, *, headers: dict[str, str] | None = None, json=None,
+                    times: int = 1) -> None:
+        body = b"" if json is None else jsonlib.dumps(json).encode()
+        all_headers = {"Content-Type": "application/json; charset=utf-8"} if json is not None else {}
+        all_headers.update(headers or {})
+        self._add(Rule(request, "answer", times, status, all_headers, body))
+
+    def lose_next(self, request: str, *, times: int = 1) -> None:
+        self._add(Rule(request, "lose", times))
+
+    def reset_next(self, request: str, *, times: int = 1) -> None:
+        self._add(Rule(request, "reset", times))
+
+    def rewrite_answers(self, old: str, new: str) -> None:
+        """Replace `old` by `new` in every answer's body (a server naming its own public address)."""
+        self._rewrites[old.encode()] = new.encode()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def seen(self, request: str) -> list[Seen]:
+        with self._lock:
+            return [entry for entry in self.log if entry.line.startswith(request)]
+
+    def _add(self, rule: Rule) -> None:
+        with self._lock:
+            self.rules.append(rule)
+
+    def _take(self, line: str) -> Rule | None:
+        with self._lock:
+            for rule in self.rules:
+                if line.startswith(rule.request):
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self.rules.remove(rule)
+                    return rule
+        return None
+
+    # --- serving -------------------------------------------------------------------------------------------
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            buffered = b""
+            try:
+                while not self._stopping.is_set():
+                    request, buffered = _read_request(client, buffered)
+                    if request is None:
+                        return
+                    line = request.split(b"\r\n", 1)[0].decode("latin-1")
+                    rule = self._take(line)
+                    outcome = {"answer": "answered", "lose": "lost", "reset": "reset"}[rule.action] if rule else "forwarded"
+                    with self._lock:
+                        self.log.append(Seen(time.time(), line, outcome))
+                    if rule is not None and rule.action == "reset":
+                        return  # hang up without a word: the client sees the connection reset or closed
+                    if rule is not None and rule.action == "answer":
+                        client.sendall(_frame(rule.status, rule.headers, rule.body))
+                        continue
+                    answer = self._reframe(self._forward(_identity(request)))
+                    if rule is not None:  # "lose": the server did the work; its answer goes nowhere
+                        return
+                    client.sendall(answer)
+            except OSError:
+                return
+
+    def _reframe(self, answer: bytes) -> bytes:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status_line, headers = lines[0], lines[1:]
+        names = [line.split(b":", 1)[0].strip().lower() for line in headers]
+        if b"transfer-encoding" in names:
+            body = _dechunk(body)
+        for old, new in self._rewrites.items():
+            body = body.replace(old, new)
+        kept = [line for line, name in zip(headers, names)
+                if name not in (b"content-length", b"transfer-encoding", b"connection")]
+        kept += [b"Content-Length: " + str(len(body)).encode(), b"Connection: close"]
+        return b"\r\n".join([status_line, *kept]) + b"\r\n\r\n" + body
+
+
+def _identity(request: bytes) -> bytes:
+    """The request without Accept-Encoding, so that the answer comes back uncompressed (it may be rewritten)."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"accept-encoding:")]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _frame(status: int, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += [f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2:]
+    return out
