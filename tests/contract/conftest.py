@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contract.targets import RESET_SECONDS, FakeServer, PdsContractServer, TakaheContractServer
+from tests.contract.targets import RESET_SECONDS, FakeServer, NostrContractServer, PdsContractServer, TakaheContractServer
 from tests.faultproxy import FaultProxy
 from tests.mastodon_fake import MastodonFake
+from tests.relayproxy import RelayProxy
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,10 @@ contract_fake_mastodon = _fake("mastodon")
 contract_fake_takahe = _fake("takahe")
 contract_fake_gotosocial = _fake("gotosocial")
 contract_fake_akkoma = _fake("akkoma")
+
+
+@pytest.fixture(scope="session")
+def contract_nostr(nostr_relay_factory):
+    relay = nostr_relay_factory()  # a relay of its own: the cases count the events on it
+    with RelayProxy(relay.url) as proxy:
+        yield NostrContractServer(relay, proxy)
