@@ -79,3 +79,26 @@ def test_a_note_keeps_its_link_within_the_budget_and_tags_only_the_hashtags_it_s
     shown = {tag[1] for tag in tight["tags"] if tag[0] == "t"}
     assert shown == {name.lower() for name in ("Baking", "Bread", "Flour") if f"#{name}" in tight["content"]}
     assert {tag[1] for tag in note["tags"] if tag[0] == "t"} == {"baking", "bread", "flour"}
+
+
+def test_a_relay_that_never_answers_costs_the_deadline_not_more():
+    """A relay that takes the connection and then says nothing: the send ends at the deadline with 'no answer'."""
+    import socket
+    import threading
+
+    from bridge.platforms.nostr.relays import publish
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    held = []
+    threading.Thread(target=lambda: held.append(silent.accept()), daemon=True).start()
+    url = f"ws://127.0.0.1:{silent.getsockname()[1]}"
+    done = []
+    worker = threading.Thread(target=lambda: done.append(publish(url, [{"id": "e1"}], seconds=1.0)), daemon=True)
+    worker.start()
+    worker.join(30)  # far beyond the deadline: only a send that hangs is still running
+    silent.close()
+    assert done, "the send did not end"
+    [answers] = done
+    assert answers["e1"].reached is False and answers["e1"].ok is False
