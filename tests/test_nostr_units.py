@@ -102,3 +102,14 @@ def test_a_relay_that_never_answers_costs_the_deadline_not_more():
     assert done, "the send did not end"
     [answers] = done
     assert answers["e1"].reached is False and answers["e1"].ok is False
+
+
+def test_an_nsec_this_process_never_saw_is_still_redacted():
+    import nostr_sdk
+
+    from bridge.redact import redact
+
+    nsec = nostr_sdk.Keys.generate().secret_key().to_bech32()
+    assert redact(f"relay said: bad key {nsec}!") == "relay said: bad key [redacted]!"
+    npub = nostr_sdk.Keys.generate().public_key().to_bech32()
+    assert redact(f"allow {npub}") == f"allow {npub}"  # a public key is no secret
