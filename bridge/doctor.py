@@ -145,7 +145,7 @@ def check_accounts(config: Config) -> list[Check]:
             except BridgeError as exc:
                 checks.append(Check(False, label, str(exc), _fix_for(exc, name, url)))
                 continue
-            checks.append(Check(True, label, _describe(info)))
+            checks.append(Check(True, label, _describe(platform(account.type), info)))
             checks.extend(Check(False, f"{label} token", problem, fix, warning=True)
                           for problem, fix in info.get("problems") or [])
             doctor_checks = platform(account.type).doctor_checks
@@ -184,25 +184,13 @@ def _held_posts(config: Config, state, account: str, label: str) -> list[Check]:
                   held_posts_fix(account, config.accounts[account], state.account(account)))]
 
 
-def _describe(info: dict) -> str:
+def _describe(platform, info: dict) -> str:
     parts = []
     for key in ("account", "handle", "did", "pds", "session", "software", "software_version", "version", "profile"):
         if info.get(key):
             parts.append(f"{key.replace('_', ' ')} {info[key]}")
-    limits = info.get("limits")
-    if isinstance(limits, dict) and limits.get("max_characters"):
-        parts.append(f"max {limits['max_characters']} characters"
-                     + (f" counted in {limits['counting']}" if limits.get("counting") else "")
-                     + (", URLs in full" if limits.get("urls_in_full") else
-                        f", URLs as {limits['characters_reserved_per_url']}" if limits.get("characters_reserved_per_url") else "")
-                     + (f", {limits['max_media_attachments']} images" if limits.get("max_media_attachments") else "")
-                     + (" (Mastodon's defaults: the server gives none)" if info.get("limits_source") == "defaults" else ""))
-    if "can_post" in info:
-        # Probed: Mastodon's API cannot list a token's scopes.
-        may = {"post": info.get("can_post"), "upload images": info.get("can_upload"),
-               "read its own statuses": info.get("can_read")}
-        parts.append("token may " + ", ".join(f"{what} {'yes' if ok else 'no' if ok is False else 'unknown'}"
-                                              for what, ok in may.items()) + " (probed)")
+    details = platform.doctor_details
+    parts.extend(details(info) if details else [])
     rate = info.get("rate_limit")
     if isinstance(rate, dict) and rate.get("remaining") is not None:
         parts.append(f"rate limit {rate['remaining']}/{rate.get('limit')} left")

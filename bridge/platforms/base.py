@@ -124,7 +124,9 @@ class Platform:
     # A record key chosen once, when a delivery is queued, and stored in deliveries.rkey (Bluesky's TID: the
     # retry identity). None: the platform's retry identity is the Idempotency-Key or the stored payload itself.
     new_record_key: Callable[[float], str] | None = None
-    # `bridge doctor`: checks beyond "can log in", from the target's diagnose() dict.
+    # `bridge doctor`: what the account's line says beyond the common diagnose() keys (limits, permissions...),
+    # and checks beyond "can log in", both from the target's diagnose() dict.
+    doctor_details: Callable[[dict], list[str]] | None = None
     doctor_checks: Callable[["Config", str, str, dict], list["Check"]] | None = None
     # `bridge status`: the platform's own fields of an account's report ("handle", "server"...), from the
     # state's account row (State.account).

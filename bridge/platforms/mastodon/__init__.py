@@ -32,6 +32,7 @@ PLATFORM = Platform(
     default_templates=(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED),
     max_images=MASTODON_DEFAULT_MAX_MEDIA,
     server_limits=True,
+    doctor_details=lazy(f"{HERE}.doctor", "details"),
     doctor_checks=lazy(f"{HERE}.doctor", "upload_check"),
     status=lazy(f"{HERE}.status", "account_status"),
     status_text=lazy(f"{HERE}.status", "status_text"),

@@ -1,5 +1,5 @@
-"""What `bridge doctor` checks for a Mastodon account beyond logging in: may its token upload the images its feeds
-attach?"""
+"""What `bridge doctor` shows and checks for a Mastodon account beyond logging in: the server's limits, what its
+token may do, and whether it may upload the images its feeds attach."""
 
 from __future__ import annotations
 
@@ -20,3 +20,23 @@ def upload_check(config: Config, account: str, label: str, info: dict) -> list:
                   f"{', '.join(attaching)} attach them (photo posts, with images = \"auto\"): the account would be paused at the first image",
                   f"create a token with write:statuses write:media (`bridge login mastodon --instance URL`) and put it "
                   f"where accounts.{account}.access_token points, or set images = \"card\"")]
+
+
+def details(info: dict) -> list[str]:
+    """The server's limits and the token's probed permissions, from the target's diagnose()."""
+    details: list[str] = []
+    limits = info.get("limits")
+    if isinstance(limits, dict) and limits.get("max_characters"):
+        details.append(f"max {limits['max_characters']} characters"
+                       + (f" counted in {limits['counting']}" if limits.get("counting") else "")
+                       + (", URLs in full" if limits.get("urls_in_full") else
+                          f", URLs as {limits['characters_reserved_per_url']}" if limits.get("characters_reserved_per_url") else "")
+                       + (f", {limits['max_media_attachments']} images" if limits.get("max_media_attachments") else "")
+                       + (" (Mastodon's defaults: the server gives none)" if info.get("limits_source") == "defaults" else ""))
+    if "can_post" in info:
+        # Probed: Mastodon's API cannot list a token's scopes.
+        may = {"post": info.get("can_post"), "upload images": info.get("can_upload"),
+               "read its own statuses": info.get("can_read")}
+        details.append("token may " + ", ".join(f"{what} {'yes' if ok else 'no' if ok is False else 'unknown'}"
+                                                for what, ok in may.items()) + " (probed)")
+    return details
