@@ -2,7 +2,6 @@
 what happens to the next requests that match, everything else is forwarded as it came.
 
     proxy = FaultProxy(pds.url)                 # bridge talks to proxy.url instead of pds.url
-    proxy.rewrite_answers(pds.public_url, proxy.url)   # the PDS's own address in its answers points here too
     proxy.answer_next("POST /xrpc/com.atproto.repo.createRecord", 503)      # not forwarded: a 503 instead
     proxy.answer_next("POST /api/v1/statuses", 429, headers={"X-RateLimit-Reset": "..."}, json={"error": "..."})
     proxy.lose_next("POST /api/v1/statuses")    # forwarded (the post is made), the answer never arrives
@@ -11,8 +10,7 @@ what happens to the next requests that match, everything else is forwarded as it
 A rule matches a request whose request line starts with its text ("METHOD /path"; a query string may follow)
 and applies to that many requests (`times`, default 1), first rule first. `seen(text)` counts the matching
 requests that arrived, `clear()` drops the rules left. Built on DripProxy (tests/dripproxy.py): each request is
-forwarded on a connection of its own; the answers are re-framed here (Content-Length, Connection: close) so
-that they can be rewritten. Only loopback is contacted.
+forwarded on a connection of its own. Only loopback is contacted.
 """
 
 from __future__ import annotations
@@ -52,7 +50,6 @@ class FaultProxy(DripProxy):
         self.upstream_url = upstream.rstrip("/")  # the server itself, for the test's own look behind the proxy
         self.rules: list[Rule] = []
         self.log: list[Seen] = []
-        self._rewrites: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
 
     # --- rules ---------------------------------------------------------------------------------------------
@@ -69,10 +66,6 @@ class FaultProxy(DripProxy):
 
     def reset_next(self, request: str, *, times: int = 1) -> None:
         self._add(Rule(request, "reset", times))
-
-    def rewrite_answers(self, old: str, new: str) -> None:
-        """Replace `old` by `new` in every answer's body (a server naming its own public address)."""
-        self._rewrites[old.encode()] = new.encode()
 
     def clear(self) -> None:
         with self._lock:
@@ -116,33 +109,12 @@ class FaultProxy(DripProxy):
                     if rule is not None and rule.action == "answer":
                         client.sendall(_frame(rule.status, rule.headers, rule.body))
                         continue
-                    answer = self._reframe(self._forward(_identity(request)))
-                    if rule is not None:  # "lose": the server did the work; its answer goes nowhere
+                    answer = self._forward(request)
+                    if rule is not None or not answer:  # "lose" (the server did the work), or the server hung up
                         return
                     client.sendall(answer)
             except OSError:
                 return
-
-    def _reframe(self, answer: bytes) -> bytes:
-        head, _, body = answer.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status_line, headers = lines[0], lines[1:]
-        names = [line.split(b":", 1)[0].strip().lower() for line in headers]
-        if b"transfer-encoding" in names:
-            body = _dechunk(body)
-        for old, new in self._rewrites.items():
-            body = body.replace(old, new)
-        kept = [line for line, name in zip(headers, names)
-                if name not in (b"content-length", b"transfer-encoding", b"connection")]
-        kept += [b"Content-Length: " + str(len(body)).encode(), b"Connection: close"]
-        return b"\r\n".join([status_line, *kept]) + b"\r\n\r\n" + body
-
-
-def _identity(request: bytes) -> bytes:
-    """The request without Accept-Encoding, so that the answer comes back uncompressed (it may be rewritten)."""
-    head, _, body = request.partition(b"\r\n\r\n")
-    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"accept-encoding:")]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 def _frame(status: int, headers: dict[str, str], body: bytes) -> bytes:
@@ -150,15 +122,3 @@ def _frame(status: int, headers: dict[str, str], body: bytes) -> bytes:
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines += [f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        body = rest[size + 2:]
-    return out

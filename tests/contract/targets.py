@@ -27,10 +27,11 @@ from tests.bluesky_helpers import record_links
 
 # How a server can be made to fail the next post (ContractAccount.fail_next_post).
 TRANSIENT = "transient"  # a 5xx, then the server works again
+CONNECTION_RESET = "connection-reset"  # the connection is cut before the server sees the request
 RATE_LIMITED = "rate-limited"  # a 429 with the platform's reset header, a second or two ahead
 INVALID = "invalid"  # the server refuses this post as invalid (it keeps refusing it)
 ANSWER_LOST = "answer-lost"  # the post is made, its answer never reaches bridge
-FAULTS = (TRANSIENT, RATE_LIMITED, INVALID, ANSWER_LOST)
+FAULTS = (TRANSIENT, CONNECTION_RESET, RATE_LIMITED, INVALID, ANSWER_LOST)
 
 RESET_SECONDS = 2  # rate limits reset this soon: the suite waits for real, so not a real minute
 
@@ -200,6 +201,8 @@ class MastodonApiAccount:
     def fail_next_post(self, fault: str) -> None:
         if fault == TRANSIENT:
             self.proxy.answer_next(STATUSES, 503, headers={"Content-Type": "text/html"})
+        elif fault == CONNECTION_RESET:
+            self.proxy.reset_next(STATUSES)
         elif fault == RATE_LIMITED:
             self.proxy.answer_next(STATUSES, 429, headers=mastodon_reset_header(RESET_SECONDS),
                                    json={"error": "Too many requests"})
@@ -217,8 +220,9 @@ class MastodonApiAccount:
 
 
 class FakeAccount(MastodonApiAccount):
-    """An account on the Mastodon fake: its own fault hooks for what they model (5xx, 429 with its real
-    rate-limit headers, a lost answer); its refusal is sent back by the proxy, the fake has no hook for it."""
+    """An account on the Mastodon fake: its own fault hooks for what they model (5xx, a dropped connection, 429
+    with its real rate-limit headers, a lost answer); its refusal is sent back by the proxy, the fake has no hook
+    for one."""
 
     def __init__(self, fake, proxy) -> None:
         self.fake = fake
@@ -234,7 +238,7 @@ class FakeAccount(MastodonApiAccount):
         return self.credential
 
     def fail_next_post(self, fault: str) -> None:
-        hooks = {TRANSIENT: 503, RATE_LIMITED: 429, ANSWER_LOST: "lost"}
+        hooks = {TRANSIENT: 503, CONNECTION_RESET: "drop", RATE_LIMITED: 429, ANSWER_LOST: "lost"}
         if fault in hooks:
             self.fake.inject(STATUSES, hooks[fault])
         else:
@@ -339,6 +343,8 @@ class PdsAccount:
     def fail_next_post(self, fault: str) -> None:
         if fault == TRANSIENT:
             self.proxy.answer_next(CREATE_RECORD, 502, headers={"Content-Type": "text/html"})
+        elif fault == CONNECTION_RESET:
+            self.proxy.reset_next(CREATE_RECORD)
         elif fault == RATE_LIMITED:
             reset = int(time.time()) + RESET_SECONDS  # the PDS's ratelimit-reset: epoch seconds
             self.proxy.answer_next(CREATE_RECORD, 429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
@@ -421,7 +427,9 @@ class NostrContractAccount:
         return self.refusal
 
     def fail_next_post(self, fault: str) -> None:
-        if fault == TRANSIENT:
+        if fault == TRANSIENT:  # the relay's own failure, NIP-01's `error:` prefix (its 5xx)
+            self.proxy.refuse_next("error: could not save the event, try again")
+        elif fault == CONNECTION_RESET:
             self.proxy.cut_next()
         elif fault == RATE_LIMITED:
             self.proxy.refuse_next("rate-limited: slow down")

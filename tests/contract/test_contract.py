@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from bridge.cli import cli
 from bridge.state import State
 from tests.bluesky_helpers import jpeg
-from tests.contract.targets import ANSWER_LOST, INVALID, RATE_LIMITED, RESET_SECONDS, TABLE, TRANSIENT, unique
+from tests.contract.targets import ANSWER_LOST, CONNECTION_RESET, INVALID, RATE_LIMITED, RESET_SECONDS, TABLE, TRANSIENT, unique
 from tests.test_crash_matrix import run_poll
 from tests.test_pipeline import posts, rss
 
@@ -154,10 +154,11 @@ def test_an_answer_lost_after_the_post_was_made_leaves_one_post(world):
     the_one_post_of(world, entry)
 
 
-def test_a_transient_error_then_success_makes_one_post(world):
+@pytest.mark.parametrize("fault", [TRANSIENT, CONNECTION_RESET])
+def test_a_transient_error_then_success_makes_one_post(world, fault):
     world.start()
     [entry] = world.publish(1)
-    world.account.fail_next_post(TRANSIENT)
+    world.account.fail_next_post(fault)
     first = world.poll()
     assert world.server.faults_pending() == 0
     [row] = world.deliveries()
