@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nostr_sdk
-import pytest
 
 from bridge.platforms.nostr.events import article_identifier
 from tests.test_pipeline import posts, rss

@@ -1,10 +1,11 @@
-"""Talking to Nostr relays: send events and hear each relay's OK (NIP-01/NIP-20), read events back, read a relay's
-information document (NIP-11). Every call has one deadline for all of it, connecting included.
+"""Talking to Nostr relays: send events and hear each relay's OK (NIP-01/NIP-20), read a relay's information
+document (NIP-11). Every call has one deadline for all of it, connecting included.
 
 The websocket is `websockets`' synchronous client, not nostr-sdk's Client: the SDK's client is asyncio with a
 pool that retries and reconnects in the background on its own schedule; bridge needs the opposite -- one
 attempt per relay bounded by bridge's deadline (bridge/deadline.py's [bridge] total_timeout), each relay's own
-answer (OK true/false and its reason) per event, and nothing left running afterwards. The relays are written to in parallel, one thread each.
+answer (OK true/false and its reason) per event, and nothing left running afterwards. The relays are written
+to in parallel, one thread each.
 """
 
 from __future__ import annotations
@@ -83,25 +84,6 @@ def publish_all(plan: dict[str, list[dict]], *, seconds: float, user_agent: str 
         futures = {url: pool.submit(publish, url, events, seconds=seconds, user_agent=user_agent)
                    for url, events in plan.items()}
         return {url: future.result() for url, future in futures.items()}
-
-
-def query(url: str, filters: list[dict], *, seconds: float, user_agent: str | None = None) -> list[dict]:
-    """The events a relay holds matching `filters` (REQ until EOSE). Raises OSError/TimeoutError when it cannot
-    answer in time."""
-    end = time.monotonic() + seconds
-    found: list[dict] = []
-    with _connect(url, seconds, user_agent) as ws:
-        ws.send(json.dumps(["REQ", "bridge", *filters]))
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(too_slow(seconds))
-            message = _message(ws.recv(timeout=left))
-            if message[0] == "EVENT" and len(message) >= 3 and isinstance(message[2], dict):
-                found.append(message[2])
-            elif message[0] in ("EOSE", "CLOSED"):
-                ws.send(json.dumps(["CLOSE", "bridge"]))
-                return found
 
 
 def information_url(relay_url: str) -> str:

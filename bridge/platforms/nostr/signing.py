@@ -42,16 +42,6 @@ def sign(unsigned: dict, keys, created_at: int) -> dict:
     return json.loads(event.as_json())
 
 
-def verifies(event: dict) -> bool:
-    """Whether an event's id is the hash of its content and its signature is its pubkey's."""
-    import nostr_sdk
-
-    try:
-        return bool(nostr_sdk.Event.from_json(json.dumps(event)).verify())
-    except Exception:  # not an event at all
-        return False
-
-
 def note_address(event_id: str) -> str:
     """nostr:note1... (NIP-19/21): how a client opens the note."""
     import nostr_sdk
