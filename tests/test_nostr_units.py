@@ -113,3 +113,17 @@ def test_an_nsec_this_process_never_saw_is_still_redacted():
     assert redact(f"relay said: bad key {nsec}!") == "relay said: bad key [redacted]!"
     npub = nostr_sdk.Keys.generate().public_key().to_bech32()
     assert redact(f"allow {npub}") == f"allow {npub}"  # a public key is no secret
+
+
+def test_language_labels_only_when_the_language_is_known_and_a_link_post_names_both_links():
+    from bridge.platforms.nostr.events import article_event
+
+    post = Post(key="k", link="https://blog.example/p/", template="{title}\n\n{url}", title="T",
+                target="https://elsewhere.example/story", language="pt-BR")
+    note = note_event(post)
+    assert ["r", "https://elsewhere.example/story"] in note["tags"] and ["r", "https://blog.example/p/"] in note["tags"]
+    assert ["l", "pt", "ISO-639-1"] in note["tags"] and ["L", "ISO-639-1"] in note["tags"]
+    unknown = note_event(Post(key="k", link="https://blog.example/p/", template="{title}\n\n{url}", title="T"))
+    assert not [tag for tag in unknown["tags"] if tag[0] in ("L", "l")]
+    article = article_event(Post(key="k", link="https://blog.example/p/", template="{title}", title="T"), "<p>x</p>", None)
+    assert [tag[0] for tag in article["tags"]] == ["d", "title", "r"]  # no summary, image or date to tell
