@@ -65,15 +65,20 @@ class DripProxy:
                     request, buffered = _read_request(client, buffered)
                     if request is None:
                         return
-                    line = request.split(b"\r\n", 1)[0].decode("latin-1")
-                    answer = self._forward(request)
-                    if self.drip_on is not None and self.drip_on in line:
-                        self.dripped.append(line)
-                        self._drip(client, answer)
+                    if not self._answer(client, request, request.split(b"\r\n", 1)[0].decode("latin-1")):
                         return
-                    client.sendall(answer)
             except OSError:  # the client hung up: that is what the tests make it do
                 return
+
+    def _answer(self, client: socket.socket, request: bytes, line: str) -> bool:
+        """Answer one request; False when the connection is to end (tests/faultproxy.py answers otherwise)."""
+        answer = self._forward(request)
+        if self.drip_on is not None and self.drip_on in line:
+            self.dripped.append(line)
+            self._drip(client, answer)
+            return False
+        client.sendall(answer)
+        return True
 
     def _forward(self, request: bytes) -> bytes:
         head, body = request.split(b"\r\n\r\n", 1)

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.dripproxy import DripProxy, _read_request
+from tests.dripproxy import DripProxy
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 422: "Unprocessable Entity",
            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -91,30 +91,21 @@ class FaultProxy(DripProxy):
 
     # --- serving -------------------------------------------------------------------------------------------
 
-    def _serve(self, client: socket.socket) -> None:
-        with client:
-            buffered = b""
-            try:
-                while not self._stopping.is_set():
-                    request, buffered = _read_request(client, buffered)
-                    if request is None:
-                        return
-                    line = request.split(b"\r\n", 1)[0].decode("latin-1")
-                    rule = self._take(line)
-                    outcome = {"answer": "answered", "lose": "lost", "reset": "reset"}[rule.action] if rule else "forwarded"
-                    with self._lock:
-                        self.log.append(Seen(time.time(), line, outcome))
-                    if rule is not None and rule.action == "reset":
-                        return  # hang up without a word: the client sees the connection reset or closed
-                    if rule is not None and rule.action == "answer":
-                        client.sendall(_frame(rule.status, rule.headers, rule.body))
-                        continue
-                    answer = self._forward(request)
-                    if rule is not None or not answer:  # "lose" (the server did the work), or the server hung up
-                        return
-                    client.sendall(answer)
-            except OSError:
-                return
+    def _answer(self, client: socket.socket, request: bytes, line: str) -> bool:
+        rule = self._take(line)
+        outcome = {"answer": "answered", "lose": "lost", "reset": "reset"}[rule.action] if rule else "forwarded"
+        with self._lock:
+            self.log.append(Seen(time.time(), line, outcome))
+        if rule is not None and rule.action == "reset":
+            return False  # hang up without a word: the client sees the connection reset or closed
+        if rule is not None and rule.action == "answer":
+            client.sendall(_frame(rule.status, rule.headers, rule.body))
+            return True
+        answer = self._forward(request)
+        if rule is not None or not answer:  # "lose" (the server did the work), or the server hung up
+            return False
+        client.sendall(answer)
+        return True
 
 
 def _frame(status: int, headers: dict[str, str], body: bytes) -> bytes:

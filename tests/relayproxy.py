@@ -67,9 +67,11 @@ class RelayProxy:
             self._rules.clear()
             self._blocked.clear()
 
-    def rules_pending(self) -> int:
+    @property
+    def rules(self) -> list[tuple[str, str]]:
+        """The rules not used yet (FaultProxy's name, so a ProxiedServer counts them alike)."""
         with self._lock:
-            return len(self._rules)
+            return list(self._rules)
 
     def seen(self) -> list[SeenEvent]:
         with self._lock:

@@ -1,11 +1,12 @@
-"""The contract table's servers, one per row for the whole session, each behind a FaultProxy (tests/faultproxy.py)
-so that the cases can make it fail; the rows are in targets.py."""
+"""The contract table's servers, one per row for the whole session, each behind a FaultProxy (tests/faultproxy.py;
+a relay: tests/relayproxy.py) so that the cases can make it fail; the rows are in targets.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.contract.targets import RESET_SECONDS, FakeServer, NostrContractServer, PdsContractServer, TakaheContractServer
+from tests.contract.targets import (RESET_SECONDS, FakeServer, NostrContractAccount, PdsAccount, ProxiedServer,
+                                    TakaheContractAccount)
 from tests.faultproxy import FaultProxy
 from tests.mastodon_fake import MastodonFake
 from tests.relayproxy import RelayProxy
@@ -14,13 +15,13 @@ from tests.relayproxy import RelayProxy
 @pytest.fixture(scope="session")
 def contract_pds(pds):
     with FaultProxy(pds.url) as proxy:
-        yield PdsContractServer(pds, proxy)
+        yield ProxiedServer(proxy, lambda: PdsAccount(pds, proxy))
 
 
 @pytest.fixture(scope="session")
 def contract_takahe(takahe):
     with FaultProxy(takahe.url) as proxy:
-        yield TakaheContractServer(takahe, proxy)
+        yield ProxiedServer(proxy, lambda: TakaheContractAccount(takahe, proxy))
 
 
 def _fake(profile: str):
@@ -46,4 +47,4 @@ contract_fake_akkoma = _fake("akkoma")
 def contract_nostr(nostr_relay_factory):
     relay = nostr_relay_factory()  # a relay of its own: the cases count the events on it
     with RelayProxy(relay.url) as proxy:
-        yield NostrContractServer(relay, proxy)
+        yield ProxiedServer(proxy, lambda: NostrContractAccount(relay, proxy))

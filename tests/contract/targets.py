@@ -1,6 +1,6 @@
 """The contract table: one row per publishing target, each run against its real or proven test server.
 
-A row names the session fixture of its server (tests/contract/conftest.py); that fixture gives a ContractServer,
+A row (ContractTarget) names the session fixture of its server (tests/contract/conftest.py); that fixture gives a ContractServer,
 which makes a fresh ContractAccount for each test. Everything a case needs to know about a platform is behind
 these two small interfaces: how to write the account's config section and credential, how to read the account's
 posts back, how to revoke and restore the credential, how to make the server fail the next post. The cases
@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Callable, Protocol
 
 import httpx
 
@@ -96,7 +96,9 @@ class ContractServer(Protocol):
 
 
 @dataclass(frozen=True)
-class Row:
+class ContractTarget:
+    """One row of the table."""
+
     name: str  # the test id
     fixture: str  # the session fixture (tests/contract/conftest.py) that gives its ContractServer
     # A case this target is known to fail ({test function name: the defect and where it is fixed}): the case runs
@@ -116,13 +118,30 @@ TAKAHE_REVOKED_TOKEN = {
 
 
 TABLE = [
-    Row("bluesky-pds", "contract_pds"),
-    Row("mastodon-fake", "contract_fake_mastodon"),
-    Row("takahe-fake", "contract_fake_takahe", defects=TAKAHE_REVOKED_TOKEN),
-    Row("gotosocial-fake", "contract_fake_gotosocial"),
-    Row("akkoma-fake", "contract_fake_akkoma"),
-    Row("takahe-real", "contract_takahe", defects=TAKAHE_REVOKED_TOKEN),
+    ContractTarget("bluesky-pds", "contract_pds"),
+    ContractTarget("mastodon-fake", "contract_fake_mastodon"),
+    ContractTarget("takahe-fake", "contract_fake_takahe", defects=TAKAHE_REVOKED_TOKEN),
+    ContractTarget("gotosocial-fake", "contract_fake_gotosocial"),
+    ContractTarget("akkoma-fake", "contract_fake_akkoma"),
+    ContractTarget("takahe-real", "contract_takahe", defects=TAKAHE_REVOKED_TOKEN),
 ]
+
+
+class ProxiedServer:
+    """A row's server behind a FaultProxy (tests/faultproxy.py); `account()` makes a fresh account on it."""
+
+    def __init__(self, proxy, account: Callable[[], ContractAccount]) -> None:
+        self.proxy = proxy
+        self._account = account
+
+    def new_account(self) -> ContractAccount:
+        return self._account()
+
+    def faults_pending(self) -> int:
+        return len(self.proxy.rules)
+
+    def reset(self) -> None:
+        self.proxy.clear()
 
 
 # --------------------------------------------------------------------------- Mastodon's API (the fake, Takahē)
@@ -245,19 +264,17 @@ class FakeAccount(MastodonApiAccount):
             super().fail_next_post(fault)
 
 
-class FakeServer:
+class FakeServer(ProxiedServer):
     def __init__(self, fake, proxy) -> None:
-        self.fake, self.proxy = fake, proxy
-
-    def new_account(self) -> FakeAccount:
-        return FakeAccount(self.fake, self.proxy)
+        super().__init__(proxy, lambda: FakeAccount(fake, proxy))
+        self.fake = fake
 
     def faults_pending(self) -> int:
-        return len(self.fake.faults) + len(self.proxy.rules)
+        return len(self.fake.faults) + super().faults_pending()
 
     def reset(self) -> None:
         self.fake.clear_faults()
-        self.proxy.clear()
+        super().reset()
 
 
 class TakaheContractAccount(MastodonApiAccount):
@@ -272,20 +289,6 @@ class TakaheContractAccount(MastodonApiAccount):
     def restore(self) -> str:
         self.credential = self.identity.token(SCOPES)
         return self.credential
-
-
-class TakaheContractServer:
-    def __init__(self, takahe, proxy) -> None:
-        self.takahe, self.proxy = takahe, proxy
-
-    def new_account(self) -> TakaheContractAccount:
-        return TakaheContractAccount(self.takahe, self.proxy)
-
-    def faults_pending(self) -> int:
-        return len(self.proxy.rules)
-
-    def reset(self) -> None:
-        self.proxy.clear()
 
 
 # --------------------------------------------------------------------------- Bluesky (the real PDS)
@@ -370,25 +373,11 @@ class PdsAccount:
             raise ValueError(fault)
 
 
-class PdsContractServer:
-    def __init__(self, pds, proxy) -> None:
-        self.pds, self.proxy = pds, proxy
-
-    def new_account(self) -> PdsAccount:
-        return PdsAccount(self.pds, self.proxy)
-
-    def faults_pending(self) -> int:
-        return len(self.proxy.rules)
-
-    def reset(self) -> None:
-        self.proxy.clear()
-
-
 # --------------------------------------------------------------------------- Nostr (a real relay: nostr-relay)
 
 
 class NostrContractAccount:
-    """A writer's key on the real relay, behind a RelayProxy: revoking the credential is the relay refusing the key
+    """A writer's key on the real relay, behind a RelayProxy (tests/relayproxy.py, served as a ProxiedServer): revoking the credential is the relay refusing the key
     (`blocked:`), the fix a new key; the INVALID refusal is the relay's own words for an event it refuses."""
 
     def __init__(self, relay, proxy) -> None:
@@ -460,21 +449,8 @@ class NostrContractAccount:
         return answer[3]
 
 
-class NostrContractServer:
-    # No media upload: a note names its pictures by URL
-    crash_points = tuple(point for point in POINTS if point != "mid-media-upload")
-
-    def __init__(self, relay, proxy) -> None:
-        self.relay, self.proxy = relay, proxy
-
-    def new_account(self) -> NostrContractAccount:
-        return NostrContractAccount(self.relay, self.proxy)
-
-    def faults_pending(self) -> int:
-        return self.proxy.rules_pending()
-
-    def reset(self) -> None:
-        self.proxy.clear()
+# No media upload: a note names its pictures by URL
+NOSTR_CRASH_POINTS = tuple(point for point in POINTS if point != "mid-media-upload")
 
 
 # Nostr relays answer `rate-limited:` without a reset time (NIP-01 has none): bridge waits [bridge] retry_delay,
@@ -484,5 +460,5 @@ NOSTR_NO_RESET_TIME = {
     "test_rate_limited_waits_for_the_reset_then_posts_once":
         "a Nostr relay's rate-limited: states no reset time, so bridge waits retry_delay (1 h in this case)",
 }
-TABLE.append(Row("nostr-relay", "contract_nostr", defects=NOSTR_NO_RESET_TIME,
-                 crash_points=NostrContractServer.crash_points))
+TABLE.append(ContractTarget("nostr-relay", "contract_nostr", defects=NOSTR_NO_RESET_TIME,
+                            crash_points=NOSTR_CRASH_POINTS))
