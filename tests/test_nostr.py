@@ -188,6 +188,7 @@ def test_a_relay_down_during_the_post_gets_the_same_event_when_it_is_back(tmp_pa
     result = writer.poll()
     assert result.returncode == 0, result.stderr
     assert relay.events(authors=[writer.pubkey]) == [signed]  # the very event stored: same id, one event
+    assert verified(signed)
     assert writer.status()["posted"] == 1
     assert writer.poll().returncode == 0 and len(relay.events(authors=[writer.pubkey])) == 1
 
@@ -264,8 +265,10 @@ def test_a_relay_stating_a_small_limit_gets_a_shorter_note_and_no_article(tmp_pa
     result = writer.poll()
     assert result.returncode == 0, result.stderr
     [note] = small.events(authors=[writer.pubkey])
-    assert note["kind"] == 1 and len(note["content"]) <= 200 and entry["link"] in note["content"]
-    assert sorted(event["kind"] for event in nostr_relay.events(authors=[writer.pubkey])) == [1, 30023]
+    assert note["kind"] == 1 and len(note["content"]) <= 200 and entry["link"] in note["content"] and verified(note)
+    on_open = nostr_relay.events(authors=[writer.pubkey])
+    assert sorted(event["kind"] for event in on_open) == [1, 30023] and all(map(verified, on_open))
+    assert note in on_open  # the same note on both relays: one event, one id
     refused = [answer for answer in writer.status()["relays"] if not answer["ok"]]
     assert [(answer["relay"], answer["kind"]) for answer in refused] == [(small.url, 30023)]
     assert "too long for this relay" in refused[0]["message"] and "max_content_length is 200" in refused[0]["message"]
