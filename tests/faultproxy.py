@@ -1,5 +1,6 @@
-"""A proxy on 127.0.0.1 in front of a real test server that cannot be told to fail (the PDS, Takahē): rules say
-what happens to the next requests that match, everything else is forwarded as it came.
+"""A proxy on 127.0.0.1 in front of a test server that cannot be told to fail (the PDS, Takahē; the Mastodon fake
+for what its own fault hooks lack): rules say what happens to the next requests that match, everything else is
+forwarded as it came.
 
     proxy = FaultProxy(pds.url)                 # bridge talks to proxy.url instead of pds.url
     proxy.answer_next("POST /xrpc/com.atproto.repo.createRecord", 503)      # not forwarded: a 503 instead
@@ -8,9 +9,9 @@ what happens to the next requests that match, everything else is forwarded as it
     proxy.reset_next("POST /api/v1/statuses")   # the connection is cut before anything is forwarded
 
 A rule matches a request whose request line starts with its text ("METHOD /path"; a query string may follow)
-and applies to that many requests (`times`, default 1), first rule first. `seen(text)` counts the matching
-requests that arrived, `clear()` drops the rules left. Built on DripProxy (tests/dripproxy.py): each request is
-forwarded on a connection of its own. Only loopback is contacted.
+and applies to that many requests (`times`, default 1), first rule first. `seen(text)` lists the matching
+requests that arrived (when, and what became of them), `clear()` drops the rules left. Built on DripProxy
+(tests/dripproxy.py): each request is forwarded on a connection of its own. Only loopback is contacted.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ class RemotePost:
     remote_id: str  # what bridge records as the delivery's remote_id (status id, at:// URI, event id)
     text: str  # its text as people read it
     links: tuple[str, ...]  # every link it carries (Mastodon's hrefs, Bluesky's link facets and card)
+    images: int = 0  # attached images (Mastodon's media) or a card's thumbnail (Bluesky)
 
     def carries(self, link: str) -> bool:
         """As a link, or as text (Mastodon makes no link of a URL with an IP address, like the tests' pages)."""
@@ -182,7 +183,8 @@ def read_statuses(base_url: str, account_id: str, read_token: str) -> list[Remot
     for status in reversed(found):
         parsed = _Hrefs()
         parsed.feed(status["content"])
-        posts.append(RemotePost(str(status["id"]), "".join(parsed.text), tuple(parsed.links)))
+        posts.append(RemotePost(str(status["id"]), "".join(parsed.text), tuple(parsed.links),
+                                len(status.get("media_attachments") or [])))
     return posts
 
 
@@ -313,8 +315,8 @@ class PdsAccount:
         response = httpx.get(f"{self.pds.url}/xrpc/com.atproto.repo.listRecords", timeout=10,
                              params={"repo": self.account.did, "collection": "app.bsky.feed.post", "limit": 100})
         response.raise_for_status()
-        return [RemotePost(record["uri"], record["value"]["text"], tuple(record_links(record["value"])))
-                for record in reversed(response.json()["records"])]
+        return [RemotePost(record["uri"], record["value"]["text"], tuple(record_links(record["value"])),
+                           _images(record["value"])) for record in reversed(response.json()["records"])]
 
     def post_attempts(self) -> list[float]:
         return [seen.at for seen in self.proxy.seen(CREATE_RECORD) if seen.at >= self.since]
@@ -373,12 +375,18 @@ class PdsAccount:
             raise ValueError(fault)
 
 
+def _images(record: dict) -> int:
+    embed = record.get("embed") or {}
+    return len(embed.get("images") or []) + (1 if (embed.get("external") or {}).get("thumb") else 0)
+
+
 # --------------------------------------------------------------------------- Nostr (a real relay: nostr-relay)
 
 
 class NostrContractAccount:
-    """A writer's key on the real relay, behind a RelayProxy (tests/relayproxy.py, served as a ProxiedServer): revoking the credential is the relay refusing the key
-    (`blocked:`), the fix a new key; the INVALID refusal is the relay's own words for an event it refuses."""
+    """A writer's key on the real relay, behind a RelayProxy (tests/relayproxy.py, served as a ProxiedServer):
+    revoking the credential is the relay refusing the key (`blocked:`), the fix a new key; the INVALID refusal is
+    the relay's own words for an event it refuses."""
 
     def __init__(self, relay, proxy) -> None:
         import nostr_sdk
