@@ -74,7 +74,8 @@ class Composer:
         except RenderError as exc:
             raise PermanentPublishError(f"cannot make a post of {entry.key}: {exc}") from None
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
-        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail, account=account)
+        inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail, account=account,
+                               entry=entry)
         return platform(platform_name).payload(post, settings, inputs)
 
     def preview(self, entry: Entry):

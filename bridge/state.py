@@ -153,6 +153,24 @@ def _m0003_account_deferred_at(db: Database) -> None:
     db.execute("ALTER TABLE accounts ADD COLUMN deferred_at REAL")
 
 
+@migrations(name="0004_nostr")
+def _m0004_nostr(db: Database) -> None:
+    # A Nostr delivery's signed events, stored before the first send: every retry sends the very same events
+    # (same ids), so no repeat can make a second post. `relays`: each relay's answer per event, for status.
+    db.execute(
+        """CREATE TABLE nostr_events (
+            delivery_id INTEGER PRIMARY KEY REFERENCES deliveries(id) ON DELETE CASCADE,
+            payload_hash TEXT NOT NULL,      -- of the payload they were signed from
+            events TEXT NOT NULL,            -- the signed events, JSON list
+            relays TEXT NOT NULL DEFAULT '{}',  -- {relay URL: {event id: {ok, message, at}}}
+            signed_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    # A platform's latest facts about an account, JSON, for `bridge status` (Nostr: each relay's last answer).
+    db.execute("ALTER TABLE accounts ADD COLUMN platform_status TEXT")
+
+
 @dataclass
 class FeedRow:
     name: str
@@ -769,6 +787,43 @@ class State:
         data["payload"] = json.loads(data["payload"]) if data["payload"] else None
         return DeliveryRow(**data)
 
+    # --- Nostr: signed events and the relays' answers, per delivery ----------------------------------------
+
+    def nostr_events(self, delivery_id: int) -> dict | None:
+        """{"payload_hash", "events", "relays", "signed_at"} of a delivery, or None before it was first signed."""
+        row = self.db.execute("SELECT * FROM nostr_events WHERE delivery_id = ?", [delivery_id]).fetchone()
+        if row is None:
+            return None
+        return {"payload_hash": row["payload_hash"], "events": json.loads(row["events"]),
+                "relays": json.loads(row["relays"]), "signed_at": row["signed_at"]}
+
+    def save_nostr_events(self, delivery_id: int, payload_hash: str, events: list[dict], relays: dict, now: float) -> None:
+        """Store (replace) a delivery's signed events, committed before any of them is sent."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO nostr_events (delivery_id, payload_hash, events, relays, signed_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (delivery_id) DO UPDATE SET payload_hash = excluded.payload_hash,
+                   events = excluded.events, relays = excluded.relays, signed_at = excluded.signed_at,
+                   updated_at = excluded.updated_at""",
+                [delivery_id, payload_hash, json.dumps(events, ensure_ascii=False), json.dumps(relays), now, now],
+            )
+
+    def save_nostr_relays(self, delivery_id: int, relays: dict, now: float) -> None:
+        """The relays' answers so far (their messages pass redact: they are servers' words)."""
+        cleaned = {url: {event_id: {**answer, "message": redact(answer.get("message") or "")}
+                         for event_id, answer in answers.items()} for url, answers in relays.items()}
+        with self.transaction():
+            self.db.execute("UPDATE nostr_events SET relays = ?, updated_at = ? WHERE delivery_id = ?",
+                            [json.dumps(cleaned, ensure_ascii=False), now, delivery_id])
+
+    def save_platform_status(self, name: str, status: dict) -> None:
+        """A platform's latest facts about an account, shown by `bridge status` (servers' words pass redact)."""
+        with self.transaction():
+            self._ensure_account(name)
+            self.db.execute("UPDATE accounts SET platform_status = ? WHERE name = ?",
+                            [redact(json.dumps(status, ensure_ascii=False)), name])
+
     # --- accounts: pause, rate-limit deferral, session, instance limits ----------------------------------
 
     def _ensure_account(self, name: str) -> None:
@@ -779,9 +834,10 @@ class State:
         if row is None:
             return {"name": name, "paused_reason": None, "paused_at": None, "paused_fingerprint": None,
                     "session": None, "limits": None, "limits_fetched_at": None, "deferred_until": None,
-                    "deferred_at": None, "session_updated_at": None}
+                    "deferred_at": None, "session_updated_at": None, "platform_status": None}
         data = dict(row)
         data["limits"] = json.loads(data["limits"]) if data["limits"] else None
+        data["platform_status"] = json.loads(data["platform_status"]) if data.get("platform_status") else None
         return data
 
     def pause_account(self, name: str, reason: str, now: float, fingerprint: str | None = None) -> None:

@@ -36,7 +36,10 @@ def _error(data: dict) -> ConfigError:
 def test_example_config_loads_and_resolves_its_defaults():
     config = load_config(EXAMPLE)
     assert [feed.name for feed in config.feeds] == ["blog"]
-    assert set(config.accounts) == {"mastodon-main", "bluesky-main"}
+    assert set(config.accounts) == {"mastodon-main", "bluesky-main", "nostr-main"}
+    nostr = config.accounts["nostr-main"]
+    assert (nostr.relays[0], nostr.min_relays, nostr.long_form, nostr.edit_on_update) == (
+        "wss://relay.damus.io", 1, False, False)
     assert config.bridge.interval == 15 * 60
     assert config.bridge.max_post_age == 7 * 86400
     settings = config.post_settings(config.feed("blog"), "bluesky-main")

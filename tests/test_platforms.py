@@ -70,7 +70,7 @@ def test_the_scan_finds_a_platform_branch(tmp_path):
 
 
 def test_the_registry_lists_each_platform_once_and_finds_it_by_its_account_type():
-    assert [entry.name for entry in PLATFORMS] == ["mastodon", "bluesky"]  # preview's default accounts, in order
+    assert [entry.name for entry in PLATFORMS] == ["mastodon", "bluesky", "nostr"]  # preview's default accounts, in order
     for entry in PLATFORMS:
         assert platform(entry.name) is entry
         assert entry.account_model.model_fields["type"].annotation.__args__ == (entry.name,)
@@ -80,12 +80,13 @@ def test_the_registry_lists_each_platform_once_and_finds_it_by_its_account_type(
 
 
 def test_a_platform_package_loads_no_sdk():
-    """The commands that publish nothing (status, preview, doctor --offline) never import Mastodon.py or atproto."""
+    """The commands that publish nothing (status, preview, doctor --offline) never import Mastodon.py, atproto or
+    nostr-sdk."""
     import subprocess
     import sys
 
     code = ("import sys, bridge.platforms, bridge.cli, bridge.compose, bridge.status, bridge.doctor, bridge.wiring\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mastodon', 'atproto', 'atproto_client'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mastodon', 'atproto', 'atproto_client', 'nostr_sdk', 'websockets'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -181,11 +182,11 @@ def test_a_new_platform_brings_its_own_config_fields_and_checks(toy):
             parse_config(_toy_config("https://b.example/feed", toy / "s.sqlite3", **extra))
         assert (error.value.key, words in str(error.value)) == (key, True), str(error.value)
     with pytest.raises(ConfigError) as error:  # and the other platforms know its settings as the toy's
-        parse_config({"accounts": {"m": {"type": "mastodon", "instance": "https://m.example", "relays": ["wss://r"]}}})
-    assert "relays is a Toy setting; a mastodon account uses instance and access_token" in str(error.value)
+        parse_config({"accounts": {"m": {"type": "mastodon", "instance": "https://m.example", "shout": True}}})
+    assert "shout is a Toy setting; a mastodon account uses instance and access_token" in str(error.value)
     with pytest.raises(ConfigError) as error:
         parse_config({"accounts": {"x": {"type": "friendica"}}})
-    assert error.value.key == "accounts.x.type" and "mastodon, bluesky, toy" in str(error.value)
+    assert error.value.key == "accounts.x.type" and "mastodon, bluesky, nostr, toy" in str(error.value)
 
 
 def test_a_new_platform_is_polled_delivered_previewed_and_reported_through_the_interface(toy, feed_server):

@@ -35,6 +35,10 @@ def check_payloads(items: list[dict]) -> None:
         if item["platform"] == "mastodon":
             assert set(payload) == {"status", "spoiler_text", "visibility", "language", "media"}
             assert item["link"] in payload["status"]
+        elif item["platform"] == "nostr":  # unsigned: no id, pubkey, created_at or sig until it is posted
+            [note] = payload["events"]  # no article without long_form
+            assert set(note) == {"kind", "content", "tags"} and note["kind"] == 1
+            assert item["link"] in note["content"] and ["r", item["link"]] in note["tags"]
         else:
             assert item["platform"] == "bluesky" and list(payload) == ["record"]
             record = payload["record"]
@@ -50,8 +54,8 @@ def test_preview_file_as_json_without_any_config(tmp_path):
     result = run("preview", "--file", str(path), "--json", "--no-fetch", "--limit", "3", home=tmp_path)
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
-    assert len(items) == 6
-    assert [item["account"] for item in items[:2]] == ["mastodon", "bluesky"]
+    assert len(items) == 9
+    assert [item["account"] for item in items[:3]] == ["mastodon", "bluesky", "nostr"]
     assert {item["feed"] for item in items} == {str(path)}
     check_payloads(items)
     assert items[0]["entry"].startswith("http://simonwillison.net/2023/Jul/16/weeknotes/")
@@ -199,7 +203,8 @@ def test_preview_file_resolves_relative_links_against_the_feeds_site_link(tmp_pa
     result = run("preview", "--file", str(path), "--json", "--no-fetch", "--limit", "0", home=tmp_path)
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
-    assert len(items) == 40 and all(item["payload"] for item in items)
+    # 20 entries x the three default accounts (mastodon, bluesky, nostr)
+    assert len(items) == 60 and all(item["payload"] for item in items)
     assert all(item["link"].startswith("http://talkingpointsmemo.com/") for item in items)
     assert items[0]["link"] == ("http://talkingpointsmemo.com/livewire/"
                                 "hannity-announces-fox-hired-sebastian-gorka-national-security-strategist")
@@ -236,5 +241,5 @@ def test_preview_of_a_public_feed_with_localhost_permalinks_shows_they_are_not_p
                  home=tmp_path)
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
-    assert len(items) == 2 and all(item["payload"] is None for item in items)
+    assert len(items) == 3 and all(item["payload"] is None for item in items)
     assert all("your site's base URL is set to http://localhost:4000" in item["error"] for item in items)

@@ -50,7 +50,7 @@ class CliContext:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, log_format: str | None, verbose: bool) -> None:
-    """bridge posts each new entry of your blog's feeds, exactly once, to your Mastodon and Bluesky accounts.
+    """bridge posts each new entry of your blog's feeds, exactly once, to your Mastodon, Bluesky and Nostr accounts.
 
     Start with `bridge check-config`, then `bridge poll --dry-run` to see what would be posted.
     """

@@ -94,7 +94,8 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
                         raise RenderError(f"not posted: {site_url_fix(site)}")
                     post = render_post(entry, target.settings, feed_title=parsed.title, preview=link_preview)
                     inputs = PayloadInputs(server_limits=target.limits, created_at=created_at,
-                                           thumbnail=thumbnail or (lambda url: None), account=target.account)
+                                           thumbnail=thumbnail or (lambda url: None), account=target.account,
+                                           entry=entry)
                     result["payload"] = target.platform.payload(post, target.settings, inputs)
                 except RenderError as exc:
                     result["payload"] = None

@@ -15,6 +15,7 @@ from bridge.platforms.base import Platform
 PLATFORMS: tuple[Platform, ...] = tuple(import_module(f"bridge.platforms.{package}").PLATFORM for package in (
     "mastodon",
     "bluesky",
+    "nostr",
 ))
 
 _BY_NAME = {entry.name: entry for entry in PLATFORMS}

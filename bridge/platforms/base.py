@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would make a cycl
     from bridge.config import AccountConfig, Config, PostSettings, Secret
     from bridge.doctor import Check
     from bridge.linkpreview.model import Thumbnail
+    from bridge.model import Entry
     from bridge.render.post import Post
     from bridge.state import State
 
@@ -100,6 +101,7 @@ class PayloadInputs:
     # The account's own settings (its Platform.account_model: long_form = true...); None for preview's default
     # accounts, which have no config.
     account: "AccountConfig | None" = None
+    entry: "Entry | None" = None  # the entry itself, for a platform that posts the whole article (Nostr's NIP-23)
 
 
 @dataclass(frozen=True)

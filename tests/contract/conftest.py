@@ -1,13 +1,15 @@
-"""The contract table's servers, one per row for the whole session, each behind a FaultProxy (tests/faultproxy.py)
-so that the cases can make it fail; the rows are in targets.py."""
+"""The contract table's servers, one per row for the whole session, each behind a FaultProxy (tests/faultproxy.py;
+a relay: tests/relayproxy.py) so that the cases can make it fail; the rows are in targets.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.contract.targets import RESET_SECONDS, FakeServer, PdsAccount, ProxiedServer, TakaheContractAccount
+from tests.contract.targets import (RESET_SECONDS, FakeServer, NostrContractAccount, PdsAccount, ProxiedServer,
+                                    TakaheContractAccount)
 from tests.faultproxy import FaultProxy
 from tests.mastodon_fake import MastodonFake
+from tests.relayproxy import RelayProxy
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +41,10 @@ contract_fake_mastodon = _fake("mastodon")
 contract_fake_takahe = _fake("takahe")
 contract_fake_gotosocial = _fake("gotosocial")
 contract_fake_akkoma = _fake("akkoma")
+
+
+@pytest.fixture(scope="session")
+def contract_nostr(nostr_relay_factory):
+    relay = nostr_relay_factory()  # a relay of its own: the cases count the events on it
+    with RelayProxy(relay.url) as proxy:
+        yield ProxiedServer(proxy, lambda: NostrContractAccount(relay, proxy))

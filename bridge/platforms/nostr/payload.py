@@ -1,0 +1,49 @@
+"""Platform.payload and Platform.describe for Nostr: the unsigned events (events.py) with the relays' limits."""
+
+from __future__ import annotations
+
+from bridge.config import PostSettings
+from bridge.platforms.base import PayloadInputs
+from bridge.platforms.nostr.events import ARTICLE_KIND, NOTE_MAX_GRAPHEMES, nostr_payload
+from bridge.render import graphemes
+from bridge.render.post import Post
+
+
+def content_limit(server_limits: dict | None) -> int | None:
+    """The smallest max_content_length the account's relays state (NIP-11): from render_limits(), or from the
+    copy of the relays' documents the daemon cached in the state (preview)."""
+    limits = server_limits or {}
+    if limits.get("max_content_length"):
+        return limits["max_content_length"]
+    lengths = [info.get("max_content_length") for info in (limits.get("relays") or {}).values() if isinstance(info, dict)]
+    lengths = [length for length in lengths if isinstance(length, int) and length > 0]
+    return min(lengths) if lengths else None
+
+
+def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
+    """The note, and with long_form the article, unsigned: signing is the target's, at the moment of posting."""
+    entry = inputs.entry
+    return nostr_payload(
+        post,
+        long_form=bool(getattr(inputs.account, "long_form", False)),
+        content_html=(entry.content_html or entry.summary_html) if entry is not None else "",
+        published=entry.published if entry is not None else None,
+        max_content_length=content_limit(inputs.server_limits),
+        strict=bool((inputs.server_limits or {}).get("strict")),
+    )
+
+
+def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]:
+    """For `bridge preview`: the note's text, and what else goes out."""
+    note = payload["events"][0]
+    limit = content_limit(server_limits)
+    details = [f"{graphemes.count(note['content'])}/{NOTE_MAX_GRAPHEMES} graphemes"
+               + (f" (relays take {limit} characters)" if limit else "")]
+    details += [f"{name} {', '.join(tag[1] for tag in note['tags'] if tag[0] == name)}"
+                for name in ("t", "r", "l") if any(tag[0] == name for tag in note["tags"])]
+    for event in payload["events"][1:]:
+        if event["kind"] == ARTICLE_KIND:
+            title = next((tag[1] for tag in event["tags"] if tag[0] == "title"), "")
+            details.append(f"article (kind {ARTICLE_KIND}) {title!r}: {len(event['content'])} characters of Markdown")
+    details.append("signed when posted")
+    return note["content"], details
