@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass
@@ -93,6 +94,45 @@ def check_secret_files(config: Config) -> list[Check]:
             for path in world_readable_secret_files(config)]
 
 
+# What a credential looks like, checked offline. A Mastodon token is an RFC 6750 b64token (what Doorkeeper, GoToSocial
+# and Takahē hand out); a Bluesky app password is four groups of four, a main password is anything else.
+MASTODON_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+APP_PASSWORD_SHAPE = re.compile(r"[a-z2-7]{4}(-[a-z2-7]{4}){3}")
+
+
+def check_credentials(config: Config) -> list[Check]:
+    """Every account's credential, without the network: there, readable, one line, the right shape."""
+    from bridge.config import resolve_secret
+
+    checks = []
+    for name, account in config.accounts.items():
+        label = f"account {name} credential"
+        try:
+            value = resolve_secret(config, name).reveal()
+        except ConfigError as exc:
+            checks.append(Check(False, label, exc.problem, exc.fix))
+            continue
+        checks.append(_credential_shape(label, account.type, value))
+    return checks
+
+
+def _credential_shape(label: str, kind: str, value: str) -> Check:
+    if kind == "mastodon":
+        if value.lower().startswith("bearer "):
+            return Check(False, label, "the access token starts with 'Bearer '",
+                         "put the token alone in its file or variable: bridge adds 'Bearer ' itself")
+        if not MASTODON_TOKEN_SHAPE.fullmatch(value):
+            return Check(False, label, "the access token holds spaces or other characters no token has",
+                         "copy the token again (Preferences > Development > your application > Your access token)")
+        return Check(True, label, "found, a token's shape")
+    if not APP_PASSWORD_SHAPE.fullmatch(value):
+        return Check(False, label, "it does not look like an app password (four groups of four characters joined by dashes); the account's main "
+                     "password works but can do everything, and a leak would give the whole account away",
+                     "create an app password (Settings > Privacy and security > App passwords) and use it instead",
+                     warning=True)
+    return Check(True, label, "found, an app password's shape")
+
+
 def check_feeds(config: Config) -> list[Check]:
     from bridge.feeds import Fetcher, parse_feed
 
@@ -118,7 +158,7 @@ def check_feeds(config: Config) -> list[Check]:
     return list(asyncio.run(all_feeds())) if config.feeds else []
 
 
-def check_accounts(config: Config) -> list[Check]:
+def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
     from bridge.state import State
     from bridge.targets import make_target
 
@@ -132,6 +172,8 @@ def check_accounts(config: Config) -> list[Check]:
         state = State.open_memory()
     with state:
         for name, account in config.accounts.items():
+            if name in skip:  # its credential is missing or malformed: check_credentials said so
+                continue
             label = f"account {name} ({account.type})"
             url = account.instance_url if account.type == "mastodon" else account.service_url
             try:
@@ -246,9 +288,11 @@ def check_systemd() -> list[Check]:
 
 def run_checks(config: Config, *, network: bool = True) -> list[Check]:
     checks = [Check(True, "config", f"{config.path}: {len(config.feeds)} feed(s), {len(config.accounts)} account(s)")]
-    checks += check_state(config) + check_secret_files(config) + check_systemd()
+    credentials = check_credentials(config)
+    checks += check_state(config) + credentials + check_secret_files(config) + check_systemd()
     if network:
-        checks += check_feeds(config) + check_accounts(config)
+        unusable = {check.name.split()[1] for check in credentials if not check.ok and not check.warning}
+        checks += check_feeds(config) + check_accounts(config, skip=unusable)
     # Details quote servers (an error body may echo the credential sent): redact them all, in one place.
     register_config_secrets(config)
     for check in checks:
