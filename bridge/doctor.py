@@ -106,7 +106,7 @@ def check_credentials(config: Config) -> list[Check]:
 
     checks = []
     for name, account in config.accounts.items():
-        label = f"account {name} credential"
+        label = f"credential of account {name}"
         try:
             value = resolve_secret(config, name).reveal()
         except ConfigError as exc:
@@ -144,7 +144,7 @@ def check_feeds(config: Config) -> list[Check]:
             fix = f"set url = {exc.candidates[0]!r}" if exc.candidates else "find the blog's feed URL"
             return Check(False, f"feed {feed.name}", str(exc), fix)
         except FeedError as exc:
-            return Check(False, f"feed {feed.name}", str(exc), "check the URL in a browser; bridge keeps retrying with backoff")
+            return Check(False, f"feed {feed.name}", *_feed_failure(exc, feed))
         moved = f" (moved permanently to {result.permanent_url}: update the config)" if result.permanent_url else ""
         return Check(True, f"feed {feed.name}", f"{parsed.format}, {len(parsed.entries)} entries{moved}")
 
@@ -156,6 +156,17 @@ def check_feeds(config: Config) -> list[Check]:
             await fetcher.aclose()
 
     return list(asyncio.run(all_feeds())) if config.feeds else []
+
+
+def _feed_failure(exc: FeedError, feed) -> tuple[str, str]:
+    """A failed feed check as (sentence, fix); bridge's own feed messages already read as sentences."""
+    from bridge.explain import explain
+
+    said = explain(exc, feed.url, key=f"the url of feed {feed.name}", not_found_fix=(
+        "the feed moved or the address is wrong: open the blog and copy the address of its RSS/Atom/JSON feed"))
+    if said.kind == "other":
+        return str(exc), "open the URL in a browser; bridge keeps retrying with backoff"
+    return said.sentence, said.fix
 
 
 def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
@@ -184,7 +195,7 @@ def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
                 checks.append(Check(False, label, exc.problem, exc.fix))
                 continue
             except BridgeError as exc:
-                checks.append(Check(False, label, str(exc), _fix_for(exc, name, url)))
+                checks.append(Check(False, label, *_account_failure(exc, name, account.type, url)))
                 continue
             checks.append(Check(True, label, _describe(info)))
             checks.extend(Check(False, f"{label} token", problem, fix, warning=True)
@@ -195,19 +206,15 @@ def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
     return checks
 
 
-def _fix_for(exc: BridgeError, account: str, url: str) -> str:
-    """A concrete fix for an account check that failed (AuthError brings its own)."""
-    from bridge.errors import PermanentPublishError, TransientPublishError
+def _account_failure(exc: BridgeError, account: str, kind: str, url: str) -> tuple[str, str]:
+    """A failed account check as (sentence, fix)."""
+    from bridge.explain import explain
 
-    if getattr(exc, "fix", ""):
-        return exc.fix
-    if isinstance(exc, TransientPublishError):
-        return (f"check that {url} is up and reachable from this machine (open it in a browser, check DNS, "
-                "proxy and firewall); posts stay queued and bridge retries on its own")
-    if isinstance(exc, PermanentPublishError):
-        return (f"check accounts.{account} in the config: is {url} the server's address (https://host, no path) "
-                "and does it speak the Mastodon or Bluesky API?")
-    return f"run `bridge -v doctor` for details and check accounts.{account} in the config"
+    key = f"accounts.{account}.{'instance' if kind == 'mastodon' else 'service'}"
+    said = explain(exc, url, key=key, not_found_fix=(
+        f"check {key}: is {url} the server's address (https://host, no path) and does it speak the "
+        f"{'Mastodon' if kind == 'mastodon' else 'Bluesky (AT Protocol)'} API?"))
+    return said.sentence, said.fix
 
 
 def _upload_check(config: Config, account: str, label: str, info: dict) -> list[Check]:
@@ -291,7 +298,7 @@ def run_checks(config: Config, *, network: bool = True) -> list[Check]:
     credentials = check_credentials(config)
     checks += check_state(config) + credentials + check_secret_files(config) + check_systemd()
     if network:
-        unusable = {check.name.split()[1] for check in credentials if not check.ok and not check.warning}
+        unusable = {check.name.split()[-1] for check in credentials if not check.ok and not check.warning}
         checks += check_feeds(config) + check_accounts(config, skip=unusable)
     # Details quote servers (an error body may echo the credential sent): redact them all, in one place.
     register_config_secrets(config)
