@@ -65,6 +65,8 @@ SUPPORTED = [
     ("GET", re.compile(r"/api/v1/instance/?"), "instance_v1"),
     ("GET", re.compile(r"/api/v2/instance/?"), "instance_v2"),
     ("GET", re.compile(r"/api/v1/accounts/verify_credentials/?"), "verify_credentials"),
+    # `bridge attribution` sets attribution_domains[] (Mastodon 4.4+); `doctor` reads source.attribution_domains
+    ("PATCH", re.compile(r"/api/v1/accounts/update_credentials/?"), "update_credentials"),
     ("GET", re.compile(r"/api/v1/accounts/(\d+)/statuses/?"), "account_statuses"),
     ("POST", re.compile(r"/api/v1/statuses/?"), "status_create"),
     ("GET", re.compile(r"/api/v1/statuses/(\d+)/?"), "status_get"),
@@ -82,7 +84,8 @@ UNSUPPORTED_PARAMS = {"poll", "scheduled_at", "quoted_status_id"}
 # Kinds of JSON entity, for learning what the real server varies.
 ENTITY = {
     "status_create": "status", "status_get": "status", "status_edit": "status", "status_delete": "status",
-    "account_statuses": "status", "verify_credentials": "credential_account", "media_create": "media",
+    "account_statuses": "status", "verify_credentials": "credential_account",
+    "update_credentials": "credential_account", "media_create": "media",
     "media_get": "media", "media_update": "media",
 }
 RESET_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
