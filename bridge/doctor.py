@@ -282,6 +282,13 @@ def _clock_skew(label: str, url: str) -> list[Check]:
                   "" if ok else "enable time sync (timedatectl set-ntp true)", warning=not ok)]
 
 
+def _attribution(config: Config, skip: set[str]) -> list[Check]:
+    """Whether Mastodon link cards of the feeds' articles name their writer (bridge/platforms/mastodon)."""
+    from bridge.platforms.mastodon.attribution import check_attribution
+
+    return check_attribution(config, skip=skip)
+
+
 def check_systemd() -> list[Check]:
     if not (os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET")):
         return []
@@ -299,7 +306,7 @@ def run_checks(config: Config, *, network: bool = True) -> list[Check]:
     checks += check_state(config) + credentials + check_secret_files(config) + check_systemd()
     if network:
         unusable = {check.name.split()[-1] for check in credentials if not check.ok and not check.warning}
-        checks += check_feeds(config) + check_accounts(config, skip=unusable)
+        checks += check_feeds(config) + check_accounts(config, skip=unusable) + _attribution(config, skip=unusable)
     # Details quote servers (an error body may echo the credential sent): redact them all, in one place.
     register_config_secrets(config)
     for check in checks:

@@ -234,11 +234,13 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
+    from bridge.cli.attribution_cmd import attribution
     from bridge.cli.login import login
     from bridge.cli.preview import preview
 
     cli.add_command(preview)
     cli.add_command(login)
+    cli.add_command(attribution)
 
 
 _register_optional_commands()

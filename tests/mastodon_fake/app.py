@@ -76,8 +76,8 @@ _BLURHASH = "UFHV6nWB2yk8pyo0adR*.7kCMdnj~qofM{R*"
 
 
 ATTRIBUTION_DOMAINS_LIMIT = 100  # Account::AttributionDomains::ATTRIBUTION_DOMAINS_LIMIT
-# DomainValidator: labels of letters, digits and hyphens (IDN in punycode or Unicode), at least one dot
-_DOMAIN_NAME = re.compile(r"(?=.{1,253}$)(?:[\w](?:[\w-]{0,61}[\w])?\.)+[\w](?:[\w-]{0,61}[\w])?")
+# DomainValidator: dot-separated labels of letters, digits and hyphens (IDN in Unicode too), at most 253 characters
+_DOMAIN_NAME = re.compile(r"(?=.{1,253}$)[\w](?:[\w-]{0,61}[\w])?(?:\.[\w](?:[\w-]{0,61}[\w])?)*")
 
 
 class ApiError(Exception):
