@@ -126,8 +126,9 @@ def _credential_shape(label: str, kind: str, value: str) -> Check:
                          "copy the token again (Preferences > Development > your application > Your access token)")
         return Check(True, label, "found, a token's shape")
     if not APP_PASSWORD_SHAPE.fullmatch(value):
-        return Check(False, label, "it does not look like an app password (four groups of four characters joined by dashes); the account's main "
-                     "password works but can do everything, and a leak would give the whole account away",
+        return Check(False, label, "it does not look like an app password (four groups of four characters joined by "
+                     "dashes); the account's main password works but can do everything, and a leak would give the "
+                     "whole account away",
                      "create an app password (Settings > Privacy and security > App passwords) and use it instead",
                      warning=True)
     return Check(True, label, "found, an app password's shape")

@@ -138,8 +138,8 @@ def _print_dry_run(config, state) -> None:
 
 
 @cli.command()
-@click.option("--offline", is_flag=True, help="Skip the checks that need the network (feeds, accounts, clocks); credentials are still "
-              "found and checked.")
+@click.option("--offline", is_flag=True,
+              help="Skip the checks that need the network (feeds, accounts, clocks); credentials are still checked.")
 @click.pass_obj
 def doctor(obj: CliContext, offline: bool) -> int:
     """Check the config, the state, every feed and every account; say what to fix. Exit 0 only when all is well."""
