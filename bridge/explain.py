@@ -53,8 +53,8 @@ def explain(exc: BaseException, url: str, *, key: str, not_found_fix: str = "") 
         return Explanation("tls", f"the TLS handshake with {host} failed (is it an https:// server on port {port}?)",
                            f"check the scheme and port of {url} ({key}): https:// for TLS, http:// for plain HTTP")
     if any(_is_timeout(link) for link in chain):
-        return Explanation("timeout", f"{host} did not answer in time: it accepted the connection or was being "
-                                      f"reached, then stayed silent",
+        return Explanation("timeout", f"{host} did not answer in time: connecting or waiting for its answer took "
+                                      f"longer than bridge waits",
                            f"open {url} in a browser on this machine: if it loads slowly, raise [bridge] "
                            f"read_timeout or total_timeout; if not at all, the server is down or overloaded and "
                            f"bridge retries with backoff, losing nothing")
