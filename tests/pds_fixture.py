@@ -152,7 +152,7 @@ def _require_installed() -> None:
         return
     msg = (
         f"real atproto PDS unavailable: {problem}. Install it with `{INSTALL_COMMAND}` "
-        "(needs node >= 20 with its headers, npm >= 11, make, g++, python3; ~1.5 min on 2 cores)"
+        "(needs node >= 20 with its headers, npm >= 11, make, g++, python3; 100-260 s on 2 cores)"
     )
     if _truthy_env("CI"):
         pytest.fail(msg + " -- CI is set, so this fails instead of skipping", pytrace=False)

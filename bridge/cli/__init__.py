@@ -138,7 +138,8 @@ def _print_dry_run(config, state) -> None:
 
 
 @cli.command()
-@click.option("--offline", is_flag=True, help="Skip the checks that need the network (feeds, accounts, clocks).")
+@click.option("--offline", is_flag=True,
+              help="Skip the checks that need the network (feeds, accounts, clocks); credentials are still checked.")
 @click.pass_obj
 def doctor(obj: CliContext, offline: bool) -> int:
     """Check the config, the state, every feed and every account; say what to fix. Exit 0 only when all is well."""
@@ -235,9 +236,13 @@ def status(obj: CliContext, as_json: bool) -> int:
 def _register_optional_commands() -> None:
     from bridge.cli.login import login
     from bridge.cli.preview import preview
+    from bridge.platforms import PLATFORMS
 
     cli.add_command(preview)
     cli.add_command(login)
+    for entry in PLATFORMS:  # a platform's own commands (`bridge attribution` for Mastodon)
+        for command in entry.commands:
+            cli.add_command(command())
 
 
 _register_optional_commands()

@@ -49,6 +49,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/api/v1/instance", "instance_v1"),
         ("GET", r"/api/v2/instance", "instance_v2"),
         ("GET", r"/api/v1/accounts/verify_credentials", "verify_credentials"),
+        ("PATCH", r"/api/v1/accounts/update_credentials", "update_credentials"),
         ("GET", r"/api/v1/accounts/(\d+)/statuses", "account_statuses"),
         ("GET", r"/api/v1/accounts/(\d+)", "account"),
         ("POST", r"/api/v1/statuses", "status_create"),
@@ -74,7 +75,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 # Fault-injection / inspection groups.
 FAMILIES: dict[str, set[str]] = {
     "instance": {"instance_v1", "instance_v2"},
-    "accounts": {"verify_credentials", "account_statuses", "account"},
+    "accounts": {"verify_credentials", "update_credentials", "account_statuses", "account"},
     "statuses": {"status_create", "status_get", "status_edit", "status_delete", "status_source", "status_history"},
     "media": {"media_create", "media_create_v1", "media_get", "media_update"},
     "oauth": {"apps", "oauth_authorize", "oauth_authorize_native", "oauth_token", "oauth_revoke", "oauth_metadata"},
@@ -568,6 +569,11 @@ class MastodonFake:
                             cache_control="max-age=300, public, stale-while-revalidate=30, stale-if-error=86400")
         if name == "verify_credentials":
             account = st.require_user(req, *st.profile.verify_credentials_scopes)
+            return Response(200, st.account_json(account, credentials=True))
+        if name == "update_credentials":
+            account = st.require_user(req, "write", "write:accounts")
+            with st.lock:
+                st.update_credentials(account, p)
             return Response(200, st.account_json(account, credentials=True))
         if name == "account":
             st.authorize_if_got_token(req, "read", "read:accounts")
