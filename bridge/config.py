@@ -14,7 +14,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -231,6 +231,9 @@ class AccountConfig(PostOptions):
     def server_url(self) -> str:
         """The address of the server the account posts through (doctor probes it, status shows it)."""
         raise NotImplementedError
+
+    # The setting that holds that address, as messages name it ("instance" makes "accounts.NAME.instance").
+    server_key: ClassVar[str] = ""
 
 
 def _platform_name(value: str) -> str:

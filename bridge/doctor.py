@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bridge.config import Config, world_readable_secret_files
+from bridge.config import AccountConfig, Config, world_readable_secret_files
 from bridge.deadline import DeadlineTransport
 from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
 from bridge.platforms import PLATFORMS
@@ -175,7 +175,7 @@ def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
                 checks.append(Check(False, label, exc.problem, exc.fix))
                 continue
             except BridgeError as exc:
-                checks.append(Check(False, label, *_account_failure(exc, name, account.type, url)))
+                checks.append(Check(False, label, *_account_failure(exc, name, account, url)))
                 continue
             checks.append(Check(True, label, _describe(platform(account.type), info)))
             checks.extend(Check(False, f"{label} token", problem, fix, warning=True)
@@ -187,16 +187,15 @@ def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
     return checks
 
 
-def _account_failure(exc: BridgeError, account: str, kind: str, url: str) -> tuple[str, str]:
+def _account_failure(exc: BridgeError, account: str, settings: AccountConfig, url: str) -> tuple[str, str]:
     """A failed account check as (sentence, fix)."""
     from bridge.explain import explain
-
     from bridge.platforms import platform
 
-    key = f"accounts.{account}"
+    key = f"accounts.{account}.{settings.server_key}" if settings.server_key else f"accounts.{account}"
     said = explain(exc, url, key=key, not_found_fix=(
         f"check {key}: is {url} the server's address (https://host, no path) and does it speak the "
-        f"{platform(kind).title} API?"))
+        f"{platform(settings.type).title} API?"))
     return said.sentence, said.fix
 
 

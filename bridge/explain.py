@@ -94,11 +94,13 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _status(exc: BaseException) -> int | None:
-    """The HTTP status an error carries: bridge's feed errors, Mastodon.py's (args[1]), httpx's and atproto's."""
+    """The HTTP status an error carries: bridge's feed errors, Mastodon.py's (args: message, status, reason, ...),
+    httpx's and atproto's (a response)."""
     if isinstance(exc, FeedHTTPError):
         return exc.status
-    if type(exc).__module__.startswith("mastodon") and len(exc.args) > 1 and isinstance(exc.args[1], int):
-        return exc.args[1]
+    args = exc.args
+    if len(args) > 2 and isinstance(args[1], int) and 100 <= args[1] < 600 and isinstance(args[2], str):
+        return args[1]
     response = getattr(exc, "response", None)
     code = getattr(response, "status_code", None)
     return code if isinstance(code, int) else None

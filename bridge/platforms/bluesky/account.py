@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -28,6 +28,8 @@ class BlueskyAccount(AccountConfig):
     @property
     def service_url(self) -> str:
         return (self.service or DEFAULT_SERVICE).rstrip("/")
+
+    server_key: ClassVar[str] = "service"
 
     @property
     def server_url(self) -> str:
