@@ -29,6 +29,8 @@ INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
 # A poll of thousands of feeds may write a few MB; below FAIL the next polls will likely fail.
 FREE_SPACE_FAIL_BYTES = 16 * 2**20
 FREE_SPACE_WARN_BYTES = 256 * 2**20
+# What to do about a feed that cannot be read (doctor, and the alert about a failing feed).
+FEED_ERROR_FIX = "check the URL in a browser; bridge keeps retrying with backoff"
 
 
 @dataclass
@@ -104,7 +106,7 @@ def check_feeds(config: Config) -> list[Check]:
             fix = f"set url = {exc.candidates[0]!r}" if exc.candidates else "find the blog's feed URL"
             return Check(False, f"feed {feed.name}", str(exc), fix)
         except FeedError as exc:
-            return Check(False, f"feed {feed.name}", str(exc), "check the URL in a browser; bridge keeps retrying with backoff")
+            return Check(False, f"feed {feed.name}", str(exc), FEED_ERROR_FIX)
         moved = f" (moved permanently to {result.permanent_url}: update the config)" if result.permanent_url else ""
         return Check(True, f"feed {feed.name}", f"{parsed.format}, {len(parsed.entries)} entries{moved}")
 

@@ -66,6 +66,9 @@ def check_config(obj: CliContext) -> int:
     config = obj.load_config()
     for account in config.accounts:
         resolve_secret(config, account)
+    from bridge.alerts.destinations import alert_urls
+
+    alert_urls(config)  # every alert destination and the ping URL can be read
     for path in world_readable_secret_files(config):
         click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
     state_path = config.state_path()
@@ -88,20 +91,33 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     obj.setup_logging(config)
     state_path = config.state_path()
     state = State.open_dry_run(state_path) if dry_run else State.open(state_path)
-    with state:
-        poller = Poller(config, state)
-        report = poller.poll(list(feeds) or None)
-        if dry_run:
-            _print_dry_run(config, state)
-            delivered = None
-        else:
-            from bridge.wiring import build_deliverer
+    alerts = None
+    if not dry_run:
+        from bridge.alerts.oneshot import RunAlerts
 
-            deliverer = build_deliverer(config, state)
-            try:
-                delivered = deliverer.deliver_due()
-            finally:
-                deliverer.close()
+        alerts = RunAlerts(config)
+        alerts.started()
+    with state:
+        try:
+            poller = Poller(config, state)
+            report = poller.poll(list(feeds) or None)
+            if dry_run:
+                _print_dry_run(config, state)
+                delivered = None
+            else:
+                from bridge.wiring import build_deliverer
+
+                deliverer = build_deliverer(config, state)
+                try:
+                    delivered = deliverer.deliver_due()
+                finally:
+                    deliverer.close()
+        except Exception as exc:
+            if alerts is not None:
+                alerts.pinger.fail(f"bridge poll stopped: {exc}")
+            raise
+        if alerts is not None:
+            alerts.finished(state, _cycle_failure(report))
     for outcome in report.feeds:
         if outcome.notice:
             click.echo(outcome.notice, err=True)
@@ -126,6 +142,14 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     click.echo(line)
     troubled = delivered and (delivered.failed or any(a.paused or a.unknown or a.error for a in delivered.accounts))
     return EXIT_FAILURE if failed or troubled else EXIT_OK
+
+
+def _cycle_failure(report) -> str | None:
+    """Why a poll run failed as a whole, for the dead-man's switch: no feed could be read. A feed failing among
+    others, a paused account or a refused post are problems the alerts tell about, not a dead bridge."""
+    if not report.feeds or len(report.failed) < len(report.feeds):
+        return None
+    return "no feed could be read:\n" + "\n".join(f"feed {outcome.feed}: {outcome.error}" for outcome in report.failed)
 
 
 def _print_dry_run(config, state) -> None:
@@ -233,11 +257,13 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
+    from bridge.cli.alerts_cmd import alerts
     from bridge.cli.login import login
     from bridge.cli.preview import preview
 
     cli.add_command(preview)
     cli.add_command(login)
+    cli.add_command(alerts)
 
 
 _register_optional_commands()
