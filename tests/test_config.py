@@ -12,6 +12,7 @@ from bridge.config import (
     DEFAULT_BLUESKY_TEMPLATE_UNTITLED,
     DEFAULT_TEMPLATE,
     AccountConfig,
+    AlertSettings,
     BridgeSettings,
     CategoryRule,
     FeedConfig,
@@ -84,6 +85,7 @@ def test_every_accepted_key_is_in_the_example_and_nothing_else():
     feed = data["feeds"][0]
     shown = (
         _toml_keys(data["bridge"], "bridge")
+        | _toml_keys(data["alerts"], "alerts")
         | {key for account in accounts.values() for key in _toml_keys(account, "account")}
         | _toml_keys(feed, "feed")
         | _toml_keys(feed["hashtags"], "hashtags")
@@ -92,6 +94,7 @@ def test_every_accepted_key_is_in_the_example_and_nothing_else():
     )
     accepted = (
         _model_keys(BridgeSettings, "bridge")
+        | _model_keys(AlertSettings, "alerts")
         | _model_keys(AccountConfig, "account")
         | _model_keys(FeedConfig, "feed")
         | _model_keys(HashtagSettings, "hashtags")

@@ -33,8 +33,12 @@ class Delivery:
 def describe(url: Secret) -> str:
     """A destination as it may be shown or logged."""
     plugin = apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True)
-    shown = plugin.url(privacy=True) if plugin else url.reveal().split("://")[0] + "://..."
-    return redact(shown.split("?")[0])
+    if plugin is None:
+        return url.reveal().split("://")[0] + "://..."
+    # The whole URL is a registered secret: redact after the scheme, so that the destination stays recognisable
+    # while its password, token or topic (registered on their own) are cut.
+    scheme, _, rest = plugin.url(privacy=True).split("?")[0].partition("://")
+    return f"{scheme}://{redact(rest)}"
 
 
 def send(destinations: list[Secret], title: str, body: str) -> list[Delivery]:
