@@ -15,7 +15,7 @@ from bridge.state import State
 from bridge.wiring import build_deliverer
 from tests.alert_receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver  # noqa: F401 (fixtures)
 from tests.mastodon_fake import MastodonFake
-from tests.test_daemon import wait_for
+from tests.test_daemon import feed_polled, wait_for
 from tests.test_pipeline import posts, rss
 from tests.test_secrets import _bridge as bridge
 
@@ -204,8 +204,7 @@ def test_a_stalled_daemon_is_told_with_a_fail_ping_then_its_recovery(tmp_path, f
 
     def scenario() -> None:
         try:
-            wait_for(lambda: getattr(daemon, "alerts", None) and daemon.alerts._polls_since_ping + len(http_receiver.posts("/ping")),
-                     what="a first poll")
+            wait_for(lambda: feed_polled(tmp_path, "blog"), what="a first poll")
             daemon.fetch_loop.loop.call_soon_threadsafe(release.wait)  # the loop every fetch goes through hangs
             wait_for(lambda: any("stalled" in body or "no poll has finished" in body for body in alert_bodies(http_receiver)),
                      timeout=30, what="the stall alert")
