@@ -234,3 +234,11 @@ def test_a_stalled_daemon_is_told_with_a_fail_ping_then_its_recovery(tmp_path, f
     assert len(stalls) == 1 and "journalctl" in stalls[0]
     fail_ping = http_receiver.posts("/ping/abcdefgh-1234/fail")[0]
     assert "no poll has finished" in fail_ping.body
+
+
+def test_check_config_refuses_a_destination_apprise_does_not_understand(tmp_path):
+    config = write_config(tmp_path, {}, alerts='destinations = ["nosuchservice://secret-token-abc123"]')
+    result = bridge(config, "check-config", env={})
+    assert result.returncode == 2
+    assert "alerts.destinations[0]" in result.stderr and "Apprise" in result.stderr
+    assert "secret-token-abc123" not in result.stderr

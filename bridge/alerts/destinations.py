@@ -50,3 +50,16 @@ def _resolve(config: Config, key: str, ref, credential_name: str, on_error) -> S
             raise
         on_error(exc)
         return None
+
+
+def check_destinations(config: Config) -> AlertUrls:
+    """alert_urls, and every destination is a URL Apprise understands (check-config)."""
+    from bridge.alerts.send import describe, understood
+
+    urls = alert_urls(config)
+    for index, url in enumerate(urls.destinations):
+        if not understood(url):
+            raise ConfigError(f"alerts.destinations[{index}]", f"{describe(url)} is not a URL Apprise understands",
+                              "check its scheme, host and parameters against https://github.com/caronc/apprise/wiki, "
+                              "then try it with `bridge alerts test`")
+    return urls

@@ -5,6 +5,7 @@ does not; it notices bridge is gone when the pings stop. A ping has one deadline
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -22,15 +23,25 @@ MAX_REASON_BYTES = 10_000  # healthchecks.io keeps the first 100 kB of a body; a
 class Pinger:
     def __init__(self, url: Secret | None) -> None:
         self.url = url
+        self._starting: threading.Thread | None = None
 
     def start(self) -> None:
-        self._ping("/start")
+        """Ping /start beside the cycle, so that a slow monitor does not delay it; the end ping waits for it."""
+        self._starting = threading.Thread(target=self._ping, args=("/start",), name="bridge-ping", daemon=True)
+        self._starting.start()
 
     def success(self) -> None:
+        self._after_start()
         self._ping("")
 
     def fail(self, reason: str) -> None:
+        self._after_start()
         self._ping("/fail", redact(reason))
+
+    def _after_start(self) -> None:
+        if self._starting is not None:
+            self._starting.join(PING_SECONDS + 1)  # bounded by the /start ping's own deadline
+            self._starting = None
 
     def _ping(self, suffix: str, body: str = "") -> None:
         if self.url is None:

@@ -30,6 +30,10 @@ class Delivery:
         return self.error is None
 
 
+def understood(url: Secret) -> bool:
+    return apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True) is not None
+
+
 def describe(url: Secret) -> str:
     """A destination as it may be shown or logged."""
     plugin = apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True)

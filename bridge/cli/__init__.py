@@ -66,9 +66,9 @@ def check_config(obj: CliContext) -> int:
     config = obj.load_config()
     for account in config.accounts:
         resolve_secret(config, account)
-    from bridge.alerts.destinations import alert_urls
+    from bridge.alerts.destinations import check_destinations
 
-    alert_urls(config)  # every alert destination and the ping URL can be read
+    check_destinations(config)  # every alert destination and the ping URL can be read and used
     for path in world_readable_secret_files(config):
         click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
     state_path = config.state_path()
