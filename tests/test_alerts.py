@@ -10,16 +10,20 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bridge.daemon import Daemon
 from bridge.state import State
 from bridge.wiring import build_deliverer
 from tests.alert_receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver  # noqa: F401 (fixtures)
 from tests.mastodon_fake import MastodonFake
-from tests.test_daemon import feed_polled, wait_for
+from tests.test_daemon import feed_polled, start_daemon, stop, wait_for
 from tests.test_pipeline import posts, rss
 from tests.test_secrets import _bridge as bridge
 
 MAIL_PASSWORD = "mail-Pa55word-for-alerts"  # the smtp_receiver fixture's
+# The SMTP receiver asks for a password without TLS on purpose: it listens on loopback only.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 
 def write_config(tmp_path: Path, feeds: dict[str, str], *, alerts: str, accounts: str = "", feed_accounts: str = "[]",
@@ -197,7 +201,7 @@ def test_a_stalled_daemon_is_told_with_a_fail_ping_then_its_recovery(tmp_path, f
     monkeypatch.setenv("ALERT_HOOK", http_receiver.url("/hook", "json"))
     config = write_config(tmp_path, {"blog": feed_server.url("/feed")},
                           alerts='destinations = [{ env = "ALERT_HOOK" }]\nping_url = "' + http_receiver.url("/ping/abcdefgh-1234")
-                                 + '"\nstall_after_intervals = 2')
+                                 + '"\nstall_after_intervals = 3', interval="2s")  # 6 s without a poll: stalled
     daemon = Daemon(config, deliverer_factory=build_deliverer)
     release = threading.Event()
     failure: list[BaseException] = []
@@ -242,3 +246,103 @@ def test_check_config_refuses_a_destination_apprise_does_not_understand(tmp_path
     assert result.returncode == 2
     assert "alerts.destinations[0]" in result.stderr and "Apprise" in result.stderr
     assert "secret-token-abc123" not in result.stderr
+
+
+def test_bridge_run_tells_a_growing_queue_once_and_pings_after_its_cycles(tmp_path, feed_server, http_receiver):
+    """A real `bridge run`: its account's server does not answer, so the queue grows past queue_above."""
+    with HttpReceiver() as closed:
+        nowhere = closed.url("")
+    feed_server.route("/feed", rss(posts(1)))
+    accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{nowhere}"\naccess_token = {{ env = "T_MASTO" }}\n'
+                f'posts_per_hour = 3600\n')
+    ping = "/ping/0c9e2b7a-hc"
+    config = write_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]',
+                          alerts=f'destinations = ["{http_receiver.url("/hook", "json")}"]\nqueue_above = 2\n'
+                                 f'ping_url = "{http_receiver.url(ping)}"')
+    env = {"T_MASTO": "token-never-shown-123456"}
+    assert bridge(config, "poll", env=env).returncode == 0  # the baseline
+    assert [item.path for item in http_receiver.posts()] == [f"{ping}/start", ping]
+    http_receiver.received.clear()
+    feed_server.route("/feed", rss(posts(4)))
+    process = start_daemon(config, env)
+    try:
+        wait_for(lambda: alert_bodies(http_receiver), timeout=60, what="the queue alert")
+        wait_for(lambda: len(http_receiver.posts(ping)) >= 2, timeout=30, what="two success pings")
+        time.sleep(3)  # more cycles: nothing more to tell
+        code, err = stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0, err
+    told = alert_bodies(http_receiver)
+    assert len(told) == 1, told
+    assert "account masto has 3 posts queued (more than 2)" in told[0] and "posts_per_hour" in told[0]
+    assert {item.path for item in http_receiver.posts("/ping")} == {ping}  # success pings: not stalled, no /start
+    assert "token-never-shown-123456" not in err + "".join(told)
+
+
+class _Recorder:
+    """Stands for the destinations in the engine's own tests: records each message, takes it or not."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+        self.working = True
+
+    def __call__(self, destinations, title, body):
+        from bridge.alerts.send import Delivery
+
+        self.messages.append((title, body))
+        return [Delivery("json://127.0.0.1/hook", None if self.working else "connection refused")]
+
+
+def _engine(tmp_path, alerts: str = ""):
+    from bridge.alerts.engine import Alerter
+    from bridge.config import Secret, load_config
+
+    config = write_config(tmp_path, {}, alerts=alerts)
+    clock = [1_000_000.0]
+    recorder = _Recorder()
+    state = State.open_memory()
+    alerter = Alerter(load_config(config), state, [Secret("json://127.0.0.1/hook")], clock=lambda: clock[0],
+                      sender=recorder)
+    return alerter, recorder, clock
+
+
+def test_an_unsent_alert_is_tried_again_after_a_pause_and_dropped_if_it_clears_first(tmp_path):
+    from bridge.alerts.problems import Problem
+
+    alerter, recorder, clock = _engine(tmp_path)
+    paused = Problem("account_paused", "masto", "account masto is paused")
+    recorder.working = False
+    alerter.observe([paused])
+    alerter.flush()
+    clock[0] += 30
+    alerter.flush()  # within the pause after a failure: not tried
+    assert len(recorder.messages) == 1
+    clock[0] += 31
+    alerter.flush()
+    assert len(recorder.messages) == 2  # tried again
+    alerter.observe([])  # cleared before anyone heard of it
+    recorder.working = True
+    clock[0] += 3600
+    alerter.flush()
+    assert len(recorder.messages) == 2 and not alerter.state.alert_rows()
+
+
+def test_a_problem_within_its_grace_is_not_told_and_the_digest_lists_what_is_still_open(tmp_path):
+    from bridge.alerts.problems import Problem
+
+    passed = (datetime.now() - timedelta(hours=1)).strftime("%H:%M")
+    alerter, recorder, clock = _engine(tmp_path, f'digest = "daily"\ndigest_time = "{passed}"')
+    clock[0] = time.time()
+    failing = Problem("feed_failing", "blog", "feed blog fails", since=clock[0] - 10, grace=60)
+    gone = Problem("feed_gone", "old", "feed old is gone")
+    alerter.observe([failing, gone])
+    alerter.flush()
+    assert recorder.messages == [("bridge daily digest: 1 problem needs you", "NEW\n- feed old is gone")]
+    clock[0] += 86400  # the next day: the failing feed passed its grace, the gone one is still open
+    alerter.observe([failing, gone])
+    alerter.flush()
+    title, body = recorder.messages[1]
+    assert title == "bridge daily digest: 1 problem needs you"
+    assert body == "NEW\n- feed blog fails\n\nSTILL OPEN\n- feed old is gone"
