@@ -37,6 +37,11 @@ def write_config(tmp_path: Path, feeds: dict[str, str], *, alerts: str, accounts
     return path
 
 
+def poll_now(config: Path, *feeds: str, env: dict | None = None):
+    """`bridge poll` of these feeds, due or not (a feed polled a second ago is not due yet)."""
+    return bridge(config, "poll", *(arg for feed in feeds for arg in ("--feed", feed)), env=env or {})
+
+
 def alert_bodies(web: HttpReceiver, path: str = "/hook") -> list[str]:
     return [f"{item.json()['title']}\n{item.json()['message']}" for item in web.posts(path)]
 
@@ -96,7 +101,7 @@ def test_a_feed_failing_past_the_threshold_is_told_once_and_a_gone_feed_at_once(
     assert bridge(config, "poll", env={}).returncode == 0
     feed_server.error("/feed", 500)
     feed_server.gone("/retired")
-    first = bridge(config, "poll", env={})
+    first = poll_now(config, "blog", "old")
     assert first.returncode == 1
     told = alert_bodies(http_receiver)
     assert len(told) == 1 and "feed old is gone" in told[0] and "HTTP 410" in told[0]
@@ -139,7 +144,7 @@ def test_an_unreachable_ping_url_or_destination_never_breaks_a_poll(tmp_path, fe
                           f'destinations = ["{hook}"]\nqueue_above = 1')
     assert bridge(config, "poll", env={}).returncode == 0
     feed_server.gone("/feed")
-    result = bridge(config, "poll", env={})  # a problem to tell, and nowhere to tell it
+    result = poll_now(config, "blog")  # a problem to tell, and nowhere to tell it
     assert "did not take the alert" in result.stderr and "trying again" in result.stderr
     assert "ping-abcdef123456" not in result.stderr
     with State.open_readonly(tmp_path / "state.sqlite3") as state:
@@ -158,10 +163,10 @@ def test_daily_digest_sends_one_message_for_the_day(tmp_path, feed_server, http_
     assert not http_receiver.posts()  # nothing to say: no message
     feed_server.gone("/a")
     feed_server.gone("/b")
-    bridge(config, "poll", env={})
+    poll_now(config, "a", "b", "c")
     feed_server.gone("/c")
     for _ in range(2):
-        bridge(config, "poll", env={})
+        poll_now(config, "c")
     told = alert_bodies(http_receiver)
     assert len(told) == 1, told
     assert told[0].startswith("bridge daily digest: 2 problems need you")
