@@ -351,3 +351,10 @@ def test_a_problem_within_its_grace_is_not_told_and_the_digest_lists_what_is_sti
     title, body = recorder.messages[1]
     assert title == "bridge daily digest: 1 problem needs you"
     assert body == "NEW\n- feed blog fails\n\nSTILL OPEN\n- feed old is gone"
+
+
+def test_check_config_refuses_a_ping_url_that_is_not_http(tmp_path):
+    config = write_config(tmp_path, {}, alerts='ping_url = "hc-ping.com/5f0a3c6e-secret-uuid"')
+    result = bridge(config, "check-config", env={})
+    assert result.returncode == 2 and "alerts.ping_url" in result.stderr and "https://hc-ping.com/<uuid>" in result.stderr
+    assert "5f0a3c6e-secret-uuid" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 
 from bridge.config import ALERT_DESTINATION_CREDENTIAL, PING_URL_CREDENTIAL, Config, Secret, resolve_url
 from bridge.errors import ConfigError
@@ -62,4 +63,9 @@ def check_destinations(config: Config) -> AlertUrls:
             raise ConfigError(f"alerts.destinations[{index}]", f"{describe(url)} is not a URL Apprise understands",
                               "check its scheme, host and parameters against https://github.com/caronc/apprise/wiki, "
                               "then try it with `bridge alerts test`")
+    if urls.ping is not None:
+        parts = urlsplit(urls.ping.reveal())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("alerts.ping_url", "is not an http(s) URL",
+                              "give the check's ping URL, like https://hc-ping.com/<uuid>")
     return urls
