@@ -114,7 +114,9 @@ def test_a_feed_failing_past_the_threshold_is_told_once_and_a_gone_feed_at_once(
     assert "feed blog has not been read for more than 3s" in told[1] and "HTTP 500" in told[1]
     assert "check the URL in a browser" in told[1]  # the fix doctor gives
     feed_server.route("/feed", rss(posts(1)))
-    bridge(config, "poll", "--feed", "blog", env={})
+    poll_now(config, "blog")
+    assert len(alert_bodies(http_receiver)) == 2  # a recovery is told once the next check confirms it
+    poll_now(config, "blog")
     told = alert_bodies(http_receiver)
     assert len(told) == 3 and "cleared: feed blog" in told[2] and "feed old" not in told[2]
 
@@ -358,3 +360,21 @@ def test_check_config_refuses_a_ping_url_that_is_not_http(tmp_path):
     result = bridge(config, "check-config", env={})
     assert result.returncode == 2 and "alerts.ping_url" in result.stderr and "https://hc-ping.com/<uuid>" in result.stderr
     assert "5f0a3c6e-secret-uuid" not in result.stderr
+
+
+def test_a_problem_absent_for_one_check_only_is_neither_recovered_nor_told_again(tmp_path):
+    from bridge.alerts.problems import Problem
+
+    alerter, recorder, clock = _engine(tmp_path)
+    paused = Problem("account_paused", "masto", "account masto is paused")
+    for seen in ([paused], [], [paused], [paused]):  # let out of its pause for one attempt, paused again
+        clock[0] += 60
+        alerter.observe(seen)
+        alerter.flush()
+    assert [title for title, _ in recorder.messages] == ["bridge: 1 problem needs you"]
+    for _ in range(2):
+        clock[0] += 60
+        alerter.observe([])
+        alerter.flush()
+    assert [title for title, _ in recorder.messages] == ["bridge: 1 problem needs you", "bridge: 1 cleared"]
+    assert recorder.messages[1][1] == "CLEARED\n- cleared: account masto is paused"

@@ -3,7 +3,8 @@
 The problems seen are diffed against those recorded in the state (table `alerts`): a problem seen again is the
 same row, so a feed failing on every poll or an account refused on every pass is told once. A problem counts
 once it has lasted its grace (a feed failing for longer than feed_failing_after); a problem that clears before
-the writer was told is forgotten silently, one that clears after is told as recovered. With digest = "daily",
+the writer was told is forgotten silently, one that clears after is told as recovered once the next evaluation
+confirms it. With digest = "daily",
 everything waits for the day's one message, sent at the first evaluation after digest_time (local time) that
 has something to say. A message no destination took is logged and tried again later, with a growing pause.
 """
@@ -25,6 +26,7 @@ log = logging.getLogger("bridge.alerts")
 RETRY_FIRST_SECONDS = 60.0
 RETRY_MAX_SECONDS = 3600.0
 LAST_DIGEST = "last_digest_at"
+LAST_OBSERVED = "last_observed_at"
 
 
 class Alerter:
@@ -38,10 +40,13 @@ class Alerter:
         self.sender = sender
         self._retry_at = 0.0
         self._retry_pause = RETRY_FIRST_SECONDS
+        self._confirmed_before = 0.0  # the evaluation before the latest one
 
     def observe(self, problems: list[Problem]) -> None:
         """Record the problems seen now; those recorded and no longer seen have cleared."""
         now = self.clock()
+        self._confirmed_before = self.state.alert_meta(LAST_OBSERVED) or 0.0
+        self.state.set_alert_meta(LAST_OBSERVED, now)
         rows = {row.key: row for row in self.state.alert_rows()}
         current = {problem.key: problem for problem in problems}
         for key, problem in current.items():
@@ -60,7 +65,9 @@ class Alerter:
             return []
         rows = self.state.alert_rows()
         new = [row for row in rows if row.opened_at and row.alerted_at is None and row.cleared_at is None]
-        cleared = [row for row in rows if row.cleared_at and row.alerted_at]
+        # A recovery is told once the problem was also absent at the next evaluation: an account is let out of its
+        # pause for one attempt an hour, and a look in that moment must not tell it recovered, then paused again.
+        cleared = [row for row in rows if row.cleared_at and row.alerted_at and row.cleared_at <= self._confirmed_before]
         digest = self.config.alerts.digest == "daily"
         if not (new or cleared) or (digest and not self._digest_due(now)):
             return []
