@@ -378,3 +378,15 @@ def test_a_problem_absent_for_one_check_only_is_neither_recovered_nor_told_again
         alerter.flush()
     assert [title for title, _ in recorder.messages] == ["bridge: 1 problem needs you", "bridge: 1 cleared"]
     assert recorder.messages[1][1] == "CLEARED\n- cleared: account masto is paused"
+
+
+def test_a_destination_loaded_as_a_systemd_credential_is_found_without_a_reference(tmp_path, http_receiver):
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "alert_destination").write_text(http_receiver.url("/topic-from-credential", "ntfy") + "\n")
+    config = write_config(tmp_path, {}, alerts='feed_failing_after = "1h"')  # no destinations listed
+    result = bridge(config, "alerts", "test", env={"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 of 1 destination(s) took the test alert" in result.stdout
+    assert "topic-from-credential" not in result.stdout  # an ntfy topic is a secret: anyone knowing it can read
+    assert http_receiver.posts()[0].json()["topic"] == "topic-from-credential"
