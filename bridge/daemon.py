@@ -290,6 +290,7 @@ class Daemon:
         self.config = config
         self.poller.config = config
         self.alerts.reload(config)
+        self.alerts.start()
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
         self._next_deliverer = self._make_deliverer(config)
         for name in old - new:

@@ -58,7 +58,8 @@ class AlertWatcher:
         self._polls_since_ping += 1
 
     def start(self) -> None:
-        if self.alerter.destinations or self.pinger.url:
+        """Start the thread when there is something to do (again after a reload that added [alerts])."""
+        if (self.alerter.destinations or self.pinger.url) and not self._thread.is_alive() and not self._stop.is_set():
             self._thread.start()
 
     def stop(self) -> None:
