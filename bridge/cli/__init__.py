@@ -83,7 +83,8 @@ def check_config(obj: CliContext) -> int:
 @click.option("--dry-run", is_flag=True, help="Write nothing and post nothing; list what each account would get.")
 @click.pass_obj
 def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
-    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers."""
+    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers. Then tells
+    the [alerts] destinations what opened or cleared, and pings the ping_url."""
     from bridge.pipeline import Poller
     from bridge.state import State
 
@@ -184,7 +185,8 @@ def doctor(obj: CliContext, offline: bool) -> int:
 @cli.command()
 @click.pass_obj
 def run(obj: CliContext) -> int:
-    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify)."""
+    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify);
+    tells the [alerts] destinations when something needs you, a stall included."""
     from bridge.daemon import Daemon
     from bridge.wiring import build_deliverer
 
