@@ -237,9 +237,9 @@ class Daemon:
             stuck = [name for name, moved in self._job_moved.items() if now - moved > limit]
             new = [name for name in stuck if name not in self._stuck_reported]
             self._stuck_reported.update(new)
-        for name in new:
-            log.error("the %s job has not moved for %.0f s; no longer telling systemd's watchdog all is well, so it "
-                      "restarts bridge", name, limit)
+        for name in new:  # also asked by the alert thread, which runs without systemd's watchdog too
+            log.error("the %s job has not moved for %.0f s%s", name, limit,
+                      "; no longer telling systemd's watchdog all is well, so it restarts bridge" if watchdog_interval() else "")
         return stuck
 
     def _poll(self, name: str) -> None:
