@@ -31,7 +31,7 @@ from pydantic import (
 
 from bridge.errors import ConfigError
 from bridge.language import normalise_language
-from bridge.redact import register_secret
+from bridge.redact import register_secret, register_url_secrets
 
 TEMPLATE_FIELDS = frozenset({"title", "summary", "url", "hashtags", "author", "feed_title", "published"})
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"
@@ -303,8 +303,34 @@ class BridgeSettings(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+def _clock_time(value: str) -> str:
+    """HH:MM on a 24-hour clock (the daily digest's time)."""
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise SettingError(f"{value!r} is not a time of day", 'write it as HH:MM on a 24-hour clock, e.g. "08:00"')
+    return value
+
+
+# A URL given in the config itself, or { env } / { file } naming where it lives: an alert destination or a ping URL
+# usually carries a password or a token, and then belongs outside the config like the accounts' credentials.
+UrlOrSecret = Text | SecretRef
+
+
+class AlertSettings(_Strict):
+    """[alerts]: where to tell the writer that something needs them (bridge/alerts/), and the dead-man's switch."""
+
+    destinations: list[UrlOrSecret] = Field(default_factory=list)
+    ping_url: UrlOrSecret | None = None
+    feed_failing_after: Duration = 6 * 3600.0
+    queue_above: _count(1, MAX_COUNT) = 50
+    # The service is stalled when no poll has finished for this many of the shortest feed interval.
+    stall_after_intervals: _count(2, 1000) = 3
+    digest: Literal["off", "daily"] = "off"
+    digest_time: Annotated[str, AfterValidator(_clock_time)] = "08:00"
+
+
 class ConfigModel(_Strict):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     accounts: dict[str, Annotated[AccountConfig, WrapValidator(_platform_account)]] = Field(default_factory=dict)
     feeds: list[FeedConfig] = Field(default_factory=list)
 
@@ -337,6 +363,10 @@ class Config:
     @property
     def accounts(self) -> dict[str, AccountConfig]:
         return self.model.accounts
+
+    @property
+    def alerts(self) -> AlertSettings:
+        return self.model.alerts
 
     @property
     def feeds(self) -> list[FeedConfig]:
@@ -569,6 +599,8 @@ class Secret:
 
 def _known_secret(value: str) -> Secret:
     register_secret(value)  # from now on redacted from every log line, stored error and shown text
+    if "://" in value:
+        register_url_secrets(value)  # a URL's password, token or topic, wherever it is quoted alone
     return Secret(value)
 
 
@@ -580,7 +612,20 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     kind = platform(account.type)
     key_name = kind.credential
     key = f"accounts.{account_name}.{key_name}"
-    ref: SecretRef | None = getattr(account, key_name)
+    found = _resolve_ref(config, key, getattr(account, key_name), account_name)
+    if found is not None:
+        return found
+    raise ConfigError(
+        key,
+        f"no {kind.credential_noun} for account {account_name!r}",
+        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
+        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
+    )
+
+
+def _resolve_ref(config: Config, key: str, ref: SecretRef | None, credential_name: str) -> Secret | None:
+    """A secret from its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>; None when
+    neither holds one. Registered for redaction."""
     if ref is not None and ref.env:
         value = (os.environ.get(ref.env) or "").strip()
         if not value:
@@ -590,15 +635,24 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
         return _known_secret(_read_secret_file(key, _expand(ref.file, config.path)))
     credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials_dir:
-        candidate = Path(credentials_dir) / account_name
+        candidate = Path(credentials_dir) / credential_name
         if candidate.exists():
             return _known_secret(_read_secret_file(key, candidate))
-    raise ConfigError(
-        key,
-        f"no {kind.credential_noun} for account {account_name!r}",
-        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
-        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
-    )
+    return None
+
+
+# systemd credentials found without a reference in the config (LoadCredential=NAME:/path).
+ALERT_DESTINATION_CREDENTIAL = "alert_destination"
+PING_URL_CREDENTIAL = "ping_url"
+
+
+def resolve_url(config: Config, key: str, value: "str | SecretRef | None", credential_name: str) -> Secret | None:
+    """An [alerts] URL (a destination or the ping URL): written in the config, or a { env } / { file } reference,
+    else $CREDENTIALS_DIRECTORY/<credential_name>; None when there is none. A URL written in the config is a
+    credential too (an ntfy topic, a healthchecks.io UUID): it is registered for redaction all the same."""
+    if isinstance(value, str):
+        return _known_secret(value)
+    return _resolve_ref(config, key, value, credential_name)
 
 
 def _read_secret_file(key: str, path: Path) -> str:

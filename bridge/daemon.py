@@ -12,6 +12,9 @@ Under systemd (NOTIFY_SOCKET set): READY=1 after start-up, STATUS= lines, WATCHD
 really running (a heartbeat job goes through the same worker pool as the polls) and none is stuck (a poll or
 delivery job that has not moved for STUCK_AFTER_TIMEOUTS network deadlines), STOPPING=1 on shutdown. A job
 that raises is logged and runs again at its next time: one bad entry or feed never silences the service.
+
+Alerts ([alerts]) are evaluated and sent by a thread of their own (bridge/alerts/watch.py), never by a job: it
+also notices a stall -- no poll finished for a while, or a job stuck by the watchdog's own test below.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Callable
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bridge.alerts.watch import AlertWatcher
 from bridge.config import Config, FeedConfig, load_config
 from bridge.deadline import upload_budget
 from bridge.feeds import Fetcher
@@ -108,6 +112,7 @@ class Daemon:
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock)
         self.deliverer = self._make_deliverer(self.config)
+        self.alerts = AlertWatcher(self.config, self.state, self._stuck_jobs, clock=self.clock)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(WORKERS)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
@@ -117,6 +122,7 @@ class Daemon:
         try:
             self._schedule_all()
             self.scheduler.start()
+            self.alerts.start()
             log.info("bridge running: %d feed(s), %d account(s), state %s",
                      len(self.config.feeds), len(self.config.accounts), self.config.state_path())
             self.notifier.ready(self._status_line())
@@ -153,6 +159,8 @@ class Daemon:
             if getattr(self, "scheduler", None) is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
         finally:
+            if getattr(self, "alerts", None) is not None:
+                self.alerts.stop()
             self.deliverer.close()
             if self._next_deliverer is not None:
                 self._next_deliverer.close()
@@ -197,6 +205,7 @@ class Daemon:
 
     def _poll_job(self, name: str) -> None:
         self._run_job(f"poll:{name}", lambda: self._poll(name))
+        self.alerts.poll_done()
 
     def _deliver_job(self) -> None:
         self._run_job("deliver", self._deliver)
@@ -228,9 +237,9 @@ class Daemon:
             stuck = [name for name, moved in self._job_moved.items() if now - moved > limit]
             new = [name for name in stuck if name not in self._stuck_reported]
             self._stuck_reported.update(new)
-        for name in new:
-            log.error("the %s job has not moved for %.0f s; no longer telling systemd's watchdog all is well, so it "
-                      "restarts bridge", name, limit)
+        for name in new:  # also asked by the alert thread, which runs without systemd's watchdog too
+            log.error("the %s job has not moved for %.0f s%s", name, limit,
+                      "; no longer telling systemd's watchdog all is well, so it restarts bridge" if watchdog_interval() else "")
         return stuck
 
     def _poll(self, name: str) -> None:
@@ -280,6 +289,8 @@ class Daemon:
         new = {feed.name for feed in config.feeds if feed.enabled}
         self.config = config
         self.poller.config = config
+        self.alerts.reload(config)
+        self.alerts.start()
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
         self._next_deliverer = self._make_deliverer(config)
         for name in old - new:

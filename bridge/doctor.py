@@ -30,6 +30,8 @@ INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
 # A poll of thousands of feeds may write a few MB; below FAIL the next polls will likely fail.
 FREE_SPACE_FAIL_BYTES = 16 * 2**20
 FREE_SPACE_WARN_BYTES = 256 * 2**20
+# What to do about a feed that cannot be read (doctor, and the alert about a failing feed).
+FEED_ERROR_FIX = "check the URL in a browser; bridge keeps retrying with backoff"
 
 
 @dataclass
@@ -144,7 +146,7 @@ def _feed_failure(exc: FeedError, feed) -> tuple[str, str]:
     said = explain(exc, feed.url, key=f"the url of feed {feed.name}", not_found_fix=(
         "the feed moved or the address is wrong: open the blog and copy the address of its RSS/Atom/JSON feed"))
     if said.kind == "other":
-        return str(exc), "open the URL in a browser; bridge keeps retrying with backoff"
+        return str(exc), FEED_ERROR_FIX
     return said.sentence, said.fix
 
 

@@ -171,6 +171,35 @@ def _m0004_nostr(db: Database) -> None:
     db.execute("ALTER TABLE accounts ADD COLUMN platform_status TEXT")
 
 
+@migrations(name="0005_alerts")
+def _m0005_alerts(db: Database) -> None:
+    # The problems alerts know of (bridge/alerts/), so that each is told once and its recovery once, across
+    # daemon restarts and one-shot `bridge poll` runs.
+    db.execute(
+        """CREATE TABLE alerts (
+            key TEXT PRIMARY KEY,            -- kind:subject, e.g. account_paused:masto
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,              -- what is wrong and what to do, redacted
+            first_seen_at REAL NOT NULL,
+            opened_at REAL,                  -- past its threshold: the writer is to be told
+            alerted_at REAL,                 -- told (NULL: not yet, or no destination took it: tried again)
+            cleared_at REAL                  -- gone since; the row stays until the recovery is told
+        )"""
+    )
+    db.execute("CREATE TABLE alert_meta (name TEXT PRIMARY KEY, value REAL)")  # last_digest_at
+
+
+@dataclass
+class AlertRow:
+    key: str
+    kind: str
+    text: str
+    first_seen_at: float
+    opened_at: float | None
+    alerted_at: float | None
+    cleared_at: float | None
+
+
 @dataclass
 class FeedRow:
     name: str
@@ -876,6 +905,42 @@ class State:
             self.db.execute(
                 "UPDATE accounts SET limits = ?, limits_fetched_at = ? WHERE name = ?", [json.dumps(limits), now, name]
             )
+
+    # --- alerts: the problems known, told and recovered (bridge/alerts/engine.py) ------------------------
+
+    def alert_rows(self) -> list[AlertRow]:
+        return [AlertRow(**dict(row)) for row in self.db.execute("SELECT * FROM alerts ORDER BY first_seen_at, key")]
+
+    def save_alert(self, key: str, kind: str, text: str, first_seen_at: float, opened_at: float | None) -> None:
+        """Record a problem seen now (new, or still there: its text and opening move on, a clearing is undone)."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO alerts (key, kind, text, first_seen_at, opened_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET text = excluded.text, cleared_at = NULL,
+                   opened_at = COALESCE(alerts.opened_at, excluded.opened_at)""",
+                [key, kind, redact(text), first_seen_at, opened_at],
+            )
+
+    def clear_alert(self, key: str, now: float) -> None:
+        """The problem is gone: forget it if the writer was never told, else keep it until the recovery is told."""
+        with self.transaction():
+            self.db.execute("DELETE FROM alerts WHERE key = ? AND alerted_at IS NULL", [key])
+            self.db.execute("UPDATE alerts SET cleared_at = ? WHERE key = ? AND cleared_at IS NULL", [now, key])
+
+    def mark_alerts_told(self, keys: list[str], now: float) -> None:
+        """The writer was told about these: open problems are marked, recovered ones forgotten."""
+        with self.transaction():
+            for key in keys:
+                self.db.execute("DELETE FROM alerts WHERE key = ? AND cleared_at IS NOT NULL", [key])
+                self.db.execute("UPDATE alerts SET alerted_at = ? WHERE key = ?", [now, key])
+
+    def alert_meta(self, name: str) -> float | None:
+        row = self.db.execute("SELECT value FROM alert_meta WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def set_alert_meta(self, name: str, value: float) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO alert_meta (name, value) VALUES (?, ?)", [name, value])
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:

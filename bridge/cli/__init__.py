@@ -66,6 +66,9 @@ def check_config(obj: CliContext) -> int:
     config = obj.load_config()
     for account in config.accounts:
         resolve_secret(config, account)
+    from bridge.alerts.destinations import check_destinations
+
+    check_destinations(config)  # every alert destination and the ping URL can be read and used
     for path in world_readable_secret_files(config):
         click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
     state_path = config.state_path()
@@ -80,7 +83,8 @@ def check_config(obj: CliContext) -> int:
 @click.option("--dry-run", is_flag=True, help="Write nothing and post nothing; list what each account would get.")
 @click.pass_obj
 def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
-    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers."""
+    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers. Then tells
+    the [alerts] destinations what opened or cleared, and pings the ping_url."""
     from bridge.pipeline import Poller
     from bridge.state import State
 
@@ -88,20 +92,33 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     obj.setup_logging(config)
     state_path = config.state_path()
     state = State.open_dry_run(state_path) if dry_run else State.open(state_path)
-    with state:
-        poller = Poller(config, state)
-        report = poller.poll(list(feeds) or None)
-        if dry_run:
-            _print_dry_run(config, state)
-            delivered = None
-        else:
-            from bridge.wiring import build_deliverer
+    alerts = None
+    if not dry_run:
+        from bridge.alerts.oneshot import RunAlerts
 
-            deliverer = build_deliverer(config, state)
-            try:
-                delivered = deliverer.deliver_due()
-            finally:
-                deliverer.close()
+        alerts = RunAlerts(config)
+        alerts.started()
+    with state:
+        try:
+            poller = Poller(config, state)
+            report = poller.poll(list(feeds) or None)
+            if dry_run:
+                _print_dry_run(config, state)
+                delivered = None
+            else:
+                from bridge.wiring import build_deliverer
+
+                deliverer = build_deliverer(config, state)
+                try:
+                    delivered = deliverer.deliver_due()
+                finally:
+                    deliverer.close()
+        except Exception as exc:
+            if alerts is not None:
+                alerts.pinger.fail(f"bridge poll stopped: {exc}")
+            raise
+        if alerts is not None:
+            alerts.finished(state, _cycle_failure(report))
     for outcome in report.feeds:
         if outcome.notice:
             click.echo(outcome.notice, err=True)
@@ -126,6 +143,14 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     click.echo(line)
     troubled = delivered and (delivered.failed or any(a.paused or a.unknown or a.error for a in delivered.accounts))
     return EXIT_FAILURE if failed or troubled else EXIT_OK
+
+
+def _cycle_failure(report) -> str | None:
+    """Why a poll run failed as a whole, for the dead-man's switch: no feed could be read. A feed failing among
+    others, a paused account or a refused post are problems the alerts tell about, not a dead bridge."""
+    if not report.feeds or len(report.failed) < len(report.feeds):
+        return None
+    return "no feed could be read:\n" + "\n".join(f"feed {outcome.feed}: {outcome.error}" for outcome in report.failed)
 
 
 def _print_dry_run(config, state) -> None:
@@ -161,7 +186,8 @@ def doctor(obj: CliContext, offline: bool) -> int:
 @cli.command()
 @click.pass_obj
 def run(obj: CliContext) -> int:
-    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify)."""
+    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify);
+    tells the [alerts] destinations when something needs you, a stall included."""
     from bridge.daemon import Daemon
     from bridge.wiring import build_deliverer
 
@@ -234,6 +260,7 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
+    from bridge.cli.alerts_cmd import alerts
     from bridge.cli.login import login
     from bridge.cli.preview import preview
     from bridge.platforms import PLATFORMS
@@ -243,6 +270,7 @@ def _register_optional_commands() -> None:
     for entry in PLATFORMS:  # a platform's own commands (`bridge attribution` for Mastodon)
         for command in entry.commands:
             cli.add_command(command())
+    cli.add_command(alerts)
 
 
 _register_optional_commands()
