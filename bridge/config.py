@@ -149,6 +149,21 @@ def _env_name(value: str | None) -> str | None:
     return value
 
 
+def _listen_address(value: str | None) -> str | None:
+    """`HOST:PORT` for the HTTP server; "" means off. The host is an IP address or localhost, never a name
+    to resolve: whether it is loopback (no token needed) must not depend on DNS."""
+    if not value:
+        return None
+    from bridge.web.access import parse_listen
+
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise SettingError(str(exc), 'write it like "127.0.0.1:8787", "[::1]:8787" or "0.0.0.0:8787" '
+                           '(beyond loopback also set http_token); "" turns the server off') from None
+    return value
+
+
 Duration = _duration(1.0, MAX_DURATION)
 Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
 Text = Annotated[str, AfterValidator(_printable)]
@@ -283,6 +298,10 @@ class BridgeSettings(_Strict):
     retry_delay: Duration = 60.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The daemon's HTTP server (status page, /metrics, /healthz; bridge/web): off unless set. Beyond loopback
+    # it needs http_token (bridge/web/access.py checks, when `run` and `check-config` resolve it).
+    http_listen: Annotated[str | None, AfterValidator(_listen_address)] = None
+    http_token: SecretRef | None = None
 
 
 class ConfigModel(_Strict):
@@ -561,7 +580,21 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     account = config.accounts[account_name]
     key_name = SECRET_KEYS[account.type]
     key = f"accounts.{account_name}.{key_name}"
-    ref: SecretRef | None = getattr(account, key_name)
+    found = resolve_secret_ref(config, key, getattr(account, key_name), account_name)
+    if found is not None:
+        return found
+    what = "an access token" if account.type == "mastodon" else "an app password"
+    raise ConfigError(
+        key,
+        f"no {what} for account {account_name!r}",
+        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
+        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
+    )
+
+
+def resolve_secret_ref(config: Config, key: str, ref: SecretRef | None, credential_name: str) -> Secret | None:
+    """A secret from its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>; None when
+    none of them is there. `key` names the setting in errors."""
     if ref is not None and ref.env:
         value = (os.environ.get(ref.env) or "").strip()
         if not value:
@@ -571,16 +604,10 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
         return _known_secret(_read_secret_file(key, _expand(ref.file, config.path)))
     credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials_dir:
-        candidate = Path(credentials_dir) / account_name
+        candidate = Path(credentials_dir) / credential_name
         if candidate.exists():
             return _known_secret(_read_secret_file(key, candidate))
-    what = "an access token" if account.type == "mastodon" else "an app password"
-    raise ConfigError(
-        key,
-        f"no {what} for account {account_name!r}",
-        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
-        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
-    )
+    return None
 
 
 def _read_secret_file(key: str, path: Path) -> str:
@@ -616,8 +643,8 @@ def _one_line(key: str, value: str, where: str, fix: str) -> str:
 def world_readable_secret_files(config: Config) -> list[Path]:
     """Secret files that other users can read: worth a warning."""
     found = []
-    for account_name, account in config.accounts.items():
-        ref = getattr(account, SECRET_KEYS[account.type])
+    refs = [getattr(account, SECRET_KEYS[account.type]) for account in config.accounts.values()]
+    for ref in refs + [config.bridge.http_token]:
         if ref is not None and ref.file:
             path = _expand(ref.file, config.path)
             try:
