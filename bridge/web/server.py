@@ -116,9 +116,10 @@ class WebServer:
         return self
 
     def close(self) -> None:
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: forever, when it never started
+            self._httpd.shutdown()
+            self._thread.join(timeout=10)
         self._httpd.server_close()
-        self._thread.join(timeout=10)
 
     def answer(self, request: Request) -> Response:
         route = self.router.find(request.path)
