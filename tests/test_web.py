@@ -13,7 +13,8 @@ import pytest
 from bridge.config import Secret, parse_config
 from bridge.errors import ConfigError
 from bridge.web.access import Access, is_loopback, parse_listen, presented_token, resolve_access
-from bridge.web.pages import ago, problems, safe_url
+from bridge.web.metrics import DaemonMetrics
+from bridge.web.pages import DaemonView, Health, ago, problems, safe_url, status_page
 from bridge.web.server import Request, Response, Router, WebServer
 from tests.test_daemon import ROOT, wait_for
 from tests.test_pipeline import posts, rss
@@ -222,3 +223,31 @@ def test_problems_put_what_needs_the_writer_first_with_fixes():
     assert [problem.title for problem in found] == ["Account a is paused; its posts wait", "Feed f is gone",
                                                      "Feed g: cannot report on it"]
     assert "create a new access token" in found[0].detail and found[1].fix == "set its url"
+
+
+class _ReportView(DaemonView):
+    def __init__(self, report: dict) -> None:
+        super().__init__(config=lambda: parse_config({}), health=lambda: Health(False, "no job has run for 99 s"),
+                         metrics=DaemonMetrics(0.0), clock=lambda: 1767225600.0)
+        self.report = report
+
+    def status(self) -> dict:
+        return self.report
+
+
+def test_the_page_shows_a_report_that_failed_and_a_stall():
+    report = {"state": "/s", "recent_posts": [],
+              "feeds": [{"name": "f", "error": "cannot report on it: KeyError: '<b>x</b>'"}],
+              "accounts": [{"name": "a", "error": "cannot report on it: ValueError: boom"}]}
+    page = status_page(_ReportView(report)).body.decode()
+    assert "Stalled" in page and "no job has run for 99 s" in page
+    assert "cannot report on it: KeyError: &#39;&lt;b&gt;x&lt;/b&gt;&#39;" in page and "<b>x</b>" not in page
+    assert page.count("cannot report on it: ValueError: boom") == 2  # in "needs you" and on the card
+
+
+def test_an_unreadable_state_is_a_503_page_with_the_fix(tmp_path):
+    (tmp_path / "state").mkdir()  # a directory where the database should be
+    view = DaemonView(config=lambda: parse_config({"bridge": {"state": str(tmp_path / "state")}}),
+                      health=lambda: Health(True, "polling on schedule"), metrics=DaemonMetrics(0.0))
+    answer = status_page(view)
+    assert answer.status == 503 and "is a directory" in answer.body.decode()
