@@ -217,12 +217,16 @@ def test_problems_put_what_needs_the_writer_first_with_fixes():
     report = {"feeds": [{"name": "f", "polling_url": "u", "gone": True, "error": "HTTP 410", "fix": "set its url",
                          "consecutive_errors": 1, "warning": None},
                         {"name": "g", "error": "cannot report on it: KeyError"}],
-              "accounts": [{"name": "a", "type": "mastodon", "paused": "refused — create a new access token",
+              "accounts": [{"name": "a", "type": "mastodon", "paused": None, "unknown": 0, "unknown_fix": None,
+                            "failures": [{"link": "https://b.example/1", "entry": "k", "reason": "HTTP 422"}],
+                            "failures_fix": "fix the cause given, then `bridge retry --account a`"},
+                           {"name": "b", "type": "mastodon", "paused": "refused — create a new access token",
                             "unknown": 0, "unknown_fix": None, "failures": [], "failures_fix": None}]}
     found = problems(report)
-    assert [problem.title for problem in found] == ["Account a is paused; its posts wait", "Feed f is gone",
-                                                     "Feed g: cannot report on it"]
+    assert [problem.title for problem in found] == ["Account b is paused; its posts wait", "Feed f is gone",
+                                                     "Feed g: cannot report on it", "Account a: a post failed"]
     assert "create a new access token" in found[0].detail and found[1].fix == "set its url"
+    assert found[3].detail == "https://b.example/1: HTTP 422" and "bridge retry --account a" in found[3].fix
 
 
 class _ReportView(DaemonView):

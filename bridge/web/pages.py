@@ -89,36 +89,38 @@ class Problem:
     detail: str
     fix: str | None
     anchor: str  # the id of the feed's or account's card
+    rank: int = 0  # lower is worse: what stops posting comes first
 
 
 def problems(report: dict) -> list[Problem]:
-    """What needs the writer, worst first: paused accounts, gone or failing feeds, held and failed posts, warnings."""
+    """What needs the writer, worst first: accounts that cannot post (paused, unreadable), feeds that are gone or
+    fail, held posts, failed posts, then warnings."""
     found: list[Problem] = []
     for account in report["accounts"]:
         anchor = f"account-{account['name']}"
         if "type" not in account:
-            found.append(Problem(f"Account {account['name']}: cannot report on it", account["error"], None, anchor))
+            found.append(Problem(f"Account {account['name']}: cannot report on it", account["error"], None, anchor, 0))
             continue
         if account["paused"]:
-            found.append(Problem(f"Account {account['name']} is paused; its posts wait", account["paused"], None, anchor))
+            found.append(Problem(f"Account {account['name']} is paused; its posts wait", account["paused"], None, anchor, 0))
         if account["unknown"]:
             found.append(Problem(f"Account {account['name']}: {account['unknown']} post(s) held",
-                                 "an earlier attempt may have posted and bridge cannot look", account["unknown_fix"], anchor))
+                                 "an earlier attempt may have posted and bridge cannot look", account["unknown_fix"], anchor, 2))
         for failure in account["failures"]:
             found.append(Problem(f"Account {account['name']}: a post failed", f"{failure['link'] or failure['entry']}: "
-                                 f"{failure['reason']}", account["failures_fix"], anchor))
+                                 f"{failure['reason']}", account["failures_fix"], anchor, 3))
     for feed in report["feeds"]:
         anchor = f"feed-{feed['name']}"
         if "polling_url" not in feed:
-            found.append(Problem(f"Feed {feed['name']}: cannot report on it", feed["error"], None, anchor))
+            found.append(Problem(f"Feed {feed['name']}: cannot report on it", feed["error"], None, anchor, 1))
         elif feed["gone"]:
-            found.append(Problem(f"Feed {feed['name']} is gone", feed["error"] or "HTTP 410", feed["fix"], anchor))
+            found.append(Problem(f"Feed {feed['name']} is gone", feed["error"] or "HTTP 410", feed["fix"], anchor, 1))
         elif feed["error"]:
             found.append(Problem(f"Feed {feed['name']} fails ({feed['consecutive_errors']} in a row)", feed["error"],
-                                 "bridge tries again later and later; `bridge doctor` checks the feed", anchor))
+                                 "bridge tries again later and later; `bridge doctor` checks the feed", anchor, 1))
         if feed.get("warning"):
-            found.append(Problem(f"Feed {feed['name']}: entries not posted", feed["warning"], None, anchor))
-    return found
+            found.append(Problem(f"Feed {feed['name']}: entries not posted", feed["warning"], None, anchor, 4))
+    return sorted(found, key=lambda problem: problem.rank)
 
 
 def safe_url(url: str | None) -> str | None:
