@@ -314,6 +314,9 @@ class Daemon:
             return
         old = {feed.name for feed in self.config.feeds}
         new = {feed.name for feed in config.feeds if feed.enabled}
+        if (config.bridge.http_listen, config.bridge.http_token) != (self.config.bridge.http_listen, self.config.bridge.http_token):
+            log.warning("http_listen or http_token changed: the status page keeps its address and token until bridge "
+                        "restarts")
         self.config = config
         self.poller.config = config
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.feedserver import FeedServer
 from tests.mastodon_fake import MastodonFake
 from tests.test_daemon import ROOT, wait_for
 from tests.test_pipeline import posts, rss
-from tests.web_helpers import RunningDaemon, fetch, start_daemon
+from tests.web_helpers import RunningDaemon, fetch, metric_samples, start_daemon
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -184,17 +183,12 @@ def test_on_a_phone_the_page_fits_without_javascript_and_is_kept_as_a_screenshot
     context.close()
 
 
-def _samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
-
-
 def test_metrics_agree_with_status_json(site):
     status = site.daemon.status()
     answer = fetch(site.daemon.url + "metrics")
     later = site.daemon.status()
     assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/plain; version=")
-    samples = _samples(answer.body)
+    samples = metric_samples(answer.body)
     for account in status["accounts"]:
         labels = (("account", account["name"]), ("platform", "mastodon"))
         assert samples[("bridge_queue_length", labels)] == account["queued"]

@@ -18,7 +18,7 @@ from bridge.web.pages import DaemonView, Health, ago, problems, safe_url, status
 from bridge.web.server import Request, Response, Router, WebServer
 from tests.test_daemon import ROOT, wait_for
 from tests.test_pipeline import posts, rss
-from tests.web_helpers import fetch, start_daemon
+from tests.web_helpers import fetch, metric_samples, start_daemon
 
 TOKEN = "a-long-random-token-for-the-page-1234"
 
@@ -255,3 +255,36 @@ def test_an_unreadable_state_is_a_503_page_with_the_fix(tmp_path):
                       health=lambda: Health(True, "polling on schedule"), metrics=DaemonMetrics(0.0))
     answer = status_page(view)
     assert answer.status == 503 and "is a directory" in answer.body.decode()
+
+
+def test_metrics_count_a_pause_or_a_rate_limit_once_and_latency_from_first_sight():
+    from bridge import ids
+    from bridge.delivery import AccountReport, DeliveryReport
+    from bridge.model import Entry
+    from bridge.state import State
+
+    config = parse_config({"accounts": {"m": {"type": "mastodon", "instance": "https://m.example"},
+                                        "b": {"type": "bluesky", "handle": "me.example"}}})
+    metrics = DaemonMetrics(now=1000.0)
+    with State.open_memory() as state:
+        state.ensure_feed("blog", "https://b.example/feed")
+        for number, (seen, posted) in enumerate([(1000.0, 1030.0), (1001.0, 1400.0)]):
+            entry_id = state.add_entry("blog", Entry(key=f"k{number}", link=f"https://b.example/{number}", title="t"),
+                                       "new", "h", [], seen)
+            delivery = state.add_delivery(entry_id, "m", idempotency_key=ids.idempotency_key("m", "blog", f"k{number}"),
+                                          rkey=None, now=seen)
+            state.mark_posted(delivery, f"id{number}", f"https://m.example/@me/{number}", posted)
+        waiting = DeliveryReport([AccountReport("m", posted=["u0", "u1"]), AccountReport("b", deferred_until=1600.0)])
+        metrics.observe_delivery(waiting, config, state, now=1500.0)
+        still = DeliveryReport([AccountReport("b", deferred_until=1600.0, paused="refused")])
+        metrics.observe_delivery(still, config, state, now=1510.0)
+        metrics.observe_delivery(still, config, state, now=1520.0)
+        samples = metric_samples(metrics.render({"feeds": [], "accounts": []}).decode())
+    assert samples[("bridge_posts_total", (("account", "m"), ("outcome", "posted"), ("platform", "mastodon")))] == 2
+    assert samples[("bridge_posts_total", (("account", "b"), ("outcome", "paused"), ("platform", "bluesky")))] == 1
+    assert samples[("bridge_rate_limit_waits_total", (("account", "b"), ("platform", "bluesky")))] == 1
+    assert samples[("bridge_rate_limit_wait_seconds_total", (("account", "b"), ("platform", "bluesky")))] == 100
+    # 30 s and 399 s from first sight, each observed once although three passes looked
+    assert samples[("bridge_delivery_latency_seconds_count", (("platform", "mastodon"),))] == 2
+    assert samples[("bridge_delivery_latency_seconds_sum", (("platform", "mastodon"),))] == 429
+    assert samples[("bridge_delivery_latency_seconds_bucket", (("le", "60.0"), ("platform", "mastodon")))] == 1

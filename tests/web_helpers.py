@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.test_daemon import ROOT, stop, wait_for
 
 SERVING = re.compile(r"status page, /metrics and /healthz on (http://\S+/)")
@@ -71,3 +73,9 @@ def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET") 
             return Answer(response.status, dict(response.headers), response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         return Answer(error.code, dict(error.headers), error.read().decode("utf-8"))
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """/metrics read with Prometheus' own text parser: (name, sorted labels) -> value."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
