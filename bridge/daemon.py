@@ -314,7 +314,8 @@ class Daemon:
             return
         old = {feed.name for feed in self.config.feeds}
         new = {feed.name for feed in config.feeds if feed.enabled}
-        if (config.bridge.http_listen, config.bridge.http_token) != (self.config.bridge.http_listen, self.config.bridge.http_token):
+        served = ("http_listen", "http_token")
+        if any(getattr(config.bridge, key) != getattr(self.config.bridge, key) for key in served):
             log.warning("http_listen or http_token changed: the status page keeps its address and token until bridge "
                         "restarts")
         self.config = config
