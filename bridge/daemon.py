@@ -41,7 +41,7 @@ from bridge.state import State
 from bridge.unexpected import unexpected
 from bridge.web.access import resolve_access
 from bridge.web.metrics import DaemonMetrics
-from bridge.web.pages import DaemonView, Health
+from bridge.web.pages import DaemonView, Health, serve_daemon
 
 log = logging.getLogger("bridge.run")
 
@@ -128,8 +128,6 @@ class Daemon:
             self._schedule_all()
             self.scheduler.start()
             if access is not None:
-                from bridge.web import serve_daemon
-
                 self.web = serve_daemon(access, DaemonView(config=lambda: self.config, health=self.health,
                                                            metrics=self.metrics, clock=self.clock))
             log.info("bridge running: %d feed(s), %d account(s), state %s",

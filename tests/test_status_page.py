@@ -150,8 +150,9 @@ def test_the_page_shows_the_paused_account_with_its_fix_and_hostile_text_as_text
     context.close()
 
 
-def test_the_page_passes_axe_without_serious_violations(site, browser, axe_source):
-    context = browser.new_context()
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_page_passes_axe_without_serious_violations(site, browser, axe_source, scheme):
+    context = browser.new_context(color_scheme=scheme)  # colour contrast is checked in both palettes
     page = context.new_page()
     page.goto(site.daemon.url)
     # Evaluated through the DevTools protocol: the page's CSP (no script at all) does not apply to it.

@@ -8,6 +8,7 @@ servers are text, never markup; URLs become links only when they are http(s).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,8 +25,10 @@ from bridge.state import State
 from bridge.status import collect_status
 from bridge.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bridge.web.metrics import DaemonMetrics
-from bridge.web.server import Request, Response, Router
+from bridge.web.access import Access
+from bridge.web.server import Response, Router, WebServer
 
+log = logging.getLogger("bridge.web")
 HTML = "text/html; charset=utf-8"
 STATIC = {"status.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 
@@ -49,6 +52,21 @@ class DaemonView:
         config = self.config()
         with State.open_readonly(config.state_path()) as state:
             return collect_status(config, state, now=self.clock())
+
+
+def serve_daemon(access: Access, view: DaemonView) -> WebServer | None:
+    """Start the daemon's server in its own threads. A port that cannot be had is logged, not fatal: posting
+    matters more than the page, and /healthz missing is what a monitor notices."""
+    router = Router()
+    add_daemon_routes(router, view)
+    try:
+        server = WebServer(access, router).start()
+    except OSError as exc:
+        log.error("cannot serve the status page on %s:%d: %s; bridge runs on without it -- choose a free port in "
+                  "[bridge] http_listen, or stop what uses this one", access.host, access.port, exc.strerror or exc)
+        return None
+    log.info("status page, /metrics and /healthz on %s", server.url)
+    return server
 
 
 def add_daemon_routes(router: Router, view: DaemonView) -> None:
