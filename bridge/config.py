@@ -154,6 +154,21 @@ def _env_name(value: str | None) -> str | None:
     return value
 
 
+def _listen_address(value: str | None) -> str | None:
+    """`HOST:PORT` for the HTTP server; "" means off. The host is an IP address or localhost, never a name
+    to resolve: whether it is loopback (no token needed) must not depend on DNS."""
+    if not value:
+        return None
+    from bridge.web.access import parse_listen
+
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise SettingError(str(exc), 'write it like "127.0.0.1:8787", "[::1]:8787" or "0.0.0.0:8787" '
+                           '(beyond loopback also set http_token); "" turns the server off') from None
+    return value
+
+
 Duration = _duration(1.0, MAX_DURATION)
 Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
 Text = Annotated[str, AfterValidator(_printable)]
@@ -301,6 +316,10 @@ class BridgeSettings(_Strict):
     retry_delay: Duration = 60.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The daemon's HTTP server (status page, /metrics, /healthz; bridge/web): off unless set. Beyond loopback
+    # it needs http_token (bridge/web/access.py checks, when `run` and `check-config` resolve it).
+    http_listen: Annotated[str | None, AfterValidator(_listen_address)] = None
+    http_token: SecretRef | None = None
 
 
 def _clock_time(value: str) -> str:
@@ -612,7 +631,7 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     kind = platform(account.type)
     key_name = kind.credential
     key = f"accounts.{account_name}.{key_name}"
-    found = _resolve_ref(config, key, getattr(account, key_name), account_name)
+    found = resolve_secret_ref(config, key, getattr(account, key_name), account_name)
     if found is not None:
         return found
     raise ConfigError(
@@ -623,9 +642,9 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     )
 
 
-def _resolve_ref(config: Config, key: str, ref: SecretRef | None, credential_name: str) -> Secret | None:
+def resolve_secret_ref(config: Config, key: str, ref: SecretRef | None, credential_name: str) -> Secret | None:
     """A secret from its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>; None when
-    neither holds one. Registered for redaction."""
+    none of them is there. `key` names the setting in errors. Registered for redaction."""
     if ref is not None and ref.env:
         value = (os.environ.get(ref.env) or "").strip()
         if not value:
@@ -652,7 +671,7 @@ def resolve_url(config: Config, key: str, value: "str | SecretRef | None", crede
     credential too (an ntfy topic, a healthchecks.io UUID): it is registered for redaction all the same."""
     if isinstance(value, str):
         return _known_secret(value)
-    return _resolve_ref(config, key, value, credential_name)
+    return resolve_secret_ref(config, key, value, credential_name)
 
 
 def _read_secret_file(key: str, path: Path) -> str:
@@ -690,8 +709,8 @@ def world_readable_secret_files(config: Config) -> list[Path]:
     from bridge.platforms import platform
 
     found = []
-    for account_name, account in config.accounts.items():
-        ref = getattr(account, platform(account.type).credential)
+    refs = [getattr(account, platform(account.type).credential) for account in config.accounts.values()]
+    for ref in refs + [config.bridge.http_token]:
         if ref is not None and ref.file:
             path = _expand(ref.file, config.path)
             try:

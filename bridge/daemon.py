@@ -15,6 +15,9 @@ that raises is logged and runs again at its next time: one bad entry or feed nev
 
 Alerts ([alerts]) are evaluated and sent by a thread of their own (bridge/alerts/watch.py), never by a job: it
 also notices a stall -- no poll finished for a while, or a job stuck by the watchdog's own test below.
+
+With `[bridge] http_listen`, threads of their own serve the status page, /metrics and /healthz (bridge/web);
+/healthz answers from the same judgement as the watchdog (health()).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from bridge.pipeline import Poller
 from bridge.platforms import PLATFORMS
 from bridge.state import State
 from bridge.unexpected import unexpected
+from bridge.web.access import resolve_access
+from bridge.web.metrics import DaemonMetrics
+from bridge.web.pages import DaemonView, Health, serve_daemon
 
 log = logging.getLogger("bridge.run")
 
@@ -103,11 +109,15 @@ class Daemon:
         self._jobs_lock = threading.Lock()
         self._job_moved: dict[str, float] = {}  # running job -> when it last moved (monotonic)
         self._stuck_reported: set[str] = set()
+        self._heartbeat_seconds = 30.0
+        self.metrics = DaemonMetrics(clock())
+        self.web = None
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     def run(self) -> int:
         self.config: Config = load_config(self.config_path)
+        access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
         self.state = State.open(self.config.state_path())  # refuses a second daemon on the same database
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock)
@@ -123,6 +133,9 @@ class Daemon:
             self._schedule_all()
             self.scheduler.start()
             self.alerts.start()
+            if access is not None:
+                self.web = serve_daemon(access, DaemonView(config=lambda: self.config, health=self.health,
+                                                           metrics=self.metrics, clock=self.clock))
             log.info("bridge running: %d feed(s), %d account(s), state %s",
                      len(self.config.feeds), len(self.config.accounts), self.config.state_path())
             self.notifier.ready(self._status_line())
@@ -145,7 +158,7 @@ class Daemon:
             if abs(jump) > CLOCK_JUMP_SECONDS:
                 self._reschedule_after_clock_jump(jump)
                 wall_minus_monotonic += jump
-            if ping_every and now - self._last_progress < 2 * ping_every + 5 and not self._stuck_jobs():
+            if ping_every and self.health().ok:
                 self.notifier.watchdog()
             if now >= next_status:
                 self.notifier.status(self._status_line())
@@ -156,6 +169,8 @@ class Daemon:
         log.info("stopping: finishing the post in flight, then exiting")
         self._stop.set()
         try:
+            if self.web is not None:
+                self.web.close()
             if getattr(self, "scheduler", None) is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
         finally:
@@ -190,8 +205,8 @@ class Daemon:
                 self._schedule_feed(feed)
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
-        heartbeat = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
-        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=heartbeat, id="heartbeat",
+        self._heartbeat_seconds = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
+        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=self._heartbeat_seconds, id="heartbeat",
                                next_run_time=_utc(self.clock()))
 
     def _schedule_feed(self, feed: FeedConfig) -> None:
@@ -229,9 +244,12 @@ class Daemon:
         with self._jobs_lock:
             self._job_moved[name] = time.monotonic()
 
+    def _stuck_after(self) -> float:
+        return STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout + UPLOADS_ALLOWANCE
+
     def _stuck_jobs(self) -> list[str]:
         """Running jobs that have not moved for STUCK_AFTER_TIMEOUTS network deadlines; each logged once."""
-        limit = STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout + UPLOADS_ALLOWANCE
+        limit = self._stuck_after()
         now = time.monotonic()
         with self._jobs_lock:
             stuck = [name for name, moved in self._job_moved.items() if now - moved > limit]
@@ -242,12 +260,27 @@ class Daemon:
                       "; no longer telling systemd's watchdog all is well, so it restarts bridge" if watchdog_interval() else "")
         return stuck
 
+    def health(self) -> Health:
+        """Is the service polling on schedule? The watchdog's judgement: jobs run (the heartbeat, which goes through
+        the same workers as the polls, moved lately) and none is stuck. Asked by the main loop and by /healthz."""
+        if self._stop.is_set():
+            return Health(False, "stopping")
+        idle = time.monotonic() - self._last_progress
+        stall_after = 2 * (watchdog_interval() or self._heartbeat_seconds) + 5
+        if idle > stall_after:
+            return Health(False, f"no job has run for {idle:.0f} s: every worker is busy or the scheduler stopped")
+        stuck = self._stuck_jobs()
+        if stuck:
+            return Health(False, f"the job {', '.join(sorted(stuck))} has not moved for over {self._stuck_after():.0f} s")
+        return Health(True, "polling on schedule")
+
     def _poll(self, name: str) -> None:
         feed = self.config.find_feed(name)
         if feed is None or not feed.enabled or not self.poller.is_due(feed):
             return
         outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
         self._last_progress = time.monotonic()
+        self.metrics.observe_poll(outcome)
         if outcome.queued:
             self.scheduler.modify_job("deliver", next_run_time=_utc(self.clock()))
 
@@ -255,7 +288,8 @@ class Daemon:
         if self._next_deliverer is not None:
             self.deliverer.close()
             self.deliverer, self._next_deliverer = self._next_deliverer, None
-        self.deliverer.deliver_due()
+        report = self.deliverer.deliver_due()
+        self.metrics.observe_delivery(report, self.config, self.state, self.clock())
 
     def _make_deliverer(self, config: Config):
         return self.deliverer_factory(config, self.state, should_stop=self._stop.is_set,
@@ -287,6 +321,10 @@ class Daemon:
             return
         old = {feed.name for feed in self.config.feeds}
         new = {feed.name for feed in config.feeds if feed.enabled}
+        served = ("http_listen", "http_token")
+        if any(getattr(config.bridge, key) != getattr(self.config.bridge, key) for key in served):
+            log.warning("http_listen or http_token changed: the status page keeps its address and token until bridge "
+                        "restarts")
         self.config = config
         self.poller.config = config
         self.alerts.reload(config)

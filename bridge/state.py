@@ -249,6 +249,15 @@ class DeliveryRow:
     link: str | None = None
 
 
+@dataclass
+class PostedEntry:
+    """A posted delivery with what its entry says of itself."""
+
+    delivery: DeliveryRow
+    title: str
+    first_seen_at: float  # when a poll first saw the entry
+
+
 def _serialized(cls):
     """Every public method runs under the instance's lock (the daemon's threads share one connection), and
     turns SQLite's errors into StateError (a full disk, a damaged file: say what to do, not a traceback)."""
@@ -790,12 +799,22 @@ class State:
         ).fetchall()
         return dict(rows)
 
-    def last_posted(self, account: str) -> DeliveryRow | None:
-        row = self.db.execute(
-            f"{self._DELIVERY_SELECT} WHERE d.account = ? AND d.state = 'posted' ORDER BY d.posted_at DESC LIMIT 1",
-            [account],
-        ).fetchone()
-        return self._delivery_row(row) if row else None
+    def recent_posts(self, account: str, *, limit: int, since: float | None = None) -> list[PostedEntry]:
+        """The account's posts, newest first (posted after `since`, when given), with their entries' titles and
+        first sight: for the status page's recent posts and the delivery-latency metric."""
+        rows = self.db.execute(
+            f"""SELECT sub.*, json_extract(e2.data, '$.title') AS title, e2.first_seen_at AS first_seen_at
+                FROM ({self._DELIVERY_SELECT} WHERE d.account = ? AND d.state = 'posted' AND (? IS NULL OR d.posted_at > ?)
+                      ORDER BY d.posted_at DESC LIMIT ?) sub JOIN entries e2 ON e2.id = sub.entry_id
+                ORDER BY sub.posted_at DESC""",
+            [account, since, since, limit],
+        ).fetchall()
+        posts = []
+        for row in rows:
+            data = dict(row)
+            title, first_seen_at = data.pop("title"), data.pop("first_seen_at")
+            posts.append(PostedEntry(self._delivery_row_from(data), title or "", first_seen_at))
+        return posts
 
     def cancel_pending(self, *, account: str | None = None, feed: str | None = None, kind: str | None = None) -> int:
         clauses, params = ["d.state = 'pending'"], []
@@ -812,7 +831,10 @@ class State:
         return cursor.rowcount
 
     def _delivery_row(self, row: sqlite3.Row) -> DeliveryRow:
-        data = dict(row)
+        return self._delivery_row_from(dict(row))
+
+    @staticmethod
+    def _delivery_row_from(data: dict) -> DeliveryRow:
         data["payload"] = json.loads(data["payload"]) if data["payload"] else None
         return DeliveryRow(**data)
 

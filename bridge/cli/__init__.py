@@ -63,12 +63,15 @@ def check_config(obj: CliContext) -> int:
     """Validate the config file and find every credential, without touching the network."""
     from bridge.config import resolve_secret, world_readable_secret_files
 
+    from bridge.web.access import resolve_access
+
     config = obj.load_config()
     for account in config.accounts:
         resolve_secret(config, account)
     from bridge.alerts.destinations import check_destinations
 
     check_destinations(config)  # every alert destination and the ping URL can be read and used
+    resolve_access(config)  # the status page's address and token
     for path in world_readable_secret_files(config):
         click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
     state_path = config.state_path()
