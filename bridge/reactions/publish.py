@@ -79,7 +79,8 @@ def comments_documents(config: Config, state: State, *, entry_link: str | None =
             continue
         thread = threads.get(delivery.id)
         if thread is not None and thread["gone"]:
-            continue  # deleted on the platform: no "reply on" link to a post that is not there
+            posts.setdefault(delivery.link, [])  # the permalink's document stays, emptied of the deleted post
+            continue  # no "reply on" link to a post that is not there
         post = PostReactions(platform=platform_of(config, delivery), url=delivery.remote_url,
                              root_id=delivery.remote_id or "")
         if thread is not None and thread["counts"] is not None:
