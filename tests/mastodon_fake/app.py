@@ -209,7 +209,8 @@ class Status:
     history: list[dict] = dataclasses.field(default_factory=list)
     card_generation: int = 0
     favourited_by: list[str] = dataclasses.field(default_factory=list)  # account ids
-    reblogs: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)  # account id -> (reblog id, when)
+    # account id -> (the boost's own id, when, its visibility)
+    reblogs: dict[str, tuple[str, float, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -773,32 +774,49 @@ class MastodonState:
             status.favourited_by.remove(account.id)
         return status
 
-    def reblog(self, account: Account, status_id: str) -> Status:
+    def reblog(self, account: Account, status_id: str, visibility: Any = None) -> Status:
+        """ReblogService: anyone may boost a public or unlisted status, its author a private one too; a boost of
+        a private status is private, of another the visibility asked for (else the account's default)."""
         status = self.get_status(status_id, account)
-        if status.visibility not in ("public", "unlisted"):
+        if status.visibility == "direct" or (status.visibility == "private" and status.account_id != account.id):
             raise unprocessable("Validation failed: Reblog of status is not permitted")
-        status.reblogs.setdefault(account.id, (self.ids.next(), self.clock.now()))
+        if status.visibility == "private":
+            visibility = "private"
+        elif visibility not in ("public", "unlisted", "private"):
+            visibility = account.default_visibility
+        status.reblogs.setdefault(account.id, (self.ids.next(), self.clock.now(), visibility))
         return status
+
+    def boosted_by_reblog_id(self, account: Account, reblog_id: str) -> Status | None:
+        """The status that `account` boosted with the boost `reblog_id`, if that is one of its boosts."""
+        for status in self.statuses.values():
+            boost = status.reblogs.get(account.id)
+            if boost is not None and boost[0] == reblog_id:
+                return status
+        return None
 
     def unreblog(self, account: Account, status_id: str) -> Status:
         status = self.get_status(status_id, account)
         status.reblogs.pop(account.id, None)
         return status
 
-    def reblog_json(self, status: Status, account: Account) -> dict:
-        """The boost itself, as POST /api/v1/statuses/:id/reblog answers: a status wrapping the original."""
-        reblog_id, created_at = status.reblogs[account.id]
+    def reblog_json(self, status: Status, account: Account, source: bool = False) -> dict:
+        """The boost itself, as POST /api/v1/statuses/:id/reblog answers (and DELETE, with source: "text"
+        instead of "content"): a status of its own wrapping the original."""
+        reblog_id, created_at, visibility = status.reblogs[account.id]
         data = self.status_json(status, account)
         wrapper = {key: data[key] for key in data if key not in ("pinned",)}
         wrapper.update({
             "id": reblog_id, "created_at": iso_ms(created_at), "in_reply_to_id": None, "in_reply_to_account_id": None,
-            "sensitive": False, "spoiler_text": "", "language": None,
+            "sensitive": False, "spoiler_text": "", "language": None, "visibility": visibility,
             "uri": f"{self.base_url}/ap/users/{account.id}/statuses/{reblog_id}/activity",
             "url": f"{self.base_url}/users/{account.username}/statuses/{reblog_id}/activity",
             "replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "quotes_count": 0, "edited_at": None,
             "favourited": False, "reblogged": True, "content": "", "reblog": data, "application": None,
             "account": self.account_json(account), "media_attachments": [], "mentions": [], "tags": [], "card": None,
         })
+        if source:
+            wrapper = {("text" if key == "content" else key): value for key, value in wrapper.items()}
         return wrapper
 
     def get_status(self, status_id: str, viewer: Account | None) -> Status:

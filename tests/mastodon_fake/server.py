@@ -533,7 +533,9 @@ class MastodonFake:
             checks.append(("media", account_id))
         if req.method == "POST" and req.path.rstrip("/") == "/api/v1/apps":
             checks.append(("apps", req.client_ip))
-        if req.method == "DELETE" and re.fullmatch(r"/api/v1/statuses/\d+/?", req.path) and account_id:
+        # config/initializers/rack_attack.rb throttle_api_delete: deleting a status and undoing a boost
+        if account_id and ((req.method == "DELETE" and re.fullmatch(r"/api/v1/statuses/\d+/?", req.path))
+                           or (req.method == "POST" and re.fullmatch(r"/api/v1/statuses/\d+/unreblog/?", req.path))):
             checks.append(("deletes", account_id))
         hits = []
         for family, key in checks:
@@ -620,7 +622,7 @@ class MastodonFake:
             return Response(200, st.status_json(status, account))
         if name == "status_reblog":
             account = st.require_user(req, "write", "write:statuses")
-            return Response(200, st.reblog_json(st.reblog(account, args[0]), account))
+            return Response(200, st.reblog_json(st.reblog(account, args[0], p.get("visibility")), account))
         if name == "status_unreblog":
             account = st.require_user(req, "write", "write:statuses")
             return Response(200, st.status_json(st.unreblog(account, args[0]), account))
@@ -630,6 +632,11 @@ class MastodonFake:
             return Response(200, st.status_json(status, account))
         if name == "status_delete":
             account = st.require_user(req, "write", "write:statuses")
+            boosted = st.boosted_by_reblog_id(account, args[0])
+            if boosted is not None:  # deleting one's boost undoes it
+                answer = st.reblog_json(boosted, account, source=True)
+                st.unreblog(account, boosted.id)
+                return Response(200, answer)
             status = st.delete_status(account, args[0], bool(cast_bool(p.get("delete_media"))))
             return Response(200, st.status_json(status, account, source=True))
         if name in ("media_create", "media_create_v1"):
