@@ -32,6 +32,7 @@ SHIPPED = {
     "0001_initial": "7e89c2d2f1f983cade695221bee17fa29518e6d93bccdc3d4c49fcc1bdfbb2be",
     "0002_repair_earlier_schemas": "e4bd640982cc181ced252386537080bfb69ad156afed62baed7fb0fc878c0396",
     "0003_account_deferred_at": "d527da37b7b7cc598a4f3245c9bd79e7bf8b7ce0672230764817601aefa2c4ae",
+    "0004_reactions": "51557b57e94895fae9b3aecc310c3d818e721efdcfc8972315df540938cd56a5",
 }
 
 
