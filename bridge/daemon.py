@@ -48,7 +48,7 @@ CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
 # Reactions are read (the due ones: bridge.reactions.schedule) and the site's files rewritten this often.
 REACTIONS_INTERVAL = 300.0
-REACTIONS_FIRST_RUN = 60.0
+REACTIONS_FIRST_RUN = 5.0  # soon after start: reads that fell due while bridge was stopped
 # Every step of a job — one feed's fetch and parse, one post's page, card image, upload and publish — is bounded
 # by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
 # watchdog is no longer fed, so systemd restarts the service.
@@ -210,6 +210,11 @@ class Daemon:
     def _reactions_job(self) -> None:
         self._run_job("reactions", self._reactions)
 
+    def _publish_job(self) -> None:
+        from bridge.reactions.publish import publish_all
+
+        self._run_job("publish", lambda: publish_all(self.config, self.state))
+
     def _reactions(self) -> None:
         from bridge.reactions.publish import publish_all
         from bridge.reactions.refresh import Refresher
@@ -271,7 +276,11 @@ class Daemon:
         if self._next_deliverer is not None:
             self.deliverer.close()
             self.deliverer, self._next_deliverer = self._next_deliverer, None
-        self.deliverer.deliver_due()
+        report = self.deliverer.deliver_due()
+        if report.posted and (self.config.syndication_path() is not None or self.config.comments_path() is not None):
+            # The new posts' links go into the site's files at once, in a job of their own (not this one's work).
+            self.scheduler.add_job(self._publish_job, id="publish", replace_existing=True,
+                                   next_run_time=_utc(self.clock()))
 
     def _make_deliverer(self, config: Config):
         return self.deliverer_factory(config, self.state, should_stop=self._stop.is_set,

@@ -58,7 +58,7 @@ def json_feed(items: list[dict]) -> str:
 class Blog:
     """One config and state: a JSON feed on the feed server, posted to one Mastodon-API account by `bridge`."""
 
-    def __init__(self, tmp_path: Path, feed_server, instance: str, token: str) -> None:
+    def __init__(self, tmp_path: Path, feed_server, instance: str, token: str, settings: str = "") -> None:
         self.tmp_path, self.server, self.token = tmp_path, feed_server, token
         self.state_path = tmp_path / "state.sqlite3"
         self.comments_dir = tmp_path / "site" / "comments"
@@ -66,28 +66,36 @@ class Blog:
         self.config = tmp_path / "config.toml"
         self.config.write_text(
             f'[bridge]\nstate = "{self.state_path}"\nallow_private_addresses = true\n'
-            f'comments_dir = "{self.comments_dir}"\nsyndication_file = "{self.syndication_file}"\n\n'
+            f'comments_dir = "{self.comments_dir}"\nsyndication_file = "{self.syndication_file}"\n{settings}\n'
             f'[accounts.masto]\ntype = "mastodon"\ninstance = "{instance}"\naccess_token = {{ env = "{TOKEN_ENV}" }}\n'
             "posts_per_hour = 1000000\nposts_per_day = 1000000\n\n"
             f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/blog.json")}"\naccounts = ["masto"]\n'
         )
 
-    def bridge(self, *args: str) -> subprocess.CompletedProcess:
+    def env(self) -> dict[str, str]:
+        """The token, and the feed server as the proxy for every other host: only loopback is ever contacted."""
         proxy = self.server.base_url
-        env = {**os.environ, TOKEN_ENV: self.token, "HTTP_PROXY": proxy, "http_proxy": proxy,
-               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        env = {**os.environ, TOKEN_ENV: self.token, "HTTP_PROXY": proxy, "http_proxy": proxy, "HTTPS_PROXY": proxy,
+               "https_proxy": proxy, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
         env.pop("BRIDGE_CONFIG", None)
+        return env
+
+    def bridge(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "bridge", "--config", str(self.config), *args],
-                              capture_output=True, text=True, timeout=180, env=env, cwd=ROOT)
+                              capture_output=True, text=True, timeout=180, env=self.env(), cwd=ROOT)
+
+    def serve(self, *entries: tuple[str, str]) -> None:
+        """The feed with these (path, title) entries, newest first."""
+        self.server.route("/blog.json", json_feed([{"id": path, "url": f"{BLOG}{path}", "title": title,
+                                                     "content_html": f"<p>About {title}.</p>"} for path, title in entries]),
+                          content_type="application/feed+json")
 
     def post(self, path: str, title: str) -> tuple[str, str]:
         """Publish one new entry through `bridge poll` (after a baseline); (its permalink, the status id)."""
-        self.server.route("/blog.json", json_feed([]), content_type="application/feed+json")
+        self.serve()
         assert self.bridge("poll").returncode == 0
         link = f"{BLOG}{path}"
-        self.server.route("/blog.json", json_feed([{"id": path, "url": link, "title": title,
-                                                     "content_html": f"<p>About {title}.</p>"}]),
-                          content_type="application/feed+json")
+        self.serve((path, title))
         run = self.bridge("poll", "--feed", "blog")
         assert run.returncode == 0, run.stderr
         with State.open_readonly(self.state_path) as state:

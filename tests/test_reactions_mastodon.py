@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
+import time
 from urllib.parse import urlsplit
 
 import pytest
 
+from bridge.reactions.files import document_name
 from bridge.state import State
 from tests.mastodon_fake import MastodonFake
 from tests.reactions_helpers import Api, Blog, flatten
+from tests.test_daemon import start_daemon, stop, wait_for
 
 
 @pytest.fixture
@@ -172,3 +176,30 @@ def test_a_failing_server_is_reported_and_the_last_read_stays(blog, fake):
     run = blog.bridge("reactions", "refresh", "--entry", link)
     assert run.returncode == 1 and "HTTP 503" in run.stderr
     assert [text for _, _, text in flatten(blog.document(link)["replies"])] == ["@writer still here"]
+
+
+def test_in_the_service_a_stuck_reactions_read_never_delays_a_post(tmp_path, feed_server, fake):
+    """`bridge run`: reading reactions is a job of its own. While it hangs on a slow server, a new entry is
+    posted on time and the syndication file names it; the reply read later shows up on the site."""
+    blog = Blog(tmp_path, feed_server, fake.url, fake.add_account("writer"),
+                settings='interval = "1s"\ndelivery_interval = "1s"\ntotal_timeout = "30s"')
+    link, root = blog.post("/posts/old", "Old")
+    Api(fake.url).reply(fake.add_account("alice"), root, "@writer a reply to read")
+    with sqlite3.connect(blog.state_path) as db:  # posted an hour ago: its first read is due
+        db.execute("UPDATE deliveries SET posted_at = posted_at - 3600")
+    fake.inject(f"GET /api/v1/statuses/{root}/context", "slow", times=1, seconds=12)
+    process = start_daemon(blog.config, blog.env())
+    try:
+        wait_for(lambda: fake.requests("status_get"), what="the reactions job's first read")
+        started = time.monotonic()
+        blog.serve(("/posts/new", "New"), ("/posts/old", "Old"))
+        new_link = "http://blog.example.com/posts/new"
+        wait_for(lambda: any(new_link in s["text"] for s in fake.statuses("writer")), timeout=10, what="the new post")
+        assert time.monotonic() - started < 10  # posted while the read was still waiting on the server
+        wait_for(lambda: blog.syndication_file.exists() and new_link in json.loads(blog.syndication_file.read_text()),
+                 timeout=10, what="the syndication file naming the new post")
+        wait_for(lambda: (blog.comments_dir / f"{document_name(link)}.json").exists()
+                 and blog.document(link)["counts"]["replies"] == 1, timeout=30, what="the read reply on the site")
+    finally:
+        code, err = stop(process)
+    assert code == 0, err
