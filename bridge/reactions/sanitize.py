@@ -28,6 +28,8 @@ MAX_LANGUAGE = 35  # BCP 47: long enough for any real tag
 # Bidi embeddings, overrides and isolates; C0/C1 controls but tab and newline; the BOM and other invisibles
 # that are only ever used to hide things.
 _UNSAFE_CHARS = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufff9-\ufffb]")
+# Characters a URL never holds unescaped (RFC 3986): one that has them was made to break out of an attribute.
+_NOT_IN_URLS = re.compile(r"[\"<>\\^`{|}]")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 
 ALLOWED_TAGS = {"p", "br", "a", "span", "strong", "b", "em", "i", "u", "s", "del", "code", "pre", "blockquote",
@@ -66,7 +68,7 @@ def safe_url(value: object, *, https_only: bool = False) -> str | None:
     """`value` if it is an absolute http(s) URL (https when `https_only`) that can go in an href; else None."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL:
         return None
-    if _UNSAFE_CHARS.search(value) or any(char.isspace() for char in value):
+    if _UNSAFE_CHARS.search(value) or _NOT_IN_URLS.search(value) or any(char.isspace() for char in value):
         return None
     try:
         parts = urlsplit(value)
