@@ -203,3 +203,19 @@ def test_in_the_service_a_stuck_reactions_read_never_delays_a_post(tmp_path, fee
     finally:
         code, err = stop(process)
     assert code == 0, err
+
+
+def test_syndication_command_and_file_list_each_entrys_posts(blog, fake):
+    link, root = blog.post("/posts/links", "Links")
+    text = blog.bridge("syndication")
+    assert text.returncode == 0 and text.stdout.splitlines() == [link, f"  mastodon masto {fake.url}/@writer/{root}"]
+    data = json.loads(blog.bridge("syndication", "--json", "--feed", "blog").stdout)
+    assert data == json.loads(blog.syndication_file.read_text())  # `bridge poll` wrote the file after posting
+    [post] = data[link]["posts"]
+    assert data[link]["title"] == "Links" and post["id"] == root and post["posted_at"].endswith("Z")
+    assert stat.S_IMODE(os.stat(blog.syndication_file).st_mode) == 0o644
+    unknown = blog.bridge("syndication", "--feed", "nope")
+    assert unknown.returncode == 2 and "no feed named 'nope'" in unknown.stderr
+    listed = blog.bridge("reactions", "--entry", link)
+    assert listed.returncode == 0 and "0 likes · 0 reposts · 0 replies (not read yet)" in listed.stdout
+    assert f"Mastodon: {fake.url}/@writer/{root}" in listed.stdout
