@@ -924,20 +924,18 @@ class State:
 
     def set_reply_hidden(self, url: str, hidden: bool, now: float) -> bool:
         """Hide (or show again) a reply by its URL; False when nothing changed."""
-        with self.transaction():
-            if hidden:
-                cursor = self.db.execute("INSERT OR IGNORE INTO reaction_hidden (url, hidden_at) VALUES (?, ?)", [url, now])
-            else:
-                cursor = self.db.execute("DELETE FROM reaction_hidden WHERE url = ?", [url])
-        return cursor.rowcount > 0
+        return self._set_choice("reaction_hidden", "url", "hidden_at", url, hidden, now)
 
     def set_author_blocked(self, handle: str, blocked: bool, now: float) -> bool:
         """Block (or unblock) an author by handle, as given (already normalized); False when nothing changed."""
+        return self._set_choice("reaction_blocked", "handle", "blocked_at", handle, blocked, now)
+
+    def _set_choice(self, table: str, column: str, since: str, value: str, on: bool, now: float) -> bool:
         with self.transaction():
-            if blocked:
-                cursor = self.db.execute("INSERT OR IGNORE INTO reaction_blocked (handle, blocked_at) VALUES (?, ?)", [handle, now])
+            if on:
+                cursor = self.db.execute(f"INSERT OR IGNORE INTO {table} ({column}, {since}) VALUES (?, ?)", [value, now])
             else:
-                cursor = self.db.execute("DELETE FROM reaction_blocked WHERE handle = ?", [handle])
+                cursor = self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", [value])
         return cursor.rowcount > 0
 
     def hidden_reply_urls(self) -> set[str]:

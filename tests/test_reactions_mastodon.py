@@ -16,19 +16,9 @@ import pytest
 
 from bridge.reactions.files import document_name
 from bridge.state import State
-from tests.mastodon_fake import MastodonFake
 from tests.reactions_helpers import Api, Blog, flatten
 from tests.test_daemon import start_daemon, stop, wait_for
-
-
-@pytest.fixture
-def fake():
-    server = MastodonFake()
-    server.start()
-    yield server
-    errors = server.errors
-    server.stop()
-    assert not errors, errors[0]["exception"]
+from tests.test_mastodon_fake import fake  # noqa: F401  (the fake, started and checked for its own errors)
 
 
 @pytest.fixture
