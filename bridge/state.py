@@ -811,16 +811,16 @@ class State:
                                [feed] if feed is not None else []).fetchall()
         return [self._delivery_row(row) for row in rows]
 
-    def due_reaction_deliveries(self, now: float, *, posted_since: float, first_before: float,
+    def due_reaction_deliveries(self, account: str, now: float, *, posted_since: float, first_before: float,
                                 limit: int) -> list[DeliveryRow]:
-        """Remote posts whose reactions are due a read: never read and posted before `first_before`, or due by
-        their schedule; posted since `posted_since` (older ones are no longer read), most overdue first."""
+        """The account's remote posts whose reactions are due a read: never read and posted before `first_before`,
+        or due by their schedule; posted since `posted_since` (older ones are no longer read), most overdue first."""
         rows = self.db.execute(
             f"""{self._DELIVERY_SELECT} LEFT JOIN reaction_threads t ON t.delivery_id = d.id
-                WHERE d.remote_id IS NOT NULL AND d.posted_at >= ?
+                WHERE d.account = ? AND d.remote_id IS NOT NULL AND d.posted_at >= ?
                   AND ((t.delivery_id IS NULL AND d.posted_at <= ?) OR (t.gone = 0 AND t.next_refresh_at <= ?))
                 ORDER BY COALESCE(t.next_refresh_at, d.posted_at), d.id LIMIT ?""",
-            [posted_since, first_before, now, limit],
+            [account, posted_since, first_before, now, limit],
         ).fetchall()
         return [self._delivery_row(row) for row in rows]
 

@@ -56,27 +56,24 @@ class Refresher:
         report = RefreshReport()
         now = self.clock()
         if entry_link is not None:
-            due = [row for row in self.state.syndicated_deliveries() if row.link == entry_link]
-        else:
-            due = self.state.due_reaction_deliveries(
-                now, posted_since=now - self.config.bridge.reactions_max_age,
-                first_before=now - schedule.FIRST_READ_AFTER, limit=batch * max(len(self.config.accounts), 1) * 4)
-        by_account: dict[str, list[DeliveryRow]] = {}
-        for row in due:
-            by_account.setdefault(row.account, []).append(row)
-        for account, rows in by_account.items():
+            chosen = [row for row in self.state.syndicated_deliveries() if row.link == entry_link]
+        for account, settings in self.config.accounts.items():
             if self.should_stop():
                 break
-            self._refresh_account(account, rows[:batch], report)
+            gather = self.find_gatherer(settings.type)
+            if gather is None:
+                continue  # a platform that cannot read reactions back (yet)
+            if entry_link is not None:
+                rows = [row for row in chosen if row.account == account]
+            else:
+                rows = self.state.due_reaction_deliveries(
+                    account, now, posted_since=now - self.config.bridge.reactions_max_age,
+                    first_before=now - schedule.FIRST_READ_AFTER, limit=batch)
+            if rows:
+                self._refresh_account(account, settings, gather, rows, report)
         return report
 
-    def _refresh_account(self, account: str, rows: list[DeliveryRow], report: RefreshReport) -> None:
-        settings = self.config.accounts.get(account)
-        if settings is None:
-            return  # removed from the config: its posts stay as last read
-        gather = self.find_gatherer(settings.type)
-        if gather is None:
-            return
+    def _refresh_account(self, account: str, settings, gather, rows: list[DeliveryRow], report: RefreshReport) -> None:
         try:
             secret = resolve_secret(self.config, account)
         except ConfigError:
