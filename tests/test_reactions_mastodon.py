@@ -104,6 +104,7 @@ def test_deleted_private_and_noindex_replies_never_show(blog, fake):
     with State.open_readonly(blog.state_path) as state:
         [thread] = state.reaction_threads(entry_link=link)
     assert {reply["visibility"] for reply in thread["replies"]} == {"public", "unlisted"}
+    assert not any("index me" in reply["text"] for reply in thread["replies"])  # the noindex author's: not kept
 
     api.delete(alice, doomed["id"])
     blog.refresh(link)

@@ -5,10 +5,11 @@ applies the writer's own mutes and blocks, and returns up to 4,096 descendants i
 one: public and unlisted replies are public.
 
 What is kept: descendants whose visibility is public or unlisted -- a token sees followers-only and direct
-replies too, and those never leave the server. Authors with `noindex: true` (Mastodon's "exclude my posts
-from search and from being indexed") come back marked, and the core leaves them out. A deleted status is a
-404: RemotePostGone. Counts: favourites_count, reblogs_count, quotes_count where the server has it
-(Mastodon 4.5+), replies_count. Takahē's context holds at most 50 descendants; it has no `noindex`.
+replies too, and those never leave the server -- by authors without `noindex: true` (Mastodon's "exclude my
+posts from search and from being indexed"): theirs are not kept either (nor shown: the answers below them lose
+their parent, and the core leaves them out). A deleted status is a 404: RemotePostGone. Counts:
+favourites_count, reblogs_count, quotes_count where the server has it (Mastodon 4.5+), replies_count.
+Takahē's context holds at most 50 descendants, needs a token (scope `read`) and has no `noindex`.
 """
 
 from __future__ import annotations
@@ -117,8 +118,8 @@ def _reply(item) -> Reply | None:
     if not isinstance(item, dict) or item.get("visibility") not in SHOWN_VISIBILITIES:
         return None
     account = item.get("account")
-    if not isinstance(account, dict) or not item.get("id"):
-        return None
+    if not isinstance(account, dict) or not item.get("id") or account.get("noindex") is True:
+        return None  # an author who asked not to be indexed: not even kept in the state
     content = item.get("content") if isinstance(item.get("content"), str) else ""
     return Reply(
         platform=PLATFORM,
@@ -141,8 +142,7 @@ def _author(account: dict) -> Author:
         acct = f"{acct}@{host}" if host else acct
     return Author(handle=acct, name=str(account.get("display_name") or account.get("username") or ""),
                   avatar_url=account.get("avatar_static") or account.get("avatar"),
-                  profile_url=account.get("url"), id=str(account.get("id") or "") or None,
-                  noindex=account.get("noindex") is True)
+                  profile_url=account.get("url"), id=str(account.get("id") or "") or None)
 
 
 def _text(content: str) -> str:
