@@ -210,3 +210,23 @@ def test_syndication_command_and_file_list_each_entrys_posts(blog, fake):
     listed = blog.bridge("reactions", "--entry", link)
     assert listed.returncode == 0 and "0 likes · 0 reposts · 0 replies (not read yet)" in listed.stdout
     assert f"Mastodon: {fake.url}/@writer/{root}" in listed.stdout
+
+
+def test_a_token_that_may_not_read_falls_back_to_public_reads_and_429_waits_for_the_reset(tmp_path, feed_server, fake):
+    blog = Blog(tmp_path, feed_server, fake.url, fake.add_account("writer", ["write:statuses", "write:media"]))
+    link, root = blog.post("/posts/scopes", "Scopes")
+    Api(fake.url).reply(fake.add_account("alice"), root, "@writer public words")
+    blog.refresh(link)
+    assert [text for _, _, text in flatten(blog.document(link)["replies"])] == ["@writer public words"]
+    # refused with the token, read without; the context then without asking again
+    assert [entry["status"] for entry in fake.requests("status_get")][-2:] == [403, 200]
+    assert [entry["status"] for entry in fake.requests("status_context")] == [200]
+
+    fake.inject("status_get", 429, times=1)
+    run = blog.bridge("reactions", "refresh", "--entry", link)
+    assert run.returncode == 1 and "rate limited" in run.stderr
+    with State.open_readonly(blog.state_path) as state:
+        [thread] = state.reaction_threads(entry_link=link)
+    # read again when the server's 5-minute window ends (X-RateLimit-Reset), not before
+    assert time.time() < thread["next_refresh_at"] <= time.time() + 301 and "429" in thread["last_error"]
+    assert thread["counts"] is not None  # the last good read stays
