@@ -86,6 +86,7 @@ def site(tmp_path_factory):
             f'<div id="bridge-comments" data-src="/comments/{name}.json">{fragment}</div>'
             f'<script src="/comments/bridge-comments.js" defer></script></body></html>')
     (root / "post.html").write_text(page)
+    (root / "dark.css").write_text("body { background: #111; color: #eee } a { color: #8cf }")
     handler = functools.partial(_Handler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -188,6 +189,13 @@ def test_widget_shows_replies_threaded_and_hostile_text_as_text(site, browser):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.closest('#bridge-comments') !== null && document.activeElement.tagName"))
     assert focused[0] == "A" and all(focused)
+    # contrast: every text in the widget, light page or dark, in light or dark colour scheme, is above WCAG AA
+    assert min(_contrasts(page)) >= 4.5
+    page.emulate_media(color_scheme="dark")
+    assert min(_contrasts(page)) >= 4.5
+    page.add_style_tag(url=origin + "/dark.css")  # a dark site
+    assert min(_contrasts(page)) >= 4.5
+    page.emulate_media(color_scheme="light")
     assert seen["dialogs"] == [] and page.evaluate("window.__pwned") is None
     assert seen["outside"] == [AVATAR], seen["outside"]  # one avatar, once (cached), and nothing else
     violations = page.evaluate("window.__violations")
@@ -196,6 +204,32 @@ def test_widget_shows_replies_threaded_and_hostile_text_as_text(site, browser):
     assert [e for e in seen["errors"] if "Content Security Policy" not in e] == [], seen["errors"]
     _shot(page, "reactions-widget.png")
     context.close()
+
+
+# The contrast of each text node's colour (with its opacity) against the page's background, per WCAG 2.
+_CONTRASTS = """() => {
+  const rgb = value => (value.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+                                  .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = rgb(getComputedStyle(document.body).backgroundColor);
+  const base = background.length === 4 && background[3] === 0 ? [255, 255, 255] : background.slice(0, 3);
+  const out = [];
+  for (const el of document.querySelectorAll('#bridge-comments *')) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    let alpha = 1;
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) alpha *= Number(getComputedStyle(node).opacity);
+    const color = rgb(getComputedStyle(el).color).slice(0, 3).map((c, i) => c * alpha + base[i] * (1 - alpha));
+    const [hi, lo] = [lum(color), lum(base)].sort((a, b) => b - a);
+    out.push((hi + 0.05) / (lo + 0.05));
+  }
+  return out;
+}"""
+
+
+def _contrasts(page) -> list[float]:
+    values = page.evaluate(_CONTRASTS)
+    assert values, "no text found in the widget"
+    return values
 
 
 def test_without_javascript_the_fragment_lists_the_same_replies(site, browser):
