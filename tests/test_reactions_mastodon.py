@@ -230,3 +230,18 @@ def test_a_token_that_may_not_read_falls_back_to_public_reads_and_429_waits_for_
     # read again when the server's 5-minute window ends (X-RateLimit-Reset), not before
     assert time.time() < thread["next_refresh_at"] <= time.time() + 301 and "429" in thread["last_error"]
     assert thread["counts"] is not None  # the last good read stays
+
+
+def test_an_unwritable_comments_folder_is_one_clear_error_and_the_post_still_goes_out(blog, fake):
+    blog.comments_dir.parent.mkdir(parents=True)
+    blog.comments_dir.write_text("not a folder")  # where the folder should be
+    blog.serve()
+    assert blog.bridge("poll").returncode == 1
+    blog.serve(("/posts/stuck", "Stuck"))
+    run = blog.bridge("poll", "--feed", "blog")
+    assert run.returncode == 1 and "posted 1, failed 0" in run.stdout
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: cannot write {blog.comments_dir}/bridge-comments.js: Not a directory; "
+                      f"make sure {blog.comments_dir} is a folder bridge may write to"]
+    assert len(fake.statuses("writer")) == 1  # posted all the same
+    assert "http://blog.example.com/posts/stuck" in json.loads(blog.syndication_file.read_text())

@@ -25,13 +25,11 @@ class PublishError(BridgeError):
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically replace `path` with `data` unless it already holds exactly that; True when written."""
     try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise PublishError(f"cannot read {path}: {exc.strerror}; check the folder's permissions") from None
-    try:
+        try:
+            if path.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -46,8 +44,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
                 os.unlink(temporary)
             raise
     except OSError as exc:
-        raise PublishError(f"cannot write {path}: {exc.strerror}; make sure its folder exists and bridge may "
-                           "write there") from None
+        raise PublishError(f"cannot write {path}: {exc.strerror}; make sure {path.parent} is a folder bridge "
+                           "may write to") from None
     return True
 
 
