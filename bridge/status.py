@@ -56,8 +56,10 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
     feeds = [_isolated(feed.name, lambda feed=feed: _feed_status(state, feed, pending_by_feed)) for feed in config.feeds]
     counts = state.delivery_counts()
     recent: dict[str, list] = {name: [] for name in config.accounts}
+    reactions = state.reaction_totals()
     accounts = [_isolated(name, lambda name=name, account=account: _account_status(config, state, name, account, counts,
-                                                                                   now, recent))
+                                                                                   now, recent)
+                          | {"reactions": reactions.get(name)})
                 for name, account in config.accounts.items()]
     return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts,
             "recent_posts": _recent_posts(config, recent)}
@@ -178,6 +180,8 @@ def render_status_text(report: dict) -> str:
         )
         extras = platform(account["type"]).status_text
         lines.extend(extras(account) if extras else [])
+        if account.get("reactions"):
+            lines.append("    reactions: " + reactions_line(account["reactions"]))
         if account["unknown"]:
             lines.append(f"    OUTCOME UNKNOWN: {account['unknown']} post(s) held -- an earlier attempt may have "
                          f"posted and bridge cannot look; fix: {account['unknown_fix']}")
@@ -190,3 +194,10 @@ def render_status_text(report: dict) -> str:
         if account["failures"]:
             lines.append(f"    fix: {account['failures_fix']}")
     return "\n".join(lines)
+
+
+def reactions_line(totals: dict) -> str:
+    """'12 likes, 3 reposts, 1 quote, 7 replies on 4 posts' (the replies as gathered, before hide/block)."""
+    from bridge.reactions.document import counts_line
+
+    return counts_line(totals).replace(" · ", ", ") + f" on {totals['posts']} post{'s' if totals['posts'] != 1 else ''}"

@@ -70,6 +70,11 @@ SUPPORTED = [
     ("GET", re.compile(r"/api/v1/accounts/(\d+)/statuses/?"), "account_statuses"),
     ("POST", re.compile(r"/api/v1/statuses/?"), "status_create"),
     ("GET", re.compile(r"/api/v1/statuses/(\d+)/?"), "status_get"),
+    ("GET", re.compile(r"/api/v1/statuses/(\d+)/context/?"), "status_context"),
+    ("POST", re.compile(r"/api/v1/statuses/(\d+)/favourite/?"), "status_favourite"),
+    ("POST", re.compile(r"/api/v1/statuses/(\d+)/unfavourite/?"), "status_unfavourite"),
+    ("POST", re.compile(r"/api/v1/statuses/(\d+)/reblog/?"), "status_reblog"),
+    ("POST", re.compile(r"/api/v1/statuses/(\d+)/unreblog/?"), "status_unreblog"),
     ("PUT", re.compile(r"/api/v1/statuses/(\d+)/?"), "status_edit"),
     ("DELETE", re.compile(r"/api/v1/statuses/(\d+)/?"), "status_delete"),
     ("POST", re.compile(r"/api/v2/media/?"), "media_create"),
@@ -86,6 +91,8 @@ ENTITY = {
     "status_create": "status", "status_get": "status", "status_edit": "status", "status_delete": "status",
     "account_statuses": "status", "verify_credentials": "credential_account",
     "update_credentials": "credential_account", "media_create": "media",
+    "status_favourite": "status", "status_unfavourite": "status", "status_reblog": "status",
+    "status_unreblog": "status", "status_context": "context",
     "media_get": "media", "media_update": "media",
 }
 RESET_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -607,6 +614,71 @@ def test_comparator_detects_planted_differences(recordings):
                         ("x-ratelimit-limit", "30"), ("content-type", "application/json"), ("x-ratelimit-remaining", "-1")]:
         bad = httpx.Headers({**headers, name: value})
         assert header_differences(headers, bad, None, None), f"not detected: {name}={value}"
+
+
+def _context_differences(fake_context: dict, root_id: str, recorded_envelope: dict, recorded_reply: dict,
+                         learned: Learned) -> list[str]:
+    """How a fake's /context answer differs from the real server's: the envelope's keys (mastodon.social's
+    recorded context), each descendant's shape against a real reply (Mastodon 4.7.3), and the tree order the
+    real server gives (every descendant after the status it answers)."""
+    out = []
+    if set(fake_context) != set(recorded_envelope):
+        out.append(f"envelope keys {sorted(fake_context)}, recorded {sorted(recorded_envelope)}")
+        return out
+    earlier = {root_id}
+    for item in fake_context["descendants"]:
+        expected = dict(recorded_reply, visibility=item.get("visibility"))  # the visibility is the request's
+        out += [f"descendant {item.get('id')}: {kind} {path}: {detail}"
+                for kind, path, detail in shape_differences(expected, item, "status", learned)]
+        if item.get("in_reply_to_id") not in earlier:
+            out.append(f"descendant {item.get('id')} comes before the status it answers")
+        earlier.add(item.get("id"))
+    return out
+
+
+def test_context_with_replies_by_others_matches_recordings(recordings):
+    """GET /api/v1/statuses/:id/context with a real reply tree in it. The 4.7.3 recordings hold a context with no
+    descendants (replayed above) and a reply by another account (test_status_reply); Mastodon.py's entity tests
+    hold a real mastodon.social context with a descendant. The fake's answer, with replies by several accounts
+    at several depths and visibilities, must have their shapes; planted mutations must be caught."""
+    cassettes = {c.name: c for c in recordings["cassettes"]}
+    learned = learn(recordings["cassettes"])
+    [recorded_reply] = [_json(it.response_body) for it in cassettes["test_status_reply"].interactions
+                        if it.method == "POST" and b"in_reply_to_id" in (it.request_body or b"")]
+    assert recorded_reply["in_reply_to_id"] and recorded_reply["mentions"]
+    entity = mc.load_cassette(mc.extracted_dir() / "cassettes_entity_tests" / "test_entity_context.yaml")
+    recorded_envelope = _json(entity.interactions[0].response_body)
+    assert recorded_envelope["descendants"], "the recorded context has a descendant"
+    with MastodonFake() as fake, httpx.Client(base_url=fake.url, timeout=10, trust_env=False) as client:
+        writer, alice, bob = (fake.add_account(name) for name in ("writer", "alice", "bob"))
+
+        def post(token: str, **data) -> dict:
+            response = client.post("/api/v1/statuses", data=data, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        root = post(writer, status="A post")
+        first = post(alice, status="@writer first", in_reply_to_id=root["id"])
+        post(bob, status="@alice @writer deeper", in_reply_to_id=first["id"], visibility="unlisted")
+        post(alice, status="@writer only you", in_reply_to_id=root["id"], visibility="private")
+        post(writer, status="@alice thanks", in_reply_to_id=first["id"])
+        context = client.get(f"/api/v1/statuses/{root['id']}/context",
+                             headers={"Authorization": f"Bearer {writer}"}).json()
+        assert fake.errors == []
+    assert len(context["descendants"]) == 4 and context["ancestors"] == []
+    assert _context_differences(context, root["id"], recorded_envelope, recorded_reply, learned) == []
+    plants = {
+        "descendants newest first": lambda c: c["descendants"].reverse(),
+        "a reply without in_reply_to_id": lambda c: c["descendants"][0].pop("in_reply_to_id"),
+        "account without noindex": lambda c: c["descendants"][1]["account"].pop("noindex"),
+        "counts as strings": lambda c: c["descendants"][0].__setitem__("favourites_count", "0"),
+        "a missing envelope key": lambda c: c.pop("ancestors"),
+        "a reply's url null": lambda c: c["descendants"][2].__setitem__("url", None),
+    }
+    for label, plant in plants.items():
+        variant = json.loads(json.dumps(context))
+        plant(variant)
+        assert _context_differences(variant, root["id"], recorded_envelope, recorded_reply, learned), f"not detected: {label}"
 
 
 def test_unauthenticated_and_revoked_errors_match(recordings, page_server):

@@ -101,6 +101,7 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
 
         alerts = RunAlerts(config)
         alerts.started()
+    published = True
     with state:
         try:
             poller = Poller(config, state)
@@ -116,6 +117,7 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
                     delivered = deliverer.deliver_due()
                 finally:
                     deliverer.close()
+                published = _publish_site_files(config, state)
         except Exception as exc:
             if alerts is not None:
                 alerts.pinger.fail(f"bridge poll stopped: {exc}")
@@ -145,7 +147,22 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
                 click.echo(f"account {account.account}: delivery stopped by an unexpected error: {redact(account.error)}", err=True)
     click.echo(line)
     troubled = delivered and (delivered.failed or any(a.paused or a.unknown or a.error for a in delivered.accounts))
-    return EXIT_FAILURE if failed or troubled else EXIT_OK
+    return EXIT_FAILURE if failed or troubled or (delivered is not None and not published) else EXIT_OK
+
+
+def _publish_site_files(config, state) -> bool:
+    """The syndication file and comments documents, brought up to date with what was just posted (no network)."""
+    if config.syndication_path() is None and config.comments_path() is None:
+        return True
+    from bridge.reactions.files import PublishError
+    from bridge.reactions.publish import publish_all
+
+    try:
+        publish_all(config, state)
+    except PublishError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return False
+    return True
 
 
 def _cycle_failure(report) -> str | None:
@@ -266,6 +283,7 @@ def _register_optional_commands() -> None:
     from bridge.cli.alerts_cmd import alerts
     from bridge.cli.login import login
     from bridge.cli.preview import preview
+    from bridge.cli.reactions_cmd import reactions, syndication
     from bridge.platforms import PLATFORMS
 
     cli.add_command(preview)
@@ -274,6 +292,8 @@ def _register_optional_commands() -> None:
         for command in entry.commands:
             cli.add_command(command())
     cli.add_command(alerts)
+    cli.add_command(reactions)
+    cli.add_command(syndication)
 
 
 _register_optional_commands()

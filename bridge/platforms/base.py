@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would make a cycl
     from bridge.doctor import Check
     from bridge.linkpreview.model import Thumbnail
     from bridge.model import Entry
+    from bridge.reactions.model import Thread
     from bridge.render.post import Post
     from bridge.state import State
 
@@ -142,6 +143,8 @@ class Platform:
     held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
     # `bridge login NAME`: gives the click command that gets a credential interactively (called at CLI start).
     login: Callable[[], "click.Command"] | None = None
+    # The way back (bridge/reactions/gatherer.py): reads a posted delivery's replies and counts; None: it cannot.
+    reactions: Callable[..., "Thread"] | None = None
     # Top-level commands of the platform's own (`bridge attribution` for Mastodon), each given by a function.
     commands: tuple[Callable[[], "click.Command"], ...] = ()
 
