@@ -32,6 +32,8 @@ DEFAULT_BLUESKY_TEMPLATE = "{title}\n\n{hashtags}"
 DEFAULT_BLUESKY_TEMPLATE_UNTITLED = "{summary}\n\n{hashtags}"
 DEFAULT_USER_AGENT = "bridge/{version} (+https://pypi.org/project/bridge-crosspost/; feed-to-Mastodon/Bluesky)"
 DEFAULT_BLUESKY_SERVICE = "https://bsky.social"
+# Where reactions (threads, counts) are read: Bluesky's public, unauthenticated AppView endpoint.
+DEFAULT_BLUESKY_APPVIEW = "https://public.api.bsky.app"
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
@@ -220,6 +222,7 @@ class AccountConfig(PostOptions):
     handle: Text | None = None
     service: Text | None = None
     app_password: SecretRef | None = None
+    appview: Text | None = None  # where replies and counts are read (bridge reactions)
     # Delivery
     posts_per_hour: _count(1, MAX_COUNT) = 6
     posts_per_day: _count(1, MAX_COUNT) = 40
@@ -231,7 +234,7 @@ class AccountConfig(PostOptions):
         if self.type == "mastodon":
             if not self.instance:
                 raise ValueError('a mastodon account needs instance = "https://your.instance"')
-            for name in ("handle", "service", "app_password"):
+            for name in ("handle", "service", "app_password", "appview"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name} is a Bluesky setting; a mastodon account uses instance and access_token")
         else:
@@ -247,6 +250,10 @@ class AccountConfig(PostOptions):
     @property
     def service_url(self) -> str:
         return (self.service or DEFAULT_BLUESKY_SERVICE).rstrip("/")
+
+    @property
+    def appview_url(self) -> str:
+        return (self.appview or DEFAULT_BLUESKY_APPVIEW).rstrip("/")
 
     @property
     def instance_url(self) -> str:
