@@ -290,6 +290,11 @@ class BridgeSettings(_Strict):
     retry_delay: Duration = 60.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The way back (bridge.reactions, docs/reactions.md)
+    syndication_file: Text | None = None  # JSON: permalink -> its remote posts (a Hugo/Jekyll data file)
+    comments_dir: Text | None = None  # comments documents, no-JS fragments and the widget files
+    reactions: bool | None = None  # gather replies and counts in `bridge run`; None: when comments_dir is set
+    reactions_max_age: Duration = 30 * 86400.0  # stop reading a post's reactions this long after it was posted
 
 
 class ConfigModel(_Strict):
@@ -351,6 +356,18 @@ class Config:
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "bridge.sqlite3"
         data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(data_home) / "bridge" / "bridge.sqlite3"
+
+    def syndication_path(self) -> Path | None:
+        return _expand(self.bridge.syndication_file, self.path) if self.bridge.syndication_file else None
+
+    def comments_path(self) -> Path | None:
+        return _expand(self.bridge.comments_dir, self.path) if self.bridge.comments_dir else None
+
+    def gathers_reactions(self) -> bool:
+        """Does `bridge run` read reactions back? As configured; by default when there is somewhere to show them."""
+        if self.bridge.reactions is not None:
+            return self.bridge.reactions
+        return self.bridge.comments_dir is not None
 
     def feed_interval(self, feed: FeedConfig) -> float:
         return feed.interval if feed.interval is not None else self.bridge.interval

@@ -46,6 +46,9 @@ START_SPREAD_SECONDS = 30.0
 # by the wall clock, and would otherwise sleep through a clock set back until it caught up.
 CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
+# Reactions are read (the due ones: bridge.reactions.schedule) and the site's files rewritten this often.
+REACTIONS_INTERVAL = 300.0
+REACTIONS_FIRST_RUN = 60.0
 # Every step of a job — one feed's fetch and parse, one post's page, card image, upload and publish — is bounded
 # by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
 # watchdog is no longer fed, so systemd restarts the service.
@@ -182,6 +185,7 @@ class Daemon:
                 self._schedule_feed(feed)
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
+        self._schedule_reactions()
         heartbeat = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
         self.scheduler.add_job(self._heartbeat_job, "interval", seconds=heartbeat, id="heartbeat",
                                next_run_time=_utc(self.clock()))
@@ -194,6 +198,27 @@ class Daemon:
             self._poll_job, "interval", args=[feed.name], seconds=max(interval / 4, 1.0), jitter=max(interval * 0.05, 0),
             id=f"poll:{feed.name}", replace_existing=True, next_run_time=_utc(first),
         )
+
+    def _schedule_reactions(self) -> None:
+        """The way back (bridge.reactions) is a job of its own: reading reactions never holds a post back."""
+        if self.config.gathers_reactions() or self.config.syndication_path() is not None:
+            self.scheduler.add_job(self._reactions_job, "interval", seconds=REACTIONS_INTERVAL, id="reactions",
+                                   replace_existing=True, next_run_time=_utc(self.clock() + REACTIONS_FIRST_RUN))
+        elif self.scheduler.get_job("reactions") is not None:
+            self.scheduler.remove_job("reactions")
+
+    def _reactions_job(self) -> None:
+        self._run_job("reactions", self._reactions)
+
+    def _reactions(self) -> None:
+        from bridge.reactions.publish import publish_all
+        from bridge.reactions.refresh import Refresher
+
+        config = self.config
+        if config.gathers_reactions():
+            Refresher(config, self.state, clock=self.clock, should_stop=self._stop.is_set,
+                      on_progress=lambda: self._job_progress("reactions")).refresh()
+        publish_all(config, self.state)
 
     def _poll_job(self, name: str) -> None:
         self._run_job(f"poll:{name}", lambda: self._poll(name))
@@ -290,6 +315,7 @@ class Daemon:
         for feed in config.feeds:
             if feed.enabled:
                 self._schedule_feed(feed)
+        self._schedule_reactions()
         log.info("config reloaded: %d feed(s) (%d added, %d removed), %d account(s)",
                  len(new), len(new - old), len(old - new), len(config.accounts))
         self.notifier.ready(self._status_line())

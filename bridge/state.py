@@ -153,6 +153,39 @@ def _m0003_account_deferred_at(db: Database) -> None:
     db.execute("ALTER TABLE accounts ADD COLUMN deferred_at REAL")
 
 
+@migrations(name="0004_reactions")
+def _m0004_reactions(db: Database) -> None:
+    # The way back (bridge.reactions): what each posted delivery got in return, read on a decaying schedule.
+    db.execute(
+        """CREATE TABLE reaction_threads (
+            delivery_id INTEGER PRIMARY KEY REFERENCES deliveries(id),
+            root_url TEXT,                   -- the remote post's web address, as its platform gave it
+            counts TEXT,                     -- bridge.reactions.model.Counts as JSON
+            hidden_ids TEXT,                 -- JSON list: replies the writer hid on the platform itself
+            gathered_at REAL,                -- the last successful read
+            next_refresh_at REAL NOT NULL,
+            refreshes INTEGER NOT NULL DEFAULT 0,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            gone INTEGER NOT NULL DEFAULT 0  -- the remote post was deleted: read no more
+        )"""
+    )
+    db.execute("CREATE INDEX reaction_threads_due ON reaction_threads (gone, next_refresh_at)")
+    db.execute(
+        """CREATE TABLE reaction_replies (
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            remote_id TEXT NOT NULL,
+            url TEXT,
+            author_handle TEXT NOT NULL,
+            data TEXT NOT NULL,              -- Reply.to_dict() as JSON: a stranger's words, unsanitized
+            PRIMARY KEY (delivery_id, remote_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX reaction_replies_url ON reaction_replies (url)")
+    db.execute("CREATE TABLE reaction_hidden (url TEXT PRIMARY KEY, hidden_at REAL NOT NULL) WITHOUT ROWID")
+    db.execute("CREATE TABLE reaction_blocked (handle TEXT PRIMARY KEY, blocked_at REAL NOT NULL) WITHOUT ROWID")
+
+
 @dataclass
 class FeedRow:
     name: str
@@ -768,6 +801,150 @@ class State:
         data = dict(row)
         data["payload"] = json.loads(data["payload"]) if data["payload"] else None
         return DeliveryRow(**data)
+
+    # --- reactions (the way back) -----------------------------------------------------------------------
+
+    def syndicated_deliveries(self, feed: str | None = None) -> list[DeliveryRow]:
+        """Deliveries that made a remote post (posted, or posted and since queued for an edit), oldest first."""
+        where = "WHERE d.remote_id IS NOT NULL" + (" AND e.feed = ?" if feed is not None else "")
+        rows = self.db.execute(f"{self._DELIVERY_SELECT} {where} ORDER BY d.posted_at, d.id",
+                               [feed] if feed is not None else []).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
+    def due_reaction_deliveries(self, now: float, *, posted_since: float, first_before: float,
+                                limit: int) -> list[DeliveryRow]:
+        """Remote posts whose reactions are due a read: never read and posted before `first_before`, or due by
+        their schedule; posted since `posted_since` (older ones are no longer read), most overdue first."""
+        rows = self.db.execute(
+            f"""{self._DELIVERY_SELECT} LEFT JOIN reaction_threads t ON t.delivery_id = d.id
+                WHERE d.remote_id IS NOT NULL AND d.posted_at >= ?
+                  AND ((t.delivery_id IS NULL AND d.posted_at <= ?) OR (t.gone = 0 AND t.next_refresh_at <= ?))
+                ORDER BY COALESCE(t.next_refresh_at, d.posted_at), d.id LIMIT ?""",
+            [posted_since, first_before, now, limit],
+        ).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
+    def save_reactions(self, delivery_id: int, *, root_url: str | None, counts: dict, hidden_ids: list[str],
+                       replies: list[dict], now: float, next_refresh_at: float) -> None:
+        """One read of a post's reactions: the replies replace the last read's, so a reply deleted or made
+        private since is gone."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO reaction_threads (delivery_id, root_url, counts, hidden_ids, gathered_at, next_refresh_at,
+                       refreshes, error_count, last_error, gone)
+                   VALUES (?, ?, ?, ?, ?, ?, 1, 0, NULL, 0)
+                   ON CONFLICT (delivery_id) DO UPDATE SET root_url = excluded.root_url, counts = excluded.counts,
+                       hidden_ids = excluded.hidden_ids, gathered_at = excluded.gathered_at,
+                       next_refresh_at = excluded.next_refresh_at, refreshes = refreshes + 1, error_count = 0,
+                       last_error = NULL, gone = 0""",
+                [delivery_id, root_url, json.dumps(counts), json.dumps(sorted(hidden_ids)), now, next_refresh_at],
+            )
+            self.db.execute("DELETE FROM reaction_replies WHERE delivery_id = ?", [delivery_id])
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO reaction_replies (delivery_id, remote_id, url, author_handle, data) VALUES (?, ?, ?, ?, ?)",
+                [(delivery_id, reply["remote_id"], reply.get("url"), reply["author"]["handle"],
+                  json.dumps(reply, ensure_ascii=False)) for reply in replies],
+            )
+
+    def reactions_failed(self, delivery_id: int, error: str, next_refresh_at: float, now: float) -> None:
+        """A read that failed: the last good read stays shown, the next one is tried at next_refresh_at."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO reaction_threads (delivery_id, next_refresh_at, error_count, last_error)
+                   VALUES (?, ?, 1, ?)
+                   ON CONFLICT (delivery_id) DO UPDATE SET next_refresh_at = excluded.next_refresh_at,
+                       error_count = error_count + 1, last_error = excluded.last_error""",
+                [delivery_id, next_refresh_at, redact(error)],
+            )
+
+    def reactions_gone(self, delivery_id: int, reason: str, now: float) -> None:
+        """The remote post was deleted: its replies are forgotten and it is read no more."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO reaction_threads (delivery_id, next_refresh_at, gone, last_error, gathered_at)
+                   VALUES (?, ?, 1, ?, ?)
+                   ON CONFLICT (delivery_id) DO UPDATE SET gone = 1, counts = NULL, hidden_ids = NULL,
+                       last_error = excluded.last_error, gathered_at = excluded.gathered_at""",
+                [delivery_id, now, redact(reason), now],
+            )
+            self.db.execute("DELETE FROM reaction_replies WHERE delivery_id = ?", [delivery_id])
+
+    def reaction_error_count(self, delivery_id: int) -> int:
+        """How many reads of this post failed in a row."""
+        row = self.db.execute("SELECT error_count FROM reaction_threads WHERE delivery_id = ?", [delivery_id]).fetchone()
+        return row[0] if row else 0
+
+    def reaction_threads(self, *, entry_link: str | None = None) -> list[dict]:
+        """Every read thread (gone ones too), with its delivery's account, entry and replies (dicts)."""
+        where, params = "", []
+        if entry_link is not None:
+            where, params = "WHERE e.link = ?", [entry_link]
+        rows = self.db.execute(
+            f"""SELECT t.*, d.account, d.remote_id, d.remote_url, d.posted_at, d.entry_id, e.feed, e.link, e.data AS entry
+                FROM reaction_threads t JOIN deliveries d ON d.id = t.delivery_id JOIN entries e ON e.id = d.entry_id
+                {where} ORDER BY e.id, d.id""",
+            params,
+        ).fetchall()
+        replies: dict[int, list[dict]] = {}
+        ids = [row["delivery_id"] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for delivery_id, data in self.db.execute(
+                f"SELECT delivery_id, data FROM reaction_replies WHERE delivery_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall():
+                replies.setdefault(delivery_id, []).append(json.loads(data))
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["counts"] = json.loads(data["counts"]) if data["counts"] else None
+            data["hidden_ids"] = json.loads(data["hidden_ids"]) if data["hidden_ids"] else []
+            data["entry"] = Entry.from_dict(json.loads(data["entry"]))
+            data["replies"] = replies.get(row["delivery_id"], [])
+            out.append(data)
+        return out
+
+    def reaction_totals(self) -> dict[str, dict[str, int]]:
+        """account -> totals of likes, reposts, quotes and shown-or-not replies over its read posts."""
+        rows = self.db.execute(
+            """SELECT d.account, COUNT(*) AS posts,
+                      SUM(COALESCE(json_extract(t.counts, '$.likes'), 0)) AS likes,
+                      SUM(COALESCE(json_extract(t.counts, '$.reposts'), 0)) AS reposts,
+                      SUM(COALESCE(json_extract(t.counts, '$.quotes'), 0)) AS quotes,
+                      (SELECT COUNT(*) FROM reaction_replies r JOIN deliveries d2 ON d2.id = r.delivery_id
+                       WHERE d2.account = d.account) AS replies
+               FROM reaction_threads t JOIN deliveries d ON d.id = t.delivery_id
+               WHERE t.gone = 0 AND t.gathered_at IS NOT NULL GROUP BY d.account"""
+        ).fetchall()
+        return {row["account"]: {key: row[key] for key in ("posts", "likes", "reposts", "quotes", "replies")} for row in rows}
+
+    def find_reply(self, url: str) -> dict | None:
+        """A gathered reply by its web address (for `bridge reactions hide`), or None."""
+        row = self.db.execute("SELECT data FROM reaction_replies WHERE url = ? LIMIT 1", [url]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_reply_hidden(self, url: str, hidden: bool, now: float) -> bool:
+        """Hide (or show again) a reply by its URL; False when nothing changed."""
+        with self.transaction():
+            if hidden:
+                cursor = self.db.execute("INSERT OR IGNORE INTO reaction_hidden (url, hidden_at) VALUES (?, ?)", [url, now])
+            else:
+                cursor = self.db.execute("DELETE FROM reaction_hidden WHERE url = ?", [url])
+        return cursor.rowcount > 0
+
+    def set_author_blocked(self, handle: str, blocked: bool, now: float) -> bool:
+        """Block (or unblock) an author by handle, as given (already normalized); False when nothing changed."""
+        with self.transaction():
+            if blocked:
+                cursor = self.db.execute("INSERT OR IGNORE INTO reaction_blocked (handle, blocked_at) VALUES (?, ?)", [handle, now])
+            else:
+                cursor = self.db.execute("DELETE FROM reaction_blocked WHERE handle = ?", [handle])
+        return cursor.rowcount > 0
+
+    def hidden_reply_urls(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT url FROM reaction_hidden").fetchall()}
+
+    def blocked_authors(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT handle FROM reaction_blocked").fetchall()}
 
     # --- accounts: pause, rate-limit deferral, session, instance limits ----------------------------------
 

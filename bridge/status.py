@@ -62,7 +62,9 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
     pending_by_feed = state.pending_count_by_feed()
     feeds = [_isolated(feed.name, lambda feed=feed: _feed_status(state, feed, pending_by_feed)) for feed in config.feeds]
     counts = state.delivery_counts()
-    accounts = [_isolated(name, lambda name=name, account=account: _account_status(config, state, name, account, counts, now))
+    reactions = state.reaction_totals()
+    accounts = [_isolated(name, lambda name=name, account=account: _account_status(config, state, name, account, counts, now)
+                          | {"reactions": reactions.get(name)})
                 for name, account in config.accounts.items()]
     return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts}
 
@@ -165,6 +167,8 @@ def render_status_text(report: dict) -> str:
             if server["default_limits"]:
                 lines.append("    limits: Mastodon's defaults -- the server answers neither /api/v2/instance nor "
                              "/api/v1/instance; fix: check the account's instance address (https://host, no path)")
+        if account.get("reactions"):
+            lines.append("    reactions: " + reactions_line(account["reactions"]))
         if account["unknown"]:
             lines.append(f"    OUTCOME UNKNOWN: {account['unknown']} post(s) held -- an earlier attempt may have "
                          f"posted and bridge cannot look; fix: {account['unknown_fix']}")
@@ -175,3 +179,10 @@ def render_status_text(report: dict) -> str:
         for failure in account["failures"]:
             lines.append(f"    failed: {failure['link'] or failure['entry']}: {failure['reason']}")
     return "\n".join(lines)
+
+
+def reactions_line(totals: dict) -> str:
+    """'12 likes, 3 reposts, 1 quote, 7 replies on 4 posts' (the replies as gathered, before hide/block)."""
+    from bridge.reactions.document import counts_line
+
+    return counts_line(totals).replace(" · ", ", ") + f" on {totals['posts']} post{'s' if totals['posts'] != 1 else ''}"

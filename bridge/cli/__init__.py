@@ -102,6 +102,7 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
                 delivered = deliverer.deliver_due()
             finally:
                 deliverer.close()
+            published = _publish_site_files(config, state)
     for outcome in report.feeds:
         if outcome.notice:
             click.echo(outcome.notice, err=True)
@@ -125,7 +126,22 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
                 click.echo(f"account {account.account}: delivery stopped by an unexpected error: {redact(account.error)}", err=True)
     click.echo(line)
     troubled = delivered and (delivered.failed or any(a.paused or a.unknown or a.error for a in delivered.accounts))
-    return EXIT_FAILURE if failed or troubled else EXIT_OK
+    return EXIT_FAILURE if failed or troubled or (delivered is not None and not published) else EXIT_OK
+
+
+def _publish_site_files(config, state) -> bool:
+    """The syndication file and comments documents, brought up to date with what was just posted (no network)."""
+    if config.syndication_path() is None and config.comments_path() is None:
+        return True
+    from bridge.reactions.files import PublishError
+    from bridge.reactions.publish import publish_all
+
+    try:
+        publish_all(config, state)
+    except PublishError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return False
+    return True
 
 
 def _print_dry_run(config, state) -> None:
@@ -235,9 +251,12 @@ def status(obj: CliContext, as_json: bool) -> int:
 def _register_optional_commands() -> None:
     from bridge.cli.login import login
     from bridge.cli.preview import preview
+    from bridge.cli.reactions_cmd import reactions, syndication
 
     cli.add_command(preview)
     cli.add_command(login)
+    cli.add_command(reactions)
+    cli.add_command(syndication)
 
 
 _register_optional_commands()

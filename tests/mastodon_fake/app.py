@@ -61,6 +61,9 @@ SUPPORTED_MIME_TYPES = [
 ]
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 FALLBACK_DESCRIPTION_LIMIT = 1500
+# app/controllers/api/v1/statuses_controller.rb: CONTEXT_LIMIT, and DESCENDANTS_LIMIT for anonymous requests
+CONTEXT_LIMIT = 4_096
+ANONYMOUS_DESCENDANTS_LIMIT = 60
 
 # ISO 639-1 codes plus the few ISO 639-3 / regional codes Mastodon accepts for posts.
 LANGUAGES = set(
@@ -137,6 +140,8 @@ class Account:
     bot: bool = False
     language: str = "en"  # default posting language
     default_visibility: str = "public"
+    noindex: bool = False  # "exclude my posts from search": clients that index must leave them out
+    avatar: str | None = None  # an avatar URL of its own; None: the server's "missing" picture
 
 
 @dataclasses.dataclass
@@ -203,6 +208,8 @@ class Status:
     tags: list[str] = dataclasses.field(default_factory=list)
     history: list[dict] = dataclasses.field(default_factory=list)
     card_generation: int = 0
+    favourited_by: list[str] = dataclasses.field(default_factory=list)  # account ids
+    reblogs: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)  # account id -> (reblog id, when)
 
 
 @dataclasses.dataclass
@@ -334,6 +341,8 @@ class MastodonState:
         display_name: str = "",
         language: str = "en",
         token: str | None = None,
+        noindex: bool = False,
+        avatar: str | None = None,
     ) -> str:
         """Create a local account (if new) and return a fresh access token for it."""
         with self.lock:
@@ -347,6 +356,8 @@ class MastodonState:
                     created_at=self.clock.now(),
                     display_name=display_name,
                     language=language,
+                    noindex=noindex,
+                    avatar=avatar,
                 )
                 self.accounts[account.id] = account
             return self.issue_token(account.id, _split_scopes(scopes) or ["read", "write", "follow", "push", "profile"], token=token)
@@ -396,8 +407,8 @@ class MastodonState:
             "note": f"<p>{html.escape(account.note)}</p>" if account.note else "",
             "url": self.account_url(account),
             "uri": f"{self.base_url}/ap/users/{account.id}",
-            "avatar": f"{self.base_url}/avatars/original/missing.png",
-            "avatar_static": f"{self.base_url}/avatars/original/missing.png",
+            "avatar": account.avatar or f"{self.base_url}/avatars/original/missing.png",
+            "avatar_static": account.avatar or f"{self.base_url}/avatars/original/missing.png",
             "avatar_description": "",
             "header": f"{self.base_url}/headers/original/missing.png",
             "header_static": f"{self.base_url}/headers/original/missing.png",
@@ -410,7 +421,7 @@ class MastodonState:
             "show_media": True,
             "show_media_replies": True,
             "show_featured": True,
-            "noindex": False,
+            "noindex": account.noindex,
             "feature_approval": {"automatic": [], "manual": [], "current_user": "denied"},
         }
         if credentials:
@@ -513,13 +524,14 @@ class MastodonState:
             "uri": f"{self.base_url}/ap/users/{account.id}/statuses/{status.id}",
             "url": f"{self.account_url(account)}/{status.id}",
             "replies_count": sum(1 for s in self.statuses.values() if s.in_reply_to_id == status.id and not s.deleted),
-            "reblogs_count": 0,
-            "favourites_count": 0,
+            "reblogs_count": len(status.reblogs),
+            "favourites_count": len(status.favourited_by),
             "quotes_count": 0,
             "edited_at": iso_ms(status.edited_at) if status.edited_at is not None else None,
         }
         if viewer is not None:
-            data.update({"favourited": False, "reblogged": False, "muted": False, "bookmarked": False})
+            data.update({"favourited": viewer.id in status.favourited_by, "reblogged": viewer.id in status.reblogs,
+                         "muted": False, "bookmarked": False})
             if own and status.visibility != "direct":
                 data["pinned"] = False
         if source:
@@ -723,9 +735,71 @@ class MastodonState:
             return True
         if status.visibility in ("public", "unlisted"):
             return True
-        if status.visibility == "direct" and viewer is not None:
+        if status.visibility in ("direct", "private") and viewer is not None:
+            # Mentioned accounts see both (followers see private ones too: the fake has no follows).
             return any(m["id"] == viewer.id for m in status.mentions)
         return False
+
+    def context(self, status_id: str, viewer: Account | None) -> tuple[list[Status], list[Status]]:
+        """Mastodon's ContextController: the ancestors (oldest first) and the descendants in depth-first order,
+        each list only what the viewer may see; without a token at most 60 descendants, with one 4,096."""
+        status = self.get_status(status_id, viewer)
+        ancestors, parent = [], self.statuses.get(status.in_reply_to_id or "")
+        while parent is not None and self._visible(parent, viewer) and len(ancestors) < CONTEXT_LIMIT:
+            ancestors.append(parent)
+            parent = self.statuses.get(parent.in_reply_to_id or "")
+        limit = CONTEXT_LIMIT if viewer is not None else ANONYMOUS_DESCENDANTS_LIMIT
+        children: dict[str, list[Status]] = {}
+        for candidate in sorted(self.statuses.values(), key=lambda s: int(s.id)):
+            if candidate.in_reply_to_id:
+                children.setdefault(candidate.in_reply_to_id, []).append(candidate)
+        descendants, stack = [], list(reversed(children.get(status.id, [])))
+        while stack and len(descendants) < limit:
+            candidate = stack.pop()
+            if candidate.deleted:
+                continue  # the tree's walk goes through existing statuses only
+            # Status#descendants walks the whole reply tree and filters each status on its own: a public answer
+            # to a followers-only reply is listed, its parent is not.
+            stack.extend(reversed(children.get(candidate.id, [])))
+            if self._visible(candidate, viewer):
+                descendants.append(candidate)
+        return list(reversed(ancestors)), descendants
+
+    def favourite(self, account: Account, status_id: str, on: bool) -> Status:
+        status = self.get_status(status_id, account)
+        if on and account.id not in status.favourited_by:
+            status.favourited_by.append(account.id)
+        elif not on and account.id in status.favourited_by:
+            status.favourited_by.remove(account.id)
+        return status
+
+    def reblog(self, account: Account, status_id: str) -> Status:
+        status = self.get_status(status_id, account)
+        if status.visibility not in ("public", "unlisted"):
+            raise unprocessable("Validation failed: Reblog of status is not permitted")
+        status.reblogs.setdefault(account.id, (self.ids.next(), self.clock.now()))
+        return status
+
+    def unreblog(self, account: Account, status_id: str) -> Status:
+        status = self.get_status(status_id, account)
+        status.reblogs.pop(account.id, None)
+        return status
+
+    def reblog_json(self, status: Status, account: Account) -> dict:
+        """The boost itself, as POST /api/v1/statuses/:id/reblog answers: a status wrapping the original."""
+        reblog_id, created_at = status.reblogs[account.id]
+        data = self.status_json(status, account)
+        wrapper = {key: data[key] for key in data if key not in ("pinned",)}
+        wrapper.update({
+            "id": reblog_id, "created_at": iso_ms(created_at), "in_reply_to_id": None, "in_reply_to_account_id": None,
+            "sensitive": False, "spoiler_text": "", "language": None,
+            "uri": f"{self.base_url}/ap/users/{account.id}/statuses/{reblog_id}/activity",
+            "url": f"{self.base_url}/users/{account.username}/statuses/{reblog_id}/activity",
+            "replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "quotes_count": 0, "edited_at": None,
+            "favourited": False, "reblogged": True, "content": "", "reblog": data, "application": None,
+            "account": self.account_json(account), "media_attachments": [], "mentions": [], "tags": [], "card": None,
+        })
+        return wrapper
 
     def get_status(self, status_id: str, viewer: Account | None) -> Status:
         status = self.statuses.get(status_id)

@@ -57,6 +57,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/api/v1/statuses/(\d+)", "status_delete"),
         ("GET", r"/api/v1/statuses/(\d+)/source", "status_source"),
         ("GET", r"/api/v1/statuses/(\d+)/history", "status_history"),
+        ("GET", r"/api/v1/statuses/(\d+)/context", "status_context"),
+        ("POST", r"/api/v1/statuses/(\d+)/favourite", "status_favourite"),
+        ("POST", r"/api/v1/statuses/(\d+)/unfavourite", "status_unfavourite"),
+        ("POST", r"/api/v1/statuses/(\d+)/reblog", "status_reblog"),
+        ("POST", r"/api/v1/statuses/(\d+)/unreblog", "status_unreblog"),
         ("POST", r"/api/v2/media", "media_create"),
         ("POST", r"/api/v1/media", "media_create_v1"),
         ("GET", r"/api/v1/media/(\d+)", "media_get"),
@@ -75,7 +80,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 FAMILIES: dict[str, set[str]] = {
     "instance": {"instance_v1", "instance_v2"},
     "accounts": {"verify_credentials", "account_statuses", "account"},
-    "statuses": {"status_create", "status_get", "status_edit", "status_delete", "status_source", "status_history"},
+    "statuses": {"status_create", "status_get", "status_edit", "status_delete", "status_source", "status_history",
+                 "status_context", "status_favourite", "status_unfavourite", "status_reblog", "status_unreblog"},
     "media": {"media_create", "media_create_v1", "media_get", "media_update"},
     "oauth": {"apps", "oauth_authorize", "oauth_authorize_native", "oauth_token", "oauth_revoke", "oauth_metadata"},
 }
@@ -602,6 +608,22 @@ class MastodonFake:
                  "emojis": []}
                 for h in history
             ])
+        if name == "status_context":
+            st.authorize_if_got_token(req, "read", "read:statuses")
+            viewer = st.viewer(req)
+            ancestors, descendants = st.context(args[0], viewer)
+            return Response(200, {"ancestors": [st.status_json(s, viewer) for s in ancestors],
+                                  "descendants": [st.status_json(s, viewer) for s in descendants]})
+        if name in ("status_favourite", "status_unfavourite"):
+            account = st.require_user(req, "write", "write:favourites")
+            status = st.favourite(account, args[0], on=(name == "status_favourite"))
+            return Response(200, st.status_json(status, account))
+        if name == "status_reblog":
+            account = st.require_user(req, "write", "write:statuses")
+            return Response(200, st.reblog_json(st.reblog(account, args[0]), account))
+        if name == "status_unreblog":
+            account = st.require_user(req, "write", "write:statuses")
+            return Response(200, st.status_json(st.unreblog(account, args[0]), account))
         if name == "status_edit":
             account = st.require_user(req, "write", "write:statuses")
             status = st.update_status(account, args[0], p)
