@@ -8,6 +8,7 @@ it all from the PDS's firehose, and the gatherer reads it back over loopback lik
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import time
 
@@ -22,6 +23,7 @@ from bridge.state import State
 from bridge.targets.bluesky import BlueskyTarget
 from tests.appview_fixture import AppViewServer, BskyActor, Ref
 from tests.bluesky_helpers import byte_range, delivery, get_record
+from tests.reactions_helpers import BLOG, TOKEN_ENV, Blog, flatten, json_feed
 
 ACCOUNT = "bsky"
 PASSWORD_ENV = "BRIDGE_TEST_APPVIEW_APP_PASSWORD"
@@ -263,3 +265,78 @@ def test_appview_defaults_to_the_public_endpoint_and_is_a_bluesky_setting():
     with pytest.raises(Exception, match="appview is a Bluesky setting"):
         parse_config({"accounts": {"m": {"type": "mastodon", "instance": "https://m.example",
                                          "appview": "https://public.api.bsky.app"}}})
+
+
+# --------------------------------------------------------------------------- end to end: bridge reactions refresh
+
+
+class BlueskyBlog(Blog):
+    """tests/reactions_helpers.py's Blog, posting to the writer's Bluesky account and reading its AppView."""
+
+    ACCOUNT = "bsky"
+
+    def __init__(self, tmp_path, feed_server, appview: AppViewServer) -> None:
+        super().__init__(tmp_path, feed_server, "https://unused.example", appview.bridge.app_password)
+        self.config.write_text(
+            f'[bridge]\nstate = "{self.state_path}"\nallow_private_addresses = true\n'
+            f'comments_dir = "{self.comments_dir}"\nsyndication_file = "{self.syndication_file}"\n\n'
+            f'[accounts.{self.ACCOUNT}]\ntype = "bluesky"\nhandle = "{appview.bridge.handle}"\n'
+            f'service = "{appview.pds_url}"\nappview = "{appview.appview_url}"\n'
+            f'app_password = {{ env = "{TOKEN_ENV}" }}\nposts_per_hour = 1000000\nposts_per_day = 1000000\n\n'
+            f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/blog.json")}"\naccounts = ["{self.ACCOUNT}"]\n'
+        )
+
+    def post(self, path: str, title: str) -> tuple[str, str]:
+        self.server.route("/blog.json", json_feed([]), content_type="application/feed+json")
+        assert self.bridge("poll").returncode == 0
+        link = f"{BLOG}{path}"
+        self.server.route("/blog.json", json_feed([{"id": path, "url": link, "title": title,
+                                                     "content_html": f"<p>About {title}.</p>"}]),
+                          content_type="application/feed+json")
+        run = self.bridge("poll", "--feed", "blog")
+        assert run.returncode == 0, run.stderr
+        with State.open_readonly(self.state_path) as state:
+            [row] = state.deliveries(account=self.ACCOUNT)
+        assert row.state == "posted", (row.state, row.last_error)
+        return link, row.remote_id
+
+
+def test_bridge_reactions_refresh_brings_bluesky_replies_to_the_site(appview, people, writer, feed_server, tmp_path):
+    blog = BlueskyBlog(tmp_path, feed_server, appview)
+    link, uri = blog.post("/posts/home", "Replies come home")
+    cid = get_record(appview.pds_url, uri)["cid"]
+    root = Ref(uri, cid)
+    ada, bob, shy = people["ada"], people["bob"], people["shy"]
+    shy.ask_not_to_be_indexed("Shy Person")
+    first = ada.reply(root, "Welcome home, replies", langs=["en"])
+    bob.reply(first, "Nested answer from Bob", root=root)
+    rude = bob.reply(root, "A reply the writer hides on Bluesky")
+    shy.reply(root, "Not for logged-out readers")
+    writer.threadgate(root, hidden_replies=[rude.uri])
+    ada.like(root)
+    bob.repost(root)
+    appview.wait_thread(uri, lambda t: t["post"].get("replyCount") == 3 and t["post"].get("likeCount") == 1
+                        and t["post"].get("repostCount") == 1)
+
+    run = blog.refresh(link)
+    assert "read 1 post(s)" in run.stdout
+
+    document = blog.document(link)
+    assert document["counts"] == {"likes": 1, "reposts": 1, "quotes": 0, "replies": 2}
+    [post] = document["posts"]
+    assert post["platform"] == "bluesky" and post["url"].startswith(f"https://bsky.app/profile/{appview.bridge.handle}/post/")
+    assert flatten(document["replies"]) == [(0, ada.handle, "Welcome home, replies"),
+                                            (1, bob.handle, "Nested answer from Bob")]
+    top = document["replies"][0]
+    assert top["author"]["name"] == "Ada Lovelace" and top["author"]["url"] == f"https://bsky.app/profile/{ada.handle}"
+    assert top["author"]["avatar"] and top["author"]["avatar"].startswith("https://")
+    fragment = blog.fragment(link)
+    assert "Welcome home, replies" in fragment and "Reply on Bluesky" in fragment
+    for absent in ("A reply the writer hides", "Not for logged-out readers", shy.handle):
+        assert absent not in fragment and absent not in json.dumps(document)
+
+    # The reply is deleted on Bluesky: gone from the site at the next refresh.
+    ada.delete(first.uri)
+    appview.wait_thread(uri, lambda t: t["post"].get("replyCount") == 2)
+    blog.refresh(link)
+    assert blog.document(link)["replies"] == []  # Bob's answer went with the reply it answered
