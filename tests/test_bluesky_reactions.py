@@ -15,7 +15,7 @@ import time
 import pytest
 
 from bridge.config import DEFAULT_BLUESKY_APPVIEW, AccountConfig, parse_config, resolve_secret
-from bridge.errors import ReactionsError, RemotePostGone
+from bridge.errors import ReactionsError, ReactionsRateLimited, RemotePostGone
 from bridge.platforms.bluesky.reactions import gather
 from bridge.reactions.gatherer import HttpOptions, gatherer_for
 from bridge.reactions.model import Reply, Thread
@@ -222,6 +222,47 @@ def test_hostile_reply_text_and_links_come_back_as_text(appview, settings, poste
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reply.content_html
 
 
+def test_replies_by_someone_the_writer_blocked_on_bluesky_are_not_gathered(appview, settings, posted, writer):
+    _, account = settings
+    row, root = posted("A post answered by someone the writer then blocks")
+    troll, ada = appview.new_account("troll"), appview.new_account("ada2")
+    unwanted = troll.reply(root, "Unwanted")
+    ada.reply(unwanted, "Answering the unwanted one", root=root)
+    kept = ada.reply(root, "A welcome reply")
+    appview.wait_thread(root.uri, replies_counted(2))
+    writer.create("app.bsky.graph.block", {"subject": troll.did, "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    appview.wait_thread(root.uri, lambda t: len(t.get("replies") or []) == 1)
+
+    assert [reply.remote_id for reply in gathered(account, row).replies] == [kept.uri]
+
+
+def test_blocked_and_deleted_nodes_in_an_answer_are_skipped_with_what_is_below_them(appview, settings, posted, people,
+                                                                                    feed_server):
+    """The AppView's #blockedPost and #notFoundPost nodes (app.bsky.feed.defs) carry no post: nothing to show. The
+    answer is the real AppView's, with such nodes put in the places a block or a deletion leaves them."""
+    _, account = settings
+    row, root = posted("A post whose thread has holes")
+    ok = people["ada"].reply(root, "A reply that is there")
+    people["bob"].reply(ok, "An answer to it", root=root)
+    answer = appview.wait_thread(root.uri,
+                                 lambda t: len(t.get("replies") or []) == 1 and t["replies"][0].get("replies"))
+    did = people["bob"].did
+    answer["replies"].append({"$type": "app.bsky.feed.defs#blockedPost", "uri": f"at://{did}/app.bsky.feed.post/3kb",
+                              "blocked": True, "author": {"did": did, "viewer": {"blockedBy": True}}})
+    answer["replies"][0]["replies"].append({"$type": "app.bsky.feed.defs#notFoundPost",
+                                            "uri": f"at://{did}/app.bsky.feed.post/3kn", "notFound": True})
+    feed_server.route("/xrpc/app.bsky.feed.getPostThread", json.dumps({"thread": answer}),
+                      content_type="application/json")
+    served = account.model_copy(update={"appview": feed_server.base_url})
+
+    thread = gathered(served, row)
+
+    assert [reply.text for reply in thread.replies] == ["A reply that is there", "An answer to it"]
+    [request] = feed_server.requests_for("/xrpc/app.bsky.feed.getPostThread")
+    assert request.headers["user-agent"] == HTTP.user_agent  # bridge's user agent, as on every request it sends
+    assert f"uri={root.uri.replace(':', '%3A').replace('/', '%2F')}" in request.path and "depth=1000" in request.path
+
+
 # --------------------------------------------------------------------------- failures
 
 
@@ -246,6 +287,39 @@ def test_an_unreachable_appview_is_a_reactions_error_not_a_crash(settings):
 
     with pytest.raises(ReactionsError, match=f"127.0.0.1:{port}"):
         gathered(dead, row)
+
+
+def test_a_rate_limited_appview_says_when_to_come_back(settings, feed_server):
+    _, account = settings
+    reset = int(time.time()) + 300
+    feed_server.route("/xrpc/app.bsky.feed.getPostThread", json.dumps({"error": "RateLimitExceeded",
+                                                                       "message": "Rate Limit Exceeded"}),
+                      status=429, content_type="application/json",
+                      headers={"ratelimit-limit": "3000", "ratelimit-remaining": "0", "ratelimit-reset": str(reset),
+                               "ratelimit-policy": "3000;w=300"})
+    served = account.model_copy(update={"appview": feed_server.base_url})
+    row = dataclasses.replace(delivery(ACCOUNT), state="posted", remote_id="at://did:plc:abc/app.bsky.feed.post/3k")
+
+    with pytest.raises(ReactionsRateLimited) as caught:
+        gathered(served, row)
+    assert caught.value.retry_at == reset
+
+
+@pytest.mark.parametrize("route", [
+    {"status": 502, "body": "bad gateway", "content_type": "text/plain"},
+    {"status": 200, "body": "{}", "content_type": "application/json"},  # no thread in the answer
+    {"status": 200, "body": '{"thread": {"$type": "app.bsky', "content_type": "application/json", "trickle": 0.5},
+])
+def test_a_failing_or_dripping_appview_is_a_reactions_error_within_the_deadline(settings, feed_server, route):
+    _, account = settings
+    body = route.pop("body")
+    feed_server.route("/xrpc/app.bsky.feed.getPostThread", body, **route)
+    served = account.model_copy(update={"appview": feed_server.base_url})
+    row = dataclasses.replace(delivery(ACCOUNT), state="posted", remote_id="at://did:plc:abc/app.bsky.feed.post/3k")
+
+    with pytest.raises(ReactionsError) as caught:
+        gather(served, None, row, deadline=time.monotonic() + 3, http=HTTP)
+    assert not isinstance(caught.value, RemotePostGone)
 
 
 def test_a_delivery_without_an_at_uri_is_refused_clearly(settings):
@@ -324,7 +398,8 @@ def test_bridge_reactions_refresh_brings_bluesky_replies_to_the_site(appview, pe
     document = blog.document(link)
     assert document["counts"] == {"likes": 1, "reposts": 1, "quotes": 0, "replies": 2}
     [post] = document["posts"]
-    assert post["platform"] == "bluesky" and post["url"].startswith(f"https://bsky.app/profile/{appview.bridge.handle}/post/")
+    assert post["platform"] == "bluesky"
+    assert post["url"].startswith(f"https://bsky.app/profile/{appview.bridge.handle}/post/")
     assert flatten(document["replies"]) == [(0, ada.handle, "Welcome home, replies"),
                                             (1, bob.handle, "Nested answer from Bob")]
     top = document["replies"][0]

@@ -87,6 +87,8 @@ def _fetch_thread(appview: str, uri: str, deadline: float, http: HttpOptions) ->
         raise ReactionsError(f"{appview} refused to read {uri}: {_describe(exc)}") from None
     except (RequestErrorBase, httpx.HTTPError) as exc:
         raise ReactionsError(f"{appview} could not be read for {uri}: {_describe(exc)}") from None
+    except ValueError as exc:  # the SDK parsing a body that is not JSON (or was cut off by the deadline)
+        raise ReactionsError(f"{appview} answered {GET_POST_THREAD} for {uri} unreadably: {exc}") from None
     finally:
         request.close()
     if not isinstance(response.content, dict) or not isinstance(response.content.get("thread"), dict):
