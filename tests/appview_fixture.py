@@ -23,16 +23,12 @@ When it is not installed or does not start, the fixture FAILS with the reason (n
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import signal
 import struct
-import tempfile
 import time
 import zlib
 from datetime import datetime, timezone
@@ -43,7 +39,7 @@ import httpx
 import pytest
 
 from tests.pds_fixture import Account, create_account
-from tests.takahe_fixture import ServerProcesses, _postgres_bin, _remove_stale_run_dirs, _tree_rss
+from tests.takahe_fixture import ServerProcesses, _postgres_bin, close_at_exit
 
 __all__ = ["AppViewError", "AppViewServer", "BskyActor", "appview", "install_problem"]
 
@@ -214,18 +210,10 @@ class AppViewServer(ServerProcesses):
         problem = install_problem()
         if problem is not None:
             raise AppViewError(f"the AppView network is not installed: {problem}. Install it with `{INSTALL_COMMAND}`")
-        _remove_stale_run_dirs(RUN_PREFIX)
-        self.run_dir = self.default_cwd = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
-        (self.run_dir / "owner.pid").write_text(str(os.getpid()))
-        self._processes = []
-        self.timings = {}
         self._actors: list[BskyActor] = []
-        self._closed = False
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
+        self._open_run_dir(RUN_PREFIX)
+        self.default_cwd = self.run_dir
+        self._start_or_close()
 
     def __repr__(self) -> str:
         return f"<AppViewServer {getattr(self, 'appview_url', '?')} {'closed' if self._closed else 'running'}>"
@@ -319,11 +307,7 @@ class AppViewServer(ServerProcesses):
                 raise AppViewError(f"the AppView's thread for {uri} did not reach the expected state in {timeout} s")
             time.sleep(0.1)
 
-    # ----------------------------------------------------------------- figures and shutdown
-
-    def rss_bytes(self) -> dict[str, int]:
-        """Resident memory of PostgreSQL and of the node process."""
-        return {p.name: _tree_rss(p.proc.pid) for p in self._processes if p.alive()}
+    # ----------------------------------------------------------------- shutdown
 
     def close(self) -> None:
         """Stop every process and remove every file. Idempotent."""
@@ -332,22 +316,10 @@ class AppViewServer(ServerProcesses):
         self._closed = True
         for actor in self._actors:
             actor.close()
-        for process in reversed(self._processes):  # the network (EOF on stdin), then PostgreSQL
-            process.stop(signal.SIGINT)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._stop_processes()  # the network (EOF on stdin), then PostgreSQL
 
 
 # --------------------------------------------------------------------------- the fixture
-
-_servers: list[AppViewServer] = []
-
-
-@atexit.register
-def _close_all() -> None:  # last resort; the fixture closes its server itself
-    for server in _servers:
-        with contextlib.suppress(Exception):
-            server.close()
-
 
 @pytest.fixture(scope="session")
 def appview() -> Iterator[AppViewServer]:
@@ -357,7 +329,7 @@ def appview() -> Iterator[AppViewServer]:
         server = AppViewServer()
     except AppViewError as e:
         pytest.fail(f"real Bluesky AppView unavailable: {e}", pytrace=False)
-    _servers.append(server)
+    close_at_exit(server)
     try:
         yield server
     finally:

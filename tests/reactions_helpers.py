@@ -58,6 +58,8 @@ def json_feed(items: list[dict]) -> str:
 class Blog:
     """One config and state: a JSON feed on the feed server, posted to one Mastodon-API account by `bridge`."""
 
+    account = "masto"  # the account the config names (a subclass may write another: test_bluesky_reactions.py)
+
     def __init__(self, tmp_path: Path, feed_server, instance: str, token: str) -> None:
         self.tmp_path, self.server, self.token = tmp_path, feed_server, token
         self.state_path = tmp_path / "state.sqlite3"
@@ -91,7 +93,7 @@ class Blog:
         run = self.bridge("poll", "--feed", "blog")
         assert run.returncode == 0, run.stderr
         with State.open_readonly(self.state_path) as state:
-            [row] = state.deliveries(account="masto")
+            [row] = state.deliveries(account=self.account)
         assert row.state == "posted", (row.state, row.last_error)
         return link, row.remote_id
 

@@ -282,14 +282,35 @@ class TakaheAccount:
 
 class ServerProcesses:
     """Child processes started for one test server (PostgreSQL among them), stopped in reverse order at close.
-    Shared by TakaheServer and tests/appview_fixture.py's AppViewServer; the subclass sets run_dir, error,
-    default_cwd and _processes/timings (an empty list and dict) before starting anything."""
+    Shared by TakaheServer and tests/appview_fixture.py's AppViewServer: the subclass sets `error` and
+    `default_cwd`, calls _open_run_dir, then _start_or_close (which runs its _start)."""
 
     error: type[Exception] = RuntimeError
     run_dir: Path
     default_cwd: Path
     _processes: list[_Process]
     timings: dict[str, float]
+    _closed: bool
+
+    def rss_bytes(self) -> dict[str, int]:
+        """Resident memory of each live process (with its children), by name: PostgreSQL, the servers."""
+        return {p.name: _tree_rss(p.proc.pid) for p in self._processes if p.alive()}
+
+    def _open_run_dir(self, prefix: str) -> None:
+        """A new temporary run directory (and no processes yet), after removing those of sessions that died."""
+        _remove_stale_run_dirs(prefix)
+        self.run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        (self.run_dir / "owner.pid").write_text(str(os.getpid()))
+        self._processes = []
+        self.timings = {}
+        self._closed = False
+
+    def _start_or_close(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
 
     def _timed(self, name: str, t0: float) -> None:
         self.timings[name] = round(time.monotonic() - t0, 2)
@@ -313,6 +334,12 @@ class ServerProcesses:
                 raise self.error(f"{what} exited (code {process.proc.returncode}):\n{process.output()}")
             if matches(line):
                 return
+
+    def _stop_processes(self) -> None:
+        """Every process, last started first, with SIGINT (PostgreSQL's fast shutdown); then the run directory."""
+        for process in reversed(self._processes):
+            process.stop(signal.SIGINT)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def _start_postgres(self, user: str) -> None:
         """A throwaway PostgreSQL cluster in run_dir/pg owned by `user` (password db_password), with a database named
@@ -359,21 +386,12 @@ class TakaheServer(ServerProcesses):
         problem = install_problem()
         if problem is not None:
             raise TakaheError(f"Takahē is not installed: {problem}. Install it with `{INSTALL_COMMAND}`")
-        _remove_stale_run_dirs()
         self.home = install_dir()
         self.src = self.default_cwd = self.home / "src"
         self.python = str(self.home / "venv" / "bin" / "python")
-        self.run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
-        (self.run_dir / "owner.pid").write_text(str(os.getpid()))
-        self._processes: list[_Process] = []
         self._admin_lock = threading.Lock()
-        self._closed = False
-        self.timings: dict[str, float] = {}
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
+        self._open_run_dir(RUN_PREFIX)
+        self._start_or_close()
 
     def __repr__(self) -> str:
         return f"<TakaheServer {getattr(self, 'url', '?')} {'closed' if self._closed else 'running'}>"
@@ -547,10 +565,6 @@ class TakaheServer(ServerProcesses):
             rows.append((method, path, int(status)))
         return rows
 
-    def rss_bytes(self) -> dict[str, int]:
-        """Resident memory of PostgreSQL, gunicorn (master + worker) and the admin process."""
-        return {p.name: _tree_rss(p.proc.pid) for p in self._processes if p.alive()}
-
     # ----------------------------------------------------------------- shutdown
 
     def close(self) -> None:
@@ -560,21 +574,25 @@ class TakaheServer(ServerProcesses):
         self._closed = True
         # gunicorn, the admin process, then PostgreSQL; SIGINT is a quick shutdown to both servers (gunicorn's
         # SIGTERM waits for idle keep-alive connections).
-        for process in reversed(self._processes):
-            process.stop(signal.SIGINT)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._stop_processes()
 
 
 # --------------------------------------------------------------------------- the fixture
 
-_servers: list[TakaheServer] = []
+_servers: list = []  # every server started here or by tests/appview_fixture.py
 
 
 @atexit.register
-def _close_all() -> None:  # last resort; the fixture closes its server itself
+def _close_all() -> None:  # last resort; the fixtures close their servers themselves
     for server in _servers:
         with contextlib.suppress(Exception):
             server.close()
+
+
+def close_at_exit(server):
+    """Registers a started server (anything with close()) to be closed when the test process exits."""
+    _servers.append(server)
+    return server
 
 
 def start_takahe() -> TakaheServer:
@@ -583,8 +601,7 @@ def start_takahe() -> TakaheServer:
         server = TakaheServer()
     except TakaheError as e:
         pytest.fail(f"real Takahē unavailable: {e}", pytrace=False)
-    _servers.append(server)
-    return server
+    return close_at_exit(server)
 
 
 @pytest.fixture(scope="session")

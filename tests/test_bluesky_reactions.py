@@ -23,7 +23,7 @@ from bridge.state import State
 from bridge.targets.bluesky import BlueskyTarget
 from tests.appview_fixture import AppViewServer, BskyActor, Ref
 from tests.bluesky_helpers import byte_range, delivery, get_record
-from tests.reactions_helpers import BLOG, TOKEN_ENV, Blog, flatten, json_feed
+from tests.reactions_helpers import TOKEN_ENV, Blog, flatten
 
 ACCOUNT = "bsky"
 PASSWORD_ENV = "BRIDGE_TEST_APPVIEW_APP_PASSWORD"
@@ -347,32 +347,18 @@ def test_appview_defaults_to_the_public_endpoint_and_is_a_bluesky_setting():
 class BlueskyBlog(Blog):
     """tests/reactions_helpers.py's Blog, posting to the writer's Bluesky account and reading its AppView."""
 
-    ACCOUNT = "bsky"
+    account = "bsky"
 
     def __init__(self, tmp_path, feed_server, appview: AppViewServer) -> None:
         super().__init__(tmp_path, feed_server, "https://unused.example", appview.bridge.app_password)
         self.config.write_text(
             f'[bridge]\nstate = "{self.state_path}"\nallow_private_addresses = true\n'
             f'comments_dir = "{self.comments_dir}"\nsyndication_file = "{self.syndication_file}"\n\n'
-            f'[accounts.{self.ACCOUNT}]\ntype = "bluesky"\nhandle = "{appview.bridge.handle}"\n'
+            f'[accounts.{self.account}]\ntype = "bluesky"\nhandle = "{appview.bridge.handle}"\n'
             f'service = "{appview.pds_url}"\nappview = "{appview.appview_url}"\n'
             f'app_password = {{ env = "{TOKEN_ENV}" }}\nposts_per_hour = 1000000\nposts_per_day = 1000000\n\n'
-            f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/blog.json")}"\naccounts = ["{self.ACCOUNT}"]\n'
+            f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/blog.json")}"\naccounts = ["{self.account}"]\n'
         )
-
-    def post(self, path: str, title: str) -> tuple[str, str]:
-        self.server.route("/blog.json", json_feed([]), content_type="application/feed+json")
-        assert self.bridge("poll").returncode == 0
-        link = f"{BLOG}{path}"
-        self.server.route("/blog.json", json_feed([{"id": path, "url": link, "title": title,
-                                                     "content_html": f"<p>About {title}.</p>"}]),
-                          content_type="application/feed+json")
-        run = self.bridge("poll", "--feed", "blog")
-        assert run.returncode == 0, run.stderr
-        with State.open_readonly(self.state_path) as state:
-            [row] = state.deliveries(account=self.ACCOUNT)
-        assert row.state == "posted", (row.state, row.last_error)
-        return link, row.remote_id
 
 
 def test_bridge_reactions_refresh_brings_bluesky_replies_to_the_site(appview, people, writer, feed_server, tmp_path):
