@@ -14,8 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bridge.config import load_config
 from bridge.reactions.files import document_name
 from bridge.state import State
+from bridge.web.metrics import DaemonMetrics
+from bridge.web.pages import DaemonView, Health, status_page
 from tests.reactions_helpers import Api, Blog, flatten
 from tests.test_daemon import start_daemon, stop, wait_for
 from tests.test_mastodon_fake import fake  # noqa: F401  (the fake, started and checked for its own errors)
@@ -78,6 +81,11 @@ def test_replies_by_others_come_back_threaded_with_counts(blog, fake):
     status = json.loads(blog.bridge("status", "--json").stdout)
     assert status["accounts"][0]["reactions"] == {"posts": 1, "likes": 3, "reposts": 2, "quotes": 0, "replies": 4}
     assert "reactions: 3 likes, 2 reposts, 4 replies on 1 post" in blog.bridge("status").stdout
+    # ... and the status page (bridge run's http_listen) shows them on the account's card
+    page = status_page(DaemonView(config=lambda: load_config(blog.config), health=lambda: Health(True, "polling"),
+                                  metrics=DaemonMetrics(0.0))).body.decode()
+    card = page[page.index('id="account-masto"'):]
+    assert "<dt>Reactions</dt><dd>3 likes, 2 reposts, 4 replies on 1 post</dd>" in card[:card.index("</article>")]
 
 
 def test_deleted_private_and_noindex_replies_never_show(blog, fake):

@@ -22,7 +22,7 @@ from bridge import __version__
 from bridge.config import Config
 from bridge.errors import StateError
 from bridge.state import State
-from bridge.status import collect_status
+from bridge.status import collect_status, reactions_line
 from bridge.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bridge.web.metrics import DaemonMetrics
 from bridge.web.access import Access
@@ -180,3 +180,4 @@ _TEMPLATES = Environment(
 )
 _TEMPLATES.filters["safe_url"] = safe_url
 _TEMPLATES.filters["ago"] = ago
+_TEMPLATES.globals["reactions_line"] = reactions_line  # the same words as `bridge status`
