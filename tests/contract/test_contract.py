@@ -9,7 +9,9 @@ where it has to die at a crash point).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import signal
 import time
 from dataclasses import dataclass
@@ -84,9 +86,10 @@ class World:
 
     def poll(self, *args: str) -> Poll:
         """`bridge poll --feed blog`, in this process."""
-        result = CliRunner().invoke(cli, ["--config", str(self.config), *(args or ("poll", "--feed", "blog"))],
-                                    env={CREDENTIAL_ENV: self.account.credential, "BRIDGE_CONFIG": None},
-                                    standalone_mode=False)
+        with logging_as_it_was():
+            result = CliRunner().invoke(cli, ["--config", str(self.config), *(args or ("poll", "--feed", "blog"))],
+                                        env={CREDENTIAL_ENV: self.account.credential, "BRIDGE_CONFIG": None},
+                                        standalone_mode=False)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return Poll(result.return_value, result.stdout, result.stderr)
@@ -110,6 +113,19 @@ class World:
     def status(self) -> dict:
         shown = self.poll("status", "--json")
         return json.loads(shown.stdout)["accounts"][0]
+
+
+@contextlib.contextmanager
+def logging_as_it_was():
+    """The CLI sets up logging for a process (handlers on the root logger, bridge's not propagating): in this one,
+    the tests that come later must find it as it was."""
+    loggers = [logging.getLogger(name) for name in ("", "bridge", "httpx", "httpcore", "apscheduler")]
+    saved = [(logger, logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, handlers, level, propagate in saved:
+            logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
 
 
 @pytest.fixture(params=TABLE, ids=[row.name for row in TABLE])
