@@ -33,6 +33,7 @@ SHIPPED = {
     "0002_repair_earlier_schemas": "e4bd640982cc181ced252386537080bfb69ad156afed62baed7fb0fc878c0396",
     "0003_account_deferred_at": "d527da37b7b7cc598a4f3245c9bd79e7bf8b7ce0672230764817601aefa2c4ae",
     "0004_nostr": "4a5626cdd4dc3558477bc2dbdaef802086435976351b8305d0f780f8b82264d0",
+    "0005_threads": "7b8abde721d6ae8f530529bb6b75a7cff039e02e5d932c1c673e92f4bcb59099",
 }
 
 

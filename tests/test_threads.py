@@ -1,0 +1,295 @@
+"""Threads: the payload's rules, and the target against the Threads fake on 127.0.0.1 (tests/threads_fake):
+one post per entry with its link preview, a lost answer settled by the stored container, the quota waited out,
+the token refreshed for 59 simulated days, an expired token pausing the account with the steps."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
+from bridge.model import Entry, ImageCandidate
+from bridge.platforms.threads.account import ThreadsAccount
+from bridge.platforms.threads.payload import MAX_CHARACTERS, MAX_LINKS, link_count, threads_length, threads_payload
+from bridge.platforms.threads.target import ThreadsTarget
+from bridge.platforms.threads.tokens import DAY
+from bridge.redact import redact
+from bridge.render import render_post
+from bridge.state import State
+from tests.render_corpus import settings
+from tests.threads_fake import ThreadsFake
+
+LINK = "https://blog.example.com/2026/12/on-bridges"
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def entry(n: int = 1, **fields) -> Entry:
+    values = dict(key=f"tag:blog.example.com,2026:{n}", link=f"{LINK}-{n}", title=f"On bridges, part {n}",
+                  summary_html="<p>Why a bridge should post each entry once, and only once, wherever it goes.</p>",
+                  published=datetime(2026, 12, 1, tzinfo=timezone.utc), categories=["Engineering", "Python"])
+    values.update(fields)
+    return Entry(**values)
+
+
+def payload_for(item: Entry, **overrides) -> dict:
+    return threads_payload(render_post(item, settings("threads", **overrides)), settings("threads", **overrides))
+
+
+# --- payload -------------------------------------------------------------------------------------------------
+
+
+def test_a_text_post_has_teaser_permalink_link_preview_and_one_topic_tag():
+    payload = payload_for(entry())
+    assert payload["media_type"] == "TEXT"
+    assert payload["text"].startswith("On bridges, part 1") and f"{LINK}-1" in payload["text"]
+    assert payload["link_attachment"] == f"{LINK}-1"
+    assert payload["topic_tag"] == "Engineering"  # the first hashtag; none in the text
+    assert "#" not in payload["text"]
+
+
+def test_a_long_summary_is_cut_to_500_characters_counting_emoji_as_their_bytes():
+    long = "<p>" + " ".join(["Bridges carry 🚲 and people across rivers."] * 60) + "</p>"
+    payload = payload_for(entry(summary_html=long))
+    assert threads_length(payload["text"]) <= MAX_CHARACTERS
+    assert len(payload["text"]) < MAX_CHARACTERS  # the emoji cost more than one each
+    assert payload["text"].rstrip().endswith(f"{LINK}-1")
+    assert threads_length("👍") == 4 and threads_length("abc") == 3
+
+
+def test_a_summary_full_of_links_is_cut_to_five_links():
+    many = "<p>" + " ".join(f"See https://example.org/{n} for part {n}." for n in range(9)) + "</p>"
+    payload = payload_for(entry(summary_html=many))
+    assert link_count(payload["text"], payload["link_attachment"]) <= MAX_LINKS
+    assert f"{LINK}-1" in payload["text"]
+
+
+def test_an_attached_image_makes_an_image_post_with_its_public_url():
+    item = entry(images=[ImageCandidate(url="https://cdn.example.com/cover.jpg", alt="A bridge", source="enclosure")])
+    payload = payload_for(item, images="attach")
+    assert payload["media_type"] == "IMAGE" and payload["image_url"] == "https://cdn.example.com/cover.jpg"
+    assert payload["alt_text"] == "A bridge" and payload["link_attachment"] is None
+    assert f"{LINK}-1" in payload["text"]
+
+
+# --- the target against the fake ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake():
+    clock = Clock()
+    with ThreadsFake(clock=clock) as server:
+        server.test_clock = clock
+        yield server
+
+
+@pytest.fixture
+def clock(fake):
+    fake.test_clock.now += 400 * DAY  # every test's tokens and quota start afresh
+    fake.clear_faults()
+    return fake.test_clock
+
+
+def account(fake) -> ThreadsAccount:
+    return ThreadsAccount.model_validate({"type": "threads", "access_token": {"env": "T"}, "graph_url": fake.url})
+
+
+def target_for(fake, state, token, clock) -> ThreadsTarget:
+    return ThreadsTarget("threads", account(fake), token, state, clock=clock)
+
+
+def queued(state: State, item: Entry, clock) -> object:
+    state.ensure_feed("blog", "https://blog.example.com/feed")
+    entry_id = state.add_entry("blog", item, "new", "hash", [], clock())
+    delivery_id = state.add_delivery(entry_id, "threads", idempotency_key=item.key, rkey=None, now=clock())
+    return state.get_delivery(delivery_id)
+
+
+def test_an_entry_is_posted_once_with_its_link_preview_and_permalink(fake, clock):
+    token = fake.add_user("writer1")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    delivery = queued(state, entry(), clock)
+    payload = payload_for(entry())
+    published = target.publish(delivery, payload)
+    [post] = fake.posts(token)
+    assert post["id"] == published.remote_id and post["permalink"] == published.url
+    assert post["link_attachment_url"] == f"{LINK}-1" and post["topic_tag"] == "Engineering"
+    assert state.threads_container(delivery.id) is not None  # stored before it was published
+
+
+def test_a_lost_answer_after_publish_resolves_to_one_post(fake, clock):
+    token = fake.add_user("writer2")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    delivery = queued(state, entry(2), clock)
+    payload = payload_for(entry(2))
+    state.set_payload(delivery.id, payload)
+    delivery = state.get_delivery(delivery.id)
+    fake.inject("POST /v1.0/{user}/threads_publish", "lost")
+    with pytest.raises(TransientPublishError):
+        target.publish(delivery, payload)
+    assert len(fake.posts(token)) == 1  # it was made; bridge did not hear
+    found = target.find_existing(delivery)  # what the engine asks before trying again
+    [post] = fake.posts(token)
+    assert found is not None and found.remote_id == post["id"] and found.url == post["permalink"]
+    # and publishing again (a forced retry) does not post twice either
+    assert target.publish(delivery, payload).remote_id == post["id"]
+    assert len(fake.posts(token)) == 1
+
+
+def test_a_dropped_create_then_retry_posts_once(fake, clock):
+    token = fake.add_user("writer3")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    delivery = queued(state, entry(3), clock)
+    fake.inject("POST /v1.0/{user}/threads", 503)
+    with pytest.raises(TransientPublishError):
+        target.publish(delivery, payload_for(entry(3)))
+    assert target.find_existing(delivery) is None
+    target.publish(delivery, payload_for(entry(3)))
+    assert len(fake.posts(token)) == 1
+
+
+def test_an_expired_container_is_replaced_never_published_twice(fake, clock):
+    token = fake.add_user("writer4")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    delivery = queued(state, entry(4), clock)
+    fake.inject("POST /v1.0/{user}/threads_publish", 503)
+    with pytest.raises(TransientPublishError):
+        target.publish(delivery, payload_for(entry(4)))
+    first = state.threads_container(delivery.id)["container_id"]
+    clock.now += 2 * DAY  # the container expired unpublished (and the token is refreshed on the way)
+    target.publish(delivery, payload_for(entry(4)))
+    assert state.threads_container(delivery.id)["container_id"] != first
+    assert len(fake.posts(fake.users[fake.tokens[token].user_id].id)) == 1
+
+
+def test_quota_exhausted_then_resumed_none_lost(fake, clock):
+    token = fake.add_user("writer5")
+    fake.quota_total = 3
+    try:
+        state = State.open_memory()
+        target = target_for(fake, state, token, clock)
+        rows = [queued(state, entry(10 + n), clock) for n in range(5)]
+        posted = []
+        for row in rows[:3]:
+            published = target.publish(row, payload_for(entry(10 + rows.index(row))))
+            state.mark_posted(row.id, published.remote_id, published.url, clock())
+            posted.append(published)
+            clock.now += 60
+        with pytest.raises(RateLimited) as waiting:
+            target.publish(rows[3], payload_for(entry(13)))
+        first_posted = state.posted_times_since("threads", 0)[0]
+        assert waiting.value.retry_at.timestamp() == pytest.approx(first_posted + DAY)
+        assert "none is lost" in str(waiting.value)
+        assert len(fake.posts(token)) == 3 and state.threads_container(rows[3].id) is None  # nothing sent
+        clock.now = waiting.value.retry_at.timestamp() + 1  # the first post left the window: one slot
+        published = target.publish(rows[3], payload_for(entry(13)))
+        state.mark_posted(rows[3].id, published.remote_id, published.url, clock())
+        with pytest.raises(RateLimited) as again:
+            target.publish(rows[4], payload_for(entry(14)))
+        assert again.value.retry_at.timestamp() == pytest.approx(first_posted + 60 + DAY)
+        clock.now = again.value.retry_at.timestamp() + 1
+        target.publish(rows[4], payload_for(entry(14)))
+        assert [post["text"].split("\n")[0] for post in fake.posts(token)] == [f"On bridges, part {n}" for n in range(10, 15)]
+    finally:
+        fake.quota_total = 250
+
+
+def test_the_token_is_refreshed_across_59_days_and_stored_not_logged(fake, clock, caplog):
+    token = fake.add_user("writer6", issued_at=clock())
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    seen = {token}
+    for day in range(59):
+        target.publish(queued(state, entry(100 + day), clock), payload_for(entry(100 + day)))
+        kept = json.loads(state.load_session("threads"))
+        seen.add(kept["token"])
+        assert kept["expires_at"] > clock() + 58 * DAY  # never near the end
+        clock.now += DAY
+    assert len(fake.posts(token)) == 59
+    assert len(seen) >= 58  # a new token nearly every day (refreshed once each is a day old)
+    clock.now += 2 * DAY
+    assert fake.tokens[token].expires_at < clock()  # the first token is dead by now; bridge still posts
+    target.publish(queued(state, entry(999), clock), payload_for(entry(999)))
+    for secret in seen:
+        assert secret not in caplog.text and redact(f"token {secret}") == "token [redacted]"
+
+
+def test_an_expired_token_pauses_the_account_with_the_steps(fake, clock):
+    token = fake.add_user("writer7", issued_at=clock())
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    target.user()
+    clock.now += 61 * DAY  # nobody ran bridge for two months
+    with pytest.raises(AuthError) as paused:
+        target.publish(queued(state, entry(7), clock), payload_for(entry(7)))
+    assert "bridge login threads" in paused.value.fix and "bridge resume threads" in paused.value.fix
+    assert token not in str(paused.value)
+
+
+def test_a_revoked_token_is_an_auth_error_and_an_invalid_post_keeps_metas_words(fake, clock):
+    token = fake.add_user("writer8")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    with pytest.raises(PermanentPublishError) as refused:
+        target.publish(queued(state, entry(8), clock), {"media_type": "TEXT", "text": "", "link_attachment": None,
+                                                         "topic_tag": None})
+    assert "Param text is required" in str(refused.value) and refused.value.not_posted
+    fake.revoke(token)
+    other = target_for(fake, State.open_memory(), token, clock)
+    with pytest.raises(AuthError):
+        other.publish(queued(other.state, entry(9), clock), payload_for(entry(9)))
+
+
+def test_an_image_meta_cannot_fetch_fails_with_its_reason(fake, clock):
+    token = fake.add_user("writer9")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    payload = {"media_type": "IMAGE", "text": f"Photo {LINK}", "image_url": "http://127.0.0.1/private.jpg",
+               "alt_text": None, "link_attachment": None, "topic_tag": None}
+    delivery = queued(state, entry(20), clock)
+    with pytest.raises(PermanentPublishError, match="FAILED_DOWNLOADING_IMAGE"):
+        target.publish(delivery, payload)
+    assert fake.posts(token) == []
+
+
+def test_status_shows_the_token_expiry_and_quota(fake, clock):
+    from bridge.platforms.threads.status import account_status, status_text
+
+    token = fake.add_user("writer10")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    diagnosis = target.diagnose()
+    assert diagnosis["account"] == "@writer10" and any("token valid until" in note for note in diagnosis["notes"])
+    lines = status_text(account_status("threads", None, state.account("threads")))
+    assert any("token valid until" in line for line in lines) and any("0/250" in line for line in lines)
+    assert not any(token in line for line in lines)
+
+
+def test_login_walks_the_code_flow_and_writes_a_0600_long_lived_token(fake, clock, tmp_path, monkeypatch):
+    from bridge.platforms.threads.login import threads
+
+    fake.add_user("writer11")
+    user_id = next(user.id for user in fake.users.values() if user.username == "writer11")
+    code = fake.authorization_code(user_id)
+    monkeypatch.setenv("THREADS_APP_SECRET", fake.APP_SECRET)
+    path = tmp_path / "threads-token"
+    result = CliRunner().invoke(threads, ["--app-id", fake.APP_ID, "--write-token", str(path), "--graph-url", fake.url],
+                                input=f"{code}#_\n")
+    assert result.exit_code == 0, result.output
+    token = path.read_text().strip()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert fake.tokens[token].kind == "long" and token not in result.output
+    assert "threads.net/oauth/authorize?client_id=990602627938098" in result.output
