@@ -149,12 +149,13 @@ def test_rows_stored_raw_by_an_older_version_are_redacted_when_shown(tmp_path, f
         ("session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkaWQ6cGxjOnh5eiJ9.c2lnbmF0dXJl expired", "session "),
         ("Invalid identifier or password: k2x7-abcd-m3nq-z5ty", "Invalid identifier or password: "),
         ("HTTP 500 from https://reader:hunter2hunter2@blog.example/feed", "https://reader:"),
+        ("refreshed: THAAk2x7" + "Qw9_Zr-" * 12 + " kept", "refreshed: "),
     ],
 )
 def test_credential_shapes_are_redacted_without_a_known_secret(text, kept):
     redacted = redact(text)
     assert MARKER in redacted and kept in redacted
-    assert not any(part in redacted for part in ("abcDEF", "abcdef123456", "hunter2", "abcdefghijkl", "eyJ", "k2x7"))
+    assert not any(part in redacted for part in ("abcDEF", "abcdef123456", "hunter2", "abcdefghijkl", "eyJ", "k2x7", "Qw9_"))
 
 
 @pytest.mark.parametrize(
@@ -164,6 +165,7 @@ def test_credential_shapes_are_redacted_without_a_known_secret(text, kept):
         "accounts.m.access_token: the secret file /run/token is empty — put the credential in it",
         "sky refused the credentials: Invalid identifier or password",
         "feed blog: HTTP 404 from https://blog.example/2024/data-team-news/feed.xml",
+        "Threads refused the post: THREADS_API__LINK_LIMIT_EXCEEDED (code 100)",
     ],
 )
 def test_ordinary_messages_are_left_alone(text):
