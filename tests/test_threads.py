@@ -53,8 +53,7 @@ def test_a_text_post_has_teaser_permalink_link_preview_and_one_topic_tag():
     assert payload["media_type"] == "TEXT"
     assert payload["text"].startswith("On bridges, part 1") and f"{LINK}-1" in payload["text"]
     assert payload["link_attachment"] == f"{LINK}-1"
-    assert payload["topic_tag"] == "Engineering"  # the first hashtag; none in the text
-    assert "#" not in payload["text"]
+    assert payload["text"].count("#") == 1 and "#Engineering" in payload["text"]  # one topic tag, the first
 
 
 def test_a_long_summary_is_cut_to_500_characters_counting_emoji_as_their_bytes():
@@ -62,7 +61,7 @@ def test_a_long_summary_is_cut_to_500_characters_counting_emoji_as_their_bytes()
     payload = payload_for(entry(summary_html=long))
     assert threads_length(payload["text"]) <= MAX_CHARACTERS
     assert len(payload["text"]) < MAX_CHARACTERS  # the emoji cost more than one each
-    assert payload["text"].rstrip().endswith(f"{LINK}-1")
+    assert f"\n\n{LINK}-1\n\n#Engineering" in payload["text"]  # the permalink whole, the tag kept
     assert threads_length("👍") == 4 and threads_length("abc") == 3
 
 
@@ -123,7 +122,8 @@ def test_an_entry_is_posted_once_with_its_link_preview_and_permalink(fake, clock
     published = target.publish(delivery, payload)
     [post] = fake.posts(token)
     assert post["id"] == published.remote_id and post["permalink"] == published.url
-    assert post["link_attachment_url"] == f"{LINK}-1" and post["topic_tag"] == "Engineering"
+    assert post["link_attachment_url"] == f"{LINK}-1"
+    assert fake.media[post["id"]]["_topic"] == "Engineering"
     assert state.threads_container(delivery.id) is not None  # stored before it was published
 
 
@@ -244,8 +244,7 @@ def test_a_revoked_token_is_an_auth_error_and_an_invalid_post_keeps_metas_words(
     state = State.open_memory()
     target = target_for(fake, state, token, clock)
     with pytest.raises(PermanentPublishError) as refused:
-        target.publish(queued(state, entry(8), clock), {"media_type": "TEXT", "text": "", "link_attachment": None,
-                                                         "topic_tag": None})
+        target.publish(queued(state, entry(8), clock), {"media_type": "TEXT", "text": "", "link_attachment": None})
     assert "Param text is required" in str(refused.value) and refused.value.not_posted
     fake.revoke(token)
     other = target_for(fake, State.open_memory(), token, clock)
@@ -258,7 +257,7 @@ def test_an_image_meta_cannot_fetch_fails_with_its_reason(fake, clock):
     state = State.open_memory()
     target = target_for(fake, state, token, clock)
     payload = {"media_type": "IMAGE", "text": f"Photo {LINK}", "image_url": "http://127.0.0.1/private.jpg",
-               "alt_text": None, "link_attachment": None, "topic_tag": None}
+               "alt_text": None, "link_attachment": None}
     delivery = queued(state, entry(20), clock)
     with pytest.raises(PermanentPublishError, match="FAILED_DOWNLOADING_IMAGE"):
         target.publish(delivery, payload)

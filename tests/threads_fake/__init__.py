@@ -288,12 +288,14 @@ class ThreadsFake:
                   "owner": {"id": user.id}, "username": user.username, "text": params_in.get("text", ""),
                   "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(now)), "shortcode": shortcode,
                   "is_quote_post": False, "link_attachment_url": params_in.get("link_attachment"),
-                  "topic_tag": params_in.get("topic_tag"), "media_url": params_in.get("image_url"),
+                  "media_url": params_in.get("image_url"),
                   "alt_text": params_in.get("alt_text"), "_at": now}
         container["status"] = "PUBLISHED"
         user.threads.insert(0, thread)
         user.published_at.append(now)
         self.media[media_id] = thread
+        tags = re.findall(r"(?<!\w)#(\w+)", thread["text"])
+        thread["_topic"] = tags[0] if tags else None  # Threads links the first tag of a post
         return 200, {"id": media_id}
 
     def _node(self, node: str, params: dict, now: float) -> tuple[int, dict]:

@@ -1,15 +1,17 @@
 """Post -> the parameters of a Threads media container. Pure.
 
     {"media_type": "TEXT" | "IMAGE", "text": str, "link_attachment": str | None,
-     "image_url": str | None, "alt_text": str | None, "topic_tag": str | None}
+     "image_url": str | None, "alt_text": str | None}
 
 The teaser and the permalink are fitted by the shared renderer (bridge/render/fit.py) within Threads' rules:
 - 500 characters, emoji counted as their UTF-8 bytes (threads_length below);
 - at most 5 links: every distinct URL in the text, plus link_attachment when it is none of them -- Meta refuses
   more at container creation (THREADS_API__LINK_LIMIT_EXCEEDED);
-- one topic tag: Threads links one tag per post, so the post's first hashtag (the writer's own first category,
-  bridge/render/hashtags.py) goes out as `topic_tag`, and the text carries no hashtags -- a second one would
-  show as plain text and cost characters.
+- one topic tag: Threads links one tag per post (the first hashtag in the text becomes the post's topic), so the
+  text carries only the post's first hashtag (the writer's own first category, bridge/render/hashtags.py) that
+  makes a valid tag (at most 50 characters, no '.' or '&'); a second would show as plain text and cost
+  characters. The container's `topic_tag` parameter is not used: Meta's reference pages bridge could read do not
+  list it (docs/threads.md).
 A TEXT post carries `link_attachment`, the link preview (the linked article of a link post, else the
 permalink). With images = "attach" (or a photo post) the post is an IMAGE container with the picture's public
 URL, which Meta fetches itself; an IMAGE post has no link preview, the permalink stays in the text.
@@ -78,11 +80,11 @@ class ThreadsText:
 
 
 def topic_tag(hashtags: tuple[str, ...]) -> str | None:
-    """The first hashtag that makes a valid topic tag, without its '#'."""
+    """The first hashtag that makes a valid topic tag, as the post gives it."""
     for tag in hashtags:
-        name = tag.lstrip("#").replace(".", "").replace("&", "").strip()
-        if 1 <= len(name) <= MAX_TOPIC_TAG:
-            return name
+        name = tag.lstrip("#")
+        if 1 <= len(name) <= MAX_TOPIC_TAG and not any(mark in name for mark in ".&"):
+            return tag
     return None
 
 
@@ -94,14 +96,14 @@ def threads_payload(post: Post, settings: PostSettings, *, strict: bool = False)
     prefix = [Segment(f"{CONTENT_WARNING_PREFIX}{post.content_warning}\n\n")] if post.content_warning else None
     # strict: Threads refused the text as too long -- leave room for a count we got wrong
     platform = ThreadsText(link_attachment, MAX_CHARACTERS - (25 if strict else 0))
-    rich = fit(post.template, replace(post_parts(post), hashtags=()), platform, prefix)
+    tag = topic_tag(post.hashtags)
+    rich = fit(post.template, replace(post_parts(post), hashtags=(tag,) if tag else ()), platform, prefix)
     return {
         "media_type": "IMAGE" if image else "TEXT",
         "text": rich.text,
         "link_attachment": link_attachment,
         "image_url": image.url if image else None,
         "alt_text": graphemes.truncate(image.alt, MAX_ALT_TEXT) if image and image.alt else None,
-        "topic_tag": topic_tag(post.hashtags),
     }
 
 
@@ -115,7 +117,7 @@ def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]
     text = payload["text"]
     details = [f"{threads_length(text)}/{MAX_CHARACTERS} characters",
                f"{link_count(text, payload.get('link_attachment'))}/{MAX_LINKS} links",
-               f"topic tag {payload['topic_tag'] or 'none'}"]
+               f"topic tag {next((word for word in text.split() if word.startswith('#')), 'none')}"]
     if payload.get("link_attachment"):
         details.append(f"link preview {payload['link_attachment']}")
     if payload.get("image_url"):

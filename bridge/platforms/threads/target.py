@@ -129,7 +129,7 @@ class ThreadsTarget:
         return container
 
     def _create(self, user_id: str, payload: dict) -> str:
-        params = {"media_type": payload["media_type"], "text": payload["text"], "topic_tag": payload.get("topic_tag")}
+        params = {"media_type": payload["media_type"], "text": payload["text"]}
         if payload["media_type"] == "TEXT":
             params["link_attachment"] = payload.get("link_attachment")
         else:
