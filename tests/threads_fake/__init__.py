@@ -16,6 +16,7 @@ anything happens), "lost" (it happens, the answer never comes).
 
 from __future__ import annotations
 
+import calendar
 import http.server
 import itertools
 import json
@@ -50,6 +51,9 @@ class Token:
 class User:
     id: str
     username: str
+    name: str = ""
+    threads_biography: str = ""
+    threads_profile_picture_url: str = "https://scontent.example/profile.jpg"
     threads: list[dict] = field(default_factory=list)  # newest first
     published_at: list[float] = field(default_factory=list)
 
@@ -122,7 +126,7 @@ class ThreadsFake:
     def add_user(self, username: str, *, issued_at: float | None = None) -> str:
         """A user with a long-lived token (as `bridge login threads` leaves one); returns the token."""
         with self._lock:
-            user = User(self._new_id(), username)
+            user = User(self._new_id(), username, name=username.title(), threads_biography=f"{username}'s bio")
             self.users[user.id] = user
             return self.issue(user.id, "long", issued_at)
 
@@ -227,7 +231,10 @@ class ThreadsFake:
             return 400, _error("Unsupported request: the user id does not belong to this token", 100)
         if edge is None:
             if node in ("me", user.id):
-                return 200, self._fields({"id": user.id, "username": user.username}, params)
+                profile = {"id": user.id, "username": user.username, "name": user.name,
+                           "threads_profile_picture_url": user.threads_profile_picture_url,
+                           "threads_biography": user.threads_biography}
+                return 200, self._fields(profile, params)
             return self._node(node, params, now)
         if edge == "threads" and method == "POST":
             return self._create(user, params, now)
@@ -309,14 +316,15 @@ class ThreadsFake:
                 answer["error_message"] = container["error_message"]
             return 200, answer
         if node in self.media:
-            return 200, self._fields({k: v for k, v in self.media[node].items() if not k.startswith("_")}, params)
+            return 200, self._fields({k: v for k, v in self.media[node].items() if not k.startswith("_") and v is not None},
+                                     params)
         return 400, _error(f"Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, "
                            "or does not support this operation", 100, subcode=33)
 
     def _list(self, user: User, params: dict) -> tuple[int, dict]:
-        since = float(params.get("since") or 0)
+        since, until = _moment(params.get("since"), 0.0), _moment(params.get("until"), float("inf"))
         limit = min(int(params.get("limit") or 25), 100)
-        found = [thread for thread in user.threads if thread["_at"] >= since][:limit]
+        found = [thread for thread in user.threads if since <= thread["_at"] <= until][:limit]
         data = [self._fields({k: v for k, v in thread.items() if not k.startswith("_") and v is not None}, params)
                 for thread in found]
         return 200, {"data": data, "paging": {"cursors": {"before": "BEFORE_CURSOR", "after": "AFTER_CURSOR"}}}
@@ -352,6 +360,15 @@ class ThreadsFake:
                                "OAuthException")
         return 200, {"access_token": self.issue(token.user_id, "long"), "token_type": "bearer",
                      "expires_in": EXPIRES_IN}
+
+
+def _moment(value: str | None, default: float) -> float:
+    """since/until: a Unix timestamp or a date (Meta takes anything strtotime() reads; the fake: these two)."""
+    if not value:
+        return default
+    if value.isdigit():
+        return float(value)
+    return calendar.timegm(time.strptime(value[:10], "%Y-%m-%d"))
 
 
 def _error(message: str, code: int, kind: str = "THApiException", subcode: int | None = None) -> dict:
