@@ -11,7 +11,7 @@ an image URL that is not public), publish (once per container, the 250-per-24-ho
 the publishing limit, the code -> short-lived -> long-lived token exchange, refresh (only tokens at least 24 hours
 old and not expired; 60 days each), Meta's error bodies. `clock` is injectable, so 59 days pass in a test.
 Faults for the next matching request: 503, "rate" (code 4 with Retry-After), "drop" (the connection is cut before
-anything happens), "lost" (it happens, the answer never comes).
+anything happens), "lost" (it happens, the answer never comes), ("answer", status, body) (that answer instead).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class ThreadsFake:
         self.media: dict[str, dict] = {}
         self.faults: list[tuple[str, str]] = []
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, params) as they came
+        self.seen: list[tuple[float, str]] = []  # (time.time() on arrival, "METHOD /path"): real time, for pacing
         self.quota_total = QUOTA_TOTAL
         self._ids = itertools.count(17889615691921648)
         self._lock = threading.RLock()
@@ -177,6 +178,7 @@ class ThreadsFake:
         line = f"{method} {parts.path}"
         with self._lock:
             self.requests.append((method, parts.path, dict(params)))
+            self.seen.append((time.time(), line))
             fault = next(((pattern, kind) for pattern, kind in self.faults if re.fullmatch(pattern, line)), None)
             if fault:
                 self.faults.remove(fault)
@@ -188,6 +190,8 @@ class ThreadsFake:
         if kind == 503:
             return self._send(handler, 503, {"error": {"message": "Service temporarily unavailable", "type":
                                                        "OAuthException", "code": 2, "fbtrace_id": "AfakeTrace"}})
+        if isinstance(kind, tuple):  # ("answer", status, body): the fake's own words, sent for another request
+            return self._send(handler, kind[1], kind[2])
         if kind == "rate":
             return self._send(handler, 400, _error("Application request limit reached", 4, "OAuthException"),
                               {"Retry-After": "2"})
