@@ -271,7 +271,7 @@ def test_status_shows_the_token_expiry_and_quota(fake, clock):
     state = State.open_memory()
     target = target_for(fake, state, token, clock)
     diagnosis = target.diagnose()
-    assert diagnosis["account"] == "@writer10" and any("token valid until" in note for note in diagnosis["notes"])
+    assert diagnosis["account"] == "@writer10" and diagnosis["token_expires_at"] > clock() + 59 * DAY
     lines = status_text(account_status("threads", None, state.account("threads")))
     assert any("token valid until" in line for line in lines) and any("0/250" in line for line in lines)
     assert not any(token in line for line in lines)
@@ -292,3 +292,11 @@ def test_login_walks_the_code_flow_and_writes_a_0600_long_lived_token(fake, cloc
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert fake.tokens[token].kind == "long" and token not in result.output
     assert "threads.net/oauth/authorize?client_id=990602627938098" in result.output
+
+
+def test_edit_on_update_is_refused_with_the_reason():
+    from bridge.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"accounts": {"th": {"type": "threads", "edit_on_update": True}}})
+    assert "cannot edit" in str(refused.value)

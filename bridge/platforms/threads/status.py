@@ -34,7 +34,9 @@ def status_text(report: dict) -> list[str]:
 
 
 def doctor_details(diagnosis: dict) -> list[str]:
-    return [f"token valid until {_day(diagnosis.get('token_expires_at'))}"] if diagnosis.get("token_expires_at") else []
+    if not diagnosis.get("token_expires_at"):
+        return []
+    return [f"token valid until {_day(diagnosis['token_expires_at'])} (refreshed daily once it is a day old)"]
 
 
 def held_posts_fix(name: str, account, info: dict) -> str:

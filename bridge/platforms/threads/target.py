@@ -176,9 +176,7 @@ class ThreadsTarget:
         user = self.user()
         quota = self.quota()
         kept = self.tokens.record()
-        notes = [f"publishing quota {quota['quota_usage']}/{quota['quota_total']} posts in 24 hours",
-                 f"token valid until {time.strftime('%Y-%m-%d', time.gmtime(kept['expires_at']))} "
-                 "(refreshed daily once a day old)"]
+        notes = [f"publishing quota {quota['quota_usage']}/{quota['quota_total']} posts in 24 hours"]
         return {"account": f"@{user.get('username') or user.get('id')}", "notes": notes, "problems": [],
                 "token_expires_at": kept["expires_at"], "quota": quota}
 
