@@ -300,3 +300,40 @@ def test_edit_on_update_is_refused_with_the_reason():
     with pytest.raises(ConfigError) as refused:
         parse_config({"accounts": {"th": {"type": "threads", "edit_on_update": True}}})
     assert "cannot edit" in str(refused.value)
+
+
+@pytest.mark.parametrize("code, status, raised", [
+    (190, 400, AuthError), (10, 400, AuthError), (4, 400, RateLimited), (17, 400, RateLimited),
+    (32, 400, RateLimited), (613, 400, RateLimited), (2, 500, TransientPublishError), (100, 400, PermanentPublishError),
+])
+def test_metas_error_codes_map_into_bridges_error_tree(fake, clock, code, status, raised):
+    token = fake.add_user(f"codes{code}")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    body = {"error": {"message": f"Meta says no ({code})", "type": "OAuthException", "code": code, "fbtrace_id": "A1"}}
+    fake.inject("POST /v1.0/{user}/threads", ("answer", status, body))
+    with pytest.raises(raised) as error:
+        target.publish(queued(state, entry(code), clock), payload_for(entry(code)))
+    assert type(error.value) is raised
+    assert f"Meta says no ({code})" in str(error.value)
+    assert fake.posts(token) == []
+
+
+def test_a_text_refused_as_too_long_is_rendered_again_shorter(fake, clock):
+    from bridge.errors import TooLong
+    from bridge.platforms.threads.payload import payload as platform_payload
+    from bridge.platforms.base import PayloadInputs
+
+    token = fake.add_user("toolong")
+    state = State.open_memory()
+    target = target_for(fake, state, token, clock)
+    fake.inject("POST /v1.0/{user}/threads", ("answer", 400, {"error": {
+        "message": "The text is too long: it exceeds the maximum of 500 characters.", "type": "THApiException",
+        "code": 100, "fbtrace_id": "A2"}}))
+    long = entry(31, summary_html="<p>" + "A sentence about bridges and rivers. " * 40 + "</p>")
+    with pytest.raises(TooLong):
+        target.publish(queued(state, long, clock), payload_for(long))
+    post = render_post(long, settings("threads"))
+    strict = platform_payload(post, settings("threads"), PayloadInputs(target.render_limits(strict=True), None,
+                                                                       lambda url: None))
+    assert threads_length(strict["text"]) <= MAX_CHARACTERS - 25 < threads_length(payload_for(long)["text"])
