@@ -314,8 +314,10 @@ def test_preview_shows_the_nested_tags_entry_and_the_one_after_it(tmp_path):
 
     assert [(item["entry"], item["platform"]) for item in items] == [
         (guid, platform) for guid in ("guid-2", "guid-1") for platform in names()]  # one per default account
-    assert "Deeply nested words." in items[2]["payload"]["status"]
-    assert "Deeply nested words." in record_words(items[3]["payload"]["record"])
+    nested_items = {item["platform"]: item["payload"] for item in items if item["entry"] == "guid-1"}
+    assert "Deeply nested words." in nested_items["mastodon"]["status"]
+    assert "Deeply nested words." in record_words(nested_items["bluesky"]["record"])
+    assert "Deeply nested words." in nested_items["threads"]["text"]
 
 
 def test_status_survives_a_stored_time_no_calendar_holds(world):  # noqa: F811
