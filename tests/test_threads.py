@@ -106,6 +106,13 @@ def target_for(fake, state, token, clock) -> ThreadsTarget:
     return ThreadsTarget("threads", account(fake), token, state, clock=clock)
 
 
+def writer(fake, clock, username: str, **token) -> tuple[str, State, ThreadsTarget]:
+    """A new user of the fake (its long-lived token), an empty state, and the target bridge makes for it."""
+    secret = fake.add_user(username, **token)
+    state = State.open_memory()
+    return secret, state, target_for(fake, state, secret, clock)
+
+
 def queued(state: State, item: Entry, clock) -> object:
     state.ensure_feed("blog", "https://blog.example.com/feed")
     entry_id = state.add_entry("blog", item, "new", "hash", [], clock())
@@ -114,9 +121,7 @@ def queued(state: State, item: Entry, clock) -> object:
 
 
 def test_an_entry_is_posted_once_with_its_link_preview_and_permalink(fake, clock):
-    token = fake.add_user("writer1")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer1")
     delivery = queued(state, entry(), clock)
     payload = payload_for(entry())
     published = target.publish(delivery, payload)
@@ -128,9 +133,7 @@ def test_an_entry_is_posted_once_with_its_link_preview_and_permalink(fake, clock
 
 
 def test_a_lost_answer_after_publish_resolves_to_one_post(fake, clock):
-    token = fake.add_user("writer2")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer2")
     delivery = queued(state, entry(2), clock)
     payload = payload_for(entry(2))
     state.set_payload(delivery.id, payload)
@@ -147,10 +150,8 @@ def test_a_lost_answer_after_publish_resolves_to_one_post(fake, clock):
     assert len(fake.posts(token)) == 1
 
 
-def test_a_dropped_create_then_retry_posts_once(fake, clock):
-    token = fake.add_user("writer3")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+def test_a_failed_create_then_retry_posts_once(fake, clock):
+    token, state, target = writer(fake, clock, "writer3")
     delivery = queued(state, entry(3), clock)
     fake.inject("POST /v1.0/{user}/threads", 503)
     with pytest.raises(TransientPublishError):
@@ -161,9 +162,7 @@ def test_a_dropped_create_then_retry_posts_once(fake, clock):
 
 
 def test_an_expired_container_is_replaced_never_published_twice(fake, clock):
-    token = fake.add_user("writer4")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer4")
     delivery = queued(state, entry(4), clock)
     fake.inject("POST /v1.0/{user}/threads_publish", 503)
     with pytest.raises(TransientPublishError):
@@ -208,9 +207,7 @@ def test_quota_exhausted_then_resumed_none_lost(fake, clock):
 
 
 def test_the_token_is_refreshed_across_59_days_and_stored_not_logged(fake, clock, caplog):
-    token = fake.add_user("writer6", issued_at=clock())
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer6", issued_at=clock())
     seen = {token}
     for day in range(59):
         target.publish(queued(state, entry(100 + day), clock), payload_for(entry(100 + day)))
@@ -228,9 +225,7 @@ def test_the_token_is_refreshed_across_59_days_and_stored_not_logged(fake, clock
 
 
 def test_an_expired_token_pauses_the_account_with_the_steps(fake, clock):
-    token = fake.add_user("writer7", issued_at=clock())
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer7", issued_at=clock())
     target.user()
     clock.now += 61 * DAY  # nobody ran bridge for two months
     with pytest.raises(AuthError) as paused:
@@ -240,9 +235,7 @@ def test_an_expired_token_pauses_the_account_with_the_steps(fake, clock):
 
 
 def test_a_revoked_token_is_an_auth_error_and_an_invalid_post_keeps_metas_words(fake, clock):
-    token = fake.add_user("writer8")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer8")
     with pytest.raises(PermanentPublishError) as refused:
         target.publish(queued(state, entry(8), clock), {"media_type": "TEXT", "text": "", "link_attachment": None})
     assert "Param text is required" in str(refused.value) and refused.value.not_posted
@@ -253,9 +246,7 @@ def test_a_revoked_token_is_an_auth_error_and_an_invalid_post_keeps_metas_words(
 
 
 def test_an_image_meta_cannot_fetch_fails_with_its_reason(fake, clock):
-    token = fake.add_user("writer9")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer9")
     payload = {"media_type": "IMAGE", "text": f"Photo {LINK}", "image_url": "http://127.0.0.1/private.jpg",
                "alt_text": None, "link_attachment": None}
     delivery = queued(state, entry(20), clock)
@@ -267,9 +258,7 @@ def test_an_image_meta_cannot_fetch_fails_with_its_reason(fake, clock):
 def test_status_shows_the_token_expiry_and_quota(fake, clock):
     from bridge.platforms.threads.status import account_status, status_text
 
-    token = fake.add_user("writer10")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "writer10")
     diagnosis = target.diagnose()
     assert diagnosis["account"] == "@writer10" and diagnosis["token_expires_at"] > clock() + 59 * DAY
     lines = status_text(account_status("threads", None, state.account("threads")))
@@ -307,9 +296,7 @@ def test_edit_on_update_is_refused_with_the_reason():
     (32, 400, RateLimited), (613, 400, RateLimited), (2, 500, TransientPublishError), (100, 400, PermanentPublishError),
 ])
 def test_metas_error_codes_map_into_bridges_error_tree(fake, clock, code, status, raised):
-    token = fake.add_user(f"codes{code}")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, f"codes{code}")
     body = {"error": {"message": f"Meta says no ({code})", "type": "OAuthException", "code": code, "fbtrace_id": "A1"}}
     fake.inject("POST /v1.0/{user}/threads", ("answer", status, body))
     with pytest.raises(raised) as error:
@@ -324,9 +311,7 @@ def test_a_text_refused_as_too_long_is_rendered_again_shorter(fake, clock):
     from bridge.platforms.threads.payload import payload as platform_payload
     from bridge.platforms.base import PayloadInputs
 
-    token = fake.add_user("toolong")
-    state = State.open_memory()
-    target = target_for(fake, state, token, clock)
+    token, state, target = writer(fake, clock, "toolong")
     fake.inject("POST /v1.0/{user}/threads", ("answer", 400, {"error": {
         "message": "The text is too long: it exceeds the maximum of 500 characters.", "type": "THApiException",
         "code": 100, "fbtrace_id": "A2"}}))
