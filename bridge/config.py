@@ -573,9 +573,14 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     """The account's credential: its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<account name>."""
     from bridge.platforms import platform
 
+    kind = platform(config.accounts[account_name].type)
+    return resolve_secret_field(config, account_name, kind.credential, kind.credential_noun, account_name)
+
+
+def resolve_secret_field(config: Config, account_name: str, key_name: str, noun: str, credential_name: str) -> Secret:
+    """A secret field of an account (its credential, or another such as Threads' app_secret): its { env } or
+    { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>."""
     account = config.accounts[account_name]
-    kind = platform(account.type)
-    key_name = kind.credential
     key = f"accounts.{account_name}.{key_name}"
     ref: SecretRef | None = getattr(account, key_name)
     if ref is not None and ref.env:
@@ -587,14 +592,14 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
         return _known_secret(_read_secret_file(key, _expand(ref.file, config.path)))
     credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials_dir:
-        candidate = Path(credentials_dir) / account_name
+        candidate = Path(credentials_dir) / credential_name
         if candidate.exists():
             return _known_secret(_read_secret_file(key, candidate))
     raise ConfigError(
         key,
-        f"no {kind.credential_noun} for account {account_name!r}",
+        f"no {noun} for account {account_name!r}",
         f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
-        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
+        f"or load a systemd credential named {credential_name!r} (LoadCredential={credential_name}:/path)",
     )
 
 

@@ -322,3 +322,35 @@ def test_a_text_refused_as_too_long_is_rendered_again_shorter(fake, clock):
     strict = platform_payload(post, settings("threads"), PayloadInputs(target.render_limits(strict=True), None,
                                                                        lambda url: None))
     assert threads_length(strict["text"]) <= MAX_CHARACTERS - 25 < threads_length(payload_for(long)["text"])
+
+
+def test_login_takes_the_app_id_and_secret_from_the_accounts_config(fake, clock, tmp_path, monkeypatch):
+    from bridge.cli import cli
+
+    fake.add_user("writer12")
+    user_id = next(user.id for user in fake.users.values() if user.username == "writer12")
+    secret_file = tmp_path / "app-secret"
+    secret_file.write_text(fake.APP_SECRET + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n[accounts.th]\ntype = "threads"\n'
+                      f'app_id = "{fake.APP_ID}"\napp_secret = {{ file = "{secret_file}" }}\ngraph_url = "{fake.url}"\n')
+    monkeypatch.delenv("THREADS_APP_SECRET", raising=False)
+    result = CliRunner().invoke(cli, ["--config", str(config), "login", "threads", "--account", "th", "--print"],
+                                input=f"{fake.authorization_code(user_id)}\n", env={"BRIDGE_CONFIG": None})
+    assert result.exit_code == 0, result.output
+    assert f"client_id={fake.APP_ID}" in result.output and "app secret" not in result.output.lower()
+    token = next(line for line in result.output.splitlines() if line.startswith("TH"))
+    assert fake.tokens[token].kind == "long" and fake.APP_SECRET not in result.output
+
+
+def test_a_pasted_address_from_another_login_or_a_refusal_is_refused():
+    import click
+
+    from bridge.platforms.threads.login import read_code
+
+    assert read_code("https://localhost/?code=AQBx-hBsH3&state=s1#_", "s1") == "AQBx-hBsH3"
+    assert read_code("AQBx-hBsH3#_", "s1") == "AQBx-hBsH3"
+    with pytest.raises(click.ClickException, match="another login attempt"):
+        read_code("https://localhost/?code=AQBx&state=other", "s1")
+    with pytest.raises(click.ClickException, match="Threads refused: Permissions error"):
+        read_code("https://localhost/?error=access_denied&error_description=Permissions+error&state=s1", "s1")

@@ -32,7 +32,8 @@ def command() -> click.Command:
 
 
 @click.command("threads")
-@click.option("--app-id", required=True, metavar="ID", help="Your Threads app ID (App Dashboard > App settings > Basic).")
+@click.option("--app-id", metavar="ID",
+              help="Your Threads app ID (App Dashboard > App settings > Basic); default: the account's app_id.")
 @click.option("--redirect-uri", default="https://localhost/", show_default=True, metavar="URL",
               help="A redirect URI listed in your app's Threads settings.")
 @click.option("--write-token", "write_token", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
@@ -40,11 +41,13 @@ def command() -> click.Command:
 @click.option("--print", "print_token", is_flag=True, help="Print the token instead (for a systemd credential).")
 @click.option("--force", is_flag=True, help="Replace the file given to --write-token if it exists.")
 @click.option("--account", "account_name", default="threads", show_default=True, metavar="NAME",
-              help="The account's name in the config (for the lines printed at the end).")
-@click.option("--graph-url", default=GRAPH_URL, show_default=True, hidden=True)
-def threads(app_id: str, redirect_uri: str, write_token: Path | None, print_token: bool, force: bool,
-            account_name: str, graph_url: str) -> None:
-    """Get a long-lived Threads token for your own Meta app (app secret from $THREADS_APP_SECRET or a prompt)."""
+              help="The account in the config: its app_id, app_secret and graph_url are used when it has them.")
+@click.option("--graph-url", default=None, hidden=True)
+@click.pass_context
+def threads(ctx: click.Context, app_id: str | None, redirect_uri: str, write_token: Path | None, print_token: bool,
+            force: bool, account_name: str, graph_url: str | None) -> None:
+    """Get a long-lived Threads token for your own Meta app. The app secret comes from the account's app_secret
+    (env, file, or the systemd credential NAME-app-secret), else $THREADS_APP_SECRET, else a prompt."""
     from bridge.platforms.mastodon.login import write_private  # the one 0600 writer (atomic, --force aware)
     from bridge.redact import register_secret
 
@@ -52,7 +55,13 @@ def threads(app_id: str, redirect_uri: str, write_token: Path | None, print_toke
         raise click.UsageError("give either --write-token PATH (store the token in a new 0600 file) or --print")
     if write_token and write_token.exists() and not force:
         raise click.BadParameter(f"{write_token} exists; pass --force to replace it", param_hint="--write-token")
-    app_secret = os.environ.get("THREADS_APP_SECRET") or click.prompt("Threads app secret", hide_input=True)
+    account = configured_account(ctx, account_name)
+    app_id = app_id or (account.app_id if account else None)
+    if not app_id:
+        raise click.UsageError(f"give --app-id, or set app_id in [accounts.{account_name}]")
+    graph_url = (graph_url or (account.server_url if account else GRAPH_URL)).rstrip("/")
+    app_secret = configured_app_secret(ctx, account, account_name) or os.environ.get("THREADS_APP_SECRET") \
+        or click.prompt("Threads app secret", hide_input=True, err=True)
     register_secret(app_secret)
     state = secrets.token_urlsafe(16)
     query = urlencode({"client_id": app_id, "redirect_uri": redirect_uri, "scope": SCOPES,
@@ -61,7 +70,7 @@ def threads(app_id: str, redirect_uri: str, write_token: Path | None, print_toke
                f"2. Allow the app. The browser then goes to {redirect_uri}?code=...; paste that whole address here.",
                err=True)
     code = read_code(click.prompt("Address (or code)", err=True), state)
-    short, long_lived, expires_in = exchange(graph_url.rstrip("/"), app_id, app_secret, redirect_uri, code)
+    short, long_lived, expires_in = exchange(graph_url, app_id, app_secret, redirect_uri, code)
     register_secret(short)
     register_secret(long_lived)
     days = int(expires_in // 86400)
@@ -74,7 +83,37 @@ def threads(app_id: str, redirect_uri: str, write_token: Path | None, print_toke
     write_private(write_token, long_lived, force=force)
     click.echo(f"The token is in {write_token} (mode 0600), valid {days} days; bridge refreshes it daily. In the config:"
                f'\n\n  [accounts.{account_name}]\n  type = "threads"\n  app_id = "{app_id}"\n'
-               f'  access_token = {{ file = "{write_token}" }}\n')
+               f'  access_token = {{ file = "{write_token}" }}\n\n'
+               f"If bridge paused the account, `bridge resume {account_name}` after that.")
+
+
+def configured_account(ctx: click.Context, account_name: str):
+    """The Threads account of that name in the config, or None when there is no config or no such account."""
+    from bridge.errors import ConfigError
+
+    obj = ctx.find_root().obj
+    try:
+        config = obj.load_config() if obj is not None else None
+    except (ConfigError, OSError):
+        return None
+    account = config.accounts.get(account_name) if config is not None else None
+    if account is not None and account.type == "threads":
+        ctx.meta["threads_config"] = config
+        return account
+    return None
+
+
+def configured_app_secret(ctx: click.Context, account, account_name: str) -> str | None:
+    from bridge.config import resolve_secret_field
+    from bridge.errors import ConfigError
+
+    if account is None:
+        return None
+    try:
+        return resolve_secret_field(ctx.meta["threads_config"], account_name, "app_secret", "Threads app secret",
+                                    f"{account_name}-app-secret").reveal()
+    except ConfigError:
+        return None
 
 
 def read_code(pasted: str, state: str) -> str:
