@@ -17,7 +17,6 @@ publish bridge reads GET /{user-id}/threads_publishing_limit; when the quota is 
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime, timezone
 
@@ -27,7 +26,6 @@ from bridge.platforms.threads.graph import Graph
 from bridge.platforms.threads.tokens import TokenKeeper
 from bridge.state import DeliveryRow
 
-log = logging.getLogger("bridge.threads")
 
 QUOTA_WINDOW = 86400.0
 QUOTA_WAIT_UNKNOWN = 3600.0  # when no post of ours tells when the window moves: look again in an hour
@@ -85,7 +83,7 @@ class ThreadsTarget:
 
     def publish(self, delivery: DeliveryRow, payload: dict) -> Published:
         user_id = self.user()["id"]
-        self._wait_for_quota()
+        quota = self._wait_for_quota()
         stored = self.state.threads_container(delivery.id)
         container = None
         if stored is not None:
@@ -101,8 +99,8 @@ class ThreadsTarget:
                 container = self._ready(container, self._container(container))
         answer = self._call("POST", f"{user_id}/threads_publish", {"creation_id": container})
         media_id = str(answer["id"])
+        self._remember(quota={**quota, "quota_usage": quota["quota_usage"] + 1})  # as `status` should show it now
         link = self._call("GET", media_id, {"fields": "permalink"}).get("permalink")
-        log.info("account %s: published %s as %s", self.account, delivery.link or delivery.entry_key, link or media_id)
         return Published(remote_id=media_id, url=link)
 
     def find_existing(self, delivery: DeliveryRow) -> Published | None:
@@ -158,10 +156,10 @@ class ThreadsTarget:
             f"look at your Threads profile: if the post is there, `bridge retry` would not post it again anyway "
             f"(the container publishes once); `bridge retry --force --account {self.account}` looks again")
 
-    def _wait_for_quota(self) -> None:
+    def _wait_for_quota(self) -> dict:
         quota = self.quota()
         if quota["quota_usage"] < quota["quota_total"]:
-            return
+            return quota
         now = self.clock()
         ours = self.state.posted_times_since(self.account, now - quota["quota_duration"])
         until = (min(ours) + quota["quota_duration"]) if ours else now + QUOTA_WAIT_UNKNOWN
