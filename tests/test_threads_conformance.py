@@ -189,3 +189,13 @@ def test_every_request_bridge_makes_is_one_the_reference_documents(fake, tmp_pat
             "GET /v1.0/{id}/threads", "GET /v1.0/{id}/threads_publishing_limit"} <= endpoints
     problems = [problem for method, path, params in made for problem in request_problems(method, path, params)]
     assert problems == []
+
+
+def test_the_request_check_refuses_what_the_reference_does_not_document():
+    sent = {"media_type": "TEXT", "text": "x", "access_token": "t"}
+    assert request_problems("POST", "/v1.0/123/threads", sent) == []
+    assert request_problems("POST", "/v1.0/123/threads", {**sent, "topic_tag": "a"})  # not in the reference read
+    assert request_problems("POST", "/v1.0/123/threads", {**sent, "media_type": "TEXT_POST"})  # not a value it takes
+    assert request_problems("POST", "/v1.0/123/threads_publish", {"access_token": "t"})  # creation_id missing
+    assert request_problems("GET", "/v1.0/123/replies", {"access_token": "t"})  # an endpoint bridge has no example of
+    assert request_problems("GET", "/refresh_access_token", {"grant_type": "ig_refresh_token", "access_token": "t"})
