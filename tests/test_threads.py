@@ -354,3 +354,19 @@ def test_a_pasted_address_from_another_login_or_a_refusal_is_refused():
         read_code("https://localhost/?code=AQBx&state=other", "s1")
     with pytest.raises(click.ClickException, match="Threads refused: Permissions error"):
         read_code("https://localhost/?error=access_denied&error_description=Permissions+error&state=s1", "s1")
+
+
+def test_a_refresh_meta_fails_keeps_the_old_token_and_tries_again(fake, clock, caplog):
+    token, state, target = writer(fake, clock, "writer13", issued_at=clock())
+    target.user()
+    clock.now += 2 * DAY
+    fake.inject("GET /refresh_access_token", 503)
+    target.publish(queued(state, entry(40), clock), payload_for(entry(40)))  # posted with the old token
+    assert json.loads(state.load_session("threads"))["token"] == token
+    assert "could not refresh the Threads token" in caplog.text and token not in caplog.text
+    target.publish(queued(state, entry(41), clock), payload_for(entry(41)))  # not asked again at once
+    assert json.loads(state.load_session("threads"))["token"] == token
+    clock.now += 3601  # an hour later it is
+    target.publish(queued(state, entry(42), clock), payload_for(entry(42)))
+    assert json.loads(state.load_session("threads"))["token"] != token
+    assert len(fake.posts(token)) == 3

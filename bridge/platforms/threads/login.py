@@ -8,8 +8,9 @@
    0600 file or printed for a systemd credential.
 https://developers.facebook.com/documentation/threads/get-started/get-access-tokens-and-permissions and
 https://developers.facebook.com/docs/threads/get-started/long-lived-tokens/
-Meta takes only https redirect URIs registered in the app; a page that need not exist (https://localhost/) is
-enough, since the code is read from the browser's address bar.
+Meta sends the browser only to a redirect URI registered in the app, and its examples are all https; a page that
+need not exist (https://localhost/) is enough, since the code is read from the browser's address bar -- no
+listener on this machine (whether Meta would accept an http://localhost one is not verified; docs/threads.md).
 """
 
 from __future__ import annotations

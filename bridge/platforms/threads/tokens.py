@@ -26,6 +26,7 @@ log = logging.getLogger("bridge.threads")
 DAY = 86400.0
 LIFETIME = 60 * DAY  # a long-lived token's life (Meta)
 REFRESH_AFTER = DAY  # Meta refreshes only tokens at least 24 hours old
+REFRESH_RETRY = 3600.0  # after Meta failed a refresh: the old token still lives for weeks; ask again in an hour
 
 
 def fingerprint(token: str) -> str:
@@ -36,6 +37,7 @@ class TokenKeeper:
     def __init__(self, graph: Graph, state, account: str, configured: str, clock=time.time) -> None:
         self.graph, self.state, self.account, self.clock = graph, state, account, clock
         self.configured = configured
+        self.retry_at = 0.0  # no refresh before this (one failed)
         register_secret(configured)
 
     def record(self) -> dict:
@@ -61,12 +63,13 @@ class TokenKeeper:
         if now >= kept["expires_at"]:
             raise AuthError(f"the Threads access token expired {_day(kept['expires_at'])} (not refreshed within 60 days)",
                             login_fix(self.account))
-        if now - kept["obtained_at"] >= REFRESH_AFTER:
+        if now - kept["obtained_at"] >= REFRESH_AFTER and now >= self.retry_at:
             try:
                 kept = self.refresh(kept)
             except AuthError:
                 raise
-            except PublishError as exc:  # Meta's trouble: the old token still lives; try again at the next call
+            except PublishError as exc:  # Meta's trouble: the old token still lives; try again in an hour
+                self.retry_at = now + REFRESH_RETRY
                 log.warning("account %s: could not refresh the Threads token (%s); it is valid until %s",
                             self.account, exc, _day(kept["expires_at"]))
         return kept["token"]
