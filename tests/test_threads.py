@@ -5,6 +5,7 @@ the token refreshed for 59 simulated days, an expired token pausing the account 
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -370,3 +371,39 @@ def test_a_refresh_meta_fails_keeps_the_old_token_and_tries_again(fake, clock, c
     target.publish(queued(state, entry(42), clock), payload_for(entry(42)))
     assert json.loads(state.load_session("threads"))["token"] != token
     assert len(fake.posts(token)) == 3
+
+
+def test_through_the_cli_the_quota_holds_the_rest_of_the_queue_and_status_shows_it(tmp_path, feed_server):
+    from bridge.cli import cli
+    from tests.contract.test_contract import logging_as_it_was
+    from tests.test_pipeline import posts, rss
+
+    with ThreadsFake() as server:  # real time: bridge runs as a writer runs it
+        server.quota_total = 2
+        token = server.add_user("busywriter")
+        config = tmp_path / "config.toml"
+        config.write_text(f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\nallow_private_addresses = true\n'
+                          f'[accounts.th]\ntype = "threads"\naccess_token = {{ env = "TH_TOKEN" }}\n'
+                          f'graph_url = "{server.url}"\nposts_per_hour = 1000000\nposts_per_day = 1000000\n'
+                          f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/threads-feed")}"\naccounts = ["th"]\n')
+        items = posts(4)
+
+        def run(*args):
+            with logging_as_it_was():
+                return CliRunner().invoke(cli, ["--config", str(config), *args], env={"TH_TOKEN": token,
+                                                                                      "BRIDGE_CONFIG": None})
+        feed_server.route("/threads-feed", rss(items[-1:]))
+        assert run("poll", "--feed", "blog").exit_code == 0  # the baseline
+        feed_server.route("/threads-feed", rss(items))
+        started = time.time()
+        run("poll", "--feed", "blog")
+        assert len(server.posts(token)) == 2
+        creates = len([line for _at, line in server.seen if line.endswith("/threads") and line.startswith("POST")])
+        run("poll", "--feed", "blog")  # nothing is sent while the quota is used up
+        assert len([line for _at, line in server.seen if line.endswith("/threads") and line.startswith("POST")]) == creates
+        status = json.loads(run("status", "--json").output)["accounts"][0]
+        assert (status["posted"], status["queued"], status["failed"]) == (2, 1, 0)
+        deferred = datetime.fromisoformat(status["deferred_until"].replace("Z", "+00:00")).timestamp()
+        assert started + DAY - 5 < deferred <= time.time() + DAY  # when the first post leaves the 24 hours
+        assert status["quota"]["quota_usage"] == 2 and status["quota"]["quota_total"] == 2
+        assert token not in json.dumps(status)
