@@ -412,3 +412,19 @@ def test_through_the_cli_the_quota_holds_the_rest_of_the_queue_and_status_shows_
         assert started + DAY - 5 < deferred <= time.time() + DAY  # when the first post leaves the 24 hours
         assert status["quota"]["quota_usage"] == 2 and status["quota"]["quota_total"] == 2
         assert token not in json.dumps(status)
+
+
+def test_an_answer_that_drips_is_cut_at_the_deadline_and_settled_by_the_container(fake, clock):
+    from tests.dripproxy import DripProxy
+
+    token = fake.add_user("writer14")
+    state = State.open_memory()
+    with DripProxy(fake.url, drip_on="/threads_publish HTTP", interval=0.5) as proxy:
+        settings = ThreadsAccount.model_validate({"type": "threads", "access_token": {"env": "T"}, "graph_url": proxy.url})
+        target = ThreadsTarget("threads", settings, token, state, total_timeout=2, clock=clock)
+        delivery = queued(state, entry(50), clock)
+        with pytest.raises(TransientPublishError, match="did not answer"):
+            target.publish(delivery, payload_for(entry(50)))  # the post was made; its answer never finished
+        proxy.drip_on = None
+        assert target.find_existing(delivery).remote_id == fake.posts(token)[0]["id"]
+    assert len(fake.posts(token)) == 1

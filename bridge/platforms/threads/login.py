@@ -138,7 +138,9 @@ def exchange(graph_url: str, app_id: str, app_secret: str, redirect_uri: str, co
     """code -> short-lived token -> long-lived token: (short, long, expires_in seconds)."""
     import httpx
 
-    with httpx.Client(timeout=30) as http:
+    from bridge.deadline import DeadlineTransport
+
+    with httpx.Client(timeout=30, transport=DeadlineTransport(60)) as http:
         short = http.post(f"{graph_url}/oauth/access_token", data={
             "client_id": app_id, "client_secret": app_secret, "grant_type": "authorization_code",
             "redirect_uri": redirect_uri, "code": code})
