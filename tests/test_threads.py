@@ -8,6 +8,7 @@ import json
 import time
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -428,3 +429,19 @@ def test_an_answer_that_drips_is_cut_at_the_deadline_and_settled_by_the_containe
         proxy.drip_on = None
         assert target.find_existing(delivery).remote_id == fake.posts(token)[0]["id"]
     assert len(fake.posts(token)) == 1
+
+
+def test_a_quota_used_up_by_other_apps_is_looked_at_again_in_an_hour(fake, clock):
+    token, state, target = writer(fake, clock, "writer15")
+    user_id = fake.tokens[token].user_id
+    fake.quota_total = 1
+    try:
+        with httpx.Client(base_url=fake.url) as http:  # a post made elsewhere (the app, another tool)
+            container = http.post(f"/v1.0/{user_id}/threads", data={"media_type": "TEXT", "text": "by hand",
+                                                                      "access_token": token}).json()["id"]
+            http.post(f"/v1.0/{user_id}/threads_publish", data={"creation_id": container, "access_token": token})
+        with pytest.raises(RateLimited) as waiting:
+            target.publish(queued(state, entry(60), clock), payload_for(entry(60)))
+        assert waiting.value.retry_at.timestamp() == pytest.approx(clock() + 3600)
+    finally:
+        fake.quota_total = 250
