@@ -445,3 +445,41 @@ def test_a_quota_used_up_by_other_apps_is_looked_at_again_in_an_hour(fake, clock
         assert waiting.value.retry_at.timestamp() == pytest.approx(clock() + 3600)
     finally:
         fake.quota_total = 250
+
+
+def test_login_can_catch_the_code_on_a_loopback_port(fake, clock, tmp_path):
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    fake.add_user("writer16")
+    user_id = next(user.id for user in fake.users.values() if user.username == "writer16")
+    with socket.socket() as probe:  # a free port for the listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "THREADS_APP_SECRET": fake.APP_SECRET}
+    env.pop("BRIDGE_CONFIG", None)
+    login = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(tmp_path / "none.toml"), "login", "threads",
+                              "--app-id", fake.APP_ID, "--print", "--listen", str(port), "--graph-url", fake.url],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        address = ""
+        while "state=" not in address:
+            address = login.stderr.readline()
+            assert address, "bridge login ended before printing the address"
+        assert f"redirect_uri=http%3A%2F%2Flocalhost%3A{port}%2F" in address
+        state = re.search(r"state=([\w-]+)", address).group(1)
+        for _ in range(50):  # the browser, sent back by Threads
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/?code={fake.authorization_code(user_id)}&state={state}#_")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert "you can close this tab" in answer.text
+        out, err = login.communicate(timeout=60)
+    finally:
+        login.kill()
+    assert login.returncode == 0, err
+    assert fake.tokens[out.strip().splitlines()[0]].kind == "long"
