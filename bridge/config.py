@@ -644,18 +644,23 @@ def resolve_secret(config: Config, account_name: str) -> Secret:
     """The account's credential: its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<account name>."""
     from bridge.platforms import platform
 
+    kind = platform(config.accounts[account_name].type)
+    return resolve_secret_field(config, account_name, kind.credential, kind.credential_noun, account_name)
+
+
+def resolve_secret_field(config: Config, account_name: str, key_name: str, noun: str, credential_name: str) -> Secret:
+    """A secret field of an account (its credential, or another such as Threads' app_secret): its { env } or
+    { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>."""
     account = config.accounts[account_name]
-    kind = platform(account.type)
-    key_name = kind.credential
     key = f"accounts.{account_name}.{key_name}"
-    found = resolve_secret_ref(config, key, getattr(account, key_name), account_name)
+    found = resolve_secret_ref(config, key, getattr(account, key_name), credential_name)
     if found is not None:
         return found
     raise ConfigError(
         key,
-        f"no {kind.credential_noun} for account {account_name!r}",
+        f"no {noun} for account {account_name!r}",
         f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
-        f"or load a systemd credential named {account_name!r} (LoadCredential={account_name}:/path)",
+        f"or load a systemd credential named {credential_name!r} (LoadCredential={credential_name}:/path)",
     )
 
 

@@ -6,7 +6,7 @@ Authorization header), so an error text may carry a credential. Two nets catch i
   also in its URL-encoded and JSON-escaped spellings;
 - generic shapes, for a secret this process never saw: Bearer/Basic credentials, `access_token=...`,
   `"password": "..."`, a URL's user:password@, JWTs (Bluesky session tokens), and the Bluesky app-password
-  shape xxxx-xxxx-xxxx-xxxx, and a Nostr nsec1... key.
+  shape xxxx-xxxx-xxxx-xxxx, a Nostr nsec1... key, and a Threads TH... token (refreshed ones are new every day).
 
 Alert destinations and the ping URL are credentials too (register_url_secrets: their passwords, tokens and
 topics). Used before a server's text is stored (bridge/state.py), when stored text is shown (status, doctor, poll: rows
@@ -42,6 +42,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MARKER),
     # a Nostr secret key in its NIP-19 form (bech32: nsec1 and 58 characters)
     (re.compile(r"\bnsec1[02-9ac-hj-np-z]{58}\b"), MARKER),
+    # a Threads (Meta) user access token: "TH" and a long base64url run (long-lived ones are ~180 characters)
+    (re.compile(r"\bTH[A-Za-z0-9_-]{60,}"), MARKER),
     # a Bluesky app password (base32, 4x4); not inside a URL path or a longer slug, where it is a post's name
     (re.compile(r"(?<![\w/.@-])[a-z2-7]{4}(?:-[a-z2-7]{4}){3}(?![\w/.@-])"), MARKER),
 )

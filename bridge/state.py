@@ -222,6 +222,19 @@ def _m0006_reactions(db: Database) -> None:
     db.execute("CREATE TABLE reaction_blocked (handle TEXT PRIMARY KEY, blocked_at REAL NOT NULL) WITHOUT ROWID")
 
 
+@migrations(name="0007_threads")
+def _m0007_threads(db: Database) -> None:
+    # A Threads delivery's media container, stored before it is published: the container is the retry identity
+    # (a container publishes once), and an unknown outcome is settled by asking for its status.
+    db.execute(
+        """CREATE TABLE threads_containers (
+            delivery_id INTEGER PRIMARY KEY REFERENCES deliveries(id) ON DELETE CASCADE,
+            container_id TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+
+
 @dataclass
 class AlertRow:
     key: str
@@ -900,6 +913,25 @@ class State:
         with self.transaction():
             self.db.execute("UPDATE nostr_events SET relays = ?, updated_at = ? WHERE delivery_id = ?",
                             [json.dumps(cleaned, ensure_ascii=False), now, delivery_id])
+
+    # --- Threads: the media container of a delivery ---------------------------------------------------------
+
+    def threads_container(self, delivery_id: int) -> dict | None:
+        """{"container_id", "created_at"} of a delivery, or None before its container was made."""
+        row = self.db.execute("SELECT container_id, created_at FROM threads_containers WHERE delivery_id = ?",
+                              [delivery_id]).fetchone()
+        return None if row is None else {"container_id": row["container_id"], "created_at": row["created_at"]}
+
+    def save_threads_container(self, delivery_id: int, container_id: str | None, now: float) -> None:
+        """Store (or, with None, forget) a delivery's container, committed before it is published."""
+        with self.transaction():
+            if container_id is None:
+                self.db.execute("DELETE FROM threads_containers WHERE delivery_id = ?", [delivery_id])
+                return
+            self.db.execute(
+                """INSERT INTO threads_containers (delivery_id, container_id, created_at) VALUES (?, ?, ?)
+                   ON CONFLICT (delivery_id) DO UPDATE SET container_id = excluded.container_id,
+                   created_at = excluded.created_at""", [delivery_id, container_id, now])
 
     def save_platform_status(self, name: str, status: dict) -> None:
         """A platform's latest facts about an account, shown by `bridge status` (servers' words pass redact)."""

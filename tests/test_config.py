@@ -37,7 +37,9 @@ def _error(data: dict) -> ConfigError:
 def test_example_config_loads_and_resolves_its_defaults():
     config = load_config(EXAMPLE)
     assert [feed.name for feed in config.feeds] == ["blog"]
-    assert set(config.accounts) == {"mastodon-main", "bluesky-main", "nostr-main"}
+    assert set(config.accounts) == {"mastodon-main", "bluesky-main", "nostr-main", "threads-main"}
+    threads = config.accounts["threads-main"]
+    assert (threads.app_id, threads.server_url) == ("990602627938098", "https://graph.threads.net")
     nostr = config.accounts["nostr-main"]
     assert (nostr.relays[0], nostr.min_relays, nostr.long_form, nostr.edit_on_update) == (
         "wss://relay.damus.io", 1, False, False)

@@ -310,10 +310,14 @@ def test_preview_shows_the_nested_tags_entry_and_the_one_after_it(tmp_path):
     result = CliRunner().invoke(cli, ["preview", "--file", str(feed), "--json", "--no-fetch"], env=env)
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
+    from bridge.platforms import names
+
     assert [(item["entry"], item["platform"]) for item in items] == [
-        ("guid-2", "mastodon"), ("guid-2", "bluesky"), ("guid-1", "mastodon"), ("guid-1", "bluesky")]
-    assert "Deeply nested words." in items[2]["payload"]["status"]
-    assert "Deeply nested words." in record_words(items[3]["payload"]["record"])
+        (guid, platform) for guid in ("guid-2", "guid-1") for platform in names()]  # one per default account
+    nested_items = {item["platform"]: item["payload"] for item in items if item["entry"] == "guid-1"}
+    assert "Deeply nested words." in nested_items["mastodon"]["status"]
+    assert "Deeply nested words." in record_words(nested_items["bluesky"]["record"])
+    assert "Deeply nested words." in nested_items["threads"]["text"]
 
 
 def test_status_survives_a_stored_time_no_calendar_holds(world):  # noqa: F811

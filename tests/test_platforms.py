@@ -70,7 +70,7 @@ def test_the_scan_finds_a_platform_branch(tmp_path):
 
 
 def test_the_registry_lists_each_platform_once_and_finds_it_by_its_account_type():
-    assert [entry.name for entry in PLATFORMS] == ["mastodon", "bluesky", "nostr"]  # preview's default accounts, in order
+    assert [entry.name for entry in PLATFORMS] == ["mastodon", "bluesky", "nostr", "threads"]  # preview's default accounts, in order
     for entry in PLATFORMS:
         assert platform(entry.name) is entry
         assert entry.account_model.model_fields["type"].annotation.__args__ == (entry.name,)
@@ -186,7 +186,7 @@ def test_a_new_platform_brings_its_own_config_fields_and_checks(toy):
     assert "shout is a Toy setting; a mastodon account uses instance and access_token" in str(error.value)
     with pytest.raises(ConfigError) as error:
         parse_config({"accounts": {"x": {"type": "friendica"}}})
-    assert error.value.key == "accounts.x.type" and "mastodon, bluesky, nostr, toy" in str(error.value)
+    assert error.value.key == "accounts.x.type" and "mastodon, bluesky, nostr, threads, toy" in str(error.value)
 
 
 def test_a_new_platform_is_polled_delivered_previewed_and_reported_through_the_interface(toy, feed_server):

@@ -110,7 +110,8 @@ def test_a_server_echoing_the_credential_leaks_it_nowhere(tmp_path, feed_server)
     everything = "\n".join(outputs)
     assert "account masto is paused" in outputs[1] and "account sky is paused" in outputs[1]
     assert MARKER in outputs[3]  # status shows the server's words, with the credential cut out
-    assert "FAIL account masto" in outputs[5] and MARKER in outputs[5]
+    # doctor says it in its own words (bridge/explain.py), so no server text reaches it at all
+    assert "FAIL account masto (mastodon): 127.0.0.1 refused the credential (HTTP 401)" in outputs[5]
     database = _database_bytes(tmp_path)
     with sqlite3.connect(tmp_path / "s.sqlite3") as db:
         stored = [reason for (reason,) in db.execute("SELECT paused_reason FROM accounts")]
@@ -149,12 +150,13 @@ def test_rows_stored_raw_by_an_older_version_are_redacted_when_shown(tmp_path, f
         ("session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkaWQ6cGxjOnh5eiJ9.c2lnbmF0dXJl expired", "session "),
         ("Invalid identifier or password: k2x7-abcd-m3nq-z5ty", "Invalid identifier or password: "),
         ("HTTP 500 from https://reader:hunter2hunter2@blog.example/feed", "https://reader:"),
+        ("refreshed: THAAk2x7" + "Qw9_Zr-" * 12 + " kept", "refreshed: "),
     ],
 )
 def test_credential_shapes_are_redacted_without_a_known_secret(text, kept):
     redacted = redact(text)
     assert MARKER in redacted and kept in redacted
-    assert not any(part in redacted for part in ("abcDEF", "abcdef123456", "hunter2", "abcdefghijkl", "eyJ", "k2x7"))
+    assert not any(part in redacted for part in ("abcDEF", "abcdef123456", "hunter2", "abcdefghijkl", "eyJ", "k2x7", "Qw9_"))
 
 
 @pytest.mark.parametrize(
@@ -164,6 +166,7 @@ def test_credential_shapes_are_redacted_without_a_known_secret(text, kept):
         "accounts.m.access_token: the secret file /run/token is empty — put the credential in it",
         "sky refused the credentials: Invalid identifier or password",
         "feed blog: HTTP 404 from https://blog.example/2024/data-team-news/feed.xml",
+        "Threads refused the post: THREADS_API__LINK_LIMIT_EXCEEDED (code 100)",
     ],
 )
 def test_ordinary_messages_are_left_alone(text):

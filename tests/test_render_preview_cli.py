@@ -39,6 +39,10 @@ def check_payloads(items: list[dict]) -> None:
             [note] = payload["events"]  # no article without long_form
             assert set(note) == {"kind", "content", "tags"} and note["kind"] == 1
             assert item["link"] in note["content"] and ["r", item["link"]] in note["tags"]
+        elif item["platform"] == "threads":  # the container's parameters: the link preview is the permalink
+            assert set(payload) == {"media_type", "text", "link_attachment", "image_url", "alt_text"}
+            assert payload["media_type"] == "TEXT" and payload["link_attachment"] == item["link"]
+            assert item["link"] in payload["text"] and payload["text"].count("#") <= 1
         else:
             assert item["platform"] == "bluesky" and list(payload) == ["record"]
             record = payload["record"]
@@ -54,8 +58,8 @@ def test_preview_file_as_json_without_any_config(tmp_path):
     result = run("preview", "--file", str(path), "--json", "--no-fetch", "--limit", "3", home=tmp_path)
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
-    assert len(items) == 9
-    assert [item["account"] for item in items[:3]] == ["mastodon", "bluesky", "nostr"]
+    assert len(items) == 12
+    assert [item["account"] for item in items[:4]] == ["mastodon", "bluesky", "nostr", "threads"]
     assert {item["feed"] for item in items} == {str(path)}
     check_payloads(items)
     assert items[0]["entry"].startswith("http://simonwillison.net/2023/Jul/16/weeknotes/")
@@ -207,7 +211,7 @@ def test_preview_file_resolves_relative_links_against_the_feeds_site_link(tmp_pa
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
     # 20 entries x the three default accounts (mastodon, bluesky, nostr)
-    assert len(items) == 60 and all(item["payload"] for item in items)
+    assert len(items) == 80 and all(item["payload"] for item in items)
     assert all(item["link"].startswith("http://talkingpointsmemo.com/") for item in items)
     assert items[0]["link"] == ("http://talkingpointsmemo.com/livewire/"
                                 "hannity-announces-fox-hired-sebastian-gorka-national-security-strategist")
@@ -244,7 +248,7 @@ def test_preview_of_a_public_feed_with_localhost_permalinks_shows_they_are_not_p
                  home=tmp_path)
     assert result.exit_code == 0, result.output
     items = json.loads(result.output)
-    assert len(items) == 3 and all(item["payload"] is None for item in items)
+    assert len(items) == 4 and all(item["payload"] is None for item in items)
     assert all("your site's base URL is set to http://localhost:4000" in item["error"] for item in items)
 
 

@@ -16,6 +16,7 @@ PLATFORMS: tuple[Platform, ...] = tuple(import_module(f"bridge.platforms.{packag
     "mastodon",
     "bluesky",
     "nostr",
+    "threads",
 ))
 
 _BY_NAME = {entry.name: entry for entry in PLATFORMS}

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from tests.contract.targets import (RESET_SECONDS, FakeServer, NostrContractAccount, PdsAccount, ProxiedServer,
-                                    TakaheContractAccount)
+                                    TakaheContractAccount, ThreadsContractServer)
 from tests.faultproxy import FaultProxy
 from tests.mastodon_fake import MastodonFake
 from tests.relayproxy import RelayProxy
+from tests.threads_fake import ThreadsFake
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +49,9 @@ def contract_nostr(nostr_relay_factory):
     relay = nostr_relay_factory()  # a relay of its own: the cases count the events on it
     with RelayProxy(relay.url) as proxy:
         yield ProxiedServer(proxy, lambda: NostrContractAccount(relay, proxy))
+
+
+@pytest.fixture(scope="session")
+def contract_threads():
+    with ThreadsFake() as fake:  # its own fault hooks; Meta's Retry-After-less answers: docs/threads.md
+        yield ThreadsContractServer(fake)

@@ -470,3 +470,77 @@ NOSTR_NO_RESET_TIME = {
 }
 TABLE.append(ContractTarget("nostr-relay", "contract_nostr", defects=NOSTR_NO_RESET_TIME,
                             crash_points=NOSTR_CRASH_POINTS))
+
+
+# --------------------------------------------------------------------------- Threads (the Threads fake)
+
+THREADS_CREATE = "POST /v1.0/{user}/threads"
+THREADS_PUBLISH = "POST /v1.0/{user}/threads_publish"
+
+
+class ThreadsContractAccount:
+    """A user of the Threads fake (tests/threads_fake): its own fault hooks (503, a cut connection, Meta's code 4
+    with Retry-After, a lost publish answer); the INVALID refusal is the fake's own words for a container with more
+    than five links, sent back for the next post. A new long-lived token is the fix for a revoked one."""
+
+    def __init__(self, fake) -> None:
+        self.fake = fake
+        self.credential = fake.add_user(unique("contract"))
+        self.user_id = fake.tokens[self.credential].user_id
+        self.since = time.time()
+        self.refusal = ""
+
+    def config_section(self, credential_env: str) -> str:
+        return f'type = "threads"\naccess_token = {{ env = "{credential_env}" }}\ngraph_url = "{self.fake.url}"\n'
+
+    def posts(self) -> list[RemotePost]:
+        import re
+
+        return [RemotePost(post["id"], post["text"], tuple(filter(None, [post.get("link_attachment_url"),
+                                                                         *re.findall(r"https?://\S+", post["text"])])),
+                           1 if post.get("media_url") else 0) for post in self.fake.posts(self.user_id)]
+
+    def post_attempts(self) -> list[float]:
+        """Each container made: one per attempt to post (a publish follows only a container made)."""
+        return [at for at, line in self.fake.seen if at >= self.since and line == f"POST /v1.0/{self.user_id}/threads"]
+
+    def revoke(self) -> None:
+        self.fake.revoke(self.credential)
+
+    def restore(self) -> str:
+        self.credential = self.fake.issue(self.user_id, "long")
+        return self.credential
+
+    def invalid_message(self) -> str:
+        return self.refusal
+
+    def fail_next_post(self, fault: str) -> None:
+        if fault == INVALID:
+            links = " ".join(f"https://example.org/{n}" for n in range(7))
+            refused = httpx.post(f"{self.fake.url}/v1.0/{self.user_id}/threads", timeout=30,
+                                 data={"media_type": "TEXT", "text": links, "access_token": self.credential})
+            assert refused.status_code == 400, refused.text
+            self.refusal = refused.json()["error"]["message"]
+            self.fake.inject(THREADS_CREATE, ("answer", 400, refused.json()))
+            return
+        hooks = {TRANSIENT: (THREADS_CREATE, 503), CONNECTION_RESET: (THREADS_CREATE, "drop"),
+                 RATE_LIMITED: (THREADS_CREATE, "rate"), ANSWER_LOST: (THREADS_PUBLISH, "lost")}
+        self.fake.inject(*hooks[fault])
+
+
+class ThreadsContractServer:
+    def __init__(self, fake) -> None:
+        self.fake = fake
+
+    def new_account(self) -> ThreadsContractAccount:
+        return ThreadsContractAccount(self.fake)
+
+    def faults_pending(self) -> int:
+        return len(self.fake.faults)
+
+    def reset(self) -> None:
+        self.fake.clear_faults()
+
+
+# Nothing is uploaded either: Meta fetches an image itself, from its public URL
+TABLE.append(ContractTarget("threads-fake", "contract_threads", crash_points=NOSTR_CRASH_POINTS))
