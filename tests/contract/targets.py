@@ -108,23 +108,13 @@ class ContractTarget:
     crash_points: tuple[str, ...] = POINTS  # the crash points (bridge/faults.py) a post to this platform passes
 
 
-# bridge takes Takahē's answer to a revoked or unknown token -- 400 "Invalid Bearer token" in plain text, from its
-# ApiTokenMiddleware -- for a post refused as invalid (400 is Takahē's validation status): the delivery fails and
-# the account is not paused. The fix belongs in the Mastodon platform's error translation (bridge/targets/mastodon.py
-# _Translate, moving to bridge/platforms/mastodon/), e.g. a profile-level "token refused" answer for Takahē.
-TAKAHE_REVOKED_TOKEN = {
-    "test_a_refused_credential_pauses_the_account_and_keeps_the_post_for_after_the_fix":
-        "bridge fails the post on Takahē's 400 'Invalid Bearer token' instead of pausing the account",
-}
-
-
 TABLE = [
     ContractTarget("bluesky-pds", "contract_pds"),
     ContractTarget("mastodon-fake", "contract_fake_mastodon"),
-    ContractTarget("takahe-fake", "contract_fake_takahe", defects=TAKAHE_REVOKED_TOKEN),
+    ContractTarget("takahe-fake", "contract_fake_takahe"),
     ContractTarget("gotosocial-fake", "contract_fake_gotosocial"),
     ContractTarget("akkoma-fake", "contract_fake_akkoma"),
-    ContractTarget("takahe-real", "contract_takahe", defects=TAKAHE_REVOKED_TOKEN),
+    ContractTarget("takahe-real", "contract_takahe"),
 ]
 
 
