@@ -220,7 +220,7 @@ class MastodonApiAccount:
         elif fault == CONNECTION_RESET:
             self.proxy.reset_next(STATUSES)
         elif fault == RATE_LIMITED:
-            self.proxy.answer_next(STATUSES, 429, headers=mastodon_reset_header(RESET_SECONDS),
+            self.proxy.answer_next(STATUSES, 429, headers=lambda: mastodon_reset_header(RESET_SECONDS),
                                    json={"error": "Too many requests"})
         elif fault == INVALID:
             # The server's own refusal of a blank status (its status code and words), sent back for the next post
@@ -346,10 +346,12 @@ class PdsAccount:
         elif fault == CONNECTION_RESET:
             self.proxy.reset_next(CREATE_RECORD)
         elif fault == RATE_LIMITED:
-            reset = int(time.time()) + RESET_SECONDS  # the PDS's ratelimit-reset: epoch seconds
+            # the PDS's ratelimit-reset (epoch seconds), counted when the answer goes out: a slow first poll on a
+            # busy machine must not find the reset already past
             self.proxy.answer_next(CREATE_RECORD, 429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
-                                   headers={"ratelimit-limit": "5000", "ratelimit-remaining": "0",
-                                            "ratelimit-reset": str(reset), "ratelimit-policy": "5000;w=3600"})
+                                   headers=lambda: {"ratelimit-limit": "5000", "ratelimit-remaining": "0",
+                                                    "ratelimit-reset": str(int(time.time()) + RESET_SECONDS),
+                                                    "ratelimit-policy": "5000;w=3600"})
         elif fault == INVALID:
             # The PDS's own refusal of a record that breaks the lexicon (a 3001-byte text), sent back for the next
             # post: bridge's renderer never makes such a record
