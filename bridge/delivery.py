@@ -50,6 +50,7 @@ from bridge.unexpected import NOT_ISOLATED, unexpected
 log = logging.getLogger("bridge.deliver")
 
 RETRY_MAX_SECONDS = 6 * 3600.0
+RATE_LIMITED_ERROR = "rate limited:"  # how a delivery's last_error begins when a rate limit held it
 RETRY_JITTER = 0.2
 PAUSED_RECHECK_SECONDS = 3600.0
 UNKNOWN_RECHECK_SECONDS = 3600.0  # a held post is looked at again this often (a new token may allow it)
@@ -227,8 +228,8 @@ class Deliverer:
                 published = self._send_strictly_rendered(target, row, refusal)
             crash_point("after-remote-post")
         except RateLimited as exc:
-            until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + self.config.bridge.retry_delay
-            self.state.mark_unsent(row.id, f"rate limited: {exc}", until, row.first_sent_at)
+            until = exc.retry_at.timestamp() if exc.retry_at else self.clock() + self._rate_limit_wait(row, account)
+            self.state.mark_unsent(row.id, f"{RATE_LIMITED_ERROR} {exc}", until, row.first_sent_at)
             self.state.defer_account(account, until, self.clock())
             report.deferred_until = until
             log_event(log, logging.WARNING, f"account {account}: rate limited until {_fmt(until)}; the queue waits",
@@ -312,6 +313,16 @@ class Deliverer:
         how = "found already posted" if recovered else "posted"
         log_event(log, logging.INFO, f"account {row.account}: {how} {row.link or row.entry_key} -> {published.url or published.remote_id}",
                   account=row.account, entry=row.entry_key, url=published.url)
+
+    def _rate_limit_wait(self, row: DeliveryRow, account: str) -> float:
+        """How long to wait after a rate limit that states no reset time (a Nostr relay's `rate-limited:`):
+        retry_delay, and twice the last wait each time this post is rate limited again, up to RETRY_MAX_SECONDS,
+        so that a relay that keeps refusing is asked less and less often."""
+        wait = self.config.bridge.retry_delay
+        last = self.state.account(account)
+        if (row.last_error or "").startswith(RATE_LIMITED_ERROR) and last["deferred_until"] and last["deferred_at"]:
+            wait = max(wait, 2 * (last["deferred_until"] - last["deferred_at"]))
+        return min(wait, RETRY_MAX_SECONDS)
 
     def _retry_later(self, row: DeliveryRow, error: TransientPublishError, report: AccountReport) -> None:
         attempts = row.attempts + 1  # mark_sending counted this one (or it failed before: still count it)

@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from tests.dripproxy import DripProxy
 
@@ -34,8 +35,12 @@ class Rule:
     action: str  # "answer" (not forwarded) | "lose" (forwarded, no answer) | "reset" (cut, not forwarded)
     times: int = 1
     status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict)
     body: bytes = b""
+
+    def headers_now(self) -> dict[str, str]:
+        """A callable is asked when the answer goes out: a rate limit's reset is then counted from that moment."""
+        return self.headers() if callable(self.headers) else self.headers
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,15 @@ class FaultProxy(DripProxy):
 
     # --- rules ---------------------------------------------------------------------------------------------
 
-    def answer_next(self, request: str, status: int, *, headers: dict[str, str] | None = None, json=None,
+    def answer_next(self, request: str, status: int, *,
+                    headers: dict[str, str] | Callable[[], dict[str, str]] | None = None, json=None,
                     times: int = 1) -> None:
         body = b"" if json is None else jsonlib.dumps(json).encode()
-        all_headers = {"Content-Type": "application/json; charset=utf-8"} if json is not None else {}
-        all_headers.update(headers or {})
-        self._add(Rule(request, "answer", times, status, all_headers, body))
+        content_type = {"Content-Type": "application/json; charset=utf-8"} if json is not None else {}
+        if callable(headers):
+            self._add(Rule(request, "answer", times, status, lambda: {**content_type, **headers()}, body))
+        else:
+            self._add(Rule(request, "answer", times, status, {**content_type, **(headers or {})}, body))
 
     def lose_next(self, request: str, *, times: int = 1) -> None:
         self._add(Rule(request, "lose", times))
@@ -100,7 +108,7 @@ class FaultProxy(DripProxy):
         if rule is not None and rule.action == "reset":
             return False  # hang up without a word: the client sees the connection reset or closed
         if rule is not None and rule.action == "answer":
-            client.sendall(_frame(rule.status, rule.headers, rule.body))
+            client.sendall(_frame(rule.status, rule.headers_now(), rule.body))
             return True
         answer = self._forward(request)
         if rule is not None or not answer:  # "lose" (the server did the work), or the server hung up

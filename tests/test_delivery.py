@@ -175,6 +175,27 @@ def test_rate_limit_defers_the_account_until_reset(env):
     assert env.state.deliveries(account="a")[0].attempts == 1  # the rate-limited try does not count
 
 
+def test_a_rate_limit_without_a_reset_time_waits_retry_delay_doubling_then_posts_once(env):
+    # A Nostr relay's `rate-limited:` states no reset: retry_delay (60 s by default), then twice the last wait
+    env.queue(1, accounts=("a",))
+    env.targets["a"] = FakeTarget("a", failures=[RateLimited("rate-limited: slow down")] * 3)
+    deliverer = env.deliverer(_config(accounts=("a",)))
+    waits, asked = [], []
+    for _ in range(4):
+        start, calls = env.clock.now, env.targets["a"].calls
+        report = deliverer.deliver_due().accounts[0]
+        if report.deferred_until is None:
+            break
+        waits.append(report.deferred_until - start)
+        while env.clock.now < report.deferred_until:  # polled often meanwhile: nothing is sent before the wait ends
+            deliverer.deliver_due()
+            env.clock.now += 10
+        asked.append(env.targets["a"].calls - calls)
+    assert waits == [60, 120, 240] and asked == [1, 1, 1]
+    assert _posted_keys(env.state, "a") == ["entry-000"] and env.targets["a"].calls == 4
+    assert env.state.deliveries(account="a")[0].attempts == 1  # the rate-limited tries do not count
+
+
 def test_auth_error_pauses_the_account_until_the_credential_changes(env, monkeypatch):
     env.queue(1)
     env.targets["a"] = FakeTarget("a", failures=[AuthError("401 token invalid", "put a new token in TOKEN_A")])

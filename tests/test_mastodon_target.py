@@ -244,6 +244,47 @@ def test_revoked_and_unscoped_tokens_are_auth_errors_with_the_fix(fake, state, m
         new_target(make_config(fake, monkeypatch, read_only), state).publish(queue(state, 2), payload("hello"))
 
 
+def test_takahes_400_invalid_bearer_token_pauses_the_account_while_its_400_refusals_still_fail_the_post(
+        state, monkeypatch):
+    # Takahē answers an unknown or revoked token with 400 and the plain text "Invalid Bearer token" before any view
+    # (jointakahe/takahe api/middleware.py ApiTokenMiddleware); its refusals of a post are 400 too, in JSON
+    with MastodonFake(profile="takahe", rate_limits=GENEROUS) as takahe:
+        token = takahe.add_account("alice", ["read", "write"])
+        config = make_config(takahe, monkeypatch, token)
+        clock = Clock()
+        deliverer = engine(config, state, clock)
+        refused = queue(state, 1, payload=payload(""), now=clock.now)
+        assert deliverer.deliver_due().accounts[0].paused is None
+        assert state.get_delivery(refused.id).state == "failed"
+        assert "Status is empty" in state.get_delivery(refused.id).last_error
+        takahe.revoke(token)
+        row = queue(state, 2, payload=payload("after the new token"), now=clock.now)
+        report = deliverer.deliver_due().accounts[0]
+        assert report.paused and "write:statuses" in report.paused
+        assert "Invalid Bearer token" in state.account(ACCOUNT)["paused_reason"]
+        assert state.get_delivery(row.id).state == "pending"  # kept for after the fix
+        monkeypatch.setenv(TOKEN_ENV, takahe.add_token("alice", ["read", "write"]))
+        assert deliverer.deliver_due().posted == 1
+        deliverer.close()
+        # doctor with a revoked token on a server it has not read yet: the instance document is refused too, and
+        # that is the token's fault, not a server without limits
+        with State.open(state.path.parent / "fresh.sqlite3") as fresh:
+            with pytest.raises(AuthError, match="Invalid Bearer token"):
+                make_target(make_config(takahe, monkeypatch, token), fresh, ACCOUNT).diagnose()
+            assert fresh.account(ACCOUNT)["limits"] is None
+
+
+def test_a_400_that_only_mentions_a_token_is_not_a_refused_token():
+    from bridge.platforms.mastodon.servers import refuses_token
+
+    assert refuses_token(400, "Invalid Bearer token") and refuses_token(400, " invalid bearer token\n")
+    assert refuses_token(401, "The access token is invalid")
+    # a refusal that quotes a post's words, or a proxy's page, is the post's or the proxy's problem
+    assert not refuses_token(400, "Status is too long: Invalid Bearer token")
+    assert not refuses_token(400, "<html><body>400 Bad Request</body></html>")
+    assert not refuses_token(422, "Invalid Bearer token") and not refuses_token(400, None)
+
+
 def test_429_is_rate_limited_until_the_reset(fake, state, monkeypatch):
     target = new_target(make_config(fake, monkeypatch, fake.add_account("alice", WRITE_ONLY)), state)
     fake.set_limits(statuses=(1, 3600))

@@ -71,3 +71,15 @@ def test_takahe_replies_by_others_threaded_counts_and_privacy(blog, takahe):
         f"{shown} lovely", f"{shown} unlisted thought"]
     assert blog.bridge("reactions", "block", alice.acct).returncode == 0
     assert blog.document(link)["replies"] == []
+
+
+def test_a_revoked_token_on_takahe_is_said_to_be_refused_and_the_last_read_stays(blog, takahe):
+    link, root = blog.post("/posts/revoked", "Revoked")
+    blog.refresh(link)
+    # Takahē answers a revoked token with 400 "Invalid Bearer token" (api/middleware.py); its context needs a token
+    takahe.admin("revoke_token", token=blog.token)
+    run = blog.bridge("reactions", "refresh", "--entry", link)
+    assert run.returncode == 1 and "refused the account's access token" in run.stderr, run.stderr
+    with State.open_readonly(blog.state_path) as state:
+        [thread] = state.reaction_threads(entry_link=link)
+    assert "access_token" in thread["last_error"] and thread["counts"] is not None

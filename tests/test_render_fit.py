@@ -26,6 +26,7 @@ from bridge.render.fit import Parts, fit, shorten
 from bridge.render.post import Post
 
 from tests.bluesky_helpers import check_facets
+from tests.mastodon_fake.length import status_length
 from tests.render_corpus import settings as post_settings
 
 CREATED = "2024-01-01T00:00:00.000Z"
@@ -122,6 +123,18 @@ def test_mastodon_counts_urls_as_23_and_mentions_without_domain():
     assert mastodon_length("http://localhost:4000/" + "p" * 30, characters_per_url=23) == len("http://localhost:4000/") + 30
     assert mastodon_length("https://blog.example/" + "p" * 30, characters_per_url=23) == len("https://blog.example/") + 30
     assert mastodon_length("http://a.co", characters_per_url=23) == 23
+
+
+def test_a_mention_followed_by_an_at_sign_an_accent_or_a_scheme_is_no_mention_and_counts_as_written():
+    # Mastodon's Extractor drops a match that twitter-text's end_mention_match follows (app/lib/extractor.rb)
+    assert mastodon_length("@a@b@c", characters_per_url=23) == 6
+    assert mastodon_length("@ann@social.example://x", characters_per_url=23) == len("@ann@social.example://x")
+    assert mastodon_length("@ann@social.example ok", characters_per_url=23) == len("@ann ok")
+    chained = "@00000000000" * 40  # found by test_fuzz_render: bridge counted it as 20 mentions, 240 characters
+    assert mastodon_length(chained, characters_per_url=23) == 480 == status_length(chained)
+    post = make_post(title="", summary=chained, link="https://blog.example/posts/1/")
+    payload = mastodon_payload(post, post_settings(), MastodonLimits(max_characters=500))
+    assert status_length(payload["status"]) <= 500 and payload["status"].endswith("https://blog.example/posts/1/")
 
 
 def test_spoiler_text_counts():

@@ -31,6 +31,7 @@ from tests.test_pipeline import posts, rss
 ACCOUNT = "target"
 CREDENTIAL_ENV = "BRIDGE_CONTRACT_CREDENTIAL"
 SETTLE_SECONDS = 15.0  # a retry comes after retry_delay (1 s, jittered), a rate limit's reset after RESET_SECONDS
+BACKOFF_SECONDS = 1  # retry_delay where a rate limit states no reset time: 1 s, then 2 s
 
 
 @dataclass
@@ -187,7 +188,15 @@ def test_a_transient_error_then_success_makes_one_post(world, fault):
     assert len(world.account.post_attempts()) == 2
 
 
-def test_rate_limited_waits_for_the_reset_then_posts_once(world):
+def test_rate_limited_waits_for_the_reset_or_backs_off_then_posts_once(world):
+    if world.target.rate_limit_reset_stated:
+        waits_for_the_reset(world)
+    else:
+        backs_off_by_retry_delay(world)
+
+
+def waits_for_the_reset(world: World) -> None:
+    """The server says when its limit resets: nothing is sent before that, then the post is made once."""
     world.write_config(retry_delay="1h")  # what bridge waits when a server says nothing: not what it waits here
     world.start()
     [entry] = world.publish(1)
@@ -203,6 +212,28 @@ def test_rate_limited_waits_for_the_reset_then_posts_once(world):
     the_one_post_of(world, entry)
     attempts = world.account.post_attempts()
     assert len(attempts) == 2 and attempts[1] >= until
+
+
+def backs_off_by_retry_delay(world: World) -> None:
+    """The server states no reset time (a Nostr relay): bridge waits retry_delay, twice as long when refused again,
+    sends nothing in between however often it polls, then makes the post once."""
+    world.write_config(retry_delay=f"{BACKOFF_SECONDS}s")
+    world.start()
+    [entry] = world.publish(1)
+    world.account.fail_next_post(RATE_LIMITED)
+    world.account.fail_next_post(RATE_LIMITED)  # refused twice in a row
+    world.poll()
+    assert world.server.faults_pending() == 1
+    [refused] = world.account.post_attempts()
+    until = world.account_state()["deferred_until"]
+    assert refused < until <= refused + BACKOFF_SECONDS + 1  # retry_delay from when bridge read the refusal
+    assert world.account.posts() == []
+    world.poll_until_settled()  # polls every 0.2 s
+    assert world.server.faults_pending() == 0
+    the_one_post_of(world, entry)
+    attempts = world.account.post_attempts()
+    assert len(attempts) == 3, attempts  # not hammered: one try after each wait
+    assert attempts[1] >= until and attempts[2] - attempts[1] >= 2 * BACKOFF_SECONDS
 
 
 def test_a_refused_credential_pauses_the_account_and_keeps_the_post_for_after_the_fix(world):

@@ -22,6 +22,13 @@ _COMMON_TLDS = (
 _MENTION = regex.compile(
     r"(?<![=/\w])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(@[\w]+(?:[.-]+[\w]+)*)?", regex.IGNORECASE
 )
+# twitter-text's end_mention_match, which Mastodon's Extractor.extract_mentions_or_lists_with_indices applies to
+# what follows a match (app/lib/extractor.rb): followed by an at sign, a Latin accented letter or "://" it is no
+# mention at all and counts as written: "@a@b@c" is 6 characters to Mastodon, not "@a" + "@c"
+_NOT_A_MENTION_AFTER = regex.compile(
+    "[@\uff20\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b"
+    "\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff]|://", regex.IGNORECASE
+)
 
 
 @functools.cache
@@ -83,14 +90,14 @@ def mastodon_length(text: str, *, characters_per_url: int, spoiler_text: str = "
     pieces: list[str] = []
     position = 0
     for start, end in find_urls(text):
-        pieces.append(_count_mentions(text[position:start], urls_in_full))
+        pieces.append(_count_mentions(text, position, start, urls_in_full))
         url = text[start:end]
         if mastodon_recognizes(url) and not urls_in_full:
             pieces.append("x" * characters_per_url)
         else:
             pieces.append("x" * max(count(url), characters_per_url))
         position = end
-    pieces.append(_count_mentions(text[position:], urls_in_full))
+    pieces.append(_count_mentions(text, position, len(text), urls_in_full))
     return count(spoiler_text + "".join(pieces))
 
 
@@ -101,5 +108,16 @@ _COUNTERS = {
 }
 
 
-def _count_mentions(text: str, in_full: bool = False) -> str:
-    return text if in_full else _MENTION.sub(lambda m: "@" + m.group(1), text)
+def _count_mentions(text: str, start: int, end: int, in_full: bool = False) -> str:
+    """text[start:end] (no URL in it) with each mention as Mastodon counts it: `@user@domain` as `@user`, unless
+    what follows it in the whole text makes it no mention."""
+    segment = text[start:end]
+    if in_full:
+        return segment
+
+    def counted(match) -> str:
+        if _NOT_A_MENTION_AFTER.match(text, start + match.end()):
+            return match.group(0)
+        return "@" + match.group(1)
+
+    return _MENTION.sub(counted, segment)

@@ -26,6 +26,7 @@ from bridge.deadline import DeadlineTransport
 from bridge.errors import ReactionsError, ReactionsRateLimited, RemotePostGone
 from bridge.feeds.htmltools import html_to_text
 from bridge.reactions.gatherer import HttpOptions
+from bridge.platforms.mastodon.servers import refuses_token
 from bridge.reactions.model import SHOWN_VISIBILITIES, Author, Counts, Reply, Thread
 from bridge.state import DeliveryRow
 
@@ -63,10 +64,16 @@ def _get(client: httpx.Client, path: str, deadline: float):
         raise ReactionsError("out of time before reading " + path)
     try:
         response = client.get(path)
-        if response.status_code in (401, 403) and "Authorization" in client.headers:
-            # A token without the read scope (or revoked): public replies are readable without one.
+        if ((response.status_code == 403 or refuses_token(response.status_code, response.text))
+                and "Authorization" in client.headers):
+            # A token without the read scope, or revoked (Takahē's 400 "Invalid Bearer token" included):
+            # public replies are readable without one.
+            refused = response.status_code != 403
             del client.headers["Authorization"]
             response = client.get(path)
+            if refused and response.status_code == 401:  # Takahē's context needs a token
+                raise ReactionsError(f"{client.base_url} refused the account's access token (revoked?), and {path} "
+                                     "needs one: put a new token where the account's access_token points")
     except httpx.TimeoutException:
         raise ReactionsError(f"{client.base_url} did not answer {path} in time") from None
     except httpx.HTTPError as exc:

@@ -212,6 +212,20 @@ _GOTOSOCIAL = re.compile(rf"(?:\d+\.\d+\.\d+\+)?({_RELEASE}\+git-[0-9a-f]+)|\d+\
 _MASTODON = re.compile(rf"[1-9]\d*\.\d+\.\d+(?:-[\w.-]+)?(?:\+([\w.+-]+))?")
 
 
+# A refused token is 401 on Mastodon, GoToSocial and Akkoma. Takahē answers every request whose bearer token it does
+# not know or has revoked with 400 and the words "Invalid Bearer token" (not JSON), before any view sees the request
+# (jointakahe/takahe api/middleware.py, ApiTokenMiddleware; read at d45f22c). It is read from the words, on any server:
+# the profile is not known yet when the first request (the instance document) is refused, and the whole answer must be
+# those words, so a validation error quoting a post can never pause an account.
+_TOKEN_REFUSED_400 = re.compile(r"\s*invalid bearer token\s*", re.IGNORECASE)
+
+
+def refuses_token(status: int | None, words: str | None) -> bool:
+    """Whether an error answer (HTTP status, its JSON error or else its body) refuses the access token itself
+    (unknown, revoked); a token that lacks a scope is a 403."""
+    return status == 401 or (status == 400 and bool(words) and bool(_TOKEN_REFUSED_400.fullmatch(words)))
+
+
 # The instance document, newest first, spelled without a trailing slash: Takahē answers 404 to
 # `/api/v2/instance/`, which is what Mastodon.py asks for.
 INSTANCE_PATHS = ("/api/v2/instance", "/api/v1/instance")

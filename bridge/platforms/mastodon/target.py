@@ -35,7 +35,8 @@ Errors (bridge.errors):
     MastodonNetworkError (timeout, refused)  -> TransientPublishError (retried with the same Idempotency-Key,
                                                 after looking for the post: the outcome is unknown)
     MastodonServerError (5xx), no JSON       -> TransientPublishError
-    401, 403                                 -> AuthError with the fix (the account is paused, posts stay queued)
+    401, 403, and Takahē's 400               -> AuthError with the fix (the account is paused, posts stay queued)
+    "Invalid Bearer token" (servers.py)
                                                 (but 403 while looking for an earlier post: lookup skipped)
     408, 409, 425                            -> TransientPublishError
     validation (400/422) of a status         -> PermanentPublishError(not_posted=True) with the server's message;
@@ -76,6 +77,7 @@ from bridge.platforms.mastodon.servers import (
     identify,
     profile_key,
     profile_named,
+    refuses_token,
 )
 
 log = logging.getLogger("bridge.mastodon")
@@ -109,6 +111,7 @@ NOT_FOUND_HINT = (" -- the status posted earlier for this entry (same Idempotenc
 VALIDATION_STATUSES = (400, 422)  # Mastodon says 422, Takahē 400 (mastodon_servers.py): both make nothing
 TOO_LONG = re.compile(r"too long|character limit|over the (?:character )?limit|exceed", re.IGNORECASE)
 DEFAULT_LIMITS = asdict(MastodonLimits())
+ERROR_BODY_KEPT = 200  # bytes: a few words, not a proxy's error page
 
 
 class MastodonTarget:
@@ -141,8 +144,23 @@ class MastodonTarget:
         )
         # With version_check_mode="none" Mastodon.py records the version as known but leaves it at 1.0.0.
         self.api.mastodon_major, self.api.mastodon_minor, self.api.mastodon_patch = PINNED_API_VERSION
+        self._error_body: str | None = None
+        self.api.session.hooks["response"].append(self._keep_error_body)
         self._me_id: str | None = None
         self._uploads: dict[tuple[int, str], str] = {}  # (delivery id, image URL) -> media id still processing
+
+    def _keep_error_body(self, response, *args, **kwargs) -> None:
+        """requests' response hook. Mastodon.py keeps only a JSON error's words; an error answered in a few words
+        of plain text (Takahē's "Invalid Bearer token") is kept here for the translation of the error."""
+        short = not response.ok and len(response.content) <= ERROR_BODY_KEPT
+        self._error_body = response.text.strip() if short else None
+
+    def _error_words(self, exc) -> str:
+        """The server's words for an error: its JSON error, else the short body it answered."""
+        return str(exc.args[3]) if len(exc.args) > 3 and exc.args[3] else (self._error_body or _short(exc))
+
+    def _refuses_token(self, exc) -> bool:
+        return refuses_token(_status(exc), self._error_words(exc))
 
     # --- limits and the server's profile ------------------------------------------------------------------
 
@@ -200,7 +218,7 @@ class MastodonTarget:
                     raise
                 except MastodonAPIError as exc:
                     status = _status(exc)
-                    if status in (401, 403):
+                    if status == 403 or self._refuses_token(exc):
                         raise
                     if status is None or status >= 500:
                         trouble = exc  # down or not JSON: cannot say whether the server has limits
@@ -289,9 +307,10 @@ class MastodonTarget:
                     raise PermanentPublishError(str(exc)) from None
                 except MastodonAPIError as exc:
                     status = _status(exc)
-                    if isinstance(exc, MastodonServerError) or status in (401, 403, 408, 429) or status is None:
+                    if (isinstance(exc, MastodonServerError) or status in (403, 408, 429) or status is None
+                            or self._refuses_token(exc)):
                         raise
-                    raise PermanentPublishError(f"HTTP {status}: {_message(exc)}") from None
+                    raise PermanentPublishError(f"HTTP {status}: {self._error_words(exc)}") from None
         except PermanentPublishError as exc:  # 422 (type, size, alt text), 413: leave the image out
             log.warning("account %s: %s refused the image %s (%s); posting without it", self.account,
                         self.instance_url, item["url"], exc)
@@ -549,10 +568,10 @@ class _Translate:
             raise TransientPublishError(f"{where} answered HTTP {_status(exc)} while {self.doing}") from None
         if isinstance(exc, MastodonAPIError):
             status = _status(exc)
-            message = _message(exc)
+            message = target._error_words(exc)
             if status is None:  # a 2xx that is not JSON: a proxy's page, maintenance
                 raise TransientPublishError(f"{where} gave an unreadable answer while {self.doing}: {message}") from None
-            if status in (401, 403):
+            if status == 403 or refuses_token(status, message):
                 raise AuthError(f"{where} refused the access token of account {target.account!r} while {self.doing} "
                                 f"(HTTP {status}: {message})", TOKEN_FIX.format(account=target.account)) from None
             if status == 429:
@@ -614,10 +633,6 @@ def _deadline_exceeded(exc) -> str | None:
 
     inner = exc.__cause__ or exc.__context__
     return str(inner) if isinstance(inner, DeadlineExceeded) else None
-
-
-def _message(exc) -> str:
-    return str(exc.args[3]) if len(exc.args) > 3 and exc.args[3] else _short(exc)
 
 
 def _short(exc) -> str:
