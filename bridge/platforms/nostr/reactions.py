@@ -6,13 +6,13 @@ signature are checked with nostr-sdk before anything in it is used (an unverifia
 
 1. what refers to the note: kind 1 tagging it with `e` (replies, NIP-10) or `q` (quotes, NIP-18), kind 7
    (reactions, NIP-25), kind 6 and 16 (reposts, NIP-18), and the note itself (its author, for 2.);
-2. what refers to those: kind 5 deletions (NIP-09) of any of them, and the kind-0 metadata (name, picture,
-   NIP-05) of their authors.
+2. what refers to those: kind 5 deletions (NIP-09) of any of them, and the kind-0 metadata (name, picture)
+   of the authors of replies and quotes.
 
 A deletion counts only when its author wrote the deleted event; the writer deleting the note itself is
 RemotePostGone. Threading: NIP-10 `reply`/`root` markers, or the deprecated positional `e` tags (the last one
-is the parent). A reply to a reply that does not also tag the note as its root is not found (every current
-client adds the root tag). Likes: kind-7 `+`, empty or any emoji, once per person; `-` is not a like.
+is the parent). A reply to a reply that does not also tag the note as its root is not found (clients add it:
+NIP-10 asks for the root tag). Likes: kind-7 `+`, empty or any emoji, once per person; `-` is not a like.
 
 Respect: Nostr has no "do not index" flag. bridge keeps out a reply that is a NIP-70 protected event (the
 `["-"]` tag: its author wants it kept to the relays they chose) or carries a NIP-36 `content-warning` (the
@@ -37,9 +37,9 @@ from bridge.state import DeliveryRow
 
 PLATFORM = "nostr"
 NOTE, METADATA, REPOST, DELETION, REACTION, GENERIC_REPOST = 1, 0, 6, 5, 7, 16
-MAX_IDS_PER_FILTER = 500  # ids and authors per filter in round 2: relays cap a REQ's size (NIP-11 max_filters...)
+MAX_IDS_PER_FILTER = 500  # ids or authors per filter in round 2: relays refuse a REQ beyond their message size
 RATE_LIMIT_PAUSE = 15 * 60  # a relay that says "rate-limited:" names no time: come back in a quarter of an hour
-MAX_FIELD = 2000  # characters kept of a profile's name or NIP-05 before the core's own limits
+MAX_FIELD = 2000  # characters kept of a profile's name (the core cuts it further when it writes a document)
 
 
 def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow, *, deadline: float,
@@ -53,7 +53,7 @@ def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow
                            {"kinds": [NOTE], "#q": [note_id]}, {"ids": [note_id]}], deadline, http)
     note = first.pop(note_id, None)
     ids = sorted(first)
-    authors = sorted({event["pubkey"] for event in first.values()})
+    authors = sorted({event["pubkey"] for event in first.values() if event["kind"] == NOTE})  # who is shown
     second = _read(relays, [{"kinds": [DELETION], "#e": chunk} for chunk in _chunks(ids + [note_id])]
                    + [{"kinds": [METADATA], "authors": chunk} for chunk in _chunks(authors)], deadline, http)
     writer = note["pubkey"] if note else _writer(secret)  # a relay honouring the deletion drops the note too
@@ -126,11 +126,13 @@ def _deleted(deletions, events: dict[str, dict]) -> set[str]:
 
 
 def _writer(secret: Secret | None) -> str | None:
-    if secret is None:
-        return None
+    from bridge.errors import AuthError
     from bridge.platforms.nostr.signing import load_keys, public_key
 
-    return public_key(load_keys(secret.reveal()))[0]
+    try:
+        return public_key(load_keys(secret.reveal()))[0] if secret is not None else None
+    except AuthError:  # a key that does not parse: publishing says so; here it only means "writer unknown"
+        return None
 
 
 def _note_deleted(deletions, note_id: str, writer: str | None) -> bool:
@@ -156,8 +158,8 @@ def _parent(event: dict, note_id: str) -> str | None:
 
 def _withheld(event: dict) -> bool:
     """The author asked, in the ways Nostr has, not to be spread further (see the module's docstring)."""
-    return any(tag and tag[0] == "-" for tag in event.get("tags") or [] if isinstance(tag, list)) \
-        or any(isinstance(tag, list) and tag and tag[0] == "content-warning" for tag in event.get("tags") or [])
+    names = {tag[0] for tag in event.get("tags") or [] if isinstance(tag, list) and tag}
+    return "-" in names or "content-warning" in names  # NIP-70 protected, NIP-36 content warning
 
 
 def _reply(event: dict, note_id: str, profiles: dict[str, dict], gateway: str) -> Reply | None:
