@@ -289,6 +289,19 @@ def test_relays_that_all_fail_are_a_reactions_error_within_the_deadline(writer):
     assert "no relay answered" in str(raised.value) and "error: no" in str(raised.value)
 
 
+def test_a_silent_relay_next_to_a_working_one_leaves_time_for_the_whole_read(nostr_relay, writer):
+    note = writer.publish(1, "One relay never answers")
+    Person(nostr_relay.url, "ada").reply(note, "Heard anyway")
+    doomed = Person(nostr_relay.url, "bob").reply(note, "Deleted, and the deletion must be read in time")
+    Person(nostr_relay.url).delete(doomed)  # not Bob: means nothing
+    with SilentRelay(None) as mute:
+        started = time.monotonic()
+        thread = gathered([mute.url, nostr_relay.url], note, seconds=6)
+        assert time.monotonic() - started < 8
+    assert sorted(reply.text for reply in thread.replies) == sorted(["Heard anyway", doomed["content"]])
+    assert {reply.author.name for reply in thread.replies} == {"ada", "bob"}  # the second round was read too
+
+
 def test_a_delivery_without_a_note_id_is_refused_clearly(nostr_relay):
     row = dataclasses.replace(delivery("nostr"), state="posted")
     with pytest.raises(RemotePostGone):

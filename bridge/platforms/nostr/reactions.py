@@ -50,7 +50,7 @@ def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow
     gateway = settings.web_gateway.rstrip("/")
     relays = list(settings.relays)
     first = _read(relays, [{"kinds": [NOTE, REPOST, REACTION, GENERIC_REPOST], "#e": [note_id]},
-                           {"kinds": [NOTE], "#q": [note_id]}, {"ids": [note_id]}], deadline, http)
+                           {"kinds": [NOTE], "#q": [note_id]}, {"ids": [note_id]}], deadline, http, share=0.5)
     note = first.pop(note_id, None)
     ids = sorted(first)
     authors = sorted({event["pubkey"] for event in first.values() if event["kind"] == NOTE})  # who is shown
@@ -70,12 +70,15 @@ def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow
 # --------------------------------------------------------------------------- reading
 
 
-def _read(relays: list[str], filters: list[dict], deadline: float, http: HttpOptions) -> dict[str, dict]:
-    """Every relay's answer to `filters`, merged by event id, verified. Raises when no relay answered: in the
-    second round too, since without the deletions a deleted reply would come back."""
-    seconds = deadline - time.monotonic()
-    if seconds <= 0:
+def _read(relays: list[str], filters: list[dict], deadline: float, http: HttpOptions, *,
+          share: float = 1.0) -> dict[str, dict]:
+    """Every relay's answer to `filters`, merged by event id, verified, within `share` of the time left (a silent
+    relay must not eat the second round's time) and the usual connect + read timeouts. Raises when no relay
+    answered: in the second round too, since without the deletions a deleted reply would come back."""
+    left = deadline - time.monotonic()
+    if left <= 0:
         raise ReactionsError("out of time before reading the relays")
+    seconds = min(left * share, http.connect_timeout + http.read_timeout)
     found = relay_io.query_all(relays, filters, seconds=seconds, user_agent=http.user_agent) if filters else {}
     if found and not any(answer.reached for answer in found.values()):
         reasons = "; ".join(f"{url}: {answer.message}" for url, answer in found.items())
