@@ -79,11 +79,11 @@ def _read(relays: list[str], filters: list[dict], deadline: float, http: HttpOpt
     if left <= 0:
         raise ReactionsError("out of time before reading the relays")
     seconds = min(left * share, http.connect_timeout + http.read_timeout)
-    found = relay_io.query_all(relays, filters, seconds=seconds, user_agent=http.user_agent) if filters else {}
-    if found and not any(answer.reached for answer in found.values()):
+    found = relay_io.query_all(relays, filters, seconds=seconds, user_agent=http.user_agent)
+    if not any(answer.reached for answer in found.values()):
         reasons = "; ".join(f"{url}: {answer.message}" for url, answer in found.items())
         if any(answer.message.startswith("rate-limited:") for answer in found.values()):
-            raise ReactionsRateLimited(f"every relay refused to answer: {reasons}", time.time() + RATE_LIMIT_PAUSE)
+            raise ReactionsRateLimited(f"no relay answered, one is rate limiting: {reasons}", time.time() + RATE_LIMIT_PAUSE)
         raise ReactionsError(f"no relay answered: {reasons}")
     merged: dict[str, dict] = {}
     for answer in found.values():
