@@ -7,7 +7,8 @@ Fixtures (session-scoped, shared):
 * ``nostr_relay_restricted``  content up to RESTRICTED_MAX_CONTENT characters and a write allow-list of one key
                               (``relay.allowed_keys``); its NIP-11 document does NOT state the limits, so its own
                               refusals (``invalid:``, ``rejected:``) are what bridge meets
-* ``nostr_relay_factory``     starts more relays (``factory(max_event_size=..., advertise_limits=...)``); each
+* ``nostr_relay_factory``     starts more relays (``factory(max_event_size=..., advertise_limits=...,
+                              verify_signatures=False)`` -- the last one stores forged events too); each
                               NostrRelay can be ``stop()``-ped and ``start()``-ed again on the same port and
                               database (a relay down during a post, back later)
 
@@ -47,14 +48,15 @@ def free_port() -> int:
 
 class NostrRelay:
     def __init__(self, folder: Path, *, max_event_size: int = OPEN_MAX_CONTENT, allow: list[str] | None = None,
-                 advertise_limits: bool = True) -> None:
+                 advertise_limits: bool = True, verify_signatures: bool = True) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}"
         self.max_event_size = max_event_size
         self.allow = allow
-        validators = ["nostr_relay.validators.is_not_too_large", "nostr_relay.validators.is_signed",
-                      "nostr_relay.validators.is_recent"]
+        validators = ["nostr_relay.validators.is_not_too_large", "nostr_relay.validators.is_recent"]
+        if verify_signatures:  # off: a relay that stores forgeries, for the readers that must not trust it
+            validators.insert(1, "nostr_relay.validators.is_signed")
         if allow:
             validators.append("nostr_relay.validators.is_author_whitelisted")
         config = {

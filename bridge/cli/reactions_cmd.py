@@ -132,7 +132,7 @@ def unhide(obj: CliContext, url: str) -> int:
 @click.argument("handle")
 @click.pass_obj
 def block(obj: CliContext, handle: str) -> int:
-    """Keep everything one person writes off your site (@user@server, or a Bluesky handle)."""
+    """Keep everything one person writes off your site (@user@server, a Bluesky handle, a Nostr npub)."""
     handle = _handle(handle)
     return _mark(obj, lambda state: state.set_author_blocked(handle, True, time.time()), f"blocked: {handle}")
 

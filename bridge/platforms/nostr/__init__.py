@@ -9,6 +9,7 @@ with the writer's key and sent to their relays.
     refusals.py  the relays' answers -> posted / RateLimited / TransientPublishError / AuthError / Permanent
     target.py    exactly once: the signed events are stored before the first send, every retry sends them again
     status.py    what `bridge status` adds: each relay's last answer and the fix
+    reactions.py the way back: replies, likes, reposts, quotes of a posted note, read from the relays
 docs/nostr.md tells the choices.
 """
 
@@ -34,4 +35,5 @@ PLATFORM = Platform(
     status=lazy(f"{HERE}.status", "account_status"),
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
+    reactions=lazy(f"{HERE}.reactions", "gather"),  # replies, reactions, reposts read back from the relays
 )

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, model_validator
 
 from bridge.addresses import LOOPBACK, parse
-from bridge.config import AccountConfig, SecretRef, SettingError, _count
+from bridge.config import AccountConfig, SecretRef, ServerUrl, SettingError, _count
 
 MAX_RELAYS = 50
+DEFAULT_WEB_GATEWAY = "https://njump.me"  # njump: opens any note (nevent/note) or profile (npub) without an app
 
 
 def _relay_url(value: str) -> str:
@@ -42,6 +43,8 @@ class NostrAccount(AccountConfig):
     min_relays: _count(1, MAX_RELAYS) = 1
     # Also publish the whole article as a NIP-23 long-form event, replaced in place when the entry is edited.
     long_form: bool = False
+    # The web gateway that links to notes and people go through (bridge reactions): <gateway>/<nevent or npub>.
+    web_gateway: ServerUrl = DEFAULT_WEB_GATEWAY
 
     @model_validator(mode="before")
     @classmethod

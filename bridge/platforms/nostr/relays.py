@@ -1,5 +1,5 @@
-"""Talking to Nostr relays: send events and hear each relay's OK (NIP-01/NIP-20), read a relay's information
-document (NIP-11). Every call has one deadline for all of it, connecting included.
+"""Talking to Nostr relays: send events and hear each relay's OK (NIP-01/NIP-20), read stored events back (REQ
+up to EOSE), read a relay's information document (NIP-11). Every call has one deadline for all of it, connecting included.
 
 The websocket is `websockets`' synchronous client, not nostr-sdk's Client: the SDK's client is asyncio with a
 pool that retries and reconnects in the background on its own schedule; bridge needs the opposite -- one
@@ -22,6 +22,7 @@ from bridge.deadline import DeadlineTransport, too_slow
 
 CLOSE_SECONDS = 1.0  # waiting for a relay's closing handshake: it has answered already
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # a relay's message bigger than this is not one bridge asked for
+MAX_EVENTS_READ = 5000  # events read from one relay for one REQ: a post's conversation, not a relay's archive
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,56 @@ def publish_all(plan: dict[str, list[dict]], *, seconds: float, user_agent: str 
     with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="nostr-relay") as pool:
         futures = {url: pool.submit(publish, url, events, seconds=seconds, user_agent=user_agent)
                    for url, events in plan.items()}
+        return {url: future.result() for url, future in futures.items()}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A relay's answer to one REQ: the events it sent (unverified: anyone may have written them), `reached`
+    False when it could not be read in time, and the reason it closed the subscription or could not answer."""
+
+    events: list[dict]
+    reached: bool = True
+    message: str = ""
+
+
+def query(url: str, filters: list[dict], *, seconds: float, user_agent: str | None = None,
+          max_events: int = MAX_EVENTS_READ) -> Found:
+    """One REQ (NIP-01) to one relay: its stored events matching any of `filters`, up to EOSE (or CLOSED, or
+    `max_events`), before the deadline. A relay that closes the subscription with nothing sent (e.g.
+    "rate-limited: ...") is `reached` False with its reason."""
+    end = time.monotonic() + seconds
+    events: list[dict] = []
+    try:
+        with _connect(url, seconds, user_agent) as ws:
+            ws.send(json.dumps(["REQ", "bridge", *filters]))
+            while len(events) < max_events:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(too_slow(seconds))
+                message = _message(ws.recv(timeout=left))
+                if message[0] == "EVENT" and len(message) >= 3 and isinstance(message[2], dict):
+                    events.append(message[2])
+                elif message[0] == "EOSE":
+                    break
+                elif message[0] == "CLOSED":
+                    reason = str(message[2]) if len(message) > 2 else ""
+                    if not events:
+                        return Found([], reached=False, message=reason or "the relay closed the request")
+                    break
+            ws.send(json.dumps(["CLOSE", "bridge"]))
+    except Exception as exc:  # unreachable, refused, reset, a timeout, a message that is not Nostr
+        return Found([], reached=False, message=_describe(exc))
+    return Found(events)
+
+
+def query_all(urls: list[str], filters: list[dict], *, seconds: float,
+              user_agent: str | None = None) -> dict[str, Found]:
+    """query() every relay of `urls` at once. {relay URL: Found}."""
+    if not urls or not filters:
+        return {url: Found([]) for url in urls}
+    with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="nostr-read") as pool:
+        futures = {url: pool.submit(query, url, filters, seconds=seconds, user_agent=user_agent) for url in urls}
         return {url: future.result() for url, future in futures.items()}
 
 
