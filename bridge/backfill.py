@@ -49,8 +49,10 @@ def plan_backfill(
             log.warning("backfill of %s: leaving out %s (%s)", feed.name, entry.link or entry.key,
                         unexpected(log, exc, f"reading the link of {entry.key}"))
             continue
+        # Today's filters apply as they do to new entries; a pair a filter kept back earlier has its row and stays out.
         accounts = [account for account in feed.accounts if not state.has_delivery(entry_id, account)
-                    and not state.account_has_alias(account, aliases)]
+                    and not state.account_has_alias(account, aliases)
+                    and config.entry_filter(feed, account).rejects(entry) is None]
         if not accounts or not entry.link:
             continue
         chosen_entries += 1

@@ -74,6 +74,9 @@ class FeedOutcome:
     updated: int = 0
     queued: int = 0
     unreachable: int = 0
+    filtered: int = 0
+    # What the filters kept back in this poll: (account, entry title or link, reason), for `poll --dry-run`
+    filtered_out: list[tuple[str, str, str]] = field(default_factory=list)
     error: str | None = None
     warning: str | None = None  # the feed reads, but something in it needs the writer's fix
     url: str = ""
@@ -276,6 +279,7 @@ class Poller:
                     self.state.add_aliases(feed.name, entry_id, aliases)
                     if reads_differently(stored, entry):
                         outcome.updated += 1
+                        self._refilter_unsent(feed, entry_id, entry, outcome)
                         self._queue_edits(feed, entry_id, entry, now)
                 continue
             # A link shared by several items of this document (a podcast's home page...) identifies none of them.
@@ -307,7 +311,7 @@ class Poller:
             else:
                 entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now)
                 outcome.new_entries += 1
-                outcome.queued += self._queue(feed, entry_id, entry, aliases, now)
+                outcome.queued += self._queue(feed, entry_id, entry, aliases, now, outcome=outcome)
         if outcome.new_entries > self.config.bridge.flood_threshold:
             log_event(
                 log, logging.WARNING,
@@ -325,6 +329,17 @@ class Poller:
                 return entry_id
         return None
 
+    def _refilter_unsent(self, feed: FeedConfig, entry_id: int, entry: Entry, outcome: FeedOutcome) -> None:
+        """A changed entry not sent yet (waiting out its hold): the writer may have added the opt-out category, or
+        changed what the filters read. A post that went out is never taken back by a filter."""
+        for account in feed.accounts:
+            reason = self.config.entry_filter(feed, account).rejects(entry)
+            if reason is not None and self.state.filter_unsent(entry_id, account, reason):
+                outcome.filtered += 1
+                outcome.filtered_out.append((account, entry.title or entry.link or entry.key, reason))
+                log.info("entry %s changed before it was sent and is no longer posted to %s: %s",
+                         entry.link or entry.key, account, reason)
+
     def _queue_edits(self, feed: FeedConfig, entry_id: int, entry: Entry, now: float) -> None:
         """A changed entry: by default its posts stay as they are; accounts with edit_on_update get an edit."""
         for account in feed.accounts:
@@ -340,13 +355,25 @@ class Poller:
         self.state.add_aliases(feed_name, entry_id, aliases)
         log.info("entry %s is %s under a new key; not posting it again", entry.link or entry.key, stored.link)
 
-    def _queue(self, feed: FeedConfig, entry_id: int, entry: Entry, aliases: list[str], now: float, kind: str = "new") -> int:
+    def _queue(self, feed: FeedConfig, entry_id: int, entry: Entry, aliases: list[str], now: float, kind: str = "new",
+               *, outcome: FeedOutcome) -> int:
         queued = 0
         for account in feed.accounts:
             if self.state.account_has_alias(account, aliases):
                 log.info("account %s already has %s (from another feed or key); not queued", account, entry.link)
                 continue
+            reason = self.config.entry_filter(feed, account).rejects(entry)
+            if reason is not None:  # recorded, so that it is said where and why, and never queued later
+                if self.state.add_filtered(entry_id, account, reason, idempotency_key=ids.idempotency_key(
+                        account, feed.name, entry.key), now=now) is not None:
+                    outcome.filtered += 1
+                    outcome.filtered_out.append((account, entry.title or entry.link or entry.key, reason))
+                    log.info("entry %s not posted to %s: %s", entry.link or entry.key, account, reason)
+                continue
             record_key = platform(self.config.accounts[account].type).new_record_key
+            # A grace period: queued now, sent once it has passed. The payload is made at the first attempt from
+            # the entry as the latest poll read it, so a typo fixed during the hold is fixed in the post.
+            hold = self.config.hold(feed, account)
             delivery = self.state.add_delivery(
                 entry_id,
                 account,
@@ -354,6 +381,7 @@ class Poller:
                 rkey=record_key(now) if record_key else None,
                 now=now,
                 kind=kind,
+                not_before=now + hold if hold else None,
             )
             if delivery is not None:
                 queued += 1
@@ -437,7 +465,7 @@ class Poller:
         parts = [f"feed {outcome.feed}: {outcome.outcome}"]
         if outcome.status:
             parts.append(f"HTTP {outcome.status}")
-        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued", "unreachable"):
+        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued", "filtered", "unreachable"):
             value = getattr(outcome, label)
             if value:
                 parts.append(f"{label.replace('_entries', '')} {value}")

@@ -257,7 +257,8 @@ class FeedRow:
 @dataclass
 class DeliveryRow:
     """One delivery. `state`: pending / sending / posted / failed / unknown (an earlier attempt may have posted
-    and the target cannot look: held). `first_sent_at`: the first attempt whose outcome is not known -- set
+    and the target cannot look: held) / filtered (kept back by the account's filters: never sent, the reason in
+    last_error). `first_sent_at`: the first attempt whose outcome is not known -- set
     by mark_sending, cleared when the server refused the post itself or the writer forced a retry."""
 
     id: int
@@ -629,6 +630,26 @@ class State:
         )
         return cursor.lastrowid if cursor.rowcount else None
 
+    def add_filtered(self, entry_id: int, account: str, reason: str, *, idempotency_key: str, now: float) -> int | None:
+        """Record that a filter kept this entry from this account (state `filtered`, the reason in last_error): the
+        row is the entry's history for the account and keeps it from being queued later. None when a row exists."""
+        cursor = self.db.execute(
+            """INSERT OR IGNORE INTO deliveries
+               (entry_id, account, state, kind, idempotency_key, next_attempt_at, created_at, last_error)
+               VALUES (?, ?, 'filtered', 'new', ?, ?, ?, ?)""",
+            [entry_id, account, idempotency_key, now, now, redact(reason)],
+        )
+        return cursor.lastrowid if cursor.rowcount else None
+
+    def filter_unsent(self, entry_id: int, account: str, reason: str) -> bool:
+        """A delivery never attempted becomes `filtered` (its entry changed into one the filters leave out)."""
+        cursor = self.db.execute(
+            """UPDATE deliveries SET state = 'filtered', last_error = ?
+               WHERE entry_id = ? AND account = ? AND state = 'pending' AND attempts = 0 AND first_sent_at IS NULL""",
+            [redact(reason), entry_id, account],
+        )
+        return cursor.rowcount > 0
+
     def has_delivery(self, entry_id: int, account: str) -> bool:
         row = self.db.execute("SELECT 1 FROM deliveries WHERE entry_id = ? AND account = ?", [entry_id, account]).fetchone()
         return row is not None
@@ -640,7 +661,7 @@ class State:
         marks = ",".join("?" * len(aliases))
         row = self.db.execute(
             f"""SELECT 1 FROM aliases a JOIN deliveries d ON d.entry_id = a.entry_id
-                WHERE d.account = ? AND a.alias IN ({marks}) LIMIT 1""",
+                WHERE d.account = ? AND d.state != 'filtered' AND a.alias IN ({marks}) LIMIT 1""",
             [account, *aliases],
         ).fetchone()
         return row is not None

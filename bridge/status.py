@@ -122,6 +122,7 @@ def _account_status(config: Config, state: State, name: str, account, counts: di
         "posted": counts.get((name, "posted"), 0),
         "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
         "failed": counts.get((name, "failed"), 0),
+        "filtered": counts.get((name, "filtered"), 0),  # entries its filters or the opt-out kept back
         "failures": [{"feed": row.feed, "entry": row.entry_key, "link": row.link, "reason": redact(row.last_error)}
                      for row in reversed(failed)],
         "failures_fix": f"fix the cause given, then `bridge retry --account {name}`" if failed else None,
@@ -175,7 +176,8 @@ def render_status_text(report: dict) -> str:
             continue
         lines.append(f"  {account['name']} ({account['type']}, {account['target']})")
         lines.append(
-            f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
+            f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}"
+            f"{', left out by filters ' + str(account['filtered']) if account.get('filtered') else ''}; "
             f"last post {account['last_post_url'] or '-'}; next post allowed {account['next_post_allowed']}"
         )
         extras = platform(account["type"]).status_text
