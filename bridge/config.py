@@ -265,6 +265,8 @@ class AccountConfig(PostOptions):
     posts_per_day: _count(1, MAX_COUNT) = 40
     edit_on_update: bool = False
     max_attempts: _count(1, MAX_ATTEMPTS) = 12
+    # Delete this account's posts of an entry the writer deleted (bridge/deletes.py): off unless set.
+    follow_deletes: bool = False
 
     @property
     def server_url(self) -> str:
@@ -349,6 +351,8 @@ class BridgeSettings(_Strict):
     comments_dir: Text | None = None  # comments documents, no-JS fragments and the widget files
     reactions: bool | None = None  # gather replies and counts in `bridge run`; None: when comments_dir is set
     reactions_max_age: Duration = 30 * 86400.0  # stop reading a post's reactions this long after it was posted
+    # Deletes that follow the blog: a vanished entry's permalink must answer 404/410 twice, this far apart.
+    delete_recheck: Duration = 3600.0
 
 
 def _clock_time(value: str) -> str:

@@ -79,6 +79,8 @@ class FeedOutcome:
     filtered_out: list[tuple[str, str, str]] = field(default_factory=list)
     error: str | None = None
     warning: str | None = None  # the feed reads, but something in it needs the writer's fix
+    deletes_warning: str | None = None  # posted entries vanished at once: nothing deleted (bridge/deletes.py)
+    entries_in_document: int | None = None  # of a changed document: the next poll's measure of a sudden loss
     url: str = ""
 
     @property
@@ -312,6 +314,9 @@ class Poller:
                 entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now)
                 outcome.new_entries += 1
                 outcome.queued += self._queue(feed, entry_id, entry, aliases, now, outcome=outcome)
+        if not baseline:
+            self._note_vanished(feed, row, entries, keys_in_document, now, outcome)
+        outcome.entries_in_document = len(keys_in_document)
         if outcome.new_entries > self.config.bridge.flood_threshold:
             log_event(
                 log, logging.WARNING,
@@ -319,6 +324,36 @@ class Poller:
                 "within each account's posts_per_hour/posts_per_day limits",
                 feed=feed.name, new_entries=outcome.new_entries,
             )
+
+    def _note_vanished(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], keys_in_document: set[str],
+                       now: float, outcome: FeedOutcome) -> None:
+        """Posted entries gone from the document are watched (bridge/deletes.py checks their permalinks), for the
+        accounts that follow deletes. Only entries as new as the document's oldest count: older ones merely fell off
+        its end. A document that lost most of its entries at once (truncated, broken, another feed at the URL)
+        starts nothing, and says so."""
+        accounts = [name for name in feed.accounts if self.config.accounts[name].follow_deletes]
+        if not accounts:
+            return
+        self.state.forget_reappeared(feed.name, list(keys_in_document))
+        dates = [date for date in map(_entry_date, entries) if date is not None]
+        if not dates:  # undated entries: whether one fell off the end cannot be told
+            return
+        missing = {key: entry_id for key, entry_id in self.state.posted_entries_since(feed.name, min(dates), accounts).items()
+                   if key not in keys_in_document}
+        before = row.entry_count or 0
+        if before and (len(keys_in_document) < before / 2 or len(missing) > max(1, before // 2)):
+            warning = (f"the feed went from {before} entries to {len(keys_in_document)} at once; nothing is deleted "
+                       "(a truncated or broken feed, or another feed at its URL?)")
+            log_event(log, logging.WARNING, f"feed {feed.name}: {warning}", feed=feed.name, vanished=len(missing))
+            self.state.update_feed(feed.name, deletes_warning=warning)
+            outcome.deletes_warning = warning
+            return
+        if missing:
+            self.state.watch_vanished(list(missing.values()), now)
+            log.info("feed %s: %d posted entr%s gone from the feed; their permalinks will be checked", feed.name,
+                     len(missing), "y" if len(missing) == 1 else "ies")
+        if row.deletes_warning:
+            self.state.update_feed(feed.name, deletes_warning=None)
 
     def _under_shared_key(self, feed_name: str, entry: Entry) -> int | None:
         """The entry recorded for this post under the other form of a shared id (identity.separate_shared_keys):
@@ -409,6 +444,8 @@ class Poller:
                 fields["last_modified"] = result.last_modified
         if title is not None:
             fields["title"] = title
+        if outcome.entries_in_document is not None:
+            fields["entry_count"] = outcome.entries_in_document
         if ttl is not None:
             fields["ttl_seconds"] = ttl
         if result.permanent_url and result.permanent_url != row.url:

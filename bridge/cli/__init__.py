@@ -106,6 +106,9 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         try:
             poller = Poller(config, state)
             report = poller.poll(list(feeds) or None)
+            from bridge.wiring import follow_deletes
+
+            deletes = follow_deletes(config, state, dry_run=dry_run)
             if dry_run:
                 _print_dry_run(config, state, report)
                 delivered = None
@@ -127,6 +130,14 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     for outcome in report.feeds:
         if outcome.notice:
             click.echo(outcome.notice, err=True)
+        if outcome.deletes_warning:
+            click.echo(f"feed {outcome.feed}: {outcome.deletes_warning}", err=True)
+    for line in deletes.would_delete:
+        click.echo(f"would delete {line}: its entry was deleted from the blog")
+    for line in deletes.deleted:
+        click.echo(f"deleted {line}: its entry was deleted from the blog")
+    for line in deletes.errors:
+        click.echo(f"cannot delete {line} (tried again on the next run)", err=True)
     polled = len(report.feeds)
     failed = len(report.failed)
     new = sum(outcome.new_entries for outcome in report.feeds)
