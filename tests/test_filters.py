@@ -221,3 +221,14 @@ def test_bridge_poll_posts_what_passes_and_says_what_was_left_out_and_why(blog):
     status_text = bridge("status").stdout
     assert "posted 1, queued 0, failed 0, left out by filters 2" in status_text
     assert json.loads(bridge("status", "--json").stdout)["accounts"][0]["filtered"] == 2
+
+
+def test_backfill_leaves_out_what_the_filters_leave_out(polled):
+    from bridge.backfill import plan_backfill
+
+    server, state, poll = polled
+    server.route("/feed", rss(_with_categories(posts(3), [["tech"], ["personal"], ["nosyndicate"]])))
+    config = _config(server.url("/feed"), feed={"exclude_categories": ["personal"]})
+    poll(config)  # all three are the baseline: only a backfill would post them
+    planned = plan_backfill(config, state, config.feeds[0], now=0.0)
+    assert [item.entry.key for item in planned] == ["guid-0"]
