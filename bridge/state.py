@@ -1022,8 +1022,9 @@ class State:
     # --- reactions (the way back) -----------------------------------------------------------------------
 
     def syndicated_deliveries(self, feed: str | None = None) -> list[DeliveryRow]:
-        """Deliveries that made a remote post (posted, or posted and since queued for an edit), oldest first."""
-        where = "WHERE d.remote_id IS NOT NULL" + (" AND e.feed = ?" if feed is not None else "")
+        """Deliveries that made a remote post (posted, or posted and since queued for an edit), oldest first; not
+        those deleted since with their entry (bridge/deletes.py)."""
+        where = "WHERE d.remote_id IS NOT NULL AND d.state != 'deleted'" + (" AND e.feed = ?" if feed is not None else "")
         rows = self.db.execute(f"{self._DELIVERY_SELECT} {where} ORDER BY d.posted_at, d.id",
                                [feed] if feed is not None else []).fetchall()
         return [self._delivery_row(row) for row in rows]
@@ -1034,7 +1035,7 @@ class State:
         or due by their schedule; posted since `posted_since` (older ones are no longer read), most overdue first."""
         rows = self.db.execute(
             f"""{self._DELIVERY_SELECT} LEFT JOIN reaction_threads t ON t.delivery_id = d.id
-                WHERE d.account = ? AND d.remote_id IS NOT NULL AND d.posted_at >= ?
+                WHERE d.account = ? AND d.remote_id IS NOT NULL AND d.state != 'deleted' AND d.posted_at >= ?
                   AND ((t.delivery_id IS NULL AND d.posted_at <= ?) OR (t.gone = 0 AND t.next_refresh_at <= ?))
                 ORDER BY COALESCE(t.next_refresh_at, d.posted_at), d.id LIMIT ?""",
             [account, posted_since, first_before, now, limit],

@@ -93,6 +93,11 @@ def test_a_deleted_entry_with_a_410_permalink_loses_its_post_a_redirected_one_ke
         rows = {row.entry_key: row for row in state.deliveries()}
     assert rows["g4"].state == "deleted" and rows["g4"].deleted_at and rows["g4"].remote_id  # the history stays
     assert rows["g5"].state == "posted"
+    with State.open_readonly(masto.state_path) as state:  # gone from the syndication file and the way back too
+        assert [row.entry_key for row in state.syndicated_deliveries()] == ["g5"]
+        now = time.time()
+        due = state.due_reaction_deliveries("masto", now, posted_since=0, first_before=now + 1, limit=10)
+        assert [row.entry_key for row in due] == ["g5"]
     account = json.loads(masto.bridge("status", "--json").stdout)["accounts"][0]
     assert (account["posted"], account["deleted"]) == (1, 1)
     assert "deleted with the blog 1" in masto.bridge("status").stdout
