@@ -14,7 +14,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -30,6 +30,9 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.filters import EntryFilter
 from bridge.language import normalise_language
 from bridge.redact import register_secret, register_url_secrets
 
@@ -169,6 +172,18 @@ def _listen_address(value: str | None) -> str | None:
     return value
 
 
+def _pattern(value: str) -> str:
+    """A filter's regular expression: it must compile (Python's re syntax)."""
+    _printable(value)
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise SettingError(f"{value!r} is not a regular expression: {exc}",
+                           "write a Python regular expression, e.g. '(?i)\\bweeknotes\\b' (single quotes in TOML keep backslashes)") from None
+    return value
+
+
+Pattern = Annotated[str, AfterValidator(_pattern)]
 Duration = _duration(1.0, MAX_DURATION)
 Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
 Text = Annotated[str, AfterValidator(_printable)]
@@ -229,6 +244,15 @@ class PostOptions(_Strict):
     # attach_image, the older name, is still read: true is "attach", false is "card".
     images: Annotated[ImageMode | None, BeforeValidator(_image_mode)] = Field(
         None, validation_alias=AliasChoices("images", "attach_image"))
+    # Which entries go out (bridge/filters.py, docs/filters.md); each resolved like the settings above.
+    include_categories: list[Text] | None = None
+    exclude_categories: list[Text] | None = None
+    include_pattern: Pattern | None = None
+    exclude_pattern: Pattern | None = None
+    entry_type: Literal["all", "titled", "untitled"] | None = None
+    opt_out_category: Text | None = None  # default "nosyndicate"; "" turns the per-post opt-out off
+    # A grace period: a new entry waits this long after first sight, then goes out as it reads by then.
+    hold: _duration(0.0, MAX_DURATION) | None = None
 
 
 class AccountConfig(PostOptions):
@@ -241,6 +265,8 @@ class AccountConfig(PostOptions):
     posts_per_day: _count(1, MAX_COUNT) = 40
     edit_on_update: bool = False
     max_attempts: _count(1, MAX_ATTEMPTS) = 12
+    # Delete this account's posts of an entry the writer deleted (bridge/deletes.py): off unless set.
+    follow_deletes: bool = False
 
     @property
     def server_url(self) -> str:
@@ -325,6 +351,8 @@ class BridgeSettings(_Strict):
     comments_dir: Text | None = None  # comments documents, no-JS fragments and the widget files
     reactions: bool | None = None  # gather replies and counts in `bridge run`; None: when comments_dir is set
     reactions_max_age: Duration = 30 * 86400.0  # stop reading a post's reactions this long after it was posted
+    # Deletes that follow the blog: a vanished entry's permalink must answer 404/410 twice, this far apart.
+    delete_recheck: Duration = 3600.0
 
 
 def _clock_time(value: str) -> str:
@@ -435,14 +463,7 @@ class Config:
     def post_settings(self, feed: FeedConfig, account_name: str) -> PostSettings:
         """Override for this account on this feed > feed > account > [bridge] > built-in default."""
         account = self.model.accounts[account_name]
-        layers: list[PostOptions] = [feed.overrides.get(account_name), feed, account]
-
-        def pick(name: str, default: Any) -> Any:
-            for layer in layers:
-                if layer is not None and getattr(layer, name) is not None:
-                    return getattr(layer, name)
-            return default
-
+        pick = self._picker(feed, account_name)
         titled, untitled = default_templates(account.type)
         return PostSettings(
             template=pick("template", titled),
@@ -455,6 +476,36 @@ class Config:
             hashtags=feed.hashtags,
             rules=tuple(feed.rules),
         )
+
+    def entry_filter(self, feed: FeedConfig, account_name: str) -> EntryFilter:
+        """Which of the feed's entries this account gets; each setting resolved like post_settings'."""
+        from bridge.filters import DEFAULT_OPT_OUT_CATEGORY, EntryFilter
+
+        pick = self._picker(feed, account_name)
+        return EntryFilter(
+            include_categories=tuple(pick("include_categories", ())),
+            exclude_categories=tuple(pick("exclude_categories", ())),
+            include_pattern=pick("include_pattern", None) or None,
+            exclude_pattern=pick("exclude_pattern", None) or None,
+            entry_type=pick("entry_type", "all"),
+            opt_out_category=pick("opt_out_category", DEFAULT_OPT_OUT_CATEGORY),
+        )
+
+    def hold(self, feed: FeedConfig, account_name: str) -> float:
+        """How long a new entry of this feed waits before it goes to this account (0: no grace period)."""
+        return self._picker(feed, account_name)("hold", 0.0)
+
+    def _picker(self, feed: FeedConfig, account_name: str):
+        """The value of a PostOptions setting: the first layer that sets it, else the default."""
+        layers: list[PostOptions | None] = [feed.overrides.get(account_name), feed, self.model.accounts[account_name]]
+
+        def pick(name: str, default: Any) -> Any:
+            for layer in layers:
+                if layer is not None and getattr(layer, name) is not None:
+                    return getattr(layer, name)
+            return default
+
+        return pick
 
 
 def default_templates(platform: str) -> tuple[str, str]:

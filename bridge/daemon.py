@@ -56,6 +56,9 @@ START_SPREAD_SECONDS = 30.0
 # by the wall clock, and would otherwise sleep through a clock set back until it caught up.
 CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
+# Vanished entries' permalinks are checked (bridge/deletes.py) this often; does nothing unless an account has
+# follow_deletes.
+DELETES_INTERVAL = 300.0
 # Reactions are read (the due ones: bridge.reactions.schedule) and the site's files rewritten this often.
 REACTIONS_INTERVAL = 300.0
 REACTIONS_FIRST_RUN = 5.0  # soon after start: reads that fell due while bridge was stopped
@@ -209,6 +212,9 @@ class Daemon:
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
         self._schedule_reactions()
+        # Deletes that follow the blog: permalinks of vanished entries checked, confirmed deletions carried out.
+        self.scheduler.add_job(self._deletes_job, "interval", seconds=DELETES_INTERVAL, id="deletes",
+                               replace_existing=True, next_run_time=_utc(self.clock() + DELETES_INTERVAL / 10))
         self._heartbeat_seconds = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
         self.scheduler.add_job(self._heartbeat_job, "interval", seconds=self._heartbeat_seconds, id="heartbeat",
                                next_run_time=_utc(self.clock()))
@@ -229,6 +235,11 @@ class Daemon:
                                    replace_existing=True, next_run_time=_utc(self.clock() + REACTIONS_FIRST_RUN))
         elif self.scheduler.get_job("reactions") is not None:
             self.scheduler.remove_job("reactions")
+
+    def _deletes_job(self) -> None:
+        from bridge.wiring import follow_deletes
+
+        self._run_job("deletes", lambda: follow_deletes(self.config, self.state, clock=self.clock))
 
     def _reactions_job(self) -> None:
         self._run_job("reactions", self._reactions)

@@ -9,6 +9,8 @@ a power cut or the OOM killer would. Unset (always, outside tests) it costs one 
     after-delivery-row  the delivery committed as `sending`, nothing sent yet
     mid-media-upload    an image uploaded to the server, the post not yet made
     after-remote-post   the post made on the server, `posted` not yet committed
+    after-remote-delete a post deleted on the server, `deleted` not yet committed (deletes that follow the blog;
+                        tests/test_deletes.py, not the posting matrix: POINTS)
 """
 
 from __future__ import annotations

@@ -74,8 +74,13 @@ class FeedOutcome:
     updated: int = 0
     queued: int = 0
     unreachable: int = 0
+    filtered: int = 0
+    # What the filters kept back in this poll: (account, entry title or link, reason), for `poll --dry-run`
+    filtered_out: list[tuple[str, str, str]] = field(default_factory=list)
     error: str | None = None
     warning: str | None = None  # the feed reads, but something in it needs the writer's fix
+    deletes_warning: str | None = None  # posted entries vanished at once: nothing deleted (bridge/deletes.py)
+    entries_in_document: int | None = None  # of a changed document: the next poll's measure of a sudden loss
     url: str = ""
 
     @property
@@ -276,6 +281,7 @@ class Poller:
                     self.state.add_aliases(feed.name, entry_id, aliases)
                     if reads_differently(stored, entry):
                         outcome.updated += 1
+                        self._refilter_unsent(feed, entry_id, entry, outcome)
                         self._queue_edits(feed, entry_id, entry, now)
                 continue
             # A link shared by several items of this document (a podcast's home page...) identifies none of them.
@@ -307,7 +313,10 @@ class Poller:
             else:
                 entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now)
                 outcome.new_entries += 1
-                outcome.queued += self._queue(feed, entry_id, entry, aliases, now)
+                outcome.queued += self._queue(feed, entry_id, entry, aliases, now, outcome=outcome)
+        if not baseline:
+            self._note_vanished(feed, row, entries, keys_in_document, now, outcome)
+        outcome.entries_in_document = len(keys_in_document)
         if outcome.new_entries > self.config.bridge.flood_threshold:
             log_event(
                 log, logging.WARNING,
@@ -315,6 +324,36 @@ class Poller:
                 "within each account's posts_per_hour/posts_per_day limits",
                 feed=feed.name, new_entries=outcome.new_entries,
             )
+
+    def _note_vanished(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], keys_in_document: set[str],
+                       now: float, outcome: FeedOutcome) -> None:
+        """Posted entries gone from the document are watched (bridge/deletes.py checks their permalinks), for the
+        accounts that follow deletes. Only entries as new as the document's oldest count: older ones merely fell off
+        its end. A document that lost most of its entries at once (truncated, broken, another feed at the URL)
+        starts nothing, and says so."""
+        accounts = [name for name in feed.accounts if self.config.accounts[name].follow_deletes]
+        if not accounts:
+            return
+        self.state.forget_reappeared(feed.name, list(keys_in_document))
+        dates = [date for date in map(_entry_date, entries) if date is not None]
+        if not dates:  # undated entries: whether one fell off the end cannot be told
+            return
+        missing = {key: entry_id for key, entry_id in self.state.posted_entries_since(feed.name, min(dates), accounts).items()
+                   if key not in keys_in_document}
+        before = row.entry_count or 0
+        if before and (len(keys_in_document) < before / 2 or len(missing) > max(1, before // 2)):
+            warning = (f"the feed went from {before} entries to {len(keys_in_document)} at once; nothing is deleted "
+                       "(a truncated or broken feed, or another feed at its URL?)")
+            log_event(log, logging.WARNING, f"feed {feed.name}: {warning}", feed=feed.name, vanished=len(missing))
+            self.state.update_feed(feed.name, deletes_warning=warning)
+            outcome.deletes_warning = warning
+            return
+        if missing:
+            self.state.watch_vanished(list(missing.values()), now)
+            log.info("feed %s: %d posted entr%s gone from the feed; their permalinks will be checked", feed.name,
+                     len(missing), "y" if len(missing) == 1 else "ies")
+        if row.deletes_warning:
+            self.state.update_feed(feed.name, deletes_warning=None)
 
     def _under_shared_key(self, feed_name: str, entry: Entry) -> int | None:
         """The entry recorded for this post under the other form of a shared id (identity.separate_shared_keys):
@@ -324,6 +363,17 @@ class Poller:
             if entry_id is not None and self.state.get_entry(entry_id)[1].published == entry.published:
                 return entry_id
         return None
+
+    def _refilter_unsent(self, feed: FeedConfig, entry_id: int, entry: Entry, outcome: FeedOutcome) -> None:
+        """A changed entry not sent yet (waiting out its hold): the writer may have added the opt-out category, or
+        changed what the filters read. A post that went out is never taken back by a filter."""
+        for account in feed.accounts:
+            reason = self.config.entry_filter(feed, account).rejects(entry)
+            if reason is not None and self.state.filter_unsent(entry_id, account, reason):
+                outcome.filtered += 1
+                outcome.filtered_out.append((account, entry.title or entry.link or entry.key, reason))
+                log.info("entry %s changed before it was sent and is no longer posted to %s: %s",
+                         entry.link or entry.key, account, reason)
 
     def _queue_edits(self, feed: FeedConfig, entry_id: int, entry: Entry, now: float) -> None:
         """A changed entry: by default its posts stay as they are; accounts with edit_on_update get an edit."""
@@ -340,13 +390,25 @@ class Poller:
         self.state.add_aliases(feed_name, entry_id, aliases)
         log.info("entry %s is %s under a new key; not posting it again", entry.link or entry.key, stored.link)
 
-    def _queue(self, feed: FeedConfig, entry_id: int, entry: Entry, aliases: list[str], now: float, kind: str = "new") -> int:
+    def _queue(self, feed: FeedConfig, entry_id: int, entry: Entry, aliases: list[str], now: float, kind: str = "new",
+               *, outcome: FeedOutcome) -> int:
         queued = 0
         for account in feed.accounts:
             if self.state.account_has_alias(account, aliases):
                 log.info("account %s already has %s (from another feed or key); not queued", account, entry.link)
                 continue
+            reason = self.config.entry_filter(feed, account).rejects(entry)
+            if reason is not None:  # recorded, so that it is said where and why, and never queued later
+                if self.state.add_filtered(entry_id, account, reason, idempotency_key=ids.idempotency_key(
+                        account, feed.name, entry.key), now=now) is not None:
+                    outcome.filtered += 1
+                    outcome.filtered_out.append((account, entry.title or entry.link or entry.key, reason))
+                    log.info("entry %s not posted to %s: %s", entry.link or entry.key, account, reason)
+                continue
             record_key = platform(self.config.accounts[account].type).new_record_key
+            # A grace period: queued now, sent once it has passed. The payload is made at the first attempt from
+            # the entry as the latest poll read it, so a typo fixed during the hold is fixed in the post.
+            hold = self.config.hold(feed, account)
             delivery = self.state.add_delivery(
                 entry_id,
                 account,
@@ -354,6 +416,7 @@ class Poller:
                 rkey=record_key(now) if record_key else None,
                 now=now,
                 kind=kind,
+                not_before=now + hold if hold else None,
             )
             if delivery is not None:
                 queued += 1
@@ -381,6 +444,8 @@ class Poller:
                 fields["last_modified"] = result.last_modified
         if title is not None:
             fields["title"] = title
+        if outcome.entries_in_document is not None:
+            fields["entry_count"] = outcome.entries_in_document
         if ttl is not None:
             fields["ttl_seconds"] = ttl
         if result.permanent_url and result.permanent_url != row.url:
@@ -437,7 +502,7 @@ class Poller:
         parts = [f"feed {outcome.feed}: {outcome.outcome}"]
         if outcome.status:
             parts.append(f"HTTP {outcome.status}")
-        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued", "unreachable"):
+        for label in ("baseline", "new_entries", "too_old", "rekeyed", "updated", "queued", "filtered", "unreachable"):
             value = getattr(outcome, label)
             if value:
                 parts.append(f"{label.replace('_entries', '')} {value}")

@@ -233,6 +233,27 @@ def _m0007_threads(db: Database) -> None:
             created_at REAL NOT NULL
         )"""
     )
+@migrations(name="0008_life")
+def _m0008_life(db: Database) -> None:
+    # Deletes that follow the blog (bridge/deletes.py): a posted entry gone from its feed is watched here until
+    # its permalink has answered 404/410 twice some time apart (then its posts are deleted) or it is kept.
+    db.execute(
+        """CREATE TABLE vanished (
+            entry_id INTEGER PRIMARY KEY REFERENCES entries(id),
+            missing_since REAL NOT NULL,     -- the poll that first read the feed without it
+            state TEXT NOT NULL,             -- checking / kept / deleting / deleted
+            gone_checks INTEGER NOT NULL DEFAULT 0,  -- 404/410 answers of its permalink
+            first_gone_at REAL,
+            next_check_at REAL NOT NULL,
+            last_status INTEGER,
+            note TEXT,                       -- why it is kept, or the last error
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX vanished_due ON vanished (state, next_check_at)")
+    db.execute("ALTER TABLE deliveries ADD COLUMN deleted_at REAL")  # the remote post deleted (state 'deleted')
+    db.execute("ALTER TABLE feeds ADD COLUMN entry_count INTEGER")  # entries in the last document read
+    db.execute("ALTER TABLE feeds ADD COLUMN deletes_warning TEXT")  # why vanished entries were not followed
 
 
 @dataclass
@@ -265,12 +286,15 @@ class FeedRow:
     error_count: int
     next_poll_at: float | None
     ttl_seconds: float | None
+    entry_count: int | None = None
+    deletes_warning: str | None = None
 
 
 @dataclass
 class DeliveryRow:
     """One delivery. `state`: pending / sending / posted / failed / unknown (an earlier attempt may have posted
-    and the target cannot look: held). `first_sent_at`: the first attempt whose outcome is not known -- set
+    and the target cannot look: held) / filtered (kept back by the account's filters: never sent, the reason in
+    last_error) / deleted (posted, then deleted with the blog's entry: bridge/deletes.py; deleted_at). `first_sent_at`: the first attempt whose outcome is not known -- set
     by mark_sending, cleared when the server refused the post itself or the writer forced a retry."""
 
     id: int
@@ -290,6 +314,7 @@ class DeliveryRow:
     first_sent_at: float | None
     sending_at: float | None
     posted_at: float | None
+    deleted_at: float | None = None
     feed: str = ""
     entry_key: str = ""
     link: str | None = None
@@ -642,6 +667,90 @@ class State:
         )
         return cursor.lastrowid if cursor.rowcount else None
 
+    def add_filtered(self, entry_id: int, account: str, reason: str, *, idempotency_key: str, now: float) -> int | None:
+        """Record that a filter kept this entry from this account (state `filtered`, the reason in last_error): the
+        row is the entry's history for the account and keeps it from being queued later. None when a row exists."""
+        cursor = self.db.execute(
+            """INSERT OR IGNORE INTO deliveries
+               (entry_id, account, state, kind, idempotency_key, next_attempt_at, created_at, last_error)
+               VALUES (?, ?, 'filtered', 'new', ?, ?, ?, ?)""",
+            [entry_id, account, idempotency_key, now, now, redact(reason)],
+        )
+        return cursor.lastrowid if cursor.rowcount else None
+
+    def filter_unsent(self, entry_id: int, account: str, reason: str) -> bool:
+        """A delivery never attempted becomes `filtered` (its entry changed into one the filters leave out)."""
+        cursor = self.db.execute(
+            """UPDATE deliveries SET state = 'filtered', last_error = ?
+               WHERE entry_id = ? AND account = ? AND state = 'pending' AND attempts = 0 AND first_sent_at IS NULL""",
+            [redact(reason), entry_id, account],
+        )
+        return cursor.rowcount > 0
+
+    # --- deletes that follow the blog (bridge/deletes.py) ----------------------------------------------------
+
+    def posted_entries_since(self, feed: str, since: float, accounts: list[str]) -> dict[str, int]:
+        """key -> id of the feed's entries dated `since` or later that have a post on one of `accounts` and are not
+        watched yet: the ones whose disappearance from the feed means something."""
+        if not accounts:
+            return {}
+        rows = self.db.execute(
+            f"""SELECT e.key, e.id FROM entries e
+                WHERE e.feed = ? AND COALESCE(e.published, e.first_seen_at) >= ?
+                  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.entry_id = e.id AND d.state = 'posted'
+                              AND d.account IN ({','.join('?' * len(accounts))}))
+                  AND NOT EXISTS (SELECT 1 FROM vanished v WHERE v.entry_id = e.id)""",
+            [feed, since, *accounts],
+        ).fetchall()
+        return {key: entry_id for key, entry_id in rows}
+
+    def watch_vanished(self, entry_ids: list[int], now: float) -> None:
+        self.db.conn.executemany(
+            """INSERT OR IGNORE INTO vanished (entry_id, missing_since, state, next_check_at, updated_at)
+               VALUES (?, ?, 'checking', ?, ?)""",
+            [(entry_id, now, now, now) for entry_id in entry_ids],
+        )
+
+    def forget_reappeared(self, feed: str, keys: list[str]) -> int:
+        """Entries back in their feed are no longer watched, unless their deletion has begun."""
+        forgotten = 0
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            forgotten += self.db.execute(
+                f"""DELETE FROM vanished WHERE state = 'checking' AND entry_id IN
+                    (SELECT id FROM entries WHERE feed = ? AND key IN ({','.join('?' * len(chunk))}))""",
+                [feed, *chunk],
+            ).rowcount
+        return forgotten
+
+    def vanished(self, *, states: tuple[str, ...], due_by: float | None = None) -> list[dict]:
+        """Watched entries in these states (due for a check by `due_by`), with their feed, key and link."""
+        rows = self.db.execute(
+            f"""SELECT v.*, e.feed AS feed, e.key AS key, e.link AS link, json_extract(e.data, '$.title') AS title
+                FROM vanished v JOIN entries e ON e.id = v.entry_id
+                WHERE v.state IN ({','.join('?' * len(states))}) AND (? IS NULL OR v.next_check_at <= ?)
+                ORDER BY v.entry_id""",
+            [*states, due_by, due_by],
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def update_vanished(self, entry_id: int, now: float, **fields: Any) -> None:
+        allowed = {"state", "gone_checks", "first_gone_at", "next_check_at", "last_status", "note"}
+        if set(fields) - allowed:
+            raise ValueError(f"not vanished columns: {sorted(set(fields) - allowed)}")
+        if fields.get("note"):
+            fields["note"] = redact(fields["note"])
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        with self.transaction():
+            self.db.execute(f"UPDATE vanished SET {assignments}, updated_at = ? WHERE entry_id = ?",
+                            [*fields.values(), now, entry_id])
+
+    def mark_deleted(self, delivery_id: int, now: float) -> None:
+        """The remote post was deleted; the row stays, as the entry's history."""
+        with self.transaction():
+            self.db.execute("UPDATE deliveries SET state = 'deleted', deleted_at = ? WHERE id = ? AND state = 'posted'",
+                            [now, delivery_id])
+
     def has_delivery(self, entry_id: int, account: str) -> bool:
         row = self.db.execute("SELECT 1 FROM deliveries WHERE entry_id = ? AND account = ?", [entry_id, account]).fetchone()
         return row is not None
@@ -653,7 +762,7 @@ class State:
         marks = ",".join("?" * len(aliases))
         row = self.db.execute(
             f"""SELECT 1 FROM aliases a JOIN deliveries d ON d.entry_id = a.entry_id
-                WHERE d.account = ? AND a.alias IN ({marks}) LIMIT 1""",
+                WHERE d.account = ? AND d.state != 'filtered' AND a.alias IN ({marks}) LIMIT 1""",
             [account, *aliases],
         ).fetchone()
         return row is not None
@@ -665,9 +774,10 @@ class State:
         row = self.db.execute(f"{self._DELIVERY_SELECT} WHERE d.id = ?", [delivery_id]).fetchone()
         return self._delivery_row(row) if row else None
 
-    def deliveries(self, *, account: str | None = None, state: str | None = None, feed: str | None = None) -> list[DeliveryRow]:
+    def deliveries(self, *, account: str | None = None, state: str | None = None, feed: str | None = None,
+                   entry_id: int | None = None) -> list[DeliveryRow]:
         clauses, params = [], []
-        for column, value in (("d.account", account), ("d.state", state), ("e.feed", feed)):
+        for column, value in (("d.account", account), ("d.state", state), ("e.feed", feed), ("d.entry_id", entry_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -942,8 +1052,9 @@ class State:
     # --- reactions (the way back) -----------------------------------------------------------------------
 
     def syndicated_deliveries(self, feed: str | None = None) -> list[DeliveryRow]:
-        """Deliveries that made a remote post (posted, or posted and since queued for an edit), oldest first."""
-        where = "WHERE d.remote_id IS NOT NULL" + (" AND e.feed = ?" if feed is not None else "")
+        """Deliveries that made a remote post (posted, or posted and since queued for an edit), oldest first; not
+        those deleted since with their entry (bridge/deletes.py)."""
+        where = "WHERE d.remote_id IS NOT NULL AND d.state != 'deleted'" + (" AND e.feed = ?" if feed is not None else "")
         rows = self.db.execute(f"{self._DELIVERY_SELECT} {where} ORDER BY d.posted_at, d.id",
                                [feed] if feed is not None else []).fetchall()
         return [self._delivery_row(row) for row in rows]
@@ -954,7 +1065,7 @@ class State:
         or due by their schedule; posted since `posted_since` (older ones are no longer read), most overdue first."""
         rows = self.db.execute(
             f"""{self._DELIVERY_SELECT} LEFT JOIN reaction_threads t ON t.delivery_id = d.id
-                WHERE d.account = ? AND d.remote_id IS NOT NULL AND d.posted_at >= ?
+                WHERE d.account = ? AND d.remote_id IS NOT NULL AND d.state != 'deleted' AND d.posted_at >= ?
                   AND ((t.delivery_id IS NULL AND d.posted_at <= ?) OR (t.gone = 0 AND t.next_refresh_at <= ?))
                 ORDER BY COALESCE(t.next_refresh_at, d.posted_at), d.id LIMIT ?""",
             [account, posted_since, first_before, now, limit],

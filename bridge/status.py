@@ -92,6 +92,7 @@ def _feed_status(state: State, feed, pending_by_feed: dict) -> dict:
         "pending_deliveries": pending_by_feed.get(feed.name, 0),
         "error": redact(row.last_error) if row else None,
         "warning": _unreachable_warning(state, feed),
+        "deletes_warning": row.deletes_warning if row else None,  # vanished entries not followed (bridge/deletes.py)
         "consecutive_errors": row.error_count if row else 0,
         "gone": bool(row and row.gone),
         "fix": GONE_FIX if row and row.gone else None,
@@ -122,6 +123,8 @@ def _account_status(config: Config, state: State, name: str, account, counts: di
         "posted": counts.get((name, "posted"), 0),
         "queued": counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0),
         "failed": counts.get((name, "failed"), 0),
+        "filtered": counts.get((name, "filtered"), 0),  # entries its filters or the opt-out kept back
+        "deleted": counts.get((name, "deleted"), 0),  # posts deleted with their blog entry (bridge/deletes.py)
         "failures": [{"feed": row.feed, "entry": row.entry_key, "link": row.link, "reason": redact(row.last_error)}
                      for row in reversed(failed)],
         "failures_fix": f"fix the cause given, then `bridge retry --account {name}`" if failed else None,
@@ -163,6 +166,8 @@ def render_status_text(report: dict) -> str:
             lines.append(f"    error ({feed['consecutive_errors']} in a row): {feed['error']}")
         if feed.get("fix"):
             lines.append(f"    fix: {feed['fix']}")
+        if feed.get("deletes_warning"):
+            lines.append(f"    DELETES HELD: {feed['deletes_warning']}")
         if feed.get("warning"):
             lines.append(f"    NOT POSTED: {feed['warning']}")
     lines.append("")
@@ -175,7 +180,9 @@ def render_status_text(report: dict) -> str:
             continue
         lines.append(f"  {account['name']} ({account['type']}, {account['target']})")
         lines.append(
-            f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}; "
+            f"    posted {account['posted']}, queued {account['queued']}, failed {account['failed']}"
+            f"{', left out by filters ' + str(account['filtered']) if account.get('filtered') else ''}"
+            f"{', deleted with the blog ' + str(account['deleted']) if account.get('deleted') else ''}; "
             f"last post {account['last_post_url'] or '-'}; next post allowed {account['next_post_allowed']}"
         )
         extras = platform(account["type"]).status_text

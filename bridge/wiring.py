@@ -55,3 +55,24 @@ def make_target(config: Config, state: State, account: str, *, media_fetcher=Non
         connect_timeout=config.bridge.connect_timeout, read_timeout=config.bridge.read_timeout,
         total_timeout=config.bridge.total_timeout, media_fetcher=media_fetcher,
     ))
+
+
+def follow_deletes(config: Config, state: State, *, dry_run: bool = False, clock: Callable[[], float] = time.time):
+    """Check the permalinks of posted entries gone from their feeds, and delete the posts of the deleted ones
+    (bridge/deletes.py). `dry_run`: list what would be deleted, delete nothing. Returns a DeleteReport."""
+    from bridge.deletes import DeleteFollower
+
+    targets: dict = {}
+
+    def target(account: str):
+        if account not in targets:
+            targets[account] = make_target(config, state, account)
+        return targets[account]
+
+    follower = DeleteFollower(config, state, target_factory=None if dry_run else target, clock=clock)
+    try:
+        return follower.run()
+    finally:
+        follower.close()
+        for made in targets.values():
+            made.close()

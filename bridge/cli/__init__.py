@@ -106,8 +106,11 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
         try:
             poller = Poller(config, state)
             report = poller.poll(list(feeds) or None)
+            from bridge.wiring import follow_deletes
+
+            deletes = follow_deletes(config, state, dry_run=dry_run)
             if dry_run:
-                _print_dry_run(config, state)
+                _print_dry_run(config, state, report)
                 delivered = None
             else:
                 from bridge.wiring import build_deliverer
@@ -127,6 +130,14 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     for outcome in report.feeds:
         if outcome.notice:
             click.echo(outcome.notice, err=True)
+        if outcome.deletes_warning:
+            click.echo(f"feed {outcome.feed}: {outcome.deletes_warning}", err=True)
+    for line in deletes.would_delete:
+        click.echo(f"would delete {line}: its entry was deleted from the blog")
+    for line in deletes.deleted:
+        click.echo(f"deleted {line}: its entry was deleted from the blog")
+    for line in deletes.errors:
+        click.echo(f"cannot delete {line} (tried again on the next run)", err=True)
     polled = len(report.feeds)
     failed = len(report.failed)
     new = sum(outcome.new_entries for outcome in report.feeds)
@@ -173,13 +184,24 @@ def _cycle_failure(report) -> str | None:
     return "no feed could be read:\n" + "\n".join(f"feed {outcome.feed}: {outcome.error}" for outcome in report.failed)
 
 
-def _print_dry_run(config, state) -> None:
+def _print_dry_run(config, state, report) -> None:
+    import time
+    from datetime import UTC, datetime
+
     for account in config.accounts:
         pending = [row for row in state.deliveries(account=account) if row.state in ("pending", "sending")]
         click.echo(f"{account}: {len(pending)} post(s) would be sent")
         for row in pending:
             _, entry, _ = state.get_entry(row.entry_id)
-            click.echo(f"  - [{row.feed}] {entry.title or '(untitled)'} <{entry.link or entry.key}>")
+            held = ""
+            if row.attempts == 0 and row.next_attempt_at > time.time():  # a grace period (`hold`) or backfill pace
+                held = f" (not before {datetime.fromtimestamp(row.next_attempt_at, UTC):%Y-%m-%d %H:%M:%S} UTC)"
+            click.echo(f"  - [{row.feed}] {entry.title or '(untitled)'} <{entry.link or entry.key}>{held}")
+        filtered = [(outcome.feed, *item) for outcome in report.feeds for item in outcome.filtered_out if item[0] == account]
+        if filtered:
+            click.echo(f"{account}: {len(filtered)} new entr{'y' if len(filtered) == 1 else 'ies'} left out by filters")
+        for feed, _, what, reason in filtered:
+            click.echo(f"  - [{feed}] {what}: {reason}")
 
 
 @cli.command()

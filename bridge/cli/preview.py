@@ -47,6 +47,7 @@ class _Target:
     settings: object  # PostSettings
     limits: dict | None = None  # the server's limits the daemon cached (Platform.server_limits), else defaults
     account: object | None = None  # its config (Platform.account_model); None for a default account
+    entry_filter: object | None = None  # its filters (bridge.filters.EntryFilter); None for a default account
 
 
 @click.command("preview")
@@ -89,6 +90,11 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
             for target in targets:
                 result = {"feed": label, "entry": entry.key, "link": entry.link, "account": target.name,
                           "platform": target.platform.name}  # fmt: skip
+                left_out = target.entry_filter.rejects(entry) if target.entry_filter else None
+                if left_out:  # as `poll` records it: not posted, and why
+                    result.update(payload=None, filtered=left_out, _notes=[], _title=entry.title, _target=target)
+                    results.append(result)
+                    continue
                 try:
                     site = unreachable_site(entry.link, feed_url) if feed_url else None
                     if site:  # as `poll` records it: not posted
@@ -229,7 +235,7 @@ def _targets(config, feed_config, url: str, account_name: str | None) -> list[_T
         for name in names:
             account = config.accounts[name]
             targets.append(_Target(name, platform(account.type), config.post_settings(feed, name), cached.get(name),
-                                   account))
+                                   account, config.entry_filter(feed, name)))
         return targets
     settings = PostSettings(
         template="",  # each platform's own defaults, below
@@ -330,6 +336,10 @@ def _print_text(results: list[dict], label: str, entry_count: int) -> None:
             console.print(Text(result["link"] or result["entry"], style="dim"))
         heading = f"{result['account']} ({result['platform']})"
         payload = result.get("payload")
+        if result.get("filtered"):
+            console.print(Panel(Text(f"left out by a filter: {result['filtered']}", style="yellow"), title=heading,
+                                title_align="left"))
+            continue
         if payload is None:
             console.print(Panel(Text(f"cannot be posted: {result.get('error')}", style="red"), title=heading, title_align="left"))
             continue

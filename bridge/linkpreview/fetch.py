@@ -125,6 +125,22 @@ def _send(client: httpx.Client, url: str, addresses: list[str] | None, accept: s
     raise last_error or httpx.ConnectTimeout("no time left to connect")
 
 
+def permalink_answer(url: str, *, client: httpx.Client, allow_private: AllowPrivate = False,
+                     resolver: Resolver = system_resolver) -> tuple[int, str | None]:
+    """(HTTP status, Location) of one GET of `url`, redirects not followed, the body not read: does a deleted
+    entry's page answer 404/410, or does it redirect (moved, not deleted)? Raises FetchFailed / FetchRefused."""
+    addresses = check_url(url, allow_private, resolver)
+    deadline = Deadline(time.monotonic() + TOTAL_TIMEOUT)
+    try:
+        response = _send(client, url, addresses, "text/html,*/*;q=0.5", deadline)
+        response.close()
+    except httpx.HTTPError as exc:
+        raise FetchFailed(f"{url}: {type(exc).__name__}: {exc}") from None
+    finally:
+        deadline.close()
+    return response.status_code, response.headers.get("location")
+
+
 def _fetch(
     url: str,
     *,

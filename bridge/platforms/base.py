@@ -63,6 +63,9 @@ class Target(Protocol):
     def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
         """Replace a posted entry's text; raise PermanentPublishError where the platform cannot."""
 
+    # Optional: `delete(delivery) -> None`, delete the delivery's remote post (deletes that follow the blog,
+    # bridge/deletes.py); a post already gone counts as deleted; raises PublishError otherwise.
+
     # Optional: `seal_payload(payload) -> dict`, the payload made final with the account's credential before it is
     # stored (Nostr signs its events there: the signed event is then the retry identity, sent again as it is).
     # The engine calls it when the target has it; the payload is stored only afterwards.

@@ -201,6 +201,13 @@ class BlueskyTarget:
 
     # --- records ---------------------------------------------------------------------------------------------
 
+    def delete(self, delivery: DeliveryRow) -> None:
+        """com.atproto.repo.deleteRecord of the post's record: deleting a record that is gone succeeds too."""
+        rkey = _rkey(delivery)
+        with self._translate("deleting a post"):
+            self._call(lambda api: _procedure(api, "com.atproto.repo.deleteRecord",
+                                              {"repo": self._did, "collection": POST_COLLECTION, "rkey": rkey}))
+
     def _create(self, rkey: str, record: dict) -> Published:
         """createRecord with our rkey; when no answer came (or a 5xx), getRecord tells whether it was made."""
         try:

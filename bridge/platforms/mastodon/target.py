@@ -422,6 +422,16 @@ class MastodonTarget:
             )
         return _published(status)
 
+    def delete(self, delivery: DeliveryRow) -> None:
+        """DELETE /api/v1/statuses/:id; a status already gone (404) counts as deleted."""
+        from mastodon import MastodonNotFoundError
+
+        with self._translate("deleting a post"):
+            try:
+                self.api.status_delete(delivery.remote_id)
+            except MastodonNotFoundError:
+                log.info("account %s: status %s was already gone", self.account, delivery.remote_id)
+
     # --- bridge doctor ---------------------------------------------------------------------------------------
 
     def diagnose(self) -> dict:

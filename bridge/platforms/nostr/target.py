@@ -34,6 +34,8 @@ from bridge.platforms.nostr import refusals
 from bridge.platforms.nostr.events import ARTICLE_KIND, tag_value
 from bridge.platforms.nostr.signing import load_keys, note_address, public_key, sign
 from bridge.redact import register_secret
+
+DELETION_KIND = 5  # NIP-09
 from bridge.state import DeliveryRow
 
 log = logging.getLogger("bridge.nostr")
@@ -124,6 +126,28 @@ class NostrTarget:
         self._send(delivery, stored, [new])
         log.info("account %s: article %s replaced (d=%s)", self.account, new["id"], tag_value(new, "d"))
         return Published(remote_id=delivery.remote_id or new["id"], url=delivery.remote_url)
+
+    def delete(self, delivery: DeliveryRow) -> None:
+        """A NIP-09 deletion request (kind 5) for the delivery's events, sent to every relay; min_relays must take
+        it. Signed anew on each call: a repeated request (after a crash) is harmless, relays keep the events gone."""
+        stored = self.state.nostr_events(delivery.id)
+        events = stored["events"] if stored else []
+        if not events:
+            raise PermanentPublishError("no signed events are stored for this post: nothing to ask the relays to delete")
+        tags = [["e", event["id"]] for event in events]
+        tags += [["a", f"{event['kind']}:{self.pubkey}:{tag_value(event, 'd')}"] for event in events
+                 if event["kind"] == ARTICLE_KIND]
+        tags += [["k", str(kind)] for kind in sorted({event["kind"] for event in events})]
+        request = sign({"kind": DELETION_KIND, "content": "deleted from the blog", "tags": tags}, self.keys,
+                       int(self.clock()))
+        relays: dict = {url: {} for url in self.settings.relays}
+        answers = relay_io.publish_all({url: [request] for url in self.settings.relays}, seconds=self.seconds,
+                                       user_agent=self.user_agent)
+        for url, by_event in answers.items():
+            relays[url] = {event_id: answer.to_dict() for event_id, answer in by_event.items()}
+        error = refusals.outcome(relays, [request["id"]], self.settings.min_relays)
+        if error is not None:
+            raise error
 
     def _digest(self, payload: dict) -> str:
         return hashlib.sha256(json.dumps([self.pubkey, payload], sort_keys=True).encode()).hexdigest()
