@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.measure import median, peak_rss_mb, run_bridge, wrapped
 from bench.micro import cli_latency, render_throughput
-from bench.nginx import INSTALL_HINT, Nginx, find_nginx
+from bench.nginx import Nginx, find_nginx, missing_message
 from bench.seed import seed_history
 from bench.workspace import FeedSet, write_config
 from tests.mastodon_fake.process import MastodonFakeProcess
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     nginx_binary = find_nginx()
     if nginx_binary is None:
-        print(f"bench: nginx not found; {INSTALL_HINT}", file=sys.stderr)
+        print(missing_message(), file=sys.stderr)
         return 2
     print(f"nginx: {nginx_binary}; bridge: {args.bridge}; {os.cpu_count()} CPUs; Python {platform.python_version()}", flush=True)
     if not corpus_available() and not args.no_corpus:

@@ -16,14 +16,37 @@ import time
 from pathlib import Path
 
 CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
-INSTALL_HINT = "install it with `apt-get install nginx-light` (Debian/Ubuntu), or put an nginx binary on PATH"
+# $BENCH_NGINX names the binary to use (and nothing else is looked for): an nginx outside these places
+OVERRIDE = "BENCH_NGINX"
+INSTALL_HINT = ("install it with `sudo apt-get install nginx-light` (Debian/Ubuntu; `.ci/run` does it when run as "
+                f"root), or put an nginx binary on PATH, or name it in ${OVERRIDE}")
 
 
 def find_nginx() -> str | None:
+    """The nginx binary: $BENCH_NGINX if set, else nginx on PATH, else where distributions put it (/usr/sbin is
+    not on an ordinary user's PATH)."""
+    if OVERRIDE in os.environ:
+        named = os.environ[OVERRIDE]
+        return named if os.path.isfile(named) and os.access(named, os.X_OK) else None
     found = shutil.which("nginx")
     if found:
         return found
     return next((path for path in CANDIDATES if os.access(path, os.X_OK)), None)
+
+
+def missing_message() -> str:
+    """What is missing and how to get it, in one line."""
+    if OVERRIDE in os.environ:
+        return f"bench: ${OVERRIDE}={os.environ[OVERRIDE]} is not an executable file; {INSTALL_HINT}"
+    return f"bench: the benchmark serves its feeds with nginx, which is not installed; {INSTALL_HINT}"
+
+
+if __name__ == "__main__":  # bench/run asks: prints the binary, or what is missing (exit 1)
+    import sys
+
+    binary = find_nginx()
+    print(binary or missing_message(), file=sys.stdout if binary else sys.stderr)
+    sys.exit(0 if binary else 1)
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -31,7 +31,7 @@ from pydantic import (
 
 from bridge.errors import ConfigError
 from bridge.language import normalise_language
-from bridge.redact import register_secret
+from bridge.redact import register_secret, register_url_secrets
 
 TEMPLATE_FIELDS = frozenset({"title", "summary", "url", "hashtags", "author", "feed_title", "published"})
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{url}\n\n{hashtags}"
@@ -154,6 +154,21 @@ def _env_name(value: str | None) -> str | None:
     return value
 
 
+def _listen_address(value: str | None) -> str | None:
+    """`HOST:PORT` for the HTTP server; "" means off. The host is an IP address or localhost, never a name
+    to resolve: whether it is loopback (no token needed) must not depend on DNS."""
+    if not value:
+        return None
+    from bridge.web.access import parse_listen
+
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise SettingError(str(exc), 'write it like "127.0.0.1:8787", "[::1]:8787" or "0.0.0.0:8787" '
+                           '(beyond loopback also set http_token); "" turns the server off') from None
+    return value
+
+
 Duration = _duration(1.0, MAX_DURATION)
 Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
 Text = Annotated[str, AfterValidator(_printable)]
@@ -232,6 +247,9 @@ class AccountConfig(PostOptions):
         """The address of the server the account posts through (doctor probes it, status shows it)."""
         raise NotImplementedError
 
+    # The setting that holds that address, as messages name it ("instance" makes "accounts.NAME.instance").
+    server_key: ClassVar[str] = ""
+
 
 def _platform_name(value: str) -> str:
     from bridge.platforms import names
@@ -298,10 +316,45 @@ class BridgeSettings(_Strict):
     retry_delay: Duration = 60.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The daemon's HTTP server (status page, /metrics, /healthz; bridge/web): off unless set. Beyond loopback
+    # it needs http_token (bridge/web/access.py checks, when `run` and `check-config` resolve it).
+    http_listen: Annotated[str | None, AfterValidator(_listen_address)] = None
+    http_token: SecretRef | None = None
+    # The way back (bridge.reactions, docs/reactions.md)
+    syndication_file: Text | None = None  # JSON: permalink -> its remote posts (a Hugo/Jekyll data file)
+    comments_dir: Text | None = None  # comments documents, no-JS fragments and the widget files
+    reactions: bool | None = None  # gather replies and counts in `bridge run`; None: when comments_dir is set
+    reactions_max_age: Duration = 30 * 86400.0  # stop reading a post's reactions this long after it was posted
+
+
+def _clock_time(value: str) -> str:
+    """HH:MM on a 24-hour clock (the daily digest's time)."""
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise SettingError(f"{value!r} is not a time of day", 'write it as HH:MM on a 24-hour clock, e.g. "08:00"')
+    return value
+
+
+# A URL given in the config itself, or { env } / { file } naming where it lives: an alert destination or a ping URL
+# usually carries a password or a token, and then belongs outside the config like the accounts' credentials.
+UrlOrSecret = Text | SecretRef
+
+
+class AlertSettings(_Strict):
+    """[alerts]: where to tell the writer that something needs them (bridge/alerts/), and the dead-man's switch."""
+
+    destinations: list[UrlOrSecret] = Field(default_factory=list)
+    ping_url: UrlOrSecret | None = None
+    feed_failing_after: Duration = 6 * 3600.0
+    queue_above: _count(1, MAX_COUNT) = 50
+    # The service is stalled when no poll has finished for this many of the shortest feed interval.
+    stall_after_intervals: _count(2, 1000) = 3
+    digest: Literal["off", "daily"] = "off"
+    digest_time: Annotated[str, AfterValidator(_clock_time)] = "08:00"
 
 
 class ConfigModel(_Strict):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     accounts: dict[str, Annotated[AccountConfig, WrapValidator(_platform_account)]] = Field(default_factory=dict)
     feeds: list[FeedConfig] = Field(default_factory=list)
 
@@ -336,6 +389,10 @@ class Config:
         return self.model.accounts
 
     @property
+    def alerts(self) -> AlertSettings:
+        return self.model.alerts
+
+    @property
     def feeds(self) -> list[FeedConfig]:
         return self.model.feeds
 
@@ -359,6 +416,18 @@ class Config:
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "bridge.sqlite3"
         data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(data_home) / "bridge" / "bridge.sqlite3"
+
+    def syndication_path(self) -> Path | None:
+        return _expand(self.bridge.syndication_file, self.path) if self.bridge.syndication_file else None
+
+    def comments_path(self) -> Path | None:
+        return _expand(self.bridge.comments_dir, self.path) if self.bridge.comments_dir else None
+
+    def gathers_reactions(self) -> bool:
+        """Does `bridge run` read reactions back? As configured; by default when there is somewhere to show them."""
+        if self.bridge.reactions is not None:
+            return self.bridge.reactions
+        return self.bridge.comments_dir is not None
 
     def feed_interval(self, feed: FeedConfig) -> float:
         return feed.interval if feed.interval is not None else self.bridge.interval
@@ -566,6 +635,8 @@ class Secret:
 
 def _known_secret(value: str) -> Secret:
     register_secret(value)  # from now on redacted from every log line, stored error and shown text
+    if "://" in value:
+        register_url_secrets(value)  # a URL's password, token or topic, wherever it is quoted alone
     return Secret(value)
 
 
@@ -582,7 +653,20 @@ def resolve_secret_field(config: Config, account_name: str, key_name: str, noun:
     { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>."""
     account = config.accounts[account_name]
     key = f"accounts.{account_name}.{key_name}"
-    ref: SecretRef | None = getattr(account, key_name)
+    found = resolve_secret_ref(config, key, getattr(account, key_name), credential_name)
+    if found is not None:
+        return found
+    raise ConfigError(
+        key,
+        f"no {noun} for account {account_name!r}",
+        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
+        f"or load a systemd credential named {credential_name!r} (LoadCredential={credential_name}:/path)",
+    )
+
+
+def resolve_secret_ref(config: Config, key: str, ref: SecretRef | None, credential_name: str) -> Secret | None:
+    """A secret from its { env } or { file } reference, else $CREDENTIALS_DIRECTORY/<credential_name>; None when
+    none of them is there. `key` names the setting in errors. Registered for redaction."""
     if ref is not None and ref.env:
         value = (os.environ.get(ref.env) or "").strip()
         if not value:
@@ -595,12 +679,21 @@ def resolve_secret_field(config: Config, account_name: str, key_name: str, noun:
         candidate = Path(credentials_dir) / credential_name
         if candidate.exists():
             return _known_secret(_read_secret_file(key, candidate))
-    raise ConfigError(
-        key,
-        f"no {noun} for account {account_name!r}",
-        f'add {key_name} = {{ env = "VARIABLE" }} or {key_name} = {{ file = "/path" }}, '
-        f"or load a systemd credential named {credential_name!r} (LoadCredential={credential_name}:/path)",
-    )
+    return None
+
+
+# systemd credentials found without a reference in the config (LoadCredential=NAME:/path).
+ALERT_DESTINATION_CREDENTIAL = "alert_destination"
+PING_URL_CREDENTIAL = "ping_url"
+
+
+def resolve_url(config: Config, key: str, value: "str | SecretRef | None", credential_name: str) -> Secret | None:
+    """An [alerts] URL (a destination or the ping URL): written in the config, or a { env } / { file } reference,
+    else $CREDENTIALS_DIRECTORY/<credential_name>; None when there is none. A URL written in the config is a
+    credential too (an ntfy topic, a healthchecks.io UUID): it is registered for redaction all the same."""
+    if isinstance(value, str):
+        return _known_secret(value)
+    return resolve_secret_ref(config, key, value, credential_name)
 
 
 def _read_secret_file(key: str, path: Path) -> str:
@@ -638,8 +731,8 @@ def world_readable_secret_files(config: Config) -> list[Path]:
     from bridge.platforms import platform
 
     found = []
-    for account_name, account in config.accounts.items():
-        ref = getattr(account, platform(account.type).credential)
+    refs = [getattr(account, platform(account.type).credential) for account in config.accounts.values()]
+    for ref in refs + [config.bridge.http_token]:
         if ref is not None and ref.file:
             path = _expand(ref.file, config.path)
             try:

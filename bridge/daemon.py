@@ -12,6 +12,12 @@ Under systemd (NOTIFY_SOCKET set): READY=1 after start-up, STATUS= lines, WATCHD
 really running (a heartbeat job goes through the same worker pool as the polls) and none is stuck (a poll or
 delivery job that has not moved for STUCK_AFTER_TIMEOUTS network deadlines), STOPPING=1 on shutdown. A job
 that raises is logged and runs again at its next time: one bad entry or feed never silences the service.
+
+Alerts ([alerts]) are evaluated and sent by a thread of their own (bridge/alerts/watch.py), never by a job: it
+also notices a stall -- no poll finished for a while, or a job stuck by the watchdog's own test below.
+
+With `[bridge] http_listen`, threads of their own serve the status page, /metrics and /healthz (bridge/web);
+/healthz answers from the same judgement as the watchdog (health()).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Callable
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bridge.alerts.watch import AlertWatcher
 from bridge.config import Config, FeedConfig, load_config
 from bridge.deadline import upload_budget
 from bridge.feeds import Fetcher
@@ -36,6 +43,9 @@ from bridge.pipeline import Poller
 from bridge.platforms import PLATFORMS
 from bridge.state import State
 from bridge.unexpected import unexpected
+from bridge.web.access import resolve_access
+from bridge.web.metrics import DaemonMetrics
+from bridge.web.pages import DaemonView, Health, serve_daemon
 
 log = logging.getLogger("bridge.run")
 
@@ -46,6 +56,9 @@ START_SPREAD_SECONDS = 30.0
 # by the wall clock, and would otherwise sleep through a clock set back until it caught up.
 CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
+# Reactions are read (the due ones: bridge.reactions.schedule) and the site's files rewritten this often.
+REACTIONS_INTERVAL = 300.0
+REACTIONS_FIRST_RUN = 5.0  # soon after start: reads that fell due while bridge was stopped
 # Every step of a job — one feed's fetch and parse, one post's page, card image, upload and publish — is bounded
 # by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
 # watchdog is no longer fed, so systemd restarts the service.
@@ -99,15 +112,20 @@ class Daemon:
         self._jobs_lock = threading.Lock()
         self._job_moved: dict[str, float] = {}  # running job -> when it last moved (monotonic)
         self._stuck_reported: set[str] = set()
+        self._heartbeat_seconds = 30.0
+        self.metrics = DaemonMetrics(clock())
+        self.web = None
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     def run(self) -> int:
         self.config: Config = load_config(self.config_path)
+        access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
         self.state = State.open(self.config.state_path())  # refuses a second daemon on the same database
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock)
         self.deliverer = self._make_deliverer(self.config)
+        self.alerts = AlertWatcher(self.config, self.state, self._stuck_jobs, clock=self.clock)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(WORKERS)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
@@ -117,6 +135,10 @@ class Daemon:
         try:
             self._schedule_all()
             self.scheduler.start()
+            self.alerts.start()
+            if access is not None:
+                self.web = serve_daemon(access, DaemonView(config=lambda: self.config, health=self.health,
+                                                           metrics=self.metrics, clock=self.clock))
             log.info("bridge running: %d feed(s), %d account(s), state %s",
                      len(self.config.feeds), len(self.config.accounts), self.config.state_path())
             self.notifier.ready(self._status_line())
@@ -139,7 +161,7 @@ class Daemon:
             if abs(jump) > CLOCK_JUMP_SECONDS:
                 self._reschedule_after_clock_jump(jump)
                 wall_minus_monotonic += jump
-            if ping_every and now - self._last_progress < 2 * ping_every + 5 and not self._stuck_jobs():
+            if ping_every and self.health().ok:
                 self.notifier.watchdog()
             if now >= next_status:
                 self.notifier.status(self._status_line())
@@ -150,9 +172,13 @@ class Daemon:
         log.info("stopping: finishing the post in flight, then exiting")
         self._stop.set()
         try:
+            if self.web is not None:
+                self.web.close()
             if getattr(self, "scheduler", None) is not None and self.scheduler.running:
                 self.scheduler.shutdown(wait=True)
         finally:
+            if getattr(self, "alerts", None) is not None:
+                self.alerts.stop()
             self.deliverer.close()
             if self._next_deliverer is not None:
                 self._next_deliverer.close()
@@ -182,8 +208,9 @@ class Daemon:
                 self._schedule_feed(feed)
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
-        heartbeat = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
-        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=heartbeat, id="heartbeat",
+        self._schedule_reactions()
+        self._heartbeat_seconds = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
+        self.scheduler.add_job(self._heartbeat_job, "interval", seconds=self._heartbeat_seconds, id="heartbeat",
                                next_run_time=_utc(self.clock()))
 
     def _schedule_feed(self, feed: FeedConfig) -> None:
@@ -195,8 +222,35 @@ class Daemon:
             id=f"poll:{feed.name}", replace_existing=True, next_run_time=_utc(first),
         )
 
+    def _schedule_reactions(self) -> None:
+        """The way back (bridge.reactions) is a job of its own: reading reactions never holds a post back."""
+        if self.config.gathers_reactions() or self.config.syndication_path() is not None:
+            self.scheduler.add_job(self._reactions_job, "interval", seconds=REACTIONS_INTERVAL, id="reactions",
+                                   replace_existing=True, next_run_time=_utc(self.clock() + REACTIONS_FIRST_RUN))
+        elif self.scheduler.get_job("reactions") is not None:
+            self.scheduler.remove_job("reactions")
+
+    def _reactions_job(self) -> None:
+        self._run_job("reactions", self._reactions)
+
+    def _publish_job(self) -> None:
+        from bridge.reactions.publish import publish_all
+
+        self._run_job("publish", lambda: publish_all(self.config, self.state))
+
+    def _reactions(self) -> None:
+        from bridge.reactions.publish import publish_all
+        from bridge.reactions.refresh import Refresher
+
+        config = self.config
+        if config.gathers_reactions():
+            Refresher(config, self.state, clock=self.clock, should_stop=self._stop.is_set,
+                      on_progress=lambda: self._job_progress("reactions")).refresh()
+        publish_all(config, self.state)
+
     def _poll_job(self, name: str) -> None:
         self._run_job(f"poll:{name}", lambda: self._poll(name))
+        self.alerts.poll_done()
 
     def _deliver_job(self) -> None:
         self._run_job("deliver", self._deliver)
@@ -220,18 +274,35 @@ class Daemon:
         with self._jobs_lock:
             self._job_moved[name] = time.monotonic()
 
+    def _stuck_after(self) -> float:
+        return STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout + UPLOADS_ALLOWANCE
+
     def _stuck_jobs(self) -> list[str]:
         """Running jobs that have not moved for STUCK_AFTER_TIMEOUTS network deadlines; each logged once."""
-        limit = STUCK_AFTER_TIMEOUTS * self.config.bridge.total_timeout + UPLOADS_ALLOWANCE
+        limit = self._stuck_after()
         now = time.monotonic()
         with self._jobs_lock:
             stuck = [name for name, moved in self._job_moved.items() if now - moved > limit]
             new = [name for name in stuck if name not in self._stuck_reported]
             self._stuck_reported.update(new)
-        for name in new:
-            log.error("the %s job has not moved for %.0f s; no longer telling systemd's watchdog all is well, so it "
-                      "restarts bridge", name, limit)
+        for name in new:  # also asked by the alert thread, which runs without systemd's watchdog too
+            log.error("the %s job has not moved for %.0f s%s", name, limit,
+                      "; no longer telling systemd's watchdog all is well, so it restarts bridge" if watchdog_interval() else "")
         return stuck
+
+    def health(self) -> Health:
+        """Is the service polling on schedule? The watchdog's judgement: jobs run (the heartbeat, which goes through
+        the same workers as the polls, moved lately) and none is stuck. Asked by the main loop and by /healthz."""
+        if self._stop.is_set():
+            return Health(False, "stopping")
+        idle = time.monotonic() - self._last_progress
+        stall_after = 2 * (watchdog_interval() or self._heartbeat_seconds) + 5
+        if idle > stall_after:
+            return Health(False, f"no job has run for {idle:.0f} s: every worker is busy or the scheduler stopped")
+        stuck = self._stuck_jobs()
+        if stuck:
+            return Health(False, f"the job {', '.join(sorted(stuck))} has not moved for over {self._stuck_after():.0f} s")
+        return Health(True, "polling on schedule")
 
     def _poll(self, name: str) -> None:
         feed = self.config.find_feed(name)
@@ -239,6 +310,7 @@ class Daemon:
             return
         outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
         self._last_progress = time.monotonic()
+        self.metrics.observe_poll(outcome)
         if outcome.queued:
             self.scheduler.modify_job("deliver", next_run_time=_utc(self.clock()))
 
@@ -246,7 +318,12 @@ class Daemon:
         if self._next_deliverer is not None:
             self.deliverer.close()
             self.deliverer, self._next_deliverer = self._next_deliverer, None
-        self.deliverer.deliver_due()
+        report = self.deliverer.deliver_due()
+        self.metrics.observe_delivery(report, self.config, self.state, self.clock())
+        if report.posted and (self.config.syndication_path() is not None or self.config.comments_path() is not None):
+            # The new posts' links go into the site's files at once, in a job of their own (not this one's work).
+            self.scheduler.add_job(self._publish_job, id="publish", replace_existing=True,
+                                   next_run_time=_utc(self.clock()))
 
     def _make_deliverer(self, config: Config):
         return self.deliverer_factory(config, self.state, should_stop=self._stop.is_set,
@@ -278,8 +355,14 @@ class Daemon:
             return
         old = {feed.name for feed in self.config.feeds}
         new = {feed.name for feed in config.feeds if feed.enabled}
+        served = ("http_listen", "http_token")
+        if any(getattr(config.bridge, key) != getattr(self.config.bridge, key) for key in served):
+            log.warning("http_listen or http_token changed: the status page keeps its address and token until bridge "
+                        "restarts")
         self.config = config
         self.poller.config = config
+        self.alerts.reload(config)
+        self.alerts.start()
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
         self._next_deliverer = self._make_deliverer(config)
         for name in old - new:
@@ -290,6 +373,7 @@ class Daemon:
         for feed in config.feeds:
             if feed.enabled:
                 self._schedule_feed(feed)
+        self._schedule_reactions()
         log.info("config reloaded: %d feed(s) (%d added, %d removed), %d account(s)",
                  len(new), len(new - old), len(old - new), len(config.accounts))
         self.notifier.ready(self._status_line())

@@ -93,6 +93,11 @@ def credential_fingerprint(config: Config, account: str) -> str | None:
     return hashlib.sha256(secret.reveal().encode()).hexdigest()[:16]
 
 
+def failed_post_fix(account: str) -> str:
+    """What to do about a post given up on (logged, and said by alerts)."""
+    return f"fix the cause, then `bridge retry --account {account}`"
+
+
 class Deliverer:
     def __init__(
         self,
@@ -243,7 +248,7 @@ class Deliverer:
             self.state.mark_failed(row.id, str(exc), next_key=_fresh_key(row) if exc.not_posted else None)
             report.failed += 1
             log_event(log, logging.ERROR, f"account {account}: gave up on {row.link or row.entry_key}: {exc} "
-                      f"(fix the cause, then `bridge retry --account {account}`)", account=account, entry=row.entry_key)
+                      f"({failed_post_fix(account)})", account=account, entry=row.entry_key)
             return True
         except TransientPublishError as exc:
             self._retry_later(row, exc, report)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from bridge.config import Config, world_readable_secret_files
+from bridge.config import AccountConfig, Config, world_readable_secret_files
 from bridge.deadline import DeadlineTransport
 from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
+from bridge.platforms import PLATFORMS
 from bridge.redact import redact, register_config_secrets
 
 CLOCK_SKEW_WARN_SECONDS = 60.0
@@ -29,6 +30,8 @@ INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
 # A poll of thousands of feeds may write a few MB; below FAIL the next polls will likely fail.
 FREE_SPACE_FAIL_BYTES = 16 * 2**20
 FREE_SPACE_WARN_BYTES = 256 * 2**20
+# What to do about a feed that cannot be read (doctor, and the alert about a failing feed).
+FEED_ERROR_FIX = "check the URL in a browser; bridge keeps retrying with backoff"
 
 
 @dataclass
@@ -93,6 +96,24 @@ def check_secret_files(config: Config) -> list[Check]:
             for path in world_readable_secret_files(config)]
 
 
+def check_credentials(config: Config) -> list[Check]:
+    """Every account's credential, without the network: there, readable, one line, the right shape."""
+    from bridge.config import resolve_secret
+    from bridge.platforms import platform
+
+    checks = []
+    for name, account in config.accounts.items():
+        label = f"credential of account {name}"
+        try:
+            value = resolve_secret(config, name).reveal()
+        except ConfigError as exc:
+            checks.append(Check(False, label, exc.problem, exc.fix))
+            continue
+        shape = platform(account.type).credential_check
+        checks.append(shape(label, value) if shape else Check(True, label, "found"))
+    return checks
+
+
 def check_feeds(config: Config) -> list[Check]:
     from bridge.feeds import Fetcher, parse_feed
 
@@ -104,7 +125,7 @@ def check_feeds(config: Config) -> list[Check]:
             fix = f"set url = {exc.candidates[0]!r}" if exc.candidates else "find the blog's feed URL"
             return Check(False, f"feed {feed.name}", str(exc), fix)
         except FeedError as exc:
-            return Check(False, f"feed {feed.name}", str(exc), "check the URL in a browser; bridge keeps retrying with backoff")
+            return Check(False, f"feed {feed.name}", *_feed_failure(exc, feed))
         moved = f" (moved permanently to {result.permanent_url}: update the config)" if result.permanent_url else ""
         return Check(True, f"feed {feed.name}", f"{parsed.format}, {len(parsed.entries)} entries{moved}")
 
@@ -118,7 +139,18 @@ def check_feeds(config: Config) -> list[Check]:
     return list(asyncio.run(all_feeds())) if config.feeds else []
 
 
-def check_accounts(config: Config) -> list[Check]:
+def _feed_failure(exc: FeedError, feed) -> tuple[str, str]:
+    """A failed feed check as (sentence, fix); bridge's own feed messages already read as sentences."""
+    from bridge.explain import explain
+
+    said = explain(exc, feed.url, key=f"the url of feed {feed.name}", not_found_fix=(
+        "the feed moved or the address is wrong: open the blog and copy the address of its RSS/Atom/JSON feed"))
+    if said.kind == "other":
+        return str(exc), FEED_ERROR_FIX
+    return said.sentence, said.fix
+
+
+def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
     from bridge.platforms import platform
     from bridge.state import State
     from bridge.wiring import make_target
@@ -133,6 +165,8 @@ def check_accounts(config: Config) -> list[Check]:
         state = State.open_memory()
     with state:
         for name, account in config.accounts.items():
+            if name in skip:  # its credential is missing or malformed: check_credentials said so
+                continue
             label = f"account {name} ({account.type})"
             url = account.server_url
             try:
@@ -143,7 +177,7 @@ def check_accounts(config: Config) -> list[Check]:
                 checks.append(Check(False, label, exc.problem, exc.fix))
                 continue
             except BridgeError as exc:
-                checks.append(Check(False, label, str(exc), _fix_for(exc, name, url)))
+                checks.append(Check(False, label, *_account_failure(exc, name, account, url)))
                 continue
             checks.append(Check(True, label, _describe(platform(account.type), info)))
             checks.extend(Check(False, f"{label} token", problem, fix, warning=True)
@@ -155,21 +189,16 @@ def check_accounts(config: Config) -> list[Check]:
     return checks
 
 
-def _fix_for(exc: BridgeError, account: str, url: str) -> str:
-    """A concrete fix for an account check that failed (AuthError brings its own)."""
-    from bridge.errors import PermanentPublishError, TransientPublishError
-    from bridge.platforms import PLATFORMS
+def _account_failure(exc: BridgeError, account: str, settings: AccountConfig, url: str) -> tuple[str, str]:
+    """A failed account check as (sentence, fix)."""
+    from bridge.explain import explain
+    from bridge.platforms import platform
 
-    if getattr(exc, "fix", ""):
-        return exc.fix
-    if isinstance(exc, TransientPublishError):
-        return (f"check that {url} is up and reachable from this machine (open it in a browser, check DNS, "
-                "proxy and firewall); posts stay queued and bridge retries on its own")
-    if isinstance(exc, PermanentPublishError):
-        apis = " or ".join(entry.title for entry in PLATFORMS)
-        return (f"check accounts.{account} in the config: is {url} the server's address (https://host, no path) "
-                f"and does it speak the {apis} API?")
-    return f"run `bridge -v doctor` for details and check accounts.{account} in the config"
+    key = f"accounts.{account}.{settings.server_key}" if settings.server_key else f"accounts.{account}"
+    said = explain(exc, url, key=key, not_found_fix=(
+        f"check {key}: is {url} the server's address (https://host, no path) and does it speak the "
+        f"{platform(settings.type).title} API?"))
+    return said.sentence, said.fix
 
 
 def _held_posts(config: Config, state, account: str, label: str) -> list[Check]:
@@ -224,9 +253,13 @@ def check_systemd() -> list[Check]:
 
 def run_checks(config: Config, *, network: bool = True) -> list[Check]:
     checks = [Check(True, "config", f"{config.path}: {len(config.feeds)} feed(s), {len(config.accounts)} account(s)")]
-    checks += check_state(config) + check_secret_files(config) + check_systemd()
+    credentials = check_credentials(config)
+    checks += check_state(config) + credentials + check_secret_files(config) + check_systemd()
     if network:
-        checks += check_feeds(config) + check_accounts(config)
+        unusable = {check.name.split()[-1] for check in credentials if not check.ok and not check.warning}
+        checks += check_feeds(config) + check_accounts(config, skip=unusable)
+        for entry in PLATFORMS:
+            checks += entry.doctor_config_checks(config, unusable) if entry.doctor_config_checks else []
     # Details quote servers (an error body may echo the credential sent): redact them all, in one place.
     register_config_secrets(config)
     for check in checks:

@@ -11,13 +11,16 @@
     │   ├── FeedTooLarge         the body passed the size cap
     │   ├── FeedNetworkError     DNS, connection, TLS, timeouts
     │   └── FeedParseError       nothing usable in the body
-    └── PublishError             a target refused or failed a post
-        ├── TransientPublishError    retry later (5xx, timeouts, connection errors)
-        │   └── RateLimited          retry at `reset_at`
-        ├── PermanentPublishError    give up on this delivery (validation: 400/422)
-        │   └── TooLong              the server refused the post as too long (re-rendered once, strictly)
-        ├── AuthError                pause the account until the credentials are fixed
-        └── OutcomeUnknown           an earlier attempt may have posted and nobody can tell: hold the delivery
+    ├── PublishError             a target refused or failed a post
+    │   ├── TransientPublishError    retry later (5xx, timeouts, connection errors)
+    │   │   └── RateLimited          retry at `reset_at`
+    │   ├── PermanentPublishError    give up on this delivery (validation: 400/422)
+    │   │   └── TooLong              the server refused the post as too long (re-rendered once, strictly)
+    │   ├── AuthError                pause the account until the credentials are fixed
+    │   └── OutcomeUnknown           an earlier attempt may have posted and nobody can tell: hold the delivery
+    └── ReactionsError           reactions to a post could not be read this time (never touches posting)
+        ├── ReactionsRateLimited     come back at `retry_at`
+        └── RemotePostGone           the syndicated post was deleted: stop gathering, forget its replies
 
 Library errors are translated into these at the boundary of the module that talks to the library;
 only cli.py turns them into exit codes.
@@ -146,3 +149,19 @@ class OutcomeUnknown(PublishError):
     def __init__(self, message: str, fix: str) -> None:
         self.fix = fix
         super().__init__(f"{message} — {fix}")
+
+
+class ReactionsError(BridgeError):
+    """Reactions to one post could not be gathered this time: try again at the next scheduled refresh."""
+
+
+class ReactionsRateLimited(ReactionsError):
+    """The platform asks for a pause; `retry_at` (UNIX seconds) is when it said it would answer again."""
+
+    def __init__(self, message: str, retry_at: float | None = None) -> None:
+        self.retry_at = retry_at
+        super().__init__(message)
+
+
+class RemotePostGone(ReactionsError):
+    """The syndicated post no longer exists (deleted by the writer or a moderator): nothing more to gather."""

@@ -8,7 +8,8 @@ Authorization header), so an error text may carry a credential. Two nets catch i
   `"password": "..."`, a URL's user:password@, JWTs (Bluesky session tokens), and the Bluesky app-password
   shape xxxx-xxxx-xxxx-xxxx, a Nostr nsec1... key, and a Threads TH... token (refreshed ones are new every day).
 
-Used before a server's text is stored (bridge/state.py), when stored text is shown (status, doctor, poll: rows
+Alert destinations and the ping URL are credentials too (register_url_secrets: their passwords, tokens and
+topics). Used before a server's text is stored (bridge/state.py), when stored text is shown (status, doctor, poll: rows
 written by older versions were stored raw), and on every log record (bridge/logs.py).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 MARKER = "[redacted]"
 # Shorter values would blank out ordinary words; no real token or app password is this short.
@@ -57,6 +58,28 @@ def register_secret(value: str | None) -> None:
     _known.add(json.dumps(value)[1:-1])
 
 
+# A path segment or query value this long may be an ntfy topic, a webhook token or a healthchecks.io UUID; a
+# shorter one is a word such as "hooks" or "json" that must stay readable elsewhere.
+MIN_URL_PART_LENGTH = 8
+
+
+def register_url_secrets(url: str) -> None:
+    """Remember the parts of an alert destination or ping URL that may be secrets on their own (a library may
+    quote them without the rest of the URL): the password, long path segments, query values."""
+    try:
+        parts = urlsplit(url)
+        register_secret(parts.password)
+    except ValueError:  # a URL Python cannot split: the whole of it is registered by the caller
+        return
+    for segment in parts.path.split("/"):
+        if len(segment) >= MIN_URL_PART_LENGTH:
+            register_secret(unquote(segment))
+            register_secret(segment)
+    for _, value in parse_qsl(parts.query):
+        if len(value) >= MIN_URL_PART_LENGTH:
+            register_secret(value)
+
+
 def redact(text: str | None) -> str | None:
     """`text` with every known secret and every credential-shaped string replaced by [redacted]."""
     if not text:
@@ -81,3 +104,6 @@ def register_config_secrets(config) -> None:
             resolve_secret(config, account)  # registers it
         except ConfigError:
             continue  # no credential to find, so none to hide
+    from bridge.alerts.destinations import alert_urls
+
+    alert_urls(config, on_error=lambda exc: None)  # registers the alert destinations and the ping URL

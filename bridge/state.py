@@ -171,8 +171,59 @@ def _m0004_nostr(db: Database) -> None:
     db.execute("ALTER TABLE accounts ADD COLUMN platform_status TEXT")
 
 
-@migrations(name="0005_threads")
-def _m0005_threads(db: Database) -> None:
+@migrations(name="0005_alerts")
+def _m0005_alerts(db: Database) -> None:
+    # The problems alerts know of (bridge/alerts/), so that each is told once and its recovery once, across
+    # daemon restarts and one-shot `bridge poll` runs.
+    db.execute(
+        """CREATE TABLE alerts (
+            key TEXT PRIMARY KEY,            -- kind:subject, e.g. account_paused:masto
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,              -- what is wrong and what to do, redacted
+            first_seen_at REAL NOT NULL,
+            opened_at REAL,                  -- past its threshold: the writer is to be told
+            alerted_at REAL,                 -- told (NULL: not yet, or no destination took it: tried again)
+            cleared_at REAL                  -- gone since; the row stays until the recovery is told
+        )"""
+    )
+    db.execute("CREATE TABLE alert_meta (name TEXT PRIMARY KEY, value REAL)")  # last_digest_at
+
+
+@migrations(name="0006_reactions")
+def _m0006_reactions(db: Database) -> None:
+    # The way back (bridge.reactions): what each posted delivery got in return, read on a decaying schedule.
+    db.execute(
+        """CREATE TABLE reaction_threads (
+            delivery_id INTEGER PRIMARY KEY REFERENCES deliveries(id),
+            root_url TEXT,                   -- the remote post's web address, as its platform gave it
+            counts TEXT,                     -- bridge.reactions.model.Counts as JSON
+            hidden_ids TEXT,                 -- JSON list: replies the writer hid on the platform itself
+            gathered_at REAL,                -- the last successful read
+            next_refresh_at REAL NOT NULL,
+            refreshes INTEGER NOT NULL DEFAULT 0,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            gone INTEGER NOT NULL DEFAULT 0  -- the remote post was deleted: read no more
+        )"""
+    )
+    db.execute("CREATE INDEX reaction_threads_due ON reaction_threads (gone, next_refresh_at)")
+    db.execute(
+        """CREATE TABLE reaction_replies (
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            remote_id TEXT NOT NULL,
+            url TEXT,
+            author_handle TEXT NOT NULL,
+            data TEXT NOT NULL,              -- Reply.to_dict() as JSON: a stranger's words, unsanitized
+            PRIMARY KEY (delivery_id, remote_id)
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX reaction_replies_url ON reaction_replies (url)")
+    db.execute("CREATE TABLE reaction_hidden (url TEXT PRIMARY KEY, hidden_at REAL NOT NULL) WITHOUT ROWID")
+    db.execute("CREATE TABLE reaction_blocked (handle TEXT PRIMARY KEY, blocked_at REAL NOT NULL) WITHOUT ROWID")
+
+
+@migrations(name="0007_threads")
+def _m0007_threads(db: Database) -> None:
     # A Threads delivery's media container, stored before it is published: the container is the retry identity
     # (a container publishes once), and an unknown outcome is settled by asking for its status.
     db.execute(
@@ -182,6 +233,17 @@ def _m0005_threads(db: Database) -> None:
             created_at REAL NOT NULL
         )"""
     )
+
+
+@dataclass
+class AlertRow:
+    key: str
+    kind: str
+    text: str
+    first_seen_at: float
+    opened_at: float | None
+    alerted_at: float | None
+    cleared_at: float | None
 
 
 @dataclass
@@ -231,6 +293,15 @@ class DeliveryRow:
     feed: str = ""
     entry_key: str = ""
     link: str | None = None
+
+
+@dataclass
+class PostedEntry:
+    """A posted delivery with what its entry says of itself."""
+
+    delivery: DeliveryRow
+    title: str
+    first_seen_at: float  # when a poll first saw the entry
 
 
 def _serialized(cls):
@@ -774,12 +845,22 @@ class State:
         ).fetchall()
         return dict(rows)
 
-    def last_posted(self, account: str) -> DeliveryRow | None:
-        row = self.db.execute(
-            f"{self._DELIVERY_SELECT} WHERE d.account = ? AND d.state = 'posted' ORDER BY d.posted_at DESC LIMIT 1",
-            [account],
-        ).fetchone()
-        return self._delivery_row(row) if row else None
+    def recent_posts(self, account: str, *, limit: int, since: float | None = None) -> list[PostedEntry]:
+        """The account's posts, newest first (posted after `since`, when given), with their entries' titles and
+        first sight: for the status page's recent posts and the delivery-latency metric."""
+        rows = self.db.execute(
+            f"""SELECT sub.*, json_extract(e2.data, '$.title') AS title, e2.first_seen_at AS first_seen_at
+                FROM ({self._DELIVERY_SELECT} WHERE d.account = ? AND d.state = 'posted' AND (? IS NULL OR d.posted_at > ?)
+                      ORDER BY d.posted_at DESC LIMIT ?) sub JOIN entries e2 ON e2.id = sub.entry_id
+                ORDER BY sub.posted_at DESC""",
+            [account, since, since, limit],
+        ).fetchall()
+        posts = []
+        for row in rows:
+            data = dict(row)
+            title, first_seen_at = data.pop("title"), data.pop("first_seen_at")
+            posts.append(PostedEntry(self._delivery_row_from(data), title or "", first_seen_at))
+        return posts
 
     def cancel_pending(self, *, account: str | None = None, feed: str | None = None, kind: str | None = None) -> int:
         clauses, params = ["d.state = 'pending'"], []
@@ -796,7 +877,10 @@ class State:
         return cursor.rowcount
 
     def _delivery_row(self, row: sqlite3.Row) -> DeliveryRow:
-        data = dict(row)
+        return self._delivery_row_from(dict(row))
+
+    @staticmethod
+    def _delivery_row_from(data: dict) -> DeliveryRow:
         data["payload"] = json.loads(data["payload"]) if data["payload"] else None
         return DeliveryRow(**data)
 
@@ -855,6 +939,147 @@ class State:
             self._ensure_account(name)
             self.db.execute("UPDATE accounts SET platform_status = ? WHERE name = ?",
                             [redact(json.dumps(status, ensure_ascii=False)), name])
+    # --- reactions (the way back) -----------------------------------------------------------------------
+
+    def syndicated_deliveries(self, feed: str | None = None) -> list[DeliveryRow]:
+        """Deliveries that made a remote post (posted, or posted and since queued for an edit), oldest first."""
+        where = "WHERE d.remote_id IS NOT NULL" + (" AND e.feed = ?" if feed is not None else "")
+        rows = self.db.execute(f"{self._DELIVERY_SELECT} {where} ORDER BY d.posted_at, d.id",
+                               [feed] if feed is not None else []).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
+    def due_reaction_deliveries(self, account: str, now: float, *, posted_since: float, first_before: float,
+                                limit: int) -> list[DeliveryRow]:
+        """The account's remote posts whose reactions are due a read: never read and posted before `first_before`,
+        or due by their schedule; posted since `posted_since` (older ones are no longer read), most overdue first."""
+        rows = self.db.execute(
+            f"""{self._DELIVERY_SELECT} LEFT JOIN reaction_threads t ON t.delivery_id = d.id
+                WHERE d.account = ? AND d.remote_id IS NOT NULL AND d.posted_at >= ?
+                  AND ((t.delivery_id IS NULL AND d.posted_at <= ?) OR (t.gone = 0 AND t.next_refresh_at <= ?))
+                ORDER BY COALESCE(t.next_refresh_at, d.posted_at), d.id LIMIT ?""",
+            [account, posted_since, first_before, now, limit],
+        ).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
+    def save_reactions(self, delivery_id: int, *, root_url: str | None, counts: dict, hidden_ids: list[str],
+                       replies: list[dict], now: float, next_refresh_at: float) -> None:
+        """One read of a post's reactions: the replies replace the last read's, so a reply deleted or made
+        private since is gone."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO reaction_threads (delivery_id, root_url, counts, hidden_ids, gathered_at, next_refresh_at,
+                       refreshes, error_count, last_error, gone)
+                   VALUES (?, ?, ?, ?, ?, ?, 1, 0, NULL, 0)
+                   ON CONFLICT (delivery_id) DO UPDATE SET root_url = excluded.root_url, counts = excluded.counts,
+                       hidden_ids = excluded.hidden_ids, gathered_at = excluded.gathered_at,
+                       next_refresh_at = excluded.next_refresh_at, refreshes = refreshes + 1, error_count = 0,
+                       last_error = NULL, gone = 0""",
+                [delivery_id, root_url, json.dumps(counts), json.dumps(sorted(hidden_ids)), now, next_refresh_at],
+            )
+            self.db.execute("DELETE FROM reaction_replies WHERE delivery_id = ?", [delivery_id])
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO reaction_replies (delivery_id, remote_id, url, author_handle, data) VALUES (?, ?, ?, ?, ?)",
+                [(delivery_id, reply["remote_id"], reply.get("url"), reply["author"]["handle"],
+                  json.dumps(reply, ensure_ascii=False)) for reply in replies],
+            )
+
+    def reactions_failed(self, delivery_id: int, error: str, next_refresh_at: float, now: float) -> None:
+        """A read that failed: the last good read stays shown, the next one is tried at next_refresh_at."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO reaction_threads (delivery_id, next_refresh_at, error_count, last_error)
+                   VALUES (?, ?, 1, ?)
+                   ON CONFLICT (delivery_id) DO UPDATE SET next_refresh_at = excluded.next_refresh_at,
+                       error_count = error_count + 1, last_error = excluded.last_error""",
+                [delivery_id, next_refresh_at, redact(error)],
+            )
+
+    def reactions_gone(self, delivery_id: int, reason: str, now: float) -> None:
+        """The remote post was deleted: its replies are forgotten and it is read no more."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO reaction_threads (delivery_id, next_refresh_at, gone, last_error, gathered_at)
+                   VALUES (?, ?, 1, ?, ?)
+                   ON CONFLICT (delivery_id) DO UPDATE SET gone = 1, counts = NULL, hidden_ids = NULL,
+                       last_error = excluded.last_error, gathered_at = excluded.gathered_at""",
+                [delivery_id, now, redact(reason), now],
+            )
+            self.db.execute("DELETE FROM reaction_replies WHERE delivery_id = ?", [delivery_id])
+
+    def reaction_error_count(self, delivery_id: int) -> int:
+        """How many reads of this post failed in a row."""
+        row = self.db.execute("SELECT error_count FROM reaction_threads WHERE delivery_id = ?", [delivery_id]).fetchone()
+        return row[0] if row else 0
+
+    def reaction_threads(self, *, entry_link: str | None = None) -> list[dict]:
+        """Every read thread (gone ones too), with its delivery's account, entry and replies (dicts)."""
+        where, params = "", []
+        if entry_link is not None:
+            where, params = "WHERE e.link = ?", [entry_link]
+        rows = self.db.execute(
+            f"""SELECT t.*, d.account, d.remote_id, d.remote_url, d.posted_at, d.entry_id, e.feed, e.link, e.data AS entry
+                FROM reaction_threads t JOIN deliveries d ON d.id = t.delivery_id JOIN entries e ON e.id = d.entry_id
+                {where} ORDER BY e.id, d.id""",
+            params,
+        ).fetchall()
+        replies: dict[int, list[dict]] = {}
+        ids = [row["delivery_id"] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for delivery_id, data in self.db.execute(
+                f"SELECT delivery_id, data FROM reaction_replies WHERE delivery_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall():
+                replies.setdefault(delivery_id, []).append(json.loads(data))
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["counts"] = json.loads(data["counts"]) if data["counts"] else None
+            data["hidden_ids"] = json.loads(data["hidden_ids"]) if data["hidden_ids"] else []
+            data["entry"] = Entry.from_dict(json.loads(data["entry"]))
+            data["replies"] = replies.get(row["delivery_id"], [])
+            out.append(data)
+        return out
+
+    def reaction_totals(self) -> dict[str, dict[str, int]]:
+        """account -> totals of likes, reposts, quotes and shown-or-not replies over its read posts."""
+        rows = self.db.execute(
+            """SELECT d.account, COUNT(*) AS posts,
+                      SUM(COALESCE(json_extract(t.counts, '$.likes'), 0)) AS likes,
+                      SUM(COALESCE(json_extract(t.counts, '$.reposts'), 0)) AS reposts,
+                      SUM(COALESCE(json_extract(t.counts, '$.quotes'), 0)) AS quotes,
+                      (SELECT COUNT(*) FROM reaction_replies r JOIN deliveries d2 ON d2.id = r.delivery_id
+                       WHERE d2.account = d.account) AS replies
+               FROM reaction_threads t JOIN deliveries d ON d.id = t.delivery_id
+               WHERE t.gone = 0 AND t.gathered_at IS NOT NULL GROUP BY d.account"""
+        ).fetchall()
+        return {row["account"]: {key: row[key] for key in ("posts", "likes", "reposts", "quotes", "replies")} for row in rows}
+
+    def find_reply(self, url: str) -> dict | None:
+        """A gathered reply by its web address (for `bridge reactions hide`), or None."""
+        row = self.db.execute("SELECT data FROM reaction_replies WHERE url = ? LIMIT 1", [url]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_reply_hidden(self, url: str, hidden: bool, now: float) -> bool:
+        """Hide (or show again) a reply by its URL; False when nothing changed."""
+        return self._set_choice("reaction_hidden", "url", "hidden_at", url, hidden, now)
+
+    def set_author_blocked(self, handle: str, blocked: bool, now: float) -> bool:
+        """Block (or unblock) an author by handle, as given (already normalized); False when nothing changed."""
+        return self._set_choice("reaction_blocked", "handle", "blocked_at", handle, blocked, now)
+
+    def _set_choice(self, table: str, column: str, since: str, value: str, on: bool, now: float) -> bool:
+        with self.transaction():
+            if on:
+                cursor = self.db.execute(f"INSERT OR IGNORE INTO {table} ({column}, {since}) VALUES (?, ?)", [value, now])
+            else:
+                cursor = self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", [value])
+        return cursor.rowcount > 0
+
+    def hidden_reply_urls(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT url FROM reaction_hidden").fetchall()}
+
+    def blocked_authors(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT handle FROM reaction_blocked").fetchall()}
 
     # --- accounts: pause, rate-limit deferral, session, instance limits ----------------------------------
 
@@ -908,6 +1133,42 @@ class State:
             self.db.execute(
                 "UPDATE accounts SET limits = ?, limits_fetched_at = ? WHERE name = ?", [json.dumps(limits), now, name]
             )
+
+    # --- alerts: the problems known, told and recovered (bridge/alerts/engine.py) ------------------------
+
+    def alert_rows(self) -> list[AlertRow]:
+        return [AlertRow(**dict(row)) for row in self.db.execute("SELECT * FROM alerts ORDER BY first_seen_at, key")]
+
+    def save_alert(self, key: str, kind: str, text: str, first_seen_at: float, opened_at: float | None) -> None:
+        """Record a problem seen now (new, or still there: its text and opening move on, a clearing is undone)."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO alerts (key, kind, text, first_seen_at, opened_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET text = excluded.text, cleared_at = NULL,
+                   opened_at = COALESCE(alerts.opened_at, excluded.opened_at)""",
+                [key, kind, redact(text), first_seen_at, opened_at],
+            )
+
+    def clear_alert(self, key: str, now: float) -> None:
+        """The problem is gone: forget it if the writer was never told, else keep it until the recovery is told."""
+        with self.transaction():
+            self.db.execute("DELETE FROM alerts WHERE key = ? AND alerted_at IS NULL", [key])
+            self.db.execute("UPDATE alerts SET cleared_at = ? WHERE key = ? AND cleared_at IS NULL", [now, key])
+
+    def mark_alerts_told(self, keys: list[str], now: float) -> None:
+        """The writer was told about these: open problems are marked, recovered ones forgotten."""
+        with self.transaction():
+            for key in keys:
+                self.db.execute("DELETE FROM alerts WHERE key = ? AND cleared_at IS NOT NULL", [key])
+                self.db.execute("UPDATE alerts SET alerted_at = ? WHERE key = ?", [now, key])
+
+    def alert_meta(self, name: str) -> float | None:
+        row = self.db.execute("SELECT value FROM alert_meta WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def set_alert_meta(self, name: str, value: float) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO alert_meta (name, value) VALUES (?, ?)", [name, value])
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:

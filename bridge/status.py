@@ -17,6 +17,9 @@ log = logging.getLogger("bridge.status")
 
 # Failed posts listed per account, newest first, with their reasons (`bridge retry` re-queues them all).
 FAILURES_SHOWN = 5
+# Posts listed in recent_posts, newest first, across all accounts.
+RECENT_POSTS_SHOWN = 20
+GONE_FIX = "the feed is gone (HTTP 410): set its url to the feed's new address (bridge polls it again) or remove it"
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -52,15 +55,31 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
     pending_by_feed = state.pending_count_by_feed()
     feeds = [_isolated(feed.name, lambda feed=feed: _feed_status(state, feed, pending_by_feed)) for feed in config.feeds]
     counts = state.delivery_counts()
-    accounts = [_isolated(name, lambda name=name, account=account: _account_status(config, state, name, account, counts, now))
+    recent: dict[str, list] = {name: [] for name in config.accounts}
+    reactions = state.reaction_totals()
+    accounts = [_isolated(name, lambda name=name, account=account: _account_status(config, state, name, account, counts,
+                                                                                   now, recent)
+                          | {"reactions": reactions.get(name)})
                 for name, account in config.accounts.items()]
-    return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts}
+    return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts,
+            "recent_posts": _recent_posts(config, recent)}
+
+
+def _recent_posts(config: Config, recent: dict[str, list]) -> list[dict]:
+    """The newest posts of all accounts together, newest first."""
+    posts = sorted((post for posts in recent.values() for post in posts),
+                   key=lambda post: post.delivery.posted_at or 0, reverse=True)[:RECENT_POSTS_SHOWN]
+    return [{"account": post.delivery.account, "platform": config.accounts[post.delivery.account].type,
+             "feed": post.delivery.feed, "title": post.title, "link": post.delivery.link,
+             "posted_at": _iso(post.delivery.posted_at), "url": post.delivery.remote_url}
+            for post in posts]
 
 
 def _feed_status(state: State, feed, pending_by_feed: dict) -> dict:
     row = state.get_feed(feed.name)
     return {
         "name": feed.name,
+        "title": row.title if row else None,
         "url": redact(feed.url),  # a private feed's URL may carry its token (?token=..., user:pass@)
         "polling_url": redact(row.url if row else feed.url),
         "enabled": feed.enabled,
@@ -75,6 +94,7 @@ def _feed_status(state: State, feed, pending_by_feed: dict) -> dict:
         "warning": _unreachable_warning(state, feed),
         "consecutive_errors": row.error_count if row else 0,
         "gone": bool(row and row.gone),
+        "fix": GONE_FIX if row and row.gone else None,
         "next_poll": (None if row and row.gone else _iso(row.next_poll_at) if row and row.next_poll_at else "now"),
     }
 
@@ -85,11 +105,13 @@ def _unreachable_warning(state: State, feed) -> str | None:
     return site_url_fix(site) if site else None
 
 
-def _account_status(config: Config, state: State, name: str, account, counts: dict, now: float) -> dict:
+def _account_status(config: Config, state: State, name: str, account, counts: dict, now: float,
+                    recent: dict[str, list]) -> dict:
     from bridge.platforms import platform
 
     info = state.account(name)
-    last = state.last_posted(name)
+    recent[name] = state.recent_posts(name, limit=RECENT_POSTS_SHOWN)
+    last = recent[name][0].delivery if recent[name] else None
     allowed = next_allowed_at(config, state, name, now)
     failed = state.deliveries(account=name, state="failed")[-FAILURES_SHOWN:]
     report = {
@@ -102,6 +124,7 @@ def _account_status(config: Config, state: State, name: str, account, counts: di
         "failed": counts.get((name, "failed"), 0),
         "failures": [{"feed": row.feed, "entry": row.entry_key, "link": row.link, "reason": redact(row.last_error)}
                      for row in reversed(failed)],
+        "failures_fix": f"fix the cause given, then `bridge retry --account {name}`" if failed else None,
         "unknown": counts.get((name, "unknown"), 0),
         "unknown_fix": held_posts_fix(name, account, info) if counts.get((name, "unknown")) else None,
         "server": None,
@@ -138,6 +161,8 @@ def render_status_text(report: dict) -> str:
         )
         if feed["error"]:
             lines.append(f"    error ({feed['consecutive_errors']} in a row): {feed['error']}")
+        if feed.get("fix"):
+            lines.append(f"    fix: {feed['fix']}")
         if feed.get("warning"):
             lines.append(f"    NOT POSTED: {feed['warning']}")
     lines.append("")
@@ -155,6 +180,8 @@ def render_status_text(report: dict) -> str:
         )
         extras = platform(account["type"]).status_text
         lines.extend(extras(account) if extras else [])
+        if account.get("reactions"):
+            lines.append("    reactions: " + reactions_line(account["reactions"]))
         if account["unknown"]:
             lines.append(f"    OUTCOME UNKNOWN: {account['unknown']} post(s) held -- an earlier attempt may have "
                          f"posted and bridge cannot look; fix: {account['unknown_fix']}")
@@ -164,4 +191,13 @@ def render_status_text(report: dict) -> str:
             lines.append(f"    rate limited until {account['deferred_until']}")
         for failure in account["failures"]:
             lines.append(f"    failed: {failure['link'] or failure['entry']}: {failure['reason']}")
+        if account["failures"]:
+            lines.append(f"    fix: {account['failures_fix']}")
     return "\n".join(lines)
+
+
+def reactions_line(totals: dict) -> str:
+    """'12 likes, 3 reposts, 1 quote, 7 replies on 4 posts' (the replies as gathered, before hide/block)."""
+    from bridge.reactions.document import counts_line
+
+    return counts_line(totals).replace(" · ", ", ") + f" on {totals['posts']} post{'s' if totals['posts'] != 1 else ''}"

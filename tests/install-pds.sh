@@ -9,7 +9,7 @@
 # install when node_modules already matches package.json, package-lock.json and
 # the node version (a stamp file in node_modules records what was installed).
 # Exits non-zero, loudly, when node/npm/headers/compiler are missing or the
-# install or its check fails. Takes ~1.5 min on 2 cores (warm npm cache).
+# install or its check fails. Takes 100-260 s on 2 cores the first time.
 set -euo pipefail
 
 say() { printf 'install-pds: %s\n' "$*"; }

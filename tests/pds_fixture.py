@@ -152,7 +152,7 @@ def _require_installed() -> None:
         return
     msg = (
         f"real atproto PDS unavailable: {problem}. Install it with `{INSTALL_COMMAND}` "
-        "(needs node >= 20 with its headers, npm >= 11, make, g++, python3; ~1.5 min on 2 cores)"
+        "(needs node >= 20 with its headers, npm >= 11, make, g++, python3; 100-260 s on 2 cores)"
     )
     if _truthy_env("CI"):
         pytest.fail(msg + " -- CI is set, so this fails instead of skipping", pytrace=False)
@@ -437,37 +437,44 @@ class PdsServer:
     def create_account(
         self, handle_prefix: str = "user", *, password: str | None = None, app_password_name: str = "bridge"
     ) -> Account:
-        """A new account "<prefix>-<6 hex>.test" with a password and an app password.
+        """A new account "<prefix>-<6 hex>.test" with a password and an app password (see create_account)."""
+        return create_account(self.url, handle_prefix, password=password, app_password_name=app_password_name)
 
-        Uses com.atproto.server.createAccount + com.atproto.server.createAppPassword; no
-        createSession, so it does not count as a login.
-        """
-        prefix = re.sub(r"[^a-z0-9]+", "-", handle_prefix.lower()).strip("-")[:11].strip("-") or "user"
-        handle = f"{prefix}-{secrets.token_hex(3)}{HANDLE_DOMAIN}"  # the part before .test: 3..18 chars
-        email = f"{handle.removesuffix(HANDLE_DOMAIN)}@example.com"
-        password = password or secrets.token_urlsafe(18)
-        with httpx.Client(base_url=self.url, timeout=30) as http:
-            r = http.post(
-                "/xrpc/com.atproto.server.createAccount",
-                json={"handle": handle, "email": email, "password": password},
-            )
-            if r.status_code != 200:
-                raise PdsError(f"createAccount {handle}: {r.status_code} {r.text}")
-            body = r.json()
-            r2 = http.post(
-                "/xrpc/com.atproto.server.createAppPassword",
-                json={"name": app_password_name},
-                headers={"Authorization": f"Bearer {body['accessJwt']}"},
-            )
-            if r2.status_code != 200:
-                raise PdsError(f"createAppPassword {handle}: {r2.status_code} {r2.text}")
-        return Account(
-            handle=body["handle"],
-            did=body["did"],
-            password=password,
-            app_password=r2.json()["password"],
-            email=email,
+
+def create_account(
+    pds_url: str, handle_prefix: str = "user", *, password: str | None = None, app_password_name: str = "bridge"
+) -> Account:
+    """A new account "<prefix>-<6 hex>.test" with a password and an app password.
+
+    Uses com.atproto.server.createAccount + com.atproto.server.createAppPassword; no
+    createSession, so it does not count as a login.
+    """
+    prefix = re.sub(r"[^a-z0-9]+", "-", handle_prefix.lower()).strip("-")[:11].strip("-") or "user"
+    handle = f"{prefix}-{secrets.token_hex(3)}{HANDLE_DOMAIN}"  # the part before .test: 3..18 chars
+    email = f"{handle.removesuffix(HANDLE_DOMAIN)}@example.com"
+    password = password or secrets.token_urlsafe(18)
+    with httpx.Client(base_url=pds_url, timeout=30) as http:
+        r = http.post(
+            "/xrpc/com.atproto.server.createAccount",
+            json={"handle": handle, "email": email, "password": password},
         )
+        if r.status_code != 200:
+            raise PdsError(f"createAccount {handle}: {r.status_code} {r.text}")
+        body = r.json()
+        r2 = http.post(
+            "/xrpc/com.atproto.server.createAppPassword",
+            json={"name": app_password_name},
+            headers={"Authorization": f"Bearer {body['accessJwt']}"},
+        )
+        if r2.status_code != 200:
+            raise PdsError(f"createAppPassword {handle}: {r2.status_code} {r2.text}")
+    return Account(
+        handle=body["handle"],
+        did=body["did"],
+        password=password,
+        app_password=r2.json()["password"],
+        email=email,
+    )
 
 
 # --------------------------------------------------------------------------- sharing + fixtures

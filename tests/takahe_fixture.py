@@ -52,7 +52,8 @@ import pytest
 
 from tests.feedserver import shared_dir
 
-__all__ = ["TakaheAccount", "TakaheError", "TakaheServer", "install_dir", "install_problem", "start_takahe", "takahe"]
+__all__ = ["ServerProcesses", "TakaheAccount", "TakaheError", "TakaheServer", "install_dir", "install_problem",
+           "start_takahe", "takahe"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ADMIN_SCRIPT = Path(__file__).resolve().parent / "takahe_admin.py"
@@ -228,9 +229,9 @@ def _run(cmd: list[str], *, what: str, env: dict[str, str] | None = None, cwd: P
         raise TakaheError(f"{what} failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
 
 
-def _remove_stale_run_dirs() -> None:
+def _remove_stale_run_dirs(prefix: str = RUN_PREFIX) -> None:
     """Remove what sessions that died left behind (their servers got SIGTERM/SIGINT from the kernel)."""
-    for run_dir in Path(tempfile.gettempdir()).glob(RUN_PREFIX + "*"):
+    for run_dir in Path(tempfile.gettempdir()).glob(prefix + "*"):
         with contextlib.suppress(OSError, ValueError):
             owner = int((run_dir / "owner.pid").read_text())
             if not Path(f"/proc/{owner}").exists():
@@ -279,40 +280,127 @@ class TakaheAccount:
 # --------------------------------------------------------------------------- the server
 
 
-class TakaheServer:
-    """PostgreSQL + Takahē (gunicorn) + the admin process, all on loopback. Use the fixture."""
+class ServerProcesses:
+    """Child processes started for one test server (PostgreSQL among them), stopped in reverse order at close.
+    Shared by TakaheServer and tests/appview_fixture.py's AppViewServer: the subclass sets `error` and
+    `default_cwd`, calls _open_run_dir, then _start_or_close (which runs its _start)."""
 
-    def __init__(self) -> None:
-        problem = install_problem()
-        if problem is not None:
-            raise TakaheError(f"Takahē is not installed: {problem}. Install it with `{INSTALL_COMMAND}`")
-        _remove_stale_run_dirs()
-        self.home = install_dir()
-        self.src = self.home / "src"
-        self.python = str(self.home / "venv" / "bin" / "python")
-        self.run_dir = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
+    error: type[Exception] = RuntimeError
+    run_dir: Path
+    default_cwd: Path
+    _processes: list[_Process]
+    timings: dict[str, float]
+    _closed: bool
+
+    def rss_bytes(self) -> dict[str, int]:
+        """Resident memory of each live process (with its children), by name: PostgreSQL, the servers."""
+        return {p.name: _tree_rss(p.proc.pid) for p in self._processes if p.alive()}
+
+    def _open_run_dir(self, prefix: str) -> None:
+        """A new temporary run directory (and no processes yet), after removing those of sessions that died."""
+        _remove_stale_run_dirs(prefix)
+        self.run_dir = Path(tempfile.mkdtemp(prefix=prefix))
         (self.run_dir / "owner.pid").write_text(str(os.getpid()))
-        self._processes: list[_Process] = []
-        self._admin_lock = threading.Lock()
+        self._processes = []
+        self.timings = {}
         self._closed = False
-        self.timings: dict[str, float] = {}
+
+    def _start_or_close(self) -> None:
         try:
             self._start()
         except BaseException:
             self.close()
             raise
 
+    def _timed(self, name: str, t0: float) -> None:
+        self.timings[name] = round(time.monotonic() - t0, 2)
+
+    def _spawn(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+               stdin: bool = False, signame: str = "TERM", as_postgres: bool = False) -> _Process:  # fmt: skip
+        command = _dies_with_us(signame, as_postgres=as_postgres) + cmd
+        process = _Process(name, command, cwd=cwd or self.default_cwd, env=env or self._env, stdin=stdin)
+        self._processes.append(process)
+        return process
+
+    def _expect_line(self, process: _Process, matches, what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                line = process.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise self.error(f"{what}: not ready within {START_TIMEOUT:.0f} s\n{process.output()}") from None
+            if line is None:
+                process.proc.wait(timeout=10)
+                raise self.error(f"{what} exited (code {process.proc.returncode}):\n{process.output()}")
+            if matches(line):
+                return
+
+    def _stop_processes(self) -> None:
+        """Every process, last started first, with SIGINT (PostgreSQL's fast shutdown); then the run directory."""
+        for process in reversed(self._processes):
+            process.stop(signal.SIGINT)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _start_postgres(self, user: str) -> None:
+        """A throwaway PostgreSQL cluster in run_dir/pg owned by `user` (password db_password), with a database named
+        `user`, on a free loopback port (db_port)."""
+        t0 = time.monotonic()
+        bin_dir = self._pg_bin = _postgres_bin()
+        assert bin_dir is not None
+        pg_dir = self.run_dir / "pg"
+        pg_dir.mkdir(mode=0o700)
+        self.db_password = secrets.token_urlsafe(24)
+        (pg_dir / "pwfile").write_text(self.db_password + "\n")
+        if os.geteuid() == 0:
+            self.run_dir.chmod(0o711)  # the postgres user passes through to its own directory, sees nothing else
+            shutil.chown(pg_dir, "postgres", "postgres")
+            shutil.chown(pg_dir / "pwfile", "postgres", "postgres")
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        pg_env = self._pg_env = {"PATH": path, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        _run(_as_postgres_user() + [str(bin_dir / "initdb"), "-D", str(pg_dir / "data"), "-U", user,
+              "--pwfile", str(pg_dir / "pwfile"), "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
+             what="initdb", env=pg_env, cwd=pg_dir)  # fmt: skip
+        self._timed("initdb", t0)
+        t0 = time.monotonic()
+        self.db_port = _free_port()
+        # A test database: durability off (it is thrown away), loopback only, its socket in its own directory.
+        self._postgres = self._spawn(
+            "postgres",
+            [str(bin_dir / "postgres"), "-D", str(pg_dir / "data"), "-p", str(self.db_port),
+                                   "-k", str(pg_dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            env=pg_env, cwd=pg_dir, signame="INT", as_postgres=True,  # SIGINT: PostgreSQL's fast shutdown
+        )  # fmt: skip
+        self._expect_line(self._postgres, lambda line: "ready to accept connections" in line, "PostgreSQL")
+        _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.db_port), "-U", user, user],
+             what="createdb", env={**pg_env, "PGPASSWORD": self.db_password})  # fmt: skip
+        self._timed("postgres", t0)
+
+
+class TakaheServer(ServerProcesses):
+    """PostgreSQL + Takahē (gunicorn) + the admin process, all on loopback. Use the fixture."""
+
+    error = TakaheError
+
+    def __init__(self) -> None:
+        problem = install_problem()
+        if problem is not None:
+            raise TakaheError(f"Takahē is not installed: {problem}. Install it with `{INSTALL_COMMAND}`")
+        self.home = install_dir()
+        self.src = self.default_cwd = self.home / "src"
+        self.python = str(self.home / "venv" / "bin" / "python")
+        self._admin_lock = threading.Lock()
+        self._open_run_dir(RUN_PREFIX)
+        self._start_or_close()
+
     def __repr__(self) -> str:
         return f"<TakaheServer {getattr(self, 'url', '?')} {'closed' if self._closed else 'running'}>"
 
     # ----------------------------------------------------------------- start-up
 
-    def _timed(self, name: str, t0: float) -> None:
-        self.timings[name] = round(time.monotonic() - t0, 2)
-
     def _start(self) -> None:
         started = time.monotonic()
-        self._start_postgres()
+        self._start_postgres("takahe")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = self._takahe_env()
@@ -346,59 +434,6 @@ class TakaheServer:
             _run([str(self._pg_bin / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.db_port), "-U", "takahe",
                   "--no-owner", "-f", str(partial), "takahe"], what="pg_dump", env=pg_env)  # fmt: skip
             partial.replace(dump)
-
-    def _spawn(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-               stdin: bool = False, signame: str = "TERM", as_postgres: bool = False) -> _Process:  # fmt: skip
-        command = _dies_with_us(signame, as_postgres=as_postgres) + cmd
-        process = _Process(name, command, cwd=cwd or self.src, env=env or self._env, stdin=stdin)
-        self._processes.append(process)
-        return process
-
-    def _expect_line(self, process: _Process, matches, what: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                line = process.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                raise TakaheError(f"{what}: not ready within {START_TIMEOUT:.0f} s\n{process.output()}") from None
-            if line is None:
-                process.proc.wait(timeout=10)
-                raise TakaheError(f"{what} exited (code {process.proc.returncode}):\n{process.output()}")
-            if matches(line):
-                return
-
-    def _start_postgres(self) -> None:
-        t0 = time.monotonic()
-        bin_dir = self._pg_bin = _postgres_bin()
-        assert bin_dir is not None
-        pg_dir = self.run_dir / "pg"
-        pg_dir.mkdir(mode=0o700)
-        self.db_password = secrets.token_urlsafe(24)
-        (pg_dir / "pwfile").write_text(self.db_password + "\n")
-        if os.geteuid() == 0:
-            self.run_dir.chmod(0o711)  # the postgres user passes through to its own directory, sees nothing else
-            shutil.chown(pg_dir, "postgres", "postgres")
-            shutil.chown(pg_dir / "pwfile", "postgres", "postgres")
-        path = os.environ.get("PATH", "/usr/bin:/bin")
-        pg_env = self._pg_env = {"PATH": path, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-        _run(_as_postgres_user() + [str(bin_dir / "initdb"), "-D", str(pg_dir / "data"), "-U", "takahe",
-              "--pwfile", str(pg_dir / "pwfile"), "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
-             what="initdb", env=pg_env, cwd=pg_dir)  # fmt: skip
-        self._timed("initdb", t0)
-        t0 = time.monotonic()
-        self.db_port = _free_port()
-        # A test database: durability off (it is thrown away), loopback only, its socket in its own directory.
-        self._postgres = self._spawn(
-            "postgres",
-            [str(bin_dir / "postgres"), "-D", str(pg_dir / "data"), "-p", str(self.db_port),
-                                   "-k", str(pg_dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            env=pg_env, cwd=pg_dir, signame="INT", as_postgres=True,  # SIGINT: PostgreSQL's fast shutdown
-        )  # fmt: skip
-        self._expect_line(self._postgres, lambda line: "ready to accept connections" in line, "PostgreSQL")
-        _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.db_port), "-U", "takahe", "takahe"],
-             what="createdb", env={**pg_env, "PGPASSWORD": self.db_password})  # fmt: skip
-        self._timed("postgres", t0)
 
     def _takahe_env(self) -> dict[str, str]:
         (self.run_dir / "media").mkdir()
@@ -530,10 +565,6 @@ class TakaheServer:
             rows.append((method, path, int(status)))
         return rows
 
-    def rss_bytes(self) -> dict[str, int]:
-        """Resident memory of PostgreSQL, gunicorn (master + worker) and the admin process."""
-        return {p.name: _tree_rss(p.proc.pid) for p in self._processes if p.alive()}
-
     # ----------------------------------------------------------------- shutdown
 
     def close(self) -> None:
@@ -543,21 +574,25 @@ class TakaheServer:
         self._closed = True
         # gunicorn, the admin process, then PostgreSQL; SIGINT is a quick shutdown to both servers (gunicorn's
         # SIGTERM waits for idle keep-alive connections).
-        for process in reversed(self._processes):
-            process.stop(signal.SIGINT)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._stop_processes()
 
 
 # --------------------------------------------------------------------------- the fixture
 
-_servers: list[TakaheServer] = []
+_servers: list = []  # every server started here or by tests/appview_fixture.py
 
 
 @atexit.register
-def _close_all() -> None:  # last resort; the fixture closes its server itself
+def _close_all() -> None:  # last resort; the fixtures close their servers themselves
     for server in _servers:
         with contextlib.suppress(Exception):
             server.close()
+
+
+def close_at_exit(server):
+    """Registers a started server (anything with close()) to be closed when the test process exits."""
+    _servers.append(server)
+    return server
 
 
 def start_takahe() -> TakaheServer:
@@ -566,8 +601,7 @@ def start_takahe() -> TakaheServer:
         server = TakaheServer()
     except TakaheError as e:
         pytest.fail(f"real Takahē unavailable: {e}", pytrace=False)
-    _servers.append(server)
-    return server
+    return close_at_exit(server)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory) -> dict:
+    from bench.nginx import find_nginx, missing_message
+
+    if find_nginx() is None:  # say what is missing before a run that would stop on it
+        pytest.fail(missing_message())
     out = tmp_path_factory.mktemp("bench") / "results.json"
     proc = subprocess.run(["bash", str(REPO / "bench" / "run"), "--quick", "--json", str(out)], cwd=REPO,
                           capture_output=True, text=True, timeout=900)

@@ -9,6 +9,7 @@ import pytest
 
 from bridge.config import (
     DEFAULT_TEMPLATE,
+    AlertSettings,
     BridgeSettings,
     CategoryRule,
     FeedConfig,
@@ -88,6 +89,7 @@ def test_every_accepted_key_is_in_the_example_and_nothing_else():
     feed = data["feeds"][0]
     shown = (
         _toml_keys(data["bridge"], "bridge")
+        | _toml_keys(data["alerts"], "alerts")
         | {key for account in accounts.values() for key in _toml_keys(account, "account")}
         | _toml_keys(feed, "feed")
         | _toml_keys(feed["hashtags"], "hashtags")
@@ -97,6 +99,7 @@ def test_every_accepted_key_is_in_the_example_and_nothing_else():
     accepted = (
         _model_keys(BridgeSettings, "bridge")
         | {key for entry in PLATFORMS for key in _model_keys(entry.account_model, "account")}
+        | _model_keys(AlertSettings, "alerts")
         | _model_keys(FeedConfig, "feed")
         | _model_keys(HashtagSettings, "hashtags")
         | _model_keys(CategoryRule, "rule")

@@ -862,3 +862,31 @@ def test_takahe_profile_in_a_subprocess_through_mastodon_py():
         first = api.status_post("twice", idempotency_key="k")
         assert api.status_post("twice", idempotency_key="k").id != first.id
         assert len(proc.statuses("alice")) == 2
+
+
+# --- attribution domains (Mastodon 4.4+: who wrote a linked article) --------------------------
+
+
+def test_update_credentials_sets_attribution_domains_as_mastodon_normalises_them(fake):
+    token = fake.add_account("writer")
+    api = client(fake, token)
+    assert api.account_verify_credentials()["source"]["attribution_domains"] == []
+    account = api.account_update_credentials(
+        attribution_domains=["https://blog.example.com", " *.news.example ", "blog.example.com", ""])
+    assert account["source"]["attribution_domains"] == ["blog.example.com", "news.example"]
+    assert api.account_verify_credentials()["source"]["attribution_domains"] == ["blog.example.com", "news.example"]
+    api.account_update_credentials(display_name="Writer")  # a save without the list keeps it
+    assert api.account_verify_credentials()["source"]["attribution_domains"] == ["blog.example.com", "news.example"]
+
+
+def test_update_credentials_needs_write_accounts_and_valid_domains(fake, http):
+    url = f"{fake.url}/api/v1/accounts/update_credentials"
+    only_statuses = fake.add_account("writer", ["read", "write:statuses"])
+    refused = http.patch(url, headers={"Authorization": f"Bearer {only_statuses}"},
+                         data={"attribution_domains[]": ["blog.example.com"]})
+    assert refused.status_code == 403 and refused.json() == {"error": "This action is outside the authorized scopes"}
+    accounts = fake.add_token("writer", ["read", "write:accounts"])
+    invalid = http.patch(url, headers={"Authorization": f"Bearer {accounts}"}, data={"attribution_domains[]": ["not a domain"]})
+    assert invalid.status_code == 422 and "Attribution domains" in invalid.json()["error"]
+    ok = http.patch(url, headers={"Authorization": f"Bearer {accounts}"}, data={"attribution_domains[]": ["blog.example.com"]})
+    assert ok.status_code == 200 and ok.json()["source"]["attribution_domains"] == ["blog.example.com"]

@@ -360,5 +360,5 @@ def test_doctor_gives_a_concrete_fix_when_the_server_cannot_be_reached(tmp_path,
         config = load_config(write_config(tmp_path, gone))
     monkeypatch.setenv(TOKEN_ENV, "some-token")
     [check] = check_accounts(config)
-    assert not check.ok and "unreachable" in check.detail
-    assert check.fix.startswith(f"check that {url} is up and reachable from this machine")
+    assert not check.ok and "127.0.0.1 refused the connection on port" in check.detail
+    assert check.fix.startswith(f"check the port in {url} (accounts.masto.instance) and that the server is running")

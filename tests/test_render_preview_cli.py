@@ -196,8 +196,11 @@ def test_preview_does_not_fetch_private_pages_unless_allowed(tmp_path, feed_serv
     )
     result = run("preview", "--url", feed_server.url("/f.xml"), "--json", "--account", "bluesky", home=tmp_path)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)[0]["payload"]["record"]["embed"]["external"]["title"] == "Feed title"
+    [item] = json.loads(result.stdout)
+    assert item["payload"]["record"]["embed"]["external"]["title"] == "Feed title"
     assert feed_server.requests_for("/p") == []
+    assert result.stderr.startswith(f"preview: {post_url}: the article page could not be read (")  # and why
+    assert item["fallback"] in result.stderr
 
 
 @requires_corpus
@@ -247,3 +250,31 @@ def test_preview_of_a_public_feed_with_localhost_permalinks_shows_they_are_not_p
     items = json.loads(result.output)
     assert len(items) == 4 and all(item["payload"] is None for item in items)
     assert all("your site's base URL is set to http://localhost:4000" in item["error"] for item in items)
+
+
+def test_preview_says_when_article_pages_cannot_be_read_and_the_feed_alone_made_the_post(tmp_path, feed_server):
+    from tests.test_pipeline import posts, rss
+
+    clear_cache()
+    host = f"127.0.0.1:{feed_server.port}"
+    feed_server.route("/feed", rss(posts(2, scheme="http", host=host)), content_type="application/rss+xml")
+    feed_server.page("/posts/0/", '<html><head><meta property="og:title" content="From the page"></head></html>')
+    # /posts/1/ is not there: 404
+    config = tmp_path / "config.toml"
+    config.write_text(f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\nallow_private_addresses = true\n'
+                      f'[accounts.masto]\ntype = "mastodon"\ninstance = "https://mastodon.example"\n'
+                      f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["masto"]\n')
+    result = run("--config", str(config), "preview", "--feed", "blog", "--json", home=tmp_path)
+    assert result.exit_code == 0, result.output
+    missing = f"http://{host}/posts/1/"
+    assert result.stderr.splitlines() == [
+        f"preview: {missing}: the article page could not be read ({missing}: HTTP 404): the preview uses the "
+        "feed's own data"]
+    read, unread = json.loads(result.stdout)
+    assert set(read) == KEYS  # the documented keys, and only those, when the page was read
+    assert set(unread) == KEYS | {"fallback"}
+    assert unread["fallback"] == (f"the article page could not be read ({missing}: HTTP 404): the preview uses the "
+                                  "feed's own data")
+    feed_only = json.loads(run("--config", str(config), "preview", "--feed", "blog", "--json", "--no-fetch",
+                               home=tmp_path).stdout)
+    assert unread["payload"] == feed_only[1]["payload"]  # what `poll` would post: the feed's own data

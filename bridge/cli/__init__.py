@@ -63,9 +63,15 @@ def check_config(obj: CliContext) -> int:
     """Validate the config file and find every credential, without touching the network."""
     from bridge.config import resolve_secret, world_readable_secret_files
 
+    from bridge.web.access import resolve_access
+
     config = obj.load_config()
     for account in config.accounts:
         resolve_secret(config, account)
+    from bridge.alerts.destinations import check_destinations
+
+    check_destinations(config)  # every alert destination and the ping URL can be read and used
+    resolve_access(config)  # the status page's address and token
     for path in world_readable_secret_files(config):
         click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
     state_path = config.state_path()
@@ -80,7 +86,8 @@ def check_config(obj: CliContext) -> int:
 @click.option("--dry-run", is_flag=True, help="Write nothing and post nothing; list what each account would get.")
 @click.pass_obj
 def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
-    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers."""
+    """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers. Then tells
+    the [alerts] destinations what opened or cleared, and pings the ping_url."""
     from bridge.pipeline import Poller
     from bridge.state import State
 
@@ -88,20 +95,35 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     obj.setup_logging(config)
     state_path = config.state_path()
     state = State.open_dry_run(state_path) if dry_run else State.open(state_path)
-    with state:
-        poller = Poller(config, state)
-        report = poller.poll(list(feeds) or None)
-        if dry_run:
-            _print_dry_run(config, state)
-            delivered = None
-        else:
-            from bridge.wiring import build_deliverer
+    alerts = None
+    if not dry_run:
+        from bridge.alerts.oneshot import RunAlerts
 
-            deliverer = build_deliverer(config, state)
-            try:
-                delivered = deliverer.deliver_due()
-            finally:
-                deliverer.close()
+        alerts = RunAlerts(config)
+        alerts.started()
+    published = True
+    with state:
+        try:
+            poller = Poller(config, state)
+            report = poller.poll(list(feeds) or None)
+            if dry_run:
+                _print_dry_run(config, state)
+                delivered = None
+            else:
+                from bridge.wiring import build_deliverer
+
+                deliverer = build_deliverer(config, state)
+                try:
+                    delivered = deliverer.deliver_due()
+                finally:
+                    deliverer.close()
+                published = _publish_site_files(config, state)
+        except Exception as exc:
+            if alerts is not None:
+                alerts.pinger.fail(f"bridge poll stopped: {exc}")
+            raise
+        if alerts is not None:
+            alerts.finished(state, _cycle_failure(report))
     for outcome in report.feeds:
         if outcome.notice:
             click.echo(outcome.notice, err=True)
@@ -125,7 +147,30 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
                 click.echo(f"account {account.account}: delivery stopped by an unexpected error: {redact(account.error)}", err=True)
     click.echo(line)
     troubled = delivered and (delivered.failed or any(a.paused or a.unknown or a.error for a in delivered.accounts))
-    return EXIT_FAILURE if failed or troubled else EXIT_OK
+    return EXIT_FAILURE if failed or troubled or (delivered is not None and not published) else EXIT_OK
+
+
+def _publish_site_files(config, state) -> bool:
+    """The syndication file and comments documents, brought up to date with what was just posted (no network)."""
+    if config.syndication_path() is None and config.comments_path() is None:
+        return True
+    from bridge.reactions.files import PublishError
+    from bridge.reactions.publish import publish_all
+
+    try:
+        publish_all(config, state)
+    except PublishError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return False
+    return True
+
+
+def _cycle_failure(report) -> str | None:
+    """Why a poll run failed as a whole, for the dead-man's switch: no feed could be read. A feed failing among
+    others, a paused account or a refused post are problems the alerts tell about, not a dead bridge."""
+    if not report.feeds or len(report.failed) < len(report.feeds):
+        return None
+    return "no feed could be read:\n" + "\n".join(f"feed {outcome.feed}: {outcome.error}" for outcome in report.failed)
 
 
 def _print_dry_run(config, state) -> None:
@@ -138,7 +183,8 @@ def _print_dry_run(config, state) -> None:
 
 
 @cli.command()
-@click.option("--offline", is_flag=True, help="Skip the checks that need the network (feeds, accounts, clocks).")
+@click.option("--offline", is_flag=True,
+              help="Skip the checks that need the network (feeds, accounts, clocks); credentials are still checked.")
 @click.pass_obj
 def doctor(obj: CliContext, offline: bool) -> int:
     """Check the config, the state, every feed and every account; say what to fix. Exit 0 only when all is well."""
@@ -160,7 +206,8 @@ def doctor(obj: CliContext, offline: bool) -> int:
 @cli.command()
 @click.pass_obj
 def run(obj: CliContext) -> int:
-    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify)."""
+    """Run as a service: poll every feed on its schedule and deliver posts as they come (systemd Type=notify);
+    tells the [alerts] destinations when something needs you, a stall included."""
     from bridge.daemon import Daemon
     from bridge.wiring import build_deliverer
 
@@ -233,11 +280,20 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
+    from bridge.cli.alerts_cmd import alerts
     from bridge.cli.login import login
     from bridge.cli.preview import preview
+    from bridge.cli.reactions_cmd import reactions, syndication
+    from bridge.platforms import PLATFORMS
 
     cli.add_command(preview)
     cli.add_command(login)
+    for entry in PLATFORMS:  # a platform's own commands (`bridge attribution` for Mastodon)
+        for command in entry.commands:
+            cli.add_command(command())
+    cli.add_command(alerts)
+    cli.add_command(reactions)
+    cli.add_command(syndication)
 
 
 _register_optional_commands()

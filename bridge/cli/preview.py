@@ -16,7 +16,8 @@ else the platform's defaults.
 
 where payload is what the platform's target is handed (Platform.payload: Mastodon's status parameters,
 Bluesky's {"record": ...}; see bridge/platforms/<name>/payload.py); an entry that cannot be rendered has
-"payload": null and an "error" sentence instead.
+"payload": null and an "error" sentence instead. When the article page could not be read, a "fallback" sentence
+says why (the payload is then made of the feed's own data, as `poll` would make it), and a line on stderr says so.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
     results: list[dict] = []
     try:
         for entry in entries:
-            link_preview, thumbnail, notes = _fetch_extras(client, entry, allow_private)
+            link_preview, thumbnail, notes, fallback = _fetch_extras(client, entry, allow_private)
             for target in targets:
                 result = {"feed": label, "entry": entry.key, "link": entry.link, "account": target.name,
                           "platform": target.platform.name}  # fmt: skip
@@ -103,6 +104,8 @@ def preview(obj, feed_name, url, file_path, base_url, entry_id, account_name, li
                 except Exception as exc:  # as `poll` would record it on this entry's delivery; the others go on
                     result["payload"] = None
                     result["error"] = f"cannot make a post of it: {unexpected(log, exc, f'previewing {entry.key}')}"
+                if fallback:  # said on stderr too; in the JSON only when it happened, the documented keys stay
+                    result["fallback"] = fallback
                 result["_notes"] = list(notes)
                 result["_title"] = entry.title
                 result["_target"] = target
@@ -273,18 +276,25 @@ def _client(config):
 
 def _fetch_extras(client, entry, allow_private: bool):
     """The article's preview (with the feed's data as fallback) and a lazy, memoised thumbnail getter."""
-    from bridge.linkpreview import LinkPreviewError, fetch_link_preview, fetch_thumbnail
+    from bridge.linkpreview import LinkPreview, LinkPreviewError, fetch_link_preview, fetch_thumbnail, merge_preview
     from bridge.redact import redact
 
     notes: list[str] = []
     page = entry.target or entry.link  # a link post's card shows the article it points at
     if client is None or not page:
-        return None, None, notes
+        return None, None, notes, None
+    fallback = None
     try:
-        link_preview = fetch_link_preview(page, client=client, allow_private=allow_private, fallback=entry)
+        # Without the fallback, so that a page that cannot be had is said, not silently replaced by the feed's data
+        link_preview = merge_preview(fetch_link_preview(page, client=client, allow_private=allow_private), entry)
+    except LinkPreviewError as exc:  # as `poll` does: the post is made of the feed's own data
+        link_preview = merge_preview(LinkPreview(url=page), entry)
+        fallback = redact(f"the article page could not be read ({exc}): the preview uses the feed's own data")
     except Exception as exc:  # the post is made of the feed's own data, as `poll` would
         link_preview = None
-        notes.append(f"no link preview: {unexpected(log, exc, f'reading the page {page}')}")
+        fallback = f"no link preview: {unexpected(log, exc, f'reading the page {page}')}"
+    if fallback:
+        click.echo(f"preview: {page}: {fallback}", err=True)
     memo: dict = {}
 
     def thumbnail(url: str):
@@ -299,7 +309,7 @@ def _fetch_extras(client, entry, allow_private: bool):
                 notes.append(redact(f"no card image: {unexpected(log, exc, f'making a thumbnail of {url}')}"))
         return memo[url]
 
-    return link_preview, thumbnail, notes
+    return link_preview, thumbnail, notes, fallback
 
 
 # --- text output ------------------------------------------------------------------------------------------------

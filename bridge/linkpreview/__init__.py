@@ -3,6 +3,7 @@
     fetch_link_preview(url, *, client, allow_private=False, fallback=None) -> LinkPreview
     fetch_thumbnail(image_url, *, client, allow_private=False) -> Thumbnail
     make_thumbnail(data, *, source_url) -> Thumbnail          (no network: resize/re-encode only)
+    fetch_page_head(url, *, client, allow_private=False) -> (body, content type, final URL)
     parse_page(body, base_url) -> LinkPreview                  (no network)
     preview_from_entry(entry) -> LinkPreview                   (the feed's own data)
 
@@ -15,7 +16,7 @@ collection of networks to allow (LOOPBACK = 127.0.0.0/8 and ::1).
 from bridge.linkpreview.model import FetchFailed, FetchRefused, ImageRefused, LinkPreview, LinkPreviewError, Thumbnail
 
 _FETCH_NAMES = frozenset(
-    {"LOOPBACK", "check_url", "clear_cache", "fetch_link_preview", "fetch_thumbnail", "make_thumbnail",
+    {"LOOPBACK", "check_url", "clear_cache", "fetch_link_preview", "fetch_page_head", "fetch_thumbnail", "make_thumbnail",
      "merge_preview", "parse_page", "preview_from_entry"}
 )  # fmt: skip
 

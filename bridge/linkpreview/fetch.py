@@ -257,18 +257,8 @@ def fetch_link_preview(
     page = _pages.get(key)
     if page is None:
         try:
-            body, content_type, final_url = _fetch(
-                url,
-                client=client,
-                allow_private=allow_private,
-                max_bytes=MAX_PAGE_BYTES,
-                accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-                resolver=resolver,
-                stop_at=b"</head>",
-                truncate=True,
-            )
-            if content_type and not content_type.split(";")[0].strip().lower() in HTML_TYPES:
-                raise FetchFailed(f"{url}: not an HTML page ({content_type})")
+            body, content_type, final_url = fetch_page_head(url, client=client, allow_private=allow_private,
+                                                            resolver=resolver)
             page = parse_page(body, final_url, url=url, content_type=content_type)
         except LinkPreviewError as exc:
             if fallback is None:
@@ -277,6 +267,25 @@ def fetch_link_preview(
             return merge_preview(LinkPreview(url=url), fallback)
         _pages.put(key, page)
     return merge_preview(page, fallback) if fallback is not None else page
+
+
+def fetch_page_head(url: str, *, client: httpx.Client, allow_private: AllowPrivate = False,
+                    resolver: Resolver = system_resolver) -> tuple[bytes, str, str]:
+    """An HTML page up to its </head> (where its metadata is), fenced and capped: (body, content type, final URL).
+    Raises FetchRefused / FetchFailed."""
+    body, content_type, final_url = _fetch(
+        url,
+        client=client,
+        allow_private=allow_private,
+        max_bytes=MAX_PAGE_BYTES,
+        accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+        resolver=resolver,
+        stop_at=b"</head>",
+        truncate=True,
+    )
+    if content_type and not content_type.split(";")[0].strip().lower() in HTML_TYPES:
+        raise FetchFailed(f"{url}: not an HTML page ({content_type})")
+    return body, content_type, final_url
 
 
 def parse_page(body: bytes, base_url: str, *, url: str | None = None, content_type: str = "") -> LinkPreview:

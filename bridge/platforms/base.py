@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would make a cycl
     from bridge.doctor import Check
     from bridge.linkpreview.model import Thumbnail
     from bridge.model import Entry
+    from bridge.reactions.model import Thread
     from bridge.render.post import Post
     from bridge.state import State
 
@@ -128,6 +129,11 @@ class Platform:
     # and checks beyond "can log in", both from the target's diagnose() dict.
     doctor_details: Callable[[dict], list[str]] | None = None
     doctor_checks: Callable[["Config", str, str, dict], list["Check"]] | None = None
+    # `bridge doctor`, beyond each account: checks of the whole config that need the network (Mastodon: do its
+    # feeds' article pages credit the account on link cards?); `skip` names accounts with an unusable credential.
+    doctor_config_checks: Callable[["Config", set[str]], list["Check"]] | None = None
+    # `bridge doctor` (also --offline): does a credential's value have this platform's shape? (label, value) -> Check
+    credential_check: Callable[[str, str], "Check"] | None = None
     # `bridge status`: the platform's own fields of an account's report ("handle", "server"...), from the
     # state's account row (State.account).
     status: Callable[[str, "AccountConfig", dict], dict[str, Any]] | None = None
@@ -137,6 +143,10 @@ class Platform:
     held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
     # `bridge login NAME`: gives the click command that gets a credential interactively (called at CLI start).
     login: Callable[[], "click.Command"] | None = None
+    # The way back (bridge/reactions/gatherer.py): reads a posted delivery's replies and counts; None: it cannot.
+    reactions: Callable[..., "Thread"] | None = None
+    # Top-level commands of the platform's own (`bridge attribution` for Mastodon), each given by a function.
+    commands: tuple[Callable[[], "click.Command"], ...] = ()
 
 
 def lazy(module: str, name: str) -> Callable:

@@ -61,6 +61,9 @@ SUPPORTED_MIME_TYPES = [
 ]
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 FALLBACK_DESCRIPTION_LIMIT = 1500
+# app/controllers/api/v1/statuses_controller.rb: CONTEXT_LIMIT, and DESCENDANTS_LIMIT for anonymous requests
+CONTEXT_LIMIT = 4_096
+ANONYMOUS_DESCENDANTS_LIMIT = 60
 
 # ISO 639-1 codes plus the few ISO 639-3 / regional codes Mastodon accepts for posts.
 LANGUAGES = set(
@@ -73,6 +76,11 @@ LANGUAGES = set(
     "lfn moh nds pdc sco sma smj szl tok vai xal zba zgh zh-CN zh-HK zh-TW zh-YUE".split()
 )
 _BLURHASH = "UFHV6nWB2yk8pyo0adR*.7kCMdnj~qofM{R*"
+
+
+ATTRIBUTION_DOMAINS_LIMIT = 100  # Account::AttributionDomains::ATTRIBUTION_DOMAINS_LIMIT
+# DomainValidator: dot-separated labels of letters, digits and hyphens (IDN in Unicode too), at most 253 characters
+_DOMAIN_NAME = re.compile(r"(?=.{1,253}$)[\w](?:[\w-]{0,61}[\w])?(?:\.[\w](?:[\w-]{0,61}[\w])?)*")
 
 
 class ApiError(Exception):
@@ -137,6 +145,11 @@ class Account:
     bot: bool = False
     language: str = "en"  # default posting language
     default_visibility: str = "public"
+    sensitive: bool = False  # media sensitive by default (source.sensitive)
+    # Sites whose pages may name this account as their writer (fediverse:creator), Mastodon 4.4+
+    attribution_domains: list[str] = dataclasses.field(default_factory=list)
+    noindex: bool = False  # "exclude my posts from search": clients that index must leave them out
+    avatar: str | None = None  # an avatar URL of its own; None: the server's "missing" picture
 
 
 @dataclasses.dataclass
@@ -203,6 +216,9 @@ class Status:
     tags: list[str] = dataclasses.field(default_factory=list)
     history: list[dict] = dataclasses.field(default_factory=list)
     card_generation: int = 0
+    favourited_by: list[str] = dataclasses.field(default_factory=list)  # account ids
+    # account id -> (the boost's own id, when, its visibility)
+    reblogs: dict[str, tuple[str, float, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -334,6 +350,8 @@ class MastodonState:
         display_name: str = "",
         language: str = "en",
         token: str | None = None,
+        noindex: bool = False,
+        avatar: str | None = None,
     ) -> str:
         """Create a local account (if new) and return a fresh access token for it."""
         with self.lock:
@@ -347,6 +365,8 @@ class MastodonState:
                     created_at=self.clock.now(),
                     display_name=display_name,
                     language=language,
+                    noindex=noindex,
+                    avatar=avatar,
                 )
                 self.accounts[account.id] = account
             return self.issue_token(account.id, _split_scopes(scopes) or ["read", "write", "follow", "push", "profile"], token=token)
@@ -396,8 +416,8 @@ class MastodonState:
             "note": f"<p>{html.escape(account.note)}</p>" if account.note else "",
             "url": self.account_url(account),
             "uri": f"{self.base_url}/ap/users/{account.id}",
-            "avatar": f"{self.base_url}/avatars/original/missing.png",
-            "avatar_static": f"{self.base_url}/avatars/original/missing.png",
+            "avatar": account.avatar or f"{self.base_url}/avatars/original/missing.png",
+            "avatar_static": account.avatar or f"{self.base_url}/avatars/original/missing.png",
             "avatar_description": "",
             "header": f"{self.base_url}/headers/original/missing.png",
             "header_static": f"{self.base_url}/headers/original/missing.png",
@@ -410,13 +430,13 @@ class MastodonState:
             "show_media": True,
             "show_media_replies": True,
             "show_featured": True,
-            "noindex": False,
+            "noindex": account.noindex,
             "feature_approval": {"automatic": [], "manual": [], "current_user": "denied"},
         }
         if credentials:
             data["source"] = {
                 "privacy": account.default_visibility,
-                "sensitive": False,
+                "sensitive": account.sensitive,
                 "language": None,
                 "note": account.note,
                 "fields": [],
@@ -424,7 +444,7 @@ class MastodonState:
                 "hide_collections": None,
                 "discoverable": None,
                 "indexable": False,
-                "attribution_domains": [],
+                "attribution_domains": list(account.attribution_domains),
                 "quote_policy": "public",
             }
         data["emojis"] = []
@@ -513,13 +533,14 @@ class MastodonState:
             "uri": f"{self.base_url}/ap/users/{account.id}/statuses/{status.id}",
             "url": f"{self.account_url(account)}/{status.id}",
             "replies_count": sum(1 for s in self.statuses.values() if s.in_reply_to_id == status.id and not s.deleted),
-            "reblogs_count": 0,
-            "favourites_count": 0,
+            "reblogs_count": len(status.reblogs),
+            "favourites_count": len(status.favourited_by),
             "quotes_count": 0,
             "edited_at": iso_ms(status.edited_at) if status.edited_at is not None else None,
         }
         if viewer is not None:
-            data.update({"favourited": False, "reblogged": False, "muted": False, "bookmarked": False})
+            data.update({"favourited": viewer.id in status.favourited_by, "reblogged": viewer.id in status.reblogs,
+                         "muted": False, "bookmarked": False})
             if own and status.visibility != "direct":
                 data["pinned"] = False
         if source:
@@ -723,9 +744,88 @@ class MastodonState:
             return True
         if status.visibility in ("public", "unlisted"):
             return True
-        if status.visibility == "direct" and viewer is not None:
+        if status.visibility in ("direct", "private") and viewer is not None:
+            # Mentioned accounts see both (followers see private ones too: the fake has no follows).
             return any(m["id"] == viewer.id for m in status.mentions)
         return False
+
+    def context(self, status_id: str, viewer: Account | None) -> tuple[list[Status], list[Status]]:
+        """Mastodon's ContextController: the ancestors (oldest first) and the descendants in depth-first order,
+        each list only what the viewer may see; without a token at most 60 descendants, with one 4,096."""
+        status = self.get_status(status_id, viewer)
+        ancestors, parent = [], self.statuses.get(status.in_reply_to_id or "")
+        while parent is not None and self._visible(parent, viewer) and len(ancestors) < CONTEXT_LIMIT:
+            ancestors.append(parent)
+            parent = self.statuses.get(parent.in_reply_to_id or "")
+        limit = CONTEXT_LIMIT if viewer is not None else ANONYMOUS_DESCENDANTS_LIMIT
+        children: dict[str, list[Status]] = {}
+        for candidate in sorted(self.statuses.values(), key=lambda s: int(s.id)):
+            if candidate.in_reply_to_id:
+                children.setdefault(candidate.in_reply_to_id, []).append(candidate)
+        descendants, stack = [], list(reversed(children.get(status.id, [])))
+        while stack and len(descendants) < limit:
+            candidate = stack.pop()
+            if candidate.deleted:
+                continue  # the tree's walk goes through existing statuses only
+            # Status#descendants walks the whole reply tree and filters each status on its own: a public answer
+            # to a followers-only reply is listed, its parent is not.
+            stack.extend(reversed(children.get(candidate.id, [])))
+            if self._visible(candidate, viewer):
+                descendants.append(candidate)
+        return list(reversed(ancestors)), descendants
+
+    def favourite(self, account: Account, status_id: str, on: bool) -> Status:
+        status = self.get_status(status_id, account)
+        if on and account.id not in status.favourited_by:
+            status.favourited_by.append(account.id)
+        elif not on and account.id in status.favourited_by:
+            status.favourited_by.remove(account.id)
+        return status
+
+    def reblog(self, account: Account, status_id: str, visibility: Any = None) -> Status:
+        """ReblogService: anyone may boost a public or unlisted status, its author a private one too; a boost of
+        a private status is private, of another the visibility asked for (else the account's default)."""
+        status = self.get_status(status_id, account)
+        if status.visibility == "direct" or (status.visibility == "private" and status.account_id != account.id):
+            raise unprocessable("Validation failed: Reblog of status is not permitted")
+        if status.visibility == "private":
+            visibility = "private"
+        elif visibility not in ("public", "unlisted", "private"):
+            visibility = account.default_visibility
+        status.reblogs.setdefault(account.id, (self.ids.next(), self.clock.now(), visibility))
+        return status
+
+    def boosted_by_reblog_id(self, account: Account, reblog_id: str) -> Status | None:
+        """The status that `account` boosted with the boost `reblog_id`, if that is one of its boosts."""
+        for status in self.statuses.values():
+            boost = status.reblogs.get(account.id)
+            if boost is not None and boost[0] == reblog_id:
+                return status
+        return None
+
+    def unreblog(self, account: Account, status_id: str) -> Status:
+        status = self.get_status(status_id, account)
+        status.reblogs.pop(account.id, None)
+        return status
+
+    def reblog_json(self, status: Status, account: Account, source: bool = False) -> dict:
+        """The boost itself, as POST /api/v1/statuses/:id/reblog answers (and DELETE, with source: "text"
+        instead of "content"): a status of its own wrapping the original."""
+        reblog_id, created_at, visibility = status.reblogs[account.id]
+        data = self.status_json(status, account)
+        wrapper = {key: data[key] for key in data if key not in ("pinned",)}
+        wrapper.update({
+            "id": reblog_id, "created_at": iso_ms(created_at), "in_reply_to_id": None, "in_reply_to_account_id": None,
+            "sensitive": False, "spoiler_text": "", "language": None, "visibility": visibility,
+            "uri": f"{self.base_url}/ap/users/{account.id}/statuses/{reblog_id}/activity",
+            "url": f"{self.base_url}/users/{account.username}/statuses/{reblog_id}/activity",
+            "replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "quotes_count": 0, "edited_at": None,
+            "favourited": False, "reblogged": True, "content": "", "reblog": data, "application": None,
+            "account": self.account_json(account), "media_attachments": [], "mentions": [], "tags": [], "card": None,
+        })
+        if source:
+            wrapper = {("text" if key == "content" else key): value for key, value in wrapper.items()}
+        return wrapper
 
     def get_status(self, status_id: str, viewer: Account | None) -> Status:
         status = self.statuses.get(status_id)
@@ -812,6 +912,44 @@ class MastodonState:
 
     def statuses_limit_headers(self, account: Account) -> dict[str, str]:
         return self._statuses_limiter(account).headers()
+
+    def update_credentials(self, account: Account, params: Params) -> None:
+        """PATCH /api/v1/accounts/update_credentials (Mastodon's Api::V1::Accounts::CredentialsController): the
+        profile fields bridge's tests touch are kept; the others (avatar, header, source[...]) are accepted.
+        attribution_domains is normalised and validated as Mastodon's Account::AttributionDomains does: scheme
+        and "*." dropped, blanks and repeats removed, at most 100, each a valid domain name, else 422."""
+        errors = []
+        if "attribution_domains" in params:
+            domains = []
+            for raw in params.list("attribution_domains"):
+                text = str(raw).strip().removeprefix("http://").removeprefix("https://").removeprefix("*.")
+                if text and text not in domains:
+                    domains.append(text)
+            if len(domains) > ATTRIBUTION_DOMAINS_LIMIT:
+                errors.append(f"Attribution domains is too long (maximum is {ATTRIBUTION_DOMAINS_LIMIT} characters)")
+            bad = [d for d in domains if not _DOMAIN_NAME.fullmatch(d)]
+            if bad:
+                errors.append(f"Attribution domains {bad[0]} is not a valid domain")
+            if not errors:
+                account.attribution_domains = domains
+        fields = params.get("fields_attributes")
+        if isinstance(fields, list) and len(fields) > 4:
+            errors.append("Fields is too long (maximum is 4 characters)")
+        if errors:
+            raise ApiError(422, "Validation failed: " + ", ".join(errors))
+        for name in ("display_name", "note"):
+            if name in params:
+                setattr(account, name, str(params.get(name)))
+        for name in ("locked", "bot"):
+            if name in params:
+                setattr(account, name, bool(cast_bool(params.get(name))))
+        source = params.get("source") if isinstance(params.get("source"), dict) else {}
+        privacy = source.get("privacy", params.get("source[privacy]"))
+        if privacy in ("public", "unlisted", "private"):
+            account.default_visibility = privacy
+        sensitive = source.get("sensitive", params.get("source[sensitive]"))
+        if sensitive is not None:
+            account.sensitive = bool(cast_bool(sensitive))
 
     def create_status(self, account: Account, token: Token, params: Params, idempotency_key: str | None) -> Status:
         key = (account.id if self.profile.idempotency == "account" else "", idempotency_key or "")

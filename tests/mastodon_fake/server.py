@@ -49,6 +49,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/api/v1/instance", "instance_v1"),
         ("GET", r"/api/v2/instance", "instance_v2"),
         ("GET", r"/api/v1/accounts/verify_credentials", "verify_credentials"),
+        ("PATCH", r"/api/v1/accounts/update_credentials", "update_credentials"),
         ("GET", r"/api/v1/accounts/(\d+)/statuses", "account_statuses"),
         ("GET", r"/api/v1/accounts/(\d+)", "account"),
         ("POST", r"/api/v1/statuses", "status_create"),
@@ -57,6 +58,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/api/v1/statuses/(\d+)", "status_delete"),
         ("GET", r"/api/v1/statuses/(\d+)/source", "status_source"),
         ("GET", r"/api/v1/statuses/(\d+)/history", "status_history"),
+        ("GET", r"/api/v1/statuses/(\d+)/context", "status_context"),
+        ("POST", r"/api/v1/statuses/(\d+)/favourite", "status_favourite"),
+        ("POST", r"/api/v1/statuses/(\d+)/unfavourite", "status_unfavourite"),
+        ("POST", r"/api/v1/statuses/(\d+)/reblog", "status_reblog"),
+        ("POST", r"/api/v1/statuses/(\d+)/unreblog", "status_unreblog"),
         ("POST", r"/api/v2/media", "media_create"),
         ("POST", r"/api/v1/media", "media_create_v1"),
         ("GET", r"/api/v1/media/(\d+)", "media_get"),
@@ -74,8 +80,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 # Fault-injection / inspection groups.
 FAMILIES: dict[str, set[str]] = {
     "instance": {"instance_v1", "instance_v2"},
-    "accounts": {"verify_credentials", "account_statuses", "account"},
-    "statuses": {"status_create", "status_get", "status_edit", "status_delete", "status_source", "status_history"},
+    "accounts": {"verify_credentials", "update_credentials", "account_statuses", "account"},
+    "statuses": {"status_create", "status_get", "status_edit", "status_delete", "status_source", "status_history",
+                 "status_context", "status_favourite", "status_unfavourite", "status_reblog", "status_unreblog"},
     "media": {"media_create", "media_create_v1", "media_get", "media_update"},
     "oauth": {"apps", "oauth_authorize", "oauth_authorize_native", "oauth_token", "oauth_revoke", "oauth_metadata"},
 }
@@ -531,7 +538,9 @@ class MastodonFake:
             checks.append(("media", account_id))
         if req.method == "POST" and req.path.rstrip("/") == "/api/v1/apps":
             checks.append(("apps", req.client_ip))
-        if req.method == "DELETE" and re.fullmatch(r"/api/v1/statuses/\d+/?", req.path) and account_id:
+        # config/initializers/rack_attack.rb throttle_api_delete: deleting a status and undoing a boost
+        if account_id and ((req.method == "DELETE" and re.fullmatch(r"/api/v1/statuses/\d+/?", req.path))
+                           or (req.method == "POST" and re.fullmatch(r"/api/v1/statuses/\d+/unreblog/?", req.path))):
             checks.append(("deletes", account_id))
         hits = []
         for family, key in checks:
@@ -568,6 +577,11 @@ class MastodonFake:
                             cache_control="max-age=300, public, stale-while-revalidate=30, stale-if-error=86400")
         if name == "verify_credentials":
             account = st.require_user(req, *st.profile.verify_credentials_scopes)
+            return Response(200, st.account_json(account, credentials=True))
+        if name == "update_credentials":
+            account = st.require_user(req, "write", "write:accounts")
+            with st.lock:
+                st.update_credentials(account, p)
             return Response(200, st.account_json(account, credentials=True))
         if name == "account":
             st.authorize_if_got_token(req, "read", "read:accounts")
@@ -606,12 +620,33 @@ class MastodonFake:
                  "emojis": []}
                 for h in history
             ])
+        if name == "status_context":
+            st.authorize_if_got_token(req, "read", "read:statuses")
+            viewer = st.viewer(req)
+            ancestors, descendants = st.context(args[0], viewer)
+            return Response(200, {"ancestors": [st.status_json(s, viewer) for s in ancestors],
+                                  "descendants": [st.status_json(s, viewer) for s in descendants]})
+        if name in ("status_favourite", "status_unfavourite"):
+            account = st.require_user(req, "write", "write:favourites")
+            status = st.favourite(account, args[0], on=(name == "status_favourite"))
+            return Response(200, st.status_json(status, account))
+        if name == "status_reblog":
+            account = st.require_user(req, "write", "write:statuses")
+            return Response(200, st.reblog_json(st.reblog(account, args[0], p.get("visibility")), account))
+        if name == "status_unreblog":
+            account = st.require_user(req, "write", "write:statuses")
+            return Response(200, st.status_json(st.unreblog(account, args[0]), account))
         if name == "status_edit":
             account = st.require_user(req, "write", "write:statuses")
             status = st.update_status(account, args[0], p)
             return Response(200, st.status_json(status, account))
         if name == "status_delete":
             account = st.require_user(req, "write", "write:statuses")
+            boosted = st.boosted_by_reblog_id(account, args[0])
+            if boosted is not None:  # deleting one's boost undoes it
+                answer = st.reblog_json(boosted, account, source=True)
+                st.unreblog(account, boosted.id)
+                return Response(200, answer)
             status = st.delete_status(account, args[0], bool(cast_bool(p.get("delete_media"))))
             return Response(200, st.status_json(status, account, source=True))
         if name in ("media_create", "media_create_v1"):

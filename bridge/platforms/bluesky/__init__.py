@@ -33,4 +33,6 @@ PLATFORM = Platform(
     max_images=BLUESKY_MAX_IMAGES,
     new_record_key=ids.new_tid,  # the record key (rkey), chosen once when the delivery is queued
     status=lambda name, account, info: {"handle": account.handle},
+    credential_check=lazy(f"{HERE}.doctor", "credential_check"),
+    reactions=lazy(f"{HERE}.reactions", "gather"),
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
 from bridge.config import AccountConfig, SecretRef, ServerUrl, Text
 
 DEFAULT_SERVICE = "https://bsky.social"
+# Where reactions (threads, counts) are read: Bluesky's public, unauthenticated AppView endpoint.
+DEFAULT_APPVIEW = "https://public.api.bsky.app"
 
 
 class BlueskyAccount(AccountConfig):
@@ -16,6 +18,7 @@ class BlueskyAccount(AccountConfig):
     handle: Text | None = None
     service: ServerUrl | None = None
     app_password: SecretRef | None = None
+    appview: ServerUrl | None = None  # where replies and counts are read (bridge reactions)
 
     @model_validator(mode="after")
     def _fields_for_bluesky(self) -> "BlueskyAccount":
@@ -28,6 +31,12 @@ class BlueskyAccount(AccountConfig):
     @property
     def service_url(self) -> str:
         return (self.service or DEFAULT_SERVICE).rstrip("/")
+
+    @property
+    def appview_url(self) -> str:
+        return (self.appview or DEFAULT_APPVIEW).rstrip("/")
+
+    server_key: ClassVar[str] = "service"
 
     @property
     def server_url(self) -> str:

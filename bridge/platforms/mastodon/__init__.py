@@ -9,6 +9,7 @@
     deadline_session.py  one deadline per request for Mastodon.py's requests session
     login.py             `bridge login mastodon` (OAuth authorization-code flow)
     doctor.py, status.py what `bridge doctor` and `bridge status` add for a Mastodon account
+    attribution.py       Mastodon 4.4+ link cards crediting the writer: doctor's check, `bridge attribution`
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ PLATFORM = Platform(
     server_limits=True,
     doctor_details=lazy(f"{HERE}.doctor", "details"),
     doctor_checks=lazy(f"{HERE}.doctor", "upload_check"),
+    doctor_config_checks=lazy(f"{HERE}.attribution", "check_attribution"),
+    credential_check=lazy(f"{HERE}.doctor", "credential_check"),
     status=lazy(f"{HERE}.status", "account_status"),
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     login=lazy(f"{HERE}.login", "command"),
+    reactions=lazy(f"{HERE}.reactions", "gather"),
+    commands=(lazy(f"{HERE}.attribution_cmd", "command"),),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -23,6 +23,8 @@ class MastodonAccount(AccountConfig):
     @property
     def instance_url(self) -> str:
         return (self.instance or "").rstrip("/")
+
+    server_key: ClassVar[str] = "instance"
 
     @property
     def server_url(self) -> str:

@@ -3,7 +3,25 @@ token may do, and whether it may upload the images its feeds attach."""
 
 from __future__ import annotations
 
+import re
+
 from bridge.config import Config
+
+# An RFC 6750 b64token: what Doorkeeper, GoToSocial and Takahē hand out.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
+
+def credential_check(label: str, value: str):
+    """doctor, offline too: does the access token look like one?"""
+    from bridge.doctor import Check
+
+    if value.lower().startswith("bearer "):
+        return Check(False, label, "the access token starts with 'Bearer '",
+                     "put the token alone in its file or variable: bridge adds 'Bearer ' itself")
+    if not TOKEN_SHAPE.fullmatch(value):
+        return Check(False, label, "the access token holds spaces or other characters no token has",
+                     "copy the token again (Preferences > Development > your application > Your access token)")
+    return Check(True, label, "found, a token's shape")
 
 
 def upload_check(config: Config, account: str, label: str, info: dict) -> list:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
@@ -62,6 +62,8 @@ class NostrAccount(AccountConfig):
             raise ValueError("edit_on_update on a nostr account replaces the long-form article; a note cannot be "
                              "edited: set long_form = true, or remove edit_on_update")
         return self
+
+    server_key: ClassVar[str] = "relays"
 
     @property
     def server_url(self) -> str:
