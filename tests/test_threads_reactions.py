@@ -162,3 +162,25 @@ def test_metas_throttling_is_a_rate_limit_with_its_retry_time(fake, caplog):
         _gather(fake, token, delivery)
     assert raised.value.retry_at is not None and before + 1 <= raised.value.retry_at <= time.time() + 3
     assert token not in str(raised.value)
+
+
+def test_replies_are_read_with_the_token_posting_keeps_refreshed_once_the_configured_one_is_dead(
+        fake, feed_server, tmp_path):
+    import json
+
+    from bridge.platforms.threads.tokens import fingerprint
+
+    blog = writer_blog(tmp_path, feed_server, fake)
+    link, media = blog.post("/posts/refreshed", "A refreshed token")
+    fake.reply("ada", media, "Read with the kept token")
+    # as bridge run leaves it 60 days on: the kept token refreshed from the configured one, which is dead now
+    kept = fake.issue(fake.tokens[blog.token].user_id, "long")
+    with State.open(blog.state_path) as state:
+        record = json.loads(state.load_session("th"))
+        assert record["seed"] == fingerprint(blog.token)
+        state.save_session("th", json.dumps({**record, "token": kept}), time.time())
+    fake.revoke(blog.token)
+
+    run = blog.refresh(link)
+    assert flatten(blog.document(link)["replies"]) == [(0, "ada", "Read with the kept token")]
+    assert kept not in run.stdout + run.stderr

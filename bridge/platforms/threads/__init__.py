@@ -36,4 +36,5 @@ PLATFORM = Platform(
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     login=lazy(f"{HERE}.login", "command"),
     reactions=lazy(f"{HERE}.reactions", "gather"),  # the way back: the conversation and the insights
+    reactions_credential=lazy(f"{HERE}.tokens", "kept_token"),  # read with the token posting keeps refreshed
 )
