@@ -8,6 +8,7 @@ import json
 import time
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -412,3 +413,73 @@ def test_through_the_cli_the_quota_holds_the_rest_of_the_queue_and_status_shows_
         assert started + DAY - 5 < deferred <= time.time() + DAY  # when the first post leaves the 24 hours
         assert status["quota"]["quota_usage"] == 2 and status["quota"]["quota_total"] == 2
         assert token not in json.dumps(status)
+
+
+def test_an_answer_that_drips_is_cut_at_the_deadline_and_settled_by_the_container(fake, clock):
+    from tests.dripproxy import DripProxy
+
+    token = fake.add_user("writer14")
+    state = State.open_memory()
+    with DripProxy(fake.url, drip_on="/threads_publish HTTP", interval=0.5) as proxy:
+        settings = ThreadsAccount.model_validate({"type": "threads", "access_token": {"env": "T"}, "graph_url": proxy.url})
+        target = ThreadsTarget("threads", settings, token, state, total_timeout=2, clock=clock)
+        delivery = queued(state, entry(50), clock)
+        with pytest.raises(TransientPublishError, match="did not answer"):
+            target.publish(delivery, payload_for(entry(50)))  # the post was made; its answer never finished
+        proxy.drip_on = None
+        assert target.find_existing(delivery).remote_id == fake.posts(token)[0]["id"]
+    assert len(fake.posts(token)) == 1
+
+
+def test_a_quota_used_up_by_other_apps_is_looked_at_again_in_an_hour(fake, clock):
+    token, state, target = writer(fake, clock, "writer15")
+    user_id = fake.tokens[token].user_id
+    fake.quota_total = 1
+    try:
+        with httpx.Client(base_url=fake.url) as http:  # a post made elsewhere (the app, another tool)
+            container = http.post(f"/v1.0/{user_id}/threads", data={"media_type": "TEXT", "text": "by hand",
+                                                                      "access_token": token}).json()["id"]
+            http.post(f"/v1.0/{user_id}/threads_publish", data={"creation_id": container, "access_token": token})
+        with pytest.raises(RateLimited) as waiting:
+            target.publish(queued(state, entry(60), clock), payload_for(entry(60)))
+        assert waiting.value.retry_at.timestamp() == pytest.approx(clock() + 3600)
+    finally:
+        fake.quota_total = 250
+
+
+def test_login_can_catch_the_code_on_a_loopback_port(fake, clock, tmp_path):
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    fake.add_user("writer16")
+    user_id = next(user.id for user in fake.users.values() if user.username == "writer16")
+    with socket.socket() as probe:  # a free port for the listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "THREADS_APP_SECRET": fake.APP_SECRET}
+    env.pop("BRIDGE_CONFIG", None)
+    login = subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(tmp_path / "none.toml"), "login", "threads",
+                              "--app-id", fake.APP_ID, "--print", "--listen", str(port), "--graph-url", fake.url],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        address = ""
+        while "state=" not in address:
+            address = login.stderr.readline()
+            assert address, "bridge login ended before printing the address"
+        assert f"redirect_uri=http%3A%2F%2Flocalhost%3A{port}%2F" in address
+        state = re.search(r"state=([\w-]+)", address).group(1)
+        for _ in range(50):  # the browser, sent back by Threads
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/?code={fake.authorization_code(user_id)}&state={state}#_")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert "you can close this tab" in answer.text
+        out, err = login.communicate(timeout=60)
+    finally:
+        login.kill()
+    assert login.returncode == 0, err
+    assert fake.tokens[out.strip().splitlines()[0]].kind == "long"

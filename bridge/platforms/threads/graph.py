@@ -36,11 +36,14 @@ class Graph:
     """The API for one account: `call` returns the JSON answer or raises bridge.errors' PublishError tree."""
 
     def __init__(self, base_url: str, account: str, *, user_agent: str | None, connect_timeout: float,
-                 read_timeout: float, clock) -> None:
+                 read_timeout: float, total_timeout: float, clock) -> None:
+        from bridge.deadline import DeadlineTransport  # one deadline per request: a dripping server holds nobody
+
         self.base_url = base_url.rstrip("/")
         self.account = account
         self.clock = clock
         self.http = httpx.Client(timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+                                 transport=DeadlineTransport(total_timeout),
                                  headers={"User-Agent": user_agent} if user_agent else {})
 
     def call(self, method: str, path: str, params: dict, *, versioned: bool = True) -> dict:

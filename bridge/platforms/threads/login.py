@@ -3,16 +3,16 @@
 1. The authorization window (https://threads.net/oauth/authorize) asks the writer -- a tester of their own app,
    so no app review -- for threads_basic, threads_content_publish and threads_manage_insights (the likes,
    reposts and quotes the way back shows: https://developers.facebook.com/docs/threads/insights), and sends the
-   browser to the app's
-   redirect URI with ?code=...; the writer pastes that address (or the code).
+   browser to the app's redirect URI with ?code=...; the writer pastes that address (or the code).
 2. POST /oauth/access_token exchanges the code for a short-lived token (one hour).
 3. GET /access_token?grant_type=th_exchange_token exchanges that for a long-lived one (60 days), written to a new
    0600 file or printed for a systemd credential.
 https://developers.facebook.com/documentation/threads/get-started/get-access-tokens-and-permissions and
 https://developers.facebook.com/docs/threads/get-started/long-lived-tokens/
 Meta sends the browser only to a redirect URI registered in the app, and its examples are all https; a page that
-need not exist (https://localhost/) is enough, since the code is read from the browser's address bar -- no
-listener on this machine (whether Meta would accept an http://localhost one is not verified; docs/threads.md).
+need not exist (https://localhost/) is enough, since the code is read from the browser's address bar. With --listen PORT bridge catches the code
+itself on 127.0.0.1:PORT, for an app that lists http://localhost:PORT/ (whether Meta accepts such a URI is not
+verified: docs/threads.md).
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def command() -> click.Command:
 @click.command("threads")
 @click.option("--app-id", metavar="ID",
               help="Your Threads app ID (App Dashboard > App settings > Basic); default: the account's app_id.")
-@click.option("--redirect-uri", default="https://localhost/", show_default=True, metavar="URL",
-              help="A redirect URI listed in your app's Threads settings.")
+@click.option("--redirect-uri", default=None, metavar="URL",
+              help="A redirect URI listed in your app's Threads settings [default: https://localhost/, or with "
+                   "--listen http://localhost:PORT/].")
+@click.option("--listen", type=click.IntRange(1, 65535), metavar="PORT",
+              help="Catch the code on 127.0.0.1:PORT instead of pasting the address (if your app lists "
+                   "http://localhost:PORT/ as a redirect URI).")
 @click.option("--write-token", "write_token", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Store the long-lived token in this new file (mode 0600).")
 @click.option("--print", "print_token", is_flag=True, help="Print the token instead (for a systemd credential).")
@@ -47,8 +51,8 @@ def command() -> click.Command:
               help="The account in the config: its app_id, app_secret and graph_url are used when it has them.")
 @click.option("--graph-url", default=None, hidden=True)
 @click.pass_context
-def threads(ctx: click.Context, app_id: str | None, redirect_uri: str, write_token: Path | None, print_token: bool,
-            force: bool, account_name: str, graph_url: str | None) -> None:
+def threads(ctx: click.Context, app_id: str | None, redirect_uri: str | None, listen: int | None,
+            write_token: Path | None, print_token: bool, force: bool, account_name: str, graph_url: str | None) -> None:
     """Get a long-lived Threads token for your own Meta app. The app secret comes from the account's app_secret
     (env, file, or the systemd credential NAME-app-secret), else $THREADS_APP_SECRET, else a prompt."""
     from bridge.platforms.mastodon.login import write_private  # the one 0600 writer (atomic, --force aware)
@@ -66,13 +70,19 @@ def threads(ctx: click.Context, app_id: str | None, redirect_uri: str, write_tok
     app_secret = configured_app_secret(ctx, account, account_name) or os.environ.get("THREADS_APP_SECRET") \
         or click.prompt("Threads app secret", hide_input=True, err=True)
     register_secret(app_secret)
+    redirect_uri = redirect_uri or (f"http://localhost:{listen}/" if listen else "https://localhost/")
     state = secrets.token_urlsafe(16)
     query = urlencode({"client_id": app_id, "redirect_uri": redirect_uri, "scope": SCOPES,
                        "response_type": "code", "state": state})
-    click.echo(f"1. Open this address in a browser where you are logged in to Threads:\n\n   {AUTHORIZE_URL}?{query}\n\n"
-               f"2. Allow the app. The browser then goes to {redirect_uri}?code=...; paste that whole address here.",
+    click.echo(f"1. Open this address in a browser where you are logged in to Threads:\n\n   {AUTHORIZE_URL}?{query}\n",
                err=True)
-    code = read_code(click.prompt("Address (or code)", err=True), state)
+    if listen:
+        click.echo(f"2. Allow the app. The browser then comes back to {redirect_uri}, where bridge waits.", err=True)
+        code = read_code(wait_for_redirect(listen), state)
+    else:
+        click.echo(f"2. Allow the app. The browser then goes to {redirect_uri}?code=...; paste that whole address here.",
+                   err=True)
+        code = read_code(click.prompt("Address (or code)", err=True), state)
     short, long_lived, expires_in = exchange(graph_url, app_id, app_secret, redirect_uri, code)
     register_secret(short)
     register_secret(long_lived)
@@ -119,6 +129,37 @@ def configured_app_secret(ctx: click.Context, account, account_name: str) -> str
         return None
 
 
+def wait_for_redirect(port: int, seconds: float = 600.0) -> str:
+    """The address the browser comes back to on 127.0.0.1:`port` (one request), for read_code."""
+    import http.server
+
+    caught: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            caught.append(f"http://localhost:{port}{self.path}")
+            body = b"bridge has the code; you can close this tab."
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # the code is in the address: never logged
+            pass
+
+    try:
+        server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); choose another --listen port")
+    server.timeout = seconds
+    with server:
+        server.handle_request()
+    if not caught:
+        raise click.ClickException(f"no browser came back to port {port} within {int(seconds)} s; run the command again")
+    return caught[0]
+
+
 def read_code(pasted: str, state: str) -> str:
     """The code from a pasted redirect address (checking its state) or a bare code; Meta appends "#_"."""
     pasted = pasted.strip()
@@ -140,7 +181,9 @@ def exchange(graph_url: str, app_id: str, app_secret: str, redirect_uri: str, co
     """code -> short-lived token -> long-lived token: (short, long, expires_in seconds)."""
     import httpx
 
-    with httpx.Client(timeout=30) as http:
+    from bridge.deadline import DeadlineTransport
+
+    with httpx.Client(timeout=30, transport=DeadlineTransport(60)) as http:
         short = http.post(f"{graph_url}/oauth/access_token", data={
             "client_id": app_id, "client_secret": app_secret, "grant_type": "authorization_code",
             "redirect_uri": redirect_uri, "code": code})

@@ -36,17 +36,18 @@ def make_target(context) -> "ThreadsTarget":
     """Platform.make_target."""
     return ThreadsTarget(context.account, context.settings, context.secret.reveal(), context.state,
                          user_agent=context.user_agent, connect_timeout=context.connect_timeout,
-                         read_timeout=context.read_timeout)
+                         read_timeout=context.read_timeout, total_timeout=context.total_timeout)
 
 
 class ThreadsTarget:
     platform = "threads"
 
     def __init__(self, account: str, settings, token: str, state, *, user_agent: str | None = None,
-                 connect_timeout: float = 10.0, read_timeout: float = 30.0, clock=time.time) -> None:
+                 connect_timeout: float = 10.0, read_timeout: float = 30.0, total_timeout: float = 60.0,
+                 clock=time.time) -> None:
         self.account, self.settings, self.state, self.clock = account, settings, state, clock
         self.graph = Graph(settings.server_url, account, user_agent=user_agent, connect_timeout=connect_timeout,
-                           read_timeout=read_timeout, clock=clock)
+                           read_timeout=read_timeout, total_timeout=total_timeout, clock=clock)
         self.tokens = TokenKeeper(self.graph, state, account, token, clock)
         self._user: dict | None = None
 
