@@ -53,7 +53,8 @@ def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow
     if secret is None:
         raise ReactionsError("no Threads access token: replies and counts need one")
     graph = Graph(settings.server_url, delivery.account, user_agent=http.user_agent,
-                  connect_timeout=http.connect_timeout, read_timeout=http.read_timeout, clock=time.time)
+                  connect_timeout=http.connect_timeout, read_timeout=http.read_timeout,
+                  total_timeout=max(deadline - time.monotonic(), 0.1), clock=time.time)  # no request outlives the read
     try:
         items = _conversation(graph, secret, media_id, deadline)
         counts = _counts(graph, secret, media_id, delivery.account, deadline)
