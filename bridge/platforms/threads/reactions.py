@@ -27,7 +27,8 @@ import logging
 import time
 
 from bridge.config import AccountConfig, Secret
-from bridge.errors import AuthError, RateLimited, ReactionsError, ReactionsRateLimited, RemotePostGone
+from bridge.errors import (AuthError, PublishError, RateLimited, ReactionsError, ReactionsRateLimited,
+                           RemotePostGone)
 from bridge.platforms.threads.graph import PERMISSION_CODES, Graph
 from bridge.reactions.gatherer import HttpOptions
 from bridge.reactions.model import Author, Counts, Reply, Thread
@@ -84,7 +85,7 @@ def _call(graph: Graph, secret: Secret, path: str, params: dict, deadline: float
         raise ReactionsRateLimited(f"Threads is limiting calls ({path}): {exc}", retry) from None
     except AuthError:
         raise
-    except Exception as exc:  # Graph's PublishError tree, in words for a read
+    except PublishError as exc:  # the rest of Graph's tree, Meta's words in it ("... (code 100, subcode 33)")
         if f"code 100, subcode {GONE_SUBCODE}" in str(exc):
             raise RemotePostGone(f"{path}: the Threads post was deleted") from None
         raise ReactionsError(f"{path}: {exc}") from None
