@@ -184,3 +184,13 @@ def test_replies_are_read_with_the_token_posting_keeps_refreshed_once_the_config
     run = blog.refresh(link)
     assert flatten(blog.document(link)["replies"]) == [(0, "ada", "Read with the kept token")]
     assert kept not in run.stdout + run.stderr
+
+
+def test_a_long_conversation_is_read_page_after_page(fake):
+    token = fake.add_user("writer")
+    delivery = _delivery(fake, token)
+    for n in range(60):
+        fake.reply(f"reader{n}", delivery.remote_id, f"Reply {n}")
+    thread = _gather(fake, token, delivery)
+    assert sorted(reply.text for reply in thread.replies) == sorted(f"Reply {n}" for n in range(60))
+    assert len([line for _at, line in fake.seen if line.endswith("/conversation")]) == 3  # pages of 25

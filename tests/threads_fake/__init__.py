@@ -18,6 +18,7 @@ anything happens), "lost" (it happens, the answer never comes), ("answer", statu
 
 from __future__ import annotations
 
+import base64
 import calendar
 import http.server
 import itertools
@@ -48,6 +49,7 @@ ALL_SCOPES = frozenset({"threads_basic", "threads_content_publish", INSIGHTS})
 REPLY_FIELDS = ("id", "text", "username", "permalink", "timestamp", "media_product_type", "media_type", "shortcode",
                 "media_url", "thumbnail_url", "children",
                 "has_replies", "root_post", "replied_to", "is_reply", "hide_status")
+REPLY_PAGE = 25  # replies per page (the fake's; Meta does not document its page size)
 METRICS = ("views", "likes", "replies", "reposts", "quotes", "shares")
 
 
@@ -409,8 +411,16 @@ class ThreadsFake:
         found = sorted((m for m in self.media.values() if m.get(key) == node), key=lambda m: (m["_at"], int(m["id"])))
         if params.get("reverse", "true") != "false":
             found.reverse()
-        data = [self._fields(self._reply_view(m), {"fields": ",".join(wanted)}) for m in found]
-        return 200, {"data": data, "paging": {"cursors": {"before": "BEFORE_CURSOR", "after": "AFTER_CURSOR"}}}
+        # Graph API cursor paging (https://developers.facebook.com/docs/graph-api/results): `after` is an opaque
+        # cursor; `next` is there only while more pages follow. The fake's cursor: the offset, base64-encoded.
+        start = int(base64.b64decode(params["after"]).decode()) if params.get("after") else 0
+        page = found[start:start + REPLY_PAGE]
+        data = [self._fields(self._reply_view(m), {"fields": ",".join(wanted)}) for m in page]
+        end = base64.b64encode(str(start + len(page)).encode()).decode()
+        paging = {"cursors": {"before": base64.b64encode(str(start).encode()).decode(), "after": end}}
+        if start + REPLY_PAGE < len(found):
+            paging["next"] = f"{self.url}/v1.0/{node}/{edge}?after={end}"
+        return 200, {"data": data, "paging": paging}
 
     def _reply_view(self, media: dict) -> dict:
         view = {k: v for k, v in media.items() if not k.startswith("_")}

@@ -17,8 +17,9 @@ show no avatar; the profile is https://www.threads.net/@username, the reply's ow
 A hidden reply (anything but NOT_HUSHED / UNHUSHED) is handed back in `hidden_ids`: the core never shows it nor
 the replies below it. A deleted post is Meta's code 100 / subcode 33 ("Object ... does not exist"): RemotePostGone.
 Throttling (codes 4, 17, 32, 613) is ReactionsRateLimited with the time Meta gives.
-Requests per read: one for the insights, one per conversation page (100 replies a page at most by Meta's default
-paging; bridge follows at most MAX_PAGES).
+Requests per read: one for the insights, one per conversation page (Graph API cursor paging: `after` while the
+answer has a `next`, https://developers.facebook.com/docs/graph-api/results; Meta does not document the page size;
+bridge follows at most MAX_PAGES).
 """
 
 from __future__ import annotations
