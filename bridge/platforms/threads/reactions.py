@@ -66,7 +66,7 @@ def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow
     for item in items:
         if not isinstance(item, dict) or not item.get("id"):
             continue
-        if item.get("hide_status") not in SHOWN:
+        if item.get("hide_status", "NOT_HUSHED") not in SHOWN:  # absent: nobody hid it
             hidden.add(str(item["id"]))
         elif (reply := _reply(item, media_id)) is not None:
             replies.append(reply)
