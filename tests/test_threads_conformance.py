@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
+from bridge.config import Secret
 from bridge.errors import TransientPublishError
+from bridge.platforms.threads.reactions import gather
+from bridge.reactions.gatherer import HttpOptions
 from bridge.platforms.threads.account import ThreadsAccount
 from bridge.platforms.threads.login import threads as login_command
 from bridge.platforms.threads.target import ThreadsTarget
@@ -66,6 +70,12 @@ class Session:
         container = created(media_type="TEXT", text="Today Is Monday")
         media = http.post(f"/v1.0/{user_id}/threads_publish", data={"creation_id": container,
                                                                      "access_token": token}).json()["id"]
+        # the conversation examples list replies, one nested and one hidden: people answer the post
+        first = fake.reply("replier", media, "First Reply")
+        fake.hide(fake.reply("other", media, "Second Reply"))
+        fake.reply("third", media, "Third Reply")
+        fake.reply("nester", first, "Nested Reply")
+        fake.like(media, 3)
         failed = created(media_type="IMAGE", image_url="http://127.0.0.1/x.jpg")
         fresh = created(media_type="TEXT", text="unpublished")
         revoked = fake.issue(user_id, "long")
@@ -73,7 +83,7 @@ class Session:
         self.values = {
             "<ACCESS_TOKEN>": token, "<THREADS_ACCESS_TOKEN>": token, "<LONG_LIVED_ACCESS_TOKEN>": token,
             "<THREADS_USER_ID>": user_id, "<MEDIA_CONTAINER_ID>": fresh, "<FAILED_CONTAINER_ID>": failed,
-            "<THREADS_MEDIA_ID>": media, "<THREADS_APP_ID>": fake.APP_ID, "<THREADS_APP_SECRET>": fake.APP_SECRET,
+            "<THREADS_MEDIA_ID>": media, "<MEDIA_ID>": media, "<THREADS_APP_ID>": fake.APP_ID, "<THREADS_APP_SECRET>": fake.APP_SECRET,
             "<SHORT_LIVED_ACCESS_TOKEN>": fake.issue(user_id, "short"), "<CODE>": fake.authorization_code(user_id),
             "<REVOKED_TOKEN>": revoked,
         }
@@ -116,13 +126,15 @@ def fake():
 
 def test_every_reference_example_is_answered_in_its_shape(fake):
     found = replay_all(fake)
-    assert len(found) == len(EXAMPLES) >= 13
+    assert len(found) == len(EXAMPLES) >= 16
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
 @pytest.mark.parametrize("mutation, endpoint", [
     ("publishing-limit-flat", "the publishing limit"),
     ("create-renamed-id", "create a media container"),
+    ("replied-to-flat", "a thread's conversation"),
+    ("insights-bare-value", "a post's insights"),
 ])
 def test_a_planted_mutation_in_the_fake_is_caught(mutation, endpoint):
     with ThreadsFake(clock=Clock(START), mutation=mutation) as mutated:
@@ -171,7 +183,9 @@ def test_every_request_bridge_makes_is_one_the_reference_documents(fake, tmp_pat
     state = State.open_memory()
     settings = ThreadsAccount.model_validate({"type": "threads", "access_token": {"env": "T"}, "graph_url": fake.url})
     target = ThreadsTarget("threads", settings, token, state, clock=clock)
-    target.publish(queued(state, entry(1), clock), payload_for(entry(1)))
+    first = queued(state, entry(1), clock)
+    published = target.publish(first, payload_for(entry(1)))
+    state.mark_posted(first.id, published.remote_id, published.url, clock())
     delivery = queued(state, entry(2), clock)
     fake.inject("POST /v1.0/{user}/threads_publish", "lost")
     with pytest.raises(TransientPublishError):
@@ -182,11 +196,17 @@ def test_every_request_bridge_makes_is_one_the_reference_documents(fake, tmp_pat
              "alt_text": "A bridge", "link_attachment": None}
     target.publish(queued(state, entry(3), clock), image)
     target.diagnose()
+    # the way back: the first post's replies and counts, read as `bridge reactions refresh` reads them
+    posted = state.get_delivery(first.id)
+    fake.reply("replier", posted.remote_id, "hello")
+    thread = gather(settings, Secret(token), posted, deadline=time.monotonic() + 30, http=HttpOptions("bridge-test"))
+    assert [reply.text for reply in thread.replies] == ["hello"]
     made = [(method, path, params) for method, path, params in fake.requests]
     endpoints = {method + " " + re.sub(r"/\d+", "/{id}", path) for method, path, _ in made}
     assert {"POST /oauth/access_token", "GET /access_token", "GET /refresh_access_token", "GET /v1.0/me",
             "POST /v1.0/{id}/threads", "POST /v1.0/{id}/threads_publish", "GET /v1.0/{id}",
-            "GET /v1.0/{id}/threads", "GET /v1.0/{id}/threads_publishing_limit"} <= endpoints
+            "GET /v1.0/{id}/threads", "GET /v1.0/{id}/threads_publishing_limit", "GET /v1.0/{id}/conversation",
+            "GET /v1.0/{id}/insights"} <= endpoints
     problems = [problem for method, path, params in made for problem in request_problems(method, path, params)]
     assert problems == []
 
@@ -197,5 +217,7 @@ def test_the_request_check_refuses_what_the_reference_does_not_document():
     assert request_problems("POST", "/v1.0/123/threads", {**sent, "topic_tag": "a"})  # not in the reference read
     assert request_problems("POST", "/v1.0/123/threads", {**sent, "media_type": "TEXT_POST"})  # not a value it takes
     assert request_problems("POST", "/v1.0/123/threads_publish", {"access_token": "t"})  # creation_id missing
-    assert request_problems("GET", "/v1.0/123/replies", {"access_token": "t"})  # an endpoint bridge has no example of
+    assert request_problems("GET", "/v1.0/123/likes", {"access_token": "t"})  # an endpoint bridge has no example of
+    assert request_problems("GET", "/v1.0/123/conversation", {"access_token": "t", "fields": "id,avatar_url"})
+    assert request_problems("GET", "/v1.0/123/insights", {"access_token": "t"})  # metric missing
     assert request_problems("GET", "/refresh_access_token", {"grant_type": "ig_refresh_token", "access_token": "t"})

@@ -148,6 +148,9 @@ class Platform:
     login: Callable[[], "click.Command"] | None = None
     # The way back (bridge/reactions/gatherer.py): reads a posted delivery's replies and counts; None: it cannot.
     reactions: Callable[..., "Thread"] | None = None
+    # The credential the gatherer reads with, from the state, the account's name and the configured one: for a
+    # platform that keeps a newer credential than the config's (Threads' daily refreshed token). None: the config's.
+    reactions_credential: Callable[["State", str, "Secret"], "Secret"] | None = None
     # Top-level commands of the platform's own (`bridge attribution` for Mastodon), each given by a function.
     commands: tuple[Callable[[], "click.Command"], ...] = ()
 

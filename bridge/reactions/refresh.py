@@ -73,11 +73,22 @@ class Refresher:
                 self._refresh_account(account, settings, gather, rows, report)
         return report
 
+    def _current(self, settings, account: str, secret):
+        """The credential as the platform keeps it now (Threads' refreshed token), else the configured one."""
+        from bridge.platforms import platform
+
+        try:
+            current = platform(settings.type).reactions_credential
+        except KeyError:
+            return secret
+        return current(self.state, account, secret) if current is not None and secret is not None else secret
+
     def _refresh_account(self, account: str, settings, gather, rows: list[DeliveryRow], report: RefreshReport) -> None:
         try:
             secret = resolve_secret(self.config, account)
         except ConfigError:
             secret = None  # public reactions are readable without a credential
+        secret = self._current(settings, account, secret)
         from bridge import __version__
 
         http = HttpOptions(user_agent=self.config.bridge.user_agent.replace("{version}", __version__),

@@ -8,7 +8,9 @@ checked against, with their source addresses; tests/test_threads_conformance.py 
 
 Modelled: container create (TEXT, IMAGE), container status (FINISHED / PUBLISHED / EXPIRED after 24 h / ERROR for
 an image URL that is not public), publish (once per container, the 250-per-24-hours quota), the user's threads,
-the publishing limit, the code -> short-lived -> long-lived token exchange, refresh (only tokens at least 24 hours
+the publishing limit, replies by other users (`reply`, `hide`, `delete`) read through /conversation and /replies,
+media insights (`like`, `repost`, `quote`; refused to a token without threads_manage_insights), the code ->
+short-lived -> long-lived token exchange, refresh (only tokens at least 24 hours
 old and not expired; 60 days each), Meta's error bodies. `clock` is injectable, so 59 days pass in a test.
 Faults for the next matching request: 503, "rate" (code 4 with Retry-After), "drop" (the connection is cut before
 anything happens), "lost" (it happens, the answer never comes), ("answer", status, body) (that answer instead).
@@ -16,6 +18,7 @@ anything happens), "lost" (it happens, the answer never comes), ("answer", statu
 
 from __future__ import annotations
 
+import base64
 import calendar
 import http.server
 import itertools
@@ -39,12 +42,24 @@ _URL = re.compile(r"https?://[^\s]+")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF]")
 
 
+INSIGHTS = "threads_manage_insights"
+ALL_SCOPES = frozenset({"threads_basic", "threads_content_publish", INSIGHTS})
+# Meta's reference: conversation/replies fields (developers.facebook.com/docs/threads/retrieve-and-manage-replies/
+# replies-and-conversations) and media insights metrics (developers.facebook.com/docs/threads/insights)
+REPLY_FIELDS = ("id", "text", "username", "permalink", "timestamp", "media_product_type", "media_type", "shortcode",
+                "media_url", "thumbnail_url", "children",
+                "has_replies", "root_post", "replied_to", "is_reply", "hide_status")
+REPLY_PAGE = 25  # replies per page (the fake's; Meta does not document its page size)
+METRICS = ("views", "likes", "replies", "reposts", "quotes", "shares")
+
+
 @dataclass
 class Token:
     user_id: str
     kind: str  # "short" | "long"
     issued_at: float
     expires_at: float
+    scopes: frozenset = ALL_SCOPES
 
 
 @dataclass
@@ -124,18 +139,61 @@ class ThreadsFake:
     def _new_id(self) -> str:
         return str(next(self._ids))
 
-    def add_user(self, username: str, *, issued_at: float | None = None) -> str:
+    def add_user(self, username: str, *, issued_at: float | None = None, scopes=ALL_SCOPES) -> str:
         """A user with a long-lived token (as `bridge login threads` leaves one); returns the token."""
         with self._lock:
             user = User(self._new_id(), username, name=username.title(), threads_biography=f"{username}'s bio")
             self.users[user.id] = user
-            return self.issue(user.id, "long", issued_at)
+            return self.issue(user.id, "long", issued_at, scopes)
 
-    def issue(self, user_id: str, kind: str, issued_at: float | None = None) -> str:
+    def issue(self, user_id: str, kind: str, issued_at: float | None = None, scopes=ALL_SCOPES) -> str:
         now = self.clock() if issued_at is None else issued_at
         token = "TH" + secrets.token_urlsafe(48).replace("-", "A").replace("_", "B")
-        self.tokens[token] = Token(user_id, kind, now, now + (3600 if kind == "short" else LONG_LIVED))
+        self.tokens[token] = Token(user_id, kind, now, now + (3600 if kind == "short" else LONG_LIVED),
+                                   frozenset(scopes))
         return token
+
+    # --- the way back: what other users do to a post ------------------------------------------------------------
+
+    def reply(self, username: str, to_id: str, text: str, *, private: bool = False) -> str:
+        """`username` (a new user the first time) replies to a post or a reply; returns the reply's media id.
+        A private profile's reply comes back without username and permalink, as Meta says it does."""
+        with self._lock:
+            parent = self.media[to_id]
+            root = parent.get("_root") or to_id
+            media_id = self._new_id()
+            shortcode = secrets.token_urlsafe(8).replace("-", "a").replace("_", "b")
+            self.media[media_id] = {
+                "id": media_id, "media_product_type": "THREADS", "media_type": "TEXT_POST", "text": text,
+                "username": username, "permalink": f"https://www.threads.net/@{username}/post/{shortcode}",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(self.clock())),
+                "shortcode": shortcode, "is_quote_post": False, "_at": self.clock(), "_root": root,
+                "_parent": to_id, "_hide": "NOT_HUSHED", "_private": private,
+            }
+            return media_id
+
+    def hide(self, reply_id: str, status: str = "HIDDEN") -> None:
+        with self._lock:
+            self.media[reply_id]["_hide"] = status
+
+    def delete(self, media_id: str) -> None:
+        with self._lock:
+            self.media.pop(media_id, None)
+            for user in self.users.values():
+                user.threads = [thread for thread in user.threads if thread["id"] != media_id]
+
+    def like(self, media_id: str, count: int = 1) -> None:
+        self._bump(media_id, "_likes", count)
+
+    def repost(self, media_id: str, count: int = 1) -> None:
+        self._bump(media_id, "_reposts", count)
+
+    def quote(self, media_id: str, count: int = 1) -> None:
+        self._bump(media_id, "_quotes", count)
+
+    def _bump(self, media_id: str, key: str, count: int) -> None:
+        with self._lock:
+            self.media[media_id][key] = self.media[media_id].get(key, 0) + count
 
     def authorization_code(self, user_id: str) -> str:
         code = secrets.token_urlsafe(24)
@@ -222,7 +280,8 @@ class ThreadsFake:
             return self._long_lived(params)
         if method == "GET" and path == "/refresh_access_token":
             return self._refresh(params)
-        match = re.fullmatch(r"/v1\.0/(me|\d+)(?:/(threads|threads_publish|threads_publishing_limit))?", path)
+        match = re.fullmatch(r"/v1\.0/(me|\d+)(?:/(threads|threads_publish|threads_publishing_limit|conversation|replies|"
+                             r"insights))?", path)
         if not match:
             return 400, _error(f"Unknown path components: {path}", 2500, "OAuthException")
         token = self.tokens.get(params.get("access_token") or "")
@@ -231,6 +290,8 @@ class ThreadsFake:
                                "OAuthException")
         user = self.users[token.user_id]
         node, edge = match.group(1), match.group(2)
+        if edge in ("conversation", "replies", "insights") and method == "GET":
+            return self._media_edge(token, node, edge, params)
         if node != "me" and node != user.id and edge is not None:
             return 400, _error("Unsupported request: the user id does not belong to this token", 100)
         if edge is None:
@@ -324,6 +385,52 @@ class ThreadsFake:
                                      params)
         return 400, _error(f"Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, "
                            "or does not support this operation", 100, subcode=33)
+
+    def _media_edge(self, token: Token, node: str, edge: str, params: dict) -> tuple[int, dict]:
+        media = self.media.get(node)
+        if media is None:
+            return 400, _error(f"Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, "
+                               "or does not support this operation", 100, subcode=33)
+        if edge == "insights":
+            if INSIGHTS not in token.scopes:
+                return 403, _error("(#10) Application does not have permission for this action", 10, "OAuthException")
+            wanted = [name for name in (params.get("metric") or "").split(",") if name]
+            if not wanted or any(name not in METRICS for name in wanted):
+                return 400, _error(f"(#100) metric must be one of the following values: {', '.join(METRICS)}", 100)
+            values = {"likes": media.get("_likes", 0), "reposts": media.get("_reposts", 0),
+                      "quotes": media.get("_quotes", 0), "views": 0, "shares": 0,
+                      "replies": len([m for m in self.media.values() if m.get("_root") == node])}
+            key = "value" if self.mutation != "insights-bare-value" else "count"
+            return 200, {"data": [{"name": name, "period": "lifetime", "values": [{key: values[name]}],
+                                   "title": name.title(), "description": f"The number of {name} on your post.",
+                                   "id": f"{node}/insights/{name}/lifetime"} for name in wanted]}
+        wanted = [name for name in (params.get("fields") or "id").split(",") if name]
+        if any(name not in REPLY_FIELDS for name in wanted):
+            return 400, _error("(#100) Tried accessing nonexisting field", 100)
+        key = "_root" if edge == "conversation" else "_parent"
+        found = sorted((m for m in self.media.values() if m.get(key) == node), key=lambda m: (m["_at"], int(m["id"])))
+        if params.get("reverse", "true") != "false":
+            found.reverse()
+        # Graph API cursor paging (https://developers.facebook.com/docs/graph-api/results): `after` is an opaque
+        # cursor; `next` is there only while more pages follow. The fake's cursor: the offset, base64-encoded.
+        start = int(base64.b64decode(params["after"]).decode()) if params.get("after") else 0
+        page = found[start:start + REPLY_PAGE]
+        data = [self._fields(self._reply_view(m), {"fields": ",".join(wanted)}) for m in page]
+        end = base64.b64encode(str(start + len(page)).encode()).decode()
+        paging = {"cursors": {"before": base64.b64encode(str(start).encode()).decode(), "after": end}}
+        if start + REPLY_PAGE < len(found):
+            paging["next"] = f"{self.url}/v1.0/{node}/{edge}?after={end}"
+        return 200, {"data": data, "paging": paging}
+
+    def _reply_view(self, media: dict) -> dict:
+        view = {k: v for k, v in media.items() if not k.startswith("_")}
+        if media["_private"]:  # Meta: username and permalink "only work for public users and your own user"
+            view.pop("username"), view.pop("permalink")
+        has = any(m.get("_parent") == media["id"] for m in self.media.values())
+        parent = {"id": media["_parent"]} if self.mutation != "replied-to-flat" else media["_parent"]
+        view.update(has_replies=has, root_post={"id": media["_root"]}, replied_to=parent, is_reply=True,
+                    hide_status=media["_hide"])
+        return view
 
     def _list(self, user: User, params: dict) -> tuple[int, dict]:
         since, until = _moment(params.get("since"), 0.0), _moment(params.get("until"), float("inf"))

@@ -7,6 +7,7 @@
     target.py    container, stored, then published: the container id is the retry identity
     status.py    what `bridge status` and `bridge doctor` add: the token's expiry, the publishing quota
     login.py     `bridge login threads` (OAuth code flow -> short-lived -> long-lived token)
+    reactions.py the way back: a post's conversation (replies) and insights (counts)
 docs/threads.md tells the choices and what could not be verified without the real API.
 """
 
@@ -34,4 +35,6 @@ PLATFORM = Platform(
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     login=lazy(f"{HERE}.login", "command"),
+    reactions=lazy(f"{HERE}.reactions", "gather"),  # the way back: the conversation and the insights
+    reactions_credential=lazy(f"{HERE}.tokens", "kept_token"),  # read with the token posting keeps refreshed
 )

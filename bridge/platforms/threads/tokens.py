@@ -17,6 +17,7 @@ import json
 import logging
 import time
 
+from bridge.config import Secret
 from bridge.errors import AuthError, PublishError
 from bridge.platforms.threads.graph import Graph, login_fix
 from bridge.redact import register_secret
@@ -90,6 +91,20 @@ class TokenKeeper:
 
     def _save(self, kept: dict) -> None:
         self.state.save_session(self.account, json.dumps(kept), self.clock())
+
+
+def kept_token(state, account: str, configured: Secret) -> Secret:
+    """The token bridge keeps refreshed for this account (what posting uses), when it grew from the configured
+    one; else the configured token. For the way back, whose reads would otherwise fail once the configured token's
+    60 days are over."""
+    try:
+        kept = json.loads(state.load_session(account) or "null")
+    except ValueError:
+        kept = None
+    if isinstance(kept, dict) and kept.get("seed") == fingerprint(configured.reveal()) and kept.get("token"):
+        register_secret(kept["token"])
+        return Secret(kept["token"])
+    return configured
 
 
 def _day(epoch: float) -> str:
