@@ -106,6 +106,14 @@ class PayloadInputs:
 
 
 @dataclass(frozen=True)
+class CredentialExpiry:
+    """When an account's credential stops working, as bridge last knew it, and how to get a new one."""
+
+    at: float  # UNIX seconds
+    fix: str  # the platform's own steps for a new credential (the ones its expired-token error shows)
+
+
+@dataclass(frozen=True)
 class Platform:
     """A platform bridge posts to: one instance per package, listed in bridge.platforms.PLATFORMS."""
 
@@ -143,6 +151,11 @@ class Platform:
     held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
     # `bridge login NAME`: gives the click command that gets a credential interactively (called at CLI start).
     login: Callable[[], "click.Command"] | None = None
+    # Alerts (bridge/alerts/problems.py): when the account's credential expires and how to renew it, read from the
+    # config and state (config, state, account name); None: its credential does not expire, or bridge cannot tell.
+    # A platform that renews its credential itself reports the renewed expiry, so the alert fires only when the
+    # renewal has been failing long enough to bring the end within the warning window.
+    credential_expires: Callable[["Config", "State", str], CredentialExpiry | None] | None = None
     # The way back (bridge/reactions/gatherer.py): reads a posted delivery's replies and counts; None: it cannot.
     reactions: Callable[..., "Thread"] | None = None
     # Top-level commands of the platform's own (`bridge attribution` for Mastodon), each given by a function.

@@ -3,7 +3,7 @@
     account.py   the [accounts.NAME] table (app_id, app_secret, access_token, graph_url, user_id)
     payload.py   Post -> container parameters: the 500-character rule, link_attachment, one topic tag. Pure
     graph.py     talking to graph.threads.net: one request, Meta's error bodies -> bridge.errors
-    tokens.py    the long-lived token: refreshed daily once 24 h old, kept in the state (0600)
+    tokens.py    the long-lived token: refreshed daily once 24 h old, kept in the state (0600); its expiry for alerts
     target.py    container, stored, then published: the container id is the retry identity
     status.py    what `bridge status` and `bridge doctor` add: the token's expiry, the publishing quota
     login.py     `bridge login threads` (OAuth code flow -> short-lived -> long-lived token)
@@ -34,4 +34,5 @@ PLATFORM = Platform(
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     login=lazy(f"{HERE}.login", "command"),
+    credential_expires=lazy(f"{HERE}.tokens", "credential_expires"),
 )

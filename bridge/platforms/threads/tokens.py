@@ -17,7 +17,9 @@ import json
 import logging
 import time
 
+from bridge.config import ConfigError, resolve_secret
 from bridge.errors import AuthError, PublishError
+from bridge.platforms.base import CredentialExpiry
 from bridge.platforms.threads.graph import Graph, login_fix
 from bridge.redact import register_secret
 
@@ -42,12 +44,9 @@ class TokenKeeper:
 
     def record(self) -> dict:
         """{"token", "obtained_at", "expires_at", "refreshed_at", "seed"}: the token in use."""
-        try:
-            kept = json.loads(self.state.load_session(self.account) or "null")
-        except ValueError:
-            kept = None
+        kept = kept_record(self.state.load_session(self.account))
         seed = fingerprint(self.configured)
-        if not isinstance(kept, dict) or kept.get("seed") != seed or not kept.get("token"):
+        if kept.get("seed") != seed or not kept.get("token"):
             # A token bridge has not seen: take it as just made by `bridge login threads` (Meta tells no age)
             now = self.clock()
             kept = {"token": self.configured, "obtained_at": now, "expires_at": now + LIFETIME,
@@ -90,6 +89,32 @@ class TokenKeeper:
 
     def _save(self, kept: dict) -> None:
         self.state.save_session(self.account, json.dumps(kept), self.clock())
+
+
+def kept_record(session: str | None) -> dict:
+    """The record TokenKeeper keeps in the accounts' `session`; {} when there is none (or it is unreadable)."""
+    try:
+        kept = json.loads(session or "null")
+    except ValueError:
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def credential_expires(config, state, account: str) -> CredentialExpiry | None:
+    """Platform.credential_expires: the kept token's expiry. Healthy, the daily refresh keeps it 59-60 days away;
+    only a refresh failing for weeks (or a daemon not run) brings it near. None before bridge has used a token,
+    and when the configured token is not the kept one's seed: a new `bridge login threads` that bridge has not
+    used yet, which TokenKeeper takes as fresh (60 days) at its first use."""
+    kept = kept_record(state.load_session(account))
+    if not kept.get("expires_at"):
+        return None
+    try:
+        configured = resolve_secret(config, account).reveal()
+    except ConfigError:
+        configured = None  # check-config tells of a missing credential; the kept token is still the one in use
+    if configured is not None and fingerprint(configured) != kept.get("seed"):
+        return None
+    return CredentialExpiry(float(kept["expires_at"]), login_fix(account))
 
 
 def _day(epoch: float) -> str:
