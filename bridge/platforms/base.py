@@ -66,6 +66,9 @@ class Target(Protocol):
     # Optional: `seal_payload(payload) -> dict`, the payload made final with the account's credential before it is
     # stored (Nostr signs its events there: the signed event is then the retry identity, sent again as it is).
     # The engine calls it when the target has it; the payload is stored only afterwards.
+    # Optional: `keep_alive()`, for a platform with credential_expires: renew the credential if it is due (Threads
+    # refreshes its token once a day old). The engine calls it on passes with nothing to post; raises AuthError
+    # when the credential is dead.
 
     def diagnose(self) -> dict:
         """For `bridge doctor`: log in and read what can be read without posting (account, server, limits...);

@@ -3,9 +3,10 @@
 Meta: a long-lived token lives 60 days; it "can be refreshed as long as [it is] at least 24 hours old but [has]
 not expired", and a refreshed one lives 60 days from the refresh; one not refreshed in 60 days is dead
 (https://developers.facebook.com/docs/threads/get-started/long-lived-tokens/). bridge refreshes the token once
-it is a day old -- at most one refresh a day, each giving 60 days again, so a daemon that runs at all never
-gets near the end -- and keeps the new one in the state database (0600, the accounts' `session`, where Bluesky
-keeps its session), with its expiry for `status` and `doctor`. The configured token is the seed: when it
+it is a day old -- at most one refresh a day, each giving 60 days again, on delivery passes with nothing to post
+too (Target.keep_alive), so a daemon that runs at all never gets near the end -- and keeps the new one in the
+state database (0600, the accounts' `session`, where Bluesky keeps its session), with its expiry for `status`,
+`doctor` and the credential_expiring alert. The configured token is the seed: when it
 changes (a new `bridge login threads`), the kept one is dropped for it. A token is never logged: every one is
 registered with bridge.redact.
 """
