@@ -177,6 +177,7 @@ class Deliverer:
             return report
         rows = self.state.due_deliveries(account, now)
         if not rows:
+            self._keep_credential_alive(account, report)
             return report
         try:
             target = self._target(account)
@@ -342,6 +343,22 @@ class Deliverer:
         report.retried += 1
         log_event(log, logging.WARNING, f"account {row.account}: {row.link or row.entry_key} not posted ({error}); "
                   f"retrying at {_fmt(when)}", account=row.account, entry=row.entry_key)
+
+    def _keep_credential_alive(self, account: str, report: AccountReport) -> None:
+        """A credential that dies unless renewed (Threads' 60-day token) is renewed on passes with nothing to post
+        too: a blog quiet for two months must not lose its account. Only platforms whose credential expires."""
+        from bridge.platforms import platform  # imported here: the registry loads every platform's package
+
+        if platform(self.config.accounts[account].type).credential_expires is None:
+            return
+        try:
+            keep_alive = getattr(self._target(account), "keep_alive", None)
+            if keep_alive is not None:
+                keep_alive()
+        except (ConfigError, AuthError) as exc:  # no credential, or an expired one: as a post would meet it
+            self._pause(account, str(exc), report)
+        except PublishError as exc:  # the server's trouble: the target logs it and asks again later
+            log.debug("account %s: credential not renewed now (%s)", account, exc)
 
     def _pause(self, account: str, reason: str, report: AccountReport) -> None:
         self.state.pause_account(account, reason, self.clock(), credential_fingerprint(self.config, account))

@@ -3,6 +3,7 @@ that wants a password and an HTTP endpoint, through real `bridge poll` processes
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -390,3 +391,60 @@ def test_a_destination_loaded_as_a_systemd_credential_is_found_without_a_referen
     assert "1 of 1 destination(s) took the test alert" in result.stdout
     assert "topic-from-credential" not in result.stdout  # an ntfy topic is a secret: anyone knowing it can read
     assert http_receiver.posts()[0].json()["topic"] == "topic-from-credential"
+
+
+def test_a_threads_token_whose_refresh_keeps_failing_is_told_once_before_it_expires_then_cleared(tmp_path, monkeypatch):
+    from bridge.alerts.engine import Alerter
+    from bridge.alerts.problems import EXPIRY_WARNING_SECONDS, current_problems
+    from bridge.config import Secret, load_config
+    from bridge.platforms.threads.graph import login_fix
+    from bridge.platforms.threads.target import ThreadsTarget
+    from bridge.platforms.threads.tokens import DAY
+    from tests.test_threads import Clock
+    from tests.threads_fake import ThreadsFake
+
+    clock, recorder, state = Clock(), _Recorder(), State.open_memory()
+    with ThreadsFake(clock=clock) as fake:
+        token = fake.add_user("writer", issued_at=clock())
+        accounts = f'[accounts.th]\ntype = "threads"\naccess_token = {{ env = "T_THREADS" }}\ngraph_url = "{fake.url}"\n'
+        config = load_config(write_config(tmp_path, {}, alerts="", accounts=accounts))
+        monkeypatch.setenv("T_THREADS", token)
+        alerter = Alerter(config, state, [Secret("json://127.0.0.1/hook")], clock=clock, sender=recorder)
+
+        def daily_poll(target: ThreadsTarget, refresh_fails: bool = False) -> float:
+            """A day later, the daemon uses the token (refreshing it as it does) then checks: the expiry kept."""
+            clock.now += DAY
+            if refresh_fails:
+                fake.inject("GET /refresh_access_token", 503)
+            target.quota()  # every call takes the token from the keeper, which refreshes it once a day old
+            fake.clear_faults()
+            alerter.observe(current_problems(config, state, clock()))
+            alerter.flush()
+            return json.loads(state.load_session("th"))["expires_at"] - clock()
+
+        target = ThreadsTarget("th", config.accounts["th"], token, state, clock=clock)
+        for _ in range(59):  # the refresh works: the end stays ~60 days away, nothing to tell
+            assert daily_poll(target) > 58 * DAY
+        assert recorder.messages == []
+
+        told_with_left = []
+        for _ in range(58):  # Meta refuses every refresh: the token runs out
+            left = daily_poll(target, refresh_fails=True)
+            if len(recorder.messages) > len(told_with_left):
+                told_with_left.append(left)
+        assert len(recorder.messages) == 1  # once, over the week of polls within the window
+        assert EXPIRY_WARNING_SECONDS - DAY <= told_with_left[0] < EXPIRY_WARNING_SECONDS  # at the first such poll
+        title, body = recorder.messages[0]
+        assert title == "bridge: 1 problem needs you"
+        assert "the Threads credential of account th expires in" in body and login_fix("th") in body
+        assert "bridge login threads --account th" in body and token not in body
+
+        new_token = fake.issue(fake.tokens[token].user_id, "long")  # `bridge login threads` again
+        monkeypatch.setenv("T_THREADS", new_token)
+        target = ThreadsTarget("th", config.accounts["th"], new_token, state, clock=clock)
+        for _ in range(3):
+            assert daily_poll(target) > 58 * DAY
+    assert len(recorder.messages) == 2
+    title, body = recorder.messages[1]
+    assert title == "bridge: 1 cleared" and "cleared: the Threads credential of account th expires in" in body
+    assert new_token not in body

@@ -483,3 +483,25 @@ def test_login_can_catch_the_code_on_a_loopback_port(fake, clock, tmp_path):
         login.kill()
     assert login.returncode == 0, err
     assert fake.tokens[out.strip().splitlines()[0]].kind == "long"
+
+
+def test_a_quiet_blog_keeps_its_token_alive_and_an_expired_one_pauses_the_account(fake, clock, tmp_path):
+    from bridge.config import load_config
+    from bridge.delivery import Deliverer
+
+    token, state, target = writer(fake, clock, "quietwriter", issued_at=clock())
+    path = tmp_path / "config.toml"
+    path.write_text(f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n[accounts.threads]\ntype = "threads"\n'
+                    f'access_token = {{ env = "T" }}\ngraph_url = "{fake.url}"\n')
+    deliverer = Deliverer(load_config(path), state, target_factory=lambda account: target, payload_builder=None,
+                          clock=clock)
+    for _ in range(70):  # nothing to post for ten weeks; the delivery passes go on
+        clock.now += DAY
+        deliverer.deliver_due()
+        assert json.loads(state.load_session("threads"))["expires_at"] > clock() + 58 * DAY
+    assert fake.tokens[token].expires_at < clock() and not state.account("threads")["paused_reason"]
+
+    clock.now += 61 * DAY  # bridge was not run for two months: the kept token died
+    report = deliverer.deliver_due()
+    assert "the Threads access token expired" in state.account("threads")["paused_reason"]
+    assert report.accounts[0].paused

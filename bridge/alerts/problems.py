@@ -11,28 +11,25 @@ Events (docs/alerts.md lists them with their texts):
     posts_held       posts held because an earlier attempt may have posted
     queue_long       more posts queued for an account than [alerts] queue_above
     stalled          `bridge run` alive but not polling (watch.py)
-    credential_expiring  a credential about to expire (CREDENTIAL_EXPIRY: no platform has one to report yet)
+    credential_expiring  a credential expires within a week (Platform.credential_expires: Threads' token)
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 from bridge.config import Config, format_duration
 from bridge.delivery import failed_post_fix
 from bridge.doctor import FEED_ERROR_FIX
 from bridge.permalinks import site_url_fix, unreachable_site
+from bridge.platforms import platform
 from bridge.redact import redact
 from bridge.state import State
 from bridge.status import held_posts_fix
 
-# A credential's expiry time (UNIX seconds) or None, per account type: a platform whose tokens expire (Threads'
-# 60-day tokens) adds its reader here. Mastodon tokens and Bluesky app passwords do not expire, and Bluesky
-# sessions are refreshed by bridge itself, so none is registered today.
-CREDENTIAL_EXPIRY: dict[str, Callable[[Config, State, str], float | None]] = {}
-# Warn this long before a credential expires.
+# Warn this long before a credential expires: far inside the 59-60 days Threads' daily refresh keeps ahead, so a
+# working refresh is never told, and a week is time enough to log in again.
 EXPIRY_WARNING_SECONDS = 7 * 86400.0
 
 
@@ -100,12 +97,13 @@ def _account_problems(config: Config, state: State, name: str, account, counts: 
     if queued > config.alerts.queue_above:
         found.append(Problem("queue_long", name, f"account {name} has {queued} posts queued (more than "
                                                  f"{config.alerts.queue_above}). What to do: {_queue_fix(name, info, now)}"))
-    expiry = CREDENTIAL_EXPIRY.get(account.type)
-    expires = expiry(config, state, name) if expiry else None
-    if expires is not None and expires - now < EXPIRY_WARNING_SECONDS:
-        found.append(Problem("credential_expiring", name, f"the credential of account {name} expires in "
-                                                          f"{format_duration(max(round(expires - now), 0))}. What to do: "
-                                                          f"get a new one (`bridge login --help`) and put it where the config points"))
+    kind = platform(account.type)
+    expiry = kind.credential_expires(config, state, name) if kind.credential_expires else None
+    if expiry is not None and expiry.at - now < EXPIRY_WARNING_SECONDS:
+        left = round(expiry.at - now)
+        when = f"expires in {format_duration(left)}" if left > 0 else f"expired {format_duration(-left)} ago"
+        found.append(Problem("credential_expiring", name, f"the {kind.title} credential of account {name} {when} and "
+                                                          f"has not been renewed. What to do: {expiry.fix}"))
     return found
 
 

@@ -69,6 +69,9 @@ class Target(Protocol):
     # Optional: `seal_payload(payload) -> dict`, the payload made final with the account's credential before it is
     # stored (Nostr signs its events there: the signed event is then the retry identity, sent again as it is).
     # The engine calls it when the target has it; the payload is stored only afterwards.
+    # Optional: `keep_alive()`, for a platform with credential_expires: renew the credential if it is due (Threads
+    # refreshes its token once a day old). The engine calls it on passes with nothing to post; raises AuthError
+    # when the credential is dead.
 
     def diagnose(self) -> dict:
         """For `bridge doctor`: log in and read what can be read without posting (account, server, limits...);
@@ -109,6 +112,14 @@ class PayloadInputs:
 
 
 @dataclass(frozen=True)
+class CredentialExpiry:
+    """When an account's credential stops working, as bridge last knew it, and how to get a new one."""
+
+    at: float  # UNIX seconds
+    fix: str  # the platform's own steps for a new credential (the ones its expired-token error shows)
+
+
+@dataclass(frozen=True)
 class Platform:
     """A platform bridge posts to: one instance per package, listed in bridge.platforms.PLATFORMS."""
 
@@ -146,6 +157,11 @@ class Platform:
     held_posts_fix: Callable[[str, "AccountConfig", dict], str | None] | None = None
     # `bridge login NAME`: gives the click command that gets a credential interactively (called at CLI start).
     login: Callable[[], "click.Command"] | None = None
+    # Alerts (bridge/alerts/problems.py): when the account's credential expires and how to renew it, read from the
+    # config and state (config, state, account name); None: its credential does not expire, or bridge cannot tell.
+    # A platform that renews its credential itself reports the renewed expiry, so the alert fires only when the
+    # renewal has been failing long enough to bring the end within the warning window.
+    credential_expires: Callable[["Config", "State", str], CredentialExpiry | None] | None = None
     # The way back (bridge/reactions/gatherer.py): reads a posted delivery's replies and counts; None: it cannot.
     reactions: Callable[..., "Thread"] | None = None
     # The credential the gatherer reads with, from the state, the account's name and the configured one: for a

@@ -3,7 +3,7 @@
     account.py   the [accounts.NAME] table (app_id, app_secret, access_token, graph_url, user_id)
     payload.py   Post -> container parameters: the 500-character rule, link_attachment, one topic tag. Pure
     graph.py     talking to graph.threads.net: one request, Meta's error bodies -> bridge.errors
-    tokens.py    the long-lived token: refreshed daily once 24 h old, kept in the state (0600)
+    tokens.py    the long-lived token: refreshed daily once 24 h old, kept in the state (0600); its expiry for alerts
     target.py    container, stored, then published: the container id is the retry identity
     status.py    what `bridge status` and `bridge doctor` add: the token's expiry, the publishing quota
     login.py     `bridge login threads` (OAuth code flow -> short-lived -> long-lived token)
@@ -37,4 +37,5 @@ PLATFORM = Platform(
     login=lazy(f"{HERE}.login", "command"),
     reactions=lazy(f"{HERE}.reactions", "gather"),  # the way back: the conversation and the insights
     reactions_credential=lazy(f"{HERE}.tokens", "kept_token"),  # read with the token posting keeps refreshed
+    credential_expires=lazy(f"{HERE}.tokens", "credential_expires"),
 )

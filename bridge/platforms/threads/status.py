@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
+
+from bridge.platforms.threads.tokens import kept_record
 
 
 def _day(epoch: float | None) -> str:
@@ -12,10 +13,7 @@ def _day(epoch: float | None) -> str:
 
 def account_status(name: str, account, info: dict) -> dict:
     facts = info.get("platform_status") or {}
-    try:
-        kept = json.loads(info.get("session") or "null") or {}
-    except ValueError:
-        kept = {}
+    kept = kept_record(info.get("session"))
     return {"username": facts.get("username"), "token_expires_at": kept.get("expires_at"),
             "token_refreshed_at": kept.get("refreshed_at"), "quota": facts.get("quota")}
 

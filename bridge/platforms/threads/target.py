@@ -77,6 +77,10 @@ class ThreadsTarget:
         current = self.state.account(self.account).get("platform_status") or {}
         self.state.save_platform_status(self.account, {**current, **facts})
 
+    def keep_alive(self) -> None:
+        """Target.keep_alive: the keeper refreshes the token once it is a day old (no request otherwise)."""
+        self.tokens.token()
+
     def render_limits(self, strict: bool = False) -> dict | None:
         return {"strict": True} if strict else None
 

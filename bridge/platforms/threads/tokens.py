@@ -3,9 +3,10 @@
 Meta: a long-lived token lives 60 days; it "can be refreshed as long as [it is] at least 24 hours old but [has]
 not expired", and a refreshed one lives 60 days from the refresh; one not refreshed in 60 days is dead
 (https://developers.facebook.com/docs/threads/get-started/long-lived-tokens/). bridge refreshes the token once
-it is a day old -- at most one refresh a day, each giving 60 days again, so a daemon that runs at all never
-gets near the end -- and keeps the new one in the state database (0600, the accounts' `session`, where Bluesky
-keeps its session), with its expiry for `status` and `doctor`. The configured token is the seed: when it
+it is a day old -- at most one refresh a day, each giving 60 days again, on delivery passes with nothing to post
+too (Target.keep_alive), so a daemon that runs at all never gets near the end -- and keeps the new one in the
+state database (0600, the accounts' `session`, where Bluesky keeps its session), with its expiry for `status`,
+`doctor` and the credential_expiring alert. The configured token is the seed: when it
 changes (a new `bridge login threads`), the kept one is dropped for it. A token is never logged: every one is
 registered with bridge.redact.
 """
@@ -17,8 +18,9 @@ import json
 import logging
 import time
 
-from bridge.config import Secret
+from bridge.config import ConfigError, Secret, resolve_secret
 from bridge.errors import AuthError, PublishError
+from bridge.platforms.base import CredentialExpiry
 from bridge.platforms.threads.graph import Graph, login_fix
 from bridge.redact import register_secret
 
@@ -43,12 +45,9 @@ class TokenKeeper:
 
     def record(self) -> dict:
         """{"token", "obtained_at", "expires_at", "refreshed_at", "seed"}: the token in use."""
-        try:
-            kept = json.loads(self.state.load_session(self.account) or "null")
-        except ValueError:
-            kept = None
+        kept = kept_record(self.state.load_session(self.account))
         seed = fingerprint(self.configured)
-        if not isinstance(kept, dict) or kept.get("seed") != seed or not kept.get("token"):
+        if kept.get("seed") != seed or not kept.get("token"):
             # A token bridge has not seen: take it as just made by `bridge login threads` (Meta tells no age)
             now = self.clock()
             kept = {"token": self.configured, "obtained_at": now, "expires_at": now + LIFETIME,
@@ -97,14 +96,35 @@ def kept_token(state, account: str, configured: Secret) -> Secret:
     """The token bridge keeps refreshed for this account (what posting uses), when it grew from the configured
     one; else the configured token. For the way back, whose reads would otherwise fail once the configured token's
     60 days are over."""
-    try:
-        kept = json.loads(state.load_session(account) or "null")
-    except ValueError:
-        kept = None
-    if isinstance(kept, dict) and kept.get("seed") == fingerprint(configured.reveal()) and kept.get("token"):
+    kept = kept_record(state.load_session(account))
+    if kept.get("seed") == fingerprint(configured.reveal()) and kept.get("token"):
         register_secret(kept["token"])
         return Secret(kept["token"])
     return configured
+def kept_record(session: str | None) -> dict:
+    """The record TokenKeeper keeps in the accounts' `session`; {} when there is none (or it is unreadable)."""
+    try:
+        kept = json.loads(session or "null")
+    except ValueError:
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def credential_expires(config, state, account: str) -> CredentialExpiry | None:
+    """Platform.credential_expires: the kept token's expiry. Healthy, the daily refresh keeps it 59-60 days away;
+    only a refresh failing for weeks (or a daemon not run) brings it near. None before bridge has used a token,
+    and when the configured token is not the kept one's seed: a new `bridge login threads` that bridge has not
+    used yet, which TokenKeeper takes as fresh (60 days) at its first use."""
+    kept = kept_record(state.load_session(account))
+    if not kept.get("expires_at"):
+        return None
+    try:
+        configured = resolve_secret(config, account).reveal()
+    except ConfigError:
+        configured = None  # check-config tells of a missing credential; the kept token is still the one in use
+    if configured is not None and fingerprint(configured) != kept.get("seed"):
+        return None
+    return CredentialExpiry(float(kept["expires_at"]), login_fix(account))
 
 
 def _day(epoch: float) -> str:
