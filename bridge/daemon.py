@@ -46,6 +46,8 @@ from bridge.unexpected import unexpected
 from bridge.web.access import resolve_access
 from bridge.web.metrics import DaemonMetrics
 from bridge.web.pages import DaemonView, Health, serve_daemon
+from bridge.websub.callback import Callbacks, Event
+from bridge.websub.subscriber import RENEW_BEFORE, Subscriber
 
 log = logging.getLogger("bridge.run")
 
@@ -58,6 +60,8 @@ CLOCK_JUMP_SECONDS = 30.0
 WORKERS = 4
 # Reactions are read (the due ones: bridge.reactions.schedule) and the site's files rewritten this often.
 REACTIONS_INTERVAL = 300.0
+# The WebSub job (subscribe, renew, record what hubs said) runs this often, and more often for short leases.
+WEBSUB_INTERVAL = 15.0
 REACTIONS_FIRST_RUN = 5.0  # soon after start: reads that fell due while bridge was stopped
 # Every step of a job — one feed's fetch and parse, one post's page, card image, upload and publish — is bounded
 # by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
@@ -115,6 +119,9 @@ class Daemon:
         self._heartbeat_seconds = 30.0
         self.metrics = DaemonMetrics(clock())
         self.web = None
+        self.subscriber: Subscriber | None = None
+        self._websub_events: list[Event] = []
+        self._pushed: dict[str, Event] = {}  # feed -> its latest verified push, not yet processed
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -133,12 +140,14 @@ class Daemon:
         )
         self._install_signal_handlers()
         try:
+            callbacks = self._websub_callbacks(access)
             self._schedule_all()
             self.scheduler.start()
             self.alerts.start()
             if access is not None:
                 self.web = serve_daemon(access, DaemonView(config=lambda: self.config, health=self.health,
-                                                           metrics=self.metrics, clock=self.clock))
+                                                           metrics=self.metrics, clock=self.clock),
+                                        routes=callbacks.add_routes if callbacks else None)
             log.info("bridge running: %d feed(s), %d account(s), state %s",
                      len(self.config.feeds), len(self.config.accounts), self.config.state_path())
             self.notifier.ready(self._status_line())
@@ -209,6 +218,7 @@ class Daemon:
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
         self._schedule_reactions()
+        self._schedule_websub()
         self._heartbeat_seconds = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
         self.scheduler.add_job(self._heartbeat_job, "interval", seconds=self._heartbeat_seconds, id="heartbeat",
                                next_run_time=_utc(self.clock()))
@@ -229,6 +239,74 @@ class Daemon:
                                    replace_existing=True, next_run_time=_utc(self.clock() + REACTIONS_FIRST_RUN))
         elif self.scheduler.get_job("reactions") is not None:
             self.scheduler.remove_job("reactions")
+
+    # --- WebSub (bridge/websub) ----------------------------------------------------------------------------
+
+    def _websub_callbacks(self, access) -> Callbacks | None:
+        if not self.config.bridge.public_url:
+            return None
+        if access is None:
+            log.error("[bridge] public_url is set but http_listen is not: hubs would have nowhere to call back, so "
+                      "bridge does not subscribe; set http_listen to the address your reverse proxy forwards to")
+            return None
+        callbacks = Callbacks(self._websub_event, clock=self.clock)
+        self.subscriber = Subscriber(self.config, self.state, callbacks, clock=self.clock, on_lapse=self._poll_now)
+        return callbacks
+
+    def _schedule_websub(self) -> None:
+        if self.subscriber is None:
+            return
+        every = max(min(WEBSUB_INTERVAL, self.config.bridge.websub_lease * RENEW_BEFORE / 2), 1.0)
+        self.scheduler.add_job(self._websub_job, "interval", seconds=every, id="websub", replace_existing=True,
+                               next_run_time=_utc(self.clock() + 1))
+
+    def _websub_job(self) -> None:
+        self._run_job("websub", self.subscriber.maintain)
+
+    def _websub_event(self, event: Event) -> None:
+        """From the web server's thread: hand the event to jobs (the database is theirs), a push to its feed's."""
+        with self._jobs_lock:
+            self._websub_events.append(event)
+            if event.kind == "push":
+                self._pushed[event.feed] = event  # a burst coalesces: the job reads the newest body
+        try:
+            self.scheduler.add_job(self._websub_events_job, id="websub-events", replace_existing=True,
+                                   next_run_time=_utc(self.clock()))
+            if event.kind == "push":
+                self.scheduler.add_job(self._push_job, args=[event.feed], id=f"push:{event.feed}",
+                                       replace_existing=True, next_run_time=_utc(self.clock()))
+        except Exception as exc:  # stopping: the scheduler is shut; the next poll catches the change
+            log.debug("WebSub event not scheduled: %s", exc)
+
+    def _websub_events_job(self) -> None:
+        def record() -> None:
+            with self._jobs_lock:
+                events, self._websub_events = self._websub_events, []
+            for event in events:
+                self.subscriber.record(event)
+
+        self._run_job("websub-events", record)
+
+    def _push_job(self, name: str) -> None:
+        self._run_job(f"push:{name}", lambda: self._take_push(name))
+
+    def _take_push(self, name: str) -> None:
+        with self._jobs_lock:
+            event = self._pushed.pop(name, None)
+        feed = self.config.find_feed(name)
+        if event is None or feed is None or not feed.enabled:
+            return
+        outcome = self.fetch_loop.run(self.poller.poll_pushed(self.fetch_loop.fetcher, feed, event.body,
+                                                              event.content_type))
+        self._after_poll(outcome)
+
+    def _poll_now(self, name: str) -> None:
+        """The feed's pushes stopped (a failed or lapsed subscription): normal polling resumes at once."""
+        self.state.update_feed(name, next_poll_at=self.clock())
+        try:
+            self.scheduler.modify_job(f"poll:{name}", next_run_time=_utc(self.clock()))
+        except Exception:  # no such job (the feed was just removed)
+            pass
 
     def _reactions_job(self) -> None:
         self._run_job("reactions", self._reactions)
@@ -309,6 +387,9 @@ class Daemon:
         if feed is None or not feed.enabled or not self.poller.is_due(feed):
             return
         outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
+        self._after_poll(outcome)
+
+    def _after_poll(self, outcome) -> None:
         self._last_progress = time.monotonic()
         self.metrics.observe_poll(outcome)
         if outcome.queued:
@@ -363,6 +444,9 @@ class Daemon:
         self.poller.config = config
         self.alerts.reload(config)
         self.alerts.start()
+        if self.subscriber is not None:
+            self.subscriber.config = config  # a removed feed is unsubscribed by the job, now
+            self._schedule_websub()
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
         self._next_deliverer = self._make_deliverer(config)
         for name in old - new:

@@ -222,6 +222,30 @@ def _m0006_reactions(db: Database) -> None:
     db.execute("CREATE TABLE reaction_blocked (handle TEXT PRIMARY KEY, blocked_at REAL NOT NULL) WITHOUT ROWID")
 
 
+@migrations(name="0007_websub")
+def _m0007_websub(db: Database) -> None:
+    # WebSub (bridge/websub): per feed, the hub and topic its document names and bridge's subscription there.
+    db.execute(
+        """CREATE TABLE websub (
+            feed TEXT PRIMARY KEY,
+            hub TEXT,                        -- as the feed last named it (Link header, rel="hub", JSON Feed hubs)
+            topic TEXT,                      -- its self URL (the topic), else the polled URL
+            sub_hub TEXT,                    -- where bridge subscribed (differs from hub: resubscribe)
+            sub_topic TEXT,
+            token TEXT UNIQUE,               -- the callback path's random part
+            secret TEXT,                     -- hub.secret: the HMAC key of this subscription's pushes
+            status TEXT NOT NULL DEFAULT 'none',  -- none, requested, active, failed, unsubscribing
+            requested_at REAL,
+            lease_expires_at REAL,
+            last_push_at REAL,
+            rejected_pushes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            last_error TEXT
+        ) WITHOUT ROWID"""
+    )
+
+
 @dataclass
 class AlertRow:
     key: str
@@ -231,6 +255,29 @@ class AlertRow:
     opened_at: float | None
     alerted_at: float | None
     cleared_at: float | None
+
+
+@dataclass
+class WebSubRow:
+    feed: str
+    hub: str | None
+    topic: str | None
+    sub_hub: str | None
+    sub_topic: str | None
+    token: str | None
+    secret: str | None
+    status: str
+    requested_at: float | None
+    lease_expires_at: float | None
+    last_push_at: float | None
+    rejected_pushes: int
+    failures: int
+    next_attempt_at: float | None
+    last_error: str | None
+
+    def pushing(self, now: float) -> bool:
+        """Does the hub push this feed now (verified, lease running)? Then polling slows down."""
+        return self.status == "active" and (self.lease_expires_at or 0) > now
 
 
 @dataclass
@@ -506,6 +553,33 @@ class State:
         with self.transaction():
             self.update_feed(row.name, **fields)
         return self.get_feed(row.name)  # type: ignore[return-value]
+
+    # --- WebSub subscriptions (bridge/websub) -------------------------------------------------------------
+
+    _WEBSUB_COLUMNS = frozenset(WebSubRow.__dataclass_fields__) - {"feed"}
+
+    def websub(self, feed: str) -> WebSubRow | None:
+        row = self.db.execute("SELECT * FROM websub WHERE feed = ?", [feed]).fetchone()
+        return WebSubRow(**dict(row)) if row else None
+
+    def websub_rows(self) -> list[WebSubRow]:
+        return [WebSubRow(**dict(row)) for row in self.db.execute("SELECT * FROM websub ORDER BY feed").fetchall()]
+
+    def update_websub(self, feed: str, **fields: Any) -> None:
+        """Insert or update one feed's row (a new row starts as status 'none')."""
+        unknown = set(fields) - self._WEBSUB_COLUMNS
+        if unknown:
+            raise ValueError(f"not websub columns: {sorted(unknown)}")
+        if fields.get("last_error"):
+            fields["last_error"] = redact(fields["last_error"])  # a hub's words: may quote a credential
+        with self._lock, _sqlite_errors(self.path):
+            self.db.execute("INSERT OR IGNORE INTO websub (feed) VALUES (?)", [feed])
+            if fields:
+                assignments = ", ".join(f"{column} = ?" for column in fields)
+                self.db.execute(f"UPDATE websub SET {assignments} WHERE feed = ?", [*fields.values(), feed])
+
+    def delete_websub(self, feed: str) -> None:
+        self.db.execute("DELETE FROM websub WHERE feed = ?", [feed])
 
     # --- entries ---------------------------------------------------------------------------------------
 

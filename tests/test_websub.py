@@ -1,0 +1,174 @@
+"""WebSub end to end: `bridge run` subscribes at a real hub (flask-websub's), verifies, takes signed pushes and
+posts them on the Mastodon fake at once, ignores forged and unsigned ones, renews its lease, unsubscribes a feed
+removed from the config, and polls again when the hub goes away."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import signal
+import socket
+import time
+
+import pytest
+import requests
+
+from bridge.state import State
+from tests.mastodon_fake import MastodonFake
+from tests.test_daemon import feed_config, start_daemon, stop, wait_for
+from tests.test_pipeline import posts, rss
+from tests.websub_hub import NO_PROXY, WebSubHub
+
+BRIDGE_UA = "bridge/"
+
+
+@pytest.fixture
+def hub(tmp_path):
+    running = WebSubHub(tmp_path).start()  # raises (the test fails) when the hub cannot start
+    yield running
+    running.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_feed(feed_server, hub: WebSubHub, items: list[dict]) -> str:
+    """The blog's feed with its hub in the Link header (as WordPress's WebSub plugin sends it); its URL."""
+    topic = feed_server.url("/feed")
+    feed_server.route("/feed", rss(items), headers={"Link": f'<{hub.url}>; rel="hub", <{topic}>; rel="self"'})
+    return topic
+
+
+def websub_row(tmp_path, feed: str = "blog"):
+    path = tmp_path / "state.sqlite3"
+    if not path.exists():
+        return None
+    with State.open_readonly(path) as state:
+        if "0007_websub" in state.pending_migrations():
+            return None
+        return state.websub(feed)
+
+
+def bridge_fetches(feed_server) -> int:
+    return sum(1 for record in feed_server.requests_for("/feed") if record.headers.get("user-agent", "").startswith(BRIDGE_UA))
+
+
+def start(tmp_path, feed_server, hub, fake, token, *, lease: str = "1h", listen_port: int | None = None):
+    port = listen_port or free_port()
+    accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
+                f'access_token = {{ env = "BRIDGE_TEST_TOKEN" }}\nposts_per_hour = 1000\n')
+    extra = (f'http_listen = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}/"\n'
+             f'websub_poll_interval = "1h"\nwebsub_lease = "{lease}"\n')
+    config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]',
+                         extra=extra)
+    return config, start_daemon(config, {"BRIDGE_TEST_TOKEN": token, "NO_PROXY": "*"}), f"http://127.0.0.1:{port}"
+
+
+def wait_active(tmp_path):
+    return wait_for(lambda: (row := websub_row(tmp_path)) and row.status == "active" and row, timeout=30,
+                    what="the hub to verify the subscription")
+
+
+def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ignored(tmp_path, feed_server, hub):
+    with MastodonFake() as fake:
+        token = fake.add_account("writer")
+        topic = serve_feed(feed_server, hub, posts(2))
+        config, process, base = start(tmp_path, feed_server, hub, fake, token)
+        try:
+            row = wait_active(tmp_path)
+            assert row.sub_hub == hub.url and row.sub_topic == topic
+            assert hub.subscriptions(topic) == [(f"{base}/websub/{row.token}", row.secret)]
+            # healthy: the next poll is websub_poll_interval away (the first polls ran every second)
+            wait_for(lambda: _next_poll(tmp_path) > time.time() + 1800, what="polling to slow down")
+            fetches = bridge_fetches(feed_server)
+
+            serve_feed(feed_server, hub, posts(1, start=2, age=__import__("datetime").timedelta(0)) + posts(2))
+            hub.publish(topic)
+            wait_for(lambda: len(fake.statuses("writer")) == 1, timeout=15, what="the pushed entry to be posted")
+            assert "Post number 2" in fake.statuses("writer")[0]["content"]
+            assert bridge_fetches(feed_server) == fetches  # the hub's push carried the whole feed: no fetch
+            assert wait_for(lambda: websub_row(tmp_path).last_push_at, what="the push to be recorded")
+
+            # a forged push (signed with another secret) and an unsigned one: acknowledged, ignored
+            forged = rss(posts(1, start=3, age=__import__("datetime").timedelta(0)) + posts(3)).encode()
+            callback = f"{base}/websub/{row.token}"
+            signature = hmac.new(b"not the secret", forged, hashlib.sha256).hexdigest()
+            for headers in ({"X-Hub-Signature": f"sha256={signature}"}, {}):
+                answer = requests.post(callback, data=forged, headers={"Content-Type": "application/rss+xml", **headers},
+                                       timeout=10, proxies=NO_PROXY)
+                assert answer.status_code == 202
+            wait_for(lambda: websub_row(tmp_path).rejected_pushes == 2, what="the ignored pushes to be counted")
+            time.sleep(2)
+            assert len(fake.statuses("writer")) == 1  # nothing of the forged feed was posted
+            assert bridge_fetches(feed_server) == fetches  # nor did it make bridge fetch
+            # a verification bridge did not ask for is refused: nobody can subscribe bridge to anything
+            stranger = requests.get(callback, params={"hub.mode": "subscribe", "hub.topic": "https://elsewhere.example/",
+                                                      "hub.challenge": "xyz"}, timeout=10, proxies=NO_PROXY)
+            assert stranger.status_code == 404 and "xyz" not in stranger.text
+            assert requests.get(f"{base}/websub/guessed", params={"hub.mode": "subscribe", "hub.topic": topic,
+                                                                  "hub.challenge": "xyz"},
+                                timeout=10, proxies=NO_PROXY).status_code == 404
+        finally:
+            code, log = stop(process)
+        assert code == 0, log
+        assert row.secret not in log
+
+
+def test_the_lease_is_renewed_and_polling_resumes_when_the_hub_is_down(tmp_path, feed_server, hub):
+    with MastodonFake() as fake:
+        token = fake.add_account("writer")
+        topic = serve_feed(feed_server, hub, posts(2))
+        config, process, base = start(tmp_path, feed_server, hub, fake, token, lease="10s")
+        try:
+            first = wait_active(tmp_path)
+            renewed = wait_for(lambda: (row := websub_row(tmp_path)).lease_expires_at > first.lease_expires_at + 3 and row,
+                               timeout=30, what="the lease to be renewed")
+            assert renewed.status == "active" and renewed.token == first.token
+            assert hub.subscriptions(topic)
+
+            hub.stop()
+            failed = wait_for(lambda: (row := websub_row(tmp_path)).status == "failed" and row, timeout=30,
+                              what="the subscription to fail with the hub down")
+            assert "hub" in failed.last_error
+            serve_feed(feed_server, hub, posts(1, start=2, age=__import__("datetime").timedelta(0)) + posts(2))
+            wait_for(lambda: len(fake.statuses("writer")) == 1, timeout=30, what="polling to post the new entry")
+            status = _status(config)
+            assert "WebSub" in status and "failed" in status and "polling at the normal interval" in status
+        finally:
+            code, log = stop(process)
+        assert code == 0, log
+
+
+def test_a_feed_removed_from_the_config_is_unsubscribed(tmp_path, feed_server, hub):
+    with MastodonFake() as fake:
+        token = fake.add_account("writer")
+        topic = serve_feed(feed_server, hub, posts(2))
+        config, process, base = start(tmp_path, feed_server, hub, fake, token)
+        try:
+            wait_active(tmp_path)
+            assert hub.subscriptions(topic)
+            text = config.read_text()
+            config.write_text(text[:text.index("[[feeds]]")])
+            process.send_signal(signal.SIGHUP)
+            wait_for(lambda: not hub.subscriptions(topic), timeout=30, what="the hub to drop the subscription")
+            assert websub_row(tmp_path) is None
+        finally:
+            code, log = stop(process)
+        assert code == 0, log
+
+
+def _next_poll(tmp_path) -> float:
+    with State.open_readonly(tmp_path / "state.sqlite3") as state:
+        return state.get_feed("blog").next_poll_at or 0
+
+
+def _status(config) -> str:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), "status"], capture_output=True,
+                            text=True, timeout=60)
+    return result.stdout + result.stderr
