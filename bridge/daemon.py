@@ -297,7 +297,7 @@ class Daemon:
         if event is None or feed is None or not feed.enabled:
             return
         outcome = self.fetch_loop.run(self.poller.poll_pushed(self.fetch_loop.fetcher, feed, event.body,
-                                                              event.content_type))
+                                                              event.content_type, event.link_header))
         self._after_poll(outcome)
 
     def _poll_now(self, name: str) -> None:

@@ -257,14 +257,15 @@ class Poller:
         self._log_outcome(outcome)
         return outcome
 
-    async def poll_pushed(self, fetcher: Fetcher, feed: FeedConfig, body: bytes, content_type: str | None) -> FeedOutcome:
+    async def poll_pushed(self, fetcher: Fetcher, feed: FeedConfig, body: bytes, content_type: str | None,
+                          link_header: str | None = None) -> FeedOutcome:
         """A verified WebSub push: recorded exactly like a poll. The pushed body stands for the document when it
         is the whole feed -- it parses and holds an entry bridge already knows (a diff of only the new entries
         holds none, and could look like every other entry was removed); otherwise the feed is fetched."""
         row = self.state.ensure_feed(feed.name, feed.url)
         result = FetchResult(status=200, url=row.url, permanent_url=None, body=body,
                              body_hash=hashlib.sha256(body).hexdigest(), etag=None, last_modified=None,
-                             content_type=content_type, max_age=None)
+                             content_type=content_type, max_age=None, link_header=link_header)
         try:
             parsed = self.parse(result) if row.baseline_done else None
         except FeedError:

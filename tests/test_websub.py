@@ -56,12 +56,12 @@ def bridge_fetches(feed_server) -> int:
     return sum(1 for record in feed_server.requests_for("/feed") if record.headers.get("user-agent", "").startswith(BRIDGE_UA))
 
 
-def start(tmp_path, feed_server, hub, fake, token, *, lease: str = "1h", listen_port: int | None = None):
-    port = listen_port or free_port()
+def start(tmp_path, feed_server, hub, fake, token, *, lease: str = "1h", poll: str = "1h"):
+    port = free_port()
     accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
                 f'access_token = {{ env = "BRIDGE_TEST_TOKEN" }}\nposts_per_hour = 1000\n')
     extra = (f'http_listen = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}/"\n'
-             f'websub_poll_interval = "1h"\nwebsub_lease = "{lease}"\n')
+             f'websub_poll_interval = "{poll}"\nwebsub_lease = "{lease}"\n')
     config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]',
                          extra=extra)
     return config, start_daemon(config, {"BRIDGE_TEST_TOKEN": token, "NO_PROXY": "*"}), f"http://127.0.0.1:{port}"
@@ -158,6 +158,30 @@ def test_a_feed_removed_from_the_config_is_unsubscribed(tmp_path, feed_server, h
         finally:
             code, log = stop(process)
         assert code == 0, log
+
+
+def test_a_new_hub_means_a_new_subscription_there_and_none_at_the_old(tmp_path, feed_server, hub):
+    other = WebSubHub(tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    other.start()
+    try:
+        with MastodonFake() as fake:
+            token = fake.add_account("writer")
+            topic = serve_feed(feed_server, hub, posts(2))
+            config, process, base = start(tmp_path, feed_server, hub, fake, token, poll="1s")
+            try:
+                first = wait_active(tmp_path)
+                serve_feed(feed_server, other, posts(2))  # the blog moved to another hub
+                moved = wait_for(lambda: (row := websub_row(tmp_path)).sub_hub == other.url and row.status == "active"
+                                 and row, timeout=30, what="a subscription at the new hub")
+                assert moved.token != first.token and moved.secret != first.secret
+                assert other.subscriptions(topic) == [(f"{base}/websub/{moved.token}", moved.secret)]
+                wait_for(lambda: not hub.subscriptions(topic), timeout=30, what="the old hub to drop the subscription")
+            finally:
+                code, log = stop(process)
+            assert code == 0, log
+    finally:
+        other.stop()
 
 
 def _next_poll(tmp_path) -> float:

@@ -50,6 +50,7 @@ class Event:
     lease_seconds: float | None = None
     body: bytes = b""
     content_type: str | None = None
+    link_header: str | None = None  # a push names the hub and topic too (spec 7)
     reason: str | None = None
     at: float = 0.0
 
@@ -136,7 +137,8 @@ class Callbacks:
             self.on_event(Event("rejected", callback.feed, token, reason=reason, at=self.clock()))
             return Response.text("accepted\n", 202)  # the same answer as a good push: no oracle for forgers
         self.on_event(Event("push", callback.feed, token, body=request.body,
-                            content_type=request.headers.get("Content-Type"), at=self.clock()))
+                            content_type=request.headers.get("Content-Type"),
+                            link_header=", ".join(request.headers.get_all("Link") or []) or None, at=self.clock()))
         return Response.text("accepted\n", 202)
 
 
