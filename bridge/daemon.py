@@ -122,6 +122,7 @@ class Daemon:
         self.subscriber: Subscriber | None = None
         self._websub_events: list[Event] = []
         self._pushed: dict[str, Event] = {}  # feed -> its latest verified push, not yet processed
+        self._draining: set[str] = set()  # WebSub jobs started and not yet out of work
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -264,37 +265,59 @@ class Daemon:
         self._run_job("websub", self.subscriber.maintain)
 
     def _websub_event(self, event: Event) -> None:
-        """From the web server's thread: hand the event to jobs (the database is theirs), a push to its feed's."""
+        """From the web server's thread: hand the event to jobs (the database is theirs), a push to its feed's.
+        A burst coalesces: one job per feed drains what came, and a push job reads only the newest body."""
+        start = []
         with self._jobs_lock:
             self._websub_events.append(event)
             if event.kind == "push":
-                self._pushed[event.feed] = event  # a burst coalesces: the job reads the newest body
+                self._pushed[event.feed] = event
+            for job_id in ["websub-events"] + ([f"push:{event.feed}"] if event.kind == "push" else []):
+                if job_id not in self._draining:  # else the running job takes it before it ends
+                    self._draining.add(job_id)
+                    start.append(job_id)
+        for job_id in start:
+            work, args = (self._websub_events_job, []) if job_id == "websub-events" else (self._push_job, [event.feed])
+            try:
+                # max_instances=2: the job that just emptied its queue may not have returned yet
+                self.scheduler.add_job(work, args=args, id=job_id, replace_existing=True, max_instances=2,
+                                       next_run_time=_utc(self.clock()))
+            except Exception as exc:  # stopping: the scheduler is shut; the next poll catches the change
+                log.debug("WebSub event not scheduled: %s", exc)
+
+    def _drain(self, job_id: str, take: Callable, handle: Callable) -> None:
+        """Handle what take() returns (under the lock) until it returns None; then the next event starts a job."""
         try:
-            self.scheduler.add_job(self._websub_events_job, id="websub-events", replace_existing=True,
-                                   next_run_time=_utc(self.clock()))
-            if event.kind == "push":
-                self.scheduler.add_job(self._push_job, args=[event.feed], id=f"push:{event.feed}",
-                                       replace_existing=True, next_run_time=_utc(self.clock()))
-        except Exception as exc:  # stopping: the scheduler is shut; the next poll catches the change
-            log.debug("WebSub event not scheduled: %s", exc)
+            while True:
+                with self._jobs_lock:
+                    item = take()
+                    if item is None:
+                        self._draining.discard(job_id)
+                        return
+                handle(item)
+        except BaseException:
+            with self._jobs_lock:
+                self._draining.discard(job_id)
+            raise
 
     def _websub_events_job(self) -> None:
-        def record() -> None:
-            with self._jobs_lock:
-                events, self._websub_events = self._websub_events, []
+        def take() -> list[Event] | None:
+            events, self._websub_events = self._websub_events, []
+            return events or None
+
+        def record(events: list[Event]) -> None:
             for event in events:
                 self.subscriber.record(event)
 
-        self._run_job("websub-events", record)
+        self._run_job("websub-events", lambda: self._drain("websub-events", take, record))
 
     def _push_job(self, name: str) -> None:
-        self._run_job(f"push:{name}", lambda: self._take_push(name))
+        self._run_job(f"push:{name}", lambda: self._drain(f"push:{name}", lambda: self._pushed.pop(name, None),
+                                                          lambda event: self._take_push(name, event)))
 
-    def _take_push(self, name: str) -> None:
-        with self._jobs_lock:
-            event = self._pushed.pop(name, None)
+    def _take_push(self, name: str, event: Event) -> None:
         feed = self.config.find_feed(name)
-        if event is None or feed is None or not feed.enabled:
+        if feed is None or not feed.enabled:
             return
         outcome = self.fetch_loop.run(self.poller.poll_pushed(self.fetch_loop.fetcher, feed, event.body,
                                                               event.content_type, event.link_header))

@@ -532,14 +532,17 @@ class State:
     _FEED_COLUMNS = frozenset(FeedRow.__dataclass_fields__) - {"name"}
 
     def update_feed(self, name: str, **fields: Any) -> None:
-        unknown = set(fields) - self._FEED_COLUMNS
+        self._update_columns("feeds", "name", name, self._FEED_COLUMNS, fields)
+
+    def _update_columns(self, table: str, key_column: str, key: str, columns: frozenset, fields: dict) -> None:
+        unknown = set(fields) - columns
         if unknown:
-            raise ValueError(f"not feed columns: {sorted(unknown)}")
+            raise ValueError(f"not {table} columns: {sorted(unknown)}")
         if fields.get("last_error"):
             fields["last_error"] = redact(fields["last_error"])  # a server's words: may quote a credential
         assignments = ", ".join(f"{column} = ?" for column in fields)
         # one statement: atomic on its own, and inside a caller's transaction when there is one
-        self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
+        self.db.execute(f"UPDATE {table} SET {assignments} WHERE {key_column} = ?", [*fields.values(), key])
 
     def rewind_feed_if_ahead(self, row: FeedRow, now: float) -> FeedRow:
         """A feed last checked "in the future": the clock went back. Its schedule moves back with the clock, keeping
@@ -567,16 +570,10 @@ class State:
 
     def update_websub(self, feed: str, **fields: Any) -> None:
         """Insert or update one feed's row (a new row starts as status 'none')."""
-        unknown = set(fields) - self._WEBSUB_COLUMNS
-        if unknown:
-            raise ValueError(f"not websub columns: {sorted(unknown)}")
-        if fields.get("last_error"):
-            fields["last_error"] = redact(fields["last_error"])  # a hub's words: may quote a credential
         with self._lock, _sqlite_errors(self.path):
             self.db.execute("INSERT OR IGNORE INTO websub (feed) VALUES (?)", [feed])
             if fields:
-                assignments = ", ".join(f"{column} = ?" for column in fields)
-                self.db.execute(f"UPDATE websub SET {assignments} WHERE feed = ?", [*fields.values(), feed])
+                self._update_columns("websub", "feed", feed, self._WEBSUB_COLUMNS, fields)
 
     def delete_websub(self, feed: str) -> None:
         self.db.execute("DELETE FROM websub WHERE feed = ?", [feed])

@@ -8,7 +8,13 @@ import hashlib
 import hmac
 import signal
 import socket
+import subprocess
+import sys
 import time
+
+from contextlib import contextmanager
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -67,119 +73,106 @@ def start(tmp_path, feed_server, hub, fake, token, *, lease: str = "1h", poll: s
     return config, start_daemon(config, {"BRIDGE_TEST_TOKEN": token, "NO_PROXY": "*"}), f"http://127.0.0.1:{port}"
 
 
+@contextmanager
+def running(tmp_path, feed_server, hub, **settings):
+    """`bridge run` with the feed on `hub` and a Mastodon account; checks it exits cleanly with no secret logged."""
+    with MastodonFake() as fake:
+        token = fake.add_account("writer")
+        topic = serve_feed(feed_server, hub, posts(2))
+        config, process, base = start(tmp_path, feed_server, hub, fake, token, **settings)
+        try:
+            yield SimpleNamespace(fake=fake, topic=topic, config=config, process=process, base=base)
+        finally:
+            code, log = stop(process)
+            secrets = [row.secret for row in [websub_row(tmp_path)] if row and row.secret]
+        assert code == 0, log
+        assert not any(secret in log for secret in secrets)
+
+
 def wait_active(tmp_path):
     return wait_for(lambda: (row := websub_row(tmp_path)) and row.status == "active" and row, timeout=30,
                     what="the hub to verify the subscription")
 
 
 def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ignored(tmp_path, feed_server, hub):
-    with MastodonFake() as fake:
-        token = fake.add_account("writer")
-        topic = serve_feed(feed_server, hub, posts(2))
-        config, process, base = start(tmp_path, feed_server, hub, fake, token)
-        try:
-            row = wait_active(tmp_path)
-            assert row.sub_hub == hub.url and row.sub_topic == topic
-            assert hub.subscriptions(topic) == [(f"{base}/websub/{row.token}", row.secret)]
-            # healthy: the next poll is websub_poll_interval away (the first polls ran every second)
-            wait_for(lambda: _next_poll(tmp_path) > time.time() + 1800, what="polling to slow down")
-            fetches = bridge_fetches(feed_server)
+    with running(tmp_path, feed_server, hub) as bridge:
+        fake, topic, base = bridge.fake, bridge.topic, bridge.base
+        row = wait_active(tmp_path)
+        assert row.sub_hub == hub.url and row.sub_topic == topic
+        assert hub.subscriptions(topic) == [(f"{base}/websub/{row.token}", row.secret)]
+        # healthy: the next poll is websub_poll_interval away (the first polls ran every second)
+        wait_for(lambda: _next_poll(tmp_path) > time.time() + 1800, what="polling to slow down")
+        fetches = bridge_fetches(feed_server)
 
-            serve_feed(feed_server, hub, posts(1, start=2, age=__import__("datetime").timedelta(0)) + posts(2))
-            hub.publish(topic)
-            wait_for(lambda: len(fake.statuses("writer")) == 1, timeout=15, what="the pushed entry to be posted")
-            assert "Post number 2" in fake.statuses("writer")[0]["content"]
-            assert bridge_fetches(feed_server) == fetches  # the hub's push carried the whole feed: no fetch
-            assert wait_for(lambda: websub_row(tmp_path).last_push_at, what="the push to be recorded")
+        serve_feed(feed_server, hub, posts(1, start=2, age=timedelta(0)) + posts(2))
+        hub.publish(topic)
+        wait_for(lambda: len(fake.statuses("writer")) == 1, timeout=15, what="the pushed entry to be posted")
+        assert "Post number 2" in fake.statuses("writer")[0]["content"]
+        assert bridge_fetches(feed_server) == fetches  # the hub's push carried the whole feed: no fetch
+        assert wait_for(lambda: websub_row(tmp_path).last_push_at, what="the push to be recorded")
 
-            # a forged push (signed with another secret) and an unsigned one: acknowledged, ignored
-            forged = rss(posts(1, start=3, age=__import__("datetime").timedelta(0)) + posts(3)).encode()
-            callback = f"{base}/websub/{row.token}"
-            signature = hmac.new(b"not the secret", forged, hashlib.sha256).hexdigest()
-            for headers in ({"X-Hub-Signature": f"sha256={signature}"}, {}):
-                answer = requests.post(callback, data=forged, headers={"Content-Type": "application/rss+xml", **headers},
-                                       timeout=10, proxies=NO_PROXY)
-                assert answer.status_code == 202
-            wait_for(lambda: websub_row(tmp_path).rejected_pushes == 2, what="the ignored pushes to be counted")
-            time.sleep(2)
-            assert len(fake.statuses("writer")) == 1  # nothing of the forged feed was posted
-            assert bridge_fetches(feed_server) == fetches  # nor did it make bridge fetch
-            # a verification bridge did not ask for is refused: nobody can subscribe bridge to anything
-            stranger = requests.get(callback, params={"hub.mode": "subscribe", "hub.topic": "https://elsewhere.example/",
-                                                      "hub.challenge": "xyz"}, timeout=10, proxies=NO_PROXY)
-            assert stranger.status_code == 404 and "xyz" not in stranger.text
-            assert requests.get(f"{base}/websub/guessed", params={"hub.mode": "subscribe", "hub.topic": topic,
-                                                                  "hub.challenge": "xyz"},
-                                timeout=10, proxies=NO_PROXY).status_code == 404
-        finally:
-            code, log = stop(process)
-        assert code == 0, log
-        assert row.secret not in log
+        # a forged push (signed with another secret) and an unsigned one: acknowledged, ignored
+        forged = rss(posts(1, start=3, age=timedelta(0)) + posts(3)).encode()
+        callback = f"{base}/websub/{row.token}"
+        signature = hmac.new(b"not the secret", forged, hashlib.sha256).hexdigest()
+        for headers in ({"X-Hub-Signature": f"sha256={signature}"}, {}):
+            answer = requests.post(callback, data=forged, headers={"Content-Type": "application/rss+xml", **headers},
+                                   timeout=10, proxies=NO_PROXY)
+            assert answer.status_code == 202
+        wait_for(lambda: websub_row(tmp_path).rejected_pushes == 2, what="the ignored pushes to be counted")
+        time.sleep(2)
+        assert len(fake.statuses("writer")) == 1  # nothing of the forged feed was posted
+        assert bridge_fetches(feed_server) == fetches  # nor did it make bridge fetch
+        # a verification bridge did not ask for is refused: nobody can subscribe bridge to anything
+        stranger = requests.get(callback, params={"hub.mode": "subscribe", "hub.topic": "https://elsewhere.example/",
+                                                  "hub.challenge": "xyz"}, timeout=10, proxies=NO_PROXY)
+        assert stranger.status_code == 404 and "xyz" not in stranger.text
+        guessed = requests.get(f"{base}/websub/guessed", params={"hub.mode": "subscribe", "hub.topic": topic,
+                                                                 "hub.challenge": "xyz"}, timeout=10, proxies=NO_PROXY)
+        assert guessed.status_code == 404
 
 
 def test_the_lease_is_renewed_and_polling_resumes_when_the_hub_is_down(tmp_path, feed_server, hub):
-    with MastodonFake() as fake:
-        token = fake.add_account("writer")
-        topic = serve_feed(feed_server, hub, posts(2))
-        config, process, base = start(tmp_path, feed_server, hub, fake, token, lease="10s")
-        try:
-            first = wait_active(tmp_path)
-            renewed = wait_for(lambda: (row := websub_row(tmp_path)).lease_expires_at > first.lease_expires_at + 3 and row,
-                               timeout=30, what="the lease to be renewed")
-            assert renewed.status == "active" and renewed.token == first.token
-            assert hub.subscriptions(topic)
+    with running(tmp_path, feed_server, hub, lease="10s") as bridge:
+        first = wait_active(tmp_path)
+        renewed = wait_for(lambda: (row := websub_row(tmp_path)).lease_expires_at > first.lease_expires_at + 3 and row,
+                           timeout=30, what="the lease to be renewed")
+        assert renewed.status == "active" and renewed.token == first.token
+        assert hub.subscriptions(bridge.topic)
 
-            hub.stop()
-            failed = wait_for(lambda: (row := websub_row(tmp_path)).status == "failed" and row, timeout=30,
-                              what="the subscription to fail with the hub down")
-            assert "hub" in failed.last_error
-            serve_feed(feed_server, hub, posts(1, start=2, age=__import__("datetime").timedelta(0)) + posts(2))
-            wait_for(lambda: len(fake.statuses("writer")) == 1, timeout=30, what="polling to post the new entry")
-            status = _status(config)
-            assert "WebSub" in status and "failed" in status and "polling at the normal interval" in status
-        finally:
-            code, log = stop(process)
-        assert code == 0, log
+        hub.stop()
+        failed = wait_for(lambda: (row := websub_row(tmp_path)).status == "failed" and row, timeout=30,
+                          what="the subscription to fail with the hub down")
+        assert "hub" in failed.last_error
+        serve_feed(feed_server, hub, posts(1, start=2, age=timedelta(0)) + posts(2))
+        wait_for(lambda: len(bridge.fake.statuses("writer")) == 1, timeout=30, what="polling to post the new entry")
+        status = _status(bridge.config)
+        assert "WebSub" in status and "failed" in status and "polling at the normal interval" in status
 
 
 def test_a_feed_removed_from_the_config_is_unsubscribed(tmp_path, feed_server, hub):
-    with MastodonFake() as fake:
-        token = fake.add_account("writer")
-        topic = serve_feed(feed_server, hub, posts(2))
-        config, process, base = start(tmp_path, feed_server, hub, fake, token)
-        try:
-            wait_active(tmp_path)
-            assert hub.subscriptions(topic)
-            text = config.read_text()
-            config.write_text(text[:text.index("[[feeds]]")])
-            process.send_signal(signal.SIGHUP)
-            wait_for(lambda: not hub.subscriptions(topic), timeout=30, what="the hub to drop the subscription")
-            assert websub_row(tmp_path) is None
-        finally:
-            code, log = stop(process)
-        assert code == 0, log
+    with running(tmp_path, feed_server, hub) as bridge:
+        wait_active(tmp_path)
+        assert hub.subscriptions(bridge.topic)
+        text = bridge.config.read_text()
+        bridge.config.write_text(text[:text.index("[[feeds]]")])
+        bridge.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: not hub.subscriptions(bridge.topic), timeout=30, what="the hub to drop the subscription")
+        assert websub_row(tmp_path) is None
 
 
 def test_a_new_hub_means_a_new_subscription_there_and_none_at_the_old(tmp_path, feed_server, hub):
-    other = WebSubHub(tmp_path / "other")
     (tmp_path / "other").mkdir()
-    other.start()
+    other = WebSubHub(tmp_path / "other").start()
     try:
-        with MastodonFake() as fake:
-            token = fake.add_account("writer")
-            topic = serve_feed(feed_server, hub, posts(2))
-            config, process, base = start(tmp_path, feed_server, hub, fake, token, poll="1s")
-            try:
-                first = wait_active(tmp_path)
-                serve_feed(feed_server, other, posts(2))  # the blog moved to another hub
-                moved = wait_for(lambda: (row := websub_row(tmp_path)).sub_hub == other.url and row.status == "active"
-                                 and row, timeout=30, what="a subscription at the new hub")
-                assert moved.token != first.token and moved.secret != first.secret
-                assert other.subscriptions(topic) == [(f"{base}/websub/{moved.token}", moved.secret)]
-                wait_for(lambda: not hub.subscriptions(topic), timeout=30, what="the old hub to drop the subscription")
-            finally:
-                code, log = stop(process)
-            assert code == 0, log
+        with running(tmp_path, feed_server, hub, poll="1s") as bridge:
+            first = wait_active(tmp_path)
+            serve_feed(feed_server, other, posts(2))  # the blog moved to another hub
+            moved = wait_for(lambda: (row := websub_row(tmp_path)).sub_hub == other.url and row.status == "active"
+                             and row, timeout=30, what="a subscription at the new hub")
+            assert moved.token != first.token and moved.secret != first.secret
+            assert other.subscriptions(bridge.topic) == [(f"{bridge.base}/websub/{moved.token}", moved.secret)]
+            wait_for(lambda: not hub.subscriptions(bridge.topic), timeout=30, what="the old hub to drop the subscription")
     finally:
         other.stop()
 
@@ -190,9 +183,6 @@ def _next_poll(tmp_path) -> float:
 
 
 def _status(config) -> str:
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), "status"], capture_output=True,
                             text=True, timeout=60)
     return result.stdout + result.stderr

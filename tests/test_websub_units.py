@@ -6,9 +6,12 @@ import hashlib
 import hmac
 import json
 
+import pytest
+
 from bridge.feeds import FetchResult, parse_feed
 from bridge.websub.callback import signature_problem
 from bridge.websub.discovery import hub_and_topic
+from bridge.websub.hub import HubError, fence
 
 FEED_URL = "https://blog.example/feed.xml"
 
@@ -60,3 +63,12 @@ def test_a_push_must_be_signed_with_the_subscriptions_secret():
     assert "does not match" in signature_problem(f"sha256={forged}", secret, body)
     assert "unsigned" in signature_problem(None, secret, body)
     assert "unknown method" in signature_problem("md5=abc", secret, body)
+
+
+def test_a_hub_on_a_private_address_is_refused_unless_private_addresses_are_allowed():
+    with pytest.raises(HubError, match="allow_private_addresses"):
+        fence("http://127.0.0.1:9/hub", False)
+    fence("http://127.0.0.1:9/hub", True)  # allowed: nothing raised
+    for url in ("ftp://hub.example/", "javascript:alert(1)"):
+        with pytest.raises(HubError, match="not an http"):
+            fence(url, True)

@@ -45,6 +45,7 @@ class Subscriber:
         self.ask = ask
         for row in state.websub_rows():  # after a restart: the callbacks of live subscriptions answer again
             register_secret(row.secret)
+            register_secret(row.token)  # the callback path is not to be guessed: kept out of (debug) logs too
             if row.token and row.secret and row.status in ("active", "requested"):
                 callbacks.keep(row.token, row.feed, row.sub_topic or "", row.secret)
 
@@ -91,6 +92,7 @@ class Subscriber:
         token, secret = (row.token, row.secret) if renew and row.token and row.secret else (
             secrets.token_urlsafe(32), secrets.token_urlsafe(32))
         register_secret(secret)
+        register_secret(token)
         topic = row.topic or ""
         self.callbacks.expect(token, row.feed, topic, secret, "subscribe")
         fields = dict(token=token, secret=secret, sub_hub=row.hub, sub_topic=topic, requested_at=self.clock())
