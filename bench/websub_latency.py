@@ -94,9 +94,9 @@ def run_mode(mode: str, entries: int, root: Path, server: FeedServer, hub: WebSu
         f'delivery_interval = "1s"\nallow_private_addresses = true\n'
         + (f'http_listen = "127.0.0.1:{port}"\npublic_url = "http://127.0.0.1:{port}"\n' if websub else "")
         + f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ env = "BENCH_MASTO" }}\n'
-        f'posts_per_hour = 100000\n'
+        f'posts_per_hour = 100000\nposts_per_day = 100000\n'
         f'[accounts.sky]\ntype = "bluesky"\nhandle = "{account.handle}"\nservice = "{pds.url}"\n'
-        f'app_password = {{ env = "BENCH_SKY" }}\nposts_per_hour = 100000\n'
+        f'app_password = {{ env = "BENCH_SKY" }}\nposts_per_hour = 100000\nposts_per_day = 100000\n'
         f'[[feeds]]\nname = "blog"\nurl = "{blog.topic}"\naccounts = ["masto", "sky"]\n')
     env = {**os.environ, "BENCH_MASTO": token, "BENCH_SKY": account.app_password,
            "HTTP_PROXY": server.base_url, "http_proxy": server.base_url,
