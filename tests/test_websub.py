@@ -23,6 +23,7 @@ from bridge.state import State
 from tests.mastodon_fake import MastodonFake
 from tests.test_daemon import feed_config, start_daemon, stop, wait_for
 from tests.test_pipeline import posts, rss
+from tests.test_status_page import browser  # noqa: F401 -- the shared headless chromium fixture
 from tests.websub_hub import NO_PROXY, WebSubHub
 
 BRIDGE_UA = "bridge/"
@@ -94,7 +95,19 @@ def wait_active(tmp_path):
                     what="the hub to verify the subscription")
 
 
-def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ignored(tmp_path, feed_server, hub):
+def _status_page_websub(browser, base: str) -> str:
+    """The feed's WebSub line on the status page, read in a real browser; nothing on the page may run."""
+    page = browser.new_page()
+    try:
+        page.goto(base + "/")
+        text = page.locator("#feed-blog dd.websub").inner_text()
+        assert page.locator("script, img").count() == 0 and page.evaluate("() => window.__pwned === undefined")
+        return text
+    finally:
+        page.close()
+
+
+def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ignored(tmp_path, feed_server, hub, browser):
     with running(tmp_path, feed_server, hub) as bridge:
         fake, topic, base = bridge.fake, bridge.topic, bridge.base
         row = wait_active(tmp_path)
@@ -130,6 +143,16 @@ def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ign
         guessed = requests.get(f"{base}/websub/guessed", params={"hub.mode": "subscribe", "hub.topic": topic,
                                                                  "hub.challenge": "xyz"}, timeout=10, proxies=NO_PROXY)
         assert guessed.status_code == 404
+
+        # the status page shows the subscription; then a denial carrying hostile text: shown as text
+        shown = _status_page_websub(browser, base)
+        assert shown.startswith(f"active at {hub.url}") and "last push" in shown and "2 unsigned or forged" in shown
+        hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+        requests.get(callback, params={"hub.mode": "denied", "hub.topic": topic, "hub.reason": hostile}, timeout=10,
+                     proxies=NO_PROXY)
+        wait_for(lambda: websub_row(tmp_path).status == "failed", what="the denial to be recorded")
+        shown = _status_page_websub(browser, base)
+        assert shown.startswith("failed at") and hostile in shown
 
 
 def test_the_lease_is_renewed_and_polling_resumes_when_the_hub_is_down(tmp_path, feed_server, hub):
