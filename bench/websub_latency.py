@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from bridge.state import State
+
 from tests.feedserver import FeedServer
 from tests.mastodon_fake.process import MastodonFakeProcess
 from tests.pds_fixture import start_pds
@@ -110,7 +112,7 @@ def run_mode(mode: str, entries: int, root: Path, server: FeedServer, hub: WebSu
         if websub:
             wait(lambda: hub.subscriptions(blog.topic), 120, "the subscription")
         else:
-            wait(lambda: (workdir / "state.sqlite3").exists(), 60, "the first poll")
+            wait(lambda: baseline_done(workdir / "state.sqlite3"), 90, "the first poll")  # else entries join the baseline
         time.sleep(2)
         published: dict[str, float] = {}
         latencies: dict[str, dict[str, float]] = {"mastodon": {}, "bluesky": {}}
@@ -140,6 +142,14 @@ def run_mode(mode: str, entries: int, root: Path, server: FeedServer, hub: WebSu
         daemon.wait(timeout=60)
         log.close()
     return {platform: sorted(found.values()) for platform, found in latencies.items()}
+
+
+def baseline_done(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with State.open_readonly(path) as state:
+        row = state.get_feed("blog")
+        return bool(row and row.baseline_done)
 
 
 def wait(condition, timeout: float, what: str) -> None:
