@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -12,6 +13,7 @@ from bridge.feeds import FetchResult, parse_feed
 from bridge.websub.callback import signature_problem
 from bridge.websub.discovery import hub_and_topic
 from bridge.websub.hub import HubError, fence
+from tests.test_pipeline import posts, rss, world  # noqa: F401 -- world: a poller on a state and a feed server
 
 FEED_URL = "https://blog.example/feed.xml"
 
@@ -72,3 +74,37 @@ def test_a_hub_on_a_private_address_is_refused_unless_private_addresses_are_allo
     for url in ("ftp://hub.example/", "javascript:alert(1)"):
         with pytest.raises(HubError, match="not an http"):
             fence(url, True)
+
+
+def _pushed(world, config, body: str):
+    from bridge.feeds import Fetcher
+    from bridge.pipeline import Poller
+
+    async def run():
+        fetcher = Fetcher(config.bridge)
+        try:
+            return await Poller(config, world.state, clock=world.clock).poll_pushed(
+                fetcher, config.feeds[0], body.encode(), "application/rss+xml")
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(run())
+
+
+def test_a_pushed_full_feed_is_recorded_without_a_fetch_and_a_partial_one_makes_bridge_fetch(world):
+    world.server.route("/feed", rss(posts(3)))
+    config = world.config({"blog": "/feed"}, allow_private_addresses=True)
+    world.poll(config)  # the baseline
+    fetched = len(world.server.requests_for("/feed"))
+
+    outcome = _pushed(world, config, rss(posts(1, start=3) + posts(3)))  # the whole feed, one entry new
+    assert outcome.queued == 1 and world.queued() == ["guid-3"]
+    assert len(world.server.requests_for("/feed")) == fetched
+
+    # a push of only the new entry (a diff) is not the document: bridge fetches the feed, which holds it too
+    world.server.route("/feed", rss(posts(1, start=4) + posts(1, start=3) + posts(3)))
+    outcome = _pushed(world, config, rss(posts(1, start=4)))
+    assert len(world.server.requests_for("/feed")) == fetched + 1
+    assert outcome.queued == 1 and world.queued() == ["guid-3", "guid-4"]
+    # the same push again (a hub retrying): nothing new
+    assert _pushed(world, config, rss(posts(1, start=4) + posts(1, start=3) + posts(3))).queued == 0
