@@ -233,6 +233,7 @@ def _m0007_websub(db: Database) -> None:
             sub_hub TEXT,                    -- where bridge subscribed (differs from hub: resubscribe)
             sub_topic TEXT,
             token TEXT UNIQUE,               -- the callback path's random part
+            callback TEXT,                   -- the callback URL given (public_url changed: resubscribe)
             secret TEXT,                     -- hub.secret: the HMAC key of this subscription's pushes
             status TEXT NOT NULL DEFAULT 'none',  -- none, requested, active, failed, unsubscribing
             requested_at REAL,
@@ -265,6 +266,7 @@ class WebSubRow:
     sub_hub: str | None
     sub_topic: str | None
     token: str | None
+    callback: str | None
     secret: str | None
     status: str
     requested_at: float | None

@@ -82,9 +82,10 @@ def running(tmp_path, feed_server, hub, **settings):
         topic = serve_feed(feed_server, hub, posts(2))
         config, process, base = start(tmp_path, feed_server, hub, fake, token, **settings)
         try:
-            yield SimpleNamespace(fake=fake, topic=topic, config=config, process=process, base=base)
+            bridge = SimpleNamespace(fake=fake, token=token, topic=topic, config=config, process=process, base=base)
+            yield bridge
         finally:
-            code, log = stop(process)
+            code, log = stop(bridge.process)
             secrets = [row.secret for row in [websub_row(tmp_path)] if row and row.secret]
         assert code == 0, log
         assert not any(secret in log for secret in secrets)
@@ -209,3 +210,23 @@ def _status(config) -> str:
     result = subprocess.run([sys.executable, "-m", "bridge", "--config", str(config), "status"], capture_output=True,
                             text=True, timeout=60)
     return result.stdout + result.stderr
+
+
+def test_after_a_restart_the_subscription_still_takes_pushes(tmp_path, feed_server, hub):
+    with running(tmp_path, feed_server, hub) as bridge:
+        first = wait_active(tmp_path)
+        code, log = stop(bridge.process)
+        assert code == 0, log
+        bridge.process = start_daemon(bridge.config, {"BRIDGE_TEST_TOKEN": bridge.token, "NO_PROXY": "*"})
+        wait_for(lambda: _answers(bridge.base), what="the restarted server")
+        serve_feed(feed_server, hub, posts(1, start=2, age=timedelta(0)) + posts(2))
+        hub.publish(bridge.topic)
+        wait_for(lambda: len(bridge.fake.statuses("writer")) == 1, timeout=15, what="the pushed entry to be posted")
+        assert websub_row(tmp_path).token == first.token  # the same subscription, not a new one
+
+
+def _answers(base: str) -> bool:
+    try:
+        return requests.get(base + "/healthz", timeout=2, proxies=NO_PROXY).status_code == 200
+    except requests.ConnectionError:
+        return False

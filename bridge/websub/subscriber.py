@@ -3,7 +3,8 @@ configured; record what the callback learned. Runs in a job of its own: a slow o
 poll or a post.
 
 Per feed (state: the `websub` table):
-- a hub and topic named, no subscription (or a different hub or topic: it moved, a 301, a new hub) ->
+- a hub and topic named, no subscription (or a different hub or topic: it moved, a 301, a new hub; or a new
+  public_url) ->
   unsubscribe from the old one (best effort), subscribe with a new callback token and a new secret;
 - active, lease ending within RENEW_BEFORE of its length -> subscribe again (the same callback and secret);
 - requested and not verified within VERIFY_WITHIN, denied, refused, or the lease lapsed -> failed: the feed
@@ -46,8 +47,10 @@ class Subscriber:
         for row in state.websub_rows():  # after a restart: the callbacks of live subscriptions answer again
             register_secret(row.secret)
             register_secret(row.token)  # the callback path is not to be guessed: kept out of (debug) logs too
-            if row.token and row.secret and row.status in ("active", "requested"):
+            if row.token and row.secret and row.status == "active":
                 callbacks.keep(row.token, row.feed, row.sub_topic or "", row.secret)
+            elif row.token and row.secret and row.status == "requested":  # the hub may verify after the restart
+                callbacks.expect(row.token, row.feed, row.sub_topic or "", row.secret, "subscribe")
 
     def callback_url(self, token: str) -> str:
         return f"{self.config.bridge.public_url}{PATH_PREFIX}{token}"
@@ -69,9 +72,11 @@ class Subscriber:
     def _tend(self, row: WebSubRow, now: float) -> None:
         if not row.hub or not self.config.bridge.public_url:
             return
-        moved = row.sub_hub is not None and (row.sub_hub, row.sub_topic) != (row.hub, row.topic)
+        moved = row.sub_hub is not None and ((row.sub_hub, row.sub_topic) != (row.hub, row.topic)
+                                             or row.callback != self.callback_url(row.token or ""))
         if moved and row.status in ("active", "requested"):
-            log.info("feed %s: its hub or topic changed (%s -> %s); subscribing there", row.feed, row.sub_hub, row.hub)
+            log.info("feed %s: its hub, topic or callback changed (hub %s -> %s); subscribing anew", row.feed, row.sub_hub,
+                     row.hub)
             self._unsubscribe(row)
         if row.status == "active" and not moved:
             lease_end = row.lease_expires_at or 0
@@ -95,7 +100,8 @@ class Subscriber:
         register_secret(token)
         topic = row.topic or ""
         self.callbacks.expect(token, row.feed, topic, secret, "subscribe")
-        fields = dict(token=token, secret=secret, sub_hub=row.hub, sub_topic=topic, requested_at=self.clock())
+        fields = dict(token=token, secret=secret, callback=self.callback_url(token), sub_hub=row.hub, sub_topic=topic,
+                      requested_at=self.clock())
         if not renew:
             fields.update(status="requested", lease_expires_at=None)
         self.state.update_websub(row.feed, **fields)
@@ -114,7 +120,7 @@ class Subscriber:
         self.callbacks.expect(row.token, row.feed, row.sub_topic or "", row.secret, "unsubscribe")
         try:
             self.ask(self.config.bridge, row.sub_hub, {
-                "hub.mode": "unsubscribe", "hub.topic": row.sub_topic or "", "hub.callback": self.callback_url(row.token)})
+                "hub.mode": "unsubscribe", "hub.topic": row.sub_topic or "", "hub.callback": row.callback or ""})
         except HubError as exc:
             log.warning("feed %s: could not unsubscribe from %s: %s; it lapses with its lease", row.feed, row.sub_hub, exc)
 
