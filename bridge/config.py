@@ -184,6 +184,19 @@ def _pattern(value: str) -> str:
 
 
 Pattern = Annotated[str, AfterValidator(_pattern)]
+
+
+def _public_url(value: str | None) -> str | None:
+    """The base URL the world reaches http_listen at (the writer's reverse proxy): WebSub hubs call back there."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingError(f"{value!r} is not an http(s) base URL",
+                           'write the address your reverse proxy serves bridge at, e.g. "https://example.org/bridge"')
+    return value.rstrip("/")
+
+
 Duration = _duration(1.0, MAX_DURATION)
 Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
 Text = Annotated[str, AfterValidator(_printable)]
@@ -346,6 +359,10 @@ class BridgeSettings(_Strict):
     # it needs http_token (bridge/web/access.py checks, when `run` and `check-config` resolve it).
     http_listen: Annotated[str | None, AfterValidator(_listen_address)] = None
     http_token: SecretRef | None = None
+    # WebSub (bridge/websub, docs/websub.md): hubs call back at public_url + /websub/<token>, served by http_listen
+    public_url: Annotated[str | None, AfterValidator(_public_url)] = None
+    websub_poll_interval: Duration = 6 * 3600.0  # a feed whose hub pushes is polled this rarely, for missed pushes
+    websub_lease: Duration = 7 * 86400.0  # the lease asked of hubs (they may grant another); renewed before it ends
     # The way back (bridge.reactions, docs/reactions.md)
     syndication_file: Text | None = None  # JSON: permalink -> its remote posts (a Hugo/Jekyll data file)
     comments_dir: Text | None = None  # comments documents, no-JS fragments and the widget files

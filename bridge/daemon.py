@@ -46,6 +46,8 @@ from bridge.unexpected import unexpected
 from bridge.web.access import resolve_access
 from bridge.web.metrics import DaemonMetrics
 from bridge.web.pages import DaemonView, Health, serve_daemon
+from bridge.websub.callback import Callbacks, Event
+from bridge.websub.subscriber import RENEW_BEFORE, Subscriber
 
 log = logging.getLogger("bridge.run")
 
@@ -61,6 +63,8 @@ WORKERS = 4
 DELETES_INTERVAL = 300.0
 # Reactions are read (the due ones: bridge.reactions.schedule) and the site's files rewritten this often.
 REACTIONS_INTERVAL = 300.0
+# The WebSub job (subscribe, renew, record what hubs said) runs this often, and more often for short leases.
+WEBSUB_INTERVAL = 15.0
 REACTIONS_FIRST_RUN = 5.0  # soon after start: reads that fell due while bridge was stopped
 # Every step of a job — one feed's fetch and parse, one post's page, card image, upload and publish — is bounded
 # by a few network deadlines (total_timeout): a job that has not moved for this many of them is stuck, and the
@@ -118,6 +122,10 @@ class Daemon:
         self._heartbeat_seconds = 30.0
         self.metrics = DaemonMetrics(clock())
         self.web = None
+        self.subscriber: Subscriber | None = None
+        self._websub_events: list[Event] = []
+        self._pushed: dict[str, Event] = {}  # feed -> its latest verified push, not yet processed
+        self._draining: set[str] = set()  # WebSub jobs started and not yet out of work
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -136,12 +144,14 @@ class Daemon:
         )
         self._install_signal_handlers()
         try:
+            callbacks = self._websub_callbacks(access)
             self._schedule_all()
             self.scheduler.start()
             self.alerts.start()
             if access is not None:
                 self.web = serve_daemon(access, DaemonView(config=lambda: self.config, health=self.health,
-                                                           metrics=self.metrics, clock=self.clock))
+                                                           metrics=self.metrics, clock=self.clock),
+                                        routes=callbacks.add_routes if callbacks else None)
             log.info("bridge running: %d feed(s), %d account(s), state %s",
                      len(self.config.feeds), len(self.config.accounts), self.config.state_path())
             self.notifier.ready(self._status_line())
@@ -215,6 +225,7 @@ class Daemon:
         # Deletes that follow the blog: permalinks of vanished entries checked, confirmed deletions carried out.
         self.scheduler.add_job(self._deletes_job, "interval", seconds=DELETES_INTERVAL, id="deletes",
                                replace_existing=True, next_run_time=_utc(self.clock() + DELETES_INTERVAL / 10))
+        self._schedule_websub()
         self._heartbeat_seconds = max(min((watchdog_interval() or 30.0) / 2, 30.0), 0.5)
         self.scheduler.add_job(self._heartbeat_job, "interval", seconds=self._heartbeat_seconds, id="heartbeat",
                                next_run_time=_utc(self.clock()))
@@ -240,6 +251,96 @@ class Daemon:
         from bridge.wiring import follow_deletes
 
         self._run_job("deletes", lambda: follow_deletes(self.config, self.state, clock=self.clock))
+
+    # --- WebSub (bridge/websub) ----------------------------------------------------------------------------
+
+    def _websub_callbacks(self, access) -> Callbacks | None:
+        if not self.config.bridge.public_url:
+            return None
+        if access is None:
+            log.error("[bridge] public_url is set but http_listen is not: hubs would have nowhere to call back, so "
+                      "bridge does not subscribe; set http_listen to the address your reverse proxy forwards to")
+            return None
+        callbacks = Callbacks(self._websub_event, clock=self.clock)
+        self.subscriber = Subscriber(self.config, self.state, callbacks, clock=self.clock, on_lapse=self._poll_now)
+        return callbacks
+
+    def _schedule_websub(self) -> None:
+        if self.subscriber is None:
+            return
+        every = max(min(WEBSUB_INTERVAL, self.config.bridge.websub_lease * RENEW_BEFORE / 2), 1.0)
+        self.scheduler.add_job(self._websub_job, "interval", seconds=every, id="websub", replace_existing=True,
+                               next_run_time=_utc(self.clock() + 1))
+
+    def _websub_job(self) -> None:
+        self._run_job("websub", self.subscriber.maintain)
+
+    def _websub_event(self, event: Event) -> None:
+        """From the web server's thread: hand the event to jobs (the database is theirs), a push to its feed's.
+        A burst coalesces: one job per feed drains what came, and a push job reads only the newest body."""
+        start = []
+        with self._jobs_lock:
+            self._websub_events.append(event)
+            if event.kind == "push":
+                self._pushed[event.feed] = event
+            for job_id in ["websub-events"] + ([f"push:{event.feed}"] if event.kind == "push" else []):
+                if job_id not in self._draining:  # else the running job takes it before it ends
+                    self._draining.add(job_id)
+                    start.append(job_id)
+        for job_id in start:
+            work, args = (self._websub_events_job, []) if job_id == "websub-events" else (self._push_job, [event.feed])
+            try:
+                # max_instances=2: the job that just emptied its queue may not have returned yet
+                self.scheduler.add_job(work, args=args, id=job_id, replace_existing=True, max_instances=2,
+                                       next_run_time=_utc(self.clock()))
+            except Exception as exc:  # stopping: the scheduler is shut; the next poll catches the change
+                log.debug("WebSub event not scheduled: %s", exc)
+
+    def _drain(self, job_id: str, take: Callable, handle: Callable) -> None:
+        """Handle what take() returns (under the lock) until it returns None; then the next event starts a job."""
+        try:
+            while True:
+                with self._jobs_lock:
+                    item = take()
+                    if item is None:
+                        self._draining.discard(job_id)
+                        return
+                handle(item)
+        except BaseException:
+            with self._jobs_lock:
+                self._draining.discard(job_id)
+            raise
+
+    def _websub_events_job(self) -> None:
+        def take() -> list[Event] | None:
+            events, self._websub_events = self._websub_events, []
+            return events or None
+
+        def record(events: list[Event]) -> None:
+            for event in events:
+                self.subscriber.record(event)
+
+        self._run_job("websub-events", lambda: self._drain("websub-events", take, record))
+
+    def _push_job(self, name: str) -> None:
+        self._run_job(f"push:{name}", lambda: self._drain(f"push:{name}", lambda: self._pushed.pop(name, None),
+                                                          lambda event: self._take_push(name, event)))
+
+    def _take_push(self, name: str, event: Event) -> None:
+        feed = self.config.find_feed(name)
+        if feed is None or not feed.enabled:
+            return
+        outcome = self.fetch_loop.run(self.poller.poll_pushed(self.fetch_loop.fetcher, feed, event.body,
+                                                              event.content_type, event.link_header))
+        self._after_poll(outcome)
+
+    def _poll_now(self, name: str) -> None:
+        """The feed's pushes stopped (a failed or lapsed subscription): normal polling resumes at once."""
+        self.state.update_feed(name, next_poll_at=self.clock())
+        try:
+            self.scheduler.modify_job(f"poll:{name}", next_run_time=_utc(self.clock()))
+        except Exception:  # no such job (the feed was just removed)
+            pass
 
     def _reactions_job(self) -> None:
         self._run_job("reactions", self._reactions)
@@ -320,6 +421,9 @@ class Daemon:
         if feed is None or not feed.enabled or not self.poller.is_due(feed):
             return
         outcome = self.fetch_loop.run(self.poller.poll_feed(self.fetch_loop.fetcher, feed))
+        self._after_poll(outcome)
+
+    def _after_poll(self, outcome) -> None:
         self._last_progress = time.monotonic()
         self.metrics.observe_poll(outcome)
         if outcome.queued:
@@ -374,6 +478,9 @@ class Daemon:
         self.poller.config = config
         self.alerts.reload(config)
         self.alerts.start()
+        if self.subscriber is not None:
+            self.subscriber.config = config  # a removed feed is unsubscribed by the job, now
+            self._schedule_websub()
         # The delivery job swaps in the new deliverer when it next starts, never in the middle of a publish.
         self._next_deliverer = self._make_deliverer(config)
         for name in old - new:

@@ -83,3 +83,5 @@ class ParsedFeed:
     ttl_seconds: int | None = None  # RSS <ttl>, converted
     entries: list[Entry] = field(default_factory=list)
     bozo: str | None = None  # the parser's complaint about a flawed but usable document
+    hub: str | None = None  # a WebSub hub the document names (<link rel="hub">, JSON Feed hubs)
+    self_url: str | None = None  # the document's own URL as it names it (rel="self", feed_url): the WebSub topic

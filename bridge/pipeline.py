@@ -38,6 +38,7 @@ from bridge.permalinks import hostless_alias, site_url_fix, unreachable_site
 from bridge.platforms import platform
 from bridge.state import FeedRow, State
 from bridge.unexpected import NOT_ISOLATED, unexpected
+from bridge.websub.discovery import hub_and_topic
 
 log = logging.getLogger("bridge.poll")
 # A server may ask us to wait (Cache-Control max-age, Retry-After, RSS ttl), for at most a week at a time: a
@@ -257,8 +258,44 @@ class Poller:
                 self._record_entries(feed, row, parsed.entries, now, outcome)
                 self._record_success(feed, row, result, now, outcome, title=parsed.title, ttl=parsed.ttl_seconds)
                 crash_point("mid-commit")
+        self._note_hub(feed, result, parsed)
         self._log_outcome(outcome)
         return outcome
+
+    async def poll_pushed(self, fetcher: Fetcher, feed: FeedConfig, body: bytes, content_type: str | None,
+                          link_header: str | None = None) -> FeedOutcome:
+        """A verified WebSub push: recorded exactly like a poll. The pushed body stands for the document when it
+        is the whole feed -- it parses and holds an entry bridge already knows (a diff of only the new entries
+        holds none, and could look like every other entry was removed); otherwise the feed is fetched."""
+        row = self.state.ensure_feed(feed.name, feed.url)
+        result = FetchResult(status=200, url=row.url, permanent_url=None, body=body,
+                             body_hash=hashlib.sha256(body).hexdigest(), etag=None, last_modified=None,
+                             content_type=content_type, max_age=None, link_header=link_header)
+        try:
+            parsed = self.parse(result) if row.baseline_done else None
+        except FeedError:
+            parsed = None
+        if parsed is None or not self.state.known_entries(feed.name, [entry.key for entry in parsed.entries]):
+            return await self.poll_feed(fetcher, feed, row)
+        return self.record(feed, row, result, parsed if self._needs_parse(row, result) else None)
+
+    def _note_hub(self, feed: FeedConfig, result: FetchResult, parsed: ParsedFeed | None) -> None:
+        """Remember the WebSub hub and topic the feed names (bridge.websub.subscriber acts on them)."""
+        hub, topic = hub_and_topic(result, parsed)
+        if hub is None and parsed is None:
+            return  # unchanged and no Link header: what the document named still holds
+        row = self.state.websub(feed.name)
+        if (row.hub, row.topic) != (hub, topic) if row else hub is not None:
+            self.state.update_websub(feed.name, hub=hub, topic=topic)
+
+    def interval(self, feed: FeedConfig, now: float) -> float:
+        """The feed's polling interval: long while its hub pushes (polls only catch a missed push)."""
+        interval = self.config.feed_interval(feed)
+        if self.config.bridge.public_url:
+            row = self.state.websub(feed.name)
+            if row is not None and row.pushing(now):
+                return max(interval, self.config.bridge.websub_poll_interval)
+        return interval
 
     def _record_entries(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], now: float, outcome: FeedOutcome) -> None:
         keys_in_document = {entry.key for entry in entries}
@@ -452,7 +489,7 @@ class Poller:
             log.warning("feed %s moved permanently: %s -> %s (polling the new URL from now on)", feed.name, row.url, result.permanent_url)
             fields["url"] = result.permanent_url
             outcome.url = result.permanent_url
-        interval = self.config.feed_interval(feed)
+        interval = self.interval(feed, now)
         # The server may ask for less frequent polls (Cache-Control max-age, RSS ttl); never more frequent.
         hints = [min(value, MAX_SERVER_WAIT) for value in (result.max_age, ttl if ttl is not None else row.ttl_seconds) if value]
         interval = max([interval, *hints])

@@ -256,6 +256,31 @@ def _m0008_life(db: Database) -> None:
     db.execute("ALTER TABLE feeds ADD COLUMN deletes_warning TEXT")  # why vanished entries were not followed
 
 
+@migrations(name="0009_websub")
+def _m0009_websub(db: Database) -> None:
+    # WebSub (bridge/websub): per feed, the hub and topic its document names and bridge's subscription there.
+    db.execute(
+        """CREATE TABLE websub (
+            feed TEXT PRIMARY KEY,
+            hub TEXT,                        -- as the feed last named it (Link header, rel="hub", JSON Feed hubs)
+            topic TEXT,                      -- its self URL (the topic), else the polled URL
+            sub_hub TEXT,                    -- where bridge subscribed (differs from hub: resubscribe)
+            sub_topic TEXT,
+            token TEXT UNIQUE,               -- the callback path's random part
+            callback TEXT,                   -- the callback URL given (public_url changed: resubscribe)
+            secret TEXT,                     -- hub.secret: the HMAC key of this subscription's pushes
+            status TEXT NOT NULL DEFAULT 'none',  -- none, requested, active, failed, unsubscribing
+            requested_at REAL,
+            lease_expires_at REAL,
+            last_push_at REAL,
+            rejected_pushes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            last_error TEXT
+        ) WITHOUT ROWID"""
+    )
+
+
 @dataclass
 class AlertRow:
     key: str
@@ -265,6 +290,30 @@ class AlertRow:
     opened_at: float | None
     alerted_at: float | None
     cleared_at: float | None
+
+
+@dataclass
+class WebSubRow:
+    feed: str
+    hub: str | None
+    topic: str | None
+    sub_hub: str | None
+    sub_topic: str | None
+    token: str | None
+    callback: str | None
+    secret: str | None
+    status: str
+    requested_at: float | None
+    lease_expires_at: float | None
+    last_push_at: float | None
+    rejected_pushes: int
+    failures: int
+    next_attempt_at: float | None
+    last_error: str | None
+
+    def pushing(self, now: float) -> bool:
+        """Does the hub push this feed now (verified, lease running)? Then polling slows down."""
+        return self.status == "active" and (self.lease_expires_at or 0) > now
 
 
 @dataclass
@@ -523,14 +572,17 @@ class State:
     _FEED_COLUMNS = frozenset(FeedRow.__dataclass_fields__) - {"name"}
 
     def update_feed(self, name: str, **fields: Any) -> None:
-        unknown = set(fields) - self._FEED_COLUMNS
+        self._update_columns("feeds", "name", name, self._FEED_COLUMNS, fields)
+
+    def _update_columns(self, table: str, key_column: str, key: str, columns: frozenset, fields: dict) -> None:
+        unknown = set(fields) - columns
         if unknown:
-            raise ValueError(f"not feed columns: {sorted(unknown)}")
+            raise ValueError(f"not {table} columns: {sorted(unknown)}")
         if fields.get("last_error"):
             fields["last_error"] = redact(fields["last_error"])  # a server's words: may quote a credential
         assignments = ", ".join(f"{column} = ?" for column in fields)
         # one statement: atomic on its own, and inside a caller's transaction when there is one
-        self.db.execute(f"UPDATE feeds SET {assignments} WHERE name = ?", [*fields.values(), name])
+        self.db.execute(f"UPDATE {table} SET {assignments} WHERE {key_column} = ?", [*fields.values(), key])
 
     def rewind_feed_if_ahead(self, row: FeedRow, now: float) -> FeedRow:
         """A feed last checked "in the future": the clock went back. Its schedule moves back with the clock, keeping
@@ -544,6 +596,27 @@ class State:
         with self.transaction():
             self.update_feed(row.name, **fields)
         return self.get_feed(row.name)  # type: ignore[return-value]
+
+    # --- WebSub subscriptions (bridge/websub) -------------------------------------------------------------
+
+    _WEBSUB_COLUMNS = frozenset(WebSubRow.__dataclass_fields__) - {"feed"}
+
+    def websub(self, feed: str) -> WebSubRow | None:
+        row = self.db.execute("SELECT * FROM websub WHERE feed = ?", [feed]).fetchone()
+        return WebSubRow(**dict(row)) if row else None
+
+    def websub_rows(self) -> list[WebSubRow]:
+        return [WebSubRow(**dict(row)) for row in self.db.execute("SELECT * FROM websub ORDER BY feed").fetchall()]
+
+    def update_websub(self, feed: str, **fields: Any) -> None:
+        """Insert or update one feed's row (a new row starts as status 'none')."""
+        with self._lock, _sqlite_errors(self.path):
+            self.db.execute("INSERT OR IGNORE INTO websub (feed) VALUES (?)", [feed])
+            if fields:
+                self._update_columns("websub", "feed", feed, self._WEBSUB_COLUMNS, fields)
+
+    def delete_websub(self, feed: str) -> None:
+        self.db.execute("DELETE FROM websub WHERE feed = ?", [feed])
 
     # --- entries ---------------------------------------------------------------------------------------
 

@@ -53,7 +53,9 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
     now = time.time() if now is None else now
     register_config_secrets(config)  # rows stored by older versions were not redacted: know what to cut
     pending_by_feed = state.pending_count_by_feed()
-    feeds = [_isolated(feed.name, lambda feed=feed: _feed_status(state, feed, pending_by_feed)) for feed in config.feeds]
+    websub = {} if "0007_websub" in state.pending_migrations() else {row.feed: row for row in state.websub_rows()}
+    feeds = [_isolated(feed.name, lambda feed=feed: _feed_status(state, feed, pending_by_feed)
+                       | {"websub": websub_status(config, websub.get(feed.name), now)}) for feed in config.feeds]
     counts = state.delivery_counts()
     recent: dict[str, list] = {name: [] for name in config.accounts}
     reactions = state.reaction_totals()
@@ -142,6 +144,31 @@ def _account_status(config: Config, state: State, name: str, account, counts: di
     return report
 
 
+def websub_status(config: Config, row, now: float) -> dict | None:
+    """The feed's WebSub hub and subscription; None when its document names no hub."""
+    if row is None or not (row.hub or row.sub_hub):
+        return None
+    if not config.bridge.public_url:
+        state, why = "off", "set [bridge] public_url (and http_listen) to take pushes from the hub"
+    elif row.status == "active" and not row.pushing(now):
+        state, why = "lapsed", "the lease ended; renewing"
+    else:
+        state, why = row.status, redact(row.last_error) if row.status == "failed" else None
+    return {"hub": redact(row.sub_hub or row.hub), "state": state, "why": why,
+            "lease_expires": _iso(row.lease_expires_at), "last_push": _iso(row.last_push_at),
+            "ignored_pushes": row.rejected_pushes}
+
+
+def websub_line(websub: dict) -> str:
+    line = (f"    WebSub {websub['hub']}: {websub['state']}; lease until {websub['lease_expires'] or '-'}; "
+            f"last push {websub['last_push'] or 'never'}")
+    if websub["ignored_pushes"]:
+        line += f"; {websub['ignored_pushes']} unsigned or forged push(es) ignored"
+    if websub["state"] != "active":
+        line += "; polling at the normal interval"
+    return line + (f" ({websub['why']})" if websub["why"] else "")
+
+
 def render_status_text(report: dict) -> str:
     from bridge.platforms import platform
 
@@ -170,6 +197,8 @@ def render_status_text(report: dict) -> str:
             lines.append(f"    DELETES HELD: {feed['deletes_warning']}")
         if feed.get("warning"):
             lines.append(f"    NOT POSTED: {feed['warning']}")
+        if feed.get("websub"):
+            lines.append(websub_line(feed["websub"]))
     lines.append("")
     lines.append("ACCOUNTS")
     if not report["accounts"]:

@@ -73,6 +73,7 @@ class FetchResult:
     last_modified: str | None
     content_type: str | None
     max_age: float | None  # Cache-Control max-age, seconds
+    link_header: str | None = None  # the Link header: WebSub's hub and self (bridge/websub/discovery.py)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -372,6 +373,7 @@ class Fetcher:
             last_modified=headers.get("last-modified"),
             content_type=headers.get("content-type"),
             max_age=parse_max_age(headers.get("cache-control")),
+            link_header=", ".join(headers.getall("link", [])) or None,
         )
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: str) -> bytes:

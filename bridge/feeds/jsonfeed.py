@@ -76,7 +76,19 @@ def parse_json_feed(body: bytes, url: str, *, default_language: str | None = Non
         ttl_seconds=None,
         entries=separate_shared_keys(entries),
         bozo=complaint,
+        hub=_websub_hub(data.get("hubs"), url),
+        self_url=_url(data.get("feed_url"), url),
     )
+
+
+def _websub_hub(hubs, base: str) -> str | None:
+    """JSON Feed 1.1 `hubs`: the first of type WebSub (its spelling varies: WebSub, websub)."""
+    for hub in hubs if isinstance(hubs, list) else []:
+        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub":
+            url = _url(hub.get("url"), base)
+            if url:
+                return url
+    return None
 
 
 def _str(value) -> str:

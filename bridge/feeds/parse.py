@@ -284,7 +284,14 @@ class _Mapper:
             ttl_seconds=self._ttl(feed.get("ttl")),
             entries=separate_shared_keys(entries),
             bozo=complaint,
+            hub=self._feed_link(feed, "hub"),
+            self_url=self._feed_link(feed, "self"),
         )
+
+    def _feed_link(self, feed, rel: str) -> str | None:
+        """The feed's own <atom:link rel=...> (Atom, and RSS with the Atom namespace): where WebSub looks."""
+        return next((self.absolute(item.get("href")) for item in feed.get("links") or []
+                     if item.get("rel") == rel and item.get("href")), None)
 
     @staticmethod
     def _ttl(value) -> int | None:

@@ -54,11 +54,14 @@ class DaemonView:
             return collect_status(config, state, now=self.clock())
 
 
-def serve_daemon(access: Access, view: DaemonView) -> WebServer | None:
+def serve_daemon(access: Access, view: DaemonView, routes: Callable[[Router], None] | None = None) -> WebServer | None:
     """Start the daemon's server in its own threads. A port that cannot be had is logged, not fatal: posting
-    matters more than the page, and /healthz missing is what a monitor notices."""
+    matters more than the page, and /healthz missing is what a monitor notices. `routes` adds other features'
+    routes (WebSub callbacks)."""
     router = Router()
     add_daemon_routes(router, view)
+    if routes is not None:
+        routes(router)
     try:
         server = WebServer(access, router).start()
     except OSError as exc:
