@@ -107,3 +107,19 @@ def is_local_host(host: str | None) -> bool:
     if ip is not None:
         return not permitted(ip, False)
     return host in _LOCAL_NAMES or host.endswith(_LOCAL_SUFFIXES) or "." not in host
+
+
+LOCALHOST = "localhost"
+
+
+def is_loopback(host: str) -> bool:
+    """Is this address (a listen host, a request's peer, a redirect URI's host) loopback? An IPv4-mapped IPv6 address counts as its
+    IPv4 address; the wildcards 0.0.0.0 and :: are not loopback (they listen on every interface)."""
+    if host == LOCALHOST:
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])  # a scope id (fe80::1%eth0) is not part of it
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback

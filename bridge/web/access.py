@@ -17,12 +17,12 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
+from bridge.addresses import LOCALHOST, is_loopback
 from bridge.config import Config, Secret, resolve_secret_ref
 from bridge.errors import ConfigError
 
 # The systemd credential found by itself in $CREDENTIALS_DIRECTORY (LoadCredential=http_token:/path).
 TOKEN_CREDENTIAL = "http_token"
-LOCALHOST = "localhost"
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -41,18 +41,6 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ValueError(f"{port_text!r} is not a port number (0 to 65535; 0 picks a free one)")
     return host, int(port_text)
 
-
-def is_loopback(host: str) -> bool:
-    """Is this address (a listen host or a request's peer) loopback? An IPv4-mapped IPv6 address counts as its
-    IPv4 address; the wildcards 0.0.0.0 and :: are not loopback (they listen on every interface)."""
-    if host == LOCALHOST:
-        return True
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])  # a scope id (fe80::1%eth0) is not part of it
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ exit codes are the CLI's: 2 for usage, 1 for a failed exchange.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import click
+
+from bridge.addresses import is_loopback
 
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 WRITE_SCOPES = ("write:statuses", "write:media")
@@ -104,7 +105,7 @@ def instance_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
         raise click.BadParameter(f"{value!r} is not a server address; write it like https://mastodon.social",
                                  param_hint="--instance")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise click.BadParameter(f"{value!r} is plain http: the token would travel unencrypted; use https://",
                                  param_hint="--instance")
     return f"{parts.scheme}://{parts.netloc}"
@@ -249,15 +250,6 @@ def _read_code(prompt: str) -> str:
     if not line:
         raise click.Abort()
     return line.strip()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _systemd_hint(account: str, base: str) -> str:
