@@ -280,10 +280,9 @@ def test_doctor_reports_a_server_dripping_its_answer_and_checks_the_next_account
     assert proxy.dripped == ["GET /api/v2/instance HTTP/1.1"]
     assert took < DRIP_ENDS_AFTER
     slow = next(check for check in checks if check.name == "account slow (mastodon)")
-    assert not slow.ok and slow.detail == (f"{proxy.url} did not answer in time while reading the instance's limits: "
-                                           f"{proxy.url}/api/v2/instance: no complete answer within 2 s (connecting, "
-                                           "headers and body)")
-    assert slow.fix.startswith(f"check that {proxy.url} is up and reachable")
+    # doctor's own words (bridge/explain.py): which kind of failure, and the settings that bound the wait
+    assert not slow.ok and slow.detail.startswith("127.0.0.1 did not answer in time")
+    assert slow.fix.startswith(f"open {proxy.url} in a browser") and "read_timeout or total_timeout" in slow.fix
     assert next(check for check in checks if check.name == "account other (mastodon)").ok
 
 
