@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import click
 
 from bridge.addresses import is_loopback
-from bridge.cli.token_file import write_private
+from bridge.token_file import write_private
 
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 WRITE_SCOPES = ("write:statuses", "write:media")

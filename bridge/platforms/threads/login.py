@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import click
 
-from bridge.cli.token_file import write_private
+from bridge.token_file import write_private
 from bridge.platforms.threads.account import GRAPH_URL
 
 AUTHORIZE_URL = "https://threads.net/oauth/authorize"
