@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import click
 
+from bridge.token_file import write_private
 from bridge.platforms.threads.account import GRAPH_URL
 
 AUTHORIZE_URL = "https://threads.net/oauth/authorize"
@@ -55,7 +56,6 @@ def threads(ctx: click.Context, app_id: str | None, redirect_uri: str | None, li
             write_token: Path | None, print_token: bool, force: bool, account_name: str, graph_url: str | None) -> None:
     """Get a long-lived Threads token for your own Meta app. The app secret comes from the account's app_secret
     (env, file, or the systemd credential NAME-app-secret), else $THREADS_APP_SECRET, else a prompt."""
-    from bridge.platforms.mastodon.login import write_private  # the one 0600 writer (atomic, --force aware)
     from bridge.redact import register_secret
 
     if bool(write_token) == bool(print_token):
