@@ -60,6 +60,7 @@ ones are shown shortened (host + start of path + "…") while the link facet car
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from bridge.linkpreview.model import LinkPreview, Thumbnail
@@ -68,18 +69,15 @@ if TYPE_CHECKING:
     from bridge.render.fit import RenderError
     from bridge.render.post import Card, Post, PostImage, render_post
 
-_LAZY = {"RenderError": "bridge.render.fit", "Card": "bridge.render.post", "Post": "bridge.render.post",
-         "PostImage": "bridge.render.post", "render_post": "bridge.render.post"}
+_HOMES = {"RenderError": "fit", "Card": "post", "Post": "post", "PostImage": "post", "render_post": "post"}
 
 
 def __getattr__(name: str):
     # The HTML converters (bs4, markdownify) and the fitter load when something renders: a platform's limits
-    # (bridge.render.limits, read when the config is) and a poll with nothing to post never need them.
-    if name in _LAZY:
-        from importlib import import_module
-
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'bridge.render' has no attribute {name!r}")
+    # (bridge.render.limits, read with the config) and a pass with nothing to post never need them.
+    if name in _HOMES:
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
