@@ -54,6 +54,8 @@ def test_a_poll_with_nothing_due_or_nothing_new_loads_nothing_for_posting(tmp_pa
     config = tmp_path / "config.toml"
     config.write_text(
         f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\nallow_private_addresses = true\n\n'
+        # An alert destination: each pass looks for problems, and loads Apprise only to tell one.
+        '[alerts]\ndestinations = ["json://127.0.0.1:9/alerts"]\n\n'
         # Accounts on both card-making and card-reading platforms; never contacted: nothing is posted.
         '[accounts.masto]\ntype = "mastodon"\ninstance = "http://127.0.0.1:9"\n'
         'access_token = { env = "BRIDGE_TEST_TOKEN" }\n\n'
