@@ -68,7 +68,11 @@ class Composer:
 
     def compose(self, entry: Entry, settings: PostSettings, platform_name: str, *, feed_title: str = "",
                 server_limits: dict | None = None, account=None) -> dict:
-        preview = self.preview(entry)
+        chosen = platform(platform_name)
+        # The article page is read only for a payload that uses it (a card bridge makes, a picture it attaches):
+        # a server that builds its own card reads the page itself, and the writer's site is spared the request.
+        uses_page = chosen.uses_article_page is not None and chosen.uses_article_page(settings, account)
+        preview = self.preview(entry) if uses_page else None
         try:
             post = render_post(entry, settings, feed_title=feed_title, preview=preview)
         except RenderError as exc:
@@ -76,7 +80,7 @@ class Composer:
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
         inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail, account=account,
                                entry=entry)
-        return platform(platform_name).payload(post, settings, inputs)
+        return chosen.payload(post, settings, inputs)
 
     def preview(self, entry: Entry):
         page = entry.target or entry.link  # a link post's card shows the article it points at

@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
-
-import httpx
+from typing import TYPE_CHECKING, Callable
 
 from bridge import __version__
 from bridge.config import Config
@@ -29,6 +27,9 @@ from bridge.linkpreview.model import LinkPreviewError
 from bridge.logs import log_event
 from bridge.state import State
 from bridge.unexpected import NOT_ISOLATED, unexpected
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("bridge.deletes")
 
@@ -51,11 +52,20 @@ class DeleteFollower:
         self.state = state
         self.target_factory = target_factory  # None: a dry run, nothing is deleted
         self.clock = clock
-        self.client = client or httpx.Client(
-            headers={"User-Agent": config.bridge.user_agent.replace("{version}", __version__)})
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:  # made at the first permalink checked: most passes have none to check
+            import httpx
+
+            self._client = httpx.Client(
+                headers={"User-Agent": self.config.bridge.user_agent.replace("{version}", __version__)})
+        return self._client
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def run(self) -> DeleteReport:
         report = DeleteReport()

@@ -136,6 +136,11 @@ class Platform:
     max_images: int = 0  # the most pictures one post uploads (sizes the daemon's patience with a post)
     # Whether render_limits() reads the server (preview then reads the copy the daemon cached in the state).
     server_limits: bool = False
+    # Whether a payload for these settings and this account (its account_model; None for preview's defaults)
+    # uses the article page that bridge.linkpreview reads (its title, description and picture): a link card
+    # bridge makes itself, a picture it attaches. The page is fetched only for such a payload; a server that
+    # builds its own card from the link (Mastodon's) is left to read the page itself. None: never.
+    uses_article_page: Callable[["PostSettings", "AccountConfig | None"], bool] | None = None
     # A record key chosen once, when a delivery is queued, and stored in deliveries.rkey (Bluesky's TID: the
     # retry identity). None: the platform's retry identity is the Idempotency-Key or the stored payload itself.
     new_record_key: Callable[[float], str] | None = None

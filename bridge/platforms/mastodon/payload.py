@@ -85,6 +85,12 @@ def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits 
     }
 
 
+def uses_article_page(settings: PostSettings, account) -> bool:
+    """Platform.uses_article_page: the server makes the link card from the page itself; bridge reads the page
+    only for the picture it attaches with images = "attach" (the page's own picture comes first)."""
+    return settings.images == "attach"
+
+
 def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
     """Platform.payload: the status parameters on the server whose limits the target read (or defaults)."""
     return mastodon_payload(post, settings, MastodonLimits.from_dict(inputs.server_limits))

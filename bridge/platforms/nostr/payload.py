@@ -20,6 +20,12 @@ def content_limit(server_limits: dict | None) -> int | None:
     return min(lengths) if lengths else None
 
 
+def uses_article_page(settings: PostSettings, account) -> bool:
+    """Platform.uses_article_page: only the long-form article names a picture (its `image` tag, the page's own
+    first); a note is text and links."""
+    return bool(getattr(account, "long_form", False)) and settings.images != "none"
+
+
 def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
     """The note, and with long_form the article, unsigned: signing is the target's, at the moment of posting."""
     entry = inputs.entry
