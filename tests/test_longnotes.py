@@ -4,6 +4,7 @@ config's opt-in. The posting itself, on the Mastodon fake and the real PDS, with
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -203,3 +204,28 @@ def test_platforms_without_threads_of_notes_refuse_the_option(platform_name):
         config(platform_name, thread_long_notes=True, **extra)
     assert "thread_long_notes cannot apply to" in str(error.value)
     assert "remove it" in str(error.value)
+
+
+def test_preview_shows_every_part_of_the_thread(tmp_path):
+    from click.testing import CliRunner
+
+    from bridge.cli import cli
+    from tests.test_pipeline import rss
+
+    text = " ".join(f"Sentence {n}: {SENTENCE[5:].strip()}" for n in range(1, 15))
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss([{"guid": "note", "link": LINK, "title": "", "description": f"&lt;p&gt;{text}&lt;/p&gt;"}]))
+    config = tmp_path / "config.toml"
+    config.write_text('[accounts.masto]\ntype = "mastodon"\ninstance = "https://social.example"\n'
+                      'access_token = { env = "NONE" }\nthread_long_notes = true\nthread_numbering = true\n'
+                      f'[[feeds]]\nname = "blog"\nurl = "https://blog.example/feed"\naccounts = ["masto"]\n')
+    env = {"BRIDGE_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
+           "CONFIGURATION_DIRECTORY": None, "STATE_DIRECTORY": None}
+    result = CliRunner().invoke(cli, ["--config", str(config), "preview", "--file", str(feed), "--account", "masto",
+                                      "--no-fetch"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "--- reply 2 ---" in result.output and "reply 2: " in result.output
+    as_json = CliRunner().invoke(cli, ["--config", str(config), "preview", "--file", str(feed), "--account", "masto",
+                                       "--no-fetch", "--json"], env=env)
+    [item] = json.loads(as_json.output)
+    assert len(item["payload"][REPLIES]) >= 2

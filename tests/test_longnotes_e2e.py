@@ -4,6 +4,7 @@ again: resumed, no part twice; deleted with the blog: every part gone; edited: t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -89,12 +90,15 @@ def test_a_long_note_becomes_a_thread_of_replies_on_mastodon(masto):
     assert len(thread(masto)) == len(statuses)
 
 
-@pytest.mark.parametrize("point", ["thread-part-2-sent", "thread-part-2-saved"])
-def test_killed_after_the_second_part_the_thread_resumes_and_no_part_is_posted_twice(masto, point):
+CRASHES = [("thread-part-2-sent", 2), ("thread-part-2-saved", 2), ("thread-part-1-sent", 1)]  # (point, parts out)
+
+
+@pytest.mark.parametrize("point, made", CRASHES)
+def test_killed_after_the_second_part_the_thread_resumes_and_no_part_is_posted_twice(masto, point, made):
     feed(masto.server, note=sentences(14))
     killed = masto.bridge("poll", "--feed", "blog", BRIDGE_TEST_CRASH_AT=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert len(thread(masto)) == 2  # the first two parts are out
+    assert len(thread(masto)) == made
     resumed = masto.bridge("poll", "--feed", "blog")
     assert resumed.returncode == 0, resumed.stderr
     statuses = thread(masto)
@@ -102,6 +106,20 @@ def test_killed_after_the_second_part_the_thread_resumes_and_no_part_is_posted_t
     assert_chain(statuses)
     creates = masto.mastodon.requests("status_create")
     assert len({request["headers"].get("idempotency-key") for request in creates}) == len(statuses)
+
+
+def test_a_token_that_may_read_finds_the_part_a_crash_left_unsaved_and_sends_nothing_again(masto):
+    reader = dataclasses.replace(masto, token=masto.mastodon.add_account(
+        "reader", ["write:statuses", "write:media", "read:accounts", "read:statuses"]))
+    feed(reader.server, note=sentences(14))
+    killed = reader.bridge("poll", "--feed", "blog", BRIDGE_TEST_CRASH_AT="thread-part-2-sent")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = reader.bridge("poll", "--feed", "blog")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "part 2 of the thread of" in resumed.stderr and "was already posted" in resumed.stderr
+    statuses = reader.mastodon.statuses("reader")
+    assert_chain(statuses)
+    assert len(reader.mastodon.requests("status_create")) == len(statuses)  # looked for, not sent again
 
 
 def test_a_deleted_note_loses_every_part_of_its_thread(masto):
@@ -180,13 +198,13 @@ def test_a_long_note_becomes_a_thread_on_the_real_pds(tmp_path, feed_server, pds
     assert thread_view.status_code == 200
 
 
-@pytest.mark.parametrize("point", ["thread-part-2-sent", "thread-part-2-saved"])
-def test_killed_after_the_second_part_the_pds_thread_resumes_once(tmp_path, feed_server, pds, point):
-    account, run = bluesky_blog(tmp_path, feed_server, pds, f"resume{point[-4:]}")
+@pytest.mark.parametrize("point, made", CRASHES)
+def test_killed_after_the_second_part_the_pds_thread_resumes_once(tmp_path, feed_server, pds, point, made):
+    account, run = bluesky_blog(tmp_path, feed_server, pds, f"resume{CRASHES.index((point, made))}")
     feed(feed_server, note=sentences(8))
     killed = run("poll", "--feed", "blog", BRIDGE_TEST_CRASH_AT=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert len(list_posts(pds, account.did)) == 2
+    assert len(list_posts(pds, account.did)) == made
     resumed = run("poll", "--feed", "blog")
     assert resumed.returncode == 0, resumed.stderr
     records = bluesky_thread(pds, account.did)
