@@ -13,6 +13,8 @@ and a digest of what was sent), before the next is sent, so that:
 - The first post refused as too long is rendered again strictly by the engine, as a single post is (nothing of the
   thread exists yet); a reply refused so fails the delivery, its earlier parts kept (`bridge retry` goes on there).
 - Deleting a thread (bridge/deletes.py) deletes its replies, last first, then the first post.
+- The way back (bridge/reactions) reads the first post's replies: the thread's own replies are left out, and what
+  answers one of them counts as an answer to the post (without_own_parts).
 - An edit (edit_on_update) edits, in place, each part whose text changed when the new text splits into as many
   parts; otherwise the thread stays as it is, and the log says why (parts cannot be added in the middle).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from bridge.errors import PermanentPublishError, TooLong
@@ -88,6 +91,19 @@ def _send(target: Target, row: DeliveryRow, part: dict, index: int, root: dict |
     except TooLong as refusal:  # the parts before it are out: the thread cannot be rendered again as a whole
         raise PermanentPublishError(f"part {index + 1} of the thread was refused as too long ({refusal}); the parts "
                                     f"before it are posted, and `bridge retry` goes on from it") from None
+
+
+def without_own_parts(thread, part_ids: set[str]):
+    """A long note's reactions (a bridge.reactions.model.Thread read from its first post) without the thread's own
+    replies, which are the writer's text, not comments: what answers one of them answers the post."""
+    if not part_ids:
+        return thread
+    replies = [replace(reply, parent_id=thread.root_id) if reply.parent_id in part_ids else reply
+               for reply in thread.replies if reply.remote_id not in part_ids]
+    # the platforms count a post's direct replies: the thread's second part is one of them
+    own = sum(1 for reply in thread.replies if reply.remote_id in part_ids and reply.parent_id == thread.root_id)
+    counts = replace(thread.counts, replies=max(thread.counts.replies - own, 0))
+    return replace(thread, replies=replies, counts=counts)
 
 
 def edit_thread(state: State, target: Target, row: DeliveryRow, payload: dict, clock: Callable[[], float]) -> Published | None:

@@ -229,3 +229,18 @@ def test_preview_shows_every_part_of_the_thread(tmp_path):
                                        "--no-fetch", "--json"], env=env)
     [item] = json.loads(as_json.output)
     assert len(item["payload"][REPLIES]) >= 2
+
+
+def test_the_way_back_leaves_the_threads_own_replies_out_and_lifts_answers_to_them():
+    from bridge.notethreads import without_own_parts
+    from bridge.reactions.model import Author, Counts, Reply, Thread
+
+    def reply(remote_id: str, parent: str, handle: str) -> Reply:
+        return Reply("mastodon", remote_id, None, Author(handle), "2026-12-01T12:00:00Z", parent, text=remote_id)
+
+    read = Thread("root", None, Counts(replies=2), [reply("part2", "root", "me@x"), reply("part3", "part2", "me@x"),
+                                                    reply("hello", "part3", "ann@y"), reply("hi", "root", "bo@z")])
+    shown = without_own_parts(read, {"part2", "part3"})
+    assert [(r.remote_id, r.parent_id) for r in shown.replies] == [("hello", "root"), ("hi", "root")]
+    assert shown.counts.replies == 1
+    assert without_own_parts(read, set()) is read

@@ -151,6 +151,18 @@ def test_an_edited_note_edits_only_the_part_that_changed(masto):
     assert len(masto.mastodon.requests("status_edit")) == 1
 
 
+def test_a_short_note_that_grows_long_stays_one_post_when_edited(masto):
+    feed(masto.server, note=sentences(2))
+    assert masto.bridge("poll", "--feed", "blog").returncode == 0
+    [before] = thread(masto)
+    feed(masto.server, note=sentences(14))
+    done = masto.bridge("poll", "--feed", "blog")
+    assert done.returncode == 0, done.stderr
+    [after] = thread(masto)  # edited in place; no replies follow an edit
+    assert after["id"] == before["id"] and after["text"] != before["text"] and "Sentence 3 " in after["text"]
+    assert len(after["text"]) <= 500
+
+
 # --- the real PDS -------------------------------------------------------------------------------------------------
 
 
