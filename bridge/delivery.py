@@ -11,6 +11,8 @@
   have been lost, also across `bridge retry`), has an unknown outcome: the target's find_existing() decides
   whether the post exists before any new attempt. When it cannot tell (OutcomeUnknown) the row waits as
   `unknown` -- looked at again hourly -- rather than risk a second post; `bridge retry --force` sends it.
+- A long note may go out as a thread (bridge/notethreads.py): one row, its parts sent and saved one by one, a crash
+  resuming from the first part not saved (each part's own retry identity; the part in doubt looked for first).
 - A post the server refuses as too long (TooLong) is rendered once more with the server's limits read anew and
   the strictest counting (payload_builder(..., strict=True)) and sent; only then does it fail.
 - Flood control: at most posts_per_hour and posts_per_day per account, and at least 3600/posts_per_hour
@@ -292,7 +294,8 @@ class Deliverer:
     def _publish(self, target: Target, row: DeliveryRow, payload: dict, uncertain: bool) -> Published:
         """One post, or a long note's thread part by part (`uncertain`: an earlier attempt may have sent a part)."""
         if threaded(payload):
-            return publish_thread(self.state, target, row, payload, uncertain=uncertain, clock=self.clock)
+            return publish_thread(self.state, target, row, payload, uncertain=uncertain, clock=self.clock,
+                                  on_progress=self.on_progress)
         return target.publish(row, payload)
 
     def _build_payload(self, row: DeliveryRow, target: Target, *, strict: bool = False) -> dict:

@@ -56,9 +56,10 @@ def outcome_uncertain(row: DeliveryRow) -> bool:
 
 
 def publish_thread(state: State, target: Target, row: DeliveryRow, payload: dict, *, uncertain: bool,
-                   clock: Callable[[], float]) -> Published:
+                   clock: Callable[[], float], on_progress: Callable[[], None] = lambda: None) -> Published:
     """Send the parts not made yet, in order, saving each; returns the first post. `uncertain`: the first part not
-    saved may have been sent by an earlier attempt (outcome_uncertain of the row as it was before this attempt)."""
+    saved may have been sent by an earlier attempt (outcome_uncertain of the row as it was before this attempt).
+    `on_progress` is told after each part (a long thread is many requests: the daemon's watchdog must see it move)."""
     made = {part["part"]: part for part in state.thread_parts(row.id)}
     parts = [first_post(payload), *payload[REPLIES]]
     for index, part in enumerate(parts):
@@ -79,6 +80,7 @@ def publish_thread(state: State, target: Target, row: DeliveryRow, payload: dict
                                digest=digest(part), now=clock())
         made[index] = {"part": index, "remote_id": found.remote_id, "url": found.url, "cid": found.cid}
         crash_point(f"thread-part-{index + 1}-saved")
+        on_progress()
     root = made[0]
     return Published(remote_id=root["remote_id"], url=root["url"], cid=root["cid"])
 
