@@ -166,11 +166,12 @@ def test_a_short_note_that_grows_long_stays_one_post_when_edited(masto):
 # --- the real PDS -------------------------------------------------------------------------------------------------
 
 
-def bluesky_blog(tmp_path, feed_server, pds, name: str):
+def bluesky_blog(tmp_path, feed_server, pds, name: str, *, follow_deletes: bool = False):
     account = pds.create_account(name)
     config = write_blog_config(tmp_path, feed_server, "sky", f'type = "bluesky"\nhandle = "{account.handle}"\n'
                                f'service = "{pds.url}"\napp_password = {{ env = "BRIDGE_TEST_SKY" }}\n'
-                               "posts_per_hour = 3600\nthread_long_notes = true")
+                               f"posts_per_hour = 3600\nthread_long_notes = true\nfollow_deletes = {str(follow_deletes).lower()}",
+                               f'delete_recheck = "{RECHECK:g}s"')
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess:
         return run_bridge(config, feed_server, *args, BRIDGE_TEST_SKY=account.app_password, **env)
@@ -225,3 +226,18 @@ def test_killed_after_the_second_part_the_pds_thread_resumes_once(tmp_path, feed
     with State.open_readonly(tmp_path / "state.sqlite3") as state:
         [row] = [row for row in state.deliveries() if row.entry_key == "note"]
         assert row.state == "posted" and json.dumps(row.payload).count('"rkey"') == len(records) - 1
+
+
+def test_a_deleted_note_loses_every_part_of_its_thread_on_the_real_pds(tmp_path, feed_server, pds):
+    account, run = bluesky_blog(tmp_path, feed_server, pds, "gonenote", follow_deletes=True)
+    feed(feed_server, note=sentences(8))
+    assert run("poll", "--feed", "blog").returncode == 0
+    assert len(list_posts(pds, account.did)) >= 3
+    feed_server.gone("/posts/1")
+    feed(feed_server, note=None)
+    assert run("poll", "--feed", "blog").returncode == 0
+    time.sleep(RECHECK + 0.1)
+    done = run("poll", "--feed", "blog")
+    assert done.returncode == 0, done.stderr
+    assert "deleted sky: " in done.stdout
+    assert list_posts(pds, account.did) == []
