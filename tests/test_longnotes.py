@@ -197,13 +197,31 @@ def test_the_options_are_off_by_default_and_checked():
     assert error.value.key == "accounts.acct.thread_max_parts" and "from 2 to 25" in str(error.value)
 
 
-@pytest.mark.parametrize("platform_name", ["nostr", "threads"])
-def test_platforms_without_threads_of_notes_refuse_the_option(platform_name):
-    extra = {"relays": ["wss://relay.example"]} if platform_name == "nostr" else {}
+def test_threads_accounts_refuse_the_option():
     with pytest.raises(ConfigError) as error:
-        config(platform_name, thread_long_notes=True, **extra)
-    assert "thread_long_notes cannot apply to" in str(error.value)
+        config("threads", thread_long_notes=True)
+    assert "thread_long_notes cannot apply to Threads accounts yet" in str(error.value)
     assert "remove it" in str(error.value)
+
+
+# --- Nostr -------------------------------------------------------------------------------------------------------
+
+
+def test_a_long_note_becomes_a_nostr_thread_of_notes_marked_as_replies():
+    from bridge.platforms.nostr.events import THREAD_REPLY
+
+    entry = note(40)
+    result = payload(entry, "nostr", relays=["wss://relay.example"], thread_long_notes=True, long_form=True)
+    root, *rest = result["events"]
+    replies = [event for event in rest if event.get(THREAD_REPLY)]
+    assert len(replies) >= 2 and rest[-1]["kind"] == 30023  # the article stays last
+    assert LINK in root["content"] and all(LINK not in reply["content"] for reply in replies)
+    assert all(graphemes.count(event["content"]) <= 800 for event in [root, *replies])
+    body = [root["content"].split("\n\n" + LINK)[0], *(reply["content"] for reply in replies)]
+    assert words(" ".join(body)) == words(note_text(entry))
+    assert REPLIES not in result  # Nostr signs and sends the whole thread as one set of events
+    single = payload(note(3), "nostr", relays=["wss://relay.example"], thread_long_notes=True)
+    assert len(single["events"]) == 1
 
 
 def test_preview_shows_every_part_of_the_thread(tmp_path):

@@ -241,3 +241,39 @@ def test_a_deleted_note_loses_every_part_of_its_thread_on_the_real_pds(tmp_path,
     assert done.returncode == 0, done.stderr
     assert "deleted sky: " in done.stdout
     assert list_posts(pds, account.did) == []
+
+
+# --- a real Nostr relay -------------------------------------------------------------------------------------------
+
+
+def test_a_long_note_becomes_a_nip10_thread_on_the_relay_once_even_after_a_crash(tmp_path, feed_server, nostr_relay,
+                                                                                   monkeypatch):
+    import nostr_sdk
+
+    from tests.test_nostr import Writer
+
+    writer = Writer(tmp_path, feed_server, [nostr_relay.url], thread_long_notes=True, thread_numbering=True)
+    feed_server.route("/feed", rss([{"guid": "article", "link": f"{BLOG}/posts/0", "title": "An article", "date": START}]))
+    assert writer.poll().returncode == 0  # baseline
+    note = sentences(16)
+    feed_server.route("/feed", rss([
+        {"guid": "note", "link": f"{BLOG}/posts/1", "title": "", "date": START + timedelta(hours=1),
+         "description": html.escape(f"<p>{' '.join(note)}</p>")},
+        {"guid": "article", "link": f"{BLOG}/posts/0", "title": "An article", "date": START}]))
+    monkeypatch.setenv("BRIDGE_TEST_CRASH_AT", "after-remote-post")  # every part out, `posted` not yet saved
+    killed = writer.poll()
+    monkeypatch.delenv("BRIDGE_TEST_CRASH_AT")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    again = writer.poll()
+    assert again.returncode == 0, again.stderr
+    notes = sorted(nostr_relay.events(kinds=[1], authors=[writer.pubkey]), key=lambda event: event["created_at"])
+    root, replies = notes[0], notes[1:]
+    assert len(replies) >= 1 and f"{BLOG}/posts/1" in root["content"]
+    assert all(nostr_sdk.Event.from_json(json.dumps(event)).verify() for event in notes)
+    for parent, reply in zip(notes, replies):
+        e_tags = [tag for tag in reply["tags"] if tag[0] == "e"]
+        expected = [["e", root["id"], "", "root"]] + ([["e", parent["id"], "", "reply"]] if parent is not root else [])
+        assert e_tags == expected
+        assert ["p", writer.pubkey] in reply["tags"]
+    total = len(notes)
+    assert [f"({n}/{total})" in event["content"] for n, event in enumerate(notes, start=1)] == [True] * total

@@ -178,8 +178,10 @@ class Platform:
     # The credential the gatherer reads with, from the state, the account's name and the configured one: for a
     # platform that keeps a newer credential than the config's (Threads' daily refreshed token). None: the config's.
     reactions_credential: Callable[["State", str, "Secret"], "Secret"] | None = None
-    # Threads for long notes (docs/threads-for-notes.md): its payload may carry a thread (bridge/notethreads.py) and
-    # its target has publish_reply, find_reply, delete_reply and edit_reply. False: a long note is one fitted post.
+    # Threads for long notes (docs/threads-for-notes.md): its payload may carry a thread, either under "thread" for
+    # the engine to post part by part (bridge/notethreads.py; its target then has publish_reply, find_reply,
+    # delete_reply and edit_reply) or in its own form when its target makes a thread exactly once by itself (Nostr
+    # signs and stores every part before sending any). False: a long note is one fitted post.
     long_note_threads: bool = False
     # Top-level commands of the platform's own (`bridge attribution` for Mastodon), each given by a function.
     commands: tuple[Callable[[], "click.Command"], ...] = ()
