@@ -57,9 +57,12 @@ class Composer:
         feed_name, entry, _ = self.state.get_entry(delivery.entry_id)
         feed_row = self.state.get_feed(feed_name)
         _, settings = self.settings_for(feed_name, delivery.account)
+        account = self.config.accounts.get(delivery.account)
+        if account is not None and delivery.kind == "update" and not self.state.thread_parts(delivery.id):
+            # an edit of a single post stays one post: a thread's replies cannot follow an edit
+            account = account.model_copy(update={"thread_long_notes": False})
         payload = self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
-                               server_limits=target.render_limits(strict=strict),
-                               account=self.config.accounts.get(delivery.account))
+                               server_limits=target.render_limits(strict=strict), account=account)
         seal = getattr(target, "seal_payload", None)  # only where the credential finishes it (Nostr signs)
         if seal is not None:
             payload = seal(payload)

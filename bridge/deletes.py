@@ -8,6 +8,8 @@ permalink is asked, redirects not followed:
 - 2xx: the page is still there (the feed only dropped it); kept;
 - anything else (5xx, no answer): asked again later; nothing is decided on it.
 
+A long note posted as a thread (bridge/notethreads.py) loses its replies, last first, then its first post.
+
 A crash during deletion resumes: the entry stays `deleting` until every post is gone, and deleting a post that is
 already gone counts as done (each target treats "not found" as deleted).
 """
@@ -135,6 +137,8 @@ class DeleteFollower:
                 delete = getattr(target, "delete", None)
                 if delete is None:
                     raise PublishError(f"bridge cannot delete posts on {target.platform} yet")
+                for part in reversed(self.state.thread_parts(row.id)[1:]):  # a long note's thread: replies first
+                    target.delete_reply(row, part)
                 delete(row)
                 crash_point("after-remote-delete")
             except NOT_ISOLATED:

@@ -35,5 +35,6 @@ PLATFORM = Platform(
     new_record_key=ids.new_tid,  # the record key (rkey), chosen once when the delivery is queued
     status=lambda name, account, info: {"handle": account.handle},
     credential_check=lazy(f"{HERE}.doctor", "credential_check"),
+    long_note_threads=True,
     reactions=lazy(f"{HERE}.reactions", "gather"),
 )

@@ -42,6 +42,7 @@ PLATFORM = Platform(
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     login=lazy(f"{HERE}.login", "command"),
+    long_note_threads=True,
     reactions=lazy(f"{HERE}.reactions", "gather"),
     commands=(lazy(f"{HERE}.attribution_cmd", "command"),),
 )

@@ -37,4 +37,5 @@ PLATFORM = Platform(
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     reactions=lazy(f"{HERE}.reactions", "gather"),  # replies, reactions, reposts read back from the relays
+    long_note_threads=True,  # the thread's notes are signed and stored together (target.py): one set of events
 )
