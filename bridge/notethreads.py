@@ -30,7 +30,7 @@ from typing import Callable
 from bridge.errors import PermanentPublishError, TooLong
 from bridge.faults import crash_point
 from bridge.platforms.base import Published, Target
-from bridge.render.longnote import REPLIES
+from bridge.render import REPLIES
 from bridge.state import DeliveryRow, State
 
 log = logging.getLogger("bridge.deliver")

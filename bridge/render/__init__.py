@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from bridge.render.fit import RenderError
     from bridge.render.post import Card, Post, PostImage, render_post
 
+REPLIES = "thread"  # a payload's key for a long note's replies after its first part (bridge/render/longnote.py)
+
 _HOMES = {"RenderError": "fit", "Card": "post", "Post": "post", "PostImage": "post", "render_post": "post"}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bridge.model import Entry
-from bridge.render import graphemes
+from bridge.render import REPLIES, graphemes  # noqa: F401  (REPLIES: the payloads read it from here)
 from bridge.render.fit import (
     ELLIPSIS,
     Fitter,
@@ -37,7 +37,6 @@ from bridge.render.photos import drop_reblog_handles
 from bridge.render.text import html_to_text
 
 Fits = Callable[[str], bool]
-REPLIES = "thread"  # a payload's key for a thread's replies, after its first part (the payload itself)
 
 
 def thread_text(post, account, entry: Entry | None) -> str | None:

@@ -58,7 +58,7 @@ from bridge.errors import AuthError, PermanentPublishError, RateLimited, Transie
 from bridge.faults import crash_point
 from bridge.platforms.bluesky.payload import rfc3339
 from bridge.platforms.bluesky.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_IMAGES_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
-from bridge.render.longnote import REPLIES
+from bridge.render import REPLIES
 from bridge.state import DeliveryRow, State
 from bridge.platforms.base import Published, TargetContext
 
