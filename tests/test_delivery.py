@@ -11,7 +11,6 @@ from bridge.config import parse_config
 from bridge.delivery import Deliverer
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TooLong, TransientPublishError
 from bridge.model import Entry
-from bridge.state import State
 from tests.fake_target import FakeTarget
 
 
