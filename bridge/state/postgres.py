@@ -257,6 +257,8 @@ def _describe_error(url: str, exc: psycopg.Error) -> str:
     if "password" in said or "authentication" in said:
         return (f"PostgreSQL at {where} refused the login ({said}); check the user and password of "
                 "[bridge] database (docs/postgresql.md)")
+    if "invalid" in said and "connection" in said:  # libpq refused a setting before connecting
+        return f"[bridge] database has a setting PostgreSQL's client refuses ({said}); {URL_FIX}"
     if "does not exist" in said:
         return f"PostgreSQL at {where}: {said}; create it (createdb -O USER DBNAME, docs/postgresql.md)"
     return (f"cannot use PostgreSQL at {where} ({said}); check that the server is up and reachable from here "
