@@ -194,6 +194,18 @@ CREATE TABLE websub (
     last_error TEXT
 );
 """),
+    ("0010_longnotes", """
+CREATE TABLE thread_parts (
+    delivery_id BIGINT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+    part INTEGER NOT NULL,
+    remote_id TEXT NOT NULL,
+    url TEXT,
+    cid TEXT,
+    digest TEXT NOT NULL,
+    posted_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (delivery_id, part)
+);
+"""),
 ]
 
 
