@@ -1,11 +1,11 @@
 """The fast path of HTML -> text (bridge/render/text.py) for the HTML most feeds carry: ordinary prose markup.
 
 bs4 builds a tree of rich objects and markdownify walks it with many generic look-ups: most of a render's cost.
-For ordinary markup (the tags in PROSE_TAGS, properly nested, no scripts, tables, code blocks or embeds, no
-deeper than text.MAX_NESTING) this module builds a plain tree from the same tokenizer events bs4 sees (bs4's own
-html.parser subclass, so entities and attributes are read exactly as bs4 reads them), removes the same clutter
-and writes the same text as our markdownify converter would, rule for rule. Anything else returns None and takes
-the bs4 path. tests/test_render_fasthtml.py holds both paths to the same output on the corpus and on crafted
+This module builds a plain tree from the same tokenizer events bs4 sees (bs4's own html.parser subclass, so
+entities and attributes are read exactly as bs4 reads them, and tags are opened and closed by bs4's rules),
+removes the same clutter and writes the same text as our markdownify converter would, rule for rule. Markup it
+has no rule for (a doctype or CDATA section, <template>, <textarea>, ruby text, a table cell outside a table,
+nesting deeper than text.MAX_NESTING) returns None or raises Unusual, and takes the bs4 path. tests/test_render_fasthtml.py holds both paths to the same output on the corpus and on crafted
 markup; bench/render_check.py compares every corpus payload before and after.
 """
 
@@ -13,32 +13,23 @@ from __future__ import annotations
 
 import re
 
-from bs4.builder._htmlparser import BeautifulSoupHTMLParser
+from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
 from markdownify import MarkdownConverter, re_all_whitespace, re_extract_newlines, re_html_heading, re_line_with_content
 
-# Tags the fast path knows exactly how bs4 + our converter treat. Others (script, style, pre, table, iframe,
-# video, forms, ...) take the bs4 path.
-INLINE_TAGS = frozenset(
-    "a img b strong em i u del s sub sup small mark code kbd samp var abbr cite q span font time ins br".split()
-)
-PROSE_TAGS = INLINE_TAGS | frozenset(
-    "p div article section blockquote figure figcaption picture source ul ol li h1 h2 h3 h4 h5 h6 dl dt dd hr".split()
-)
-# Blocks text.py replaces by a break mark (or, for an embed with readable fallback text, keeps as a div), and the
-# tags that live inside them. Left anywhere else after that (a <td> outside a table), they take the bs4 path.
-BLOCK_TAGS = frozenset(
-    "pre table thead tbody tfoot tr td th caption colgroup col iframe video audio object embed param track".split()
-)
 # Dropped with their content; bs4 keeps their text out of get_text() (its Script and Stylesheet strings).
 HIDDEN_TEXT_TAGS = frozenset(("script", "style"))
-# bs4's html.parser builder closes these at once (HTMLTreeBuilder.empty_element_tags, those among ours).
-_VOID = frozenset(("img", "br", "hr", "source", "col", "embed", "param", "track"))
+_VOID = frozenset(HTMLParserTreeBuilder().empty_element_tags)  # <br>, <img>, <input>, <meta>...
+# Tags whose text bs4 keeps in other string classes or whitespace rules than the ones followed here.
+_SPECIAL = frozenset(("template", "rt", "rp", "textarea"))
 _ASCII_SPACES = "\x20\x0a\x09\x0c\x0d"  # BeautifulSoup.ASCII_SPACES
 _NON_WHITESPACE = re.compile(r"\S+")  # bs4 splits the class attribute with it (cdata_list_attributes)
 _BLOCK_INSIDE = frozenset(
     ("p", "blockquote", "article", "div", "section", "ol", "ul", "li", "dl", "dt", "dd", "table", "thead", "tbody",
      "tfoot", "tr", "td", "th")
 )  # fmt: skip
+
+
+_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 
 
 class Unusual(Exception):
@@ -106,7 +97,7 @@ class _Builder:
 
     def handle_starttag(self, name, namespace, nsprefix, attrs, sourceline=None, sourcepos=None):
         self.endData()
-        if name not in PROSE_TAGS and name not in BLOCK_TAGS and name not in HIDDEN_TEXT_TAGS:
+        if name in _SPECIAL:
             raise Unusual(name)
         if "class" in attrs:
             attrs["class"] = _NON_WHITESPACE.findall(attrs["class"])
@@ -118,16 +109,26 @@ class _Builder:
         self.in_hidden += name in HIDDEN_TEXT_TAGS
         if self.depth >= self.max_depth:
             raise Unusual("deep")  # text._flatten_deep_tags would rewrite it
-        return _Void if name in _VOID else _Open  # the parser ends a void tag at once, as bs4's does
+        # bs4's parser ends a void tag (<br>, <img>, <input>...) at once, and ignores its end tag if one follows
+        return _Void if name in _VOID else _Open
 
     def handle_endtag(self, name, nsprefix=None):
+        """Close the nearest open tag of that name and every tag opened inside it; none open: ignore it (bs4's
+        BeautifulSoup._popToTag)."""
         self.endData()
-        if self.current.name != name:
-            raise Unusual("misnested")  # bs4 pops to the nearest open tag of that name, or ignores the end tag
-        self.in_pre -= name == "pre"
-        self.in_hidden -= name in HIDDEN_TEXT_TAGS
-        self.current = self.current.parent
-        self.depth -= 1
+        open_tag = self.current
+        while open_tag is not self.root and open_tag.name != name:
+            open_tag = open_tag.parent
+        if open_tag is self.root:
+            return
+        while True:
+            closing = self.current
+            self.in_pre -= closing.name == "pre"
+            self.in_hidden -= closing.name in HIDDEN_TEXT_TAGS
+            self.current = closing.parent
+            self.depth -= 1
+            if closing is open_tag:
+                return
 
     def handle_data(self, data):
         self.data.append(data)
@@ -237,9 +238,10 @@ class _Converter:
         for name in ("b", "strong", "em", "i", "u", "del", "s", "sub", "sup", "small", "mark", "code", "kbd", "samp",
                      "var", "abbr", "cite"):
             self.functions[name] = md._keep_text
+        self.plain_names: dict[str, bool] = {}
 
     def tag(self, node: Node, parent_tags: frozenset) -> str:
-        if node.name not in PROSE_TAGS and parent_tags:
+        if node.name not in self.functions and not self.plain(node.name):
             raise Unusual(node.name)  # a table cell outside any table: markdownify's rules for it are not here
         children = node.children
         remove_inside = _removes_whitespace_inside(node)
@@ -279,6 +281,13 @@ class _Converter:
         if function is None and re_html_heading.match(node.name) is not None:
             return self.md.convert_hN(int(node.name[1:]), node, text, parent_tags)
         return function(node, text, parent_tags=parent_tags) if function is not None else text
+
+    def plain(self, name: str) -> bool:
+        """A tag markdownify has no conversion for (span, font, time, ...): its text as it is; or a heading."""
+        known = self.plain_names.get(name)
+        if known is None:
+            known = self.plain_names[name] = name in _HEADINGS or self.md.get_conv_fn(name) is None
+        return known
 
     @staticmethod
     def text(string: str, parent: Node, previous, following) -> str:

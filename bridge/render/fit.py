@@ -46,6 +46,7 @@ _NOT_A_SENTENCE_END = regex.compile(
 )
 # The last non-word character before a position, found by searching backwards from it (regex's (?r)).
 _LAST_NON_WORD = regex.compile(r"(?r)\W")
+_NON_SPACE_RUN = re.compile(r"\S+")
 _SPACE_AFTER_TEXT = re.compile(r"(?<=\S)\s")  # re's \s is exactly str.isspace (regex's is not: \x1c-\x1f)
 _CLOSING = ".!?…。！？｡؟۔।\"'”’»)]」』）"
 _LIST_ITEM = regex.compile(r"^(?:[•\-*–]|\d{1,3}[.)])\s")
@@ -310,20 +311,36 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
     if graphemes.simple(text) and not _NO_SPACE_SCRIPT.search(text):
         # one cluster per character and no script without spaces: the positions are where a space follows text
         positions = [m.start() for m in _SPACE_AFTER_TEXT.finditer(text) if m.start() not in blocked]
-    else:
-        positions = []
-        offset = 0
-        previous = ""
-        for cluster in graphemes.graphemes(text):
-            if offset and offset not in blocked:
-                if cluster.isspace() and not previous.isspace():
-                    positions.append(offset)
-                elif _NO_SPACE_SCRIPT.match(previous) or _NO_SPACE_SCRIPT.match(cluster):
-                    positions.append(offset)
-            previous = cluster
-            offset += len(cluster)
+        return _phrase_ends(text, positions) or positions
+    positions = []
+    offset = 0
+    previous = ""
+    for cluster in graphemes.graphemes(text):
+        if offset and offset not in blocked:
+            if cluster.isspace() and not previous.isspace():
+                positions.append(offset)
+            elif _NO_SPACE_SCRIPT.match(previous) or _NO_SPACE_SCRIPT.match(cluster):
+                positions.append(offset)
+        previous = cluster
+        offset += len(cluster)
     phrase_ends = [position for position in positions if not ends_on_function_word(text, position)]
     return phrase_ends or positions
+
+
+def _phrase_ends(text: str, positions: list[int]) -> list[int]:
+    """The positions (each just after a run of non-space characters) where ends_on_function_word is False, read
+    from the runs themselves: the run ending at a position is the word unless it ends on a joiner."""
+    runs = {match.end(): match.group() for match in _NON_SPACE_RUN.finditer(text)}
+    kept = []
+    for position in positions:
+        word = runs[position]
+        if word[-1] in _TRAILING_JOINERS:
+            function_word = ends_on_function_word(text, position)  # the cut reaches back past the joiners
+        else:
+            function_word = word[-1].isalpha() and word.lstrip(_WORD_EDGE).casefold() in FUNCTION_WORDS
+        if not function_word:
+            kept.append(position)
+    return kept
 
 
 def without_dangling_words(text: str) -> str:
