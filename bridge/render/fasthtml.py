@@ -5,8 +5,9 @@ This module builds a plain tree from the same tokenizer events bs4 sees (bs4's o
 entities and attributes are read exactly as bs4 reads them, and tags are opened and closed by bs4's rules),
 removes the same clutter and writes the same text as our markdownify converter would, rule for rule. Markup it
 has no rule for (a doctype or CDATA section, <template>, <textarea>, ruby text, a table cell outside a table,
-nesting deeper than text.MAX_NESTING) returns None or raises Unusual, and takes the bs4 path. tests/test_render_fasthtml.py holds both paths to the same output on the corpus and on crafted
-markup; bench/render_check.py compares every corpus payload before and after.
+nesting deeper than text.MAX_NESTING) returns None or raises Unusual, and takes the bs4 path.
+tests/test_render_fasthtml.py holds both paths to the same output on the corpus and on crafted markup;
+bench/render_check.py compares every corpus payload before and after.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ _BLOCK_INSIDE = frozenset(
     ("p", "blockquote", "article", "div", "section", "ol", "ul", "li", "dl", "dt", "dd", "table", "thead", "tbody",
      "tfoot", "tr", "td", "th")
 )  # fmt: skip
-
-
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 
 
