@@ -645,7 +645,12 @@ class State:
             ).fetchall()
         return {key: (entry_id, content_hash) for key, entry_id, content_hash in rows}
 
-    def add_entry(self, feed: str, entry: Entry, status: str, content_hash: str, aliases: list[str], now: float) -> int:
+    def feed_has_entries(self, feed: str) -> bool:
+        return self.db.execute("SELECT 1 FROM entries WHERE feed = ? LIMIT 1", [feed]).fetchone() is not None
+
+    def add_entry(self, feed: str, entry: Entry, status: str, content_hash: str, aliases: list[str], now: float,
+                  *, data: str | None = None) -> int:
+        """`data`: the entry's JSON when the caller has it already (bridge/feeds/prepare.py)."""
         cursor = self.db.execute(
             """INSERT INTO entries (feed, key, link, status, content_hash, published, first_seen_at, updated_at, data)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -658,12 +663,26 @@ class State:
                 entry.published.timestamp() if entry.published else None,
                 now,
                 now,
-                json.dumps(entry.to_dict(), ensure_ascii=False),
+                data if data is not None else json.dumps(entry.to_dict(), ensure_ascii=False),
             ],
         )
         entry_id = cursor.lastrowid
         self.add_aliases(feed, entry_id, aliases)
         return entry_id
+
+    def add_entries(self, feed: str, rows: list[tuple[Entry, str, str, list[str], str]], now: float) -> None:
+        """add_entry for many (entry, status, content hash, aliases, entry JSON) of one feed, in one call: a
+        feed's first poll records its whole document (200,000 entries in a cold poll of 10,000 feeds)."""
+        conn, aliases = self.db.conn, []
+        for entry, status, content_hash, entry_aliases, data in rows:
+            entry_id = conn.execute(
+                """INSERT INTO entries (feed, key, link, status, content_hash, published, first_seen_at, updated_at, data)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [feed, entry.key, entry.link, status, content_hash,
+                 entry.published.timestamp() if entry.published else None, now, now, data],
+            ).lastrowid
+            aliases += [(alias, feed, entry_id) for alias in entry_aliases]
+        conn.executemany("INSERT INTO aliases (alias, feed, entry_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", aliases)
 
     def add_aliases(self, feed: str, entry_id: int, aliases: list[str]) -> None:
         self.db.conn.executemany(
@@ -671,10 +690,11 @@ class State:
             [(alias, feed, entry_id) for alias in aliases],
         )
 
-    def update_entry(self, entry_id: int, entry: Entry, content_hash: str, now: float) -> None:
+    def update_entry(self, entry_id: int, entry: Entry, content_hash: str, now: float, *, data: str | None = None) -> None:
         self.db.execute(
             "UPDATE entries SET link = ?, content_hash = ?, updated_at = ?, data = ? WHERE id = ?",
-            [entry.link, content_hash, now, json.dumps(entry.to_dict(), ensure_ascii=False), entry_id],
+            [entry.link, content_hash, now, data if data is not None else json.dumps(entry.to_dict(), ensure_ascii=False),
+             entry_id],
         )
 
     def rekey_entry(self, entry_id: int, key: str) -> None:
