@@ -22,8 +22,14 @@ def wrapped(argv: list[str]) -> tuple[list[str], Path]:
 
 
 def peak_rss_mb(path: Path) -> float:
+    return usage(path)[0]
+
+
+def usage(path: Path) -> tuple[float, float]:
+    """(peak RSS in MB, CPU seconds) as bench/rss.py wrote them."""
     try:
-        return int(path.read_text()) / 1024
+        rss, cpu = path.read_text().split()
+        return int(rss) / 1024, float(cpu)
     finally:
         path.unlink(missing_ok=True)
 
@@ -34,6 +40,7 @@ class Run:
     peak_rss_mb: float
     returncode: int
     stdout: str
+    cpu_seconds: float = 0.0
 
 
 def run_bridge(argv: list[str], *, env: dict | None = None, log_path: Path | None = None, check: bool = True) -> Run:
@@ -49,7 +56,8 @@ def run_bridge(argv: list[str], *, env: dict | None = None, log_path: Path | Non
     finally:
         if log_path:
             log.close()
-    run = Run(seconds, peak_rss_mb(rss_file), proc.returncode, stdout.decode(errors="replace"))
+    rss, cpu = usage(rss_file)
+    run = Run(seconds, rss, proc.returncode, stdout.decode(errors="replace"), cpu)
     if check and run.returncode not in (0,):
         tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
         raise RuntimeError(f"{' '.join(argv)} exited {run.returncode}: {run.stdout}\n{tail}")

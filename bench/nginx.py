@@ -84,6 +84,8 @@ http {{
         root {docroot};
         etag on;
         if_modified_since exact;
+        # /m/N/feeds/F: the same document under many URLs (the 100,000-feed case: 10 URLs per document)
+        rewrite ^/m/[0-9]+(/feeds/.*)$ $1 last;
     }}
 }}
 """

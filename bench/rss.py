@@ -1,9 +1,10 @@
-"""Run a command and report its peak RSS: `python -S bench/rss.py OUT_FILE COMMAND...`.
+"""Run a command and report its peak RSS and CPU: `python -S bench/rss.py OUT_FILE COMMAND...`.
 
 Why a middle process: a child's ru_maxrss counts the memory of the process it was forked from (Linux keeps the
 old address space's high-water mark across exec), so measuring bridge straight from the benchmark would report
 the benchmark's own size whenever that is larger. This small process forks bridge instead, writes the peak
-RSS in KB to OUT_FILE, forwards SIGTERM/SIGINT, and exits with bridge's exit code.
+RSS in KB and the CPU seconds (user + system, with the worker processes bridge waited for) to OUT_FILE,
+forwards SIGTERM/SIGINT, and exits with bridge's exit code. The peak RSS is the largest single process's.
 """
 
 import os
@@ -23,5 +24,5 @@ while True:
     except InterruptedError:
         continue
 with open(out, "w") as handle:
-    handle.write(str(usage.ru_maxrss))
+    handle.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime:.3f}")
 sys.exit(os.waitstatus_to_exitcode(status))

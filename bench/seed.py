@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from email.utils import formatdate
 from pathlib import Path
 
 from bench import synthetic
 from bridge.feeds import link_aliases, parse_feed
 from bridge.ids import idempotency_key
-from bridge.pipeline import entry_content_hash
+from bridge.feeds.prepare import entry_content_hash
 from bridge.state import State
 
 
@@ -67,3 +68,24 @@ def seed_history(state_path: Path, feeds: list[tuple[str, str]], per_feed: int, 
     finally:
         os.close(fd)
     return written
+
+
+def seed_polled(state_path: Path, feeds: list[tuple[str, str, Path]]) -> None:
+    """Feed rows as a poll of each (name, url, document) leaves them, with the validators nginx gives the
+    document (ETag "mtime-size" in hex, Last-Modified), so that the next cycle is all 304s. No entries: a steady
+    cycle reads none (the state-growth case measures what a big entries table costs)."""
+    State.open(state_path).close()
+    rows = []
+    for name, url, document in feeds:
+        stat = document.stat()
+        mtime = int(stat.st_mtime)
+        rows.append((name, url, url, f'"{mtime:x}-{stat.st_size:x}"', formatdate(mtime, usegmt=True)))
+    conn = sqlite3.connect(state_path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.executemany(
+            """INSERT INTO feeds (name, configured_url, url, etag, last_modified, baseline_done, last_outcome,
+               last_status, entry_count, next_poll_at) VALUES (?, ?, ?, ?, ?, 1, 'not-modified', 304, 20, 0)""", rows)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -56,6 +56,16 @@ class FeedSet:
             self.generation[index] += new_entries
             self.write(index)
 
+    def many(self, count: int) -> list[tuple[str, str, Path]]:
+        """(name, url, document) of `count` feeds served from the synthetic documents, each document under
+        count / self.count URLs (nginx maps /m/N/feeds/F to /feeds/F): 100,000 feeds without 100,000 files."""
+        items = []
+        for number in range(count):
+            document = self.path(number % self.count)
+            items.append((f"h{number:06d}", f"{self.nginx.base_url(number)}/m/{number // self.count}/feeds/{document.name}",
+                          document))
+        return items
+
     def feeds(self) -> list[tuple[str, str]]:
         """(name, url) of every feed: the synthetic ones, then the corpus."""
         items = []

@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     ValidationError,
     WrapValidator,
+    create_model,
     model_validator,
 )
 
@@ -128,9 +129,12 @@ def _count(low: int, high: int):
     return Annotated[int, BeforeValidator(check)]
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # a regex: a hundred thousand feed URLs are checked at start-up
+
+
 def _printable(value: str) -> str:
     """Refuse control characters: a CR/LF would split an HTTP header, a NUL is refused by every path call."""
-    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in value):
+    if _CONTROL.search(value):
         raise SettingError(f"{value!r} contains control characters (line breaks, NUL...)",
                            "remove them; write the value on one line")
     return value
@@ -594,17 +598,78 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(data: dict, path: Path | None = None) -> Config:
+    feeds = data.get("feeds") if isinstance(data, dict) else None
+    plain: dict[int, PlainFeed] = {}
+    others = feeds
+    if isinstance(feeds, list):
+        others = [table for table in feeds if not _is_plain(table)]
+        positions = [index for index, table in enumerate(feeds) if not _is_plain(table)]
     try:
-        model = ConfigModel.model_validate(data)
+        model = ConfigModel.model_validate({**data, "feeds": others} if others is not feeds else data)
     except ValidationError as exc:
-        raise _config_error(exc, data) from None
+        error = exc.errors()[0]
+        if others is not feeds and error["loc"][:1] == ("feeds",) and len(error["loc"]) > 1:
+            error["loc"] = ("feeds", positions[error["loc"][1]], *error["loc"][2:])  # the table's place in the file
+        raise _config_error(error, data) from None
+    if others is not feeds:
+        accounts: dict[tuple, list[str]] = {}  # one list for every feed posting to the same accounts
+        for index, table in enumerate(feeds):
+            if _is_plain(table):
+                try:
+                    basics = _FeedBasics.model_validate(table)
+                except ValidationError as exc:
+                    error = exc.errors()[0]
+                    error["loc"] = ("feeds", index, *error["loc"])
+                    raise _config_error(error, data) from None
+                shared = accounts.setdefault(tuple(basics.accounts), basics.accounts)
+                plain[index] = PlainFeed(basics.name, basics.url, shared, basics.interval, basics.enabled)
+        rest = iter(model.feeds)
+        model = model.model_copy(update={"feeds": [plain[index] if index in plain else next(rest) for index in range(len(feeds))]})
     config = Config(model=model, path=path)
     _check_references(config)
     return config
 
 
-def _config_error(exc: ValidationError, data: dict) -> ConfigError:
-    error = exc.errors()[0]
+# A [[feeds]] table setting nothing but these (a hosted instance's many feeds) is read into a PlainFeed: a
+# FeedConfig, a pydantic model, costs 2.3 KB in memory, and 100,000 of them took 231 MB.
+_PLAIN_KEYS = ("name", "url", "accounts", "interval", "enabled")
+# FeedConfig's own checks of those keys, as a model of its own.
+_FeedBasics = create_model("_FeedBasics", __base__=_Strict, **{
+    name: (FeedConfig.model_fields[name].rebuild_annotation(), FeedConfig.model_fields[name]) for name in _PLAIN_KEYS})
+# What a plain feed has for every other FeedConfig setting: the defaults.
+_FEED_DEFAULTS = FeedConfig.model_construct(name="", url="")
+
+
+def _is_plain(table: Any) -> bool:
+    return isinstance(table, dict) and all(key in _PLAIN_KEYS for key in table)
+
+
+class PlainFeed:
+    """A feed read from a plain [[feeds]] table: its name, url, accounts, interval and enabled, and FeedConfig's
+    defaults for the rest. Reads like a FeedConfig; a few hundred bytes instead of 2.3 KB."""
+
+    __slots__ = _PLAIN_KEYS
+
+    def __init__(self, name: str, url: str, accounts: list[str], interval: float | None, enabled: bool) -> None:
+        self.name, self.url, self.accounts, self.interval, self.enabled = name, url, accounts, interval, enabled
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_FEED_DEFAULTS, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (PlainFeed, FeedConfig)):
+            return all(getattr(self, name) == getattr(other, name) for name in FeedConfig.model_fields)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.url))
+
+    def __repr__(self) -> str:
+        return f"PlainFeed(name={self.name!r}, url={self.url!r}, accounts={self.accounts!r})"
+
+
+def _config_error(error: dict, data: dict) -> ConfigError:
+    """`error`: the first of a ValidationError's errors."""
     key = _key_path(error["loc"], data)
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -673,11 +738,14 @@ def _check_url(key: str, url: str, fix: str) -> None:
         raise ConfigError(key, f"{url!r} is not an http(s) URL", fix)
 
 
+_WHITESPACE = re.compile(r"\s")  # what str.isspace() calls whitespace
+
+
 def is_http_url(url: str) -> bool:
     """An absolute http(s) URL with a host and a valid port, without spaces."""
     try:
         parts = urlsplit(url)
-        return (parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
+        return (parts.scheme in ("http", "https") and bool(parts.hostname) and not _WHITESPACE.search(url)
                 and (parts.port is None or parts.port > 0))  # .port raises ValueError when out of range
     except ValueError:
         return False

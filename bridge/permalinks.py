@@ -11,6 +11,7 @@ in a feed that is not itself on loopback.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from bridge.addresses import LOOPBACK, is_local_host, parse
@@ -36,14 +37,19 @@ def unreachable_site(link: str | None, feed_url: str) -> str | None:
     """The base URL (``http://localhost:4000``) of `link` when readers of the feed at `feed_url` cannot open it;
     None when they can."""
     host = _host(link or "")
-    if not host or not is_local_host(host):
-        return None
-    feed_host = _host(feed_url)
-    if is_local_host(feed_host) and (_loopback(feed_host) or not _loopback(host)):
+    if not host or not _refused(host, _host(feed_url)):
         return None
     parts = urlsplit(link)
     shown = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{shown}" + (f":{parts.port}" if parts.port else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _refused(host: str, feed_host: str) -> bool:
+    """Asked for every entry polled, about a handful of hosts: the address checks are worked out once each."""
+    if not is_local_host(host):
+        return False
+    return not (is_local_host(feed_host) and (_loopback(feed_host) or not _loopback(host)))
 
 
 def hostless_alias(aliases: list[str]) -> str | None:

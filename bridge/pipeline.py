@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import random
 import time
@@ -29,8 +28,8 @@ from bridge import ids
 from bridge.config import Config, FeedConfig
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
-from bridge.feeds import MAX_TTL_MINUTES
-from bridge.feeds.identity import link_aliases, other_key_forms
+from bridge.feeds import MAX_TTL_MINUTES, READ_POOL_MIN_FEEDS
+from bridge.feeds.identity import other_key_forms
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
 from bridge.permalinks import hostless_alias, site_url_fix, unreachable_site
@@ -41,6 +40,8 @@ from bridge.websub.discovery import hub_and_topic
 
 if TYPE_CHECKING:
     from bridge.feeds import FetchResult, Fetcher
+    from bridge.feeds.pool import ReadPool
+    from bridge.feeds.prepare import PreparedEntry, PreparedFeed
 
 log = logging.getLogger("bridge.poll")
 # A server may ask us to wait (Cache-Control max-age, Retry-After, RSS ttl), for at most a week at a time: a
@@ -55,8 +56,9 @@ JITTER_FRACTION = 0.1
 # `bridge poll` commits finished feeds in groups (see State.group_commit): at most this many, this long apart.
 GROUP_FEEDS = 500
 GROUP_SECONDS = 1.0
-# Fetched bodies wait for the parser (CPU) while the network is quicker: at most this many per request slot
-# are held at once, so a cold poll of 10,000 feeds stays within a few MB of bodies rather than hundreds.
+# Fetched bodies wait for the parser (CPU) while the network is quicker: at most this many feeds per request
+# slot are between fetch and record at once, so a cold poll of 10,000 feeds holds a few MB of bodies rather
+# than hundreds.
 IN_FLIGHT_PER_REQUEST_SLOT = 2
 # Documents up to this size are parsed on the event loop (a few ms each). Handing them to a thread costs more
 # than it saves: with the GIL, the loop then waits up to a switch interval after every socket call, and a
@@ -65,7 +67,7 @@ IN_FLIGHT_PER_REQUEST_SLOT = 2
 INLINE_PARSE_MAX_BYTES = 256 * 1024
 
 
-@dataclass
+@dataclass(slots=True)  # one per feed polled: 100,000 of them in a big cycle
 class FeedOutcome:
     feed: str
     outcome: str  # new / unchanged / not-modified / error / gone / skipped
@@ -103,14 +105,6 @@ class PollReport:
         return [outcome for outcome in self.feeds if outcome.outcome in ("error", "gone")]
 
 
-def entry_content_hash(entry: Entry) -> str:
-    """What makes an entry 'changed' for update handling: the text a post is made of, not dates or image order."""
-    material = json.dumps(
-        [entry.title, entry.link, entry.summary_html, entry.content_html, sorted(entry.categories)], ensure_ascii=False
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
 def reads_differently(old: Entry, new: Entry) -> bool:
     """Would a post made of `new` read differently from one made of `old`? Markup-only changes (attribute order,
     a tracking parameter in an <img>, or an upgrade of bridge that stores the feed's HTML as given rather than
@@ -141,6 +135,7 @@ class Poller:
         self.state = state
         self.clock = clock
         self.rng = rng or random.Random()
+        self.reader: ReadPool | None = None  # worker processes reading documents, during a big cycle
 
     # --- which feeds -------------------------------------------------------------------------------------
 
@@ -187,20 +182,30 @@ class Poller:
 
         rows = self.state.ensure_feeds([(feed.name, feed.url) for feed in feeds])
         fetcher = Fetcher(self.config.bridge)
-        group = _CommitGroup(self.state, asyncio.Semaphore(IN_FLIGHT_PER_REQUEST_SLOT * self.config.bridge.max_concurrency))
+        group = _CommitGroup(self.state)
+        if len(feeds) > READ_POOL_MIN_FEEDS:
+            from bridge.feeds.pool import ReadPool  # worker processes: only for a cycle big enough to need them
+
+            self.reader = ReadPool()
+        outcomes: list[FeedOutcome] = []
+        waiting = iter(feeds)  # shared: each feed is taken by one of the lanes below
+
+        async def lane() -> None:
+            for feed in waiting:
+                outcomes.append(await self.poll_feed(fetcher, feed, rows[feed.name]))
+                group.done()
+
         try:
             with self.state.group_commit():
-                outcomes = await asyncio.gather(*(self._poll_in_group(fetcher, feed, rows[feed.name], group)
-                                                  for feed in feeds))
+                # A fixed number of lanes rather than a task per feed: 100,000 feeds must not mean 100,000 tasks.
+                await asyncio.gather(*(lane() for _ in range(min(len(feeds), IN_FLIGHT_PER_REQUEST_SLOT
+                                                                  * self.config.bridge.max_concurrency))))
         finally:
             await fetcher.aclose()
+            if self.reader is not None:
+                self.reader.close()
+                self.reader = None
         return PollReport(sorted(outcomes, key=lambda outcome: outcome.feed))
-
-    async def _poll_in_group(self, fetcher: Fetcher, feed: FeedConfig, row: FeedRow, group: "_CommitGroup") -> FeedOutcome:
-        async with group.in_flight:
-            outcome = await self.poll_feed(fetcher, feed, row)
-        group.done()
-        return outcome
 
     async def poll_feed(self, fetcher: Fetcher, feed: FeedConfig, row: FeedRow | None = None) -> FeedOutcome:
         """Fetch one feed and record what it holds; a feed problem is recorded, never raised."""
@@ -219,13 +224,15 @@ class Poller:
         except FeedError as exc:
             result = exc
         crash_point("mid-fetch")
-        parsed: ParsedFeed | FeedError | None = None
+        parsed: PreparedFeed | FeedError | None = None
         if not isinstance(result, FeedError) and self._needs_parse(row, result):
             try:
-                if len(result.body or b"") <= INLINE_PARSE_MAX_BYTES:
-                    parsed = self.parse(result)
+                if self.reader is not None:
+                    parsed = await self.reader.read(result.body or b"", result.url, result.content_type)
+                elif len(result.body or b"") <= INLINE_PARSE_MAX_BYTES:
+                    parsed = self.read(result)
                 else:
-                    parsed = await asyncio.to_thread(self.parse, result)
+                    parsed = await asyncio.to_thread(self.read, result)
             except FeedError as exc:
                 parsed = exc
         return self.record(feed, row, result, parsed)
@@ -236,6 +243,12 @@ class Poller:
         # No default_language: [bridge] language is the last fallback, applied when a post is rendered.
         return parse_feed(result.body or b"", result.url, content_type=result.content_type)
 
+    def read(self, result: FetchResult) -> PreparedFeed:
+        """The document parsed, and each entry's hash, aliases and stored form worked out (feeds/prepare.py)."""
+        from bridge.feeds.prepare import read_document  # here: the parser loads with the first document that changed
+
+        return read_document(result.body or b"", result.url, result.content_type)
+
     @staticmethod
     def _needs_parse(row: FeedRow, result: FetchResult) -> bool:
         return result.status != 304 and not (result.body_hash and result.body_hash == row.body_hash)
@@ -244,7 +257,7 @@ class Poller:
         return bool(self.due_feeds_among([feed]))
 
     def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError,
-               parsed: "ParsedFeed | FeedError | None" = None) -> FeedOutcome:
+               parsed: "PreparedFeed | ParsedFeed | FeedError | None" = None) -> FeedOutcome:
         """Write what one fetch learned, in one transaction; never raises for a feed problem.
 
         `parsed` is the parse of a changed body (poll_feed parses off the event loop), None when unchanged.
@@ -254,6 +267,13 @@ class Poller:
             return self._record_error(feed, row, result, now)
         if isinstance(parsed, FeedError):
             return self._record_error(feed, row, parsed, now)
+        if isinstance(parsed, ParsedFeed):
+            from bridge.feeds.prepare import prepare
+
+            prepared = prepare(parsed)
+        else:
+            prepared = parsed
+        parsed = prepared.parsed if prepared is not None else None
         if parsed is None:
             kind = "not-modified" if result.status == 304 else "unchanged"
             outcome = FeedOutcome(feed.name, kind, status=result.status, url=row.url)
@@ -261,7 +281,7 @@ class Poller:
         else:
             outcome = FeedOutcome(feed.name, "new", status=result.status, url=row.url)
             with self.state.transaction():
-                self._record_entries(feed, row, parsed.entries, now, outcome)
+                self._record_entries(feed, row, prepared.entries, now, outcome)
                 self._record_success(feed, row, result, now, outcome, title=parsed.title, ttl=parsed.ttl_seconds)
                 crash_point("mid-commit")
         self._note_hub(feed, result, parsed)
@@ -305,60 +325,68 @@ class Poller:
                 return max(interval, self.config.bridge.websub_poll_interval)
         return interval
 
-    def _record_entries(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], now: float, outcome: FeedOutcome) -> None:
-        keys_in_document = {entry.key for entry in entries}
-        known = self.state.known_entries(feed.name, list(keys_in_document))
-        aliases_of = [_aliases(entry) for entry in entries]  # once per entry: canonicalising links is not free
-        alias_counts = Counter(alias for aliases in aliases_of for alias in set(aliases))
+    def _record_entries(self, feed: FeedConfig, row: FeedRow, entries: list[PreparedEntry], now: float,
+                        outcome: FeedOutcome) -> None:
+        keys_in_document = {item.entry.key for item in entries}
         baseline = not row.baseline_done
+        # A feed's first sight with nothing stored under its name (the common case): no stored entry can match,
+        # so nothing is looked up, and its entries are written at once.
+        first_sight: list[tuple[Entry, str, str, list[str], str]] | None = \
+            [] if baseline and not self.state.feed_has_entries(feed.name) else None
+        known = self.state.known_entries(feed.name, list(keys_in_document)) if first_sight is None else {}
+        alias_counts = Counter(alias for item in entries for alias in set(item.aliases))
         max_age = self.config.bridge.max_post_age
         seen_now: set[str] = set()
-        for entry, aliases in zip(entries, aliases_of):
+        for item in entries:
+            entry, aliases, content_hash = item.entry, item.aliases, item.content_hash
             if entry.key in seen_now:
                 continue  # a feed that repeats an item within one document
             seen_now.add(entry.key)
-            content_hash = entry_content_hash(entry)
             if entry.key in known:
                 entry_id, old_hash = known[entry.key]
                 if old_hash != content_hash:
                     _, stored, _ = self.state.get_entry(entry_id)
-                    self.state.update_entry(entry_id, entry, content_hash, now)
+                    self.state.update_entry(entry_id, entry, content_hash, now, data=item.data)
                     self.state.add_aliases(feed.name, entry_id, aliases)
                     if reads_differently(stored, entry):
                         outcome.updated += 1
                         self._refilter_unsent(feed, entry_id, entry, outcome)
                         self._queue_edits(feed, entry_id, entry, now)
                 continue
-            # A link shared by several items of this document (a podcast's home page...) identifies none of them.
-            unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
             site = unreachable_site(entry.link, feed.url)
-            if site is None and unique_aliases:
-                unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
-            previous = (None if baseline else self._under_shared_key(feed.name, entry)) or \
-                self.state.entry_id_by_aliases(feed.name, unique_aliases)
-            if previous is not None:
-                _, previous_entry, _ = self.state.get_entry(previous)
-                if previous_entry.key not in keys_in_document:
-                    self._rekey(previous, entry, content_hash, aliases, now)
-                    outcome.rekeyed += 1
-                    continue
+            if first_sight is None:
+                # A link shared by several items of this document (a podcast's home page...) identifies none of them.
+                unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
+                if site is None and unique_aliases:
+                    unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
+                previous = (None if baseline else self._under_shared_key(feed.name, entry)) or \
+                    self.state.entry_id_by_aliases(feed.name, unique_aliases)
+                if previous is not None:
+                    _, previous_entry, _ = self.state.get_entry(previous)
+                    if previous_entry.key not in keys_in_document:
+                        self._rekey(previous, entry, content_hash, aliases, now)
+                        outcome.rekeyed += 1
+                        continue
             if site is not None:
                 hostless = hostless_alias(aliases)
-                self.state.add_entry(feed.name, entry, "baseline" if baseline else "unreachable", content_hash,
-                                     aliases + ([hostless] if hostless else []), now)
+                self._add_entry(feed, item, "baseline" if baseline else "unreachable",
+                                aliases + ([hostless] if hostless else []), now, first_sight)
                 outcome.unreachable += 1
                 outcome.baseline += baseline
                 outcome.warning = site_url_fix(site)
             elif baseline:
-                self.state.add_entry(feed.name, entry, "baseline", content_hash, aliases, now)
+                self._add_entry(feed, item, "baseline", aliases, now, first_sight)
                 outcome.baseline += 1
             elif _entry_date(entry) is not None and _entry_date(entry) < now - max_age:
-                self.state.add_entry(feed.name, entry, "too_old", content_hash, aliases, now)
+                self._add_entry(feed, item, "too_old", aliases, now, first_sight)
                 outcome.too_old += 1
             else:
-                entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now)
+                entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now, data=item.data)
                 outcome.new_entries += 1
                 outcome.queued += self._queue(feed, entry_id, entry, aliases, now, outcome=outcome)
+        if first_sight:
+            self.state.add_entries(feed.name, first_sight, now)
+        entries = [item.entry for item in entries]
         if not baseline:
             self._note_vanished(feed, row, entries, keys_in_document, now, outcome)
         outcome.entries_in_document = len(keys_in_document)
@@ -369,6 +397,14 @@ class Poller:
                 "within each account's posts_per_hour/posts_per_day limits",
                 feed=feed.name, new_entries=outcome.new_entries,
             )
+
+    def _add_entry(self, feed: FeedConfig, item: PreparedEntry, status: str, aliases: list[str], now: float,
+                   batch: list | None) -> None:
+        """Record an entry that queues nothing: at once, or in `batch` (a first sight's, written in one go)."""
+        if batch is None:
+            self.state.add_entry(feed.name, item.entry, status, item.content_hash, aliases, now, data=item.data)
+        else:
+            batch.append((item.entry, status, item.content_hash, aliases, item.data))
 
     def _note_vanished(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], keys_in_document: set[str],
                        now: float, outcome: FeedOutcome) -> None:
@@ -558,9 +594,8 @@ class Poller:
 class _CommitGroup:
     """Commits a poll's finished feeds every GROUP_FEEDS feeds or GROUP_SECONDS seconds, whichever comes first."""
 
-    def __init__(self, state: State, in_flight: asyncio.Semaphore) -> None:
+    def __init__(self, state: State) -> None:
         self.state = state
-        self.in_flight = in_flight  # feeds between "fetch started" and "recorded": bounds the bodies held in memory
         self.pending = 0
         self.since = time.monotonic()
 
@@ -577,6 +612,3 @@ def _entry_date(entry: Entry) -> float | None:
     moment = entry.published or entry.updated
     return moment.timestamp() if moment else None
 
-
-def _aliases(entry: Entry) -> list[str]:
-    return link_aliases(entry.link) if entry.link else []

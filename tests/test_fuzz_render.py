@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bridge.errors import FeedError
 from bridge.feeds import link_aliases, parse_feed
-from bridge.pipeline import entry_content_hash
+from bridge.feeds.prepare import entry_content_hash
 from bridge.platforms.bluesky.limits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES
 from bridge.platforms.bluesky.payload import bluesky_payload
 from bridge.platforms.mastodon.limits import MastodonLimits

@@ -11,7 +11,8 @@ from bridge.config import HashtagSettings
 from bridge.feeds import parse_feed
 from bridge.feeds.feedwide import mark_feed_wide_categories
 from bridge.model import Entry
-from bridge.pipeline import entry_content_hash, reads_differently
+from bridge.feeds.prepare import entry_content_hash
+from bridge.pipeline import reads_differently
 from bridge.platforms.mastodon.payload import mastodon_payload
 from bridge.render import render_post
 from bridge.render.hashtags import category_hashtags, is_valid_hashtag, split_tag_block, to_hashtag

@@ -26,6 +26,7 @@ __all__ = ["Fetcher", "FetchResult", "parse_feed", "canonical_link", "link_alias
 
 # The longest a feed may have bridge wait before its next poll (RSS ttl, Cache-Control max-age, Retry-After).
 MAX_TTL_MINUTES = 7 * 24 * 60
+READ_POOL_MIN_FEEDS = 64  # a cycle of more feeds than this reads documents on every core (pool.py)
 
 _HOMES = {"Fetcher": "fetch", "FetchResult": "fetch", "parse_feed": "parse", "canonical_link": "identity",
           "link_aliases": "identity", "discover_feeds": "discover"}

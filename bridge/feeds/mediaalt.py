@@ -19,6 +19,7 @@ from .htmltools import collapse_space, html_to_text
 _MEDIA_NAMESPACE = b"search.yahoo.com/mrss"  # with or without the trailing slash, as feeds write it
 _MEDIA = re.compile(r"^\{https?://search\.yahoo\.com/mrss/?\}(\w+)$")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_MEDIA_PREFIX = re.compile(rb"""\sxmlns:([A-Za-z_][\w.-]*)\s*=\s*["']https?://search\.yahoo\.com/mrss/?["']""")
 _ITEM_NAMES = ("item", "entry")  # RSS item, Atom entry: the elements feedparser makes entries of
 _MAX_GROUP_DEPTH = 4  # media:group inside media:group...: deeper ones are not looked into
 
@@ -26,7 +27,7 @@ _MAX_GROUP_DEPTH = 4  # media:group inside media:group...: deeper ones are not l
 def media_alt_texts(data: bytes, entry_count: int) -> list[dict[str, str]] | None:
     """Per entry, in document order: {media:content url attribute (stripped): alt text}. None when the document
     has no Media RSS, cannot be read here, or its items do not line up with the `entry_count` entries read."""
-    if _MEDIA_NAMESPACE not in data or _DOCTYPE.search(data):
+    if _MEDIA_NAMESPACE not in data or _DOCTYPE.search(data) or not _may_describe(data):
         return None
     try:
         root = ET.fromstring(data)
@@ -36,6 +37,17 @@ def media_alt_texts(data: bytes, entry_count: int) -> list[dict[str, str]] | Non
     if len(items) != entry_count:
         return None
     return [_item_alts(item) for item in items]
+
+
+def _may_describe(data: bytes) -> bool:
+    """Could the document hold a media:description or media:title at all? Most Media RSS feeds give only
+    media:content; telling so from the bytes spares a second parse of the whole document. Every mention of the
+    namespace must be a prefix declaration read here; anything else (a default namespace, an odd spelling) says
+    yes, and the document is read."""
+    prefixes = _MEDIA_PREFIX.findall(data)
+    if len(prefixes) != data.count(_MEDIA_NAMESPACE):
+        return True
+    return any(b"<" + prefix + b":description" in data or b"<" + prefix + b":title" in data for prefix in set(prefixes))
 
 
 def _local(tag) -> str:
