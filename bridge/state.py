@@ -281,6 +281,17 @@ def _m0009_websub(db: Database) -> None:
     )
 
 
+@migrations(name="0010_workers")
+def _m0010_workers(db: Database) -> None:
+    # Several `bridge run` on one database (bridge/daemon.py, docs/workers.md): a feed being polled is leased to
+    # one worker until lease_until; the worker that delivered an account last is remembered, so the next one
+    # knows to start from the stored session rather than one another worker may have rotated since.
+    db.execute("ALTER TABLE feeds ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN lease_until REAL")
+    db.execute("CREATE INDEX feeds_next_poll ON feeds (next_poll_at)")
+    db.execute("ALTER TABLE accounts ADD COLUMN last_worker TEXT")
+
+
 @dataclass
 class AlertRow:
     key: str
@@ -337,6 +348,8 @@ class FeedRow:
     ttl_seconds: float | None
     entry_count: int | None = None
     deletes_warning: str | None = None
+    lease_owner: str | None = None  # the worker polling it now (workers sharing a state: claim_due_feeds)
+    lease_until: float | None = None
 
 
 @dataclass
@@ -596,6 +609,58 @@ class State:
         with self.transaction():
             self.update_feed(row.name, **fields)
         return self.get_feed(row.name)  # type: ignore[return-value]
+
+    # --- workers: leases (bridge/daemon.py; docs/workers.md) --------------------------------------------------
+    # One process owns a SQLite database (the writer lock), so every lease is granted: the same calls work on both
+    # stores, and on PostgreSQL they decide which of several workers does what.
+
+    shared = False  # True where several workers share the store (PostgreSQL)
+
+    def claim_due_feeds(self, owner: str, now: float, *, limit: int, lease_seconds: float) -> list[str]:
+        """Up to `limit` feeds due for a poll that no worker holds, leased to `owner` until now + lease_seconds.
+        A feed last checked "in the future" is due too: the clock went back (the poll sets its schedule anew)."""
+        with self.transaction():
+            rows = self.db.execute(
+                """UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name IN (
+                       SELECT name FROM feeds
+                       WHERE gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ? OR last_checked_at > ?)
+                         AND (lease_until IS NULL OR lease_until <= ?)
+                       ORDER BY next_poll_at IS NOT NULL, next_poll_at LIMIT ?)
+                   RETURNING name""",
+                [owner, now + lease_seconds, now, now + CLOCK_SLACK_SECONDS, now, limit],
+            ).fetchall()
+        return sorted(row[0] for row in rows)
+
+    def claim_feed(self, name: str, owner: str, now: float, *, lease_seconds: float) -> bool:
+        """Lease this one feed (a WebSub push for it) unless another worker holds it."""
+        with self.transaction():
+            cursor = self.db.execute(
+                """UPDATE feeds SET lease_owner = ?, lease_until = ?
+                   WHERE name = ? AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)""",
+                [owner, now + lease_seconds, name, now, owner],
+            )
+        return cursor.rowcount == 1
+
+    def release_feeds(self, names: list[str], owner: str) -> None:
+        """The polls are recorded: other workers may take these feeds when they are next due."""
+        with self.transaction():
+            self.db.executemany("UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?",
+                                [(name, owner) for name in names])
+
+    @contextlib.contextmanager
+    def try_lock(self, name: str):
+        """Yields whether this worker may do the named work now (one account's deliveries, a job meant to run once
+        across workers), held until the block ends. One process, one owner: always granted here."""
+        yield True
+
+    def account_changed_hands(self, account: str, owner: str) -> bool:
+        """Called holding the account's lock: did another worker deliver this account since `owner` last did? Then
+        what `owner` kept in memory for it (a Bluesky session, which the other may have refreshed) is stale."""
+        with self.transaction():
+            self._ensure_account(account)
+            cursor = self.db.execute("UPDATE accounts SET last_worker = ? WHERE name = ? AND last_worker IS NOT ?",
+                                     [owner, account, owner])
+        return cursor.rowcount == 1
 
     # --- WebSub subscriptions (bridge/websub) -------------------------------------------------------------
 

@@ -22,7 +22,8 @@ class _ComposingDeliverer(Deliverer):
 
 
 def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], bool] = lambda: False,
-                    on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> Deliverer:
+                    on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time,
+                    worker: str = "") -> Deliverer:
     from bridge.compose import Composer
 
     composer = Composer(config, state, clock=clock)
@@ -34,6 +35,7 @@ def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], b
         clock=clock,
         should_stop=should_stop,
         on_progress=on_progress,
+        worker=worker,
     )
     deliverer.composer = composer
     return deliverer
