@@ -338,6 +338,8 @@ class FeedConfig(PostOptions):
 
 class BridgeSettings(_Strict):
     state: Text | None = None
+    # The state in PostgreSQL instead of the SQLite file (docs/postgresql.md): a credential, like the others.
+    database: Text | SecretRef | None = None
     user_agent: Annotated[str, AfterValidator(_header_value)] = DEFAULT_USER_AGENT
     interval: Duration = 900.0
     max_post_age: Duration = 7 * 86400.0
@@ -461,6 +463,12 @@ class Config:
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "bridge.sqlite3"
         data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(data_home) / "bridge" / "bridge.sqlite3"
+
+    def database_url(self) -> "Secret | None":
+        """[bridge] database (written in the config, or its { env } / { file }), or None: the SQLite file."""
+        if self.bridge.database is None:
+            return None
+        return resolve_url(self, "bridge.database", self.bridge.database, DATABASE_CREDENTIAL)
 
     def syndication_path(self) -> Path | None:
         return _expand(self.bridge.syndication_file, self.path) if self.bridge.syndication_file else None
@@ -753,6 +761,7 @@ def resolve_secret_ref(config: Config, key: str, ref: SecretRef | None, credenti
 # systemd credentials found without a reference in the config (LoadCredential=NAME:/path).
 ALERT_DESTINATION_CREDENTIAL = "alert_destination"
 PING_URL_CREDENTIAL = "ping_url"
+DATABASE_CREDENTIAL = "database"
 
 
 def resolve_url(config: Config, key: str, value: "str | SecretRef | None", credential_name: str) -> Secret | None:

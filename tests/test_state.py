@@ -1,4 +1,5 @@
-"""The state database: private file, migrations on open, one writer, dry runs that write nothing."""
+"""The state database: private file, migrations on open, one writer, dry runs that write nothing. The tests that
+take `store` run on SQLite and on PostgreSQL (tests/postgres_fixture.py)."""
 
 from __future__ import annotations
 
@@ -57,20 +58,23 @@ def test_a_second_writer_process_is_refused_with_a_clear_message(tmp_path):
         pass
 
 
-def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(tmp_path):
-    path = tmp_path / "bridge.sqlite3"
-    with State.open(path) as writer:
+def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(store):
+    with store.open() as writer:
         writer.ensure_feed("blog", "https://b.example/feed")
         with writer.transaction():
             writer.add_entry("blog", Entry(key="k1", link="https://b.example/1"), "baseline", "h", ["b.example/1"], 1.0)
-        with State.open_readonly(path) as reader:
+        with store.open("readonly") as reader:
             assert reader.count_entries("blog") == 1
-        dry = State.open_dry_run(path)
+        dry = store.open("dry_run")
         with dry.transaction():
             dry.add_entry("blog", Entry(key="k2", link="https://b.example/2"), "new", "h", ["b.example/2"], 2.0)
+        with dry.group_commit():  # a one-shot poll's commits: still nothing written
+            dry.ensure_feed("other", "https://o.example/feed")
+            dry.commit_group()
         assert dry.count_entries("blog") == 2
         dry.close()
         assert writer.count_entries("blog") == 1
+        assert [row.name for row in writer.list_feeds()] == ["blog"]
 
 
 def test_readonly_on_a_missing_database_creates_nothing(tmp_path):
@@ -80,8 +84,8 @@ def test_readonly_on_a_missing_database_creates_nothing(tmp_path):
     assert not path.exists()
 
 
-def test_outbox_one_delivery_per_entry_and_account(tmp_path):
-    with State.open(tmp_path / "s.sqlite3") as state:
+def test_outbox_one_delivery_per_entry_and_account(store):
+    with store.open() as state:
         state.ensure_feed("blog", "https://b.example/feed")
         with state.transaction():
             entry_id = state.add_entry("blog", Entry(key="k", link="https://b.example/p"), "new", "h", ["b.example/p"], 10.0)
@@ -99,8 +103,8 @@ def test_outbox_one_delivery_per_entry_and_account(tmp_path):
         assert state.due_deliveries("masto", now=100.0) == []
 
 
-def test_due_deliveries_stuck_sends_first_then_oldest_due_within_the_limit(tmp_path):
-    with State.open(tmp_path / "s.sqlite3") as state:
+def test_due_deliveries_stuck_sends_first_then_oldest_due_within_the_limit(store):
+    with store.open() as state:
         state.ensure_feed("blog", "https://b.example/feed")
         ids = {}
         with state.transaction():

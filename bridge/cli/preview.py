@@ -262,9 +262,9 @@ def _cached_limits(config, names: list[str]) -> dict:
     if not names:
         return {}
     try:
-        from bridge.state import State
+        from bridge.state import open_state
 
-        with State.open_readonly(config.state_path()) as state:
+        with open_state(config, "readonly") as state:
             return {name: state.account(name).get("limits") for name in names}
     except Exception:  # preview must work without a usable state database
         return {}
