@@ -133,12 +133,13 @@ class Deliverer:
         self._targets.clear()
 
     def deliver_due(self, accounts: list[str] | None = None) -> DeliveryReport:
-        report = DeliveryReport()
         names = accounts or list(self.config.accounts)
+        order = names
         if self.state.shared:  # workers start at different accounts, and each takes the ones nobody holds
             start = self.rng.randrange(len(names)) if names else 0
-            names = names[start:] + names[:start]
-        for account in names:
+            order = names[start:] + names[:start]
+        done: dict[str, AccountReport] = {}
+        for account in order:
             if self.should_stop():
                 break
             with self.state.try_lock(f"account:{account}") as mine:
@@ -146,9 +147,9 @@ class Deliverer:
                     continue
                 if self.state.shared and self.state.account_changed_hands(account, self.worker):
                     self._forget_target(account)
-                report.accounts.append(self._deliver_account_isolated(account))
+                done[account] = self._deliver_account_isolated(account)
             self.on_progress()
-        return report
+        return DeliveryReport([done[account] for account in names if account in done])
 
     def _forget_target(self, account: str) -> None:
         """Another worker delivered this account meanwhile: its session may have been refreshed (and the one held
