@@ -609,8 +609,9 @@ class State:
         row = self.get_feed(name)
         if row is None:
             with self.transaction():
-                self.db.execute(
-                    "INSERT INTO feeds (name, configured_url, url) VALUES (?, ?, ?)", [name, configured_url, configured_url]
+                self.db.execute(  # workers starting together each add the new feeds: the first one wins
+                    "INSERT INTO feeds (name, configured_url, url) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    [name, configured_url, configured_url],
                 )
         elif row.configured_url != configured_url:
             with self.transaction():
