@@ -44,9 +44,11 @@ KILLS = int(os.environ.get("BRIDGE_WORKERS_KILLS") or 50)
 ACCOUNTS_PER_PLATFORM = 8  # feed i goes to masto{i % 8} and sky{i % 8}: each account serves many feeds
 WAVES = 5  # new entries arrive in waves, each to a share of the feeds; every feed gets NEW_PER_FEED in all
 NEW_PER_FEED = 1
-POSTS_PER_HOUR = 3600  # one post a second per account: a wave queues dozens per account, which trickle out
+POSTS_PER_HOUR = 7200  # a post every 0.5 s per account: a wave queues a dozen per account, which trickle out
 SPACING = 3600 / POSTS_PER_HOUR
-KILL_GAP = (1.0, 3.0)  # seconds between kills
+KILL_GAP = (0.5, 2.5)  # seconds between kills
+AIMED_SHARE = 0.5  # the rest are killed at random: these go to a worker seen with a post `sending`
+AIM_WAIT = 2.0  # seconds to look for one before killing at random instead
 SETTLE_TIMEOUT = 300.0
 URL = re.compile(r"https?://[^\s<>\"]+")
 
@@ -105,8 +107,10 @@ class Workers:
                 stdout=log, stderr=log, text=True)
 
     def kill_one(self) -> None:
-        """SIGKILL a worker at random, note what it held at that moment, and start it again."""
-        slot = self.rng.randrange(WORKERS)
+        """SIGKILL a worker (at random, or one seen sending a post), note what it held then, and start it again."""
+        slot = self.sending_worker() if self.rng.random() < AIMED_SHARE else None
+        if slot is None:
+            slot = self.rng.randrange(WORKERS)
         process = self.processes[slot]
         self.check(process.poll() is None, f"worker {slot} ended by itself with code {process.returncode}")
         held_accounts = self.accounts_locked_by(process.pid)
@@ -121,6 +125,18 @@ class Workers:
         self.kills_mid_send += bool(sending)
         self.kills_holding_feeds += bool(held_feeds)
         self.start(slot)
+
+    def sending_worker(self) -> int | None:
+        """The slot of a worker that holds an account with a post `sending` right now (looked for a while)."""
+        deadline = time.monotonic() + AIM_WAIT
+        while time.monotonic() < deadline:
+            sending = {account for (account,) in self.db.execute("SELECT account FROM deliveries WHERE state = 'sending'")}
+            if sending:
+                for slot, process in enumerate(self.processes):
+                    if set(self.accounts_locked_by(process.pid)) & sending:
+                        return slot
+            time.sleep(0.01)
+        return None
 
     def accounts_locked_by(self, pid: int) -> list[str]:
         """The accounts whose delivery lock the worker `pid` holds (pg_locks, its lock connection's name)."""
