@@ -338,7 +338,8 @@ class FeedConfig(PostOptions):
 
 class BridgeSettings(_Strict):
     state: Text | None = None
-    # The state in PostgreSQL instead of the SQLite file (docs/postgresql.md): a credential, like the others.
+    # The state in PostgreSQL instead of the SQLite file (docs/postgresql.md): a credential, like the others;
+    # None or "": the SQLite file.
     database: Text | SecretRef | None = None
     user_agent: Annotated[str, AfterValidator(_header_value)] = DEFAULT_USER_AGENT
     interval: Duration = 900.0
@@ -466,7 +467,7 @@ class Config:
 
     def database_url(self) -> "Secret | None":
         """[bridge] database (written in the config, or its { env } / { file }), or None: the SQLite file."""
-        if self.bridge.database is None:
+        if not self.bridge.database:  # "" as in config.example.toml: SQLite
             return None
         return resolve_url(self, "bridge.database", self.bridge.database, DATABASE_CREDENTIAL)
 

@@ -49,7 +49,7 @@ from bridge.linkpreview.fetch import MAX_IMAGE_BYTES
 from bridge.notify import Notifier, watchdog_interval
 from bridge.pipeline import Poller
 from bridge.platforms import PLATFORMS
-from bridge.state import State, describe_store, open_state
+from bridge.state import describe_store, open_state
 from bridge.unexpected import unexpected
 from bridge.web.access import resolve_access
 from bridge.web.metrics import DaemonMetrics

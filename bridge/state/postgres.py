@@ -242,8 +242,7 @@ def _said(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def pg_errors(url: str):
-    """psycopg's errors that say the database cannot be reached or used as StateError, one line with the fix;
-    a constraint, a deadlock...: the caller's business, as with SQLite."""
+    """psycopg's errors as StateError: one line, with the fix when the database cannot be reached or used."""
     try:
         yield
     except (psycopg.OperationalError, psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
@@ -251,6 +250,10 @@ def pg_errors(url: str):
     except psycopg.InterfaceError as exc:  # the connection was closed under us
         raise StateError(f"lost the connection to PostgreSQL at {describe(url)} ({_said(exc)}); "
                          "check that the server is up, then run again") from None
+    except psycopg.Error as exc:
+        # Not one entry's or feed's problem (bridge/unexpected.py): after a failed statement PostgreSQL refuses
+        # the rest of the transaction, so the pass stops here and is rolled back, as on SQLite's broken database.
+        raise StateError(f"PostgreSQL at {describe(url)}: {_said(exc)}") from exc
 
 
 def _describe_error(url: str, exc: psycopg.Error) -> str:
@@ -264,6 +267,8 @@ def _describe_error(url: str, exc: psycopg.Error) -> str:
     if "password" in said or "authentication" in said:
         return (f"PostgreSQL at {where} refused the login ({said}); check the user and password of "
                 "[bridge] database (docs/postgresql.md)")
+    if "invalid" in said and "connection" in said:  # libpq refused a setting before connecting
+        return f"[bridge] database has a setting PostgreSQL's client refuses ({said}); {URL_FIX}"
     if "does not exist" in said:
         return f"PostgreSQL at {where}: {said}; create it (createdb -O USER DBNAME, docs/postgresql.md)"
     return (f"cannot use PostgreSQL at {where} ({said}); check that the server is up and reachable from here "

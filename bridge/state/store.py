@@ -519,6 +519,16 @@ class State:
             state.migrations_due = due
         return state
 
+    def dedicated_connection(self):
+        """PostgreSQL only: a connection of its own to the same database (bridge.state.postgres.PgDatabase: execute
+        with `?`, atomic(), close()), for what must outlive the shared connection's transactions -- a session
+        advisory lock held while an account is delivered. The caller closes it; closing drops its locks."""
+        if self.engine != "postgres":
+            raise StateError("a dedicated connection is for the state in PostgreSQL; SQLite has one writer")
+        from bridge.state.postgres import PgDatabase
+
+        return PgDatabase(self.db.url)
+
     def _errors(self):
         if self.engine == "postgres":
             from bridge.state.postgres import pg_errors

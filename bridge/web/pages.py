@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bridge import __version__
 from bridge.config import Config
 from bridge.errors import StateError
-from bridge.state import State, open_state
+from bridge.state import open_state
 from bridge.status import collect_status, reactions_line
 from bridge.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bridge.web.metrics import DaemonMetrics
