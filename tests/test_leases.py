@@ -155,3 +155,60 @@ def test_a_lock_is_held_only_inside_its_block(postgres, job):
                 assert not theirs
         with second.try_lock(job) as theirs:
             assert theirs
+
+
+def queue_entry(state, number: int, accounts=("a", "b")) -> None:
+    from datetime import datetime, timezone
+
+    from bridge import ids
+    from bridge.model import Entry
+
+    state.ensure_feed("blog", "https://b.example/feed")
+    key = f"entry-{number:03d}"
+    with state.transaction():
+        entry_id = state.add_entry("blog", Entry(key=key, link=f"https://b.example/{number}", title=f"Post {number}",
+                                                 published=datetime.fromtimestamp(NOW, timezone.utc)),
+                                   "new", "h", [f"b.example/{number}"], NOW)
+        for account in accounts:
+            state.add_delivery(entry_id, account, idempotency_key=ids.idempotency_key(account, "blog", key), rkey=None,
+                               now=NOW)
+
+
+def test_a_worker_leaves_an_account_another_is_delivering_and_forgets_one_another_delivered(postgres, monkeypatch):
+    """Deliverer on a shared state: an account locked elsewhere waits for its holder; an account another worker
+    delivered since gets a fresh target (a Bluesky session refreshed elsewhere is read from the state again)."""
+    from bridge.delivery import Deliverer
+    from bridge.state import State
+    from tests.fake_target import FakeTarget
+    from tests.test_delivery import _config
+
+    monkeypatch.setenv("TOKEN_A", "token-a")
+    monkeypatch.setenv("TOKEN_B", "token-b")
+    url = postgres.new_database()
+    made: list[str] = []
+
+    def factory(account: str) -> FakeTarget:
+        made.append(account)
+        return FakeTarget(account)
+
+    with State.open_postgres(url) as state, State.open_postgres(url) as other:
+        deliverer = Deliverer(_config(per_hour=3600), state, target_factory=factory, clock=lambda: NOW,
+                              payload_builder=lambda row, target: {"status": row.entry_key}, worker="w1")
+        queue_entry(state, 0)
+        with other.try_lock("account:a") as theirs:
+            assert theirs
+            report = deliverer.deliver_due()
+        assert [(acct.account, len(acct.posted)) for acct in report.accounts] == [("b", 1)]
+        assert [row.state for row in state.deliveries(account="a")] == ["pending"]  # its holder's to send
+
+        report = deliverer.deliver_due()
+        assert [(acct.account, len(acct.posted)) for acct in report.accounts] == [("a", 1), ("b", 0)]
+        assert sorted(made) == ["a", "b"]
+
+        queue_entry(state, 1)
+        assert other.account_changed_hands("a", "w2")  # another worker delivered account a meanwhile
+        deliverer.clock = lambda: NOW + 3600
+        report = deliverer.deliver_due()
+        assert sorted(made) == ["a", "a", "b"]  # a's target made again; b's kept
+        assert {acct.account: len(acct.posted) for acct in report.accounts} == {"a": 1, "b": 1}
+        deliverer.close()
