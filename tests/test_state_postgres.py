@@ -84,6 +84,12 @@ def test_text_with_a_nul_character_is_stored(store):
         assert entry.title.startswith("A") and entry.title.endswith("B")
 
 
+def test_placeholders_are_translated_but_not_inside_quoted_text(store):
+    with store.open() as state:
+        row = state.db.execute("SELECT 'a%b?' AS text, ? AS number, '%%' AS percents", [7]).fetchone()
+        assert (row["text"], row[1], dict(row)["percents"]) == ("a%b?", 7, "%%")
+
+
 def _config(tmp_path, feed_url: str, fake_url: str, database: str):
     return write_config(tmp_path / "config.toml", (
         f'[bridge]\ndatabase = {database}\nallow_private_addresses = true\n'

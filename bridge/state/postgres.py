@@ -313,11 +313,13 @@ class _Row(tuple):
         return list(self._index)
 
 
+@functools.lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> type[_Row]:
+    return type("Row", (_Row,), {"_index": {name: i for i, name in enumerate(names)}, "__slots__": ()})
+
+
 def _row_factory(cursor):
-    description = cursor.description or []
-    row_class = type("Row", (_Row,), {"_index": {column.name: i for i, column in enumerate(description)},
-                                      "__slots__": ()})
-    return row_class
+    return _row_class(tuple(column.name for column in cursor.description or ()))
 
 
 def _param(value: Any) -> Any:
