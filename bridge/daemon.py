@@ -407,7 +407,7 @@ class Daemon:
         if feed is None or not feed.enabled:
             return
         if not self.state.claim_feed(name, self.worker, self.clock(), lease_seconds=self._lease_seconds()):
-            # another worker is polling it right now; that poll, or the next, reads what was pushed
+            # a poll of it is under way (here or on another worker): that poll, or the next, reads what was pushed
             self.state.update_feed(name, next_poll_at=self.clock())
             return
         try:

@@ -53,7 +53,7 @@ def test_a_pushed_feed_is_claimed_only_when_no_other_worker_holds_it(store):
         add_feeds(state, 1, next_poll_at=NOW + 600)  # a push comes between polls: due or not, it is read
         assert state.claim_feed("feed000", "w1", NOW, lease_seconds=LEASE)
         assert not state.claim_feed("feed000", "w2", NOW, lease_seconds=LEASE)
-        assert state.claim_feed("feed000", "w1", NOW, lease_seconds=LEASE)  # its own lease, renewed
+        assert not state.claim_feed("feed000", "w1", NOW, lease_seconds=LEASE)  # polled already: the next poll reads it
         state.release_feeds(["feed000"], "w1")
         assert state.claim_feed("feed000", "w2", NOW, lease_seconds=LEASE)
 

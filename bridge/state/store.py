@@ -703,12 +703,11 @@ class State:
         return sorted(row[0] for row in rows)
 
     def claim_feed(self, name: str, owner: str, now: float, *, lease_seconds: float) -> bool:
-        """Lease this one feed (a WebSub push for it) unless another worker holds it."""
+        """Lease this one feed (a WebSub push for it), due or not, unless a poll of it holds it now."""
         with self.transaction():
             cursor = self.db.execute(
-                """UPDATE feeds SET lease_owner = ?, lease_until = ?
-                   WHERE name = ? AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)""",
-                [owner, now + lease_seconds, name, now, owner],
+                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name = ? AND (lease_until IS NULL OR lease_until <= ?)",
+                [owner, now + lease_seconds, name, now],
             )
         return cursor.rowcount == 1
 
