@@ -18,7 +18,7 @@ import httpx
 
 from bridge.config import AccountConfig, Config, world_readable_secret_files
 from bridge.deadline import DeadlineTransport
-from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
+from bridge.errors import FEED_ERROR_FIX, BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
 from bridge.platforms import PLATFORMS
 from bridge.redact import redact, register_config_secrets
 
@@ -30,8 +30,6 @@ INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
 # A poll of thousands of feeds may write a few MB; below FAIL the next polls will likely fail.
 FREE_SPACE_FAIL_BYTES = 16 * 2**20
 FREE_SPACE_WARN_BYTES = 256 * 2**20
-# What to do about a feed that cannot be read (doctor, and the alert about a failing feed).
-FEED_ERROR_FIX = "check the URL in a browser; bridge keeps retrying with backoff"
 
 
 @dataclass

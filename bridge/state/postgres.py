@@ -194,8 +194,20 @@ CREATE TABLE websub (
     last_error TEXT
 );
 """),
-    # Twin of SQLite's 0010_workers: feed leases and the last worker to deliver each account (docs/workers.md).
-    ("0010_workers", """
+    ("0010_longnotes", """
+CREATE TABLE thread_parts (
+    delivery_id BIGINT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+    part INTEGER NOT NULL,
+    remote_id TEXT NOT NULL,
+    url TEXT,
+    cid TEXT,
+    digest TEXT NOT NULL,
+    posted_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (delivery_id, part)
+);
+"""),
+    # Twin of SQLite's 0011_workers: feed leases and the last worker to deliver each account (docs/workers.md).
+    ("0011_workers", """
 ALTER TABLE feeds ADD COLUMN lease_owner TEXT;
 ALTER TABLE feeds ADD COLUMN lease_until DOUBLE PRECISION;
 CREATE INDEX feeds_next_poll ON feeds (next_poll_at);

@@ -281,8 +281,26 @@ def _m0009_websub(db: Database) -> None:
     )
 
 
-@migrations(name="0010_workers")
-def _m0010_workers(db: Database) -> None:
+@migrations(name="0010_longnotes")
+def _m0010_longnotes(db: Database) -> None:
+    # Threads for long notes (bridge/notethreads.py): each part of a delivery's thread, saved as soon as it is made,
+    # so a crash in the middle resumes with the next part. Part 0 is the first post (the delivery's remote_id).
+    db.execute(
+        """CREATE TABLE thread_parts (
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+            part INTEGER NOT NULL,           -- 0 the first post, 1.. its replies, in order
+            remote_id TEXT NOT NULL,         -- the platform's id (a status id, an at:// URI)
+            url TEXT,
+            cid TEXT,                        -- Bluesky: the record's CID (replies refer to it)
+            digest TEXT NOT NULL,            -- of the part as sent: an edit changes only parts whose text changed
+            posted_at REAL NOT NULL,
+            PRIMARY KEY (delivery_id, part)
+        )"""
+    )
+
+
+@migrations(name="0011_workers")
+def _m0011_workers(db: Database) -> None:
     # Several `bridge run` on one database (bridge/daemon.py, docs/workers.md): a feed being polled is leased to
     # one worker until lease_until; the worker that delivered an account last is remembered, so the next one
     # knows to start from the stored session rather than one another worker may have rotated since.
@@ -1239,6 +1257,25 @@ class State:
         with self.transaction():
             self.db.execute("UPDATE nostr_events SET relays = ?, updated_at = ? WHERE delivery_id = ?",
                             [json.dumps(cleaned, ensure_ascii=False), now, delivery_id])
+
+    # --- threads for long notes: the parts made so far (bridge/notethreads.py) ------------------------------
+
+    def thread_parts(self, delivery_id: int) -> list[dict]:
+        """[{"part", "remote_id", "url", "cid", "digest"}] of a delivery's thread, in order; [] for a single post."""
+        rows = self.db.execute("SELECT part, remote_id, url, cid, digest FROM thread_parts WHERE delivery_id = ? "
+                               "ORDER BY part", [delivery_id]).fetchall()
+        return [dict(row) for row in rows]
+
+    def save_thread_part(self, delivery_id: int, part: int, *, remote_id: str, url: str | None, cid: str | None,
+                         digest: str, now: float) -> None:
+        """One part made (or edited), committed before the next is sent."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO thread_parts (delivery_id, part, remote_id, url, cid, digest, posted_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (delivery_id, part) DO UPDATE SET remote_id = excluded.remote_id, url = excluded.url,
+                   cid = excluded.cid, digest = excluded.digest""",
+                [delivery_id, part, remote_id, url, cid, digest, now])
 
     # --- Threads: the media container of a delivery ---------------------------------------------------------
 
