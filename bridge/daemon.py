@@ -18,14 +18,22 @@ also notices a stall -- no poll finished for a while, or a job stuck by the watc
 
 With `[bridge] http_listen`, threads of their own serve the status page, /metrics and /healthz (bridge/web);
 /healthz answers from the same judgement as the watchdog (health()).
+
+Several workers (a state several processes share: PostgreSQL, docs/workers.md): instead of a job per feed, one
+claim job leases the due feeds no other worker holds (State.claim_due_feeds), polls them and releases each as it
+is recorded; a dead worker's leases run out after LEASE_TIMEOUTS network deadlines. Each account is delivered
+under its lock (Deliverer.deliver_due), and the jobs meant to run once (deletes, reactions, WebSub upkeep,
+alerts) run on whichever worker holds their lock. On SQLite the one process holds every lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
+import socket
 import threading
 import time
 from typing import Callable
@@ -73,6 +81,11 @@ STUCK_AFTER_TIMEOUTS = 5
 # A post is one step, and its uploads get more time than a request by their size (bridge.deadline): a post with
 # four of the largest images bridge fetches must not look stuck while it is being sent.
 UPLOADS_ALLOWANCE = max(entry.max_images for entry in PLATFORMS) * upload_budget(0.0, MAX_IMAGE_BYTES)
+# Workers on a shared state: a feed is leased for this many network deadlines (a poll that has not moved for as
+# long is stuck, and the watchdog restarts its worker); a dead worker's feeds are polled by another after that.
+LEASE_TIMEOUTS = STUCK_AFTER_TIMEOUTS
+# The claim job looks for due feeds this often at most, and at least four times per shortest feed interval.
+CLAIM_MAX_SECONDS = 15.0
 
 
 class FetchLoop:
@@ -126,6 +139,8 @@ class Daemon:
         self._websub_events: list[Event] = []
         self._pushed: dict[str, Event] = {}  # feed -> its latest verified push, not yet processed
         self._draining: set[str] = set()  # WebSub jobs started and not yet out of work
+        # This process as the other workers on a shared state know it (leases, State.account_changed_hands).
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{random.SystemRandom().getrandbits(32):08x}"
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -219,6 +234,8 @@ class Daemon:
         for feed in self.config.feeds:
             if feed.enabled:
                 self._schedule_feed(feed)
+        if self.state.shared:
+            self._schedule_claims()
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
                                next_run_time=_utc(self.clock() + 1))
         self._schedule_reactions()
@@ -231,6 +248,8 @@ class Daemon:
                                next_run_time=_utc(self.clock()))
 
     def _schedule_feed(self, feed: FeedConfig) -> None:
+        if self.state.shared:
+            return  # the claim job polls whichever due feeds no other worker holds
         interval = self.config.feed_interval(feed)
         # Jobs fire at the feed's interval with jitter; a run whose feed is not due (backoff, ttl) does nothing.
         first = self.clock() + self._rng.uniform(0, min(interval, START_SPREAD_SECONDS))
@@ -250,7 +269,64 @@ class Daemon:
     def _deletes_job(self) -> None:
         from bridge.wiring import follow_deletes
 
-        self._run_job("deletes", lambda: follow_deletes(self.config, self.state, clock=self.clock))
+        self._run_job("deletes", self._once_across_workers(
+            "deletes", lambda: follow_deletes(self.config, self.state, clock=self.clock)))
+
+    def _once_across_workers(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """The work, done only by the worker holding its lock now (of workers sharing a state, one does it)."""
+        def guarded() -> None:
+            with self.state.try_lock(f"job:{name}") as mine:
+                if mine:
+                    work()
+
+        return guarded
+
+    # --- workers sharing a state: the claim job ----------------------------------------------------------
+
+    def _schedule_claims(self) -> None:
+        """Ensure every configured feed has its row (other workers' claims see it), then claim on a timer."""
+        self.state.ensure_feeds([(feed.name, feed.url) for feed in self.config.feeds if feed.enabled])
+        intervals = [self.config.feed_interval(feed) for feed in self.config.feeds if feed.enabled]
+        every = max(min([CLAIM_MAX_SECONDS] + [interval / 4 for interval in intervals]), 1.0)
+        self.scheduler.add_job(self._claim_job, "interval", seconds=every, id="claim", replace_existing=True,
+                               jitter=every / 4, next_run_time=_utc(self.clock() + self._rng.uniform(0, 1)))
+
+    def _lease_seconds(self) -> float:
+        return LEASE_TIMEOUTS * self.config.bridge.total_timeout
+
+    def _claim_job(self) -> None:
+        self._run_job("claim", self._poll_claimed)
+        self.alerts.poll_done()
+
+    def _poll_claimed(self) -> None:
+        """Claim due feeds a batch at a time, poll each batch together, release each feed once it is recorded."""
+        batch = self.config.bridge.max_concurrency
+        while not self._stop.is_set():
+            now = self.clock()
+            names = self.state.claim_due_feeds(self.worker, now, limit=batch, lease_seconds=self._lease_seconds())
+            feeds = []
+            for name in names:
+                feed = self.config.find_feed(name)
+                if feed is None or not feed.enabled:  # not in this worker's config (removed, or a config rolling out)
+                    self.state.update_feed(name, next_poll_at=now + self.config.bridge.interval)
+                    self.state.release_feeds([name], self.worker)
+                else:
+                    feeds.append(feed)
+            if feeds:
+                for outcome in self.fetch_loop.run(self._poll_batch(feeds)):
+                    self._after_poll(outcome)
+            if len(names) < batch:
+                return
+
+    async def _poll_batch(self, feeds: list[FeedConfig]) -> list:
+        async def one(feed: FeedConfig):
+            try:
+                return await self.poller.poll_feed(self.fetch_loop.fetcher, feed)
+            finally:
+                self.state.release_feeds([feed.name], self.worker)
+                self._job_progress("claim")
+
+        return await asyncio.gather(*(one(feed) for feed in feeds))
 
     # --- WebSub (bridge/websub) ----------------------------------------------------------------------------
 
@@ -273,7 +349,7 @@ class Daemon:
                                next_run_time=_utc(self.clock() + 1))
 
     def _websub_job(self) -> None:
-        self._run_job("websub", self.subscriber.maintain)
+        self._run_job("websub", self._once_across_workers("websub", self.subscriber.maintain))
 
     def _websub_event(self, event: Event) -> None:
         """From the web server's thread: hand the event to jobs (the database is theirs), a push to its feed's.
@@ -330,25 +406,32 @@ class Daemon:
         feed = self.config.find_feed(name)
         if feed is None or not feed.enabled:
             return
-        outcome = self.fetch_loop.run(self.poller.poll_pushed(self.fetch_loop.fetcher, feed, event.body,
-                                                              event.content_type, event.link_header))
+        if not self.state.claim_feed(name, self.worker, self.clock(), lease_seconds=self._lease_seconds()):
+            # a poll of it is under way (here or on another worker): that poll, or the next, reads what was pushed
+            self.state.update_feed(name, next_poll_at=self.clock())
+            return
+        try:
+            outcome = self.fetch_loop.run(self.poller.poll_pushed(self.fetch_loop.fetcher, feed, event.body,
+                                                                  event.content_type, event.link_header))
+        finally:
+            self.state.release_feeds([name], self.worker)
         self._after_poll(outcome)
 
     def _poll_now(self, name: str) -> None:
         """The feed's pushes stopped (a failed or lapsed subscription): normal polling resumes at once."""
         self.state.update_feed(name, next_poll_at=self.clock())
         try:
-            self.scheduler.modify_job(f"poll:{name}", next_run_time=_utc(self.clock()))
+            self.scheduler.modify_job("claim" if self.state.shared else f"poll:{name}", next_run_time=_utc(self.clock()))
         except Exception:  # no such job (the feed was just removed)
             pass
 
     def _reactions_job(self) -> None:
-        self._run_job("reactions", self._reactions)
+        self._run_job("reactions", self._once_across_workers("reactions", self._reactions))
 
     def _publish_job(self) -> None:
         from bridge.reactions.publish import publish_all
 
-        self._run_job("publish", lambda: publish_all(self.config, self.state))
+        self._run_job("publish", self._once_across_workers("publish", lambda: publish_all(self.config, self.state)))
 
     def _reactions(self) -> None:
         from bridge.reactions.publish import publish_all
@@ -441,8 +524,9 @@ class Daemon:
                                    next_run_time=_utc(self.clock()))
 
     def _make_deliverer(self, config: Config):
+        shared = {"worker": self.worker} if self.state.shared else {}
         return self.deliverer_factory(config, self.state, should_stop=self._stop.is_set,
-                                      on_progress=lambda: self._job_progress("deliver"))
+                                      on_progress=lambda: self._job_progress("deliver"), **shared)
 
     def _heartbeat_job(self) -> None:
         self._last_progress = time.monotonic()
@@ -455,7 +539,7 @@ class Daemon:
         for feed in self.config.feeds:
             if feed.enabled:
                 self._schedule_feed(feed)
-        for job in ("deliver", "heartbeat"):
+        for job in ("deliver", "heartbeat") + (("claim",) if self.state.shared else ()):
             self.scheduler.modify_job(job, next_run_time=_utc(self.clock()))
 
     # --- reload ----------------------------------------------------------------------------------------------
@@ -491,6 +575,8 @@ class Daemon:
         for feed in config.feeds:
             if feed.enabled:
                 self._schedule_feed(feed)
+        if self.state.shared:
+            self._schedule_claims()
         self._schedule_reactions()
         log.info("config reloaded: %d feed(s) (%d added, %d removed), %d account(s)",
                  len(new), len(new - old), len(old - new), len(config.accounts))

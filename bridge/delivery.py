@@ -114,6 +114,7 @@ class Deliverer:
         rng: random.Random | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         on_progress: Callable[[], None] = lambda: None,
+        worker: str = "",
     ) -> None:
         self.config = config
         self.state = state
@@ -123,6 +124,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.should_stop = should_stop
         self.on_progress = on_progress  # told after each account and each post handled (the daemon's watchdog)
+        self.worker = worker  # this process, as other workers on a shared state know it (State.account_changed_hands)
         self._targets: dict[str, Target] = {}
 
     def close(self) -> None:
@@ -134,13 +136,33 @@ class Deliverer:
         self._targets.clear()
 
     def deliver_due(self, accounts: list[str] | None = None) -> DeliveryReport:
-        report = DeliveryReport()
-        for account in accounts or list(self.config.accounts):
+        names = accounts or list(self.config.accounts)
+        order = names
+        if self.state.shared:  # workers start at different accounts, and each takes the ones nobody holds
+            start = self.rng.randrange(len(names)) if names else 0
+            order = names[start:] + names[:start]
+        done: dict[str, AccountReport] = {}
+        for account in order:
             if self.should_stop():
                 break
-            report.accounts.append(self._deliver_account_isolated(account))
+            with self.state.try_lock(f"account:{account}") as mine:
+                if not mine:  # another worker is delivering it now: its flood limits and session are that one's
+                    continue
+                if self.state.shared and self.state.account_changed_hands(account, self.worker):
+                    self._forget_target(account)
+                done[account] = self._deliver_account_isolated(account)
             self.on_progress()
-        return report
+        return DeliveryReport([done[account] for account in names if account in done])
+
+    def _forget_target(self, account: str) -> None:
+        """Another worker delivered this account meanwhile: its session may have been refreshed (and the one held
+        here revoked), so the next target starts from the stored one."""
+        target = self._targets.pop(account, None)
+        if target is not None:
+            try:
+                target.close()
+            except Exception:  # closing is best effort
+                log.debug("closing target failed", exc_info=True)
 
     def _deliver_account_isolated(self, account: str) -> AccountReport:
         try:

@@ -39,8 +39,10 @@ class _ComposingDeliverer(Deliverer):
 
 
 def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], bool] = lambda: False,
-                    on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> Deliverer:
-    return _ComposingDeliverer(config, state, clock=clock, should_stop=should_stop, on_progress=on_progress)
+                    on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time,
+                    worker: str = "") -> Deliverer:
+    return _ComposingDeliverer(config, state, clock=clock, should_stop=should_stop, on_progress=on_progress,
+                               worker=worker)
 
 
 def make_target(config: Config, state: State, account: str, *, media_fetcher=None):

@@ -26,7 +26,7 @@ def _analyze() -> str:
     return tool
 
 
-@pytest.mark.parametrize("unit", ["bridge.service", "bridge-poll.service"])
+@pytest.mark.parametrize("unit", ["bridge.service", "bridge-poll.service", "bridge-worker@.service"])
 def test_security_exposure_is_ok(unit):
     result = subprocess.run([_analyze(), "security", "--offline=true", "--no-pager", str(UNITS / unit)],
                             capture_output=True, text=True, timeout=60)

@@ -82,8 +82,10 @@ class AlertWatcher:
     def _tick(self) -> None:
         stall = self.stall()
         if self.alerter.destinations:
-            self.alerter.observe(current_problems(self.config, self.state) + ([stall] if stall else []))
-            self.alerter.flush()
+            with self.state.try_lock("job:alerts") as mine:  # of several workers on one state, one tells
+                if mine:
+                    self.alerter.observe(current_problems(self.config, self.state) + ([stall] if stall else []))
+                    self.alerter.flush()
         self._ping(stall)
 
     def stall(self) -> Problem | None:

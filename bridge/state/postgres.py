@@ -206,6 +206,13 @@ CREATE TABLE thread_parts (
     PRIMARY KEY (delivery_id, part)
 );
 """),
+    # Twin of SQLite's 0011_workers: feed leases and the last worker to deliver each account (docs/workers.md).
+    ("0011_workers", """
+ALTER TABLE feeds ADD COLUMN lease_owner TEXT;
+ALTER TABLE feeds ADD COLUMN lease_until DOUBLE PRECISION;
+CREATE INDEX feeds_next_poll ON feeds (next_poll_at);
+ALTER TABLE accounts ADD COLUMN last_worker TEXT;
+"""),
 ]
 
 

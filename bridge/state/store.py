@@ -300,6 +300,17 @@ def _m0010_longnotes(db: Database) -> None:
     )
 
 
+@migrations(name="0011_workers")
+def _m0011_workers(db: Database) -> None:
+    # Several `bridge run` on one database (bridge/daemon.py, docs/workers.md): a feed being polled is leased to
+    # one worker until lease_until; the worker that delivered an account last is remembered, so the next one
+    # knows to start from the stored session rather than one another worker may have rotated since.
+    db.execute("ALTER TABLE feeds ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN lease_until REAL")
+    db.execute("CREATE INDEX feeds_next_poll ON feeds (next_poll_at)")
+    db.execute("ALTER TABLE accounts ADD COLUMN last_worker TEXT")
+
+
 @dataclass
 class AlertRow:
     key: str
@@ -356,6 +367,8 @@ class FeedRow:
     ttl_seconds: float | None
     entry_count: int | None = None
     deletes_warning: str | None = None
+    lease_owner: str | None = None  # the worker polling it now (workers sharing a state: claim_due_feeds)
+    lease_until: float | None = None
 
 
 @dataclass
@@ -426,6 +439,7 @@ class State:
         self.engine = engine  # "sqlite" or "postgres"
         self._lock_fd = lock_fd
         self._lock = threading.RLock()
+        self._advisory = None  # PostgreSQL: bridge.state.locks.AdvisoryLocks, made at the first try_lock
         self.migrations_due: list[str] = []  # set by open_readonly on a database the writer has yet to migrate
 
     # --- opening ---------------------------------------------------------------------------------------
@@ -551,6 +565,8 @@ class State:
         return f"{'GREATEST' if self.engine == 'postgres' else 'MAX'}({', '.join(expressions)})"
 
     def close(self) -> None:
+        if self._advisory is not None:
+            self._advisory.close()
         self.db.conn.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -622,8 +638,9 @@ class State:
         row = self.get_feed(name)
         if row is None:
             with self.transaction():
-                self.db.execute(
-                    "INSERT INTO feeds (name, configured_url, url) VALUES (?, ?, ?)", [name, configured_url, configured_url]
+                self.db.execute(  # workers starting together each add the new feeds: the first one wins
+                    "INSERT INTO feeds (name, configured_url, url) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    [name, configured_url, configured_url],
                 )
         elif row.configured_url != configured_url:
             with self.transaction():
@@ -678,6 +695,69 @@ class State:
         with self.transaction():
             self.update_feed(row.name, **fields)
         return self.get_feed(row.name)  # type: ignore[return-value]
+
+    # --- workers: leases (bridge/daemon.py; docs/workers.md) --------------------------------------------------
+    # One process owns a SQLite database (the writer lock), so every lease is granted: the same calls work on both
+    # stores, and on PostgreSQL they decide which of several workers does what.
+
+    @property
+    def shared(self) -> bool:
+        """Do several workers share this store (PostgreSQL)? A SQLite file has one writer (the lock file)."""
+        return self.engine == "postgres"
+
+    def claim_due_feeds(self, owner: str, now: float, *, limit: int, lease_seconds: float) -> list[str]:
+        """Up to `limit` feeds due for a poll that no worker holds, leased to `owner` until now + lease_seconds.
+        A feed last checked "in the future" is due too: the clock went back (the poll sets its schedule anew).
+        On PostgreSQL, rows another worker is claiming at this moment are skipped, not waited for."""
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.engine == "postgres" else ""
+        with self.transaction():
+            rows = self.db.execute(
+                f"""UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name IN (
+                       SELECT name FROM feeds
+                       WHERE gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ? OR last_checked_at > ?)
+                         AND (lease_until IS NULL OR lease_until <= ?)
+                       ORDER BY next_poll_at IS NOT NULL, next_poll_at LIMIT ?{skip_locked})
+                   RETURNING name""",
+                [owner, now + lease_seconds, now, now + CLOCK_SLACK_SECONDS, now, limit],
+            ).fetchall()
+        return sorted(row[0] for row in rows)
+
+    def claim_feed(self, name: str, owner: str, now: float, *, lease_seconds: float) -> bool:
+        """Lease this one feed (a WebSub push for it), due or not, unless a poll of it holds it now."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name = ? AND (lease_until IS NULL OR lease_until <= ?)",
+                [owner, now + lease_seconds, name, now],
+            )
+        return cursor.rowcount == 1
+
+    def release_feeds(self, names: list[str], owner: str) -> None:
+        """The polls are recorded: other workers may take these feeds when they are next due."""
+        with self.transaction():
+            self.db.conn.executemany("UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE name = ? AND lease_owner = ?",
+                                     [(name, owner) for name in names])
+
+    def try_lock(self, name: str):
+        """A context manager yielding whether this worker may do the named work now (one account's deliveries, a job
+        meant to run once across workers), held until the block ends; a worker that dies lets go of it at once.
+        SQLite: one process, one owner, always granted. PostgreSQL: an advisory lock (bridge/state/locks.py)."""
+        if self.engine != "postgres":
+            return contextlib.nullcontext(True)
+        if self._advisory is None:
+            from bridge.state.locks import AdvisoryLocks
+
+            self._advisory = AdvisoryLocks(self.db.url)
+        return self._advisory.hold(name)
+
+    def account_changed_hands(self, account: str, owner: str) -> bool:
+        """Called holding the account's lock: did another worker deliver this account since `owner` last did? Then
+        what `owner` kept in memory for it (a Bluesky session, which the other may have refreshed) is stale."""
+        with self.transaction():
+            self._ensure_account(account)
+            cursor = self.db.execute(
+                "UPDATE accounts SET last_worker = ? WHERE name = ? AND (last_worker IS NULL OR last_worker <> ?)",
+                [owner, account, owner])
+        return cursor.rowcount == 1
 
     # --- WebSub subscriptions (bridge/websub) -------------------------------------------------------------
 
