@@ -149,7 +149,10 @@ class WorkersBench:
             time.sleep(PROBE_SECONDS)
             if workers is not None:
                 workers.check_alive()
-            count, first, last = self.polled_since(since, names)
+            try:
+                count, first, last = self.polled_since(since, names)
+            except psycopg.errors.UndefinedTable:  # the first worker is still making the schema
+                count, first, last = 0, None, None
             if count >= expected:
                 return first, last
             self.check(time.monotonic() < deadline, f"{what}: {count} of {expected} feeds polled within "
