@@ -1,8 +1,8 @@
 """The benchmark on PostgreSQL: N `bridge run` workers sharing one database (`python -m bench --postgres`).
 
 One throwaway PostgreSQL cluster (durable defaults), nginx serving the synthetic feeds (bench/workspace.py), the
-Mastodon fake for the one account, and one config whose `[bridge] database` names the cluster. The feeds are
-polled once cold (by the largest number of workers), then for each run and each worker count (1, 2, 4 by
+Mastodon fake for the one account, and one config whose `[bridge] database` names the cluster. The state starts
+with every feed polled once (WorkersBench.prepare); then, for each run and each worker count (1, 2, 4 by
 default; the order alternates from run to run, so the machine's drift falls on every count alike):
 
 - start N `bridge run` workers and wait until each has started (its start-up is not measured);
@@ -30,9 +30,13 @@ import statistics
 import subprocess
 import tempfile
 import time
+from email.utils import formatdate
 from pathlib import Path
 
 import psycopg
+
+from bench import synthetic
+from bench.measure import run_bridge
 
 from bench.nginx import Nginx
 from bench.pgcluster import BenchPostgres
@@ -48,6 +52,13 @@ DAY = 86_400.0
 # Recorded with the numbers: what the cluster ran with (PostgreSQL's defaults, durable).
 POSTGRES_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
                      "max_connections", "max_wal_size")
+
+
+def nginx_validators(path: Path) -> tuple[str, str]:
+    """The ETag and Last-Modified nginx sends for the file (ETag: mtime and size in hex)."""
+    stat = path.stat()
+    mtime = int(stat.st_mtime)
+    return f'"{mtime:x}-{stat.st_size:x}"', formatdate(mtime, usegmt=True)
 
 
 def median(values: list[float]) -> float:
@@ -111,8 +122,10 @@ class Workers:
 
 class WorkersBench:
     def __init__(self, args: argparse.Namespace, work: Path, feeds: FeedSet, config: Path, env: dict, url: str,
-                 data_dir: Path) -> None:
+                 data_dir: Path, mastodon_url: str) -> None:
         self.args = args
+        self.url = url
+        self.mastodon_url = mastodon_url
         self.work = work
         self.feeds = feeds
         self.config = config
@@ -198,36 +211,37 @@ class WorkersBench:
 
     # --- the cases ----------------------------------------------------------------------------------------------
 
-    def cold(self) -> None:
-        """The first poll of every feed on the empty database, by the largest number of workers: the baseline the
-        other rounds start from (its numbers are reported, not targeted)."""
-        count = max(self.args.pg_workers)
-        started = time.time()
-        workers = Workers(self.args.bridge, self.config, self.env, self.work, "cold")
-        try:
-            bridge_before, pg_before = workers.cpu(), self.pg_cpu()
-            # The first worker makes the schema and a row for every configured feed, then polls; the others
-            # start once it has (workers that start together race to insert the same rows).
-            workers.spawn(1).wait_started()
-            first_ready = time.time() - started
-            workers.spawn(count - 1)
-            _, last = self.wait_polled(workers, started, None, len(self.names), "cold first poll")
-            self.results["cold"] = {
-                "workers": count, "feeds": len(self.names), "seconds": last - started, "first_worker_ready_seconds": first_ready,
-                "bridge_cpu_seconds": workers.cpu() - bridge_before, "postgres_cpu_seconds": self.pg_cpu() - pg_before,
-                "entries": self.query("SELECT COUNT(*) FROM entries")[0][0],
-                "peak_rss_mb": max(workers.peak_rss_mb()),
-            }
-        finally:
-            codes = workers.stop()
-        self.check(codes == [0] * count, f"cold: the workers did not exit cleanly on SIGTERM: {codes}")
+    def prepare(self) -> None:
+        """The state the rounds start from, every feed polled once: the schema by bridge's migrations; the feeds
+        that only take part in the steady cycle written as an unchanged poll leaves them (the validators nginx
+        answers 304 to); the changed set polled cold by one `bridge poll` (group commits), recording the 20
+        entries of each. Polling 100,000 feeds cold on this machine would take hours and is not a case here."""
+        from bridge.state import State
+
+        State.open_postgres(self.url).close()
+        changed = self.args.pg_changed
+        now = time.time()
+        started = time.perf_counter()
+        with self.db.cursor().copy("COPY feeds (name, configured_url, url, etag, last_modified, title, baseline_done, "
+                                   "last_checked_at, last_success_at, last_status, last_outcome, next_poll_at, "
+                                   "entry_count) FROM STDIN") as copy:
+            for index, (name, url) in enumerate(self.feeds.feeds()[changed:], start=changed):
+                etag, last_modified = nginx_validators(self.feeds.path(index))
+                copy.write_row((name, url, url, etag, last_modified, f"Synthetic blog {index}", 1, now, now, 200, "new",
+                                now + DAY, synthetic.ENTRIES))
+        seeded = time.perf_counter() - started
+        cold_config = self.work / "cold.toml"
+        write_config(cold_config, None, self.feeds.feeds()[:changed], self.mastodon_url, database_env=DATABASE_ENV)
+        run = run_bridge([self.args.bridge, "--config", str(cold_config), "poll"], env=self.env,
+                         log_path=self.work / "cold.log")
+        entries = self.query("SELECT COUNT(*) FROM entries")[0][0]
         queued = self.query("SELECT COUNT(*) FROM deliveries")[0][0]
-        self.check(queued == 0, f"cold: a first poll must not queue posts, {queued} queued")
-        cold = self.results["cold"]
-        print(f"  cold first poll, {count} workers: {cold['seconds']:.1f} s from spawn (the first worker ready after "
-              f"{cold['first_worker_ready_seconds']:.1f} s), CPU bridge "
-              f"{cold['bridge_cpu_seconds']:.1f} s + PostgreSQL {cold['postgres_cpu_seconds']:.1f} s, "
-              f"{cold['entries']:,} entries", flush=True)
+        self.check(entries == changed * synthetic.ENTRIES and queued == 0,
+                   f"cold poll of the changed set: {entries} entries recorded, {queued} posts queued")
+        self.results["cold"] = {"feeds": changed, "seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "entries": entries,
+                                "seeded_feeds": len(self.names) - changed, "seed_seconds": seeded}
+        print(f"  {len(self.names) - changed:,} steady-only feeds written as polled ({seeded:.1f} s); the {changed:,} "
+              f"changed-set feeds polled cold by bridge poll: {run.seconds:.1f} s, {entries:,} entries", flush=True)
 
     def group(self, count: int, run: int) -> None:
         """N workers: a steady round, then a changed round; their peak RSS."""
@@ -250,7 +264,7 @@ class WorkersBench:
         args = self.args
         print(f"PostgreSQL: {len(self.names):,} feeds, {args.pg_changed:,} changed per changed round, workers "
               f"{args.pg_workers}, {args.runs} run(s)", flush=True)
-        self.cold()
+        self.prepare()
         for run in range(args.runs):
             order = args.pg_workers if run % 2 == 0 else args.pg_workers[::-1]
             for count in order:
@@ -312,7 +326,7 @@ def run_postgres(args: argparse.Namespace, mastodon_url: str, token: str, nginx_
                          interval="8s" if args.quick else "15m")
             url = cluster.database()
             env = {**os.environ, "BENCH_MASTODON_TOKEN": token, DATABASE_ENV: url}
-            bench = WorkersBench(args, work, feeds, config, env, url, cluster.data_dir)
+            bench = WorkersBench(args, work, feeds, config, env, url, cluster.data_dir, mastodon_url)
             try:
                 results = bench.run()
                 results["postgres"] = {name: bench.query(f"SHOW {name}")[0][0] for name in POSTGRES_SETTINGS}
