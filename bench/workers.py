@@ -133,11 +133,24 @@ class WorkersBench:
         self.postmaster = postmaster_pid(data_dir)
         self.db = psycopg.connect(url, autocommit=True)
         self.probe_backend = self.db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        self.own_transactions = 1
         self.names = [name for name, _ in feeds.feeds()]
         self.results: dict = {"rounds": []}
 
     def query(self, sql: str, params=()) -> list[tuple]:
+        self.own_transactions += 1  # each statement on this autocommit connection is a transaction of its own
         return self.db.execute(sql, params).fetchall()
+
+    def commits_and_flushes(self) -> tuple[int, int]:
+        """Transactions committed in the database (without the benchmark's own) and WAL flushes to disk so far.
+        PostgreSQL publishes its counters within a second: read after a pause."""
+        time.sleep(1.5)
+        self.db.execute("SELECT pg_stat_clear_snapshot()")
+        commits, syncs = self.db.execute(
+            "SELECT xact_commit, (SELECT wal_sync FROM pg_stat_wal) FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        self.own_transactions += 2
+        return commits - self.own_transactions, syncs
 
     def pg_cpu(self) -> float:
         return cluster_cpu(self.postmaster, excluding=(self.probe_backend,))
@@ -151,6 +164,7 @@ class WorkersBench:
     def make_due(self, names: list[str] | None) -> float:
         """`names` (every feed when None) due now, the others a day ahead; returns when the statement committed."""
         now = time.time()
+        self.own_transactions += 1
         if names is None:
             self.db.execute("UPDATE feeds SET next_poll_at = %s", [now])
         else:
@@ -182,6 +196,7 @@ class WorkersBench:
     def measured_round(self, workers: Workers, case: str, names: list[str] | None, run: int) -> dict:
         expected = len(names) if names is not None else len(self.names)
         entries_before = self.query("SELECT COUNT(*) FROM entries")[0][0]
+        commits_before, flushes_before = self.commits_and_flushes()
         bridge_before, pg_before = workers.cpu(), self.pg_cpu()
         started = time.time()
         committed = self.make_due(names)
@@ -198,6 +213,11 @@ class WorkersBench:
             "bridge_cpu_seconds": bridge_cpu, "postgres_cpu_seconds": pg_cpu,
             "bridge_cpu_ms_per_feed": 1000 * bridge_cpu / expected, "postgres_cpu_ms_per_feed": 1000 * pg_cpu / expected,
             "cpu_ms_per_feed": 1000 * (bridge_cpu + pg_cpu) / expected,
+        }
+        commits, flushes = self.commits_and_flushes()
+        row |= {
+            "commits_per_feed": (commits - commits_before) / expected, "wal_flushes_per_feed": (flushes - flushes_before) / expected,
+            "load_average": os.getloadavg()[0],  # the machine may be doing other work: its 1-minute load, at the end
         }
         if case == "steady":
             outcomes = dict(self.query("SELECT last_outcome, COUNT(*) FROM feeds GROUP BY 1"))
@@ -273,8 +293,9 @@ class WorkersBench:
         return self.results
 
 
-MEDIAN_FIELDS = ("seconds", "busy_seconds", "first_poll_after_seconds", "feeds_per_second", "entries_per_second", "bridge_cpu_seconds", "postgres_cpu_seconds",
-                 "bridge_cpu_ms_per_feed", "postgres_cpu_ms_per_feed", "cpu_ms_per_feed")
+MEDIAN_FIELDS = ("seconds", "busy_seconds", "first_poll_after_seconds", "feeds_per_second", "entries_per_second",
+                 "bridge_cpu_seconds", "postgres_cpu_seconds", "bridge_cpu_ms_per_feed", "postgres_cpu_ms_per_feed",
+                 "cpu_ms_per_feed", "commits_per_feed", "wal_flushes_per_feed")
 
 
 def medians(rounds: list[dict]) -> dict:
@@ -285,7 +306,7 @@ def medians(rounds: list[dict]) -> dict:
         for count in sorted({row["workers"] for row in rounds}):
             rows = [row for row in rounds if row["case"] == case and row["workers"] == count]
             if rows:
-                figures = {field: median([row[field] for row in rows]) for field in MEDIAN_FIELDS}
+                figures = {field: median([row[field] for row in rows]) for field in MEDIAN_FIELDS if field in rows[0]}
                 figures.update(feeds=rows[0]["feeds"], runs=[round(row["seconds"], 2) for row in rows],
                                peak_rss_mb_per_worker=max(row["peak_rss_mb_per_worker"] for row in rows))
                 out.setdefault(case, {})[str(count)] = figures
