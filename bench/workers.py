@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import tempfile
 import time
@@ -36,12 +35,11 @@ from pathlib import Path
 import psycopg
 
 from bench import synthetic
-from bench.measure import run_bridge
+from bench.measure import median, run_bridge
 
 from bench.nginx import Nginx
-from bench.pgcluster import BenchPostgres
 from bench.procstat import cluster_cpu, peak_rss_mb, postmaster_pid, process_cpu
-from bench.workspace import FeedSet, write_config
+from bench.workspace import MTIME_ORIGIN, FeedSet, write_config
 
 DATABASE_ENV = "BENCH_DATABASE_URL"
 READY_LINE = "bridge running"  # bridge/daemon.py logs it once the worker is scheduling
@@ -61,8 +59,19 @@ def nginx_validators(path: Path) -> tuple[str, str]:
     return f'"{mtime:x}-{stat.st_size:x}"', formatdate(mtime, usegmt=True)
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def write_documents(feeds: FeedSet, changed: int) -> None:
+    """The changed set's own documents; for the feeds that only answer 304, a copy of one synthetic document of
+    their kind (RSS or Atom), which nginx only stats: generating 90,000 documents takes longer than the benchmark."""
+    copies: dict[str, bytes] = {}
+    for index in range(feeds.count):
+        if index < changed:
+            feeds.write(index)
+            continue
+        path = feeds.path(index)
+        if path.suffix not in copies:
+            copies[path.suffix] = synthetic.document(index, 0, f"{feeds.nginx.base_url(index)}/site/{index}")
+        path.write_bytes(copies[path.suffix])
+        os.utime(path, (MTIME_ORIGIN, MTIME_ORIGIN))
 
 
 class Workers:
@@ -218,6 +227,9 @@ class WorkersBench:
         row |= {
             "commits_per_feed": (commits - commits_before) / expected, "wal_flushes_per_feed": (flushes - flushes_before) / expected,
             "load_average": os.getloadavg()[0],  # the machine may be doing other work: its 1-minute load, at the end
+            # The workers' connections (max_connections must hold every worker's, and the CLI's, and an admin's).
+            "connections": self.query("SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                      "AND pid != pg_backend_pid()")[0][0],
         }
         if case == "steady":
             outcomes = dict(self.query("SELECT last_outcome, COUNT(*) FROM feeds GROUP BY 1"))
@@ -331,6 +343,8 @@ def table(results: dict) -> str:
 
 def run_postgres(args: argparse.Namespace, mastodon_url: str, token: str, nginx_binary: str) -> dict:
     """The PostgreSQL cases, end to end; returns the results (also written to args.json)."""
+    from bench.pgcluster import BenchPostgres  # the test suite's cluster: not needed to print a recorded table
+
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-pg-"))
     os.chmod(work, 0o755)  # the cluster runs as the postgres user when the benchmark runs as root
     started = time.perf_counter()
@@ -339,7 +353,7 @@ def run_postgres(args: argparse.Namespace, mastodon_url: str, token: str, nginx_
         docroot.mkdir()
         with Nginx(nginx_binary, docroot, work / "nginx", args.hosts) as nginx, BenchPostgres() as cluster:
             feeds = FeedSet(docroot, nginx, args.pg_feeds, corpus=False)
-            feeds.write_all()
+            write_documents(feeds, args.pg_changed)
             config = work / "workers.toml"
             # The claim job looks for due feeds every quarter interval, 15 s at most: the smoke check's short
             # interval keeps its rounds short (the full run keeps the default, 15 min).
@@ -351,6 +365,9 @@ def run_postgres(args: argparse.Namespace, mastodon_url: str, token: str, nginx_
             try:
                 results = bench.run()
                 results["postgres"] = {name: bench.query(f"SHOW {name}")[0][0] for name in POSTGRES_SETTINGS}
+                sizes = {"database": "SELECT pg_database_size(current_database())"}
+                sizes |= {table: f"SELECT pg_total_relation_size('{table}')" for table in ("feeds", "entries", "aliases", "deliveries")}
+                results["postgres"]["sizes_mb"] = {name: float(bench.query(sql)[0][0]) / 2**20 for name, sql in sizes.items()}
             finally:
                 bench.db.close()
     finally:
