@@ -8,7 +8,6 @@ docs/benchmarks.md for what each row means and the numbers of the last full run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import median, peak_rss_mb, run_bridge, wrapped
+from bench.measure import median, peak_rss_mb, run_bridge, wrapped, write_results
 from bench.micro import cli_latency, render_throughput
 from bench.nginx import Nginx, find_nginx, missing_message
 from bench.seed import seed_history
@@ -340,14 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     results["summary"] = summary(results)
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    results["arguments"] = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    results["wall_seconds"] = time.perf_counter() - started
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print()
-    print(table(results))
-    print(f"\nnumbers written to {args.json}; whole run {results['wall_seconds']:.0f} s")
+    write_results(results, args, started, table)
     missed = [name for name, (limit, _) in TARGETS.items() if results["summary"][name] > limit]
     if missed and not args.quick:
         print(f"targets missed: {', '.join(missed)}")

@@ -21,9 +21,7 @@ and the cluster's (postmaster, live backends and exited ones), without the bench
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -35,7 +33,7 @@ from pathlib import Path
 import psycopg
 
 from bench import synthetic
-from bench.measure import median, run_bridge
+from bench.measure import median, run_bridge, write_results
 
 from bench.nginx import Nginx
 from bench.procstat import cluster_cpu, peak_rss_mb, postmaster_pid, process_cpu
@@ -375,12 +373,5 @@ def run_postgres(args: argparse.Namespace, mastodon_url: str, token: str, nginx_
             print(f"work folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    results["arguments"] = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    results["wall_seconds"] = time.perf_counter() - started
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print()
-    print(table(results))
-    print(f"\nnumbers written to {args.json}; whole run {results['wall_seconds']:.0f} s")
+    write_results(results, args, started, table)
     return results
