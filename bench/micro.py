@@ -1,8 +1,15 @@
-"""In-process measurements: render throughput on the real corpus, and CLI start-up latency."""
+"""In-process measurements: render throughput on the real corpus, and CLI start-up latency.
+
+The render case alone (no nginx, no feeds to write; what docs/benchmarks.md's *render* row reports):
+
+    .venv/bin/python -m bench.micro --runs 5
+"""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +41,10 @@ def render_throughput(rounds: int = 3) -> dict:
     mastodon_settings, bluesky_settings = config.post_settings(feed, "m"), config.post_settings(feed, "b")
     limits = MastodonLimits.from_dict(None)
     created = datetime(2026, 1, 1, tzinfo=UTC)
-    timings, rendered, unrenderable = [], 0, 0
+    timings, cpu_timings, rendered, unrenderable = [], [], 0, 0
     for _ in range(rounds):
         rendered = unrenderable = 0
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for entry in entries:
             try:
                 mastodon_payload(render_post(entry, mastodon_settings), mastodon_settings, limits)
@@ -46,9 +53,12 @@ def render_throughput(rounds: int = 3) -> dict:
             except RenderError:  # an entry with no http(s) link: nothing to post, as in production
                 unrenderable += 1
         timings.append(time.perf_counter() - started)
-    seconds = median(timings)
-    return {"entries": rendered, "unrenderable": unrenderable, "seconds": seconds,
-            "entries_per_second": rendered / seconds if seconds else None}
+        cpu_timings.append(time.process_time() - cpu_started)
+    seconds, cpu_seconds = median(timings), median(cpu_timings)
+    # CPU time beside wall time: on a shared machine the wall clock also counts other processes' turns
+    return {"entries": rendered, "unrenderable": unrenderable, "seconds": seconds, "runs": timings,
+            "entries_per_second": rendered / seconds if seconds else None, "cpu_seconds": cpu_seconds,
+            "entries_per_cpu_second": rendered / cpu_seconds if cpu_seconds else None}
 
 
 def cli_latency(bridge: str, config: Path, large_config: Path, runs: int) -> dict:
@@ -68,3 +78,23 @@ def cli_latency(bridge: str, config: Path, large_config: Path, runs: int) -> dic
                 times.append(time.perf_counter() - started)
         results[label] = {"median_seconds": median(times), "runs": times}
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.micro", description="The render case alone: every corpus "
+                                     "entry rendered to a Mastodon and a Bluesky payload, median of --runs runs.")
+    parser.add_argument("--runs", type=int, default=5, help="Runs; the median is reported (default 5).")
+    args = parser.parse_args(argv)
+    result = render_throughput(rounds=args.runs)
+    if "skipped" in result:
+        print(f"render: skipped: {result['skipped']}")
+        return 1
+    runs = ", ".join(f"{seconds:.2f}" for seconds in result["runs"])
+    print(f"render to both platforms: {result['entries']} entries; median {result['seconds']:.2f} s wall "
+          f"({result['entries_per_second']:,.0f} entries/s; runs {runs} s), {result['cpu_seconds']:.2f} s CPU "
+          f"({result['entries_per_cpu_second']:,.0f} entries per CPU second)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,9 +57,12 @@ class Composer:
         feed_name, entry, _ = self.state.get_entry(delivery.entry_id)
         feed_row = self.state.get_feed(feed_name)
         _, settings = self.settings_for(feed_name, delivery.account)
+        account = self.config.accounts.get(delivery.account)
+        if account is not None and delivery.kind == "update" and not self.state.thread_parts(delivery.id):
+            # an edit of a single post stays one post: a thread's replies cannot follow an edit
+            account = account.model_copy(update={"thread_long_notes": False})
         payload = self.compose(entry, settings, target.platform, feed_title=(feed_row.title if feed_row else "") or "",
-                               server_limits=target.render_limits(strict=strict),
-                               account=self.config.accounts.get(delivery.account))
+                               server_limits=target.render_limits(strict=strict), account=account)
         seal = getattr(target, "seal_payload", None)  # only where the credential finishes it (Nostr signs)
         if seal is not None:
             payload = seal(payload)
@@ -68,7 +71,11 @@ class Composer:
 
     def compose(self, entry: Entry, settings: PostSettings, platform_name: str, *, feed_title: str = "",
                 server_limits: dict | None = None, account=None) -> dict:
-        preview = self.preview(entry)
+        chosen = platform(platform_name)
+        # The article page is read only for a payload that uses it (a card bridge makes, a picture it attaches):
+        # a server that builds its own card reads the page itself, and the writer's site is spared the request.
+        uses_page = chosen.uses_article_page is not None and chosen.uses_article_page(settings, account)
+        preview = self.preview(entry) if uses_page else None
         try:
             post = render_post(entry, settings, feed_title=feed_title, preview=preview)
         except RenderError as exc:
@@ -76,7 +83,7 @@ class Composer:
         created = datetime.fromtimestamp(self.clock(), timezone.utc) if self.clock else datetime.now(timezone.utc)
         inputs = PayloadInputs(server_limits=server_limits, created_at=created, thumbnail=self.thumbnail, account=account,
                                entry=entry)
-        return platform(platform_name).payload(post, settings, inputs)
+        return chosen.payload(post, settings, inputs)
 
     def preview(self, entry: Entry):
         page = entry.target or entry.link  # a link post's card shows the article it points at

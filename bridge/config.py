@@ -56,6 +56,7 @@ MAX_ATTEMPTS = 100
 MAX_FEED_BYTES = 1_000_000_000
 MAX_CONCURRENCY = 1000
 MAX_USER_AGENT = 500
+MAX_THREAD_PARTS = 25  # a longer note is cut in its last part: its link is on the first
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -197,7 +198,15 @@ def _public_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+def _switch(value: Any) -> bool:
+    """An on/off setting: TOML's true or false, nothing else ("yes" and 1 are refused with the fix)."""
+    if not isinstance(value, bool):
+        raise SettingError(f"{value!r} is not true or false", "write true or false, without quotes")
+    return value
+
+
 Duration = _duration(1.0, MAX_DURATION)
+Switch = Annotated[bool, BeforeValidator(_switch)]
 Timeout = _duration(0.0, MAX_TIMEOUT, low_inclusive=False)
 Text = Annotated[str, AfterValidator(_printable)]
 Language = Annotated[str | None, AfterValidator(_language)]
@@ -280,6 +289,20 @@ class AccountConfig(PostOptions):
     max_attempts: _count(1, MAX_ATTEMPTS) = 12
     # Delete this account's posts of an entry the writer deleted (bridge/deletes.py): off unless set.
     follow_deletes: bool = False
+    # Threads for long notes (bridge/render/longnote.py, docs/threads-for-notes.md): an untitled entry too long for
+    # one post goes out as a thread of replies to itself, numbered "(1/3)" with thread_numbering; off unless set.
+    thread_long_notes: Switch = False
+    thread_numbering: Switch = False
+    thread_max_parts: _count(2, MAX_THREAD_PARTS) = 10
+
+    @model_validator(mode="after")
+    def _threads_where_possible(self) -> "AccountConfig":
+        from bridge.platforms import platform
+
+        if self.thread_long_notes and not platform(self.type).long_note_threads:
+            raise SettingError(f"thread_long_notes cannot apply to {platform(self.type).title} accounts yet",
+                               "remove it: a long note goes out there as one post, cut to fit")
+        return self
 
     @property
     def server_url(self) -> str:
@@ -338,6 +361,9 @@ class FeedConfig(PostOptions):
 
 class BridgeSettings(_Strict):
     state: Text | None = None
+    # The state in PostgreSQL instead of the SQLite file (docs/postgresql.md): a credential, like the others;
+    # None or "": the SQLite file.
+    database: Text | SecretRef | None = None
     user_agent: Annotated[str, AfterValidator(_header_value)] = DEFAULT_USER_AGENT
     interval: Duration = 900.0
     max_post_age: Duration = 7 * 86400.0
@@ -461,6 +487,12 @@ class Config:
             return Path(os.environ["STATE_DIRECTORY"].split(":")[0]) / "bridge.sqlite3"
         data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(data_home) / "bridge" / "bridge.sqlite3"
+
+    def database_url(self) -> "Secret | None":
+        """[bridge] database (written in the config, or its { env } / { file }), or None: the SQLite file."""
+        if not self.bridge.database:  # "" as in config.example.toml: SQLite
+            return None
+        return resolve_url(self, "bridge.database", self.bridge.database, DATABASE_CREDENTIAL)
 
     def syndication_path(self) -> Path | None:
         return _expand(self.bridge.syndication_file, self.path) if self.bridge.syndication_file else None
@@ -753,6 +785,7 @@ def resolve_secret_ref(config: Config, key: str, ref: SecretRef | None, credenti
 # systemd credentials found without a reference in the config (LoadCredential=NAME:/path).
 ALERT_DESTINATION_CREDENTIAL = "alert_destination"
 PING_URL_CREDENTIAL = "ping_url"
+DATABASE_CREDENTIAL = "database"
 
 
 def resolve_url(config: Config, key: str, value: "str | SecretRef | None", credential_name: str) -> Secret | None:

@@ -41,7 +41,7 @@ from bridge.linkpreview.fetch import MAX_IMAGE_BYTES
 from bridge.notify import Notifier, watchdog_interval
 from bridge.pipeline import Poller
 from bridge.platforms import PLATFORMS
-from bridge.state import State
+from bridge.state import describe_store, open_state
 from bridge.unexpected import unexpected
 from bridge.web.access import resolve_access
 from bridge.web.metrics import DaemonMetrics
@@ -132,7 +132,7 @@ class Daemon:
     def run(self) -> int:
         self.config: Config = load_config(self.config_path)
         access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
-        self.state = State.open(self.config.state_path())  # refuses a second daemon on the same database
+        self.state = open_state(self.config)  # SQLite: refuses a second daemon on the same file
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock)
         self.deliverer = self._make_deliverer(self.config)
@@ -153,7 +153,7 @@ class Daemon:
                                                            metrics=self.metrics, clock=self.clock),
                                         routes=callbacks.add_routes if callbacks else None)
             log.info("bridge running: %d feed(s), %d account(s), state %s",
-                     len(self.config.feeds), len(self.config.accounts), self.config.state_path())
+                     len(self.config.feeds), len(self.config.accounts), describe_store(self.config))
             self.notifier.ready(self._status_line())
             self._main_loop()
         finally:

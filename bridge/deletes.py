@@ -8,6 +8,8 @@ permalink is asked, redirects not followed:
 - 2xx: the page is still there (the feed only dropped it); kept;
 - anything else (5xx, no answer): asked again later; nothing is decided on it.
 
+A long note posted as a thread (bridge/notethreads.py) loses its replies, last first, then its first post.
+
 A crash during deletion resumes: the entry stays `deleting` until every post is gone, and deleting a post that is
 already gone counts as done (each target treats "not found" as deleted).
 """
@@ -17,9 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
-
-import httpx
+from typing import TYPE_CHECKING, Callable
 
 from bridge import __version__
 from bridge.config import Config
@@ -29,6 +29,9 @@ from bridge.linkpreview.model import LinkPreviewError
 from bridge.logs import log_event
 from bridge.state import State
 from bridge.unexpected import NOT_ISOLATED, unexpected
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("bridge.deletes")
 
@@ -51,11 +54,20 @@ class DeleteFollower:
         self.state = state
         self.target_factory = target_factory  # None: a dry run, nothing is deleted
         self.clock = clock
-        self.client = client or httpx.Client(
-            headers={"User-Agent": config.bridge.user_agent.replace("{version}", __version__)})
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:  # made at the first permalink checked: most passes have none to check
+            import httpx
+
+            self._client = httpx.Client(
+                headers={"User-Agent": self.config.bridge.user_agent.replace("{version}", __version__)})
+        return self._client
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def run(self) -> DeleteReport:
         report = DeleteReport()
@@ -125,6 +137,8 @@ class DeleteFollower:
                 delete = getattr(target, "delete", None)
                 if delete is None:
                     raise PublishError(f"bridge cannot delete posts on {target.platform} yet")
+                for part in reversed(self.state.thread_parts(row.id)[1:]):  # a long note's thread: replies first
+                    target.delete_reply(row, part)
                 delete(row)
                 crash_point("after-remote-delete")
             except NOT_ISOLATED:

@@ -11,6 +11,8 @@
   have been lost, also across `bridge retry`), has an unknown outcome: the target's find_existing() decides
   whether the post exists before any new attempt. When it cannot tell (OutcomeUnknown) the row waits as
   `unknown` -- looked at again hourly -- rather than risk a second post; `bridge retry --force` sends it.
+- A long note may go out as a thread (bridge/notethreads.py): one row, its parts sent and saved one by one, a crash
+  resuming from the first part not saved (each part's own retry identity; the part in doubt looked for first).
 - A post the server refuses as too long (TooLong) is rendered once more with the server's limits read anew and
   the strictest counting (payload_builder(..., strict=True)) and sent; only then does it fail.
 - Flood control: at most posts_per_hour and posts_per_day per account, and at least 3600/posts_per_hour
@@ -43,6 +45,7 @@ from bridge.errors import (
 )
 from bridge.faults import crash_point
 from bridge.logs import log_event
+from bridge.notethreads import edit_thread, outcome_uncertain, publish_thread, threaded
 from bridge.state import DeliveryRow, State
 from bridge.platforms.base import Published, Target
 from bridge.unexpected import NOT_ISOLATED, unexpected
@@ -210,12 +213,14 @@ class Deliverer:
         try:
             if row.kind == "update" and row.remote_id:
                 return self._edit_one(target, row, report)
-            if row.state in ("sending", "unknown") or row.first_sent_at is not None or row.attempts > 0:
+            uncertain = outcome_uncertain(row)
+            if uncertain and not threaded(row.payload):  # a thread looks part by part (bridge/notethreads.py)
                 # An earlier attempt may have posted without us hearing the answer: ask before posting.
                 existing = target.find_existing(row)
                 if existing is not None:
                     self._posted(row, existing, report, recovered=True)
                     return True
+                uncertain = False
             payload = row.payload
             if payload is None:
                 payload = self._build_payload(row, target)
@@ -224,7 +229,7 @@ class Deliverer:
             self.state.mark_sending(row.id, self.clock())
             crash_point("after-delivery-row")
             try:
-                published = target.publish(row, payload)
+                published = self._publish(target, row, payload, uncertain)
             except TooLong as refusal:
                 published = self._send_strictly_rendered(target, row, refusal)
             crash_point("after-remote-post")
@@ -282,9 +287,16 @@ class Deliverer:
         self.state.set_payload(row.id, payload, row.idempotency_key)
         row.payload = payload
         try:
-            return target.publish(row, payload)
+            return self._publish(target, row, payload, uncertain=False)
         except TooLong as again:
             raise TooLong(f"{again} (also after rendering it again with the strictest counting)") from None
+
+    def _publish(self, target: Target, row: DeliveryRow, payload: dict, uncertain: bool) -> Published:
+        """One post, or a long note's thread part by part (`uncertain`: an earlier attempt may have sent a part)."""
+        if threaded(payload):
+            return publish_thread(self.state, target, row, payload, uncertain=uncertain, clock=self.clock,
+                                  on_progress=self.on_progress)
+        return target.publish(row, payload)
 
     def _build_payload(self, row: DeliveryRow, target: Target, *, strict: bool = False) -> dict:
         """The row's payload. An unexpected error here belongs to this entry alone: it fails, the rest goes on."""
@@ -299,12 +311,27 @@ class Deliverer:
     def _edit_one(self, target: Target, row: DeliveryRow, report: AccountReport) -> bool:
         """An edit of a posted status (edit_on_update). An edit is idempotent: replaying it is harmless."""
         payload = self._build_payload(row, target)
+        if self.state.thread_parts(row.id):  # a long note posted as a thread: its parts are edited one by one
+            return self._edit_thread(target, row, payload, report)
         self.state.set_payload(row.id, payload)
         self.state.mark_sending(row.id, self.clock())
         published = target.edit(row, payload)
         self.state.mark_posted(row.id, published.remote_id, published.url or row.remote_url, self.clock())
         report.posted.append(published.url or published.remote_id)
         log_event(log, logging.INFO, f"account {row.account}: edited {row.link or row.entry_key} -> {published.url}",
+                  account=row.account, entry=row.entry_key, url=published.url)
+        return True
+
+    def _edit_thread(self, target: Target, row: DeliveryRow, payload: dict, report: AccountReport) -> bool:
+        self.state.mark_sending(row.id, self.clock())
+        published = edit_thread(self.state, target, row, payload, self.clock)
+        if published is None:  # left as it was (said in the log): the stored payload stays the one sent
+            self.state.mark_posted(row.id, row.remote_id, row.remote_url, self.clock())
+            return True
+        self.state.set_payload(row.id, payload)
+        self.state.mark_posted(row.id, published.remote_id, published.url or row.remote_url, self.clock())
+        report.posted.append(published.url or published.remote_id)
+        log_event(log, logging.INFO, f"account {row.account}: edited the thread of {row.link or row.entry_key}",
                   account=row.account, entry=row.entry_key, url=published.url)
         return True
 

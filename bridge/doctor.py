@@ -18,7 +18,7 @@ import httpx
 
 from bridge.config import AccountConfig, Config, world_readable_secret_files
 from bridge.deadline import DeadlineTransport
-from bridge.errors import BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
+from bridge.errors import FEED_ERROR_FIX, BridgeError, ConfigError, FeedError, FeedNotAFeed, StateError
 from bridge.platforms import PLATFORMS
 from bridge.redact import redact, register_config_secrets
 
@@ -30,8 +30,6 @@ INTEGRITY_CHECK_MAX_BYTES = 256 * 2**20
 # A poll of thousands of feeds may write a few MB; below FAIL the next polls will likely fail.
 FREE_SPACE_FAIL_BYTES = 16 * 2**20
 FREE_SPACE_WARN_BYTES = 256 * 2**20
-# What to do about a feed that cannot be read (doctor, and the alert about a failing feed).
-FEED_ERROR_FIX = "check the URL in a browser; bridge keeps retrying with backoff"
 
 
 @dataclass
@@ -46,6 +44,8 @@ class Check:
 def check_state(config: Config) -> list[Check]:
     from bridge.state import State, broken_state_fix
 
+    if config.database_url() is not None:
+        return _check_postgres(config)
     path = config.state_path()
     checks = _free_space(path)
     if path.is_dir():
@@ -72,6 +72,24 @@ def check_state(config: Config) -> list[Check]:
     checks.append(Check(not problems, "state integrity", f"{how}: " + ("; ".join(problems[:3]) if problems else "ok"),
                         broken_state_fix(path)))
     return checks
+
+
+def _check_postgres(config: Config) -> list[Check]:
+    """The state in PostgreSQL: it answers, and its migrations are applied (its server keeps its pages whole)."""
+    from bridge.state import describe_store, open_state
+
+    where = describe_store(config)
+    try:
+        with open_state(config, "readonly") as state:
+            pending = state.migrations_due
+            applied = [name for name in state.applied_migrations() if name not in pending]
+            problems, how = state.check_integrity()
+    except StateError as exc:
+        return [Check(False, "state (PostgreSQL)", str(exc))]
+    return [Check(True, "state (PostgreSQL)", where),
+            Check(True, "state migrations",
+                  f"{len(applied)} applied" + (f", {len(pending)} to apply on next start" if pending else "")),
+            Check(not problems, "state database", how + (": " + "; ".join(problems) if problems else ""))]
 
 
 def _free_space(path: Path) -> list[Check]:
@@ -152,7 +170,7 @@ def _feed_failure(exc: FeedError, feed) -> tuple[str, str]:
 
 def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
     from bridge.platforms import platform
-    from bridge.state import State
+    from bridge.state import State, open_state
     from bridge.wiring import make_target
 
     checks = []
@@ -160,7 +178,10 @@ def check_accounts(config: Config, skip: set[str] = frozenset()) -> list[Check]:
     # Sessions live in the state; when a service holds the lock, check beside it. A broken state is reported by
     # check_state; the accounts are still checked, on an empty one.
     try:
-        state = State.open(path, exclusive=False) if path.is_file() else State.open_memory()
+        if config.database_url() is not None:
+            state = open_state(config, "shared")
+        else:
+            state = State.open(path, exclusive=False) if path.is_file() else State.open_memory()
     except StateError:
         state = State.open_memory()
     with state:

@@ -54,6 +54,10 @@ class StateLockedError(StateError):
     pass
 
 
+# What to do about a feed that cannot be read (doctor, and the alert about a failing feed).
+FEED_ERROR_FIX = "check the URL in a browser; bridge keeps retrying with backoff"
+
+
 class FeedError(BridgeError):
     """A feed could not be read this time. `retry_after` (seconds) is the server's wish, if any."""
 

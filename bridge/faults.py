@@ -11,6 +11,8 @@ a power cut or the OOM killer would. Unset (always, outside tests) it costs one 
     after-remote-post   the post made on the server, `posted` not yet committed
     after-remote-delete a post deleted on the server, `deleted` not yet committed (deletes that follow the blog;
                         tests/test_deletes.py, not the posting matrix: POINTS)
+    thread-part-N-sent  part N (1, 2...) of a long note's thread made on the server, not yet saved
+    thread-part-N-saved part N saved, part N+1 not yet sent (bridge/notethreads.py; tests/test_longnotes_e2e.py)
 """
 
 from __future__ import annotations

@@ -23,15 +23,14 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bridge import ids
 from bridge.config import Config, FeedConfig
 from bridge.errors import FeedError, FeedGone, FeedHTTPError
 from bridge.faults import crash_point
-from bridge.feeds import FetchResult, Fetcher, link_aliases, parse_feed
-from bridge.feeds.identity import other_key_forms
-from bridge.feeds.parse import MAX_TTL_MINUTES
+from bridge.feeds import MAX_TTL_MINUTES
+from bridge.feeds.identity import link_aliases, other_key_forms
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
 from bridge.permalinks import hostless_alias, site_url_fix, unreachable_site
@@ -39,6 +38,9 @@ from bridge.platforms import platform
 from bridge.state import FeedRow, State
 from bridge.unexpected import NOT_ISOLATED, unexpected
 from bridge.websub.discovery import hub_and_topic
+
+if TYPE_CHECKING:
+    from bridge.feeds import FetchResult, Fetcher
 
 log = logging.getLogger("bridge.poll")
 # A server may ask us to wait (Cache-Control max-age, Retry-After, RSS ttl), for at most a week at a time: a
@@ -181,6 +183,8 @@ class Poller:
 
     async def poll_feeds(self, feeds: list[FeedConfig]) -> PollReport:
         """One cycle over `feeds`, concurrently within the Fetcher's limits, committing in groups."""
+        from bridge.feeds import Fetcher  # here: aiohttp loads when a feed is due, not on every pass of a timer
+
         rows = self.state.ensure_feeds([(feed.name, feed.url) for feed in feeds])
         fetcher = Fetcher(self.config.bridge)
         group = _CommitGroup(self.state, asyncio.Semaphore(IN_FLIGHT_PER_REQUEST_SLOT * self.config.bridge.max_concurrency))
@@ -216,7 +220,7 @@ class Poller:
             result = exc
         crash_point("mid-fetch")
         parsed: ParsedFeed | FeedError | None = None
-        if isinstance(result, FetchResult) and self._needs_parse(row, result):
+        if not isinstance(result, FeedError) and self._needs_parse(row, result):
             try:
                 if len(result.body or b"") <= INLINE_PARSE_MAX_BYTES:
                     parsed = self.parse(result)
@@ -227,6 +231,8 @@ class Poller:
         return self.record(feed, row, result, parsed)
 
     def parse(self, result: FetchResult) -> ParsedFeed:
+        from bridge.feeds import parse_feed  # here: feedparser loads with the first document that changed
+
         # No default_language: [bridge] language is the last fallback, applied when a post is rendered.
         return parse_feed(result.body or b"", result.url, content_type=result.content_type)
 
@@ -267,6 +273,8 @@ class Poller:
         """A verified WebSub push: recorded exactly like a poll. The pushed body stands for the document when it
         is the whole feed -- it parses and holds an entry bridge already knows (a diff of only the new entries
         holds none, and could look like every other entry was removed); otherwise the feed is fetched."""
+        from bridge.feeds import FetchResult
+
         row = self.state.ensure_feed(feed.name, feed.url)
         result = FetchResult(status=200, url=row.url, permanent_url=None, body=body,
                              body_hash=hashlib.sha256(body).hexdigest(), etag=None, last_modified=None,

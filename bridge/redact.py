@@ -9,7 +9,7 @@ Authorization header), so an error text may carry a credential. Two nets catch i
   shape xxxx-xxxx-xxxx-xxxx, a Nostr nsec1... key, and a Threads TH... token (refreshed ones are new every day).
 
 Alert destinations and the ping URL are credentials too (register_url_secrets: their passwords, tokens and
-topics). Used before a server's text is stored (bridge/state.py), when stored text is shown (status, doctor, poll: rows
+topics). Used before a server's text is stored (bridge/state/store.py), when stored text is shown (status, doctor, poll: rows
 written by older versions were stored raw), and on every log record (bridge/logs.py).
 """
 

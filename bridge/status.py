@@ -10,7 +10,7 @@ from bridge.config import Config
 from bridge.delivery import next_allowed_at
 from bridge.permalinks import site_url_fix, unreachable_site
 from bridge.redact import redact, register_config_secrets
-from bridge.state import State
+from bridge.state import State, describe_store
 from bridge.unexpected import NOT_ISOLATED, unexpected
 
 log = logging.getLogger("bridge.status")
@@ -63,7 +63,7 @@ def collect_status(config: Config, state: State, now: float | None = None) -> di
                                                                                    now, recent)
                           | {"reactions": reactions.get(name)})
                 for name, account in config.accounts.items()]
-    return {"state": str(config.state_path()), "feeds": feeds, "accounts": accounts,
+    return {"state": describe_store(config), "feeds": feeds, "accounts": accounts,
             "recent_posts": _recent_posts(config, recent)}
 
 

@@ -11,32 +11,36 @@ from bridge.state import State
 
 
 class _ComposingDeliverer(Deliverer):
-    """A Deliverer that also closes the composer's HTTP client."""
+    """A Deliverer with a composer for its payloads, made at the first payload or image it needs: a pass with
+    nothing to post never loads the renderer, the link preview fetcher or their HTTP client."""
 
-    composer = None
+    def __init__(self, config: Config, state: State, **options) -> None:
+        super().__init__(
+            config,
+            state,
+            target_factory=lambda account: make_target(config, state, account,
+                                                       media_fetcher=lambda url: self.composer().fetch_image(url)),
+            payload_builder=lambda *args, **kwargs: self.composer().payload(*args, **kwargs),
+            **options,
+        )
+        self._composer = None
+
+    def composer(self):
+        if self._composer is None:
+            from bridge.compose import Composer
+
+            self._composer = Composer(self.config, self.state, clock=self.clock)
+        return self._composer
 
     def close(self) -> None:
         super().close()
-        if self.composer is not None:
-            self.composer.close()
+        if self._composer is not None:
+            self._composer.close()
 
 
 def build_deliverer(config: Config, state: State, *, should_stop: Callable[[], bool] = lambda: False,
                     on_progress: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time) -> Deliverer:
-    from bridge.compose import Composer
-
-    composer = Composer(config, state, clock=clock)
-    deliverer = _ComposingDeliverer(
-        config,
-        state,
-        target_factory=lambda account: make_target(config, state, account, media_fetcher=composer.fetch_image),
-        payload_builder=composer.payload,
-        clock=clock,
-        should_stop=should_stop,
-        on_progress=on_progress,
-    )
-    deliverer.composer = composer
-    return deliverer
+    return _ComposingDeliverer(config, state, clock=clock, should_stop=should_stop, on_progress=on_progress)
 
 
 def make_target(config: Config, state: State, account: str, *, media_fetcher=None):

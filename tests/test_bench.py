@@ -36,7 +36,7 @@ def quick_results(tmp_path_factory) -> dict:
 def test_every_case_has_a_number(quick_results):
     summary = quick_results["summary"]
     for name in ("steady_large_seconds", "change_seconds", "peak_rss_large_mb", "daemon_rss_mb", "growth_steady_ratio",
-                 "growth_change_ratio", "cli_help_seconds", "cli_status_seconds"):
+                 "growth_change_ratio", "cli_help_seconds", "cli_status_seconds", "idle_poll_cpu_seconds"):
         assert math.isfinite(summary[name]) and summary[name] > 0, name
 
 
@@ -71,3 +71,11 @@ def test_render_throughput_uses_the_corpus(quick_results):
     assert corpus_available(), f"the shared corpus is missing at {CORPUS_DIR}"
     render = quick_results["render"]
     assert render["entries"] > 2000 and render["entries_per_second"] > 0
+
+
+def test_idle_poll_case_measures_the_corpus_poll_beside_the_floor(quick_results):
+    assert corpus_available(), f"the shared corpus is missing at {CORPUS_DIR}"
+    idle = quick_results["idle_poll"]
+    assert idle["feeds"] >= 70
+    for case in ("floor", "nothing_due", "unchanged"):
+        assert len(idle[f"{case}_runs"]) >= 3 and idle[f"{case}_cpu_seconds"] > 0, case

@@ -33,11 +33,11 @@ def manifest() -> list[tuple[str, int]]:
     return [(row.split("\t")[0], int(row.split("\t")[3])) for row in rows if row.strip()]
 
 
-def test_poll_over_the_whole_corpus_then_conditional_requests(tmp_path, feed_server):
+def test_poll_over_the_whole_corpus_then_conditional_requests(tmp_path, feed_server, store):
     """Every corpus feed, served locally: the first poll records every entry, the second gets 304s."""
     require_corpus()
     feeds = manifest()
-    lines = [f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n']
+    lines = [f'[bridge]\n{store.config_line()}\n']
     for number, (name, _count) in enumerate(feeds):
         lines.append(f'[[feeds]]\nname = "f{number:02d}"\nurl = "{feed_server.corpus_url(name)}"\n')
     config = write_config(tmp_path / "config.toml", "\n".join(lines))
@@ -45,7 +45,7 @@ def test_poll_over_the_whole_corpus_then_conditional_requests(tmp_path, feed_ser
     # the one feed that is broken beyond repair fails on its own; every other feed is recorded
     assert first.returncode == 1, first.stderr
     assert f"polled {len(feeds)} feed(s)" in first.stdout and "1 failed" in first.stdout
-    with State.open_readonly(tmp_path / "state.sqlite3") as state:
+    with store.open("readonly") as state:
         known = {row.name: state.count_entries(row.name) for row in state.list_feeds()}
         failed = [row.name for row in state.list_feeds() if row.last_outcome == "error"]
     assert failed == [f"f{number:02d}" for number, (name, _) in enumerate(feeds) if name.startswith("broken-dylanharris")]
@@ -56,7 +56,7 @@ def test_poll_over_the_whole_corpus_then_conditional_requests(tmp_path, feed_ser
     assert "0 new entries" in second.stdout
     conditional = [record for record in feed_server.requests if "if-none-match" in record.headers]
     assert len(conditional) >= len(feeds) - 1
-    with State.open_readonly(tmp_path / "state.sqlite3") as state:
+    with store.open("readonly") as state:
         assert {row.name: state.count_entries(row.name) for row in state.list_feeds()} == known
         outcomes = {row.last_outcome for row in state.list_feeds() if row.name not in failed}
     assert outcomes == {"not-modified"}
@@ -110,11 +110,11 @@ def test_second_writer_is_refused_with_exit_1(tmp_path):
         assert bridge("--config", str(config), "status").returncode == 0  # readers run alongside
 
 
-def test_status_json_reports_feeds_and_accounts(tmp_path, feed_server):
+def test_status_json_reports_feeds_and_accounts(tmp_path, feed_server, store):
     feed_server.error("/down", 500)
     config = write_config(
         tmp_path / "config.toml",
-        f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n[accounts.m]\ntype = "mastodon"\ninstance = "https://m.example"\n'
+        f'[bridge]\n{store.config_line()}\n[accounts.m]\ntype = "mastodon"\ninstance = "https://m.example"\n'
         f'access_token = {{ env = "BRIDGE_TEST_TOKEN" }}\n[[feeds]]\nname = "down"\nurl = "{feed_server.url("/down")}"\naccounts = ["m"]\n',
     )
     bridge("--config", str(config), "poll", env={"BRIDGE_TEST_TOKEN": "secret-token-value"})

@@ -1,6 +1,7 @@
 """Crash matrix: `bridge poll` is SIGKILLed at each injected point, then run again. Every entry must be on
 every account exactly once — on the real PDS and on the Mastodon fake answering like each server it can be
-(tests/mastodon_fake/profiles.py: Mastodon, Takahē, GoToSocial, Akkoma) — and nothing lost.
+(tests/mastodon_fake/profiles.py: Mastodon, Takahē, GoToSocial, Akkoma) — and nothing lost; with the state in
+SQLite and in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -44,15 +45,15 @@ def fake(request):
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_killed_at_each_point_then_run_again_posts_everything_exactly_once(point, tmp_path, feed_server, pds, fake):
-    username = f"crash{POINTS.index(point)}"
+def test_killed_at_each_point_then_run_again_posts_everything_exactly_once(point, tmp_path, feed_server, pds, fake, store):
+    username = f"crash{POINTS.index(point)}{store.kind[0]}"
     token = fake.add_account(username)
-    account = pds.create_account(f"crash{POINTS.index(point)}")
+    account = pds.create_account(username)
     # an article page with an image: Bluesky uploads its card thumbnail, Mastodon attaches it (attach_image)
     feed_server.image("/cover.jpg", jpeg(800, 420), content_type="image/jpeg")
     # entries of their own per case: Akkoma keeps one Idempotency-Key cache for all accounts, and that sharing
     # is the two-writers test's subject below, not this one's
-    entries = posts(2, guid_prefix=f"{point}-")
+    entries = posts(2, guid_prefix=f"{point}-{store.kind}-")
     for entry in entries:
         path = entry["link"].split("blog.example", 1)[1]
         entry["link"] = feed_server.url(path)
@@ -61,7 +62,7 @@ def test_killed_at_each_point_then_run_again_posts_everything_exactly_once(point
     feed_server.route("/feed", rss(entries[1:]))
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\nallow_private_addresses = true\n'
+        f'[bridge]\n{store.config_line()}\nallow_private_addresses = true\n'
         f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ env = "BRIDGE_TEST_MASTO" }}\n'
         f'attach_image = true\nposts_per_hour = 100\n'
         f'[accounts.sky]\ntype = "bluesky"\nhandle = "{account.handle}"\nservice = "{pds.url}"\n'

@@ -1,4 +1,5 @@
-"""`bridge run` as a real process: systemd notifications, signals, reloads, one daemon per database."""
+"""`bridge run` as a real process: systemd notifications, signals, reloads, one daemon per database. The tests that
+take `store` run with the state in SQLite and in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import time
 from pathlib import Path
 
 
-from bridge.state import State
 from tests.mastodon_fake import MastodonFake
+from tests.postgres_fixture import Store
 from tests.test_pipeline import posts, rss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +47,10 @@ def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30.0) -
     return process.returncode, err
 
 
-def feed_config(tmp_path: Path, feeds: dict[str, str], *, accounts: str = "", feed_accounts: str = "[]", extra: str = "") -> Path:
-    lines = [f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\ninterval = "1s"\ndelivery_interval = "1s"\n'
+def feed_config(tmp_path: Path, feeds: dict[str, str], *, accounts: str = "", feed_accounts: str = "[]", extra: str = "",
+                store: Store | None = None) -> Path:
+    where = store.config_line() if store else f'state = "{tmp_path}/state.sqlite3"'
+    lines = [f'[bridge]\n{where}\ninterval = "1s"\ndelivery_interval = "1s"\n'
              f'allow_private_addresses = true\n{extra}\n{accounts}']
     for name, url in feeds.items():
         lines.append(f'[[feeds]]\nname = "{name}"\nurl = "{url}"\naccounts = {feed_accounts}\n')
@@ -56,26 +59,31 @@ def feed_config(tmp_path: Path, feeds: dict[str, str], *, accounts: str = "", fe
     return path
 
 
-def feed_polled(tmp_path: Path, name: str) -> bool:
-    path = tmp_path / "state.sqlite3"
-    if not path.exists():
+def _store(where: Path | Store) -> Store:
+    """A test's state: its Store, or given its tmp_path, the SQLite file feed_config puts there."""
+    return where if isinstance(where, Store) else Store("sqlite", where / "state.sqlite3")
+
+
+def feed_polled(where: Path | Store, name: str) -> bool:
+    store = _store(where)
+    if store.url is None and not store.path.exists():
         return False
-    with State.open_readonly(path) as state:
+    with store.open("readonly") as state:
         row = state.get_feed(name)
         return bool(row and row.last_checked_at)
 
 
-def delivery_states(tmp_path: Path) -> list[str]:
-    path = tmp_path / "state.sqlite3"
-    if not path.exists():
+def delivery_states(where: Path | Store) -> list[str]:
+    store = _store(where)
+    if store.url is None and not store.path.exists():
         return []
-    with State.open_readonly(path) as state:
+    with store.open("readonly") as state:
         return [row.state for row in state.deliveries()]
 
 
-def test_sd_notify_ready_status_watchdog_stopping(tmp_path, feed_server):
+def test_sd_notify_ready_status_watchdog_stopping(tmp_path, feed_server, store):
     feed_server.route("/feed", rss(posts(2)))
-    config = feed_config(tmp_path, {"blog": feed_server.url("/feed")})
+    config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, store=store)
     address = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(address)
@@ -106,17 +114,17 @@ def test_sd_notify_ready_status_watchdog_stopping(tmp_path, feed_server):
     assert any("queued" in line and "failing" in line for line in status_lines)
 
 
-def test_sighup_picks_up_a_new_feed_and_sigterm_exits_0(tmp_path, feed_server):
+def test_sighup_picks_up_a_new_feed_and_sigterm_exits_0(tmp_path, feed_server, store):
     feed_server.route("/a", rss(posts(1)))
     feed_server.route("/b", rss(posts(1)))
-    config = feed_config(tmp_path, {"a": feed_server.url("/a")})
+    config = feed_config(tmp_path, {"a": feed_server.url("/a")}, store=store)
     process = start_daemon(config)
     try:
-        wait_for(lambda: feed_polled(tmp_path, "a"), what="feed a polled")
+        wait_for(lambda: feed_polled(store, "a"), what="feed a polled")
         assert not feed_server.requests_for("/b")
-        feed_config(tmp_path, {"a": feed_server.url("/a"), "b": feed_server.url("/b")})
+        feed_config(tmp_path, {"a": feed_server.url("/a"), "b": feed_server.url("/b")}, store=store)
         process.send_signal(signal.SIGHUP)
-        wait_for(lambda: feed_polled(tmp_path, "b"), what="feed b polled after SIGHUP")
+        wait_for(lambda: feed_polled(store, "b"), what="feed b polled after SIGHUP")
         code, err = stop(process)
     finally:
         if process.poll() is None:
@@ -148,19 +156,20 @@ def test_one_daemon_per_state_database_even_with_the_lock_file_deleted(tmp_path,
     assert code == 0, err
 
 
-def test_sigterm_mid_publish_finishes_the_post_and_exits_0(tmp_path, feed_server):
+def test_sigterm_mid_publish_finishes_the_post_and_exits_0(tmp_path, feed_server, store):
     with MastodonFake() as fake:
         token = fake.add_account("writer")
         feed_server.route("/feed", rss(posts(1)))
         accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
                     f'access_token = {{ env = "BRIDGE_TEST_TOKEN" }}\nposts_per_hour = 100\n')
-        config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]')
+        config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]',
+                             store=store)
         process = start_daemon(config, {"BRIDGE_TEST_TOKEN": token})
         try:
-            wait_for(lambda: feed_polled(tmp_path, "blog"), what="baseline poll")
+            wait_for(lambda: feed_polled(store, "blog"), what="baseline poll")
             fake.inject("status_create", "slow", times=1, seconds=3)
             feed_server.route("/feed", rss(posts(1, start=1) + posts(1)))
-            wait_for(lambda: delivery_states(tmp_path) == ["sending"], what="the publish to start", step=0.02)
+            wait_for(lambda: delivery_states(store) == ["sending"], what="the publish to start", step=0.02)
             assert not fake.statuses("writer")  # the slow answer is still on its way
             code, err = stop(process)
         finally:
@@ -168,6 +177,6 @@ def test_sigterm_mid_publish_finishes_the_post_and_exits_0(tmp_path, feed_server
                 process.kill()
         assert code == 0, err
         assert len(fake.statuses("writer")) == 1
-        with State.open_readonly(tmp_path / "state.sqlite3") as state:
+        with store.open("readonly") as state:
             rows = state.deliveries(account="masto")
         assert [row.state for row in rows] == ["posted"]

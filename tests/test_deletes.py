@@ -184,3 +184,24 @@ def test_a_deleted_entry_gets_a_nip09_deletion_request_on_the_relay(tmp_path, fe
     [request] = nostr_relay.events(kinds=[5], authors=[keys.public_key().to_hex()])
     assert ["e", note_ids["g4"]] in request["tags"] and ["e", note_ids["g5"]] not in request["tags"]
     assert nostr_sdk.Event.from_json(json.dumps(request)).verify()
+
+
+# --- the Threads fake ---------------------------------------------------------------------------------------------
+
+
+def test_a_deleted_entry_loses_its_threads_post(tmp_path, feed_server):
+    from tests.threads_fake import ThreadsFake
+
+    with ThreadsFake() as fake:
+        token = fake.add_user("writer")
+        config = write_blog_config(tmp_path, feed_server, "threads", 'type = "threads"\naccess_token = { env = '
+                                   f'"BRIDGE_TEST_THREADS" }}\ngraph_url = "{fake.url}"\nposts_per_hour = 3600\n'
+                                   "follow_deletes = true", f'delete_recheck = "{RECHECK:g}s"')
+
+        def run(*args: str) -> subprocess.CompletedProcess:
+            return run_bridge(config, feed_server, *args, BRIDGE_TEST_THREADS=token)
+
+        _delete_post_4(run, feed_server, "threads")
+        [left] = fake.posts(token)
+        assert f"{BLOG}/posts/5" in left["text"] + (left.get("link_attachment_url") or "")
+        assert len([method for method, _path, _params in fake.requests if method == "DELETE"]) == 1

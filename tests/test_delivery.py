@@ -11,7 +11,6 @@ from bridge.config import parse_config
 from bridge.delivery import Deliverer
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TooLong, TransientPublishError
 from bridge.model import Entry
-from bridge.state import State
 from tests.fake_target import FakeTarget
 
 
@@ -37,13 +36,14 @@ def _config(per_hour=100, per_day=1000, max_attempts=5, accounts=("a", "b")):
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(store, monkeypatch):
+    """The delivery engine over a state on SQLite, then on PostgreSQL (the `store` fixture)."""
     monkeypatch.setenv("TOKEN_A", "token-a")
     monkeypatch.setenv("TOKEN_B", "token-b")
 
     class Env:
         clock = Clock()
-        state = State.open(tmp_path / "s.sqlite3")
+        state = store.open()
         targets: dict[str, FakeTarget] = {}
 
         def queue(self, count: int, accounts=("a", "b")) -> list[int]:

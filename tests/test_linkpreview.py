@@ -651,3 +651,47 @@ def test_a_card_whose_image_is_too_big_to_decode_goes_out_without_it(feed_server
         composer.close()
     card = payload["record"]["embed"]["external"]
     assert card["title"] == "OG & title" and "thumb" not in card
+
+
+def test_the_article_page_is_read_only_for_a_payload_that_uses_it(feed_server, monkeypatch):
+    """A Mastodon server makes its own card from the link: bridge does not read the page for it (no wasted load on
+    the writer's site), unless it attaches the page's picture (images = "attach"). A Bluesky post's card is
+    bridge's own: its title, description and image come from the page."""
+    from bridge.compose import Composer
+    from bridge.config import parse_config
+
+    monkeypatch.setenv("BRIDGE_TEST_SECRET", "unused")
+    secret = {"env": "BRIDGE_TEST_SECRET"}
+    config = parse_config({
+        "bridge": {"allow_private_addresses": True},
+        "accounts": {
+            "masto": {"type": "mastodon", "instance": "http://127.0.0.1:9", "access_token": secret},
+            "attaching": {"type": "mastodon", "instance": "http://127.0.0.1:9", "access_token": secret, "images": "attach"},
+            "sky": {"type": "bluesky", "handle": "someone.test", "service": "http://127.0.0.1:9", "app_password": secret},
+        },
+    })  # fmt: skip
+    feed_server.page("/post", ARTICLE)
+    feed_server.image("/img/cover.png", png_bytes((1200, 630)))
+    entry = Entry(key="k", link=feed_server.url("/post"), title="A post")
+    clear_cache()
+    composer = Composer(config, None)
+    try:
+        def compose(account: str, platform_name: str) -> dict:
+            return composer.compose(entry, composer.settings_for("blog", account)[1], platform_name,
+                                    account=config.accounts[account])
+
+        status = compose("masto", "mastodon")
+        assert status["status"].startswith("A post") and status["media"] == []
+        assert feed_server.requests_for("/post") == [] and feed_server.requests_for("/img/cover.png") == []
+
+        record = compose("sky", "bluesky")["record"]
+        card = record["embed"]["external"]
+        assert card["title"] == "OG & title" and card["thumb"]["source_url"] == feed_server.url("/img/cover.png")
+        assert len(feed_server.requests_for("/post")) == 1
+
+        clear_cache()
+        attached = compose("attaching", "mastodon")
+        assert attached["media"] == [{"url": feed_server.url("/img/cover.png"), "description": "A cover image"}]
+        assert len(feed_server.requests_for("/post")) == 2
+    finally:
+        composer.close()

@@ -18,7 +18,6 @@ from bridge.reactions.document import build_document, PostReactions, render_frag
 from bridge.reactions.files import document_name, write_if_changed
 from bridge.reactions.model import Author, Counts, Reply, Thread
 from bridge.reactions.refresh import Refresher
-from bridge.state import State
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,16 +165,17 @@ def test_reads_grow_rarer_and_stop_at_max_age_as_documented():
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
+def world(tmp_path, monkeypatch, store):
+    """Three posted entries on two accounts, with the state on SQLite, then on PostgreSQL."""
     monkeypatch.setenv("TOKEN_A", "token-a")
     monkeypatch.setenv("TOKEN_B", "token-b")
     config_path = tmp_path / "config.toml"
     config_path.write_text(
-        f'[bridge]\nstate = "{tmp_path}/state.sqlite3"\n\n'
+        f'[bridge]\n{store.config_line()}\n\n'
         '[accounts.a]\ntype = "mastodon"\ninstance = "https://a.example"\naccess_token = { env = "TOKEN_A" }\n\n'
         '[accounts.b]\ntype = "mastodon"\ninstance = "https://b.example"\naccess_token = { env = "TOKEN_B" }\n')
     config = load_config(config_path)
-    state = State.open(config.state_path())
+    state = store.open()
     now = time.time()
     state.ensure_feed("blog", "https://blog.example/feed")
     for number in range(3):

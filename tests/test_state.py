@@ -1,4 +1,5 @@
-"""The state database: private file, migrations on open, one writer, dry runs that write nothing."""
+"""The state database: private file, migrations on open, one writer, dry runs that write nothing. The tests that
+take `store` run on SQLite and on PostgreSQL (tests/postgres_fixture.py)."""
 
 from __future__ import annotations
 
@@ -57,20 +58,23 @@ def test_a_second_writer_process_is_refused_with_a_clear_message(tmp_path):
         pass
 
 
-def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(tmp_path):
-    path = tmp_path / "bridge.sqlite3"
-    with State.open(path) as writer:
+def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(store):
+    with store.open() as writer:
         writer.ensure_feed("blog", "https://b.example/feed")
         with writer.transaction():
             writer.add_entry("blog", Entry(key="k1", link="https://b.example/1"), "baseline", "h", ["b.example/1"], 1.0)
-        with State.open_readonly(path) as reader:
+        with store.open("readonly") as reader:
             assert reader.count_entries("blog") == 1
-        dry = State.open_dry_run(path)
+        dry = store.open("dry_run")
         with dry.transaction():
             dry.add_entry("blog", Entry(key="k2", link="https://b.example/2"), "new", "h", ["b.example/2"], 2.0)
+        with dry.group_commit():  # a one-shot poll's commits: still nothing written
+            dry.ensure_feed("other", "https://o.example/feed")
+            dry.commit_group()
         assert dry.count_entries("blog") == 2
         dry.close()
         assert writer.count_entries("blog") == 1
+        assert [row.name for row in writer.list_feeds()] == ["blog"]
 
 
 def test_readonly_on_a_missing_database_creates_nothing(tmp_path):
@@ -80,8 +84,8 @@ def test_readonly_on_a_missing_database_creates_nothing(tmp_path):
     assert not path.exists()
 
 
-def test_outbox_one_delivery_per_entry_and_account(tmp_path):
-    with State.open(tmp_path / "s.sqlite3") as state:
+def test_outbox_one_delivery_per_entry_and_account(store):
+    with store.open() as state:
         state.ensure_feed("blog", "https://b.example/feed")
         with state.transaction():
             entry_id = state.add_entry("blog", Entry(key="k", link="https://b.example/p"), "new", "h", ["b.example/p"], 10.0)
@@ -99,8 +103,8 @@ def test_outbox_one_delivery_per_entry_and_account(tmp_path):
         assert state.due_deliveries("masto", now=100.0) == []
 
 
-def test_due_deliveries_stuck_sends_first_then_oldest_due_within_the_limit(tmp_path):
-    with State.open(tmp_path / "s.sqlite3") as state:
+def test_due_deliveries_stuck_sends_first_then_oldest_due_within_the_limit(store):
+    with store.open() as state:
         state.ensure_feed("blog", "https://b.example/feed")
         ids = {}
         with state.transaction():
@@ -119,3 +123,86 @@ def test_due_deliveries_stuck_sends_first_then_oldest_due_within_the_limit(tmp_p
         assert [row.entry_key for row in state.due_deliveries("masto", now=600.0)] == ["k4", "k1", "k2", "k3", "k5"]
         row = state.due_deliveries("masto", now=100.0, limit=1)[0]
         assert (row.feed, row.link, row.state) == ("blog", "https://b.example/4", "sending")
+
+
+def test_every_query_gives_the_same_answers_on_both_stores(store):
+    """The queries not met by the engine-level tests above, each once, with what a user would see of them."""
+    with store.open() as state:
+        state.ensure_feed("blog", "https://b.example/feed")
+        state.update_feed("blog", baseline_done=True, last_checked_at=5000.0, next_poll_at=5100.0, last_error="boom")
+        assert state.rewind_feed_if_ahead(state.get_feed("blog"), now=1000.0).next_poll_at == 1100.0
+        state.update_websub("blog", hub="https://hub.example", status="active", lease_expires_at=9e9)
+        assert state.websub("blog").pushing(now=1.0) and [row.feed for row in state.websub_rows()] == ["blog"]
+        state.delete_websub("blog")
+        with state.transaction():
+            first = state.add_entry("blog", Entry(key="k1", link="https://b.example/1", title="One"), "new", "h1",
+                                    ["b.example/1"], 10.0)
+            second = state.add_entry("blog", Entry(key="k2", link="https://b.example/2", title="Two"), "new", "h2",
+                                     ["b.example/2"], 20.0)
+        assert state.entry_id_by_aliases("blog", ["b.example/2"]) == second
+        assert state.known_entries("blog", ["k1", "nope"]) == {"k1": (first, "h1")}
+        state.rekey_entry(second, "k2b")
+        assert state.entry_id_by_key("blog", "k2b") == second and state.newest_link("blog") == "https://b.example/2"
+        posted = state.add_delivery(first, "masto", idempotency_key="i1", rkey=None, now=10.0)
+        state.mark_sending(posted, now=11.0)
+        state.mark_posted(posted, "r1", "https://m.example/1", now=12.0)
+        assert state.add_filtered(second, "masto", "a filter", idempotency_key="i2", now=13.0) is not None
+        queued = state.add_delivery(second, "sky", idempotency_key="i3", rkey="tid", now=14.0)
+        state.mark_unsent(queued, "rate limited", next_attempt_at=99.0, first_sent_at=None)
+        assert state.get_delivery(queued).attempts == 0
+        assert state.delivery_counts() == {("masto", "posted"): 1, ("masto", "filtered"): 1, ("sky", "pending"): 1}
+        assert state.pending_count_by_feed() == {"blog": 1}
+        [recent] = state.recent_posts("masto", limit=5)
+        assert (recent.title, recent.delivery.remote_id) == ("One", "r1")
+        assert state.posted_times_since("masto", 0.0) == [12.0]
+        # deletes that follow the blog
+        assert state.posted_entries_since("blog", 0.0, ["masto"]) == {"k1": first}
+        state.watch_vanished([first], now=30.0)
+        state.update_vanished(first, 31.0, gone_checks=1, note="404 once")
+        [watched] = state.vanished(states=("checking",), due_by=40.0)
+        assert (watched["key"], watched["title"], watched["gone_checks"]) == ("k1", "One", 1)
+        assert state.forget_reappeared("blog", ["k1"]) == 1
+        # the way back
+        state.save_reactions(posted, root_url="https://m.example/1", counts={"likes": 3, "reposts": 1, "quotes": 0},
+                             hidden_ids=[], replies=[{"remote_id": "x", "url": "https://m.example/x",
+                                                      "author": {"handle": "@a@m.example"}}], now=50.0,
+                             next_refresh_at=60.0)
+        state.reactions_failed(posted, "timeout", next_refresh_at=70.0, now=65.0)
+        assert state.reaction_error_count(posted) == 1
+        assert state.reaction_totals() == {"masto": {"posts": 1, "likes": 3, "reposts": 1, "quotes": 0, "replies": 1}}
+        assert state.set_reply_hidden("https://m.example/x", True, now=66.0)
+        assert not state.set_reply_hidden("https://m.example/x", True, now=67.0)
+        assert state.hidden_reply_urls() == {"https://m.example/x"} and state.find_reply("https://m.example/x")
+        assert [row.id for row in state.due_reaction_deliveries("masto", 100.0, posted_since=0.0, first_before=100.0,
+                                                                limit=5)] == [posted]
+        state.reactions_gone(posted, "deleted", now=80.0)
+        assert state.reaction_threads()[0]["gone"] == 1
+        state.mark_deleted(posted, now=90.0)
+        assert state.syndicated_deliveries() == []
+        # Nostr and Threads
+        state.save_nostr_events(queued, "hash", [{"id": "e1"}], {}, now=1.0)
+        state.save_nostr_events(queued, "hash2", [{"id": "e2"}], {}, now=2.0)
+        state.save_nostr_relays(queued, {"wss://r.example": {"e2": {"ok": True, "message": ""}}}, now=3.0)
+        assert state.nostr_events(queued)["payload_hash"] == "hash2"
+        state.save_threads_container(queued, "c1", now=4.0)
+        assert state.threads_container(queued)["container_id"] == "c1"
+        # accounts: pauses, deferrals, sessions, limits; and a clock that went back
+        state.pause_account("sky", "bad password", now=5000.0, fingerprint="f")
+        state.defer_account("sky", until=5600.0, now=5000.0)
+        state.save_session("sky", "session", now=5000.0)
+        state.save_limits("masto", {"characters": 500}, now=1.0)
+        state.save_platform_status("masto", {"relays": 1})
+        state.rewind_account_if_ahead("sky", now=1000.0)
+        sky = state.account("sky")
+        assert (sky["paused_at"], sky["deferred_until"], sky["session"]) == (1000.0, 1600.0, "session")
+        assert state.account("masto")["limits"] == {"characters": 500}
+        assert state.requeue_failed(account=None, entry_key=None, now=1.0) == 0
+        assert state.cancel_pending(account="sky") == 1
+        # alerts
+        state.save_alert("feed:blog", "feed", "failing", first_seen_at=1.0, opened_at=2.0)
+        state.mark_alerts_told(["feed:blog"], now=3.0)
+        state.clear_alert("feed:blog", now=4.0)
+        assert [(row.key, row.cleared_at) for row in state.alert_rows()] == [("feed:blog", 4.0)]
+        state.set_alert_meta("last_digest_at", 5.0)
+        state.set_alert_meta("last_digest_at", 6.0)
+        assert state.alert_meta("last_digest_at") == 6.0

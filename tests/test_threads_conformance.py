@@ -78,6 +78,9 @@ class Session:
         fake.like(media, 3)
         failed = created(media_type="IMAGE", image_url="http://127.0.0.1/x.jpg")
         fresh = created(media_type="TEXT", text="unpublished")
+        # the delete example's post: one of its own, so the other examples keep theirs
+        doomed = http.post(f"/v1.0/{user_id}/threads_publish", data={"creation_id": created(media_type="TEXT", text="Oops"),
+                                                                      "access_token": token}).json()["id"]
         revoked = fake.issue(user_id, "long")
         fake.revoke(revoked)
         self.values = {
@@ -87,19 +90,23 @@ class Session:
             "<SHORT_LIVED_ACCESS_TOKEN>": fake.issue(user_id, "short"), "<CODE>": fake.authorization_code(user_id),
             "<REVOKED_TOKEN>": revoked,
         }
+        self.doomed = doomed
         self.http = http
 
-    def fill(self, text: str) -> str:
-        for placeholder, value in self.values.items():
+    def fill(self, text: str, values: dict | None = None) -> str:
+        for placeholder, value in (values or self.values).items():
             text = text.replace(placeholder, value)
         return text
 
     def replay(self, example: dict) -> tuple[int, object]:
         request = example["request"]
-        path = self.fill(request["path"])
-        params = {key: self.fill(value) for key, value in request["params"].items()}
+        values = {**self.values, "<THREADS_MEDIA_ID>": self.doomed} if request["method"] == "DELETE" else None
+        path = self.fill(request["path"], values)
+        params = {key: self.fill(value, values) for key, value in request["params"].items()}
         if request["method"] == "GET":
             response = self.http.get(path, params=params)
+        elif request["method"] == "DELETE":
+            response = self.http.delete(path, params=params)
         else:
             response = self.http.post(path, data=params)
         return response.status_code, response.json()
@@ -126,7 +133,7 @@ def fake():
 
 def test_every_reference_example_is_answered_in_its_shape(fake):
     found = replay_all(fake)
-    assert len(found) == len(EXAMPLES) >= 16
+    assert len(found) == len(EXAMPLES) >= 17
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
@@ -201,12 +208,19 @@ def test_every_request_bridge_makes_is_one_the_reference_documents(fake, tmp_pat
     fake.reply("replier", posted.remote_id, "hello")
     thread = gather(settings, Secret(token), posted, deadline=time.monotonic() + 30, http=HttpOptions("bridge-test"))
     assert [reply.text for reply in thread.replies] == ["hello"]
+    # deletes that follow the blog: the third post deleted; deleting it again counts as done
+    third = queued(state, entry(4), clock)
+    state.mark_posted(third.id, target.publish(third, payload_for(entry(4))).remote_id, None, clock())
+    assert any(post["text"] == payload_for(entry(4))["text"] for post in fake.posts(token))
+    target.delete(state.get_delivery(third.id))
+    target.delete(state.get_delivery(third.id))
+    assert all(post["text"] != payload_for(entry(4))["text"] for post in fake.posts(token))
     made = [(method, path, params) for method, path, params in fake.requests]
     endpoints = {method + " " + re.sub(r"/\d+", "/{id}", path) for method, path, _ in made}
     assert {"POST /oauth/access_token", "GET /access_token", "GET /refresh_access_token", "GET /v1.0/me",
             "POST /v1.0/{id}/threads", "POST /v1.0/{id}/threads_publish", "GET /v1.0/{id}",
             "GET /v1.0/{id}/threads", "GET /v1.0/{id}/threads_publishing_limit", "GET /v1.0/{id}/conversation",
-            "GET /v1.0/{id}/insights"} <= endpoints
+            "GET /v1.0/{id}/insights", "DELETE /v1.0/{id}"} <= endpoints
     problems = [problem for method, path, params in made for problem in request_problems(method, path, params)]
     assert problems == []
 

@@ -1,4 +1,4 @@
-"""WebSub pieces without a network: discovery of hub and topic, the push signature check."""
+"""WebSub pieces: discovery of hub and topic, the push signature check, the fenced request to a hub."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import asyncio
 import hashlib
 import hmac
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bridge.feeds import FetchResult, parse_feed
 from bridge.websub.callback import signature_problem
 from bridge.websub.discovery import hub_and_topic
-from bridge.websub.hub import HubError, fence
+from bridge.config import BridgeSettings
+from bridge.websub.hub import HubError, ask_hub, fence
 from tests.test_pipeline import posts, rss, world  # noqa: F401 -- world: a poller on a state and a feed server
 
 FEED_URL = "https://blog.example/feed.xml"
@@ -108,3 +111,53 @@ def test_a_pushed_full_feed_is_recorded_without_a_fetch_and_a_partial_one_makes_
     assert outcome.queued == 1 and world.queued() == ["guid-3", "guid-4"]
     # the same push again (a hub retrying): nothing new
     assert _pushed(world, config, rss(posts(1, start=4) + posts(1, start=3) + posts(3))).queued == 0
+
+
+class _Hub(BaseHTTPRequestHandler):
+    """A hub on 127.0.0.1 that records each request: what bridge's POST carried, and to which name."""
+
+    seen: list[tuple[str, str, str]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        type(self).seen.append((self.path, self.headers["Host"], body))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hub_server():
+    _Hub.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_hub_is_asked_at_the_address_that_was_checked_never_at_a_second_dns_answer(hub_server):
+    """DNS rebinding: a name that answers a public address to the fence and a private one to the connection.
+    The hub's name is looked up once; the POST goes to that address with the hub's own name as Host."""
+    lookups = []
+
+    def resolver(host, port):
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    hub = f"http://hub.invalid:{hub_server}/subscribe"  # .invalid: any second lookup by the system would fail
+    ask_hub(BridgeSettings(allow_private_addresses=True), hub, {"hub.mode": "subscribe", "hub.topic": "t"},
+            resolver=resolver)
+    assert lookups == ["hub.invalid"]
+    assert _Hub.seen == [("/subscribe", f"hub.invalid:{hub_server}", "hub.mode=subscribe&hub.topic=t")]
+
+
+def test_a_hub_name_that_resolves_to_a_private_address_is_not_asked_at_all(hub_server):
+    hub = f"http://hub.invalid:{hub_server}/subscribe"
+    with pytest.raises(HubError, match="allow_private_addresses"):
+        ask_hub(BridgeSettings(), hub, {"hub.mode": "subscribe"}, resolver=lambda host, port: ["127.0.0.1"])
+    assert _Hub.seen == []

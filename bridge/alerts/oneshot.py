@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 
 from bridge.alerts.destinations import alert_urls, log_unreadable
-from bridge.alerts.engine import Alerter
 from bridge.alerts.ping import Pinger
-from bridge.alerts.problems import current_problems
 from bridge.config import Config
 from bridge.state import State
 from bridge.unexpected import unexpected
@@ -32,6 +30,10 @@ class RunAlerts:
             self.pinger.success()
         if not self.urls.destinations:
             return
+        # Here, not at the top: apprise and the problem checks load only for a config that has destinations.
+        from bridge.alerts.engine import Alerter
+        from bridge.alerts.problems import current_problems
+
         try:
             alerter = Alerter(self.config, state, self.urls.destinations)
             alerter.observe(current_problems(self.config, state))

@@ -8,10 +8,7 @@ import logging
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from bridge.config import Secret
-from bridge.deadline import DeadlineTransport
 from bridge.redact import redact
 
 log = logging.getLogger("bridge.alerts")
@@ -27,6 +24,8 @@ class Pinger:
 
     def start(self) -> None:
         """Ping /start beside the cycle, so that a slow monitor does not delay it; the end ping waits for it."""
+        if self.url is None:
+            return
         self._starting = threading.Thread(target=self._ping, args=("/start",), name="bridge-ping", daemon=True)
         self._starting.start()
 
@@ -46,6 +45,10 @@ class Pinger:
     def _ping(self, suffix: str, body: str = "") -> None:
         if self.url is None:
             return
+        import httpx  # here: a run without a ping_url never loads the HTTP client
+
+        from bridge.deadline import DeadlineTransport
+
         parts = urlsplit(self.url.reveal())
         target = urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
         try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bridge.config import Config, format_duration
 from bridge.delivery import failed_post_fix
-from bridge.doctor import FEED_ERROR_FIX
+from bridge.errors import FEED_ERROR_FIX
 from bridge.permalinks import site_url_fix, unreachable_site
 from bridge.platforms import platform
 from bridge.redact import redact

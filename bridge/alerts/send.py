@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import apprise
-
 from bridge.config import Secret
 from bridge.redact import redact
 
@@ -30,13 +28,22 @@ class Delivery:
         return self.error is None
 
 
+def _plugin(url: Secret):
+    """Apprise's plugin for a destination, or None when Apprise does not understand the URL. Apprise (a hundred
+    plugins, a tenth of a second to load) is loaded here, when a destination is looked at or sent to, not by every
+    pass that finds nothing to tell."""
+    import apprise
+
+    return apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True)
+
+
 def understood(url: Secret) -> bool:
-    return apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True) is not None
+    return _plugin(url) is not None
 
 
 def describe(url: Secret) -> str:
     """A destination as it may be shown or logged."""
-    plugin = apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True)
+    plugin = _plugin(url)
     if plugin is None:
         return url.reveal().split("://")[0] + "://..."
     # The whole URL is a registered secret: redact after the scheme, so that the destination stays recognisable
@@ -51,12 +58,14 @@ def send(destinations: list[Secret], title: str, body: str) -> list[Delivery]:
 
 
 def _send_one(url: Secret, title: str, body: str) -> Delivery:
+    from apprise import LogCapture  # loaded by _plugin already
+
     shown = describe(url)
-    plugin = apprise.Apprise.instantiate(url.reveal(), suppress_exceptions=True)
+    plugin = _plugin(url)
     if plugin is None:
         return Delivery(shown, "Apprise does not understand this URL: check it against "
                                "https://github.com/caronc/apprise/wiki (the scheme, the host, the parameters)")
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+    with LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         try:
             sent = plugin.notify(body=body, title=title)
         except Exception as exc:  # a plugin's bug must not stop the other destinations, nor the service

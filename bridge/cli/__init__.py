@@ -74,9 +74,11 @@ def check_config(obj: CliContext) -> int:
     resolve_access(config)  # the status page's address and token
     for path in world_readable_secret_files(config):
         click.echo(f"warning: {path} can be read by other users; run: chmod 600 {path}", err=True)
-    state_path = config.state_path()
+    from bridge.state.opening import describe_store
+
     click.echo(
-        f"config OK: {config.path} — {len(config.feeds)} feed(s), {len(config.accounts)} account(s); state: {state_path}"
+        f"config OK: {config.path} — {len(config.feeds)} feed(s), {len(config.accounts)} account(s); "
+        f"state: {describe_store(config)}"
     )
     return EXIT_OK
 
@@ -89,12 +91,11 @@ def poll(obj: CliContext, feeds: tuple[str, ...], dry_run: bool) -> int:
     """Poll the due feeds once, then send the due posts: the one-shot pass for cron and systemd timers. Then tells
     the [alerts] destinations what opened or cleared, and pings the ping_url."""
     from bridge.pipeline import Poller
-    from bridge.state import State
+    from bridge.state import open_state
 
     config = obj.load_config()
     obj.setup_logging(config)
-    state_path = config.state_path()
-    state = State.open_dry_run(state_path) if dry_run else State.open(state_path)
+    state = open_state(config, "dry_run" if dry_run else "writer")
     alerts = None
     if not dry_run:
         from bridge.alerts.oneshot import RunAlerts
@@ -251,13 +252,13 @@ def retry(obj: CliContext, account: str | None, entry: str | None, force: bool) 
     import time
 
     from bridge.errors import ConfigError
-    from bridge.state import State
+    from bridge.state import open_state
 
     config = obj.load_config()
     if account and account not in config.accounts:
         raise ConfigError("--account", f"no account named {account!r}", "accounts in the config: " + ", ".join(config.accounts))
     # Safe beside a running service: it only flips failed rows back to pending.
-    with State.open(config.state_path(), exclusive=False) as state:
+    with open_state(config, "shared") as state:
         count = state.requeue_failed(account=account, entry_key=entry, now=time.time(), force=force)
     click.echo(f"{count} failed or held post(s) queued again" + (" (sent without a look first)" if force else ""))
     return EXIT_OK
@@ -287,10 +288,10 @@ def backfill(obj: CliContext, feed_name: str, since, limit: int | None, pace: st
 def status(obj: CliContext, as_json: bool) -> int:
     """Show each feed and account: last poll, outcome, entries, queue, errors, next poll."""
     from bridge.status import collect_status, render_status_text
-    from bridge.state import State
+    from bridge.state import open_state
 
     config = obj.load_config()
-    with State.open_readonly(config.state_path()) as state:
+    with open_state(config, "readonly") as state:
         report = collect_status(config, state)
     if as_json:
         import json

@@ -17,7 +17,7 @@ EXIT_OK, EXIT_FAILURE = 0, 1
 def run_backfill(obj, feed_name: str, *, since, limit, pace: str, oldest_first: bool, dry_run: bool, cancel: bool) -> int:
     from bridge.backfill import plan_backfill, queue_backfill
     from bridge.pipeline import Poller
-    from bridge.state import State
+    from bridge.state import open_state
 
     try:
         pace_seconds = bounded_duration(pace, 0.0, MAX_DURATION)
@@ -28,16 +28,15 @@ def run_backfill(obj, feed_name: str, *, since, limit, pace: str, oldest_first: 
     feed = config.feed(feed_name)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
-    path = config.state_path()
     service_running = False
     if dry_run:
-        state = State.open_dry_run(path)
+        state = open_state(config, "dry_run")
     else:
         try:
-            state = State.open(path)
+            state = open_state(config)
         except StateLockedError:
             # The service holds the state: queue beside it (safe: one transaction) and let it do the posting.
-            state = State.open(path, exclusive=False)
+            state = open_state(config, "shared")
             service_running = True
     with state:
         if cancel:

@@ -22,7 +22,6 @@ says why (the payload is then made of the feed's own data, as `poll` would make 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -188,6 +187,8 @@ def _parse_file(config, file_path: Path, base_url: str | None):
 
 
 def _fetch_and_parse(config, url: str | None):
+    import asyncio  # here: every command loads this module (bridge --help lists it), few of them fetch
+
     from bridge.feeds import parse_feed
 
     from bridge.config import BridgeSettings
@@ -262,9 +263,9 @@ def _cached_limits(config, names: list[str]) -> dict:
     if not names:
         return {}
     try:
-        from bridge.state import State
+        from bridge.state import open_state
 
-        with State.open_readonly(config.state_path()) as state:
+        with open_state(config, "readonly") as state:
             return {name: state.account(name).get("limits") for name in names}
     except Exception:  # preview must work without a usable state database
         return {}

@@ -22,11 +22,11 @@ def reactions(ctx: click.Context, entry: str | None, as_json: bool) -> int:
     if ctx.invoked_subcommand is not None:
         return EXIT_OK
     from bridge.reactions.publish import comments_documents
-    from bridge.state import State
+    from bridge.state import open_state
 
     obj: CliContext = ctx.obj
     config = obj.load_config()
-    with State.open_readonly(config.state_path()) as state:
+    with open_state(config, "readonly") as state:
         documents = comments_documents(config, state, entry_link=entry)
     if as_json:
         click.echo(json.dumps(documents, indent=2, ensure_ascii=False))
@@ -58,12 +58,12 @@ def refresh(obj: CliContext, entry: str | None) -> int:
     """Read the reactions that are due (or one entry's), then rewrite the syndication file and comments."""
     from bridge.reactions.publish import publish_all
     from bridge.reactions.refresh import Refresher
-    from bridge.state import State
+    from bridge.state import open_state
 
     config = obj.load_config()
     obj.setup_logging(config)
     # Safe beside a running service: each post's read is one transaction of its own.
-    with State.open(config.state_path(), exclusive=False) as state:
+    with open_state(config, "shared") as state:
         report = Refresher(config, state).refresh(entry_link=entry)
         published = publish_all(config, state)
     for line in report.failed:
@@ -75,10 +75,10 @@ def refresh(obj: CliContext, entry: str | None) -> int:
 
 def _mark(obj: CliContext, change, what: str) -> int:
     from bridge.reactions.publish import publish_all
-    from bridge.state import State
+    from bridge.state import open_state
 
     config = obj.load_config()
-    with State.open(config.state_path(), exclusive=False) as state:
+    with open_state(config, "shared") as state:
         changed = change(state)
         published = publish_all(config, state)
     click.echo(f"{what}" + ("" if changed else " (already so)") + f"; {len(published.written)} file(s) rewritten")
@@ -154,12 +154,12 @@ def syndication(obj: CliContext, feed: str | None, as_json: bool) -> int:
     """For each posted entry: its permalink and its posts on each network (platform, account, URL)."""
     from bridge.errors import ConfigError
     from bridge.reactions.publish import syndication_data
-    from bridge.state import State
+    from bridge.state import open_state
 
     config = obj.load_config()
     if feed is not None and config.find_feed(feed) is None:
         raise ConfigError("--feed", f"no feed named {feed!r}", "feeds in the config: " + ", ".join(f.name for f in config.feeds))
-    with State.open_readonly(config.state_path()) as state:
+    with open_state(config, "readonly") as state:
         data = syndication_data(config, state, feed)
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))

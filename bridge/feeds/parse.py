@@ -44,6 +44,7 @@ from bridge.language import normalise_language
 from bridge.model import Entry, ParsedFeed
 from bridge.unexpected import entry_left_out
 
+from . import MAX_TTL_MINUTES  # the package's: the pipeline reads it without loading feedparser
 from .discover import discover_feeds, sniff
 from .feedwide import mark_feed_wide_categories
 from .fastpath import read_fast
@@ -62,7 +63,6 @@ _BARE_HOST = re.compile(r"^((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,2
 _TAG = re.compile(r"<[a-zA-Z!/]")
 # RSS <author> is "email (Name)"; feedparser splits it only when the email has an @
 _AUTHOR_WITH_PLACEHOLDER = re.compile(r"^(?:\S+@\S+|hidden|noreply|no-reply|nobody|unknown)\s+\((.+)\)$", re.IGNORECASE)
-MAX_TTL_MINUTES = 7 * 24 * 60
 # bozo exceptions that describe a usable document (encoding guesses, media type), not a broken one
 _HARMLESS_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
 # feedparser's lenient (SGML) parser leaves the five XML escapes undecoded in ids and link text, and its

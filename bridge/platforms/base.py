@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # only for annotations: importing them here would make a cycl
 class Published:
     remote_id: str  # the platform's id of the post (a Mastodon status id, a Bluesky at:// URI, an event id...)
     url: str | None  # the post's web address
+    cid: str | None = None  # Bluesky: the record's CID (a reply's strong reference to it needs it)
 
 
 class Target(Protocol):
@@ -65,6 +66,16 @@ class Target(Protocol):
 
     # Optional: `delete(delivery) -> None`, delete the delivery's remote post (deletes that follow the blog,
     # bridge/deletes.py); a post already gone counts as deleted; raises PublishError otherwise.
+
+    # Optional, for a platform with long_note_threads (bridge/notethreads.py posts a thread part by part): the
+    # replies of a thread payload's "thread" list. `root` and `parent` are the saved progress records of parts
+    # already made ({"remote_id", "url", "cid"}); each reply has its own retry identity (its own Idempotency-Key,
+    # its own rkey chosen before the first attempt).
+    #   publish_reply(delivery, reply, index, root, parent) -> Published
+    #   find_reply(delivery, reply, index, root, parent) -> Published | None   (after an unknown outcome, as
+    #       find_existing: None when surely not made; OutcomeUnknown when it cannot tell)
+    #   delete_reply(delivery, part) -> None   (a reply already gone counts as deleted)
+    #   edit_reply(delivery, part, reply) -> Published   (where the platform edits posts)
 
     # Optional: `seal_payload(payload) -> dict`, the payload made final with the account's credential before it is
     # stored (Nostr signs its events there: the signed event is then the retry identity, sent again as it is).
@@ -136,6 +147,11 @@ class Platform:
     max_images: int = 0  # the most pictures one post uploads (sizes the daemon's patience with a post)
     # Whether render_limits() reads the server (preview then reads the copy the daemon cached in the state).
     server_limits: bool = False
+    # Whether a payload for these settings and this account (its account_model; None for preview's defaults)
+    # uses the article page that bridge.linkpreview reads (its title, description and picture): a link card
+    # bridge makes itself, a picture it attaches. The page is fetched only for such a payload; a server that
+    # builds its own card from the link (Mastodon's) is left to read the page itself. None: never.
+    uses_article_page: Callable[["PostSettings", "AccountConfig | None"], bool] | None = None
     # A record key chosen once, when a delivery is queued, and stored in deliveries.rkey (Bluesky's TID: the
     # retry identity). None: the platform's retry identity is the Idempotency-Key or the stored payload itself.
     new_record_key: Callable[[float], str] | None = None
@@ -167,6 +183,11 @@ class Platform:
     # The credential the gatherer reads with, from the state, the account's name and the configured one: for a
     # platform that keeps a newer credential than the config's (Threads' daily refreshed token). None: the config's.
     reactions_credential: Callable[["State", str, "Secret"], "Secret"] | None = None
+    # Threads for long notes (docs/threads-for-notes.md): its payload may carry a thread, either under "thread" for
+    # the engine to post part by part (bridge/notethreads.py; its target then has publish_reply, find_reply,
+    # delete_reply and edit_reply) or in its own form when its target makes a thread exactly once by itself (Nostr
+    # signs and stores every part before sending any). False: a long note is one fitted post.
+    long_note_threads: bool = False
     # Top-level commands of the platform's own (`bridge attribution` for Mastodon), each given by a function.
     commands: tuple[Callable[[], "click.Command"], ...] = ()
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from bridge.config import Config, resolve_secret
 from bridge.errors import ConfigError, ReactionsError, ReactionsRateLimited, RemotePostGone
+from bridge.notethreads import without_own_parts
 from bridge.reactions import schedule
 from bridge.reactions.gatherer import HttpOptions, gatherer_for
 from bridge.state import DeliveryRow, State
@@ -119,6 +120,7 @@ class Refresher:
             except Exception as exc:
                 self._failed(row, unexpected(log, exc, f"reading the reactions to {row.remote_url or row.remote_id}"), report)
                 continue
+            thread = without_own_parts(thread, {part["remote_id"] for part in self.state.thread_parts(row.id)[1:]})
             now = self.clock()
             self.state.save_reactions(
                 row.id, root_url=thread.root_url, counts=thread.counts.to_dict(), hidden_ids=sorted(thread.hidden_ids),

@@ -60,9 +60,27 @@ ones are shown shortened (host + start of path + "…") while the link facet car
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from bridge.linkpreview.model import LinkPreview, Thumbnail
-from bridge.render.fit import RenderError
-from bridge.render.post import Card, Post, PostImage, render_post
+
+if TYPE_CHECKING:
+    from bridge.render.fit import RenderError
+    from bridge.render.post import Card, Post, PostImage, render_post
+
+REPLIES = "thread"  # a payload's key for a long note's replies after its first part (bridge/render/longnote.py)
+
+_HOMES = {"RenderError": "fit", "Card": "post", "Post": "post", "PostImage": "post", "render_post": "post"}
+
+
+def __getattr__(name: str):
+    # The HTML converters (bs4, markdownify) and the fitter load when something renders: a platform's limits
+    # (bridge.render.limits, read with the config) and a pass with nothing to post never need them.
+    if name in _HOMES:
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Card",

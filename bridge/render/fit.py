@@ -14,6 +14,7 @@ reordered, so right-to-left text stays as written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -43,6 +44,10 @@ _MENTION = regex.compile(r"(?<![=/\w])@[A-Za-z0-9_]+(?:[.-]+[A-Za-z0-9_]+)*(?:@[
 _NOT_A_SENTENCE_END = regex.compile(
     r"(?:(?<![\w.])(?:\d{1,2}|\p{L}|Mr|Mrs|Ms|Dr|St|Prof|Sr|Jr|vs|ca|bzw|usw|Nr|No|Mt|Fig|Vol|Abs|Art)|\w\.\w+)$"
 )
+# The last non-word character before a position, found by searching backwards from it (regex's (?r)).
+_LAST_NON_WORD = regex.compile(r"(?r)\W")
+_NON_SPACE_RUN = re.compile(r"\S+")
+_SPACE_AFTER_TEXT = re.compile(r"(?<=\S)\s")  # re's \s is exactly str.isspace (regex's is not: \x1c-\x1f)
 _CLOSING = ".!?…。！？｡؟۔।\"'”’»)]」』）"
 _LIST_ITEM = regex.compile(r"^(?:[•\-*–]|\d{1,3}[.)])\s")
 _OPEN_ENDINGS = ":,;–—-([{\"'“‘«„/"  # a paragraph ending like this leads into what was cut ("Sponsored by:")
@@ -62,6 +67,7 @@ FUNCTION_WORDS = frozenset(
     het een en of op te voor met aan bij naar
     """.split()
 )  # fmt: skip
+_FUNCTION_WORD_MAX = max(map(len, FUNCTION_WORDS))
 _WORD_EDGE = "\"'“”‘’«»„([{"
 
 
@@ -261,13 +267,31 @@ def sentence_cuts(text: str) -> list[int]:
     """Positions just after a complete sentence or paragraph, in increasing order (never the full length)."""
     positions = set()
     for match in _SENTENCE_END.finditer(text):
-        if match.group().startswith(".") and _NOT_A_SENTENCE_END.search(text, 0, match.start()):
+        if match.group().startswith(".") and _abbreviation_before(text, match.start()):
             continue  # "z.B.", "U.S.", "Dr.", "09. Januar": an abbreviation or ordinal, not a sentence's end
         positions.add(match.end())
-    for index, ch in enumerate(text):
-        if ch == "\n" and _ends_a_block(text, index):
-            positions.add(index)
-    return sorted(p for p in positions if 0 < p < len(text) and text[:p].rstrip()[-1:] not in _OPEN_ENDINGS)
+    newline = text.find("\n")
+    while newline != -1:
+        if _ends_a_block(text, newline):
+            positions.add(newline)
+        newline = text.find("\n", newline + 1)
+    return sorted(p for p in positions if 0 < p < len(text) and _last_visible(text, p) not in _OPEN_ENDINGS)
+
+
+def _abbreviation_before(text: str, end: int) -> bool:
+    """Whether _NOT_A_SENTENCE_END matches text[:end]; searched only in the few characters it can span (the last
+    word and what precedes it), not from the start of a long text for every full stop."""
+    stop = end - 1 if text[end - 1 : end] == "\n" else end  # `$` also matches before a final newline
+    previous = _LAST_NON_WORD.search(text, 0, stop)
+    start = max(0, min((previous.start() if previous else 0) - 1, end - 8))
+    return _NOT_A_SENTENCE_END.search(text, start, end) is not None
+
+
+def _last_visible(text: str, position: int) -> str:
+    """text[:position].rstrip()[-1:], without copying the text."""
+    while position and text[position - 1].isspace():
+        position -= 1
+    return text[position - 1 : position]
 
 
 def _ends_a_block(text: str, newline: int) -> bool:
@@ -283,12 +307,15 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
     """Positions before a space, or between two clusters where one is from a script written without spaces;
     not after a function word ("the", "und", "de"...) unless no other position is left."""
     protected = protected if protected is not None else protected_spans(text)
-    positions = []
-    clusters = graphemes.graphemes(text)
     blocked = {position for start, end in protected for position in range(start + 1, end)}  # = _inside, in O(1)
+    if graphemes.simple(text) and not _NO_SPACE_SCRIPT.search(text):
+        # one cluster per character and no script without spaces: the positions are where a space follows text
+        positions = [m.start() for m in _SPACE_AFTER_TEXT.finditer(text) if m.start() not in blocked]
+        return _phrase_ends(text, positions) or positions
+    positions = []
     offset = 0
     previous = ""
-    for cluster in clusters:
+    for cluster in graphemes.graphemes(text):
         if offset and offset not in blocked:
             if cluster.isspace() and not previous.isspace():
                 positions.append(offset)
@@ -298,6 +325,22 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
         offset += len(cluster)
     phrase_ends = [position for position in positions if not ends_on_function_word(text, position)]
     return phrase_ends or positions
+
+
+def _phrase_ends(text: str, positions: list[int]) -> list[int]:
+    """The positions (each just after a run of non-space characters) where ends_on_function_word is False, read
+    from the runs themselves: the run ending at a position is the word unless it ends on a joiner."""
+    runs = {match.end(): match.group() for match in _NON_SPACE_RUN.finditer(text)}
+    kept = []
+    for position in positions:
+        word = runs[position]
+        if word[-1] in _TRAILING_JOINERS:
+            function_word = ends_on_function_word(text, position)  # the cut reaches back past the joiners
+        else:
+            function_word = word[-1].isalpha() and word.lstrip(_WORD_EDGE).casefold() in FUNCTION_WORDS
+        if not function_word:
+            kept.append(position)
+    return kept
 
 
 def without_dangling_words(text: str) -> str:
@@ -318,10 +361,19 @@ def without_dangling_words(text: str) -> str:
 def ends_on_function_word(text: str, position: int) -> bool:
     """Whether a cut at `position` (with its trailing joiners dropped, as prefix_at does) ends on a word such
     as "the" or "and", which leaves the reader mid-phrase."""
-    head = text[:position].rstrip(_TRAILING_JOINERS)
-    if not head or not head[-1].isalpha():
+    # Read backwards from the cut, never copying more than a function word's length: this runs for every
+    # possible cut of a long text.
+    end = position
+    while end and text[end - 1] in _TRAILING_JOINERS:
+        end -= 1
+    if not end or not text[end - 1].isalpha():
         return False
-    word = head.rsplit(None, 1)[-1].lstrip(_WORD_EDGE)
+    start = end - 1
+    while start and not text[start - 1].isspace():
+        start -= 1
+        if end - start > _FUNCTION_WORD_MAX and text[start] not in _WORD_EDGE:
+            return False  # the word, edge quotes stripped, is already longer than any function word
+    word = text[start:end].lstrip(_WORD_EDGE)
     return word.casefold() in FUNCTION_WORDS
 
 

@@ -5,6 +5,8 @@ Feeds write languages many ways: "en-US", "en_us", "EN", "zh-Hans", "de-DE-1996"
 
 from __future__ import annotations
 
+import functools
+
 from bridge.language import normalise_language
 from bridge.render import scripts
 from bridge.render.detect import guesses  # loads its model on first use only
@@ -49,6 +51,7 @@ PLAUSIBLE_SHARE = 0.1
 MIN_LETTERS_TO_OVERRULE_FEED = 40
 
 
+@functools.lru_cache(maxsize=64)  # the same post goes to each of its accounts, one after another
 def post_language(
     text: str,
     *,

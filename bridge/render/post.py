@@ -26,6 +26,7 @@ Choices made here (documented for the README):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
@@ -187,6 +188,7 @@ def _target(entry: Entry, link: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)  # the same entry is rendered for each of its accounts, one after another
 def _opening(body: str, cap: int) -> str:
     """At most `cap` grapheme clusters of `body`, cut at a sentence (preferably) or word boundary."""
     if not body:

@@ -31,6 +31,7 @@ import regex
 from bs4 import BeautifulSoup, Comment, MarkupResemblesLocatorWarning, NavigableString, Tag
 from markdownify import MarkdownConverter
 
+from bridge.render import fasthtml
 from bridge.render.fit import sentence_cuts
 from bridge.render.links import is_pointer
 
@@ -162,9 +163,15 @@ def html_to_text(html: str) -> ExtractedText:
     parts = _MORE_BREAK.split(html, maxsplit=1)
     if len(parts) == 2:
         excerpt = _opening(_convert(parts[0])[0])
-    soup = BeautifulSoup(html, "html.parser")
-    all_text = soup.get_text(" ")
-    marked, truncated = _convert_soup(soup)
+    tree = fasthtml.parse(html, MAX_NESTING)  # ordinary markup; None for what needs bs4
+    all_text = tree.get_text(" ") if tree is not None else ""  # before _convert_tree changes the tree
+    converted = _convert_tree(tree) if tree is not None else None
+    if converted is not None:
+        marked, truncated = converted
+    else:
+        soup = BeautifulSoup(html, "html.parser")
+        all_text = soup.get_text(" ")
+        marked, truncated = _convert_soup(soup)
     text = "\n\n".join(p for p in marked.split("\n\n") if p != _BREAK_MARK)
     return ExtractedText(
         text=text, truncated=truncated, excerpt=excerpt, all_text=all_text, opening=_opening(marked)
@@ -203,13 +210,42 @@ def normalize(text: str) -> str:
 
 
 def _convert(html: str) -> tuple[str, bool]:
-    return _convert_soup(BeautifulSoup(html, "html.parser"))
+    tree = fasthtml.parse(html, MAX_NESTING)
+    converted = _convert_tree(tree) if tree is not None else None
+    return converted if converted is not None else _convert_soup(BeautifulSoup(html, "html.parser"))
 
 
 def _convert_soup(soup: BeautifulSoup) -> tuple[str, bool]:
     _remove_clutter(soup)
     _flatten_deep_tags(soup)
-    text = _drop_headings(_PlainText().convert_soup(soup))
+    return _finish(_PlainText().convert_soup(soup))
+
+
+def _convert_tree(tree: fasthtml.Node) -> tuple[str, bool] | None:
+    """_convert_soup's twin on the fast path's tree: the same rules, the same text (None: take the bs4 path).
+    The tree is changed in place."""
+    fasthtml.remove_clutter(tree, _drop_or_mark_node, _drop_hidden_or_jump_link)
+    try:
+        converted = fasthtml.convert(tree, _PLAIN_TEXT, _is_bold_heading)
+    except fasthtml.Unusual:
+        return None
+    return _finish(converted)
+
+
+def _drop_or_mark_node(tag: fasthtml.Node):
+    """_drop_or_mark's rules for the fast path's tree: True drops the tag, a Node replaces it."""
+    if tag.name in _DROP_TAGS:
+        return True
+    if tag.name in _FALLBACK_TAGS and _readable_fallback(tag):
+        tag.name, tag.attrs = "div", {}
+        return False
+    if tag.name in _BREAK_TAGS:
+        return fasthtml.break_mark(_BREAK_MARK)
+    return _is_widget(tag)
+
+
+def _finish(converted: str) -> tuple[str, bool]:
+    text = _drop_headings(converted)
     if _ENTITY.search(text):
         text = html_lib.unescape(text)  # entities escaped twice in the source
     text = normalize(text)
@@ -441,10 +477,11 @@ def _strip_boilerplate(text: str) -> tuple[str, bool]:
 BOLD_HEADING_MAX_CHARS = 100
 
 
-def _is_bold_heading(paragraph: Tag) -> bool:
+def _is_bold_heading(paragraph) -> bool:
     """<p><strong>Session abstract</strong></p>: a heading written as a bold paragraph (no sentence end)."""
-    parts = [child for child in paragraph.contents if not (isinstance(child, NavigableString) and not child.strip())]
-    if len(parts) != 1 or not isinstance(parts[0], Tag) or parts[0].name not in ("strong", "b"):
+    # (str, not NavigableString, and "not a str" for a tag: the fast path's tree has the same shape)
+    parts = [child for child in paragraph.contents if not (isinstance(child, str) and not child.strip())]
+    if len(parts) != 1 or isinstance(parts[0], str) or parts[0].name not in ("strong", "b"):
         return False
     text = parts[0].get_text(" ", strip=True)
     return 0 < len(text) <= BOLD_HEADING_MAX_CHARS and not text.endswith((".", "!", "?", "…", "。", "！", "？"))
@@ -535,3 +572,6 @@ class _PlainText(MarkdownConverter):
     def convert_figure(self, el, text, parent_tags):
         text = (text or "").strip()
         return f"\n\n{text}\n\n" if text else ""
+
+
+_PLAIN_TEXT = _PlainText()  # stateless: one converter for the fast path

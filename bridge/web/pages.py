@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bridge import __version__
 from bridge.config import Config
 from bridge.errors import StateError
-from bridge.state import State
+from bridge.state import open_state
 from bridge.status import collect_status, reactions_line
 from bridge.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bridge.web.metrics import DaemonMetrics
@@ -50,7 +50,7 @@ class DaemonView:
 
     def status(self) -> dict:
         config = self.config()
-        with State.open_readonly(config.state_path()) as state:
+        with open_state(config, "readonly") as state:
             return collect_status(config, state, now=self.clock())
 
 

@@ -1,51 +1,77 @@
 """bridge's requests to a WebSub hub (spec section 5.1): subscribe and unsubscribe, as a form POST.
 
 The hub's address comes from a feed, so it is fenced like anything a feed names (bridge.addresses): it must
-resolve to public addresses unless `allow_private_addresses` is set. The deadlines and the user agent are the
-feed fetcher's. requests (already a dependency for Mastodon.py) because this runs in a job's thread, not on the
-fetch loop, and one short POST needs no connection pool.
+resolve to public addresses unless `allow_private_addresses` is set, and the POST connects to an address that
+was checked, never to a second DNS answer (which could differ: DNS rebinding), with the hub's own name in the
+Host header and for TLS. The deadlines and the user agent are the feed fetcher's. httpx (already bridge's client
+for pages) because it can send a request to one address under another name (its `sni_hostname` extension).
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import requests
+import httpx
 
-from bridge.addresses import first_refused, refusal_reason
+from bridge.addresses import first_refused, parse, refusal_reason
 from bridge.config import BridgeSettings
 from bridge.redact import redact
+
+Resolver = Callable[[str, int], list[str]]
 
 
 class HubError(Exception):
     """The hub could not be asked, or refused: a sentence for status and the log."""
 
 
-def fence(url: str, allow_private: bool) -> None:
-    """HubError unless every address of the hub's host may be contacted."""
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise HubError(f"cannot find the hub's host {host}: {exc}") from None
+    return sorted({info[4][0] for info in infos})
+
+
+def fence(url: str, allow_private: bool, resolver: Resolver = system_resolver) -> list[str]:
+    """The addresses of the hub's host, all of which may be contacted; HubError otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HubError(f"the hub {url} is not an http(s) URL")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise HubError(f"cannot find the hub's host {parts.hostname}: {exc}") from None
-    refused = first_refused([info[4][0] for info in infos], allow_private)
+    literal = parse(parts.hostname)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = [str(literal)] if literal is not None else resolver(parts.hostname, port)
+    if not addresses:
+        raise HubError(f"the hub's host {parts.hostname} has no address")
+    refused = first_refused(addresses, allow_private)
     if refused is not None:
         raise HubError(refusal_reason(url, refused))
+    return addresses
 
 
-def ask_hub(settings: BridgeSettings, hub: str, form: dict[str, str]) -> None:
+def ask_hub(settings: BridgeSettings, hub: str, form: dict[str, str], *, resolver: Resolver = system_resolver,
+            transport: httpx.BaseTransport | None = None) -> None:
     """POST a (un)subscription request. The hub answers 202 (it verifies later, at the callback) or 2xx;
     anything else is a HubError carrying its reason, with the secret never in it."""
-    fence(hub, settings.allow_private_addresses)
-    try:
-        response = requests.post(hub, data=form, timeout=(settings.connect_timeout, settings.read_timeout),
-                                 headers={"User-Agent": settings.user_agent}, allow_redirects=False)
-    except requests.RequestException as exc:
-        raise HubError(f"cannot reach the hub {hub}: {type(exc).__name__}") from None
+    addresses = fence(hub, settings.allow_private_addresses, resolver)
+    timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    last_error: httpx.HTTPError | None = None
+    with httpx.Client(timeout=timeout, trust_env=True, transport=transport) as client:
+        for address in addresses:
+            request = client.build_request("POST", hub, data=form, headers={"User-Agent": settings.user_agent})
+            request.extensions["sni_hostname"] = request.url.raw_host.decode("ascii")
+            request.url = request.url.copy_with(host=address)  # the checked address; Host stays the hub's name
+            try:
+                response = client.send(request, follow_redirects=False)
+                break
+            except httpx.ConnectError as exc:  # the host's next address may answer
+                last_error = exc
+            except httpx.HTTPError as exc:
+                raise HubError(f"cannot reach the hub {hub}: {type(exc).__name__}") from None
+        else:
+            raise HubError(f"cannot reach the hub {hub}: {type(last_error).__name__}")
     if not 200 <= response.status_code < 300:
-        reason = redact(response.text.strip().splitlines()[0][:200] if response.text.strip() else "")
+        text = response.text.strip()
+        reason = redact(text.splitlines()[0][:200] if text else "")
         raise HubError(f"the hub {hub} answered HTTP {response.status_code}" + (f": {reason}" if reason else ""))

@@ -8,7 +8,7 @@ checked against, with their source addresses; tests/test_threads_conformance.py 
 
 Modelled: container create (TEXT, IMAGE), container status (FINISHED / PUBLISHED / EXPIRED after 24 h / ERROR for
 an image URL that is not public), publish (once per container, the 250-per-24-hours quota), the user's threads,
-the publishing limit, replies by other users (`reply`, `hide`, `delete`) read through /conversation and /replies,
+the publishing limit, deleting one's own post (with threads_delete), replies by other users (`reply`, `hide`, `delete`) read through /conversation and /replies,
 media insights (`like`, `repost`, `quote`; refused to a token without threads_manage_insights), the code ->
 short-lived -> long-lived token exchange, refresh (only tokens at least 24 hours
 old and not expired; 60 days each), Meta's error bodies. `clock` is injectable, so 59 days pass in a test.
@@ -43,7 +43,8 @@ _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF]")
 
 
 INSIGHTS = "threads_manage_insights"
-ALL_SCOPES = frozenset({"threads_basic", "threads_content_publish", INSIGHTS})
+DELETE = "threads_delete"
+ALL_SCOPES = frozenset({"threads_basic", "threads_content_publish", INSIGHTS, DELETE})
 # Meta's reference: conversation/replies fields (developers.facebook.com/docs/threads/retrieve-and-manage-replies/
 # replies-and-conversations) and media insights metrics (developers.facebook.com/docs/threads/insights)
 REPLY_FIELDS = ("id", "text", "username", "permalink", "timestamp", "media_product_type", "media_type", "shortcode",
@@ -114,6 +115,9 @@ class ThreadsFake:
 
             def do_POST(self) -> None:
                 fake._serve(self, "POST")
+
+            def do_DELETE(self) -> None:
+                fake._serve(self, "DELETE")
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -294,6 +298,8 @@ class ThreadsFake:
             return self._media_edge(token, node, edge, params)
         if node != "me" and node != user.id and edge is not None:
             return 400, _error("Unsupported request: the user id does not belong to this token", 100)
+        if edge is None and method == "DELETE":
+            return self._delete(token, user, node)
         if edge is None:
             if node in ("me", user.id):
                 profile = {"id": user.id, "username": user.username, "name": user.name,
@@ -385,6 +391,17 @@ class ThreadsFake:
                                      params)
         return 400, _error(f"Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, "
                            "or does not support this operation", 100, subcode=33)
+
+    def _delete(self, token: Token, user: User, node: str) -> tuple[int, dict]:
+        """DELETE /{threads-media-id} (developers.facebook.com/docs/threads/posts/delete-posts): one of the user's
+        own posts, with threads_delete; anything else is an object this token cannot see."""
+        if DELETE not in token.scopes:
+            return 403, _error("(#10) Application does not have permission for this action", 10, "OAuthException")
+        if not any(thread["id"] == node for thread in user.threads):
+            return 400, _error(f"Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, "
+                               "or does not support this operation", 100, subcode=33)
+        self.delete(node)
+        return 200, {"success": True, "deleted_id": node}
 
     def _media_edge(self, token: Token, node: str, edge: str, params: dict) -> tuple[int, dict]:
         media = self.media.get(node)

@@ -31,8 +31,10 @@ PLATFORM = Platform(
     describe=lazy(f"{HERE}.payload", "describe"),
     default_templates=DEFAULT_TEMPLATES,
     max_images=BLUESKY_MAX_IMAGES,
+    uses_article_page=lambda settings, account: True,  # its card: the page's title, description and picture
     new_record_key=ids.new_tid,  # the record key (rkey), chosen once when the delivery is queued
     status=lambda name, account, info: {"handle": account.handle},
     credential_check=lazy(f"{HERE}.doctor", "credential_check"),
+    long_note_threads=True,
     reactions=lazy(f"{HERE}.reactions", "gather"),
 )

@@ -28,8 +28,8 @@ link in the text too; a post without a card always has it there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
 from bridge.config import PostSettings
 from bridge.linkpreview.model import Thumbnail
@@ -52,6 +52,7 @@ from bridge.platforms.bluesky.limits import (
 )
 from bridge.platforms.bluesky.links import display_url
 from bridge.render.links import find_urls, pointer_links
+from bridge.render.longnote import REPLIES, holds_whole, split_note, thread_options, thread_text
 from bridge.render.photos import big_enough
 from bridge.render.post import Post, letters, post_parts
 from bridge.render.template import RichText, Segment
@@ -135,14 +136,7 @@ def bluesky_payload(
     limits: BlueskyLimits = BlueskyLimits(),
 ) -> dict:
     """The record for `post`. `created_at` is given (pure: no clock); a datetime is formatted RFC 3339 "Z"."""
-    prefix = []
-    if post.content_warning:
-        prefix = [Segment(CONTENT_WARNING_PREFIX + post.content_warning), Segment("\n\n")]
-    # The card is the link: a template without {url} spends no graphemes on it (a link post keeps its permalink
-    # as a one-grapheme mark). Without a card the link goes into the text, as on Mastodon.
-    # A photo post's embed is its pictures (a post has one embed): its link stays in the text.
-    link_elsewhere = post.card is not None and not post.images and "url" not in template_fields(post.template)
-    suffix = [Segment(" "), Segment(PERMALINK_MARK, link=post.link)] if link_elsewhere and post.target else []
+    prefix, suffix, link_elsewhere = _around(post)
     rich = fit(post.template, post_parts(post), BlueskyText(limits), prefix, suffix=suffix, link_elsewhere=link_elsewhere)
     record: dict = {
         "$type": BLUESKY_POST_TYPE,
@@ -166,12 +160,57 @@ def bluesky_payload(
     return {"record": record}
 
 
+def _around(post: Post) -> tuple[list[Segment], list[Segment], bool]:
+    """What the text gets around the template: (prefix, suffix, link_elsewhere)."""
+    prefix = _warning(post)
+    # The card is the link: a template without {url} spends no graphemes on it (a link post keeps its permalink
+    # as a one-grapheme mark). Without a card the link goes into the text, as on Mastodon.
+    # A photo post's embed is its pictures (a post has one embed): its link stays in the text.
+    link_elsewhere = post.card is not None and not post.images and "url" not in template_fields(post.template)
+    suffix = [Segment(" "), Segment(PERMALINK_MARK, link=post.link)] if link_elsewhere and post.target else []
+    return prefix, suffix, link_elsewhere
+
+
+def _warning(post: Post) -> list[Segment]:
+    return [Segment(CONTENT_WARNING_PREFIX + post.content_warning), Segment("\n\n")] if post.content_warning else []
+
+
 def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
-    """Platform.payload: the record, with the card's image when the post has a card (pictures replace it)."""
+    """Platform.payload: the record, with the card's image when the post has a card (pictures replace it); for a
+    long note on an account with thread_long_notes, its first part's, with the replies' records under "thread"
+    (their rkeys are chosen by the target's seal_payload, before the payload is stored)."""
     thumbnail = None
     if post.card is not None and post.image is not None and not post.images:
         thumbnail = inputs.thumbnail(post.image.url)
-    return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=inputs.created_at)
+    text = thread_text(post, inputs.account, inputs.entry)
+    pieces = None if text is None else thread_pieces(post, text, **thread_options(inputs.account))
+    if pieces is None:
+        return bluesky_payload(post, settings, thumbnail=thumbnail, created_at=inputs.created_at)
+    root = bluesky_payload(replace(post, summary=pieces[0]), settings, thumbnail=thumbnail, created_at=inputs.created_at)
+    created = inputs.created_at if isinstance(inputs.created_at, datetime) else None
+    replies = []
+    for index, piece in enumerate(pieces[1:], start=1):
+        rich = RichText(tuple(_warning(post) + BlueskyText().text_segments(piece)))
+        record = {"$type": BLUESKY_POST_TYPE, "text": rich.text, "facets": facets(rich),
+                  "langs": root["record"]["langs"]}
+        # each reply a millisecond after the one before: clients order a thread by createdAt
+        record["createdAt"] = rfc3339(created + timedelta(milliseconds=index)) if created else root["record"]["createdAt"]
+        replies.append({"record": record})
+    return {**root, REPLIES: replies}
+
+
+def thread_pieces(post: Post, text: str, *, numbering: bool, max_parts: int) -> list[str] | None:
+    """A long note's parts: the first within the post's template (card, hashtags), the replies alone (each with the
+    content warning line); None when it fits one post."""
+    platform = BlueskyText()
+    prefix, suffix, link_elsewhere = _around(post)
+    parts = post_parts(post)
+    return split_note(
+        text,
+        lambda piece: holds_whole(post.template, replace(parts, summary=piece), platform, prefix, suffix,
+                                  link_elsewhere=link_elsewhere),
+        lambda piece: platform.fits(RichText(tuple(_warning(post) + platform.text_segments(piece)))),
+        numbering=numbering, max_parts=max_parts)
 
 
 def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]:
@@ -188,4 +227,8 @@ def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]
         if thumb:
             card += f" [{thumb['width']}x{thumb['height']} {thumb['mime_type']}, {thumb['size']} bytes]"
         details.append(card)
+    for index, reply in enumerate(payload.get(REPLIES) or [], start=2):
+        reply_text = reply["record"]["text"]
+        text += f"\n\n--- reply {index} ---\n{reply_text}"
+        details.append(f"reply {index}: {graphemes.count(reply_text)}/{BLUESKY_MAX_GRAPHEMES} graphemes")
     return text, details

@@ -51,12 +51,14 @@ from atproto_client.exceptions import (
 from atproto_client.models.common import XrpcError
 from atproto_client.request import Request
 
+from bridge import ids
 from bridge.config import AccountConfig, Secret
 from bridge.deadline import DeadlineTransport
 from bridge.errors import AuthError, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.faults import crash_point
 from bridge.platforms.bluesky.payload import rfc3339
 from bridge.platforms.bluesky.limits import BLUESKY_EXTERNAL_TYPE, BLUESKY_IMAGES_TYPE, BLUESKY_POST_TYPE, BLUESKY_THUMB_MAX_BYTES
+from bridge.render import REPLIES
 from bridge.state import DeliveryRow, State
 from bridge.platforms.base import Published, TargetContext
 
@@ -142,6 +144,35 @@ class BlueskyTarget:
         with self._translate("posting"):
             return self._create(rkey, record)
 
+    # --- the replies of a long note's thread (bridge/notethreads.py) -------------------------------------------
+
+    def seal_payload(self, payload: dict) -> dict:
+        """Each reply of a thread gets its record key here, once, before the payload is stored: its retry identity,
+        as the delivery's rkey is the first post's."""
+        for reply in payload.get(REPLIES) or []:
+            reply.setdefault("rkey", ids.new_tid(self.clock()))
+        return payload
+
+    def publish_reply(self, delivery: DeliveryRow, reply: dict, index: int, root: dict, parent: dict) -> Published:
+        """The reply's record, under its own rkey, referring to the thread's first post and the part before."""
+        record = copy.deepcopy(reply["record"])
+        record["reply"] = {"root": _strong_ref(root), "parent": _strong_ref(parent)}
+        with self._translate("posting"):
+            self._client()
+            return self._create(reply["rkey"], record)
+
+    def find_reply(self, delivery: DeliveryRow, reply: dict, index: int, root: dict, parent: dict) -> Published | None:
+        with self._translate("looking for an earlier post"):
+            self._client()
+            return self._lookup(reply["rkey"])
+
+    def delete_reply(self, delivery: DeliveryRow, part: dict) -> None:
+        """deleteRecord of one reply (its rkey ends its at:// URI); a record already gone counts as deleted."""
+        rkey = part["remote_id"].rsplit("/", 1)[-1]
+        with self._translate("deleting a post"):
+            self._call(lambda api: _procedure(api, "com.atproto.repo.deleteRecord",
+                                              {"repo": self._did, "collection": POST_COLLECTION, "rkey": rkey}))
+
     def find_existing(self, delivery: DeliveryRow) -> Published | None:
         """Whether the post with this delivery's record key exists (None: surely not)."""
         rkey = _rkey(delivery)
@@ -225,7 +256,7 @@ class BlueskyTarget:
                 raise
             log.info("account %s: the post was made although the answer said %s", self.account, exc)
             return found
-        return self._published(created["uri"], rkey)
+        return self._published(created["uri"], rkey, created.get("cid"))
 
     def _lookup(self, rkey: str) -> Published | None:
         try:
@@ -237,10 +268,10 @@ class BlueskyTarget:
             if _error_name(exc) == RECORD_NOT_FOUND:
                 return None
             raise
-        return self._published(got["uri"], rkey)
+        return self._published(got["uri"], rkey, got.get("cid"))
 
-    def _published(self, uri: str, rkey: str) -> Published:
-        return Published(remote_id=uri, url=POST_WEB_URL.format(handle=self._handle or self._did, rkey=rkey))
+    def _published(self, uri: str, rkey: str, cid: str | None = None) -> Published:
+        return Published(remote_id=uri, url=POST_WEB_URL.format(handle=self._handle or self._did, rkey=rkey), cid=cid)
 
     # --- media -----------------------------------------------------------------------------------------------
 
@@ -456,6 +487,11 @@ def _procedure(api: Client, nsid: str, body: dict) -> dict:
     response = api.invoke_procedure(nsid, content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
                                     headers={"Content-Type": "application/json"}, output_encoding="application/json")
     return response.content if isinstance(response.content, dict) else {}
+
+
+def _strong_ref(part: dict) -> dict:
+    """com.atproto.repo.strongRef of a saved part."""
+    return {"uri": part["remote_id"], "cid": part["cid"]}
 
 
 def _rkey(delivery: DeliveryRow) -> str:

@@ -33,6 +33,7 @@ PLATFORM = Platform(
     default_templates=(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED),
     max_images=MASTODON_DEFAULT_MAX_MEDIA,
     server_limits=True,
+    uses_article_page=lazy(f"{HERE}.payload", "uses_article_page"),
     doctor_details=lazy(f"{HERE}.doctor", "details"),
     doctor_checks=lazy(f"{HERE}.doctor", "upload_check"),
     doctor_config_checks=lazy(f"{HERE}.attribution", "check_attribution"),
@@ -41,6 +42,7 @@ PLATFORM = Platform(
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     login=lazy(f"{HERE}.login", "command"),
+    long_note_threads=True,
     reactions=lazy(f"{HERE}.reactions", "gather"),
     commands=(lazy(f"{HERE}.attribution_cmd", "command"),),
 )

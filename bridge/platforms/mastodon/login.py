@@ -15,9 +15,7 @@ exit codes are the CLI's: 2 for usage, 1 for a failed exchange.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -25,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import click
 
 from bridge.addresses import is_loopback
+from bridge.token_file import write_private
 
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 WRITE_SCOPES = ("write:statuses", "write:media")
@@ -170,28 +169,6 @@ def exchange_code(client, base: str, app: App, code: str, scopes: str) -> tuple[
     if not token:
         raise click.ClickException(f"{base} gave no access token; run the command again")
     return str(token), str(data.get("scope") or scopes)
-
-
-def write_private(path: Path, token: str, *, force: bool) -> None:
-    """Write the token to a file created 0600; an existing file is replaced (atomically) only with force."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = (token + "\n").encode()
-    if not force:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise click.BadParameter(f"{path} exists; pass --force to replace it", param_hint="--write-token") from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates it 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # --- plumbing ------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ media shows no link card.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bridge.config import PostSettings
 from bridge.platforms.base import PayloadInputs
@@ -22,6 +22,7 @@ from bridge.render import graphemes
 from bridge.render.fit import fit, template_fields
 from bridge.render.language import mastodon_language
 from bridge.render.links import find_urls
+from bridge.render.longnote import REPLIES, holds_whole, split_note, thread_options, thread_text
 from bridge.render.post import Post, post_parts
 from bridge.render.template import RichText, Segment
 
@@ -85,9 +86,34 @@ def mastodon_payload(post: Post, settings: PostSettings, limits: MastodonLimits 
     }
 
 
+def uses_article_page(settings: PostSettings, account) -> bool:
+    """Platform.uses_article_page: the server makes the link card from the page itself; bridge reads the page
+    only for the picture it attaches with images = "attach" (the page's own picture comes first)."""
+    return settings.images == "attach"
+
+
 def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
-    """Platform.payload: the status parameters on the server whose limits the target read (or defaults)."""
-    return mastodon_payload(post, settings, MastodonLimits.from_dict(inputs.server_limits))
+    """Platform.payload: the status parameters on the server whose limits the target read (or defaults); for a
+    long note on an account with thread_long_notes, its first part's, with the replies under "thread"."""
+    limits = MastodonLimits.from_dict(inputs.server_limits)
+    text = thread_text(post, inputs.account, inputs.entry)
+    pieces = None if text is None else thread_pieces(post, text, limits, **thread_options(inputs.account))
+    if pieces is None:
+        return mastodon_payload(post, settings, limits)
+    root = mastodon_payload(replace(post, summary=pieces[0]), settings, limits)
+    replies = [{"status": piece, "spoiler_text": root["spoiler_text"], "visibility": root["visibility"],
+                "language": root["language"]} for piece in pieces[1:]]
+    return {**root, REPLIES: replies}
+
+
+def thread_pieces(post: Post, text: str, limits: MastodonLimits, *, numbering: bool, max_parts: int) -> list[str] | None:
+    """A long note's parts: the first within the post's template, the replies alone (each with the content
+    warning, which counts too); None when it fits one post."""
+    platform = MastodonText(limits, post.content_warning or "")
+    parts = post_parts(post)
+    return split_note(text, lambda piece: holds_whole(post.template, replace(parts, summary=piece), platform),
+                      lambda piece: platform.length(piece) <= limits.max_characters,
+                      numbering=numbering, max_parts=max_parts)
 
 
 def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]:
@@ -101,4 +127,8 @@ def describe(payload: dict, server_limits: dict | None) -> tuple[str, list[str]]
         details.append(f"CW: {payload['spoiler_text']}")
     for media in payload["media"]:
         details.append(f"image {media['url']} (alt: {media['description'] or 'none'})")
+    for index, reply in enumerate(payload.get(REPLIES) or [], start=2):
+        text += f"\n\n--- reply {index} ---\n{reply['status']}"
+        details.append(f"reply {index}: {MastodonText(limits, reply['spoiler_text']).length(reply['status'])}/"
+                       f"{limits.max_characters} characters")
     return text, details

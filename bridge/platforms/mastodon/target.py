@@ -253,6 +253,56 @@ class MastodonTarget:
             )
         return _published(status)
 
+    # --- the replies of a long note's thread (bridge/notethreads.py) -------------------------------------------
+
+    def publish_reply(self, delivery: DeliveryRow, reply: dict, index: int, root: dict, parent: dict) -> Published:
+        """A reply to the part before it, under the part's own Idempotency-Key."""
+        spoiler_text = reply.get("spoiler_text") or ""
+        with self._translate("posting"):
+            status = self._post_status(reply["status"], spoiler_text=spoiler_text or None, sensitive=bool(spoiler_text),
+                                       visibility=reply.get("visibility") or None, language=reply.get("language") or None,
+                                       in_reply_to_id=parent["remote_id"],
+                                       idempotency_key=part_key(delivery.idempotency_key, index))
+        return _published(status)
+
+    def find_reply(self, delivery: DeliveryRow, reply: dict, index: int, root: dict, parent: dict) -> Published | None:
+        """After an unknown outcome: the account's own reply to the part before, among its recent statuses; None
+        when there is none, or when the token may not look but the part's key is still remembered. OutcomeUnknown
+        otherwise (as find_existing)."""
+        first = delivery.first_sent_at or delivery.sending_at
+        if first is None:
+            return None
+        statuses = self._own_statuses_since(first - LOOKUP_SLACK)
+        if statuses is None:
+            profile = self.profile()
+            if profile.honours_idempotency_key and self.clock() - first < profile.idempotency_window - IDEMPOTENCY_MARGIN:
+                return None  # sent again with the same key, the server answers with the status it made
+            raise OutcomeUnknown(
+                f"part {index + 1} of the thread of {delivery.link or delivery.entry_key} may have been posted, and "
+                "bridge cannot look: the token may not read the account's own statuses",
+                unknown_fix(self.account, self.instance_url, profile))
+        for status in statuses:
+            if str(status.get("in_reply_to_id") or "") == str(parent["remote_id"]):
+                return _published(status)
+        return None
+
+    def delete_reply(self, delivery: DeliveryRow, part: dict) -> None:
+        """DELETE /api/v1/statuses/:id of one reply; one already gone counts as deleted."""
+        from mastodon import MastodonNotFoundError
+
+        with self._translate("deleting a post"):
+            try:
+                self.api.status_delete(part["remote_id"])
+            except MastodonNotFoundError:
+                log.info("account %s: status %s was already gone", self.account, part["remote_id"])
+
+    def edit_reply(self, delivery: DeliveryRow, part: dict, reply: dict) -> Published:
+        spoiler_text = reply.get("spoiler_text") or ""
+        with self._translate("editing"):
+            status = self.api.status_update(part["remote_id"], status=reply["status"], spoiler_text=spoiler_text,
+                                            sensitive=bool(spoiler_text))
+        return _published(status)
+
     def _post_status(self, text: str, **params):
         from mastodon import MastodonIllegalArgumentError
 
@@ -626,6 +676,11 @@ def unknown_fix(account: str, instance_url: str, profile: ServerProfile) -> str:
     return (read_scopes_fix(account, instance_url, profile) + f", then `bridge retry --account {account}` (bridge "
             f"looks before it posts); or look at the account yourself and, for posts that are not there, "
             f"`bridge retry --force --account {account}`")
+
+
+def part_key(key: str, index: int) -> str:
+    """The Idempotency-Key of a thread's reply `index` (1...): the delivery's, told apart per part."""
+    return f"{key}-{index}"
 
 
 def _published(status) -> Published:

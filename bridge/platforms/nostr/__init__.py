@@ -32,8 +32,10 @@ PLATFORM = Platform(
     describe=lazy(f"{HERE}.payload", "describe"),
     default_templates=(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED),
     server_limits=True,  # the relays' NIP-11 documents, cached in the state
+    uses_article_page=lazy(f"{HERE}.payload", "uses_article_page"),
     status=lazy(f"{HERE}.status", "account_status"),
     status_text=lazy(f"{HERE}.status", "status_text"),
     held_posts_fix=lazy(f"{HERE}.status", "held_posts_fix"),
     reactions=lazy(f"{HERE}.reactions", "gather"),  # replies, reactions, reposts read back from the relays
+    long_note_threads=True,  # the thread's notes are signed and stored together (target.py): one set of events
 )

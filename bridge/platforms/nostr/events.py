@@ -1,6 +1,8 @@
 """Post -> the unsigned Nostr events of one delivery. Pure: no key, no clock, no network.
 
     {"events": [{"kind": 1, "content": str, "tags": [[...], ...]},          # the note, always first
+                {"kind": 1, "content": str, "tags": [...], "thread_reply": true}, ...  # a long note's further
+                                                                     # parts, with thread_long_notes (in order)
                 {"kind": 30023, "content": markdown, "tags": [...]}]}        # the article, with long_form = true
 
 Signing (pubkey, created_at, id, sig) happens at the moment of posting (bridge/platforms/nostr/signing.py), so
@@ -36,6 +38,7 @@ ARTICLE_KIND = 30023
 # Our choice: Nostr sets no length, and clients show a long note whole in the timeline. A teaser a little longer
 # than Mastodon's default 500 characters leaves room for the title, a real summary, the link and the hashtags.
 NOTE_MAX_GRAPHEMES = 800
+THREAD_REPLY = "thread_reply"  # an unsigned event's mark: a reply to the note before it (never sent: not signed)
 LANGUAGE_NAMESPACE = "ISO-639-1"  # NIP-32: the label namespace for two-letter language codes
 
 
@@ -85,6 +88,12 @@ def note_event(post: Post, *, max_content_length: int | None = None, strict: boo
     shown = dict.fromkeys(segment.tag.lower() for segment in rich.segments if segment.tag)
     tags = [["t", tag] for tag in shown] + _link_tags(post) + _language_tags(post.language)
     return {"kind": NOTE_KIND, "content": rich.text, "tags": tags}
+
+
+def reply_event(text: str, language: str | None) -> dict:
+    """A further part of a long note's thread (docs/threads-for-notes.md): a kind-1 note marked THREAD_REPLY, whose
+    NIP-10 `e` tags (root, reply) and `p` tag the target adds when it signs the thread in order."""
+    return {"kind": NOTE_KIND, "content": text, "tags": _language_tags(language), THREAD_REPLY: True}
 
 
 def article_identifier(entry_key: str) -> str:

@@ -30,7 +30,9 @@ from datetime import datetime, timezone
 
 from bridge.config import AccountConfig, Secret
 from bridge.errors import ReactionsError, ReactionsRateLimited, RemotePostGone
+from bridge.notethreads import without_own_parts
 from bridge.platforms.nostr import relays as relay_io
+from bridge.platforms.nostr.events import THREAD_REPLY
 from bridge.reactions.gatherer import HttpOptions
 from bridge.reactions.model import Author, Counts, Reply, Thread
 from bridge.state import DeliveryRow
@@ -63,8 +65,17 @@ def gather(settings: AccountConfig, secret: Secret | None, delivery: DeliveryRow
     events = [event for event_id, event in first.items() if event_id not in deleted]
     profiles = _profiles(event for event in second.values() if event["kind"] == METADATA)
     replies = [reply for event in events if (reply := _reply(event, note_id, profiles, gateway)) is not None]
-    return Thread(root_id=note_id, root_url=f"{gateway}/{_nevent(note_id, relays)}",
-                  counts=_counts(events, note_id, len(replies)), replies=replies)
+    thread = Thread(root_id=note_id, root_url=f"{gateway}/{_nevent(note_id, relays)}",
+                    counts=_counts(events, note_id, len(replies)), replies=replies)
+    return without_own_parts(thread, _own_parts(events, writer, delivery.payload))
+
+
+def _own_parts(events: list[dict], writer: str | None, payload: dict | None) -> set[str]:
+    """The ids of a long note's further parts (docs/threads-for-notes.md): the writer's notes carrying the text of
+    one of the payload's thread replies. They are the post itself, not comments on it."""
+    texts = {event.get("content") for event in (payload or {}).get("events") or [] if event.get(THREAD_REPLY)}
+    return {event["id"] for event in events
+            if texts and event["kind"] == NOTE and event["pubkey"] == writer and event.get("content") in texts}
 
 
 # --------------------------------------------------------------------------- reading

@@ -11,6 +11,10 @@ Each relay's answer to each event is recorded (State.save_nostr_relays; the acco
 platform_status for `bridge status`). A relay that accepted an event is not sent it again; the others are, on
 each attempt. refusals.py turns the answers into posted / try again / give up.
 
+A long note on an account with thread_long_notes is a thread of notes (docs/threads-for-notes.md): its further
+parts are signed with the rest, in order, each replying to the one before (NIP-10), and stored with them: the
+whole thread is one set of events, sent and retried as one, so no part can be made twice.
+
 An edited entry (long_form accounts, edit_on_update) re-publishes only the article: a new kind-30023 event with
 the same `d` tag, created_at after the old one's, which replaces it on every relay. The note is not re-posted.
 
@@ -31,7 +35,7 @@ from bridge.errors import PermanentPublishError, TransientPublishError
 from bridge.platforms.base import Published
 from bridge.platforms.nostr import relays as relay_io
 from bridge.platforms.nostr import refusals
-from bridge.platforms.nostr.events import ARTICLE_KIND, tag_value
+from bridge.platforms.nostr.events import ARTICLE_KIND, THREAD_REPLY, tag_value
 from bridge.platforms.nostr.signing import load_keys, note_address, public_key, sign
 from bridge.redact import register_secret
 
@@ -159,10 +163,28 @@ class NostrTarget:
         digest = self._digest(payload)
         if stored is not None and (stored["payload_hash"] == digest or self._anything_accepted(stored)):
             return stored
-        now = int(self.clock())
-        events = [sign(unsigned, self.keys, now) for unsigned in payload["events"]]
+        events = self._sign_all(payload["events"], int(self.clock()))
         self.state.save_nostr_events(delivery.id, digest, events, {}, self.clock())
         return self.state.nostr_events(delivery.id)
+
+    def _sign_all(self, unsigned: list[dict], now: int) -> list[dict]:
+        """Every event signed, in order. A long note's further parts (THREAD_REPLY) reply to the note before them:
+        NIP-10 marked `e` tags (the first note "root", the part before "reply") and a `p` tag of the account; each a
+        second after the one before, so clients show the thread in order."""
+        events: list[dict] = []
+        notes: list[dict] = []
+        for event in unsigned:
+            if event.get(THREAD_REPLY) and notes:
+                tags = [["e", notes[0]["id"], "", "root"]]
+                if len(notes) > 1:
+                    tags.append(["e", notes[-1]["id"], "", "reply"])
+                signed = sign({**event, "tags": tags + [["p", self.pubkey]] + event["tags"]}, self.keys, now + len(notes))
+            else:
+                signed = sign(event, self.keys, now)
+            if signed["kind"] != ARTICLE_KIND:
+                notes.append(signed)
+            events.append(signed)
+        return events
 
     @staticmethod
     def _anything_accepted(stored: dict) -> bool:

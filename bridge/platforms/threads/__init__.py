@@ -30,6 +30,7 @@ PLATFORM = Platform(
     describe=lazy(f"{HERE}.payload", "describe"),
     default_templates=(DEFAULT_TEMPLATE, DEFAULT_TEMPLATE_UNTITLED),
     max_images=1,  # an IMAGE container names one public image URL; Meta fetches it
+    uses_article_page=lazy(f"{HERE}.payload", "uses_article_page"),
     doctor_details=lazy(f"{HERE}.status", "doctor_details"),
     status=lazy(f"{HERE}.status", "account_status"),
     status_text=lazy(f"{HERE}.status", "status_text"),

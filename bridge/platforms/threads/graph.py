@@ -23,6 +23,7 @@ TOKEN_CODES = {102, 190}
 PERMISSION_CODES = {10} | set(range(200, 300))
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 TEMPORARY_CODES = {1, 2}
+GONE_SUBCODE = 33  # with code 100: "Object with ID ... does not exist" (a deleted post, an unknown id)
 # Words of a text refused for its length (Meta documents no code of its own for it)
 _TOO_LONG_WORDS = ("too long", "exceeds the maximum", "character limit")
 
@@ -30,6 +31,10 @@ _TOO_LONG_WORDS = ("too long", "exceeds the maximum", "character limit")
 def login_fix(account: str) -> str:
     return (f"run `bridge login threads --account {account} --app-id YOUR_THREADS_APP_ID --write-token PATH`, "
             f"point accounts.{account}.access_token at the new token (file = \"PATH\"), then `bridge resume {account}`")
+
+
+class ObjectGone(PermanentPublishError):
+    """Meta knows no object of that id (code 100, subcode 33): a deleted post, an expired container."""
 
 
 class Graph:
@@ -47,12 +52,14 @@ class Graph:
                                  headers={"User-Agent": user_agent} if user_agent else {})
 
     def call(self, method: str, path: str, params: dict, *, versioned: bool = True) -> dict:
-        """`params` travel as the query (GET) or a form body (POST), as Meta's examples send them."""
+        """`params` travel as the query (GET, DELETE) or a form body (POST), as Meta's examples send them."""
         url = f"{self.base_url}/{API_VERSION}/{path.lstrip('/')}" if versioned else f"{self.base_url}/{path.lstrip('/')}"
         clean = {key: value for key, value in params.items() if value is not None}
         try:
             if method == "GET":
                 response = self.http.get(url, params=clean)
+            elif method == "DELETE":
+                response = self.http.delete(url, params=clean)
             else:
                 response = self.http.post(url, data=clean)
         except httpx.TransportError as exc:
@@ -76,11 +83,14 @@ class Graph:
             return AuthError(f"the Threads access token was refused (expired or revoked). {said}", login_fix(self.account))
         if code in PERMISSION_CODES:
             return AuthError(f"the Threads token lacks a permission. {said}",
-                             "grant threads_basic and threads_content_publish: " + login_fix(self.account))
+                             "grant threads_basic and threads_content_publish (threads_delete too with "
+                             "follow_deletes): " + login_fix(self.account))
         if code in RATE_LIMIT_CODES or response.status_code == 429:
             return RateLimited(f"Threads is limiting calls. {said}", retry_at=self.retry_at(response))
         if code in TEMPORARY_CODES or response.status_code >= 500:
             return TransientPublishError(f"Threads had trouble. {said}")
+        if code == 100 and error.get("error_subcode") == GONE_SUBCODE:
+            return ObjectGone(f"Threads knows no such object. {said}", not_posted=True)
         if any(marker in words.lower() for marker in _TOO_LONG_WORDS):
             return TooLong(said)
         return PermanentPublishError(f"Threads refused the post. {said}", not_posted=True)

@@ -1,9 +1,10 @@
 """`bridge login threads`: the OAuth code flow of a writer's own Meta app, ending with a long-lived token.
 
 1. The authorization window (https://threads.net/oauth/authorize) asks the writer -- a tester of their own app,
-   so no app review -- for threads_basic, threads_content_publish and threads_manage_insights (the likes,
-   reposts and quotes the way back shows: https://developers.facebook.com/docs/threads/insights), and sends the
-   browser to the app's redirect URI with ?code=...; the writer pastes that address (or the code).
+   so no app review -- for threads_basic, threads_content_publish, threads_manage_insights (the likes,
+   reposts and quotes the way back shows: https://developers.facebook.com/docs/threads/insights) and
+   threads_delete (deletes that follow the blog: https://developers.facebook.com/docs/threads/posts/delete-posts),
+   and sends the browser to the app's redirect URI with ?code=...; the writer pastes that address (or the code).
 2. POST /oauth/access_token exchanges the code for a short-lived token (one hour).
 3. GET /access_token?grant_type=th_exchange_token exchanges that for a long-lived one (60 days), written to a new
    0600 file or printed for a systemd credential.
@@ -24,10 +25,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import click
 
+from bridge.token_file import write_private
 from bridge.platforms.threads.account import GRAPH_URL
 
 AUTHORIZE_URL = "https://threads.net/oauth/authorize"
-SCOPES = "threads_basic,threads_content_publish,threads_manage_insights"
+SCOPES = "threads_basic,threads_content_publish,threads_manage_insights,threads_delete"
 
 
 def command() -> click.Command:
@@ -55,7 +57,6 @@ def threads(ctx: click.Context, app_id: str | None, redirect_uri: str | None, li
             write_token: Path | None, print_token: bool, force: bool, account_name: str, graph_url: str | None) -> None:
     """Get a long-lived Threads token for your own Meta app. The app secret comes from the account's app_secret
     (env, file, or the systemd credential NAME-app-secret), else $THREADS_APP_SECRET, else a prompt."""
-    from bridge.platforms.mastodon.login import write_private  # the one 0600 writer (atomic, --force aware)
     from bridge.redact import register_secret
 
     if bool(write_token) == bool(print_token):

@@ -107,6 +107,12 @@ def threads_payload(post: Post, settings: PostSettings, *, strict: bool = False)
     }
 
 
+def uses_article_page(settings: PostSettings, account) -> bool:
+    """Platform.uses_article_page: Meta fetches the link preview itself; bridge reads the page only for the
+    picture of an IMAGE post with images = "attach" (the page's own picture comes first)."""
+    return settings.images == "attach"
+
+
 def payload(post: Post, settings: PostSettings, inputs: PayloadInputs) -> dict:
     """Platform.payload."""
     return threads_payload(post, settings, strict=bool((inputs.server_limits or {}).get("strict")))

@@ -17,15 +17,18 @@ publish bridge reads GET /{user-id}/threads_publishing_limit; when the quota is 
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timezone
 
 from bridge.errors import OutcomeUnknown, PermanentPublishError, RateLimited, TransientPublishError
 from bridge.platforms.base import Published
-from bridge.platforms.threads.graph import Graph
+from bridge.platforms.threads.graph import Graph, ObjectGone
 from bridge.platforms.threads.tokens import TokenKeeper
 from bridge.state import DeliveryRow
 
+
+log = logging.getLogger("bridge.threads")
 
 QUOTA_WINDOW = 86400.0
 QUOTA_WAIT_UNKNOWN = 3600.0  # when no post of ours tells when the window moves: look again in an hour
@@ -118,6 +121,14 @@ class ThreadsTarget:
 
     def edit(self, delivery: DeliveryRow, payload: dict) -> Published:
         raise PermanentPublishError("Threads' API cannot edit a post; the post stays as it was", not_posted=True)
+
+    def delete(self, delivery: DeliveryRow) -> None:
+        """DELETE /{threads-media-id} (https://developers.facebook.com/docs/threads/posts/delete-posts: the token
+        needs threads_delete; at most 100 deletes a day per account); a post already gone counts as deleted."""
+        try:
+            self._call("DELETE", delivery.remote_id)
+        except ObjectGone:
+            log.info("account %s: Threads post %s was already gone", self.account, delivery.remote_id)
 
     @staticmethod
     def _ready(container: str, answer: dict) -> str:

@@ -281,6 +281,24 @@ def _m0009_websub(db: Database) -> None:
     )
 
 
+@migrations(name="0010_longnotes")
+def _m0010_longnotes(db: Database) -> None:
+    # Threads for long notes (bridge/notethreads.py): each part of a delivery's thread, saved as soon as it is made,
+    # so a crash in the middle resumes with the next part. Part 0 is the first post (the delivery's remote_id).
+    db.execute(
+        """CREATE TABLE thread_parts (
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+            part INTEGER NOT NULL,           -- 0 the first post, 1.. its replies, in order
+            remote_id TEXT NOT NULL,         -- the platform's id (a status id, an at:// URI)
+            url TEXT,
+            cid TEXT,                        -- Bluesky: the record's CID (replies refer to it)
+            digest TEXT NOT NULL,            -- of the part as sent: an edit changes only parts whose text changed
+            posted_at REAL NOT NULL,
+            PRIMARY KEY (delivery_id, part)
+        )"""
+    )
+
+
 @dataclass
 class AlertRow:
     key: str
@@ -380,7 +398,7 @@ class PostedEntry:
 
 def _serialized(cls):
     """Every public method runs under the instance's lock (the daemon's threads share one connection), and
-    turns SQLite's errors into StateError (a full disk, a damaged file: say what to do, not a traceback)."""
+    turns the engine's errors into StateError (a full disk, a damaged file: say what to do, not a traceback)."""
     for name, value in list(vars(cls).items()):
         if name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod)):
             continue
@@ -388,7 +406,7 @@ def _serialized(cls):
         def wrap(method):
             @functools.wraps(method)
             def locked(self, *args, **kwargs):
-                with self._lock, _sqlite_errors(self.path):
+                with self._lock, self._errors():
                     return method(self, *args, **kwargs)
 
             return locked
@@ -401,9 +419,10 @@ def _serialized(cls):
 class State:
     """The state database. Use `State.open()` for the one writer, `open_readonly()` and `open_dry_run()` otherwise."""
 
-    def __init__(self, db: Database, path: Path | None, lock_fd: int | None = None) -> None:
-        self.db = db
+    def __init__(self, db: Database, path: Path | None, lock_fd: int | None = None, *, engine: str = "sqlite") -> None:
+        self.db = db  # sqlite_utils.Database, or bridge.state.postgres.PgDatabase with the same surface
         self.path = path
+        self.engine = engine  # "sqlite" or "postgres"
         self._lock_fd = lock_fd
         self._lock = threading.RLock()
         self.migrations_due: list[str] = []  # set by open_readonly on a database the writer has yet to migrate
@@ -482,6 +501,54 @@ class State:
         migrations.apply(db)
         return cls(db, None)
 
+    @classmethod
+    def open_postgres(cls, url: str, *, readonly: bool = False, dry_run: bool = False) -> "State":
+        """The state in PostgreSQL (bridge/state/postgres.py). No writer lock: several workers share it.
+        readonly: a read-only session; dry_run: one transaction, rolled back on close."""
+        from bridge.state.postgres import PgDatabase, check_url, pg_errors
+
+        check_url(url)
+        db = PgDatabase(url, readonly=readonly, hold_open=dry_run)
+        try:
+            with pg_errors(url):
+                due = db.pending_migrations() if readonly else db.migrate()
+        except BaseException:
+            db.close()
+            raise
+        state = cls(db, None, engine="postgres")
+        if readonly and due:
+            # nothing has made the schema yet (or a newer bridge is due to migrate it): read it as a dry run would
+            db.close()
+            state = cls.open_postgres(url, dry_run=True)
+            state.migrations_due = due
+        return state
+
+    def dedicated_connection(self):
+        """PostgreSQL only: a connection of its own to the same database (bridge.state.postgres.PgDatabase: execute
+        with `?`, atomic(), close()), for what must outlive the shared connection's transactions -- a session
+        advisory lock held while an account is delivered. The caller closes it; closing drops its locks."""
+        if self.engine != "postgres":
+            raise StateError("a dedicated connection is for the state in PostgreSQL; SQLite has one writer")
+        from bridge.state.postgres import PgDatabase
+
+        return PgDatabase(self.db.url)
+
+    def _errors(self):
+        if self.engine == "postgres":
+            from bridge.state.postgres import pg_errors
+
+            return pg_errors(self.db.url)
+        return _sqlite_errors(self.path)
+
+    def _json_text(self, column: str, field: str) -> str:
+        """SQL for a field of a JSON text column (json, not jsonb: PostgreSQL's jsonb refuses a \u0000)."""
+        if self.engine == "postgres":
+            return f"(({column})::json ->> '{field}')"
+        return f"json_extract({column}, '$.{field}')"
+
+    def _greatest(self, *expressions: str) -> str:
+        return f"{'GREATEST' if self.engine == 'postgres' else 'MAX'}({', '.join(expressions)})"
+
     def close(self) -> None:
         self.db.conn.close()
         if self._lock_fd is not None:
@@ -497,7 +564,7 @@ class State:
     @contextlib.contextmanager
     def transaction(self):
         """One atomic unit of work; nested calls become savepoints. Holds the lock for its whole duration."""
-        with self._lock, _sqlite_errors(self.path), self.db.atomic():
+        with self._lock, self._errors(), self.db.atomic():
             yield self
 
     @contextlib.contextmanager
@@ -508,30 +575,43 @@ class State:
         most the current group, whose feeds are simply fetched again. Holds the lock throughout: for the
         one-shot `bridge poll`, not for the daemon, whose threads share this connection.
         """
-        with self._lock, _sqlite_errors(self.path):
-            self.db.execute("BEGIN")
+        with self._lock, self._errors():
+            self._begin()
             try:
                 yield self
             finally:
                 if self.db.conn.in_transaction:
-                    self.db.execute("COMMIT")
+                    self._commit()
 
     def commit_group(self) -> None:
         with self._lock:
             if self.db.conn.in_transaction:
-                self.db.execute("COMMIT")
-                self.db.execute("BEGIN")
+                self._commit()
+                self._begin()
+
+    def _begin(self) -> None:
+        self.db.execute("BEGIN") if self.engine == "sqlite" else self.db.begin()
+
+    def _commit(self) -> None:
+        self.db.execute("COMMIT") if self.engine == "sqlite" else self.db.commit()
 
     def check_integrity(self, *, thorough: bool = True) -> tuple[list[str], str]:
-        """(problems found, which check ran): PRAGMA integrity_check, or the quicker quick_check."""
+        """(problems found, which check ran): PRAGMA integrity_check, or the quicker quick_check; on PostgreSQL,
+        the connection and the migrations (its server keeps its own pages whole)."""
+        if self.engine == "postgres":
+            return self.db.check()
         pragma = "integrity_check" if thorough else "quick_check"
         rows = [row[0] for row in self.db.execute(f"PRAGMA {pragma}(20)").fetchall()]
         return ([] if rows == ["ok"] else rows), pragma
 
     def applied_migrations(self) -> list[str]:
+        if self.engine == "postgres":
+            return self.db.applied_migrations()
         return [m.name for m in migrations.applied(self.db)]
 
     def pending_migrations(self) -> list[str]:
+        if self.engine == "postgres":
+            return self.db.pending_migrations()
         return [m.name for m in migrations.pending(self.db)]
 
     # --- feeds -----------------------------------------------------------------------------------------
@@ -610,8 +690,8 @@ class State:
 
     def update_websub(self, feed: str, **fields: Any) -> None:
         """Insert or update one feed's row (a new row starts as status 'none')."""
-        with self._lock, _sqlite_errors(self.path):
-            self.db.execute("INSERT OR IGNORE INTO websub (feed) VALUES (?)", [feed])
+        with self._lock, self._errors():
+            self.db.execute("INSERT INTO websub (feed) VALUES (?) ON CONFLICT (feed) DO NOTHING", [feed])
             if fields:
                 self._update_columns("websub", "feed", feed, self._WEBSUB_COLUMNS, fields)
 
@@ -646,9 +726,9 @@ class State:
         return {key: (entry_id, content_hash) for key, entry_id, content_hash in rows}
 
     def add_entry(self, feed: str, entry: Entry, status: str, content_hash: str, aliases: list[str], now: float) -> int:
-        cursor = self.db.execute(
+        rows = self.db.execute(
             """INSERT INTO entries (feed, key, link, status, content_hash, published, first_seen_at, updated_at, data)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             [
                 feed,
                 entry.key,
@@ -660,14 +740,14 @@ class State:
                 now,
                 json.dumps(entry.to_dict(), ensure_ascii=False),
             ],
-        )
-        entry_id = cursor.lastrowid
+        ).fetchall()
+        entry_id = rows[0][0]
         self.add_aliases(feed, entry_id, aliases)
         return entry_id
 
     def add_aliases(self, feed: str, entry_id: int, aliases: list[str]) -> None:
         self.db.conn.executemany(
-            "INSERT OR IGNORE INTO aliases (alias, feed, entry_id) VALUES (?, ?, ?)",
+            "INSERT INTO aliases (alias, feed, entry_id) VALUES (?, ?, ?) ON CONFLICT (feed, alias) DO NOTHING",
             [(alias, feed, entry_id) for alias in aliases],
         )
 
@@ -723,10 +803,10 @@ class State:
         not_before: float | None = None,
     ) -> int | None:
         """Queue one (entry, account); returns None when that pair already has a delivery."""
-        cursor = self.db.execute(
-            """INSERT OR IGNORE INTO deliveries
+        rows = self.db.execute(
+            """INSERT INTO deliveries
                (entry_id, account, state, kind, payload, idempotency_key, rkey, next_attempt_at, created_at)
-               VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id, account) DO NOTHING RETURNING id""",
             [
                 entry_id,
                 account,
@@ -737,19 +817,19 @@ class State:
                 not_before if not_before is not None else now,
                 now,
             ],
-        )
-        return cursor.lastrowid if cursor.rowcount else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     def add_filtered(self, entry_id: int, account: str, reason: str, *, idempotency_key: str, now: float) -> int | None:
         """Record that a filter kept this entry from this account (state `filtered`, the reason in last_error): the
         row is the entry's history for the account and keeps it from being queued later. None when a row exists."""
-        cursor = self.db.execute(
-            """INSERT OR IGNORE INTO deliveries
+        rows = self.db.execute(
+            """INSERT INTO deliveries
                (entry_id, account, state, kind, idempotency_key, next_attempt_at, created_at, last_error)
-               VALUES (?, ?, 'filtered', 'new', ?, ?, ?, ?)""",
+               VALUES (?, ?, 'filtered', 'new', ?, ?, ?, ?) ON CONFLICT (entry_id, account) DO NOTHING RETURNING id""",
             [entry_id, account, idempotency_key, now, now, redact(reason)],
-        )
-        return cursor.lastrowid if cursor.rowcount else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     def filter_unsent(self, entry_id: int, account: str, reason: str) -> bool:
         """A delivery never attempted becomes `filtered` (its entry changed into one the filters leave out)."""
@@ -779,8 +859,8 @@ class State:
 
     def watch_vanished(self, entry_ids: list[int], now: float) -> None:
         self.db.conn.executemany(
-            """INSERT OR IGNORE INTO vanished (entry_id, missing_since, state, next_check_at, updated_at)
-               VALUES (?, ?, 'checking', ?, ?)""",
+            """INSERT INTO vanished (entry_id, missing_since, state, next_check_at, updated_at)
+               VALUES (?, ?, 'checking', ?, ?) ON CONFLICT (entry_id) DO NOTHING""",
             [(entry_id, now, now, now) for entry_id in entry_ids],
         )
 
@@ -799,7 +879,7 @@ class State:
     def vanished(self, *, states: tuple[str, ...], due_by: float | None = None) -> list[dict]:
         """Watched entries in these states (due for a check by `due_by`), with their feed, key and link."""
         rows = self.db.execute(
-            f"""SELECT v.*, e.feed AS feed, e.key AS key, e.link AS link, json_extract(e.data, '$.title') AS title
+            f"""SELECT v.*, e.feed AS feed, e.key AS key, e.link AS link, {self._json_text('e.data', 'title')} AS title
                 FROM vanished v JOIN entries e ON e.id = v.entry_id
                 WHERE v.state IN ({','.join('?' * len(states))}) AND (? IS NULL OR v.next_check_at <= ?)
                 ORDER BY v.entry_id""",
@@ -872,7 +952,7 @@ class State:
                         SELECT id, 0 FROM deliveries WHERE account = ? AND state = 'pending' AND next_attempt_at <= ?
                         UNION ALL
                         SELECT id, 1 FROM deliveries WHERE account = ? AND state = 'unknown' AND next_attempt_at <= ?
-                    ) ORDER BY sending DESC, id LIMIT ?)
+                    ) AS due ORDER BY sending DESC, id LIMIT ?)
                 ORDER BY d.state IN ('sending', 'unknown') DESC, d.id""",
             [account, account, now, account, now, limit],
         ).fetchall()
@@ -915,8 +995,8 @@ class State:
         and the outcome as known as before it (first_sent_at as it was)."""
         with self.transaction():
             self.db.execute(
-                """UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?,
-                   attempts = MAX(attempts - 1, 0), first_sent_at = ?,
+                f"""UPDATE deliveries SET state = 'pending', last_error = ?, next_attempt_at = ?,
+                   attempts = {self._greatest('attempts - 1', '0')}, first_sent_at = ?,
                    sending_at = CASE WHEN ? IS NULL THEN NULL ELSE sending_at END WHERE id = ?""",
                 [redact(error), next_attempt_at, first_sent_at, first_sent_at, delivery_id],
             )
@@ -993,11 +1073,12 @@ class State:
         """
         ahead = now + CLOCK_SLACK_SECONDS
         with self.transaction():
-            shift = "(MAX(created_at, IFNULL(sending_at, 0)) - ?)"  # every SET reads the row's old values
+            newest = self._greatest("created_at", "COALESCE(sending_at, 0)")
+            shift = f"({newest} - ?)"  # every SET reads the row's old values
             self.db.execute(
                 f"""UPDATE deliveries SET next_attempt_at = next_attempt_at - {shift}, created_at = created_at - {shift},
                         sending_at = sending_at - {shift}, first_sent_at = first_sent_at - {shift}
-                    WHERE account = ? AND state IN ('pending', 'sending', 'unknown') AND MAX(created_at, IFNULL(sending_at, 0)) > ?""",
+                    WHERE account = ? AND state IN ('pending', 'sending', 'unknown') AND {newest} > ?""",
                 [now, now, now, now, account, ahead],
             )
             self.db.execute("UPDATE deliveries SET posted_at = ? WHERE account = ? AND posted_at > ?", [now, account, ahead])
@@ -1032,7 +1113,7 @@ class State:
         """The account's posts, newest first (posted after `since`, when given), with their entries' titles and
         first sight: for the status page's recent posts and the delivery-latency metric."""
         rows = self.db.execute(
-            f"""SELECT sub.*, json_extract(e2.data, '$.title') AS title, e2.first_seen_at AS first_seen_at
+            f"""SELECT sub.*, {self._json_text('e2.data', 'title')} AS title, e2.first_seen_at AS first_seen_at
                 FROM ({self._DELIVERY_SELECT} WHERE d.account = ? AND d.state = 'posted' AND (? IS NULL OR d.posted_at > ?)
                       ORDER BY d.posted_at DESC LIMIT ?) sub JOIN entries e2 ON e2.id = sub.entry_id
                 ORDER BY sub.posted_at DESC""",
@@ -1097,6 +1178,25 @@ class State:
             self.db.execute("UPDATE nostr_events SET relays = ?, updated_at = ? WHERE delivery_id = ?",
                             [json.dumps(cleaned, ensure_ascii=False), now, delivery_id])
 
+    # --- threads for long notes: the parts made so far (bridge/notethreads.py) ------------------------------
+
+    def thread_parts(self, delivery_id: int) -> list[dict]:
+        """[{"part", "remote_id", "url", "cid", "digest"}] of a delivery's thread, in order; [] for a single post."""
+        rows = self.db.execute("SELECT part, remote_id, url, cid, digest FROM thread_parts WHERE delivery_id = ? "
+                               "ORDER BY part", [delivery_id]).fetchall()
+        return [dict(row) for row in rows]
+
+    def save_thread_part(self, delivery_id: int, part: int, *, remote_id: str, url: str | None, cid: str | None,
+                         digest: str, now: float) -> None:
+        """One part made (or edited), committed before the next is sent."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO thread_parts (delivery_id, part, remote_id, url, cid, digest, posted_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (delivery_id, part) DO UPDATE SET remote_id = excluded.remote_id, url = excluded.url,
+                   cid = excluded.cid, digest = excluded.digest""",
+                [delivery_id, part, remote_id, url, cid, digest, now])
+
     # --- Threads: the media container of a delivery ---------------------------------------------------------
 
     def threads_container(self, delivery_id: int) -> dict | None:
@@ -1156,13 +1256,15 @@ class State:
                    VALUES (?, ?, ?, ?, ?, ?, 1, 0, NULL, 0)
                    ON CONFLICT (delivery_id) DO UPDATE SET root_url = excluded.root_url, counts = excluded.counts,
                        hidden_ids = excluded.hidden_ids, gathered_at = excluded.gathered_at,
-                       next_refresh_at = excluded.next_refresh_at, refreshes = refreshes + 1, error_count = 0,
+                       next_refresh_at = excluded.next_refresh_at, refreshes = reaction_threads.refreshes + 1, error_count = 0,
                        last_error = NULL, gone = 0""",
                 [delivery_id, root_url, json.dumps(counts), json.dumps(sorted(hidden_ids)), now, next_refresh_at],
             )
             self.db.execute("DELETE FROM reaction_replies WHERE delivery_id = ?", [delivery_id])
             self.db.conn.executemany(
-                "INSERT OR REPLACE INTO reaction_replies (delivery_id, remote_id, url, author_handle, data) VALUES (?, ?, ?, ?, ?)",
+                """INSERT INTO reaction_replies (delivery_id, remote_id, url, author_handle, data) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (delivery_id, remote_id) DO UPDATE SET url = excluded.url,
+                   author_handle = excluded.author_handle, data = excluded.data""",
                 [(delivery_id, reply["remote_id"], reply.get("url"), reply["author"]["handle"],
                   json.dumps(reply, ensure_ascii=False)) for reply in replies],
             )
@@ -1174,7 +1276,7 @@ class State:
                 """INSERT INTO reaction_threads (delivery_id, next_refresh_at, error_count, last_error)
                    VALUES (?, ?, 1, ?)
                    ON CONFLICT (delivery_id) DO UPDATE SET next_refresh_at = excluded.next_refresh_at,
-                       error_count = error_count + 1, last_error = excluded.last_error""",
+                       error_count = reaction_threads.error_count + 1, last_error = excluded.last_error""",
                 [delivery_id, next_refresh_at, redact(error)],
             )
 
@@ -1226,11 +1328,11 @@ class State:
 
     def reaction_totals(self) -> dict[str, dict[str, int]]:
         """account -> totals of likes, reposts, quotes and shown-or-not replies over its read posts."""
+        total = {name: f"CAST(SUM(COALESCE(CAST({self._json_text('t.counts', name)} AS BIGINT), 0)) AS BIGINT)"
+                 for name in ("likes", "reposts", "quotes")}
         rows = self.db.execute(
-            """SELECT d.account, COUNT(*) AS posts,
-                      SUM(COALESCE(json_extract(t.counts, '$.likes'), 0)) AS likes,
-                      SUM(COALESCE(json_extract(t.counts, '$.reposts'), 0)) AS reposts,
-                      SUM(COALESCE(json_extract(t.counts, '$.quotes'), 0)) AS quotes,
+            f"""SELECT d.account, COUNT(*) AS posts,
+                      {total['likes']} AS likes, {total['reposts']} AS reposts, {total['quotes']} AS quotes,
                       (SELECT COUNT(*) FROM reaction_replies r JOIN deliveries d2 ON d2.id = r.delivery_id
                        WHERE d2.account = d.account) AS replies
                FROM reaction_threads t JOIN deliveries d ON d.id = t.delivery_id
@@ -1254,7 +1356,8 @@ class State:
     def _set_choice(self, table: str, column: str, since: str, value: str, on: bool, now: float) -> bool:
         with self.transaction():
             if on:
-                cursor = self.db.execute(f"INSERT OR IGNORE INTO {table} ({column}, {since}) VALUES (?, ?)", [value, now])
+                cursor = self.db.execute(
+                    f"INSERT INTO {table} ({column}, {since}) VALUES (?, ?) ON CONFLICT ({column}) DO NOTHING", [value, now])
             else:
                 cursor = self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", [value])
         return cursor.rowcount > 0
@@ -1268,7 +1371,7 @@ class State:
     # --- accounts: pause, rate-limit deferral, session, instance limits ----------------------------------
 
     def _ensure_account(self, name: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO accounts (name) VALUES (?)", [name])
+        self.db.execute("INSERT INTO accounts (name) VALUES (?) ON CONFLICT (name) DO NOTHING", [name])
 
     def account(self, name: str) -> dict[str, Any]:
         row = self.db.execute("SELECT * FROM accounts WHERE name = ?", [name]).fetchone()
@@ -1352,7 +1455,8 @@ class State:
 
     def set_alert_meta(self, name: str, value: float) -> None:
         with self.transaction():
-            self.db.execute("INSERT OR REPLACE INTO alert_meta (name, value) VALUES (?, ?)", [name, value])
+            self.db.execute("INSERT INTO alert_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                            [name, value])
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:

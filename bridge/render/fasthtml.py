@@ -1,0 +1,341 @@
+"""The fast path of HTML -> text (bridge/render/text.py) for the HTML most feeds carry: ordinary prose markup.
+
+bs4 builds a tree of rich objects and markdownify walks it with many generic look-ups: most of a render's cost.
+This module builds a plain tree from the same tokenizer events bs4 sees (bs4's own html.parser subclass, so
+entities and attributes are read exactly as bs4 reads them, and tags are opened and closed by bs4's rules),
+removes the same clutter and writes the same text as our markdownify converter would, rule for rule. Markup it
+has no rule for (a doctype or CDATA section, <template>, <textarea>, ruby text, a table cell outside a table,
+nesting deeper than text.MAX_NESTING) returns None or raises Unusual, and takes the bs4 path.
+tests/test_render_fasthtml.py holds both paths to the same output on the corpus and on crafted markup;
+bench/render_check.py compares every corpus payload before and after.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
+from markdownify import MarkdownConverter, re_all_whitespace, re_extract_newlines, re_html_heading, re_line_with_content
+
+# Dropped with their content; bs4 keeps their text out of get_text() (its Script and Stylesheet strings).
+HIDDEN_TEXT_TAGS = frozenset(("script", "style"))
+_VOID = frozenset(HTMLParserTreeBuilder().empty_element_tags)  # <br>, <img>, <input>, <meta>...
+# Tags whose text bs4 keeps in other string classes or whitespace rules than the ones followed here.
+_SPECIAL = frozenset(("template", "rt", "rp", "textarea"))
+_ASCII_SPACES = "\x20\x0a\x09\x0c\x0d"  # BeautifulSoup.ASCII_SPACES
+_NON_WHITESPACE = re.compile(r"\S+")  # bs4 splits the class attribute with it (cdata_list_attributes)
+_BLOCK_INSIDE = frozenset(
+    ("p", "blockquote", "article", "div", "section", "ol", "ul", "li", "dl", "dt", "dd", "table", "thead", "tbody",
+     "tfoot", "tr", "td", "th")
+)  # fmt: skip
+_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+
+
+class Unusual(Exception):
+    """The markup needs the bs4 path."""
+
+
+class Node:
+    """A tag: its name, attributes (class as a list, as bs4 gives it) and children (Node or str), in order."""
+
+    __slots__ = ("name", "attrs", "children", "parent")
+
+    def __init__(self, name: str, attrs: dict, parent: "Node | None") -> None:
+        self.name, self.attrs, self.children, self.parent = name, attrs, [], parent
+
+    @property
+    def contents(self) -> list:
+        return self.children
+
+    def decompose(self) -> None:
+        """Nothing: the caller's walk drops the node (bs4's Tag.decompose, for text.py's shared rules)."""
+
+    def get(self, key: str, default=None):
+        return self.attrs.get(key, default)
+
+    def strings(self):
+        for child in self.children:
+            if isinstance(child, str):
+                if type(child) is str:
+                    yield child
+            else:
+                yield from child.strings()
+
+    def get_text(self, separator: str = "", strip: bool = False) -> str:
+        if strip:
+            return separator.join(s for s in (string.strip() for string in self.strings()) if s)
+        return separator.join(self.strings())
+
+    def find_all(self, name: str) -> list["Node"]:
+        found = []
+        for child in self.children:
+            if isinstance(child, Node):
+                if child.name == name:
+                    found.append(child)
+                found.extend(child.find_all(name))
+        return found
+
+
+class _Builder:
+    """What bs4's html.parser subclass calls on its BeautifulSoup object, building Nodes instead (the same rules:
+    data joined between events, all-ASCII-whitespace data collapsed to one space or newline, void tags closed at
+    once). Anything whose bs4 tree would need more rules raises Unusual."""
+
+    class builder:  # the attributes BeautifulSoupHTMLParser reads from soup.builder
+        attribute_dict_class = dict
+        store_line_numbers = False
+
+    def __init__(self, max_depth: int) -> None:
+        self.root = Node("[document]", {}, None)
+        self.current = self.root
+        self.depth = 0
+        self.max_depth = max_depth
+        self.data: list[str] = []
+        self.in_hidden = 0  # inside <script> or <style>
+        self.in_pre = 0  # bs4 keeps whitespace-only text as it is inside <pre> (preserve_whitespace_tags)
+
+    def handle_starttag(self, name, namespace, nsprefix, attrs, sourceline=None, sourcepos=None):
+        self.endData()
+        if name in _SPECIAL:
+            raise Unusual(name)
+        if "class" in attrs:
+            attrs["class"] = _NON_WHITESPACE.findall(attrs["class"])
+        node = Node(name, attrs, self.current)
+        self.current.children.append(node)
+        self.current = node
+        self.depth += 1
+        self.in_pre += name == "pre"
+        self.in_hidden += name in HIDDEN_TEXT_TAGS
+        if self.depth >= self.max_depth:
+            raise Unusual("deep")  # text._flatten_deep_tags would rewrite it
+        # bs4's parser ends a void tag (<br>, <img>, <input>...) at once, and ignores its end tag if one follows
+        return _Void if name in _VOID else _Open
+
+    def handle_endtag(self, name, nsprefix=None):
+        """Close the nearest open tag of that name and every tag opened inside it; none open: ignore it (bs4's
+        BeautifulSoup._popToTag)."""
+        self.endData()
+        open_tag = self.current
+        while open_tag is not self.root and open_tag.name != name:
+            open_tag = open_tag.parent
+        if open_tag is self.root:
+            return
+        while True:
+            closing = self.current
+            self.in_pre -= closing.name == "pre"
+            self.in_hidden -= closing.name in HIDDEN_TEXT_TAGS
+            self.current = closing.parent
+            self.depth -= 1
+            if closing is open_tag:
+                return
+
+    def handle_data(self, data):
+        self.data.append(data)
+
+    def endData(self, containerClass=None):
+        if not self.data:
+            return
+        text = "".join(self.data)
+        self.data = []
+        if containerClass is not None:
+            if containerClass.__name__ == "Comment":
+                return  # text._remove_clutter drops every comment
+            raise Unusual(containerClass.__name__)  # doctype, CDATA, processing instruction
+        if not self.in_pre and not text.strip(_ASCII_SPACES):
+            text = "\n" if "\n" in text else " "
+        self.current.children.append(HiddenText(text) if self.in_hidden else text)
+
+
+class HiddenText(str):
+    """A script's or style sheet's text: in the tree, never in get_text()."""
+
+
+class _Open:
+    is_empty_element = False
+
+
+class _Void:
+    is_empty_element = True
+
+
+def parse(html: str, max_depth: int) -> Node | None:
+    """The tree of `html` as bs4's html.parser builder would make it, or None when the markup is not ordinary."""
+    builder = _Builder(max_depth)
+    parser = BeautifulSoupHTMLParser(builder, convert_charrefs=False)
+    try:
+        parser.feed(html)
+        parser.close()
+        builder.endData()
+    except Exception:  # Unusual, or anything bs4 would meet too: its path says it in its own words
+        return None
+    return builder.root
+
+
+# --- removing clutter (text._remove_clutter's rules, on a Node tree) ------------------------------------------
+
+
+def remove_clutter(root: Node, drop_or_mark, hidden_or_jump_link) -> None:
+    """text._remove_clutter on a Node tree: two walks in document order, each not looking inside what it removed
+    or replaced. A visit returns True to drop the tag, a Node to put in its place, or False to keep it."""
+    _prune(root, drop_or_mark)
+    _prune(root, hidden_or_jump_link)
+
+
+def _prune(node: Node, visit) -> None:
+    kept = []
+    for child in node.children:
+        if isinstance(child, Node):
+            verdict = visit(child)
+            if verdict is True:
+                continue
+            if isinstance(verdict, Node):
+                verdict.parent = node
+                child = verdict
+            else:
+                _prune(child, visit)
+        kept.append(child)
+    node.children = kept
+
+
+def break_mark(mark: str) -> Node:
+    """The <p> that stands for a dropped block (text._drop_or_mark's marker)."""
+    node = Node("p", {}, None)
+    node.children.append(mark)
+    return node
+
+
+# --- converting (markdownify's process_tag / process_text with our converter's options) ---------------------
+
+
+def _removes_whitespace_inside(node) -> bool:
+    if not isinstance(node, Node):
+        return False
+    return node.name in _BLOCK_INSIDE or re_html_heading.match(node.name) is not None
+
+
+def _removes_whitespace_outside(node) -> bool:
+    return _removes_whitespace_inside(node)  # or a <pre>, which never reaches the fast path
+
+
+def convert(root: Node, converter, is_bold_heading) -> str:
+    """The text our markdownify converter (`converter`, text._PlainText) writes for the tree."""
+    return _Converter(converter, is_bold_heading).tag(root, frozenset())
+
+
+class _Converter:
+    def __init__(self, converter, is_bold_heading) -> None:
+        self.md = converter
+        self.is_bold_heading = is_bold_heading
+        md = converter
+        self.functions = {
+            "a": md.convert_a, "img": md.convert_img, "br": md.convert_br, "hr": md.convert_hr,
+            "blockquote": md.convert_blockquote, "q": md.convert_q, "dt": md.convert_dt, "dd": md.convert_dd,
+            "figure": md.convert_figure, "p": self.paragraph, "ul": self.list, "ol": self.list, "li": self.item,
+            "div": md.convert_div, "article": md.convert_div, "section": md.convert_div, "dl": md.convert_div,
+            "[document]": md.convert__document_,
+        }  # fmt: skip
+        for name in ("b", "strong", "em", "i", "u", "del", "s", "sub", "sup", "small", "mark", "code", "kbd", "samp",
+                     "var", "abbr", "cite"):
+            self.functions[name] = md._keep_text
+        self.plain_names: dict[str, bool] = {}
+
+    def tag(self, node: Node, parent_tags: frozenset) -> str:
+        if node.name not in self.functions and not self.plain(node.name):
+            raise Unusual(node.name)  # a table cell outside any table: markdownify's rules for it are not here
+        children = node.children
+        remove_inside = _removes_whitespace_inside(node)
+        inner_tags = set(parent_tags)
+        inner_tags.add(node.name)
+        if re_html_heading.match(node.name) is not None:
+            inner_tags.add("_inline")
+        if node.name in ("code", "kbd", "samp"):
+            inner_tags.add("_noformat")
+        inner_tags = frozenset(inner_tags)
+        last = len(children) - 1
+        strings = []
+        for index, child in enumerate(children):
+            previous = children[index - 1] if index else None
+            following = children[index + 1] if index < last else None
+            if isinstance(child, Node):
+                converted = self.tag(child, inner_tags)
+            else:
+                if not child.strip() and (
+                    (remove_inside and (previous is None or following is None))
+                    or _removes_whitespace_outside(previous)
+                    or _removes_whitespace_outside(following)
+                ):
+                    continue
+                converted = self.text(child, node, previous, following)
+            if converted:
+                strings.append(converted)
+        pieces = [""]
+        for string in strings:  # markdownify: collapse newlines at child boundaries, at most two
+            leading, content, trailing = re_extract_newlines.match(string).groups()
+            if pieces[-1] and leading:
+                previous_trailing = pieces.pop()
+                leading = "\n" * min(2, max(len(previous_trailing), len(leading)))
+            pieces.extend((leading, content, trailing))
+        text = "".join(pieces)
+        function = self.functions.get(node.name)
+        if function is None and re_html_heading.match(node.name) is not None:
+            return self.md.convert_hN(int(node.name[1:]), node, text, parent_tags)
+        return function(node, text, parent_tags=parent_tags) if function is not None else text
+
+    def plain(self, name: str) -> bool:
+        """A tag markdownify has no conversion for (span, font, time, ...): its text as it is; or a heading."""
+        known = self.plain_names.get(name)
+        if known is None:
+            known = self.plain_names[name] = name in _HEADINGS or self.md.get_conv_fn(name) is None
+        return known
+
+    @staticmethod
+    def text(string: str, parent: Node, previous, following) -> str:
+        text = re_all_whitespace.sub(" ", string)
+        if _removes_whitespace_outside(previous) or (_removes_whitespace_inside(parent) and previous is None):
+            text = text.lstrip(" \t\r\n")
+        if _removes_whitespace_outside(following) or (_removes_whitespace_inside(parent) and following is None):
+            text = text.rstrip()
+        return text
+
+    def paragraph(self, node: Node, text: str, parent_tags) -> str:
+        if "_inline" not in parent_tags and self.is_bold_heading(node):
+            return self.md.convert_hN(2, node, text, parent_tags)
+        return MarkdownConverter.convert_p(self.md, node, text, parent_tags)
+
+    @staticmethod
+    def list(node: Node, text: str, parent_tags) -> str:
+        siblings = node.parent.children
+        following = None
+        for sibling in siblings[siblings.index(node) + 1 :]:
+            if isinstance(sibling, Node) or sibling.strip() != "":
+                following = sibling
+                break
+        before_paragraph = following is not None and (not isinstance(following, Node) or following.name not in ("ul", "ol"))
+        if "li" in parent_tags:
+            return "\n" + text.rstrip()
+        return "\n\n" + text + ("\n" if before_paragraph else "")
+
+    def item(self, node: Node, text: str, parent_tags) -> str:
+        text = (text or "").strip()
+        if not text:
+            return "\n"
+        parent = node.parent
+        if parent is not None and parent.name == "ol":
+            start = parent.get("start")
+            start = int(start) if start and str(start).isnumeric() else 1
+            siblings = parent.children
+            earlier = sum(1 for s in siblings[: siblings.index(node)] if isinstance(s, Node) and s.name == "li")
+            bullet = f"{start + earlier}."
+        else:
+            depth, up = -1, node
+            while up is not None:
+                if up.name == "ul":
+                    depth += 1
+                up = up.parent
+            bullets = self.md.options["bullets"]
+            bullet = bullets[depth % len(bullets)]
+        bullet += " "
+        width = len(bullet)
+        indent = " " * width
+        text = re_line_with_content.sub(lambda m: indent + m.group(1) if m.group(1) else "", text)
+        return "%s\n" % (bullet + text[width:])
