@@ -56,6 +56,13 @@ def test_cpu_is_counted_for_the_workers_and_for_postgresql_apart(results):
         assert row["peak_rss_mb_per_worker"] > 20  # a Python process with bridge loaded, read from /proc
 
 
+def test_the_database_side_is_counted(results):
+    for row in results["rounds"]:
+        assert row["connections"] >= row["workers"], row  # every worker connected (the benchmark's own left out)
+        assert row["commits_per_feed"] >= 1 and row["wal_flushes_per_feed"] > 0, row  # each poll is recorded durably
+    assert results["postgres"]["sizes_mb"]["feeds"] > 0
+
+
 def test_the_medians_are_per_case_and_worker_count(results):
     medians = results["medians"]
     assert set(medians) == {"steady", "changed"}
