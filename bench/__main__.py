@@ -66,8 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "--json file of a full run (idle-poll: the corpus poll with nothing new, its CPU).")
     postgres = parser.add_argument_group("PostgreSQL", "Several `bridge run` workers sharing one PostgreSQL database "
                                          "(bench/workers.py) instead of the SQLite cases; numbers in bench/results-postgres.json.")
-    postgres.add_argument("--postgres", action="store_true", help="Run the PostgreSQL cases (about 40 minutes; with --quick "
-                          "a smoke check of a few hundred feeds).")
+    postgres.add_argument("--postgres", action="store_true", help="Run the PostgreSQL cases (at the default sizes, hours on "
+                          "a 2-core machine; docs/benchmarks.md's run, --pg-feeds 20000 --pg-changed 2000, took 50 minutes; "
+                          "with --quick a smoke check of a few hundred feeds).")
     postgres.add_argument("--pg-feeds", type=int, help="Feeds polled in the steady cycle (default 100000; quick 300).")
     postgres.add_argument("--pg-changed", type=int, help="Feeds that gain an entry in the changed round (default 10000; quick 100).")
     postgres.add_argument("--pg-workers", type=lambda text: [int(n) for n in text.split(",")],
