@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import cpu_seconds, median, peak_rss_mb, run_bridge, wrapped
+from bench.measure import cpu_seconds, median, peak_rss_mb, run_bridge, wrapped, write_results
 from bench.micro import cli_latency, render_throughput
 from bench.nginx import Nginx, find_nginx, missing_message
 from bench.seed import seed_history, seed_polled
@@ -71,8 +71,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json", help="Where to write the numbers.")
     parser.add_argument("--bridge", default=str(Path(sys.executable).parent / "bridge"), help="The bridge executable.")
     parser.add_argument("--keep", action="store_true", help="Keep the work folder (configs, states, logs) for a look.")
+    postgres = parser.add_argument_group("PostgreSQL", "Several `bridge run` workers sharing one PostgreSQL database "
+                                         "(bench/workers.py) instead of the SQLite cases; numbers in bench/results-postgres.json.")
+    postgres.add_argument("--postgres", action="store_true", help="Run the PostgreSQL cases (at the default sizes, hours on "
+                          "a 2-core machine; docs/benchmarks.md's run, --pg-feeds 20000 --pg-changed 2000, took 50 minutes; "
+                          "with --quick a smoke check of a few hundred feeds).")
+    postgres.add_argument("--pg-feeds", type=int, help="Feeds polled in the steady cycle (default 100000; quick 300).")
+    postgres.add_argument("--pg-changed", type=int, help="Feeds that gain an entry in the changed round (default 10000; quick 100).")
+    postgres.add_argument("--pg-workers", type=lambda text: [int(n) for n in text.split(",")],
+                          help="Worker counts, comma-separated (default 1,2,4; quick 1,2).")
+    postgres.add_argument("--pg-round-timeout", type=float, default=1800.0,
+                          help="Seconds a round may take before the run fails (default 1800).")
     args = parser.parse_args(argv)
-    defaults = (200, 100, 50, 1, 1_000) if args.quick else (10_000, 1_000, 1_000, 5, 100_000)
+    defaults = (200, 100, 50, 1, 1_000) if args.quick else (10_000, 1_000, 1_000, 3 if args.postgres else 5, 100_000)
     for name, default in zip(("large", "small", "history", "runs", "huge"), defaults):
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -80,6 +91,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.only or ()) - set(ONLY_CASES)
     if unknown:
         parser.error(f"--only: no case named {', '.join(sorted(unknown))}; the cases are {', '.join(ONLY_CASES)}")
+    for name, quick, full in (("pg_feeds", 300, 100_000), ("pg_changed", 100, 10_000), ("pg_workers", [1, 2], [1, 2, 4])):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+    if args.postgres and args.json == REPO / "bench" / "results.json":
+        args.json = REPO / "bench" / "results-postgres.json"
+    if args.pg_changed > args.pg_feeds:
+        parser.error("--pg-changed cannot exceed --pg-feeds")
     return args
 
 
@@ -418,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     if not corpus_available() and not args.no_corpus:
         print("corpus: absent (../shared/corpus/feeds); synthetic feeds only", flush=True)
 
+    if args.postgres:
+        from bench.workers import run_postgres
+
+        with MastodonFakeProcess(accounts=["bench"]) as mastodon:
+            run_postgres(args, mastodon.url, mastodon.tokens["bench"], nginx_binary)
+        return 0
+
     work = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
     os.chmod(work, 0o755)
     started = time.perf_counter()
@@ -446,14 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nnumbers merged into {args.json}")
         return 0
     results["summary"] = summary(results)
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    results["arguments"] = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    results["wall_seconds"] = time.perf_counter() - started
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print()
-    print(table(results))
-    print(f"\nnumbers written to {args.json}; whole run {results['wall_seconds']:.0f} s")
+    write_results(results, args, started, table)
     missed = [name for name, (limit, _) in TARGETS.items() if results["summary"].get(name, 0) > limit]
     still_open = [name for name, (limit, _) in OPEN_TARGETS.items() if results["summary"].get(name, 0) > limit]
     if still_open:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import statistics
 import subprocess
 import time
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 RSS_WRAPPER = Path(__file__).with_name("rss.py")
 
@@ -74,3 +77,16 @@ def cpu_seconds(argv: list[str], *, env: dict | None = None) -> tuple[float, int
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def write_results(results: dict, args, started: float, table: Callable[[dict], str]) -> None:
+    """The run's record: its numbers with the machine, the arguments and the whole run's time, written as JSON to
+    args.json; then its table printed."""
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    results["arguments"] = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    results["wall_seconds"] = time.perf_counter() - started
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print()
+    print(table(results))
+    print(f"\nnumbers written to {args.json}; whole run {results['wall_seconds']:.0f} s")

@@ -76,12 +76,14 @@ class FeedSet:
         return items
 
 
-def write_config(path: Path, state: Path, feeds: list[tuple[str, str]], mastodon_url: str | None) -> None:
-    """A bridge config for the benchmark: defaults everywhere except the loopback permission and the log."""
+def write_config(path: Path, state: Path | None, feeds: list[tuple[str, str]], mastodon_url: str | None, *,
+                 database_env: str | None = None, interval: str = "15m") -> None:
+    """A bridge config for the benchmark: defaults everywhere except the loopback permission and the log. The state
+    is the SQLite file `state`, or the PostgreSQL database whose URL is in the environment variable `database_env`."""
     lines = [
         "[bridge]",
-        f'state = "{state}"',
-        'interval = "15m"',
+        f'database = {{ env = "{database_env}" }}' if database_env else f'state = "{state}"',
+        f'interval = "{interval}"',
         "allow_private_addresses = true  # the benchmark's servers are on loopback",
         'log_level = "info"',
         "",

@@ -341,9 +341,10 @@ class ServerProcesses:
             process.stop(signal.SIGINT)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def _start_postgres(self, user: str) -> None:
+    def _start_postgres(self, user: str, *, durable: bool = False) -> None:
         """A throwaway PostgreSQL cluster in run_dir/pg owned by `user` (password db_password), with a database named
-        `user`, on a free loopback port (db_port)."""
+        `user`, on a free loopback port (db_port). A test's is not `durable` (it is thrown away); the benchmark's
+        keeps PostgreSQL's defaults, so that a commit costs what it does in production."""
         t0 = time.monotonic()
         bin_dir = self._pg_bin = _postgres_bin()
         assert bin_dir is not None
@@ -363,12 +364,12 @@ class ServerProcesses:
         self._timed("initdb", t0)
         t0 = time.monotonic()
         self.db_port = _free_port()
-        # A test database: durability off (it is thrown away), loopback only, its socket in its own directory.
+        # Loopback only, its socket in its own directory; a test's without durability (it is thrown away).
+        fast = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         self._postgres = self._spawn(
             "postgres",
             [str(bin_dir / "postgres"), "-D", str(pg_dir / "data"), "-p", str(self.db_port),
-                                   "-k", str(pg_dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+                                   "-k", str(pg_dir), "-c", "listen_addresses=127.0.0.1", *fast],
             env=pg_env, cwd=pg_dir, signame="INT", as_postgres=True,  # SIGINT: PostgreSQL's fast shutdown
         )  # fmt: skip
         self._expect_line(self._postgres, lambda line: "ready to accept connections" in line, "PostgreSQL")

@@ -80,3 +80,17 @@ def test_benchmarks_doc_shows_the_recorded_full_run():
               if name in results["summary"] and results["summary"][name] > limit}
     assert not missed, f"the recorded run missed targets: {missed}"
     assert "bash bench/run" in README and "docs/benchmarks.md" in README
+
+
+def test_benchmarks_doc_shows_the_recorded_postgresql_run():
+    # The PostgreSQL workers' table in docs/benchmarks.md is the one `bash bench/run --postgres` printed for the
+    # bench/results-postgres.json in the repo: a full run (not --quick) with 1, 2 and 4 workers.
+    import json
+
+    from bench.workers import table
+
+    results = json.loads((ROOT / "bench" / "results-postgres.json").read_text(encoding="utf-8"))
+    doc = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert table(results) in doc, "docs/benchmarks.md does not show the table of bench/results-postgres.json"
+    assert not results["arguments"]["quick"] and results["arguments"]["pg_workers"] == [1, 2, 4]
+    assert results["arguments"]["runs"] >= 3
