@@ -15,7 +15,6 @@ First sight of a feed records every entry as baseline and queues nothing. After 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -40,6 +39,8 @@ from bridge.unexpected import NOT_ISOLATED, unexpected
 from bridge.websub.discovery import hub_and_topic
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bridge.feeds import FetchResult, Fetcher
 
 log = logging.getLogger("bridge.poll")
@@ -179,10 +180,14 @@ class Poller:
         feeds = self.due_feeds(names)
         if not feeds:
             return PollReport()
+        import asyncio  # here: a timer's pass with no feed due starts no event loop, so needs none loaded
+
         return asyncio.run(self.poll_feeds(feeds))
 
     async def poll_feeds(self, feeds: list[FeedConfig]) -> PollReport:
         """One cycle over `feeds`, concurrently within the Fetcher's limits, committing in groups."""
+        import asyncio
+
         from bridge.feeds import Fetcher  # here: aiohttp loads when a feed is due, not on every pass of a timer
 
         rows = self.state.ensure_feeds([(feed.name, feed.url) for feed in feeds])
@@ -225,6 +230,8 @@ class Poller:
                 if len(result.body or b"") <= INLINE_PARSE_MAX_BYTES:
                     parsed = self.parse(result)
                 else:
+                    import asyncio
+
                     parsed = await asyncio.to_thread(self.parse, result)
             except FeedError as exc:
                 parsed = exc
