@@ -285,6 +285,9 @@ class AccountConfig(PostOptions):
     """An [accounts.NAME] table: what every account has. Each platform's model (Platform.account_model, in
     bridge/platforms/<type>/) adds its own fields and checks; `type` picks the model."""
 
+    # Each platform's model is built at its first use: a config with only Mastodon accounts builds no other.
+    model_config = ConfigDict(defer_build=True)
+
     type: Annotated[str, AfterValidator(lambda value: _platform_name(value))]
     # Delivery
     posts_per_hour: _count(1, MAX_COUNT) = 6

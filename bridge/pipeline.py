@@ -15,7 +15,6 @@ First sight of a feed records every entry as baseline and queues nothing. After 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import random
@@ -174,10 +173,14 @@ class Poller:
         feeds = self.due_feeds(names)
         if not feeds:
             return PollReport()
+        import asyncio  # here: a timer's pass with no feed due starts no event loop, so needs none loaded
+
         return asyncio.run(self.poll_feeds(feeds))
 
     async def poll_feeds(self, feeds: list[FeedConfig]) -> PollReport:
         """One cycle over `feeds`, concurrently within the Fetcher's limits, committing in groups."""
+        import asyncio
+
         from bridge.feeds import Fetcher  # here: aiohttp loads when a feed is due, not on every pass of a timer
 
         rows = self.state.ensure_feeds([(feed.name, feed.url) for feed in feeds])
@@ -232,6 +235,8 @@ class Poller:
                 elif len(result.body or b"") <= INLINE_PARSE_MAX_BYTES:
                     parsed = self.read(result)
                 else:
+                    import asyncio
+
                     parsed = await asyncio.to_thread(self.read, result)
             except FeedError as exc:
                 parsed = exc

@@ -16,7 +16,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _commands(group: click.Group, prefix: str = ""):
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in sorted(group.list_commands(context)):  # as --help lists them (bridge's are registered on demand)
+        command = group.get_command(context, name)
         yield prefix + name, command
         if isinstance(command, click.Group):
             yield from _commands(command, prefix + name + " ")

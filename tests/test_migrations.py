@@ -17,9 +17,10 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlite_utils import Database
+import sqlite_utils
 
 from bridge.state import State, migrations
+from bridge.state.sqlite import Database
 from tests.mastodon_fake import MastodonFake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,11 +49,72 @@ def _source_hash(function) -> str:
 
 
 def test_no_shipped_migration_was_edited():
-    registered = {migration.name: _source_hash(migration.fn) for migration in migrations.pending(Database(memory=True))}
+    registered = {migration.name: _source_hash(migration.fn) for migration in migrations.pending(Database(sqlite3.connect(":memory:")))}
     assert list(registered)[:len(SHIPPED)] == list(SHIPPED), "migrations are append-only: add new ones at the end"
     for name, digest in registered.items():
         assert name in SHIPPED, f"record the hash of the new migration {name} in SHIPPED: {digest}"
         assert digest == SHIPPED[name], f"migration {name} was edited after it shipped; revert it and append a new one"
+
+
+def made_by_sqlite_utils(path: Path) -> None:
+    """A database as bridge made it before bridge/state/sqlite.py: the same migrations, applied by sqlite-utils."""
+    theirs = sqlite_utils.Migrations("bridge")
+    for migration in migrations.pending(Database(sqlite3.connect(":memory:"))):
+        theirs(name=migration.name)(migration.fn)
+    db = sqlite_utils.Database(path)
+    theirs.apply(db)
+    db.close()
+    path.chmod(0o600)
+
+
+def schema(path: Path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_database_migrated_by_sqlite_utils_opens_as_up_to_date_and_the_schemas_are_identical(tmp_path):
+    theirs, ours = tmp_path / "theirs.sqlite3", tmp_path / "ours.sqlite3"
+    made_by_sqlite_utils(theirs)
+    with State.open(theirs) as state:
+        assert state.pending_migrations() == []
+        assert state.applied_migrations() == list(SHIPPED)[:len(state.applied_migrations())]
+        state.ensure_feed("blog", "https://blog.example.com/feed.xml")
+    State.open(ours).close()
+    assert schema(ours) == schema(theirs)  # the record table and its unique index too, byte for byte
+    # and sqlite-utils reads bridge's record as its own: nothing pending, in the order applied
+    theirs_view = sqlite_utils.Migrations("bridge")
+    for migration in migrations.pending(Database(sqlite3.connect(":memory:"))):
+        theirs_view(name=migration.name)(migration.fn)
+    db = sqlite_utils.Database(ours)
+    assert theirs_view.pending(db) == []
+    assert [row.name for row in theirs_view.applied(db)] == [m.name for m in theirs_view._migrations]
+    db.close()
+
+
+def test_a_migration_that_fails_is_rolled_back_with_nothing_recorded(tmp_path):
+    from bridge.state.sqlite import Migrations
+
+    steps = Migrations("bridge")
+
+    @steps(name="0001_table")
+    def _one(db: Database) -> None:
+        db.execute("CREATE TABLE kept (id INTEGER)")
+
+    @steps(name="0002_broken")
+    def _two(db: Database) -> None:
+        db.execute("CREATE TABLE half (id INTEGER)")
+        db.execute("THIS IS NOT SQL")
+
+    db = Database(sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None))
+    with pytest.raises(sqlite3.OperationalError):
+        steps.apply(db)
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "kept" in tables and "half" not in tables
+    assert [m.name for m in steps.applied(db)] == ["0001_table"]
+    assert [m.name for m in steps.pending(db)] == ["0002_broken"]
 
 
 def load_schema(name: str, path: Path) -> None:

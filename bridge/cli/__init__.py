@@ -36,7 +36,21 @@ class CliContext:
         setup_logging(fmt, level)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """The commands of their own modules (preview, login, alerts, reactions, each platform's) are registered when
+    one of them is named or the list is shown (--help): a `bridge poll` run by a timer loads none of them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_optional_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            _register_optional_commands()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="bridge")
 @click.option(
     "--config",
@@ -303,6 +317,9 @@ def status(obj: CliContext, as_json: bool) -> int:
 
 
 def _register_optional_commands() -> None:
+    if _optional_registered:
+        return
+    _optional_registered.append(True)
     from bridge.cli.alerts_cmd import alerts
     from bridge.cli.login import login
     from bridge.cli.preview import preview
@@ -319,7 +336,7 @@ def _register_optional_commands() -> None:
     cli.add_command(syndication)
 
 
-_register_optional_commands()
+_optional_registered: list[bool] = []
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """The state in PostgreSQL (`[bridge] database = "postgresql://…"`), through psycopg 3.
 
 State's queries are written once, for both engines: `?` placeholders, `ON CONFLICT`, `RETURNING`. This module
-gives State the small surface of sqlite_utils.Database it uses (execute, atomic, conn.executemany,
+gives State the small surface of bridge.state.sqlite.Database it uses (execute, atomic, conn.executemany,
 conn.in_transaction), over one psycopg connection:
 - `?` becomes `%s` (and a literal `%` becomes `%%`), once per statement text, cached;
 - parameters are bound on the client (ClientCursor): SQLite's untyped `? IS NULL` reads the same here;
@@ -287,7 +287,7 @@ def _describe_error(url: str, exc: psycopg.Error) -> str:
             "(pg_isready -h HOST -p PORT), and the host and port in [bridge] database")
 
 
-# --- the connection, with the surface of sqlite_utils.Database that State uses --------------------------------
+# --- the connection, with the surface of bridge.state.sqlite.Database that State uses --------------------------------
 
 @functools.lru_cache(maxsize=2048)
 def to_pyformat(sql: str) -> str:
@@ -361,7 +361,7 @@ class PgDatabase:
                 self.raw.execute("BEGIN")
         self.conn = self  # State reaches for db.conn.executemany / db.conn.in_transaction / db.conn.close
 
-    # sqlite_utils.Database's surface
+    # bridge.state.sqlite.Database's surface
     def execute(self, sql: str, params: Any = None):
         return self.raw.execute(to_pyformat(sql), [_param(value) for value in params or ()])
 

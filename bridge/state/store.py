@@ -1,9 +1,9 @@
 """The state database: every line of SQL in bridge lives in this module.
 
-SQLite through sqlite-utils, WAL, a busy timeout, named migrations applied on open, the file created 0600.
-One writer at a time: a writer holds an exclusive lock on the database file itself; a second writer is refused
-with StateLockedError. Read-only users (status) open it without the lock; dry runs work on an in-memory copy,
-so they run the real code path and throw every write away.
+SQLite (bridge/state/sqlite.py: the standard library's sqlite3), WAL, a busy timeout, named migrations applied on
+open, the file created 0600. One writer at a time: a writer holds an exclusive lock on the database file itself; a
+second writer is refused with StateLockedError. Read-only users (status) open it without the lock; dry runs work on
+an in-memory copy, so they run the real code path and throw every write away.
 
 A database that cannot be used (not SQLite, damaged, read-only, on a full disk, a directory) raises StateError
 with one line saying what to do; the file is never overwritten or deleted.
@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database, Migrations
-
 from bridge.errors import StateError, StateLockedError
 from bridge.model import Entry
 from bridge.redact import redact
+from bridge.state.sqlite import Database, Migrations
 
 BUSY_TIMEOUT_MS = 10_000
 # A time recorded as past (a check, a post, a pause) lying further ahead of now than this means the clock went back.
@@ -434,7 +433,7 @@ class State:
     """The state database. Use `State.open()` for the one writer, `open_readonly()` and `open_dry_run()` otherwise."""
 
     def __init__(self, db: Database, path: Path | None, lock_fd: int | None = None, *, engine: str = "sqlite") -> None:
-        self.db = db  # sqlite_utils.Database, or bridge.state.postgres.PgDatabase with the same surface
+        self.db = db  # bridge.state.sqlite.Database, or bridge.state.postgres.PgDatabase with the same surface
         self.path = path
         self.engine = engine  # "sqlite" or "postgres"
         self._lock_fd = lock_fd
