@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import re
 
+from html import unescape as html_unescape
+
 from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
+from bs4.dammit import EntitySubstitution
 from markdownify import MarkdownConverter, re_all_whitespace, re_extract_newlines, re_html_heading, re_line_with_content
 
 # Dropped with their content; bs4 keeps their text out of get_text() (its Script and Stylesheet strings).
@@ -161,14 +164,111 @@ class _Void:
 def parse(html: str, max_depth: int) -> Node | None:
     """The tree of `html` as bs4's html.parser builder would make it, or None when the markup is not ordinary."""
     builder = _Builder(max_depth)
-    parser = BeautifulSoupHTMLParser(builder, convert_charrefs=False)
     try:
-        parser.feed(html)
-        parser.close()
+        if not _tokenize(html, builder):  # markup the one-regex tokenizer does not vouch for: html.parser's own
+            builder = _Builder(max_depth)
+            parser = BeautifulSoupHTMLParser(builder, convert_charrefs=False)
+            parser.feed(html)
+            parser.close()
         builder.endData()
     except Exception:  # Unusual, or anything bs4 would meet too: its path says it in its own words
         return None
     return builder.root
+
+
+# --- tokenizing well-formed markup -------------------------------------------------------------------------
+#
+# html.parser finds each tag with several regexes and Python-level bookkeeping per token; for markup made only of
+# the constructs below, one regex gives the same events (what BeautifulSoupHTMLParser would call on the builder)
+# several times faster. The constructs are the ones every html.parser since Python 3.11 reads alike (later
+# versions changed how they read malformed tags, comments and raw text, not these): a start tag whose
+# attributes are separated by ASCII whitespace and valued by "...", '...' or a plain unquoted word, an end tag,
+# a comment with no "--" inside, text, "&name;", "&#123;" and "&#x7B;", and a lone "&" or "<" followed by a
+# character that cannot start markup. Anything else (an entity without its semicolon, a doctype, a tag
+# html.parser would have to repair, the raw text of <title> or <textarea>) is left to html.parser.
+# tests/test_render_fasthtml.py holds the two to the same tree on every corpus body and on crafted markup.
+
+_SPACE = r"[ \t\n\r\f]"  # ASCII whitespace: what every version takes as whitespace in a tag
+_TAG_NAME = r"[a-zA-Z][-a-zA-Z0-9_:.]*"
+# name, then "quoted", 'quoted' or an unquoted value (a valueless attribute is bs4's "")
+_ATTRIBUTE = rf"{_SPACE}+([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:{_SPACE}*={_SPACE}*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?"
+_ATTRIBUTES = re.compile(_ATTRIBUTE)
+_TOKEN = re.compile(
+    r"(?P<text>[^<&]+)"
+    rf"|<(?P<start>{_TAG_NAME})(?P<attributes>(?:{_ATTRIBUTE})*){_SPACE}*(?P<self_closing>/?)>"
+    rf"|</(?P<end>{_TAG_NAME}){_SPACE}*>"
+    r"|(?P<comment><!--(?![->])(?:[^-]|-(?!-))*-->)"
+    r"|&(?P<entity>[a-zA-Z][-.a-zA-Z0-9]*);"
+    r"|&#(?P<number>[0-9]+|[xX][0-9a-fA-F]+);"
+    r"|(?P<literal>&(?=[^a-zA-Z#])|<(?=[^a-zA-Z/!?]))"
+)
+# Elements whose content some html.parser version reads as raw text (3.11: script and style; later ones also
+# iframe, xmp, noembed, noframes, noscript when scripting, and title and textarea as escapable raw text): left to
+# html.parser, except a script or style sheet with no "<" inside, which every version reads alike.
+_RAW_TEXT = frozenset(("script", "style", "iframe", "xmp", "noembed", "noframes", "noscript", "title", "textarea",
+                       "plaintext"))
+_SCRIPT_OR_STYLE = frozenset(("script", "style"))
+_RAW_CONTENT = re.compile(rf"([^<]*)</([a-zA-Z]+){_SPACE}*>")
+_ENTITIES = EntitySubstitution.HTML_ENTITY_TO_CHARACTER
+_character_reference = BeautifulSoupHTMLParser._dereference_numeric_character_reference
+
+
+def _tokenize(html: str, builder: "_Builder") -> bool:
+    """Give `builder` the calls BeautifulSoupHTMLParser would make for `html`; False (having made some) when the
+    markup holds anything outside the constructs above."""
+    position, end = 0, len(html)
+    closed_voids: list[str] = []  # BeautifulSoupHTMLParser.already_closed_empty_element
+    token = _TOKEN.match
+    while position < end:
+        match = token(html, position)
+        if match is None:
+            return False
+        position = match.end()
+        kind = match.lastgroup
+        if kind == "text" or kind == "literal":
+            builder.data.append(match.group())
+        elif kind == "self_closing":  # a start tag (its last group, which always takes part)
+            name = match.group("start").lower()
+            attributes = {}
+            for attribute in _ATTRIBUTES.finditer(match.group("attributes")):
+                value = attribute.group(2)
+                if value is None:
+                    value = attribute.group(3)
+                    if value is None:
+                        value = attribute.group(4) or ""  # no value at all: bs4's ""
+                attributes[attribute.group(1).lower()] = html_unescape(value) if "&" in value else value
+            self_closing = match.group("self_closing")
+            if name in _RAW_TEXT:
+                raw = _RAW_CONTENT.match(html, position)
+                if self_closing or name not in _SCRIPT_OR_STYLE or raw is None or raw.group(2).lower() != name:
+                    return False
+            if builder.handle_starttag(name, None, None, attributes) is _Void and not self_closing:
+                builder.handle_endtag(name)
+                closed_voids.append(name)
+            if self_closing:
+                builder.handle_endtag(name)
+            elif name in _SCRIPT_OR_STYLE:
+                if raw.group(1):
+                    builder.data.append(raw.group(1))
+                builder.handle_endtag(name)
+                position = raw.end()
+        elif kind == "end":
+            name = match.group("end").lower()
+            if name in closed_voids:
+                closed_voids.remove(name)  # the end tag of a void element bs4 already closed
+            else:
+                builder.handle_endtag(name)
+        elif kind == "comment":
+            builder.endData()  # a comment ends the text before it; the builder drops the comment itself
+        elif kind == "entity":
+            name = match.group("entity")
+            character = _ENTITIES.get(name)
+            builder.data.append(character if character is not None else "&" + name)
+        else:  # a numeric character reference
+            character, _replaced, rest = _character_reference(match.group("number"))
+            builder.data.append(character)
+            builder.data.append(rest)
+    return True
 
 
 # --- removing clutter (text._remove_clutter's rules, on a Node tree) ------------------------------------------
