@@ -12,6 +12,7 @@ bench/render_check.py compares every corpus payload before and after.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from html import unescape as html_unescape
@@ -56,13 +57,15 @@ class Node:
     def get(self, key: str, default=None):
         return self.attrs.get(key, default)
 
-    def strings(self):
+    def strings(self, found: list | None = None) -> list[str]:
+        """Its text, in order (not a script's or style sheet's)."""
+        found = [] if found is None else found
         for child in self.children:
-            if isinstance(child, str):
-                if type(child) is str:
-                    yield child
-            else:
-                yield from child.strings()
+            if type(child) is str:
+                found.append(child)
+            elif type(child) is Node:
+                child.strings(found)
+        return found
 
     def get_text(self, separator: str = "", strip: bool = False) -> str:
         if strip:
@@ -307,19 +310,22 @@ def break_mark(mark: str) -> Node:
 # --- converting (markdownify's process_tag / process_text with our converter's options) ---------------------
 
 
-def _removes_whitespace_inside(node) -> bool:
-    if not isinstance(node, Node):
-        return False
-    return node.name in _BLOCK_INSIDE or re_html_heading.match(node.name) is not None
-
-
-def _removes_whitespace_outside(node) -> bool:
-    return _removes_whitespace_inside(node)  # or a <pre>, which never reaches the fast path
+def _removes_whitespace(name: str) -> bool:
+    """markdownify's should_remove_whitespace_inside, and _outside (which adds <pre>, never on the fast path)."""
+    return name in _BLOCK_INSIDE or re_html_heading.match(name) is not None
 
 
 def convert(root: Node, converter, is_bold_heading) -> str:
     """The text our markdownify converter (`converter`, text._PlainText) writes for the tree."""
-    return _Converter(converter, is_bold_heading).tag(root, frozenset())
+    return _converter(converter, is_bold_heading).tag(root, frozenset())
+
+
+_LEARNED_MAX = 4096  # tag names and nestings a converter remembers (a few dozen in ordinary markup)
+
+
+@functools.lru_cache(maxsize=4)
+def _converter(converter, is_bold_heading) -> "_Converter":
+    return _Converter(converter, is_bold_heading)  # stateless but for what it learns of tag names
 
 
 class _Converter:
@@ -337,65 +343,88 @@ class _Converter:
         for name in ("b", "strong", "em", "i", "u", "del", "s", "sub", "sup", "small", "mark", "code", "kbd", "samp",
                      "var", "abbr", "cite"):
             self.functions[name] = md._keep_text
-        self.plain_names: dict[str, bool] = {}
+        for name in _HEADINGS:
+            self.functions[name] = functools.partial(self.heading, int(name[1:]))
+        self.known: dict[str, tuple] = {}  # tag name -> (conversion or None, removes whitespace, tags it adds)
+        self.blocks: dict[str, bool] = {}  # tag name -> _removes_whitespace
+        self.inner: dict[tuple[frozenset, str], frozenset] = {}  # (parent tags, name) -> the children's parent tags
+
+    def learn(self, name: str) -> tuple:
+        function = self.functions.get(name)
+        if function is None and self.md.get_conv_fn(name) is not None:
+            raise Unusual(name)  # a table cell outside any table: markdownify's rules for it are not here
+        # (a tag markdownify has no conversion for, such as span, font or time: its text as it is)
+        added = {name}
+        if re_html_heading.match(name) is not None:
+            added.add("_inline")
+        if name in ("code", "kbd", "samp"):
+            added.add("_noformat")
+        known = self.known[name] = (function, _removes_whitespace(name), frozenset(added))
+        return known
+
+    def removes_whitespace_outside(self, sibling) -> bool:
+        if sibling is None or type(sibling) is not Node:
+            return False
+        name = sibling.name
+        removes = self.blocks.get(name)
+        if removes is None:
+            removes = self.blocks[name] = _removes_whitespace(name)
+        return removes
 
     def tag(self, node: Node, parent_tags: frozenset) -> str:
-        if node.name not in self.functions and not self.plain(node.name):
-            raise Unusual(node.name)  # a table cell outside any table: markdownify's rules for it are not here
+        name = node.name
+        known = self.known.get(name) or self.learn(name)
+        function, remove_inside, added = known
+        inner_tags = self.inner.get((parent_tags, name))
+        if inner_tags is None:
+            if len(self.inner) >= _LEARNED_MAX:  # odd markup, feed after feed: keep the memory bounded
+                self.known.clear(), self.blocks.clear(), self.inner.clear()
+            inner_tags = self.inner[(parent_tags, name)] = parent_tags | added
         children = node.children
-        remove_inside = _removes_whitespace_inside(node)
-        inner_tags = set(parent_tags)
-        inner_tags.add(node.name)
-        if re_html_heading.match(node.name) is not None:
-            inner_tags.add("_inline")
-        if node.name in ("code", "kbd", "samp"):
-            inner_tags.add("_noformat")
-        inner_tags = frozenset(inner_tags)
         last = len(children) - 1
         strings = []
         for index, child in enumerate(children):
-            previous = children[index - 1] if index else None
-            following = children[index + 1] if index < last else None
-            if isinstance(child, Node):
+            if type(child) is Node:
                 converted = self.tag(child, inner_tags)
             else:
+                previous = children[index - 1] if index else None
+                following = children[index + 1] if index < last else None
+                after_block = self.removes_whitespace_outside(previous)
+                before_block = self.removes_whitespace_outside(following)
                 if not child.strip() and (
-                    (remove_inside and (previous is None or following is None))
-                    or _removes_whitespace_outside(previous)
-                    or _removes_whitespace_outside(following)
+                    (remove_inside and (previous is None or following is None)) or after_block or before_block
                 ):
                     continue
-                converted = self.text(child, node, previous, following)
+                converted = child
+                if "\n" in converted or "\t" in converted or "\r" in converted or "  " in converted:
+                    converted = re_all_whitespace.sub(" ", converted)  # (a lone space stays as it is)
+                if after_block or (remove_inside and previous is None):
+                    converted = converted.lstrip(" \t\r\n")
+                if before_block or (remove_inside and following is None):
+                    converted = converted.rstrip()
             if converted:
                 strings.append(converted)
-        pieces = [""]
-        for string in strings:  # markdownify: collapse newlines at child boundaries, at most two
-            leading, content, trailing = re_extract_newlines.match(string).groups()
-            if pieces[-1] and leading:
-                previous_trailing = pieces.pop()
-                leading = "\n" * min(2, max(len(previous_trailing), len(leading)))
-            pieces.extend((leading, content, trailing))
+        # markdownify: collapse newlines at child boundaries, at most two
+        pieces = []
+        pending = ""  # the previous string's trailing newlines
+        for string in strings:
+            if string[0] != "\n" and string[-1] != "\n":
+                leading, content, trailing = "", string, ""
+            else:
+                leading, content, trailing = re_extract_newlines.match(string).groups()
+            if pending and leading:
+                leading = "\n" * min(2, max(len(pending), len(leading)))
+            else:
+                pieces.append(pending)
+            pieces.append(leading)
+            pieces.append(content)
+            pending = trailing
+        pieces.append(pending)
         text = "".join(pieces)
-        function = self.functions.get(node.name)
-        if function is None and re_html_heading.match(node.name) is not None:
-            return self.md.convert_hN(int(node.name[1:]), node, text, parent_tags)
         return function(node, text, parent_tags=parent_tags) if function is not None else text
 
-    def plain(self, name: str) -> bool:
-        """A tag markdownify has no conversion for (span, font, time, ...): its text as it is; or a heading."""
-        known = self.plain_names.get(name)
-        if known is None:
-            known = self.plain_names[name] = name in _HEADINGS or self.md.get_conv_fn(name) is None
-        return known
-
-    @staticmethod
-    def text(string: str, parent: Node, previous, following) -> str:
-        text = re_all_whitespace.sub(" ", string)
-        if _removes_whitespace_outside(previous) or (_removes_whitespace_inside(parent) and previous is None):
-            text = text.lstrip(" \t\r\n")
-        if _removes_whitespace_outside(following) or (_removes_whitespace_inside(parent) and following is None):
-            text = text.rstrip()
-        return text
+    def heading(self, level: int, node: Node, text: str, parent_tags) -> str:
+        return self.md.convert_hN(level, node, text, parent_tags)
 
     def paragraph(self, node: Node, text: str, parent_tags) -> str:
         if "_inline" not in parent_tags and self.is_bold_heading(node):

@@ -205,8 +205,9 @@ def clean_plain(value: str) -> str:
 def normalize(text: str) -> str:
     """Collapse whitespace within lines, strip lines, keep at most one blank line between paragraphs."""
     text = _INVISIBLE.sub("", _CONTROL.sub(lambda m: "\n" if m.group() in "\r\x0b\x0c" else "", text))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    # (runs of spaces never span a line: one pass over the text leaves at most one space at either end of a line)
+    text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _convert(html: str) -> tuple[str, bool]:
