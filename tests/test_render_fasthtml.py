@@ -18,7 +18,7 @@ from bs4.builder._htmlparser import BeautifulSoupHTMLParser
 from bridge.render import fasthtml, graphemes, text
 from bridge.render.fit import (
     _NOT_A_SENTENCE_END, FUNCTION_WORDS, _TRAILING_JOINERS, _WORD_EDGE, _abbreviation_before, ends_on_function_word,
-    sentence_cuts,
+    protected_spans, sentence_cuts, word_cuts,
 )
 from tests.render_corpus import corpus_files, load_feed, requires_corpus
 
@@ -206,11 +206,23 @@ def test_grapheme_counts_agree_with_the_unicode_rules():
         assert graphemes.boundaries(sample) == [sum(map(len, clusters[:n])) for n in range(len(clusters) + 1)]
 
 
+def test_below_combining_marks_only_carriage_return_joins_a_cluster():
+    # graphemes.simple looks up only the characters from U+0300 on
+    assert [code for code in range(0x300) if graphemes._JOINS.match(chr(code))] == [ord("\r")]
+
+
 def _ends_on_function_word_by_definition(text_: str, position: int) -> bool:
     head = text_[:position].rstrip(_TRAILING_JOINERS)
     if not head or not head[-1].isalpha():
         return False
     return head.rsplit(None, 1)[-1].lstrip(_WORD_EDGE).casefold() in FUNCTION_WORDS
+
+
+def _word_cuts_by_definition(text_: str) -> list[int]:
+    protected = protected_spans(text_)
+    positions = [p for p in range(1, len(text_)) if text_[p].isspace() and not text_[p - 1].isspace()
+                 and not any(start < p < end for start, end in protected)]
+    return [p for p in positions if not _ends_on_function_word_by_definition(text_, p)] or positions
 
 
 def _sentence_filter_by_definition(text_: str, positions: list[int]) -> list[int]:
@@ -219,11 +231,13 @@ def _sentence_filter_by_definition(text_: str, positions: list[int]) -> list[int
 
 def test_cut_positions_agree_with_their_definitions():
     rng = random.Random(7)
-    pieces = list("ab de.f!? \n:,;\"'“«(…") + ["the ", "and ", "Dr. ", "U.S. ", "z.B. ", "09. ", "x.yz. ", "ÜBER ", "“The "]
+    pieces = list("ab de.f!? \n:,;\"'“«(…") + ["the ", "and ", "Dr. ", "U.S. ", "z.B. ", "09. ", "x.yz. ", "ÜBER ", "“The ",
+                                                "«dello ", "(«the ", "Straße ", "https://e.example/a ", "#tag ", "@me "]
     for _ in range(3000):
         sample = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 50)))
         for position in range(len(sample) + 1):
             assert ends_on_function_word(sample, position) == _ends_on_function_word_by_definition(sample, position)
+        assert word_cuts(sample) == _word_cuts_by_definition(sample)
         cuts = sentence_cuts(sample)
         assert cuts == _sentence_filter_by_definition(sample, cuts)
         for stop in (index for index, ch in enumerate(sample) if ch == "."):

@@ -192,13 +192,14 @@ def _read_entry(entry: Entry) -> _EntryText:
     if title:
         title_key = letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
-        if letters(first_paragraph) == letters(title):
+        title_letters = letters(title)
+        if opening_letters(first_paragraph, len(title_letters) + 1) == title_letters:
             body = body[len(first_paragraph) :].lstrip()  # the content repeats its title as a heading
             if not body.strip():
                 body = ""
         elif (
             len(title_key) >= DERIVED_TITLE_MIN_LETTERS or title.endswith(_ELLIPSES)
-        ) and letters(body).startswith(title_key):
+        ) and opening_letters(body, len(title_key)).startswith(title_key):
             title = ""  # a title made of the text's first words: post the text itself
     text_first = not title
     cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
@@ -267,7 +268,8 @@ def _body_text(entry: Entry) -> str:
         return summary.excerpt or summary.opening
     if not summary.text:
         return content.excerpt or content.opening
-    s, c = letters(summary.all_text), letters(content.all_text)
+    s = letters(summary.all_text)
+    c = opening_letters(content.all_text, len(s))  # as much of it as the comparison reads
     head = min(len(s) - 8, OPENING_COMPARE_LETTERS) if len(s) > 16 else len(s)
     if len(c) >= len(s) and c.startswith(s[:head]):
         # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
@@ -277,6 +279,18 @@ def _body_text(entry: Entry) -> str:
 
 def letters(text: str) -> str:
     return "".join(_ALNUM.findall(text.casefold()))
+
+
+def opening_letters(text: str, wanted: int) -> str:
+    """letters(text) cut anywhere after its first `wanted` letters (all of it when it has fewer), reading only as
+    much of a long text as that takes: the letters of an opening open the text's letters (casefolding maps each
+    character on its own)."""
+    size = 2 * wanted + 64
+    while True:
+        found = letters(text[:size])
+        if len(found) >= wanted or size >= len(text):
+            return found
+        size *= 4
 
 
 def _cap(text: str, limit: int) -> str:
