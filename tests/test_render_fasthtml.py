@@ -86,15 +86,19 @@ def test_fast_html_path_takes_ordinary_markup_and_declines_the_rest():
         assert declined not in taken
 
 
-@requires_corpus
-def test_fast_html_path_matches_on_every_corpus_body():
-    bodies = {
+def _corpus_bodies() -> set[str]:
+    return {
         html
         for name in corpus_files()
         for entry in (load_feed(name).entries if load_feed(name) else ())
         for html in (entry.summary_html, entry.content_html)
         if html and html.strip()
     }
+
+
+@requires_corpus
+def test_fast_html_path_matches_on_every_corpus_body():
+    bodies = _corpus_bodies()
     taken = 0
     for html in sorted(bodies):
         slow, fast = _both_paths(html)
@@ -173,13 +177,7 @@ def test_one_regex_tokenizer_declines_what_html_parser_versions_read_differently
 
 @requires_corpus
 def test_one_regex_tokenizer_matches_html_parser_on_every_corpus_body():
-    bodies = {
-        html
-        for name in corpus_files()
-        for entry in (load_feed(name).entries if load_feed(name) else ())
-        for html in (entry.summary_html, entry.content_html)
-        if html and html.strip()
-    }
+    bodies = _corpus_bodies()
     taken = 0
     for html in sorted(bodies):
         fast = _tokenizer_tree(html)
