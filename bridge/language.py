@@ -4,6 +4,7 @@ maps the tag to what each platform accepts)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
@@ -14,6 +15,11 @@ def normalise_language(value: str | None) -> str | None:
     empty or unusable values ('English', '*')."""
     if not value or not isinstance(value, str):
         return None
+    return _normalised(value)
+
+
+@functools.lru_cache(maxsize=256)  # feeds and detectors use a few dozen tags, asked for on every post
+def _normalised(value: str) -> str | None:
     tag = value.strip().replace("_", "-")
     if not _BCP47.match(tag):
         return None

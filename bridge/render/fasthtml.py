@@ -12,9 +12,13 @@ bench/render_check.py compares every corpus payload before and after.
 
 from __future__ import annotations
 
+import functools
 import re
 
+from html import unescape as html_unescape
+
 from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
+from bs4.dammit import EntitySubstitution
 from markdownify import MarkdownConverter, re_all_whitespace, re_extract_newlines, re_html_heading, re_line_with_content
 
 # Dropped with their content; bs4 keeps their text out of get_text() (its Script and Stylesheet strings).
@@ -53,13 +57,15 @@ class Node:
     def get(self, key: str, default=None):
         return self.attrs.get(key, default)
 
-    def strings(self):
+    def strings(self, found: list | None = None) -> list[str]:
+        """Its text, in order (not a script's or style sheet's)."""
+        found = [] if found is None else found
         for child in self.children:
-            if isinstance(child, str):
-                if type(child) is str:
-                    yield child
-            else:
-                yield from child.strings()
+            if type(child) is str:
+                found.append(child)
+            elif type(child) is Node:
+                child.strings(found)
+        return found
 
     def get_text(self, separator: str = "", strip: bool = False) -> str:
         if strip:
@@ -161,14 +167,111 @@ class _Void:
 def parse(html: str, max_depth: int) -> Node | None:
     """The tree of `html` as bs4's html.parser builder would make it, or None when the markup is not ordinary."""
     builder = _Builder(max_depth)
-    parser = BeautifulSoupHTMLParser(builder, convert_charrefs=False)
     try:
-        parser.feed(html)
-        parser.close()
+        if not _tokenize(html, builder):  # markup the one-regex tokenizer does not vouch for: html.parser's own
+            builder = _Builder(max_depth)
+            parser = BeautifulSoupHTMLParser(builder, convert_charrefs=False)
+            parser.feed(html)
+            parser.close()
         builder.endData()
     except Exception:  # Unusual, or anything bs4 would meet too: its path says it in its own words
         return None
     return builder.root
+
+
+# --- tokenizing well-formed markup -------------------------------------------------------------------------
+#
+# html.parser finds each tag with several regexes and Python-level bookkeeping per token; for markup made only of
+# the constructs below, one regex gives the same events (what BeautifulSoupHTMLParser would call on the builder)
+# several times faster. The constructs are the ones every html.parser since Python 3.11 reads alike (later
+# versions changed how they read malformed tags, comments and raw text, not these): a start tag whose
+# attributes are separated by ASCII whitespace and valued by "...", '...' or a plain unquoted word, an end tag,
+# a comment with no "--" inside, text, "&name;", "&#123;" and "&#x7B;", and a lone "&" or "<" followed by a
+# character that cannot start markup. Anything else (an entity without its semicolon, a doctype, a tag
+# html.parser would have to repair, the raw text of <title> or <textarea>) is left to html.parser.
+# tests/test_render_fasthtml.py holds the two to the same tree on every corpus body and on crafted markup.
+
+_SPACE = r"[ \t\n\r\f]"  # ASCII whitespace: what every version takes as whitespace in a tag
+_TAG_NAME = r"[a-zA-Z][-a-zA-Z0-9_:.]*"
+# name, then "quoted", 'quoted' or an unquoted value (a valueless attribute is bs4's "")
+_ATTRIBUTE = rf"{_SPACE}+([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:{_SPACE}*={_SPACE}*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'=<>`]+)))?"
+_ATTRIBUTES = re.compile(_ATTRIBUTE)
+_TOKEN = re.compile(
+    r"(?P<text>[^<&]+)"
+    rf"|<(?P<start>{_TAG_NAME})(?P<attributes>(?:{_ATTRIBUTE})*){_SPACE}*(?P<self_closing>/?)>"
+    rf"|</(?P<end>{_TAG_NAME}){_SPACE}*>"
+    r"|(?P<comment><!--(?![->])(?:[^-]|-(?!-))*-->)"
+    r"|&(?P<entity>[a-zA-Z][-.a-zA-Z0-9]*);"
+    r"|&#(?P<number>[0-9]+|[xX][0-9a-fA-F]+);"
+    r"|(?P<literal>&(?=[^a-zA-Z#])|<(?=[^a-zA-Z/!?]))"
+)
+# Elements whose content some html.parser version reads as raw text (3.11: script and style; later ones also
+# iframe, xmp, noembed, noframes, noscript when scripting, and title and textarea as escapable raw text): left to
+# html.parser, except a script or style sheet with no "<" inside, which every version reads alike.
+_RAW_TEXT = frozenset(("script", "style", "iframe", "xmp", "noembed", "noframes", "noscript", "title", "textarea",
+                       "plaintext"))
+_SCRIPT_OR_STYLE = frozenset(("script", "style"))
+_RAW_CONTENT = re.compile(rf"([^<]*)</([a-zA-Z]+){_SPACE}*>")
+_ENTITIES = EntitySubstitution.HTML_ENTITY_TO_CHARACTER
+_character_reference = BeautifulSoupHTMLParser._dereference_numeric_character_reference
+
+
+def _tokenize(html: str, builder: "_Builder") -> bool:
+    """Give `builder` the calls BeautifulSoupHTMLParser would make for `html`; False (having made some) when the
+    markup holds anything outside the constructs above."""
+    position, end = 0, len(html)
+    closed_voids: list[str] = []  # BeautifulSoupHTMLParser.already_closed_empty_element
+    token = _TOKEN.match
+    while position < end:
+        match = token(html, position)
+        if match is None:
+            return False
+        position = match.end()
+        kind = match.lastgroup
+        if kind == "text" or kind == "literal":
+            builder.data.append(match.group())
+        elif kind == "self_closing":  # a start tag (its last group, which always takes part)
+            name = match.group("start").lower()
+            attributes = {}
+            for attribute in _ATTRIBUTES.finditer(match.group("attributes")):
+                value = attribute.group(2)
+                if value is None:
+                    value = attribute.group(3)
+                    if value is None:
+                        value = attribute.group(4) or ""  # no value at all: bs4's ""
+                attributes[attribute.group(1).lower()] = html_unescape(value) if "&" in value else value
+            self_closing = match.group("self_closing")
+            if name in _RAW_TEXT:
+                raw = _RAW_CONTENT.match(html, position)
+                if self_closing or name not in _SCRIPT_OR_STYLE or raw is None or raw.group(2).lower() != name:
+                    return False
+            if builder.handle_starttag(name, None, None, attributes) is _Void and not self_closing:
+                builder.handle_endtag(name)
+                closed_voids.append(name)
+            if self_closing:
+                builder.handle_endtag(name)
+            elif name in _SCRIPT_OR_STYLE:
+                if raw.group(1):
+                    builder.data.append(raw.group(1))
+                builder.handle_endtag(name)
+                position = raw.end()
+        elif kind == "end":
+            name = match.group("end").lower()
+            if name in closed_voids:
+                closed_voids.remove(name)  # the end tag of a void element bs4 already closed
+            else:
+                builder.handle_endtag(name)
+        elif kind == "comment":
+            builder.endData()  # a comment ends the text before it; the builder drops the comment itself
+        elif kind == "entity":
+            name = match.group("entity")
+            character = _ENTITIES.get(name)
+            builder.data.append(character if character is not None else "&" + name)
+        else:  # a numeric character reference
+            character, _replaced, rest = _character_reference(match.group("number"))
+            builder.data.append(character)
+            builder.data.append(rest)
+    return True
 
 
 # --- removing clutter (text._remove_clutter's rules, on a Node tree) ------------------------------------------
@@ -207,19 +310,22 @@ def break_mark(mark: str) -> Node:
 # --- converting (markdownify's process_tag / process_text with our converter's options) ---------------------
 
 
-def _removes_whitespace_inside(node) -> bool:
-    if not isinstance(node, Node):
-        return False
-    return node.name in _BLOCK_INSIDE or re_html_heading.match(node.name) is not None
-
-
-def _removes_whitespace_outside(node) -> bool:
-    return _removes_whitespace_inside(node)  # or a <pre>, which never reaches the fast path
+def _removes_whitespace(name: str) -> bool:
+    """markdownify's should_remove_whitespace_inside, and _outside (which adds <pre>, never on the fast path)."""
+    return name in _BLOCK_INSIDE or re_html_heading.match(name) is not None
 
 
 def convert(root: Node, converter, is_bold_heading) -> str:
     """The text our markdownify converter (`converter`, text._PlainText) writes for the tree."""
-    return _Converter(converter, is_bold_heading).tag(root, frozenset())
+    return _converter(converter, is_bold_heading).tag(root, frozenset())
+
+
+_LEARNED_MAX = 4096  # tag names and nestings a converter remembers (a few dozen in ordinary markup)
+
+
+@functools.lru_cache(maxsize=4)
+def _converter(converter, is_bold_heading) -> "_Converter":
+    return _Converter(converter, is_bold_heading)  # stateless but for what it learns of tag names
 
 
 class _Converter:
@@ -237,65 +343,88 @@ class _Converter:
         for name in ("b", "strong", "em", "i", "u", "del", "s", "sub", "sup", "small", "mark", "code", "kbd", "samp",
                      "var", "abbr", "cite"):
             self.functions[name] = md._keep_text
-        self.plain_names: dict[str, bool] = {}
+        for name in _HEADINGS:
+            self.functions[name] = functools.partial(self.heading, int(name[1:]))
+        self.known: dict[str, tuple] = {}  # tag name -> (conversion or None, removes whitespace, tags it adds)
+        self.blocks: dict[str, bool] = {}  # tag name -> _removes_whitespace
+        self.inner: dict[tuple[frozenset, str], frozenset] = {}  # (parent tags, name) -> the children's parent tags
+
+    def learn(self, name: str) -> tuple:
+        function = self.functions.get(name)
+        if function is None and self.md.get_conv_fn(name) is not None:
+            raise Unusual(name)  # a table cell outside any table: markdownify's rules for it are not here
+        # (a tag markdownify has no conversion for, such as span, font or time: its text as it is)
+        added = {name}
+        if re_html_heading.match(name) is not None:
+            added.add("_inline")
+        if name in ("code", "kbd", "samp"):
+            added.add("_noformat")
+        known = self.known[name] = (function, _removes_whitespace(name), frozenset(added))
+        return known
+
+    def removes_whitespace_outside(self, sibling) -> bool:
+        if sibling is None or type(sibling) is not Node:
+            return False
+        name = sibling.name
+        removes = self.blocks.get(name)
+        if removes is None:
+            removes = self.blocks[name] = _removes_whitespace(name)
+        return removes
 
     def tag(self, node: Node, parent_tags: frozenset) -> str:
-        if node.name not in self.functions and not self.plain(node.name):
-            raise Unusual(node.name)  # a table cell outside any table: markdownify's rules for it are not here
+        name = node.name
+        known = self.known.get(name) or self.learn(name)
+        function, remove_inside, added = known
+        inner_tags = self.inner.get((parent_tags, name))
+        if inner_tags is None:
+            if len(self.inner) >= _LEARNED_MAX:  # odd markup, feed after feed: keep the memory bounded
+                self.known.clear(), self.blocks.clear(), self.inner.clear()
+            inner_tags = self.inner[(parent_tags, name)] = parent_tags | added
         children = node.children
-        remove_inside = _removes_whitespace_inside(node)
-        inner_tags = set(parent_tags)
-        inner_tags.add(node.name)
-        if re_html_heading.match(node.name) is not None:
-            inner_tags.add("_inline")
-        if node.name in ("code", "kbd", "samp"):
-            inner_tags.add("_noformat")
-        inner_tags = frozenset(inner_tags)
         last = len(children) - 1
         strings = []
         for index, child in enumerate(children):
-            previous = children[index - 1] if index else None
-            following = children[index + 1] if index < last else None
-            if isinstance(child, Node):
+            if type(child) is Node:
                 converted = self.tag(child, inner_tags)
             else:
+                previous = children[index - 1] if index else None
+                following = children[index + 1] if index < last else None
+                after_block = self.removes_whitespace_outside(previous)
+                before_block = self.removes_whitespace_outside(following)
                 if not child.strip() and (
-                    (remove_inside and (previous is None or following is None))
-                    or _removes_whitespace_outside(previous)
-                    or _removes_whitespace_outside(following)
+                    (remove_inside and (previous is None or following is None)) or after_block or before_block
                 ):
                     continue
-                converted = self.text(child, node, previous, following)
+                converted = child
+                if "\n" in converted or "\t" in converted or "\r" in converted or "  " in converted:
+                    converted = re_all_whitespace.sub(" ", converted)  # (a lone space stays as it is)
+                if after_block or (remove_inside and previous is None):
+                    converted = converted.lstrip(" \t\r\n")
+                if before_block or (remove_inside and following is None):
+                    converted = converted.rstrip()
             if converted:
                 strings.append(converted)
-        pieces = [""]
-        for string in strings:  # markdownify: collapse newlines at child boundaries, at most two
-            leading, content, trailing = re_extract_newlines.match(string).groups()
-            if pieces[-1] and leading:
-                previous_trailing = pieces.pop()
-                leading = "\n" * min(2, max(len(previous_trailing), len(leading)))
-            pieces.extend((leading, content, trailing))
+        # markdownify: collapse newlines at child boundaries, at most two
+        pieces = []
+        pending = ""  # the previous string's trailing newlines
+        for string in strings:
+            if string[0] != "\n" and string[-1] != "\n":
+                leading, content, trailing = "", string, ""
+            else:
+                leading, content, trailing = re_extract_newlines.match(string).groups()
+            if pending and leading:
+                leading = "\n" * min(2, max(len(pending), len(leading)))
+            else:
+                pieces.append(pending)
+            pieces.append(leading)
+            pieces.append(content)
+            pending = trailing
+        pieces.append(pending)
         text = "".join(pieces)
-        function = self.functions.get(node.name)
-        if function is None and re_html_heading.match(node.name) is not None:
-            return self.md.convert_hN(int(node.name[1:]), node, text, parent_tags)
         return function(node, text, parent_tags=parent_tags) if function is not None else text
 
-    def plain(self, name: str) -> bool:
-        """A tag markdownify has no conversion for (span, font, time, ...): its text as it is; or a heading."""
-        known = self.plain_names.get(name)
-        if known is None:
-            known = self.plain_names[name] = name in _HEADINGS or self.md.get_conv_fn(name) is None
-        return known
-
-    @staticmethod
-    def text(string: str, parent: Node, previous, following) -> str:
-        text = re_all_whitespace.sub(" ", string)
-        if _removes_whitespace_outside(previous) or (_removes_whitespace_inside(parent) and previous is None):
-            text = text.lstrip(" \t\r\n")
-        if _removes_whitespace_outside(following) or (_removes_whitespace_inside(parent) and following is None):
-            text = text.rstrip()
-        return text
+    def heading(self, level: int, node: Node, text: str, parent_tags) -> str:
+        return self.md.convert_hN(level, node, text, parent_tags)
 
     def paragraph(self, node: Node, text: str, parent_tags) -> str:
         if "_inline" not in parent_tags and self.is_bold_heading(node):

@@ -14,6 +14,7 @@ reordered, so right-to-left text stays as written.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -46,8 +47,7 @@ _NOT_A_SENTENCE_END = regex.compile(
 )
 # The last non-word character before a position, found by searching backwards from it (regex's (?r)).
 _LAST_NON_WORD = regex.compile(r"(?r)\W")
-_NON_SPACE_RUN = re.compile(r"\S+")
-_SPACE_AFTER_TEXT = re.compile(r"(?<=\S)\s")  # re's \s is exactly str.isspace (regex's is not: \x1c-\x1f)
+_NON_SPACE_RUN = re.compile(r"\S+")  # re's \s is exactly str.isspace (regex's is not: \x1c-\x1f)
 _CLOSING = ".!?…。！？｡؟۔।\"'”’»)]」』）"
 _LIST_ITEM = regex.compile(r"^(?:[•\-*–]|\d{1,3}[.)])\s")
 _OPEN_ENDINGS = ":,;–—-([{\"'“‘«„/"  # a paragraph ending like this leads into what was cut ("Sponsored by:")
@@ -105,20 +105,31 @@ class Fitter:
     prefix: list[Segment] = field(default_factory=list)  # fixed text before the template (Bluesky's CW line)
     suffix: list[Segment] = field(default_factory=list)  # fixed text after it (a link post's permalink mark)
 
+    # The platform's segments of each text and of the link, made once for all the cuts tried (pure functions)
+    _segments: dict[str, list[Segment]] = field(default_factory=dict, repr=False, compare=False)
+    _link: list[Segment] | None = field(default=None, repr=False, compare=False)
+
+    def text_segments(self, text: str) -> list[Segment]:
+        found = self._segments.get(text)
+        if found is None:
+            found = self._segments[text] = self.platform.text_segments(text)
+        return found
+
     def build(self, title: str, summary: str, tags: tuple[str, ...], extras: bool = True) -> RichText:
-        platform = self.platform
         hashtag_segments: list[Segment] = []
         for tag in tags:
             if hashtag_segments:
                 hashtag_segments.append(Segment(" "))
             hashtag_segments.append(Segment("#" + tag, tag=tag))
+        if self._link is None:
+            self._link = self.link_segments()
         fields = {
-            "title": platform.text_segments(title),
-            "summary": platform.text_segments(summary),
-            "url": self.link_segments(),
+            "title": self.text_segments(title),
+            "summary": self.text_segments(summary),
+            "url": self._link,
             "hashtags": hashtag_segments,
-            "author": platform.text_segments(self.parts.author) if extras else [],
-            "feed_title": platform.text_segments(self.parts.feed_title) if extras else [],
+            "author": self.text_segments(self.parts.author) if extras else [],
+            "feed_title": self.text_segments(self.parts.feed_title) if extras else [],
             "published": [Segment(self.parts.published)] if extras and self.parts.published else [],
         }
         body = render_template(self.template, fields)
@@ -187,8 +198,9 @@ def fit(
     return Fitter(template, parts, platform, list(prefix or []), list(suffix or [])).fit()
 
 
-def template_fields(template: str) -> set[str]:
-    return {name for _literal, name in parse_template(template) if name}
+@functools.lru_cache(maxsize=64)
+def template_fields(template: str) -> frozenset[str]:
+    return frozenset(name for _literal, name in parse_template(template) if name)
 
 
 # --- cutting text ------------------------------------------------------------------------------------------
@@ -310,8 +322,7 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
     blocked = {position for start, end in protected for position in range(start + 1, end)}  # = _inside, in O(1)
     if graphemes.simple(text) and not _NO_SPACE_SCRIPT.search(text):
         # one cluster per character and no script without spaces: the positions are where a space follows text
-        positions = [m.start() for m in _SPACE_AFTER_TEXT.finditer(text) if m.start() not in blocked]
-        return _phrase_ends(text, positions) or positions
+        return _space_cuts(text, blocked)
     positions = []
     offset = 0
     previous = ""
@@ -327,20 +338,28 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
     return phrase_ends or positions
 
 
-def _phrase_ends(text: str, positions: list[int]) -> list[int]:
-    """The positions (each just after a run of non-space characters) where ends_on_function_word is False, read
-    from the runs themselves: the run ending at a position is the word unless it ends on a joiner."""
-    runs = {match.end(): match.group() for match in _NON_SPACE_RUN.finditer(text)}
-    kept = []
-    for position in positions:
-        word = runs[position]
-        if word[-1] in _TRAILING_JOINERS:
+def _space_cuts(text: str, blocked: set[int]) -> list[int]:
+    """word_cuts for text of one cluster per character and spaces between words: the end of every run of non-space
+    characters that a space follows, except inside `blocked`; those not ending on a function word when there are
+    any (ends_on_function_word, read from the run itself: the run is the word unless it ends on a joiner)."""
+    positions, phrase_ends = [], []
+    last = len(text)
+    for match in _NON_SPACE_RUN.finditer(text):
+        position = match.end()
+        if position == last or position in blocked:
+            continue
+        positions.append(position)
+        word = match.group()
+        end = word[-1]
+        if end in _TRAILING_JOINERS:
             function_word = ends_on_function_word(text, position)  # the cut reaches back past the joiners
+        elif not end.isalpha() or (len(word) > _FUNCTION_WORD_MAX and word[0] not in _WORD_EDGE):
+            function_word = False  # (casefolding never makes a word shorter)
         else:
-            function_word = word[-1].isalpha() and word.lstrip(_WORD_EDGE).casefold() in FUNCTION_WORDS
+            function_word = word.lstrip(_WORD_EDGE).casefold() in FUNCTION_WORDS
         if not function_word:
-            kept.append(position)
-    return kept
+            phrase_ends.append(position)
+    return phrase_ends or positions
 
 
 def without_dangling_words(text: str) -> str:

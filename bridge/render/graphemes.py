@@ -11,6 +11,8 @@ scan, which makes fitting a post several times cheaper than walking \\X over it.
 
 from __future__ import annotations
 
+import re
+
 import regex
 
 _GRAPHEME = regex.compile(r"\X", regex.DOTALL)
@@ -25,9 +27,18 @@ _JOINS = regex.compile(
 )
 
 
+# Below U+0300 only CR joins (tests/test_render_fasthtml.py checks it): of most text only the few characters past
+# it (curly quotes, dashes) need the slow property lookups.
+_PAST_LATIN = re.compile("[\u0300-\U0010ffff]+")
+
+
 def simple(text: str) -> bool:
     """Whether every code point of `text` is a grapheme cluster of its own."""
-    return text.isascii() and "\r" not in text or _JOINS.search(text) is None
+    if "\r" in text:
+        return False
+    if text.isascii():
+        return True
+    return _JOINS.search("".join(_PAST_LATIN.findall(text))) is None
 
 
 def graphemes(text: str) -> list[str]:

@@ -29,6 +29,7 @@ _MASTODON_ISO639_3 = frozenset(
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=256)  # a few dozen codes, asked for each detector guess of every post
 def mastodon_language(value: str | None) -> str | None:
     """The ISO 639-1 code Mastodon wants ("en-US" -> "en", "zh-Hans" -> "zh", "eng" -> "en"), or None."""
     tag = normalise_language(value)
@@ -70,7 +71,7 @@ def post_language(
         if scripts.allows(script, tag):
             return tag
     feed_tag = normalise_language(feed_declared)
-    if feed_tag and scripts.allows(script, feed_tag) and sum(ch.isalpha() for ch in text) < MIN_LETTERS_TO_OVERRULE_FEED:
+    if feed_tag and scripts.allows(script, feed_tag) and not _has_letters(text, MIN_LETTERS_TO_OVERRULE_FEED):
         return feed_tag
     ranked = [guess for guess in guesses(text) if mastodon_language(guess.language)]  # codes both platforms take
     if ranked and ranked[0].score >= DETECTION_CONFIDENCE and scripts.allows(script, ranked[0].language):
@@ -88,6 +89,16 @@ def post_language(
         if scripts.allows(script, guess.language):
             return guess.language
     return scripts.SCRIPT_DEFAULT.get(script)
+
+
+def _has_letters(text: str, wanted: int) -> bool:
+    """Whether `text` has at least `wanted` letters (counted only as far as needed: a post's opening has them)."""
+    for char in text:
+        if char.isalpha():
+            wanted -= 1
+            if not wanted:
+                return True
+    return wanted <= 0
 
 
 def _plausible(tag: str, ranked: list) -> bool:

@@ -113,6 +113,74 @@ def render_post(
     entry: Entry, settings: PostSettings, *, feed_title: str = "", preview: LinkPreview | None = None
 ) -> Post:
     """The platform-neutral post for `entry` under `settings`. Raises RenderError when it has no link."""
+    text = _entry_text(entry)
+    title, summary, link, target = text.title, text.summary, text.link, text.target
+    content_warning, visibility = _warning_and_visibility(entry, settings)
+    image = _image(entry, preview) if settings.images != "none" else None
+    images = text.photos if settings.images in ("auto", "attach") else ()
+    card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
+    card_title = card_title or (urlsplit(link).hostname or link)
+    card_description = (preview.description if preview and preview.description else "") or summary
+    return Post(
+        key=entry.key,
+        link=link,
+        template=settings.template_untitled if not title else settings.template,
+        title=title,
+        summary=summary,
+        hashtags=tuple(
+            category_hashtags(
+                entry.categories, settings.hashtags, feed_wide=entry.feed_wide_categories, text_tags=text.text_tags
+            )
+        ),
+        author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
+        feed_title=clean_inline(feed_title),
+        published=entry.published.isoformat() if entry.published else None,
+        language=_language(entry, settings, f"{title}\n{summary}"),
+        content_warning=content_warning,
+        visibility=visibility,
+        card=Card(
+            uri=target or link,
+            title=_card_title(card_title),
+            description=_card_description(card_description),
+        ),
+        image=image,
+        target=target,
+        images=images,
+    )
+
+
+@dataclass(frozen=True)
+class _EntryText:
+    """What render_post makes of an entry whatever the account: the same for each account it goes to."""
+
+    link: str
+    target: str | None
+    title: str
+    summary: str
+    text_tags: tuple[str, ...]
+    photos: tuple[PostImage, ...]  # a photo post's pictures (with images = "auto" or "attach")
+
+
+_ENTRY_TEXTS: dict[tuple, _EntryText] = {}
+ENTRY_TEXTS_KEPT = 64  # an entry is rendered for each of its accounts, one after another; a backfill keeps few
+
+
+def _entry_text(entry: Entry) -> _EntryText:
+    """_read_entry(entry), kept for the entry's next account (keyed by every field it reads, so an entry read
+    anew from the state, or changed, is recognised by what it says)."""
+    key = (entry.key, entry.link, entry.target, entry.title, entry.summary_html, entry.content_html,
+           tuple(entry.images))
+    found = _ENTRY_TEXTS.get(key)
+    if found is None:
+        found = _read_entry(entry)
+        if len(_ENTRY_TEXTS) >= ENTRY_TEXTS_KEPT:
+            del _ENTRY_TEXTS[next(iter(_ENTRY_TEXTS))]  # the oldest
+        _ENTRY_TEXTS[key] = found
+    return found
+
+
+def _read_entry(entry: Entry) -> _EntryText:
+    """The link, title, summary and pictures of `entry` (reads only the fields _entry_text keys on)."""
     link = _permalink(entry)
     target = _target(entry, link)
     # The parser made the title plain text (a literal <b> in it is the writer's); a feed's own cut title loses
@@ -124,53 +192,34 @@ def render_post(
     if title:
         title_key = letters(title.rstrip("".join(_ELLIPSES)).rstrip("."))
         first_paragraph = body.split("\n\n", 1)[0]
-        if letters(first_paragraph) == letters(title):
+        title_letters = letters(title)
+        if opening_letters(first_paragraph, len(title_letters) + 1) == title_letters:
             body = body[len(first_paragraph) :].lstrip()  # the content repeats its title as a heading
             if not body.strip():
                 body = ""
         elif (
             len(title_key) >= DERIVED_TITLE_MIN_LETTERS or title.endswith(_ELLIPSES)
-        ) and letters(body).startswith(title_key):
+        ) and opening_letters(body, len(title_key)).startswith(title_key):
             title = ""  # a title made of the text's first words: post the text itself
     text_first = not title
     cap = TEXT_FIRST_MAX_GRAPHEMES if text_first else SUMMARY_MAX_GRAPHEMES
     summary = _opening(body, cap)
     if target and summary.endswith(PERMALINK_MARK):  # the linkblog's own permalink mark: the post adds its own
         summary = summary[: -len(PERMALINK_MARK)].rstrip()
-    content_warning, visibility = _warning_and_visibility(entry, settings)
-    image = _image(entry, preview) if settings.images != "none" else None
-    images = _attachments(entry, settings.images, bool(title), placeholder_title)
-    card_title = (preview.title if preview and preview.title else "") or title or clean_inline(feed_title)
-    card_title = card_title or (urlsplit(link).hostname or link)
-    card_description = (preview.description if preview and preview.description else "") or summary
-    card_description = " ".join(clean_plain(line) for line in card_description.split("\n") if line.strip())
-    card_description = without_pointer_urls(card_description)  # a card is not clickable word by word
-    return Post(
-        key=entry.key,
-        link=link,
-        template=settings.template_untitled if text_first else settings.template,
-        title=title,
-        summary=summary,
-        hashtags=tuple(
-            category_hashtags(
-                entry.categories, settings.hashtags, feed_wide=entry.feed_wide_categories, text_tags=text_tags
-            )
-        ),
-        author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
-        feed_title=clean_inline(feed_title),
-        published=entry.published.isoformat() if entry.published else None,
-        language=_language(entry, settings, f"{title}\n{summary}"),
-        content_warning=content_warning,
-        visibility=visibility,
-        card=Card(
-            uri=target or link,
-            title=_cap(clean_plain(card_title), CARD_TITLE_MAX_GRAPHEMES),
-            description=_cap(card_description, CARD_DESCRIPTION_MAX_GRAPHEMES),
-        ),
-        image=image,
-        target=target,
-        images=images,
-    )
+    return _EntryText(link=link, target=target, title=title, summary=summary, text_tags=tuple(text_tags),
+                      photos=_photos(entry, bool(title), placeholder_title))
+
+
+@functools.lru_cache(maxsize=64)
+def _card_title(title: str) -> str:
+    return _cap(clean_plain(title), CARD_TITLE_MAX_GRAPHEMES)
+
+
+@functools.lru_cache(maxsize=64)
+def _card_description(description: str) -> str:
+    description = " ".join(clean_plain(line) for line in description.split("\n") if line.strip())
+    description = without_pointer_urls(description)  # a card is not clickable word by word
+    return _cap(description, CARD_DESCRIPTION_MAX_GRAPHEMES)
 
 
 def _language(entry: Entry, settings: PostSettings, text: str) -> str | None:
@@ -219,7 +268,8 @@ def _body_text(entry: Entry) -> str:
         return summary.excerpt or summary.opening
     if not summary.text:
         return content.excerpt or content.opening
-    s, c = letters(summary.all_text), letters(content.all_text)
+    s = letters(summary.all_text)
+    c = opening_letters(content.all_text, len(s))  # as much of it as the comparison reads
     head = min(len(s) - 8, OPENING_COMPARE_LETTERS) if len(s) > 16 else len(s)
     if len(c) >= len(s) and c.startswith(s[:head]):
         # the feed's "excerpt" is the content's opening, cut off: take the opening from the content itself
@@ -229,6 +279,18 @@ def _body_text(entry: Entry) -> str:
 
 def letters(text: str) -> str:
     return "".join(_ALNUM.findall(text.casefold()))
+
+
+def opening_letters(text: str, wanted: int) -> str:
+    """letters(text) cut anywhere after its first `wanted` letters (all of it when it has fewer), reading only as
+    much of a long text as that takes: the letters of an opening open the text's letters (casefolding maps each
+    character on its own)."""
+    size = 2 * wanted + 64
+    while True:
+        found = letters(text[:size])
+        if len(found) >= wanted or size >= len(text):
+            return found
+        size *= 4
 
 
 def _cap(text: str, limit: int) -> str:
@@ -252,10 +314,8 @@ def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str |
     return rule_warning or content_warning, visibility
 
 
-def _attachments(entry: Entry, mode: str, titled: bool, placeholder_title: bool) -> tuple[PostImage, ...]:
-    """A photo post's pictures, to attach natively (see bridge/render/photos.py)."""
-    if mode not in ("auto", "attach"):
-        return ()
+def _photos(entry: Entry, titled: bool, placeholder_title: bool) -> tuple[PostImage, ...]:
+    """A photo post's pictures, to attach natively with images = "auto" or "attach" (bridge/render/photos.py)."""
     pictures = [PostImage(**found) for found in photos(entry, titled)]
     return tuple(pictures) if is_photo_post(entry, pictures, titled, placeholder_title) else ()
 

@@ -15,6 +15,8 @@ _SCRIPT = regex.compile(
     r"(?P<Kana>[\p{Hiragana}\p{Katakana}])|(?P<Han>\p{Han})|(?P<Hangul>\p{Hangul})"
     r"|(?P<Cyrillic>\p{Cyrillic})|(?P<Arabic>\p{Arabic})|(?P<Other>\p{L})"
 )
+# Any letter of the scripts above: a text with none (most posts) has no dominant script to count.
+_COUNTED_SCRIPT = regex.compile(r"[\p{Hiragana}\p{Katakana}\p{Han}\p{Hangul}\p{Cyrillic}\p{Arabic}]")
 DOMINANT_SHARE = 0.5  # more than half the letters: a few Latin product names do not change a Chinese post
 
 # Primary language subtags written in each script (ISO 639-1 where one exists; the rest as detectors name them).
@@ -34,6 +36,8 @@ SCRIPT_DEFAULT = {"Kana": "ja", "Han": "zh", "Hangul": "ko", "Cyrillic": "ru", "
 
 def dominant_script(text: str) -> str | None:
     """'Han', 'Kana', 'Hangul', 'Cyrillic' or 'Arabic' when that script writes most of the text's letters."""
+    if _COUNTED_SCRIPT.search(text) is None:
+        return None
     counts = Counter(match.lastgroup for match in _SCRIPT.finditer(text))
     letters = sum(counts.values())
     if not letters:

@@ -9,6 +9,7 @@ Blank lines left by empty fields collapse: a template line whose fields are all 
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 
@@ -47,10 +48,12 @@ Fields = dict[str, list[Segment]]
 
 def parse_template(template: str) -> list[tuple[str, str | None]]:
     """[(literal text, field name or None)] in order; unknown fields read as empty (config.py rejects them)."""
-    pieces = []
-    for literal, field_name, _spec, _conversion in string.Formatter().parse(template):
-        pieces.append((literal, field_name if field_name is not None else None))
-    return pieces
+    return list(_parsed(template))
+
+
+@functools.lru_cache(maxsize=64)  # an account's few templates, filled for every post and every cut tried
+def _parsed(template: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((literal, field_name) for literal, field_name, _spec, _conversion in string.Formatter().parse(template))
 
 
 def render_template(template: str, fields: Fields) -> RichText:
@@ -65,7 +68,7 @@ def render_template(template: str, fields: Fields) -> RichText:
         lines.append((current, has_field, filled))
         current, has_field, filled = [], False, False
 
-    for literal, field_name in parse_template(template):
+    for literal, field_name in _parsed(template):
         if literal:
             chunks = literal.split("\n")
             for index, chunk in enumerate(chunks):

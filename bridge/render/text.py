@@ -119,6 +119,8 @@ _BOILERPLATE_PARAGRAPHS = (
     re.compile(r"\bwas originally published in\b.{1,300}\bon Medium\b", re.IGNORECASE),
     re.compile(r"^\[contains quote post or other embedded content\]$"),
 )
+# The same, found anywhere in the text: no match there, none in any paragraph (a match never spans a line).
+_BOILERPLATE_ANYWHERE = tuple(re.compile(rule.pattern, rule.flags | re.MULTILINE) for rule in _BOILERPLATE_PARAGRAPHS)
 # Tails of the last paragraph: (pattern, replacement, marks the text as cut short).
 _MORE_WORDS = (
     r"(?:Read more|Read More|READ MORE|Read More Here|Read more here|Continue reading|Continue Reading|"
@@ -205,8 +207,9 @@ def clean_plain(value: str) -> str:
 def normalize(text: str) -> str:
     """Collapse whitespace within lines, strip lines, keep at most one blank line between paragraphs."""
     text = _INVISIBLE.sub("", _CONTROL.sub(lambda m: "\n" if m.group() in "\r\x0b\x0c" else "", text))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    # (runs of spaces never span a line: one pass over the text leaves at most one space at either end of a line)
+    text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _convert(html: str) -> tuple[str, bool]:
@@ -449,7 +452,9 @@ def _drop_hidden_or_jump_link(tag: Tag) -> bool:
 
 
 def _strip_boilerplate(text: str) -> tuple[str, bool]:
-    paragraphs = [p for p in text.split("\n\n") if not any(rule.search(p) for rule in _BOILERPLATE_PARAGRAPHS)]
+    paragraphs = text.split("\n\n")
+    if any(rule.search(text) for rule in _BOILERPLATE_ANYWHERE):  # (one pass over the text, not one per paragraph)
+        paragraphs = [p for p in paragraphs if not any(rule.search(p) for rule in _BOILERPLATE_PARAGRAPHS)]
     truncated = False
     while paragraphs:
         last = paragraphs[-1]
