@@ -20,8 +20,8 @@ With `[bridge] http_listen`, threads of their own serve the status page, /metric
 /healthz answers from the same judgement as the watchdog (health()).
 
 Several workers (a state several processes share: PostgreSQL, docs/workers.md): instead of a job per feed, one
-claim job leases the due feeds no other worker holds (State.claim_due_feeds), polls them and releases each as it
-is recorded; a dead worker's leases run out after LEASE_TIMEOUTS network deadlines. Each account is delivered
+claim job leases the due feeds no other worker holds (State.claim_due_feeds), polls them, and each poll's record
+releases its lease; a dead worker's leases run out after LEASE_TIMEOUTS network deadlines. Each account is delivered
 under its lock (Deliverer.deliver_due), and the jobs meant to run once (deletes, reactions, WebSub upkeep,
 alerts) run on whichever worker holds their lock. On SQLite the one process holds every lease.
 """
@@ -29,6 +29,7 @@ alerts) run on whichever worker holds their lock. On SQLite the one process hold
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -149,7 +150,8 @@ class Daemon:
         access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
         self.state = open_state(self.config)  # SQLite: refuses a second daemon on the same file
         self.fetch_loop = FetchLoop(self.config)
-        self.poller = Poller(self.config, self.state, clock=self.clock)
+        self.poller = Poller(self.config, self.state, clock=self.clock,
+                             lease_owner=self.worker if self.state.shared else None)
         self.deliverer = self._make_deliverer(self.config)
         self.alerts = AlertWatcher(self.config, self.state, self._stuck_jobs, clock=self.clock)
         self.scheduler = BackgroundScheduler(
@@ -299,7 +301,7 @@ class Daemon:
         self.alerts.poll_done()
 
     def _poll_claimed(self) -> None:
-        """Claim due feeds a batch at a time, poll each batch together, release each feed once it is recorded."""
+        """Claim due feeds a batch at a time, poll each batch together; each poll's record releases its feed."""
         batch = self.config.bridge.max_concurrency
         while not self._stop.is_set():
             now = self.clock()
@@ -308,8 +310,8 @@ class Daemon:
             for name in names:
                 feed = self.config.find_feed(name)
                 if feed is None or not feed.enabled:  # not in this worker's config (removed, or a config rolling out)
-                    self.state.update_feed(name, next_poll_at=now + self.config.bridge.interval)
-                    self.state.release_feeds([name], self.worker)
+                    self.state.update_feed(name, next_poll_at=now + self.config.bridge.interval,
+                                           release_lease_of=self.worker)
                 else:
                     feeds.append(feed)
             if feeds:
@@ -322,8 +324,12 @@ class Daemon:
         async def one(feed: FeedConfig):
             try:
                 return await self.poller.poll_feed(self.fetch_loop.fetcher, feed)
+            except BaseException:
+                # not recorded (the state failed, or bridge is stopping): let the next worker take it now
+                with contextlib.suppress(Exception):
+                    self.state.release_feeds([feed.name], self.worker)
+                raise
             finally:
-                self.state.release_feeds([feed.name], self.worker)
                 self._job_progress("claim")
 
         return await asyncio.gather(*(one(feed) for feed in feeds))
