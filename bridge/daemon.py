@@ -20,8 +20,8 @@ With `[bridge] http_listen`, threads of their own serve the status page, /metric
 /healthz answers from the same judgement as the watchdog (health()).
 
 Several workers (a state several processes share: PostgreSQL, docs/workers.md): instead of a job per feed, one
-claim job leases the due feeds no other worker holds (State.claim_due_feeds), polls them and releases each as it
-is recorded; a dead worker's leases run out after LEASE_TIMEOUTS network deadlines. Each account is delivered
+claim job leases the due feeds no other worker holds (State.claim_due_feeds), polls them, and each poll's record
+releases its lease; a dead worker's leases run out after LEASE_TIMEOUTS network deadlines. Each account is delivered
 under its lock (Deliverer.deliver_due), and the jobs meant to run once (deletes, reactions, WebSub upkeep,
 alerts) run on whichever worker holds their lock. On SQLite the one process holds every lease.
 """
@@ -29,6 +29,7 @@ alerts) run on whichever worker holds their lock. On SQLite the one process hold
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -139,6 +140,14 @@ class Daemon:
         self._websub_events: list[Event] = []
         self._pushed: dict[str, Event] = {}  # feed -> its latest verified push, not yet processed
         self._draining: set[str] = set()  # WebSub jobs started and not yet out of work
+        # A claim job that starts while one runs returns at once: the running one goes on until nothing is due.
+        self._claiming = threading.Lock()
+        # account -> when flood control next lets one of its waiting posts go: a poll that queues for it does not
+        # start a delivery pass before then (a changed round's thousands of polls, each starting a pass, ran the
+        # delivery job without pause).
+        self._flood_held: dict[str, float] = {}
+        self._delivering = threading.Lock()
+        self._deliver_again = threading.Event()
         # This process as the other workers on a shared state know it (leases, State.account_changed_hands).
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{random.SystemRandom().getrandbits(32):08x}"
 
@@ -149,7 +158,8 @@ class Daemon:
         access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
         self.state = open_state(self.config)  # SQLite: refuses a second daemon on the same file
         self.fetch_loop = FetchLoop(self.config)
-        self.poller = Poller(self.config, self.state, clock=self.clock)
+        self.poller = Poller(self.config, self.state, clock=self.clock,
+                             lease_owner=self.worker if self.state.shared else None)
         self.deliverer = self._make_deliverer(self.config)
         self.alerts = AlertWatcher(self.config, self.state, self._stuck_jobs, clock=self.clock)
         self.scheduler = BackgroundScheduler(
@@ -237,7 +247,7 @@ class Daemon:
         if self.state.shared:
             self._schedule_claims()
         self.scheduler.add_job(self._deliver_job, "interval", seconds=self.config.bridge.delivery_interval, id="deliver",
-                               next_run_time=_utc(self.clock() + 1))
+                               next_run_time=_utc(self.clock() + 1), max_instances=2)
         self._schedule_reactions()
         # Deletes that follow the blog: permalinks of vanished entries checked, confirmed deletions carried out.
         self.scheduler.add_job(self._deletes_job, "interval", seconds=DELETES_INTERVAL, id="deletes",
@@ -288,18 +298,26 @@ class Daemon:
         self.state.ensure_feeds([(feed.name, feed.url) for feed in self.config.feeds if feed.enabled])
         intervals = [self.config.feed_interval(feed) for feed in self.config.feeds if feed.enabled]
         every = max(min([CLAIM_MAX_SECONDS] + [interval / 4 for interval in intervals]), 1.0)
+        # max_instances=2: a run due while a long claim goes on returns quietly (_claim_job) instead of APScheduler
+        # warning that it skipped it, every time the timer fires
         self.scheduler.add_job(self._claim_job, "interval", seconds=every, id="claim", replace_existing=True,
-                               jitter=every / 4, next_run_time=_utc(self.clock() + self._rng.uniform(0, 1)))
+                               jitter=every / 4, next_run_time=_utc(self.clock() + self._rng.uniform(0, 1)),
+                               max_instances=2)
 
     def _lease_seconds(self) -> float:
         return LEASE_TIMEOUTS * self.config.bridge.total_timeout
 
     def _claim_job(self) -> None:
-        self._run_job("claim", self._poll_claimed)
+        if not self._claiming.acquire(blocking=False):
+            return
+        try:
+            self._run_job("claim", self._poll_claimed)
+        finally:
+            self._claiming.release()
         self.alerts.poll_done()
 
     def _poll_claimed(self) -> None:
-        """Claim due feeds a batch at a time, poll each batch together, release each feed once it is recorded."""
+        """Claim due feeds a batch at a time, poll each batch together; each poll's record releases its feed."""
         batch = self.config.bridge.max_concurrency
         while not self._stop.is_set():
             now = self.clock()
@@ -308,8 +326,8 @@ class Daemon:
             for name in names:
                 feed = self.config.find_feed(name)
                 if feed is None or not feed.enabled:  # not in this worker's config (removed, or a config rolling out)
-                    self.state.update_feed(name, next_poll_at=now + self.config.bridge.interval)
-                    self.state.release_feeds([name], self.worker)
+                    self.state.update_feed(name, next_poll_at=now + self.config.bridge.interval,
+                                           release_lease_of=self.worker)
                 else:
                     feeds.append(feed)
             if feeds:
@@ -322,8 +340,12 @@ class Daemon:
         async def one(feed: FeedConfig):
             try:
                 return await self.poller.poll_feed(self.fetch_loop.fetcher, feed)
+            except BaseException:
+                # not recorded (the state failed, or bridge is stopping): let the next worker take it now
+                with contextlib.suppress(Exception):
+                    self.state.release_feeds([feed.name], self.worker)
+                raise
             finally:
-                self.state.release_feeds([feed.name], self.worker)
                 self._job_progress("claim")
 
         return await asyncio.gather(*(one(feed) for feed in feeds))
@@ -448,7 +470,19 @@ class Daemon:
         self.alerts.poll_done()
 
     def _deliver_job(self) -> None:
-        self._run_job("deliver", self._deliver)
+        """max_instances=2: a pass asked for while one runs (a poll queued posts) is run by the running job when
+        it ends, quietly, rather than skipped by APScheduler with a warning."""
+        if not self._delivering.acquire(blocking=False):
+            self._deliver_again.set()
+            return
+        try:
+            while not self._stop.is_set():
+                self._deliver_again.clear()
+                self._run_job("deliver", self._deliver)
+                if not self._deliver_again.is_set():
+                    break
+        finally:
+            self._delivering.release()
 
     def _run_job(self, name: str, work: Callable[[], None]) -> None:
         """One run of a job. An unexpected error is logged and the job runs again at its next time."""
@@ -510,13 +544,29 @@ class Daemon:
         self._last_progress = time.monotonic()
         self.metrics.observe_poll(outcome)
         if outcome.queued:
-            self.scheduler.modify_job("deliver", next_run_time=_utc(self.clock()))
+            self._deliver_soon(outcome.feed)
+
+    def _deliver_soon(self, feed_name: str) -> None:
+        """A poll queued posts: deliver them now, or when flood control next lets one of its accounts post."""
+        feed = self.config.find_feed(feed_name)
+        accounts = feed.accounts if feed is not None else list(self.config.accounts)
+        now = self.clock()
+        at = max(now, min((self._flood_held.get(account, 0.0) for account in accounts), default=now))
+        job = self.scheduler.get_job("deliver")
+        if job is not None and job.next_run_time is not None and job.next_run_time <= _utc(at):
+            return  # a pass comes soon enough; asking again while one runs only made APScheduler warn
+        self.scheduler.modify_job("deliver", next_run_time=_utc(at))
 
     def _deliver(self) -> None:
         if self._next_deliverer is not None:
             self.deliverer.close()
             self.deliverer, self._next_deliverer = self._next_deliverer, None
         report = self.deliverer.deliver_due()
+        for account in report.accounts:
+            if account.next_slot is not None:
+                self._flood_held[account.account] = account.next_slot
+            else:
+                self._flood_held.pop(account.account, None)
         self.metrics.observe_delivery(report, self.config, self.state, self.clock())
         if report.posted and (self.config.syndication_path() is not None or self.config.comments_path() is not None):
             # The new posts' links go into the site's files at once, in a job of their own (not this one's work).

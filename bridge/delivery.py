@@ -73,6 +73,7 @@ class AccountReport:
     paused: str | None = None
     deferred_until: float | None = None
     waiting: int = 0  # due but held back by flood control
+    next_slot: float | None = None  # when flood control lets the waiting ones go (None: nothing waits)
     error: str | None = None  # an unexpected error stopped this account's pass (the others went on)
 
 
@@ -215,9 +216,13 @@ class Deliverer:
         for row in rows:
             if self.should_stop():
                 break
-            if row.state not in ("sending", "unknown") and self.next_allowed_at(account) > self.clock():
-                report.waiting += 1
-                continue
+            if row.state not in ("sending", "unknown"):
+                if report.next_slot is None:  # once the account is held, the rest of this pass waits with it
+                    slot = self.next_allowed_at(account)
+                    report.next_slot = slot if slot > self.clock() else None
+                if report.next_slot is not None:
+                    report.waiting += 1
+                    continue
             handled = self._deliver_one(target, row, report)
             self.on_progress()
             if not handled:

@@ -129,9 +129,12 @@ class Poller:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        lease_owner: str | None = None,
     ) -> None:
         self.config = config
         self.state = state
+        # Workers sharing a state: this worker's leases on the feeds it polls end with each poll's record.
+        self.lease_owner = lease_owner
         self.clock = clock
         self.rng = rng or random.Random()
         self.reader: ReadPool | None = None  # worker processes reading documents, during a big cycle
@@ -543,7 +546,7 @@ class Poller:
         hints = [min(value, MAX_SERVER_WAIT) for value in (result.max_age, ttl if ttl is not None else row.ttl_seconds) if value]
         interval = max([interval, *hints])
         fields["next_poll_at"] = now + self._jitter(interval)
-        self.state.update_feed(feed.name, **fields)
+        self.state.update_feed(feed.name, release_lease_of=self.lease_owner, **fields)
 
     def _record_error(self, feed: FeedConfig, row: FeedRow, error: FeedError, now: float) -> FeedOutcome:
         status = error.status if isinstance(error, FeedHTTPError) else None
@@ -561,7 +564,7 @@ class Poller:
             fields.update(gone=1, last_status=410, last_outcome="gone", next_poll_at=None)
         else:
             fields["next_poll_at"] = now + self.backoff(feed, row.error_count + 1, error.retry_after)
-        self.state.update_feed(feed.name, **fields)
+        self.state.update_feed(feed.name, release_lease_of=self.lease_owner, **fields)
         self._log_outcome(outcome)
         return outcome
 

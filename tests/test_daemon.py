@@ -180,3 +180,44 @@ def test_sigterm_mid_publish_finishes_the_post_and_exits_0(tmp_path, feed_server
         with store.open("readonly") as state:
             rows = state.deliveries(account="masto")
         assert [row.state for row in rows] == ["posted"]
+
+
+def test_a_poll_that_queues_posts_starts_delivery_now_or_at_the_flood_limits_next_slot():
+    """A changed round's polls each queue a post: for an account flood control holds, no pass runs before its
+    next slot (they ran back to back, each logging the same warning); another account's posts go at once."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bridge.config import parse_config
+    from bridge.daemon import Daemon, _utc
+
+    now = 1_800_000_000.0
+    daemon = Daemon(Path("unused.toml"), deliverer_factory=None, clock=lambda: now)
+    daemon.config = parse_config({
+        "accounts": {name: {"type": "mastodon", "instance": "https://m.example", "access_token": {"env": "TOKEN"}}
+                     for name in ("held", "free")},
+        "feeds": [{"name": "to-held", "url": "https://a.example/feed", "accounts": ["held"]},
+                  {"name": "to-both", "url": "https://b.example/feed", "accounts": ["held", "free"]}],
+    })
+    daemon.scheduler = BackgroundScheduler(timezone="UTC")
+    daemon.scheduler.start(paused=True)
+    try:
+        daemon.scheduler.add_job(lambda: None, "interval", seconds=3600, id="deliver", next_run_time=_utc(now + 3600))
+        daemon._flood_held = {"held": now + 600}
+
+        daemon._deliver_soon("to-held")
+        assert daemon.scheduler.get_job("deliver").next_run_time == _utc(now + 600)
+        daemon._deliver_soon("to-held")  # already planned for then: left alone
+        assert daemon.scheduler.get_job("deliver").next_run_time == _utc(now + 600)
+        daemon._deliver_soon("to-both")  # "free" may post now
+        assert daemon.scheduler.get_job("deliver").next_run_time == _utc(now)
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+
+
+def test_a_claim_job_started_while_one_runs_returns_at_once():
+    from bridge.daemon import Daemon
+
+    daemon = Daemon(Path("unused.toml"), deliverer_factory=None)
+    daemon._poll_claimed = lambda: (_ for _ in ()).throw(AssertionError("a second claim ran"))
+    with daemon._claiming:
+        daemon._claim_job()  # quietly: the running claim goes on until nothing is due

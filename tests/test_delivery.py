@@ -113,6 +113,20 @@ def test_flood_control_paces_posts_and_keeps_order(env):
     assert keys == sorted(keys) and len(keys) == 50
 
 
+def test_a_flood_held_account_reports_when_its_next_post_may_go(env):
+    """The daemon waits for that moment before the next pass, instead of a pass per poll that queued a post."""
+    env.queue(20, accounts=("a",))
+    deliverer = env.deliverer(_config(per_hour=6, accounts=("a",)))
+    [report] = deliverer.deliver_due().accounts
+    assert (len(report.posted), report.waiting) == (1, 19)
+    assert report.next_slot == deliverer.next_allowed_at("a") > env.clock.now
+    env.clock.now = report.next_slot
+    [report] = deliverer.deliver_due().accounts
+    assert (len(report.posted), report.waiting) == (1, 18)
+    env.state.cancel_pending(account="a")
+    assert deliverer.deliver_due().accounts[0].next_slot is None  # nothing waits
+
+
 def test_permanent_error_fails_that_post_only(env):
     env.queue(2)
     env.targets["a"] = FakeTarget("a", failures=[PermanentPublishError("422 text too long")])

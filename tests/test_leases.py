@@ -4,6 +4,7 @@ delivery lock is held by one worker, and is free again the moment that worker di
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -46,6 +47,23 @@ def test_a_due_feed_goes_to_one_worker_until_released_or_its_lease_runs_out(stor
         # w2 died holding its feeds: once its lease has run out they are anybody's
         assert state.claim_due_feeds("w4", NOW + LEASE - 1, limit=10, lease_seconds=LEASE) == []
         assert state.claim_due_feeds("w4", NOW + LEASE, limit=10, lease_seconds=LEASE) == sorted(rest)
+
+
+def test_a_polls_record_releases_its_workers_lease_in_the_same_write(store):
+    """One commit per poll: the record of a claimed feed's poll frees it, unless the lease ran out meanwhile and
+    another worker holds it now."""
+    with store.open("shared") as state:
+        add_feeds(state, 2, next_poll_at=NOW - 1)
+        assert state.claim_due_feeds("w1", NOW, limit=2, lease_seconds=LEASE) == ["feed000", "feed001"]
+        state.update_feed("feed000", next_poll_at=NOW + 600, last_checked_at=NOW, release_lease_of="w1")
+        feed = state.get_feed("feed000")
+        assert (feed.lease_owner, feed.lease_until, feed.next_poll_at) == (None, None, NOW + 600)
+
+        # w1's poll of feed001 outlived its lease; w2 took the feed over, and w1's record leaves w2's lease alone
+        assert state.claim_due_feeds("w2", NOW + LEASE, limit=2, lease_seconds=LEASE) == ["feed001"]
+        state.update_feed("feed001", next_poll_at=NOW + 600, release_lease_of="w1")
+        assert state.get_feed("feed001").lease_owner == "w2"
+        assert state.claim_due_feeds("w3", NOW + LEASE + 1, limit=2, lease_seconds=LEASE) == []
 
 
 def test_a_pushed_feed_is_claimed_only_when_no_other_worker_holds_it(store):
@@ -212,3 +230,31 @@ def test_a_worker_leaves_an_account_another_is_delivering_and_forgets_one_anothe
         assert sorted(made) == ["a", "a", "b"]  # a's target made again; b's kept
         assert {acct.account: len(acct.posted) for acct in report.accounts} == {"a": 1, "b": 1}
         deliverer.close()
+
+
+def test_a_claim_among_100000_feeds_reads_indexes_not_the_whole_table(postgres):
+    """Every worker claims every few seconds: a claim that scans and sorts the feeds table costs more the more feeds
+    there are (30 ms at 100,000). Each of its branches must be an index range."""
+    from bridge.state import State
+
+    with State.open_postgres(postgres.new_database()) as state:
+        state.db.execute("""INSERT INTO feeds (name, configured_url, url, next_poll_at, last_checked_at, gone)
+                            SELECT 'feed' || n, 'u', 'u', ? + n, ? - 900, (n % 100 = 0)::int
+                            FROM generate_series(1, 100000) AS n""", [NOW, NOW])
+        state.db.execute("ANALYZE feeds")
+        plan = json.dumps(state.db.execute(
+            "EXPLAIN (FORMAT JSON) " + state._claim_sql(),
+            ["w1", NOW + LEASE, NOW, 16, NOW, NOW, 16, NOW + 60, NOW, NOW, 16, 16],
+        ).fetchone()[0])
+        scans = [node["Node Type"] for node in _plan_nodes(json.loads(plan)[0]["Plan"]) if node.get("Relation Name") == "feeds"
+                 and node["Node Type"] != "ModifyTable"]
+        assert "Seq Scan" not in scans, plan  # (the one sort left is of the branches' few dozen rows)
+        assert len(scans) == 4 and set(scans) <= {"Index Scan", "Index Only Scan"}, scans  # 3 branches + the update
+        # and it still claims what is due, oldest first
+        assert state.claim_due_feeds("w1", NOW + 5.5, limit=16, lease_seconds=LEASE) == [f"feed{n}" for n in range(1, 6)]
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)

@@ -84,6 +84,20 @@ def test_text_with_a_nul_character_is_stored(store):
         assert entry.title.startswith("A") and entry.title.endswith("B")
 
 
+def test_ensure_feeds_adds_thousands_of_new_feeds_and_keeps_or_resets_the_known_ones(store):
+    """A first start with a big config adds every feed before the first poll, in a few statements on both stores."""
+    with store.open() as state:
+        state.ensure_feeds([("kept", "https://k.example/feed"), ("moved", "https://old.example/feed")])
+        state.update_feed("kept", etag='"k1"')
+        state.update_feed("moved", etag='"m1"')
+        config = [(f"feed{number:04d}", f"https://f{number}.example/feed") for number in range(1200)]
+        rows = state.ensure_feeds(config + [("kept", "https://k.example/feed"), ("moved", "https://new.example/feed")])
+        assert len(rows) == 1202 and rows["feed1199"].url == "https://f1199.example/feed"
+        assert rows["kept"].etag == '"k1"'  # the same URL: its validators stay
+        assert (rows["moved"].url, rows["moved"].etag) == ("https://new.example/feed", None)  # a new URL starts afresh
+        assert {row.name for row in state.list_feeds()} == set(rows)
+
+
 def test_placeholders_are_translated_but_not_inside_quoted_text(store):
     with store.open() as state:
         row = state.db.execute("SELECT 'a%b?' AS text, ? AS number, '%%' AS percents", [7]).fetchone()

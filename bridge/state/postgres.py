@@ -213,6 +213,12 @@ ALTER TABLE feeds ADD COLUMN lease_until DOUBLE PRECISION;
 CREATE INDEX feeds_next_poll ON feeds (next_poll_at);
 ALTER TABLE accounts ADD COLUMN last_worker TEXT;
 """),
+    # Twin of SQLite's 0012_pgperf: the indexes of the claim's branches (State.claim_due_feeds).
+    ("0012_pgperf", """
+DROP INDEX feeds_next_poll;
+CREATE INDEX feeds_due ON feeds (next_poll_at) WHERE gone = 0;
+CREATE INDEX feeds_checked ON feeds (last_checked_at) WHERE gone = 0;
+"""),
 ]
 
 
