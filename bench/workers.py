@@ -44,6 +44,8 @@ READY_LINE = "bridge running"  # bridge/daemon.py logs it once the worker is sch
 START_TIMEOUT = 300.0
 STOP_TIMEOUT = 120.0
 PROBE_SECONDS = 0.5
+# PostgreSQL 15 publishes an idle backend's counters within 10 s (PGSTAT_IDLE_INTERVAL); a little more.
+STATS_IDLE_FLUSH_SECONDS = 11.0
 DAY = 86_400.0
 # Recorded with the numbers: what the cluster ran with (PostgreSQL's defaults, durable).
 POSTGRES_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "shared_buffers",
@@ -148,10 +150,12 @@ class WorkersBench:
         self.own_transactions += 1  # each statement on this autocommit connection is a transaction of its own
         return self.db.execute(sql, params).fetchall()
 
-    def commits_and_flushes(self) -> tuple[int, int]:
+    def commits_and_flushes(self, settle: float = 1.5) -> tuple[int, int]:
         """Transactions committed in the database (without the benchmark's own) and WAL flushes to disk so far.
-        PostgreSQL publishes its counters within a second: read after a pause."""
-        time.sleep(1.5)
+        A backend publishes its counters at a commit at most once a second, and when idle within 10 s
+        (PostgreSQL 15's PGSTAT_MIN_INTERVAL and PGSTAT_IDLE_INTERVAL): read after `settle` seconds -- after a
+        round, longer than the idle interval, or a short round's commits are still unpublished."""
+        time.sleep(settle)
         self.db.execute("SELECT pg_stat_clear_snapshot()")
         commits, syncs = self.db.execute(
             "SELECT xact_commit, (SELECT wal_sync FROM pg_stat_wal) FROM pg_stat_database WHERE datname = current_database()"
@@ -221,7 +225,7 @@ class WorkersBench:
             "bridge_cpu_ms_per_feed": 1000 * bridge_cpu / expected, "postgres_cpu_ms_per_feed": 1000 * pg_cpu / expected,
             "cpu_ms_per_feed": 1000 * (bridge_cpu + pg_cpu) / expected,
         }
-        commits, flushes = self.commits_and_flushes()
+        commits, flushes = self.commits_and_flushes(settle=STATS_IDLE_FLUSH_SECONDS)
         row |= {
             "commits_per_feed": (commits - commits_before) / expected, "wal_flushes_per_feed": (flushes - flushes_before) / expected,
             "load_average": os.getloadavg()[0],  # the machine may be doing other work: its 1-minute load, at the end
