@@ -21,6 +21,7 @@ and the cluster's (postmaster, live backends and exited ones), without the bench
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -303,8 +304,16 @@ class WorkersBench:
             order = args.pg_workers if run % 2 == 0 else args.pg_workers[::-1]
             for count in order:
                 self.group(count, run)
+                self.checkpoint()
         self.results["medians"] = medians(self.results["rounds"])
         return self.results
+
+    def checkpoint(self) -> None:
+        """The rounds so far, with their medians, beside the JSON file (NAME.partial.json): a full-size run takes
+        hours here, and one stopped early still leaves what it measured."""
+        partial = self.args.json.with_name(self.args.json.stem + ".partial.json")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({**self.results, "medians": medians(self.results["rounds"])}, indent=2) + "\n")
 
 
 MEDIAN_FIELDS = ("seconds", "busy_seconds", "first_poll_after_seconds", "feeds_per_second", "entries_per_second",
