@@ -8,7 +8,8 @@ permalink is asked, redirects not followed:
 - 2xx: the page is still there (the feed only dropped it); kept;
 - anything else (5xx, no answer): asked again later; nothing is decided on it.
 
-A long note posted as a thread (bridge/notethreads.py) loses its replies, last first, then its first post.
+A long note posted as a thread (bridge/notethreads.py) loses its replies, last first, then its first post; so
+does a thread whose delivery failed after some of its parts were posted (those parts are deleted).
 
 A crash during deletion resumes: the entry stays `deleting` until every post is gone, and deleting a post that is
 already gone counts as done (each target treats "not found" as deleted).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
 from bridge import __version__
@@ -124,10 +125,13 @@ class DeleteFollower:
 
     def _delete(self, watched: dict, report: DeleteReport) -> None:
         now = self.clock()
-        rows = [row for row in self.state.deliveries(state="posted", entry_id=watched["entry_id"])
+        rows = [row for row in self.state.with_posts(watched["entry_id"])
                 if row.account in self.config.accounts and self.config.accounts[row.account].follow_deletes]
         failed = False
         for row in rows:
+            parts = self.state.thread_parts(row.id)
+            if row.state != "posted":  # a thread that failed part way: its first post stands for it, as once posted
+                row = replace(row, remote_id=parts[0]["remote_id"], remote_url=parts[0]["url"])
             where = f"{row.account}: {row.remote_url or row.remote_id}"
             if self.target_factory is None:
                 report.would_delete.append(f"{where} ({watched['link']})")
@@ -137,7 +141,7 @@ class DeleteFollower:
                 delete = getattr(target, "delete", None)
                 if delete is None:
                     raise PublishError(f"bridge cannot delete posts on {target.platform} yet")
-                for part in reversed(self.state.thread_parts(row.id)[1:]):  # a long note's thread: replies first
+                for part in reversed(parts[1:]):  # a long note's thread: replies first
                     target.delete_reply(row, part)
                 delete(row)
                 crash_point("after-remote-delete")

@@ -12,7 +12,8 @@ and a digest of what was sent), before the next is sent, so that:
   own retry identity (Mastodon: its own Idempotency-Key; Bluesky: its own rkey, chosen before the first attempt).
 - The first post refused as too long is rendered again strictly by the engine, as a single post is (nothing of the
   thread exists yet); a reply refused so fails the delivery, its earlier parts kept (`bridge retry` goes on there).
-- Deleting a thread (bridge/deletes.py) deletes its replies, last first, then the first post.
+- Deleting a thread (bridge/deletes.py) deletes its replies, last first, then the first post; a thread that failed
+  part way loses the parts that were posted.
 - The way back (bridge/reactions) reads the first post's replies: the thread's own replies are left out, and what
   answers one of them counts as an answer to the post (without_own_parts).
 - An edit (edit_on_update) edits, in place, each part whose text changed when the new text splits into as many

@@ -21,7 +21,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from bridge import ids
 from bridge.config import Config, FeedConfig
@@ -216,8 +216,11 @@ class Poller:
     async def poll_feed(self, fetcher: Fetcher, feed: FeedConfig, row: FeedRow | None = None) -> FeedOutcome:
         """Fetch one feed and record what it holds; a feed problem is recorded, never raised."""
         row = row or self.state.ensure_feed(feed.name, feed.url)
+        return await self._isolated(feed, row, self._poll_feed(fetcher, feed, row))
+
+    async def _isolated(self, feed: FeedConfig, row: FeedRow, work: Awaitable[FeedOutcome]) -> FeedOutcome:
         try:
-            return await self._poll_feed(fetcher, feed, row)
+            return await work
         except NOT_ISOLATED:
             raise
         except Exception as exc:  # a bug met by this feed's document: recorded on the feed, the others go on
@@ -233,29 +236,25 @@ class Poller:
         parsed: PreparedFeed | FeedError | None = None
         if not isinstance(result, FeedError) and self._needs_parse(row, result):
             try:
-                if self.reader is not None:
-                    parsed = await self.reader.read(result.body or b"", result.url, result.content_type)
-                elif len(result.body or b"") <= INLINE_PARSE_MAX_BYTES:
-                    parsed = self.read(result)
-                else:
-                    import asyncio
-
-                    parsed = await asyncio.to_thread(self.read, result)
+                parsed = await self.read(result)
             except FeedError as exc:
                 parsed = exc
         return self.record(feed, row, result, parsed)
 
-    def parse(self, result: FetchResult) -> ParsedFeed:
-        from bridge.feeds import parse_feed  # here: feedparser loads with the first document that changed
-
-        # No default_language: [bridge] language is the last fallback, applied when a post is rendered.
-        return parse_feed(result.body or b"", result.url, content_type=result.content_type)
-
-    def read(self, result: FetchResult) -> PreparedFeed:
-        """The document parsed, and each entry's hash, aliases and stored form worked out (feeds/prepare.py)."""
+    async def read(self, result: FetchResult) -> PreparedFeed:
+        """The document parsed, and each entry's hash, aliases and stored form worked out (feeds/prepare.py), for
+        a poll and a push alike: by the read pool during a big cycle, else on the event loop when small and in
+        a thread when not. Raises FeedError."""
+        body = result.body or b""
+        if self.reader is not None:
+            return await self.reader.read(body, result.url, result.content_type)
         from bridge.feeds.prepare import read_document  # here: the parser loads with the first document that changed
 
-        return read_document(result.body or b"", result.url, result.content_type)
+        if len(body) <= INLINE_PARSE_MAX_BYTES:
+            return read_document(body, result.url, result.content_type)
+        import asyncio
+
+        return await asyncio.to_thread(read_document, body, result.url, result.content_type)
 
     @staticmethod
     def _needs_parse(row: FeedRow, result: FetchResult) -> bool:
@@ -265,22 +264,16 @@ class Poller:
         return bool(self.due_feeds_among([feed]))
 
     def record(self, feed: FeedConfig, row: FeedRow, result: FetchResult | FeedError,
-               parsed: "PreparedFeed | ParsedFeed | FeedError | None" = None) -> FeedOutcome:
+               prepared: PreparedFeed | FeedError | None = None) -> FeedOutcome:
         """Write what one fetch learned, in one transaction; never raises for a feed problem.
 
-        `parsed` is the parse of a changed body (poll_feed parses off the event loop), None when unchanged.
+        `prepared` is the reading of a changed body (Poller.read), None when unchanged.
         """
         now = self.clock()
         if isinstance(result, FeedError):
             return self._record_error(feed, row, result, now)
-        if isinstance(parsed, FeedError):
-            return self._record_error(feed, row, parsed, now)
-        if isinstance(parsed, ParsedFeed):
-            from bridge.feeds.prepare import prepare
-
-            prepared = prepare(parsed)
-        else:
-            prepared = parsed
+        if isinstance(prepared, FeedError):
+            return self._record_error(feed, row, prepared, now)
         parsed = prepared.parsed if prepared is not None else None
         if parsed is None:
             kind = "not-modified" if result.status == 304 else "unchanged"
@@ -307,13 +300,17 @@ class Poller:
         result = FetchResult(status=200, url=row.url, permanent_url=None, body=body,
                              body_hash=hashlib.sha256(body).hexdigest(), etag=None, last_modified=None,
                              content_type=content_type, max_age=None, link_header=link_header)
+        return await self._isolated(feed, row, self._poll_pushed(fetcher, feed, row, result))
+
+    async def _poll_pushed(self, fetcher: Fetcher, feed: FeedConfig, row: FeedRow, result: FetchResult) -> FeedOutcome:
         try:
-            parsed = self.parse(result) if row.baseline_done else None
-        except FeedError:
-            parsed = None
-        if parsed is None or not self.state.known_entries(feed.name, [entry.key for entry in parsed.entries]):
+            prepared = await self.read(result) if row.baseline_done else None
+        except FeedError as exc:  # not a whole feed (a fragment, a diff in another format): the fetch reads it
+            log.debug("feed %s: the pushed body is not read as the feed (%s); fetching the feed", feed.name, exc)
+            prepared = None
+        if prepared is None or not self.state.known_entries(feed.name, [item.entry.key for item in prepared.entries]):
             return await self.poll_feed(fetcher, feed, row)
-        return self.record(feed, row, result, parsed if self._needs_parse(row, result) else None)
+        return self.record(feed, row, result, prepared if self._needs_parse(row, result) else None)
 
     def _note_hub(self, feed: FeedConfig, result: FetchResult, parsed: ParsedFeed | None) -> None:
         """Remember the WebSub hub and topic the feed names (bridge.websub.subscriber acts on them)."""

@@ -141,10 +141,10 @@ def test_an_account_that_trips_an_unexpected_error_does_not_stop_the_next(env): 
 class _PollerWithABrokenParser(Poller):
     """A parser bug met by one feed's document (an injected one: real documents no longer trip any)."""
 
-    def read(self, result):
+    async def read(self, result):
         if result.url.endswith("/broken"):
             raise RecursionError("maximum recursion depth exceeded while calling a Python object")
-        return super().read(result)
+        return await super().read(result)
 
 
 def test_a_feed_that_trips_an_unexpected_error_is_recorded_and_the_others_polled(world):  # noqa: F811

@@ -1,9 +1,11 @@
 """Threads for long notes, posted by `bridge poll` processes: on the Mastodon fake (an in_reply_to_id chain) and on
 the real PDS (reply refs to the root and the parent, with their CIDs); SIGKILLed around the second part and run
-again: resumed, no part twice; deleted with the blog: every part gone; edited: the changed part only."""
+again: resumed, no part twice; deleted with the blog: every part gone (of a thread that failed part way, the parts
+that were posted); edited: the changed part only."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import json
@@ -44,16 +46,36 @@ def words(texts: list[str]) -> list[str]:
     return " ".join(texts).split()
 
 
+def delete_the_note(server, bridge) -> subprocess.CompletedProcess:
+    """The note leaves the feed and its page answers 410: the poll that reads the feed watches it, the next one
+    (delete_recheck later) confirms it and deletes its posts. That poll is returned."""
+    server.gone("/posts/1")
+    feed(server, note=None)
+    assert bridge("poll", "--feed", "blog").returncode == 0
+    time.sleep(RECHECK + 0.1)
+    done = bridge("poll", "--feed", "blog")
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 # --- Mastodon -------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def long_notes_blog(tmp_path, feed_server, account_settings: str = ""):
+    """The blog on the Mastodon fake, its long notes threaded, following deletes; `account_settings`: more TOML
+    lines for the account."""
+    with mastodon_blog(tmp_path, feed_server, "thread_long_notes = true\nthread_numbering = true\n"
+                       "posts_per_hour = 3600\nfollow_deletes = true\nedit_on_update = true\n" + account_settings,
+                       f'delete_recheck = "{RECHECK:g}s"') as blog:
+        feed(blog.server, note=None)
+        assert blog.bridge("poll").returncode == 0  # baseline
+        yield blog
 
 
 @pytest.fixture
 def masto(tmp_path, feed_server):
-    with mastodon_blog(tmp_path, feed_server, "thread_long_notes = true\nthread_numbering = true\n"
-                       "posts_per_hour = 3600\nfollow_deletes = true\nedit_on_update = true",
-                       f'delete_recheck = "{RECHECK:g}s"') as blog:
-        feed(blog.server, note=None)
-        assert blog.bridge("poll").returncode == 0  # baseline
+    with long_notes_blog(tmp_path, feed_server) as blog:
         yield blog
 
 
@@ -127,14 +149,33 @@ def test_a_deleted_note_loses_every_part_of_its_thread(masto):
     assert masto.bridge("poll", "--feed", "blog").returncode == 0
     posted = len(thread(masto))
     assert posted >= 3
-    masto.server.gone("/posts/1")
-    feed(masto.server, note=None)
-    assert masto.bridge("poll", "--feed", "blog").returncode == 0
-    time.sleep(RECHECK + 0.1)
-    done = masto.bridge("poll", "--feed", "blog")
-    assert done.returncode == 0, done.stderr
+    delete_the_note(masto.server, masto.bridge)
     assert thread(masto) == []
     assert len(masto.mastodon.requests("status_delete")) == posted
+
+
+def test_a_deleted_note_whose_thread_failed_part_way_loses_the_parts_that_were_posted(tmp_path, feed_server):
+    with long_notes_blog(tmp_path, feed_server, "max_attempts = 1") as blog:
+        feed(blog.server, note=sentences(14))
+        killed = blog.bridge("poll", "--feed", "blog", BRIDGE_TEST_CRASH_AT="thread-part-2-saved")
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        blog.mastodon.inject("status_create", 503, times=None)  # part 3 never goes out: given up (max_attempts = 1)
+        blog.bridge("poll", "--feed", "blog")
+        with State.open_readonly(blog.state_path) as state:
+            [row] = [row for row in state.deliveries() if row.entry_key == "note"]
+            assert row.state == "failed" and len(state.thread_parts(row.id)) == 2
+        posted = thread(blog)
+        assert len(posted) == 2
+
+        blog.mastodon.clear_faults()
+        done = delete_the_note(blog.server, blog.bridge)
+        assert thread(blog) == []
+        deleted = [request["path"].rsplit("/", 1)[-1] for request in blog.mastodon.requests("status_delete")]
+        assert deleted == [posted[1]["id"], posted[0]["id"]]  # the reply first, as for a whole thread
+        assert f"deleted masto: {posted[0]['url']}" in done.stdout + done.stderr
+        with State.open_readonly(blog.state_path) as state:
+            [row] = [row for row in state.deliveries() if row.entry_key == "note"]
+            assert row.state == "deleted"
 
 
 def test_an_edited_note_edits_only_the_part_that_changed(masto):
@@ -233,12 +274,7 @@ def test_a_deleted_note_loses_every_part_of_its_thread_on_the_real_pds(tmp_path,
     feed(feed_server, note=sentences(8))
     assert run("poll", "--feed", "blog").returncode == 0
     assert len(list_posts(pds, account.did)) >= 3
-    feed_server.gone("/posts/1")
-    feed(feed_server, note=None)
-    assert run("poll", "--feed", "blog").returncode == 0
-    time.sleep(RECHECK + 0.1)
-    done = run("poll", "--feed", "blog")
-    assert done.returncode == 0, done.stderr
+    done = delete_the_note(feed_server, run)
     assert "deleted sky: " in done.stdout
     assert list_posts(pds, account.did) == []
 

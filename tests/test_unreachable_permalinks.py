@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from bridge.config import parse_config
-from bridge.feeds import FetchResult, parse_feed
+from bridge.feeds import FetchResult
+from bridge.feeds.prepare import read_document
 from bridge.permalinks import unreachable_site
 from bridge.pipeline import Poller
 from bridge.state import State
@@ -73,7 +74,7 @@ def record(poller: Poller, body: bytes):
     feed = poller.config.feeds[0]
     row = poller.state.ensure_feed(feed.name, feed.url)
     poller.clock.now += 3600
-    return poller.record(feed, row, fetched(body), parse_feed(body, FEED_URL))
+    return poller.record(feed, row, fetched(body), read_document(body, FEED_URL, None))
 
 
 @requires_corpus

@@ -15,6 +15,7 @@ from bridge.feeds import FetchResult, parse_feed
 from bridge.websub.callback import signature_problem
 from bridge.websub.discovery import hub_and_topic
 from bridge.config import BridgeSettings
+from bridge.pipeline import Poller
 from bridge.websub.hub import HubError, ask_hub, fence
 from tests.test_pipeline import posts, rss, world  # noqa: F401 -- world: a poller on a state and a feed server
 
@@ -79,14 +80,13 @@ def test_a_hub_on_a_private_address_is_refused_unless_private_addresses_are_allo
             fence(url, True)
 
 
-def _pushed(world, config, body: str):
+def _pushed(world, config, body: str, poller: type[Poller] = Poller):
     from bridge.feeds import Fetcher
-    from bridge.pipeline import Poller
 
     async def run():
         fetcher = Fetcher(config.bridge)
         try:
-            return await Poller(config, world.state, clock=world.clock).poll_pushed(
+            return await poller(config, world.state, clock=world.clock).poll_pushed(
                 fetcher, config.feeds[0], body.encode(), "application/rss+xml")
         finally:
             await fetcher.aclose()
@@ -111,6 +111,24 @@ def test_a_pushed_full_feed_is_recorded_without_a_fetch_and_a_partial_one_makes_
     assert outcome.queued == 1 and world.queued() == ["guid-3", "guid-4"]
     # the same push again (a hub retrying): nothing new
     assert _pushed(world, config, rss(posts(1, start=4) + posts(1, start=3) + posts(3))).queued == 0
+
+
+class _PollerWithABrokenReader(Poller):
+    """A bug met while reading a document (an injected one: real documents no longer trip any)."""
+
+    async def read(self, result):
+        raise RecursionError("maximum recursion depth exceeded while calling a Python object")
+
+
+def test_a_pushed_document_that_trips_a_bug_is_recorded_on_its_feed_as_a_polled_one_would_be(world):
+    world.server.route("/feed", rss(posts(3)))
+    config = world.config({"blog": "/feed"}, allow_private_addresses=True)
+    world.poll(config)  # the baseline
+
+    outcome = _pushed(world, config, rss(posts(1, start=3) + posts(3)), poller=_PollerWithABrokenReader)
+    assert outcome.outcome == "error" and world.queued() == []
+    assert world.state.get_feed("blog").last_error == ("unexpected error reading the feed: RecursionError: maximum "
+                                                       "recursion depth exceeded while calling a Python object")
 
 
 class _Hub(BaseHTTPRequestHandler):

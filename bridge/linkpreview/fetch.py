@@ -21,23 +21,21 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 import threading
 import time
 import warnings
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 from bs4 import BeautifulSoup
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
-from bridge import addresses as addresses_module
 from bridge.addresses import LOOPBACK, AllowPrivate, networks  # noqa: F401  (LOOPBACK: bridge.linkpreview's)
 from bridge.deadline import Deadline
 from bridge.decoding import ACCEPT_ENCODING, UnsupportedEncoding, decoder_for
+from bridge.fence import FenceError, Resolver, Wording, checked_addresses, system_resolver
 from bridge.linkpreview.model import FetchFailed, FetchRefused, ImageRefused, LinkPreview, LinkPreviewError, Thumbnail
 from bridge.model import Entry
 from bridge.render.limits import CARD_DESCRIPTION_MAX_GRAPHEMES, CARD_THUMB_MAX_BYTES
@@ -62,41 +60,26 @@ MIN_THUMB_SIDE = 32
 CACHE_SIZE = 256
 KEEP_AS_IS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-Resolver = Callable[[str, int], list[str]]
 
 
 # --- addresses ----------------------------------------------------------------------------------------------
 
 
-def system_resolver(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed(f"cannot resolve {host}: {exc}") from None
-    return sorted({info[4][0] for info in infos})
+_WORDING = Wording(
+    invalid="{url!r} is not a valid URL",
+    not_http="{url!r} is not an http(s) URL",
+    unresolvable="cannot resolve {host}: {reason}",
+    no_address="{host} has no address",
+)
 
 
 def check_url(url: str, allow_private: AllowPrivate = False, resolver: Resolver = system_resolver) -> list[str] | None:
     """Raise FetchRefused unless `url` is http(s) and every address its host resolves to is allowed; return
     those addresses (the ones to connect to), or None when every address is allowed and nothing was resolved."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise FetchRefused(f"{url!r} is not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(f"{url!r} is not an http(s) URL")
-    if allow_private is True:
-        return None
-    port = port or (443 if parts.scheme.lower() == "https" else 80)
-    literal = addresses_module.parse(parts.hostname)
-    addresses = [str(literal)] if literal is not None else resolver(parts.hostname, port)
-    if not addresses:
-        raise FetchFailed(f"{parts.hostname} has no address")
-    refused = addresses_module.first_refused(addresses, allow_private)
-    if refused is not None:
-        raise FetchRefused(addresses_module.refusal_reason(url, refused))
-    return addresses
+        return checked_addresses(url, allow_private, resolver, _WORDING, resolve_when_all_allowed=False)
+    except FenceError as exc:
+        raise (FetchRefused if exc.refused else FetchFailed)(str(exc)) from None
 
 
 # --- fetching -----------------------------------------------------------------------------------------------

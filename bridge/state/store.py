@@ -388,7 +388,8 @@ class FeedRow:
 class DeliveryRow:
     """One delivery. `state`: pending / sending / posted / failed / unknown (an earlier attempt may have posted
     and the target cannot look: held) / filtered (kept back by the account's filters: never sent, the reason in
-    last_error) / deleted (posted, then deleted with the blog's entry: bridge/deletes.py; deleted_at). `first_sent_at`: the first attempt whose outcome is not known -- set
+    last_error) / deleted (posted, or a thread failed part way, then deleted with the blog's entry:
+    bridge/deletes.py; deleted_at). `first_sent_at`: the first attempt whose outcome is not known -- set
     by mark_sending, cleared when the server refused the post itself or the writer forced a retry."""
 
     id: int
@@ -996,6 +997,11 @@ class State:
 
     # --- deletes that follow the blog (bridge/deletes.py) ----------------------------------------------------
 
+    # A delivery whose posts are out: posted, or a long note's thread that failed after some of its parts were
+    # posted (they are the writer's posts all the same: deleted with the entry, bridge/deletes.py).
+    _HAS_POSTS = ("(d.state = 'posted' OR (d.state = 'failed' AND EXISTS "
+                  "(SELECT 1 FROM thread_parts t WHERE t.delivery_id = d.id)))")
+
     def posted_entries_since(self, feed: str, since: float, accounts: list[str]) -> dict[str, int]:
         """key -> id of the feed's entries dated `since` or later that have a post on one of `accounts` and are not
         watched yet: the ones whose disappearance from the feed means something."""
@@ -1004,7 +1010,7 @@ class State:
         rows = self.db.execute(
             f"""SELECT e.key, e.id FROM entries e
                 WHERE e.feed = ? AND COALESCE(e.published, e.first_seen_at) >= ?
-                  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.entry_id = e.id AND d.state = 'posted'
+                  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.entry_id = e.id AND {self._HAS_POSTS}
                               AND d.account IN ({','.join('?' * len(accounts))}))
                   AND NOT EXISTS (SELECT 1 FROM vanished v WHERE v.entry_id = e.id)""",
             [feed, since, *accounts],
@@ -1052,11 +1058,17 @@ class State:
             self.db.execute(f"UPDATE vanished SET {assignments}, updated_at = ? WHERE entry_id = ?",
                             [*fields.values(), now, entry_id])
 
+    def with_posts(self, entry_id: int) -> list[DeliveryRow]:
+        """The entry's deliveries whose posts are out (_HAS_POSTS): what deleting the entry deletes."""
+        rows = self.db.execute(f"{self._DELIVERY_SELECT} WHERE d.entry_id = ? AND {self._HAS_POSTS} ORDER BY d.id",
+                               [entry_id]).fetchall()
+        return [self._delivery_row(row) for row in rows]
+
     def mark_deleted(self, delivery_id: int, now: float) -> None:
-        """The remote post was deleted; the row stays, as the entry's history."""
+        """The remote post (or a failed thread's posted parts) was deleted; the row stays, as the entry's history."""
         with self.transaction():
-            self.db.execute("UPDATE deliveries SET state = 'deleted', deleted_at = ? WHERE id = ? AND state = 'posted'",
-                            [now, delivery_id])
+            self.db.execute("UPDATE deliveries SET state = 'deleted', deleted_at = ? WHERE id = ? "
+                            "AND state IN ('posted', 'failed')", [now, delivery_id])
 
     def has_delivery(self, entry_id: int, account: str) -> bool:
         row = self.db.execute("SELECT 1 FROM deliveries WHERE entry_id = ? AND account = ?", [entry_id, account]).fetchone()

@@ -1,6 +1,6 @@
 """bridge's requests to a WebSub hub (spec section 5.1): subscribe and unsubscribe, as a form POST.
 
-The hub's address comes from a feed, so it is fenced like anything a feed names (bridge.addresses): it must
+The hub's address comes from a feed, so it is fenced like anything a feed names (bridge.fence): it must
 resolve to public addresses unless `allow_private_addresses` is set, and the POST connects to an address that
 was checked, never to a second DNS answer (which could differ: DNS rebinding), with the hub's own name in the
 Host header and for TLS. The deadlines and the user agent are the feed fetcher's. httpx (already bridge's client
@@ -9,45 +9,31 @@ for pages) because it can send a request to one address under another name (its 
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable
-from urllib.parse import urlsplit
-
 import httpx
 
-from bridge.addresses import first_refused, parse, refusal_reason
 from bridge.config import BridgeSettings
+from bridge.fence import FenceError, Resolver, Wording, checked_addresses, system_resolver
 from bridge.redact import redact
-
-Resolver = Callable[[str, int], list[str]]
 
 
 class HubError(Exception):
     """The hub could not be asked, or refused: a sentence for status and the log."""
 
 
-def system_resolver(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise HubError(f"cannot find the hub's host {host}: {exc}") from None
-    return sorted({info[4][0] for info in infos})
+_WORDING = Wording(
+    invalid="the hub {url} is not a valid URL",
+    not_http="the hub {url} is not an http(s) URL",
+    unresolvable="cannot find the hub's host {host}: {reason}",
+    no_address="the hub's host {host} has no address",
+)
 
 
 def fence(url: str, allow_private: bool, resolver: Resolver = system_resolver) -> list[str]:
     """The addresses of the hub's host, all of which may be contacted; HubError otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HubError(f"the hub {url} is not an http(s) URL")
-    literal = parse(parts.hostname)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = [str(literal)] if literal is not None else resolver(parts.hostname, port)
-    if not addresses:
-        raise HubError(f"the hub's host {parts.hostname} has no address")
-    refused = first_refused(addresses, allow_private)
-    if refused is not None:
-        raise HubError(refusal_reason(url, refused))
-    return addresses
+    try:
+        return checked_addresses(url, allow_private, resolver, _WORDING)
+    except FenceError as exc:
+        raise HubError(str(exc)) from None
 
 
 def ask_hub(settings: BridgeSettings, hub: str, form: dict[str, str], *, resolver: Resolver = system_resolver,
