@@ -91,9 +91,14 @@ def running(tmp_path, feed_server, hub, **settings):
         assert not any(secret in log for secret in secrets)
 
 
-def wait_active(tmp_path):
-    return wait_for(lambda: (row := websub_row(tmp_path)) and row.status == "active" and row, timeout=30,
-                    what="the hub to verify the subscription")
+def wait_active(tmp_path, hub, topic):
+    """The subscription active on both sides: bridge marks it when it answers the hub's check, and the hub stores
+    it only once that answer reaches it, so the hub is asked too (a publish before that pushes to nobody)."""
+    row = wait_for(lambda: (row := websub_row(tmp_path)) and row.status == "active" and row, timeout=30,
+                   what="the hub to verify the subscription")
+    wait_for(lambda: any(secret == row.secret for _, secret in hub.subscriptions(topic)), timeout=30,
+             what="the hub to store the subscription")
+    return row
 
 
 def _status_page_websub(browser, base: str) -> str:
@@ -111,7 +116,7 @@ def _status_page_websub(browser, base: str) -> str:
 def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ignored(tmp_path, feed_server, hub, browser):
     with running(tmp_path, feed_server, hub) as bridge:
         fake, topic, base = bridge.fake, bridge.topic, bridge.base
-        row = wait_active(tmp_path)
+        row = wait_active(tmp_path, hub, topic)
         assert row.sub_hub == hub.url and row.sub_topic == topic
         assert hub.subscriptions(topic) == [(f"{base}/websub/{row.token}", row.secret)]
         # healthy: the next poll is websub_poll_interval away (the first polls ran every second)
@@ -158,7 +163,7 @@ def test_a_push_from_the_hub_posts_at_once_and_forged_or_unsigned_pushes_are_ign
 
 def test_the_lease_is_renewed_and_polling_resumes_when_the_hub_is_down(tmp_path, feed_server, hub):
     with running(tmp_path, feed_server, hub, lease="10s") as bridge:
-        first = wait_active(tmp_path)
+        first = wait_active(tmp_path, hub, bridge.topic)
         renewed = wait_for(lambda: (row := websub_row(tmp_path)).lease_expires_at > first.lease_expires_at + 3 and row,
                            timeout=30, what="the lease to be renewed")
         assert renewed.status == "active" and renewed.token == first.token
@@ -176,7 +181,7 @@ def test_the_lease_is_renewed_and_polling_resumes_when_the_hub_is_down(tmp_path,
 
 def test_a_feed_removed_from_the_config_is_unsubscribed(tmp_path, feed_server, hub):
     with running(tmp_path, feed_server, hub) as bridge:
-        wait_active(tmp_path)
+        wait_active(tmp_path, hub, bridge.topic)
         assert hub.subscriptions(bridge.topic)
         text = bridge.config.read_text()
         bridge.config.write_text(text[:text.index("[[feeds]]")])
@@ -190,10 +195,11 @@ def test_a_new_hub_means_a_new_subscription_there_and_none_at_the_old(tmp_path, 
     other = WebSubHub(tmp_path / "other").start()
     try:
         with running(tmp_path, feed_server, hub, poll="1s") as bridge:
-            first = wait_active(tmp_path)
+            first = wait_active(tmp_path, hub, bridge.topic)
             serve_feed(feed_server, other, posts(2))  # the blog moved to another hub
             moved = wait_for(lambda: (row := websub_row(tmp_path)).sub_hub == other.url and row.status == "active"
                              and row, timeout=30, what="a subscription at the new hub")
+            wait_for(lambda: other.subscriptions(bridge.topic), timeout=30, what="the new hub to store the subscription")
             assert moved.token != first.token and moved.secret != first.secret
             assert other.subscriptions(bridge.topic) == [(f"{bridge.base}/websub/{moved.token}", moved.secret)]
             wait_for(lambda: not hub.subscriptions(bridge.topic), timeout=30, what="the old hub to drop the subscription")
@@ -214,7 +220,7 @@ def _status(config) -> str:
 
 def test_after_a_restart_the_subscription_still_takes_pushes(tmp_path, feed_server, hub):
     with running(tmp_path, feed_server, hub) as bridge:
-        first = wait_active(tmp_path)
+        first = wait_active(tmp_path, hub, bridge.topic)
         code, log = stop(bridge.process)
         assert code == 0, log
         bridge.process = start_daemon(bridge.config, {"BRIDGE_TEST_TOKEN": bridge.token, "NO_PROXY": "*"})
