@@ -245,9 +245,10 @@ def _opening(body: str, cap: int) -> str:
     head = body[: cap * 16]  # bound the work on a 50 kB article; only its opening can be used
     if len(head) < len(body):
         head = "".join(graphemes.graphemes(head)[:-1])  # the slice may have split the last cluster
-    cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
+    cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3, max_graphemes=cap) or ""
     if cut == head and len(head) < len(body):
-        cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
+        cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3,
+                      max_graphemes=cap) or ""
     return without_dangling_words(cut)  # the source's own "…" may follow "the" ("in the […]")
 
 
@@ -296,7 +297,8 @@ def opening_letters(text: str, wanted: int) -> str:
 def _cap(text: str, limit: int) -> str:
     if graphemes.count(text) <= limit:
         return text
-    return shorten(text, lambda s: graphemes.count(s) <= limit, sentences=False) or graphemes.truncate(text, limit)
+    cut = shorten(text, lambda s: graphemes.count(s) <= limit, sentences=False, max_graphemes=limit)
+    return cut or graphemes.truncate(text, limit)
 
 
 def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str | None, str]:
