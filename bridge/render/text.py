@@ -242,8 +242,14 @@ def _convert_tree(tree: fasthtml.Node) -> tuple[str, bool] | None:
     return _finish(converted)
 
 
+# Tags _drop_or_mark_node reads by name; any other is dropped only as a widget, which takes an attribute.
+_NAMED_CLUTTER = frozenset(_DROP_TAGS + _FALLBACK_TAGS + _BREAK_TAGS)
+
+
 def _drop_or_mark_node(tag: fasthtml.Node):
     """_drop_or_mark's rules for the fast path's tree: True drops the tag, a Node replaces it."""
+    if tag.name not in _NAMED_CLUTTER:
+        return bool(tag.attrs) and _is_widget(tag)  # (most tags: <p>, <em>, <li> without attributes)
     if tag.name in _DROP_TAGS:
         return True
     if tag.name in _FALLBACK_TAGS and _readable_fallback(tag):
@@ -438,6 +444,8 @@ def _drop_or_mark(soup: BeautifulSoup, tag: Tag) -> bool:
 
 
 def _drop_hidden_or_jump_link(tag: Tag) -> bool:
+    if not tag.attrs and tag.name != "sup":
+        return False  # no style, no link to look at (a footnote marker's links are inside it)
     style = (tag.get("style") or "").replace(" ", "").lower()
     if "display:none" in style or "visibility:hidden" in style:
         tag.decompose()
