@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import regex
 
-from bridge.config import PostSettings
+from bridge.config import HashtagSettings, PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
@@ -127,11 +127,7 @@ def render_post(
         template=settings.template_untitled if not title else settings.template,
         title=title,
         summary=summary,
-        hashtags=tuple(
-            category_hashtags(
-                entry.categories, settings.hashtags, feed_wide=entry.feed_wide_categories, text_tags=text.text_tags
-            )
-        ),
+        hashtags=_hashtags(entry, settings.hashtags, text.text_tags),
         author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
         feed_title=clean_inline(feed_title),
         published=entry.published.isoformat() if entry.published else None,
@@ -208,6 +204,28 @@ def _read_entry(entry: Entry) -> _EntryText:
         summary = summary[: -len(PERMALINK_MARK)].rstrip()
     return _EntryText(link=link, target=target, title=title, summary=summary, text_tags=tuple(text_tags),
                       photos=_photos(entry, bool(title), placeholder_title))
+
+
+_HASHTAGS: dict[tuple, tuple[str, ...]] = {}
+
+
+def _hashtags(entry: Entry, chosen: HashtagSettings, text_tags: tuple[str, ...]) -> tuple[str, ...]:
+    """category_hashtags for the entry, kept for its next account (keyed by everything it reads: two accounts with
+    the same hashtag settings get the same tags)."""
+    key = (tuple(entry.categories), tuple(entry.feed_wide_categories), text_tags, chosen.enabled, chosen.max,
+           tuple(chosen.rename.items()), tuple(chosen.ignore))
+    try:
+        found = _HASHTAGS.get(key)
+    except TypeError:  # a category that is not a string: nothing to keep it by
+        key, found = None, None
+    if found is None:
+        found = tuple(category_hashtags(entry.categories, chosen, feed_wide=entry.feed_wide_categories,
+                                        text_tags=text_tags))
+        if key is not None:
+            if len(_HASHTAGS) >= ENTRY_TEXTS_KEPT:
+                del _HASHTAGS[next(iter(_HASHTAGS))]  # the oldest
+            _HASHTAGS[key] = found
+    return found
 
 
 @functools.lru_cache(maxsize=64)
