@@ -267,13 +267,15 @@ def _tokenize(html: str, builder: "_Builder") -> bool:
         if kind == "self_closing":  # a start tag (its last group, which always takes part)
             name = match.group("start").lower()
             attributes = {}
-            for attribute in _ATTRIBUTES.finditer(match.group("attributes")):
-                value = attribute.group(2)
-                if value is None:
-                    value = attribute.group(3)
+            written = match.group("attributes")
+            if written:
+                for attribute in _ATTRIBUTES.finditer(written):
+                    value = attribute.group(2)
                     if value is None:
-                        value = attribute.group(4) or ""  # no value at all: bs4's ""
-                attributes[attribute.group(1).lower()] = html_unescape(value) if "&" in value else value
+                        value = attribute.group(3)
+                        if value is None:
+                            value = attribute.group(4) or ""  # no value at all: bs4's ""
+                    attributes[attribute.group(1).lower()] = html_unescape(value) if "&" in value else value
             self_closing = match.group("self_closing")
             raw = None
             if name in _RAW_TEXT:
@@ -432,14 +434,23 @@ class _Converter:
         children = node.children
         last = len(children) - 1
         strings = []
+        blocks = self.blocks
         for index, child in enumerate(children):
             if type(child) is Node:
                 converted = self.tag(child, inner_tags)
             else:
+                # removes_whitespace_outside(previous) and (following), written out: this runs for every text
                 previous = children[index - 1] if index else None
                 following = children[index + 1] if index < last else None
-                after_block = self.removes_whitespace_outside(previous)
-                before_block = self.removes_whitespace_outside(following)
+                after_block = before_block = False
+                if type(previous) is Node:
+                    after_block = blocks.get(previous.name)
+                    if after_block is None:
+                        after_block = self.removes_whitespace_outside(previous)
+                if type(following) is Node:
+                    before_block = blocks.get(following.name)
+                    if before_block is None:
+                        before_block = self.removes_whitespace_outside(following)
                 if not child.strip() and (
                     (remove_inside and (previous is None or following is None)) or after_block or before_block
                 ):
