@@ -217,11 +217,20 @@ _character_reference = BeautifulSoupHTMLParser._dereference_numeric_character_re
 
 
 def _tokenize(html: str, builder: "_Builder") -> bool:
-    """Give `builder` the calls BeautifulSoupHTMLParser would make for `html`; False (having made some) when the
-    markup holds anything outside the constructs above."""
+    """Give `builder` the tree BeautifulSoupHTMLParser's calls would give it for `html`; False (having built some)
+    when the markup holds anything outside the constructs above.
+
+    The builder's handle_starttag, handle_endtag and endData are written out here on local variables (one
+    method call per event was a third of the time): tests/test_render_fasthtml.py holds the two to the same tree.
+    """
     position, end = 0, len(html)
     closed_voids: list[str] = []  # BeautifulSoupHTMLParser.already_closed_empty_element
     token = _TOKEN.match
+    root = builder.root
+    current, depth, max_depth = builder.current, builder.depth, builder.max_depth
+    in_pre, in_hidden = builder.in_pre, builder.in_hidden
+    data = builder.data  # text pieces since the last tag or comment (joined by the next one: endData)
+    spaces, void, special, hidden_tags = _ASCII_SPACES, _VOID, _SPECIAL, HIDDEN_TEXT_TAGS
     while position < end:
         match = token(html, position)
         if match is None:
@@ -229,48 +238,90 @@ def _tokenize(html: str, builder: "_Builder") -> bool:
         position = match.end()
         kind = match.lastgroup
         if kind == "text" or kind == "literal":
-            builder.data.append(match.group())
-        elif kind == "self_closing":  # a start tag (its last group, which always takes part)
+            data.append(match.group())
+            continue
+        if kind == "entity":
+            name = match.group("entity")
+            character = _ENTITIES.get(name)
+            data.append(character if character is not None else "&" + name)
+            continue
+        if kind == "number":  # a numeric character reference
+            character, _replaced, rest = _character_reference(match.group("number"))
+            data.append(character)
+            data.append(rest)
+            continue
+        if kind == "end":
+            name = match.group("end").lower()
+            if name in closed_voids:
+                closed_voids.remove(name)  # the end tag of a void element bs4 already closed (text runs on)
+                continue
+        # a tag or comment: the text before it becomes a string of the open tag (endData)
+        if data:
+            text = data[0] if len(data) == 1 else "".join(data)
+            data.clear()
+            if not in_pre and not text.strip(spaces):
+                text = "\n" if "\n" in text else " "
+            current.children.append(HiddenText(text) if in_hidden else text)
+        if kind == "comment":
+            continue  # the builder drops the comment itself
+        if kind == "self_closing":  # a start tag (its last group, which always takes part)
             name = match.group("start").lower()
             attributes = {}
-            for attribute in _ATTRIBUTES.finditer(match.group("attributes")):
-                value = attribute.group(2)
-                if value is None:
-                    value = attribute.group(3)
+            written = match.group("attributes")
+            if written:
+                for attribute in _ATTRIBUTES.finditer(written):
+                    value = attribute.group(2)
                     if value is None:
-                        value = attribute.group(4) or ""  # no value at all: bs4's ""
-                attributes[attribute.group(1).lower()] = html_unescape(value) if "&" in value else value
+                        value = attribute.group(3)
+                        if value is None:
+                            value = attribute.group(4) or ""  # no value at all: bs4's ""
+                    attributes[attribute.group(1).lower()] = html_unescape(value) if "&" in value else value
             self_closing = match.group("self_closing")
+            raw = None
             if name in _RAW_TEXT:
                 raw = _RAW_CONTENT.match(html, position)
                 if self_closing or name not in _SCRIPT_OR_STYLE or raw is None or raw.group(2).lower() != name:
                     return False
-            if builder.handle_starttag(name, None, None, attributes) is _Void and not self_closing:
-                builder.handle_endtag(name)
-                closed_voids.append(name)
-            if self_closing:
-                builder.handle_endtag(name)
-            elif name in _SCRIPT_OR_STYLE:
-                if raw.group(1):
-                    builder.data.append(raw.group(1))
-                builder.handle_endtag(name)
+            # handle_starttag
+            if name in special:
+                raise Unusual(name)
+            if "class" in attributes:
+                attributes["class"] = _NON_WHITESPACE.findall(attributes["class"])
+            node = Node(name, attributes, current)
+            current.children.append(node)
+            depth += 1
+            if depth >= max_depth:
+                raise Unusual("deep")  # text._flatten_deep_tags would rewrite it
+            if raw is not None:  # a script or style sheet: its text, then its end
+                text = raw.group(1)
+                if text:
+                    if not in_pre and not text.strip(spaces):
+                        text = "\n" if "\n" in text else " "
+                    node.children.append(HiddenText(text))  # (a script or style sheet: never in get_text)
                 position = raw.end()
-        elif kind == "end":
-            name = match.group("end").lower()
-            if name in closed_voids:
-                closed_voids.remove(name)  # the end tag of a void element bs4 already closed
+                depth -= 1
+            elif self_closing or name in void:
+                depth -= 1  # bs4's parser ends it at once (a void tag: and ignores an end tag that follows)
+                if not self_closing:
+                    closed_voids.append(name)
             else:
-                builder.handle_endtag(name)
-        elif kind == "comment":
-            builder.endData()  # a comment ends the text before it; the builder drops the comment itself
-        elif kind == "entity":
-            name = match.group("entity")
-            character = _ENTITIES.get(name)
-            builder.data.append(character if character is not None else "&" + name)
-        else:  # a numeric character reference
-            character, _replaced, rest = _character_reference(match.group("number"))
-            builder.data.append(character)
-            builder.data.append(rest)
+                current = node
+                in_pre += name == "pre"
+        else:  # an end tag (name read above)
+            # handle_endtag: close the nearest open tag of that name and every tag opened inside it; none: ignore
+            open_tag = current
+            while open_tag is not root and open_tag.name != name:
+                open_tag = open_tag.parent
+            if open_tag is root:
+                continue
+            while True:
+                closing = current
+                in_pre -= closing.name == "pre"
+                current = closing.parent
+                depth -= 1
+                if closing is open_tag:
+                    break
+    builder.current, builder.depth, builder.in_pre, builder.in_hidden = current, depth, in_pre, in_hidden
     return True
 
 
@@ -383,14 +434,23 @@ class _Converter:
         children = node.children
         last = len(children) - 1
         strings = []
+        blocks = self.blocks
         for index, child in enumerate(children):
             if type(child) is Node:
                 converted = self.tag(child, inner_tags)
             else:
+                # removes_whitespace_outside(previous) and (following), written out: this runs for every text
                 previous = children[index - 1] if index else None
                 following = children[index + 1] if index < last else None
-                after_block = self.removes_whitespace_outside(previous)
-                before_block = self.removes_whitespace_outside(following)
+                after_block = before_block = False
+                if type(previous) is Node:
+                    after_block = blocks.get(previous.name)
+                    if after_block is None:
+                        after_block = self.removes_whitespace_outside(previous)
+                if type(following) is Node:
+                    before_block = blocks.get(following.name)
+                    if before_block is None:
+                        before_block = self.removes_whitespace_outside(following)
                 if not child.strip() and (
                     (remove_inside and (previous is None or following is None)) or after_block or before_block
                 ):

@@ -213,14 +213,18 @@ def shorten(
     minimum: int = 0,
     sentences: bool = True,
     sentence_preference: float = SENTENCE_PREFERENCE,
+    max_graphemes: int | None = None,
 ) -> str | None:
     """The longest good prefix of `text` that `fits`: whole sentences if that keeps enough, else words with
     "…", else (text without spaces) characters with "…". None when nothing of at least `minimum` graphemes fits.
+
+    `max_graphemes`: say that `fits` is `graphemes.count(s) <= max_graphemes`, and word cuts far past it are not
+    looked for (a teaser cut from an 8,000-character opening: the same cut, found in the first few hundred).
     """
     if fits(text):
         return text
     protected = protected_spans(text)
-    word_positions = word_cuts(text, protected)
+    word_positions = word_cuts(text, protected, max_graphemes=max_graphemes)
     best_word = _longest(text, word_positions, fits, with_ellipsis=True)
     if best_word is None:
         best_word = _longest(text, grapheme_cuts(text, protected), fits, with_ellipsis=True)
@@ -315,13 +319,24 @@ def _ends_a_block(text: str, newline: int) -> bool:
     return line[-1] in _CLOSING or bool(_LIST_ITEM.match(line))
 
 
-def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list[int]:
+def word_cuts(
+    text: str, protected: list[tuple[int, int]] | None = None, *, max_graphemes: int | None = None
+) -> list[int]:
     """Positions before a space, or between two clusters where one is from a script written without spaces;
-    not after a function word ("the", "und", "de"...) unless no other position is left."""
+    not after a function word ("the", "und", "de"...) unless no other position is left.
+
+    With `max_graphemes` (shorten's: only cuts of at most that many clusters fit) the list may stop past the
+    last of those: _longest's binary search finds the same cut in it (see _space_cuts)."""
     protected = protected if protected is not None else protected_spans(text)
     blocked = {position for start, end in protected for position in range(start + 1, end)}  # = _inside, in O(1)
-    if graphemes.simple(text) and not _NO_SPACE_SCRIPT.search(text):
+    # (every script without spaces is written past U+0300: the regex module's script lookups read only those)
+    if graphemes.simple(text) and (text.isascii() or not _NO_SPACE_SCRIPT.search(graphemes.past_latin(text))):
         # one cluster per character and no script without spaces: the positions are where a space follows text
+        if max_graphemes is not None:
+            found = _space_cuts(text, blocked, max_graphemes)
+            if found and prefix_at(text, found[0], with_ellipsis=True):
+                return found
+            # (a first cut that leaves nothing breaks the fits-then-fails order the binary search relies on)
         return _space_cuts(text, blocked)
     positions = []
     offset = 0
@@ -338,16 +353,23 @@ def word_cuts(text: str, protected: list[tuple[int, int]] | None = None) -> list
     return phrase_ends or positions
 
 
-def _space_cuts(text: str, blocked: set[int]) -> list[int]:
+def _space_cuts(text: str, blocked: set[int], longest: int | None = None) -> list[int]:
     """word_cuts for text of one cluster per character and spaces between words: the end of every run of non-space
     characters that a space follows, except inside `blocked`; those not ending on a function word when there are
-    any (ends_on_function_word, read from the run itself: the run is the word unless it ends on a joiner)."""
+    any (ends_on_function_word, read from the run itself: the run is the word unless it ends on a joiner).
+
+    With `longest`, the list stops once a phrase end is known and a cut ends on a character kept by prefix_at past
+    `longest`: that cut's text and every later one's is longer (one cluster per character), so none of them fits a
+    limit of `longest` clusters; a binary search over a fits-then-fails list finds the same last fit without them.
+    """
     positions, phrase_ends = [], []
     last = len(text)
     for match in _NON_SPACE_RUN.finditer(text):
         position = match.end()
         if position == last or position in blocked:
             continue
+        if longest is not None and position > longest and phrase_ends and text[position - 1] not in _TRAILING_JOINERS:
+            break
         positions.append(position)
         word = match.group()
         end = word[-1]

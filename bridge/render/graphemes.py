@@ -32,13 +32,18 @@ _JOINS = regex.compile(
 _PAST_LATIN = re.compile("[\u0300-\U0010ffff]+")
 
 
+def past_latin(text: str) -> str:
+    """The characters of `text` from U+0300 on, in order: all that a search for a script or joiner needs to read."""
+    return "".join(_PAST_LATIN.findall(text))
+
+
 def simple(text: str) -> bool:
     """Whether every code point of `text` is a grapheme cluster of its own."""
     if "\r" in text:
         return False
     if text.isascii():
         return True
-    return _JOINS.search("".join(_PAST_LATIN.findall(text))) is None
+    return _JOINS.search(past_latin(text)) is None
 
 
 def graphemes(text: str) -> list[str]:

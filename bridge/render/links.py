@@ -5,6 +5,7 @@ How a platform counts or shows them is its own (bridge/platforms/<name>/).
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -34,6 +35,8 @@ def is_pointer(label: str) -> bool:
 def pointer_links(text: str) -> list[tuple[int, int, str, str]]:
     """(start, end, word, url) of every "here (https://…)" in plain text: Bluesky links the word itself."""
     out = []
+    if " (http" not in text:  # what every match holds: most texts have no pointer, and are not searched
+        return out
     for match in _POINTER_LINK.finditer(text):
         word = match.group("word")
         for start in range(len(word)):  # the longest tail of the words before "(" that is a pointer
@@ -53,6 +56,8 @@ def without_pointer_urls(text: str) -> str:
 def find_urls(text: str) -> list[tuple[int, int]]:
     """(start, end) of every http(s) URL in plain text."""
     spans = []
+    if "://" not in text:  # what every URL holds: most texts have none, and are not searched
+        return spans
     for match in _URL.finditer(text):
         start, end = match.span()
         while end > start:
@@ -62,10 +67,14 @@ def find_urls(text: str) -> list[tuple[int, int]]:
             if _URL_END.match(tail):
                 break
             end -= 1
-        try:
-            has_host = bool(urlsplit(text[start:end]).hostname)
-        except ValueError:  # "http://[not-an-address"
-            has_host = False
-        if end - start > len("https://") and has_host:
+        if end - start > len("https://") and _has_host(text[start:end]):
             spans.append((start, end))
     return spans
+
+
+@functools.lru_cache(maxsize=256)  # a post's few URLs, found again in every cut the fitter measures
+def _has_host(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:  # "http://[not-an-address"
+        return False

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import regex
 
-from bridge.config import PostSettings
+from bridge.config import HashtagSettings, PostSettings
 from bridge.linkpreview.model import LinkPreview
 from bridge.model import Entry
 from bridge.render import graphemes
@@ -127,11 +127,7 @@ def render_post(
         template=settings.template_untitled if not title else settings.template,
         title=title,
         summary=summary,
-        hashtags=tuple(
-            category_hashtags(
-                entry.categories, settings.hashtags, feed_wide=entry.feed_wide_categories, text_tags=text.text_tags
-            )
-        ),
+        hashtags=_hashtags(entry, settings.hashtags, text.text_tags),
         author=", ".join(name for name in (clean_inline(a) for a in entry.authors) if name),
         feed_title=clean_inline(feed_title),
         published=entry.published.isoformat() if entry.published else None,
@@ -210,6 +206,28 @@ def _read_entry(entry: Entry) -> _EntryText:
                       photos=_photos(entry, bool(title), placeholder_title))
 
 
+_HASHTAGS: dict[tuple, tuple[str, ...]] = {}
+
+
+def _hashtags(entry: Entry, chosen: HashtagSettings, text_tags: tuple[str, ...]) -> tuple[str, ...]:
+    """category_hashtags for the entry, kept for its next account (keyed by everything it reads: two accounts with
+    the same hashtag settings get the same tags)."""
+    key = (tuple(entry.categories), tuple(entry.feed_wide_categories), text_tags, chosen.enabled, chosen.max,
+           tuple(chosen.rename.items()), tuple(chosen.ignore))
+    try:
+        found = _HASHTAGS.get(key)
+    except TypeError:  # a category that is not a string: nothing to keep it by
+        key, found = None, None
+    if found is None:
+        found = tuple(category_hashtags(entry.categories, chosen, feed_wide=entry.feed_wide_categories,
+                                        text_tags=text_tags))
+        if key is not None:
+            if len(_HASHTAGS) >= ENTRY_TEXTS_KEPT:
+                del _HASHTAGS[next(iter(_HASHTAGS))]  # the oldest
+            _HASHTAGS[key] = found
+    return found
+
+
 @functools.lru_cache(maxsize=64)
 def _card_title(title: str) -> str:
     return _cap(clean_plain(title), CARD_TITLE_MAX_GRAPHEMES)
@@ -245,9 +263,10 @@ def _opening(body: str, cap: int) -> str:
     head = body[: cap * 16]  # bound the work on a 50 kB article; only its opening can be used
     if len(head) < len(body):
         head = "".join(graphemes.graphemes(head)[:-1])  # the slice may have split the last cluster
-    cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
+    cut = shorten(head, lambda s: graphemes.count(s) <= cap, sentence_preference=0.3, max_graphemes=cap) or ""
     if cut == head and len(head) < len(body):
-        cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3) or ""
+        cut = shorten(head + "…", lambda s: graphemes.count(s) <= cap, sentence_preference=0.3,
+                      max_graphemes=cap) or ""
     return without_dangling_words(cut)  # the source's own "…" may follow "the" ("in the […]")
 
 
@@ -296,7 +315,8 @@ def opening_letters(text: str, wanted: int) -> str:
 def _cap(text: str, limit: int) -> str:
     if graphemes.count(text) <= limit:
         return text
-    return shorten(text, lambda s: graphemes.count(s) <= limit, sentences=False) or graphemes.truncate(text, limit)
+    cut = shorten(text, lambda s: graphemes.count(s) <= limit, sentences=False, max_graphemes=limit)
+    return cut or graphemes.truncate(text, limit)
 
 
 def _warning_and_visibility(entry: Entry, settings: PostSettings) -> tuple[str | None, str]:

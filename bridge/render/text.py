@@ -104,6 +104,7 @@ _TAG_LIKE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _INVISIBLE = re.compile("[\u00ad\u200b\ufeff]")  # soft hyphen, zero-width space, BOM (ZWJ/ZWNJ are kept)
 _SPACES = re.compile(r"[^\S\n]+")
+_ODD_SPACE = re.compile(r"[^\S\n ]")  # whitespace _SPACES turns into a space even alone (a tab, U+00A0...)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _URLISH_TEXT = re.compile(r"^(?:https?://)?(?:www\.)?[^\s/]+\.[^\s]+$", re.IGNORECASE)
 # markdownify converts the tree recursively, a few Python frames per level: a feed with hundreds of unclosed
@@ -137,6 +138,10 @@ _TAIL_RULES = (
     (re.compile(r"^\(?(?:" + _MORE_WORDS + r"|More)" + r"\)?" + _MORE_END), "", True),
     (re.compile(r"^\((?:more|More)(?:…|\.\.\.)\)$"), "", True),
 )
+# Text each rule's match must hold ("" for any text): a paragraph without it is not searched (the rules start with
+# \s*, so the regex engine would try them at every position).
+_TAIL_HINTS = ("appeared first on", "Continue reading on", "Read more of this story at Slashdot",
+               "[contains quote post or other embedded content]", "]", "", "", "")
 
 
 @dataclass(frozen=True)
@@ -208,8 +213,10 @@ def normalize(text: str) -> str:
     """Collapse whitespace within lines, strip lines, keep at most one blank line between paragraphs."""
     text = _INVISIBLE.sub("", _CONTROL.sub(lambda m: "\n" if m.group() in "\r\x0b\x0c" else "", text))
     # (runs of spaces never span a line: one pass over the text leaves at most one space at either end of a line)
-    text = _SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
-    return _BLANK_LINES.sub("\n\n", text).strip()
+    if "  " in text or "\t" in text or (not text.isascii() and _ODD_SPACE.search(text)):  # else nothing to collapse
+        text = _SPACES.sub(" ", text)
+    text = text.replace(" \n", "\n").replace("\n ", "\n")
+    return (_BLANK_LINES.sub("\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 def _convert(html: str) -> tuple[str, bool]:
@@ -235,8 +242,14 @@ def _convert_tree(tree: fasthtml.Node) -> tuple[str, bool] | None:
     return _finish(converted)
 
 
+# Tags _drop_or_mark_node reads by name; any other is dropped only as a widget, which takes an attribute.
+_NAMED_CLUTTER = frozenset(_DROP_TAGS + _FALLBACK_TAGS + _BREAK_TAGS)
+
+
 def _drop_or_mark_node(tag: fasthtml.Node):
     """_drop_or_mark's rules for the fast path's tree: True drops the tag, a Node replaces it."""
+    if tag.name not in _NAMED_CLUTTER:
+        return bool(tag.attrs) and _is_widget(tag)  # (most tags: <p>, <em>, <li> without attributes)
     if tag.name in _DROP_TAGS:
         return True
     if tag.name in _FALLBACK_TAGS and _readable_fallback(tag):
@@ -431,6 +444,8 @@ def _drop_or_mark(soup: BeautifulSoup, tag: Tag) -> bool:
 
 
 def _drop_hidden_or_jump_link(tag: Tag) -> bool:
+    if not tag.attrs and tag.name != "sup":
+        return False  # no style, no link to look at (a footnote marker's links are inside it)
     style = (tag.get("style") or "").replace(" ", "").lower()
     if "display:none" in style or "visibility:hidden" in style:
         tag.decompose()
@@ -462,8 +477,8 @@ def _strip_boilerplate(text: str) -> tuple[str, bool]:
             paragraphs.pop()  # a trailing code block or embed: nothing to read after it
             continue
         new = last
-        for pattern, replacement, marks_cut in _TAIL_RULES:
-            candidate = pattern.sub(replacement, new, count=1).rstrip()
+        for (pattern, replacement, marks_cut), hint in zip(_TAIL_RULES, _TAIL_HINTS):
+            candidate = (pattern.sub(replacement, new, count=1) if hint in new else new).rstrip()
             if candidate != new:
                 truncated = truncated or marks_cut
                 new = candidate

@@ -50,6 +50,7 @@ def known_tlds() -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=256)  # a post's few URLs, measured again for every cut the fitter tries
 def mastodon_recognizes(url: str) -> bool:
     """Whether Mastodon counts this URL as a link (characters_reserved_per_url) rather than as text.
 
