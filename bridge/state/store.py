@@ -565,7 +565,7 @@ class State:
         if self.engine == "postgres":
             from bridge.state.postgres import pg_errors
 
-            return pg_errors(self.db.url)
+            return pg_errors(self.db.url, self.db)
         return _sqlite_errors(self.path)
 
     def _json_text(self, column: str, field: str) -> str:
@@ -793,8 +793,29 @@ class State:
         if self._advisory is None:
             from bridge.state.locks import AdvisoryLocks
 
-            self._advisory = AdvisoryLocks(self.db.url)
+            self._advisory = AdvisoryLocks(self.db.url, self.db.outage)
         return self._advisory.hold(name)
+
+    def still_holds(self, name: str) -> bool:
+        """Inside try_lock(name), before an act that needs the lock (sending a post): is it still this worker's? A
+        PostgreSQL lock goes with its connection (a restart, pg_terminate_backend), and another worker may hold
+        it now. SQLite's one process always does."""
+        if self.engine != "postgres":
+            return True
+        return self._advisory is not None and self._advisory.still_holds(name)
+
+    def keep_reconnecting(self) -> None:
+        """For `bridge run` on PostgreSQL: a lost connection is made again, with backoff, instead of every later call
+        failing (bridge/state/reconnect.py); meanwhile calls fail at once with StateConnectionLost."""
+        if self.engine != "postgres" or self.db.outage is not None:
+            return
+        from bridge.state.postgres import describe
+        from bridge.state.reconnect import Outage
+
+        outage = Outage(describe(self.db.url))
+        self.db.keep_reconnecting(outage)
+        if self._advisory is not None:
+            self._advisory.outage = outage
 
     def account_changed_hands(self, account: str, owner: str) -> bool:
         """Called holding the account's lock: did another worker deliver this account since `owner` last did? Then
