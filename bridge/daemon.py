@@ -158,7 +158,11 @@ class Daemon:
     def run(self) -> int:
         self.config: Config = load_config(self.config_path)
         access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
-        self.state = open_state(self.config)  # SQLite: refuses a second daemon on the same file
+        self._install_signal_handlers()
+        self.state = self._open_state()  # SQLite: refuses a second daemon on the same file
+        if self.state is None:  # stopped while waiting for the database
+            self.notifier.close()
+            return 0
         self.state.keep_reconnecting()  # PostgreSQL: a restart of the database is waited out, not the end
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock,
@@ -170,7 +174,6 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
             timezone="UTC",
         )
-        self._install_signal_handlers()
         try:
             callbacks = self._websub_callbacks(access)
             self._schedule_all()
@@ -187,6 +190,27 @@ class Daemon:
         finally:
             self._shutdown()
         return 0
+
+    def _open_state(self):
+        """The state. PostgreSQL out of reach at start (a host up before its database server, a worker restarted
+        during an outage) is waited for, as a restart of it is later: exiting would leave it to systemd, which
+        gives up after a few restarts. A refused login or a missing database still stops here, with the fix."""
+        from bridge.state.reconnect import FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS
+
+        wait = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return open_state(self.config)
+            except StateConnectionLost as exc:
+                if wait == FIRST_RETRY_SECONDS:
+                    log.warning("%s; waiting for it, trying again every %.0f-%.0f s", exc, FIRST_RETRY_SECONDS,
+                                MAX_RETRY_SECONDS)
+                    self.notifier.ready("waiting for the state database (PostgreSQL) to answer")
+                self.notifier.watchdog()  # alive, and doing what it should: waiting
+                if self._stop.wait(wait):
+                    log.info("stopped before the state database answered")
+                    return None
+                wait = min(wait * 2, MAX_RETRY_SECONDS)
 
     def _main_loop(self) -> None:
         ping_every = watchdog_interval()

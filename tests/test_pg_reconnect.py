@@ -22,6 +22,7 @@ from bridge.model import Entry
 from bridge.state import State
 from bridge.state.locks import lock_key
 from tests.fake_target import FakeTarget
+from tests.test_daemon import wait_for
 
 
 @pytest.fixture
@@ -99,7 +100,8 @@ def test_no_post_is_sent_under_an_account_lock_that_went_with_its_connection(url
     def payload(row, target):
         # Between taking the account's lock and sending, the lock's session ends, and another worker takes the lock.
         end_session(url, state._advisory._conn.info.backend_pid)
-        assert other_worker.execute("SELECT pg_try_advisory_lock(%s)", [lock_key("account:a")]).fetchone()[0]
+        wait_for(lambda: other_worker.execute("SELECT pg_try_advisory_lock(%s)", [lock_key("account:a")]).fetchone()[0],
+                 what="the other worker to take the lock (the ended session's process exits a moment later)")
         return {"status": f"{row.entry_key} {row.link}"}
 
     deliverer = Deliverer(config, state, target_factory=lambda account: target, payload_builder=payload,

@@ -86,7 +86,7 @@ class Blog:
         for feed in range(FEEDS):
             self.add_entry(feed)
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
         for feed in range(FEEDS):
             self.add_entry(feed, new=False)  # the archive: seen on first sight, never posted
         env = {**os.environ, **self.env}
@@ -95,6 +95,10 @@ class Blog:
             log = (self.tmp_path / f"worker{slot}.log").open("w")
             self.processes.append(subprocess.Popen([sys.executable, "-m", "bridge", "--config", str(self.config), "run"],
                                                    cwd=ROOT, env=env, stdout=log, stderr=log, text=True))
+        if wait:
+            self.wait_for_first_polls()
+
+    def wait_for_first_polls(self) -> None:
         wait_for(lambda: self.query("SELECT count(*) FROM feeds WHERE baseline_done = 1")[0][0] == FEEDS,
                  timeout=30, step=0.2, what="the first poll of every feed")
 
@@ -185,7 +189,7 @@ def test_workers_ride_out_a_database_restart_posting_nothing_while_it_is_down_an
 def test_workers_ride_out_their_sessions_being_terminated_mid_round(blog, own_postgres):
     blog.start()
     before = 0
-    for _ in range(3):
+    for _ in range(2):
         blog.round()
         mid_round(blog, before)
         ended = 0
@@ -201,3 +205,22 @@ def test_workers_ride_out_their_sessions_being_terminated_mid_round(blog, own_po
     blog.finish()
     for slot, text in enumerate(blog.logs()):
         blog.check(LOST in text and BACK in text, f"worker {slot} did not log the reconnection")
+
+
+def test_workers_started_while_the_database_is_down_wait_for_it(blog, own_postgres):
+    own_postgres.stop_server()
+    try:
+        blog.start(wait=False)
+        wait_for(lambda: all("waiting for it" in text for text in blog.logs()), timeout=30, step=0.2,
+                 what="the workers to say they wait for the database")
+        time.sleep(2.0)  # a few of their attempts
+        blog.check(all(blog.alive()), f"a worker exited while the database was down: {blog.alive()}")
+    finally:
+        own_postgres.start_server()
+    blog.wait_for_first_polls()
+    blog.round()
+    blog.finish()
+    for slot, text in enumerate(blog.logs()):
+        waiting = [line for line in text.splitlines() if "waiting for it" in line]
+        blog.check(len(waiting) == 1 and "pg_isready" in waiting[0] and own_postgres.db_password not in text,
+                   f"worker {slot} did not say once, with the fix, that it waits for the database")

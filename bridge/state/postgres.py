@@ -271,32 +271,37 @@ def pg_errors(url: str, connection: "PgDatabase | None" = None):
         if isinstance(exc, psycopg.InterfaceError):  # the connection was closed under us
             raise StateError(f"lost the connection to PostgreSQL at {describe(url)} ({_said(exc)}); "
                              "check that the server is up, then run again") from None
-        raise StateError(_describe_error(url, exc)) from None
+        raise _describe_error(url, exc) from None
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
-        raise StateError(_describe_error(url, exc)) from None
+        raise _describe_error(url, exc) from None
     except psycopg.Error as exc:
         # Not one entry's or feed's problem (bridge/unexpected.py): after a failed statement PostgreSQL refuses
         # the rest of the transaction, so the pass stops here and is rolled back, as on SQLite's broken database.
         raise StateError(f"PostgreSQL at {describe(url)}: {_said(exc)}") from exc
 
 
-def _describe_error(url: str, exc: psycopg.Error) -> str:
+def _describe_error(url: str, exc: psycopg.Error) -> StateError:
     where = describe(url)
     said = _said(exc)
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return (f"PostgreSQL at {where} refused access ({said}); GRANT the role bridge uses the privileges of "
-                "docs/postgresql.md (it owns its database)")
+        return StateError(f"PostgreSQL at {where} refused access ({said}); GRANT the role bridge uses the privileges "
+                          "of docs/postgresql.md (it owns its database)")
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        return f"PostgreSQL at {where} is read-only here ({said}); point [bridge] database at the primary server"
+        return StateError(f"PostgreSQL at {where} is read-only here ({said}); point [bridge] database at the primary "
+                          "server")
     if "password" in said or "authentication" in said:
-        return (f"PostgreSQL at {where} refused the login ({said}); check the user and password of "
-                "[bridge] database (docs/postgresql.md)")
+        return StateError(f"PostgreSQL at {where} refused the login ({said}); check the user and password of "
+                          "[bridge] database (docs/postgresql.md)")
     if "invalid" in said and "connection" in said:  # libpq refused a setting before connecting
-        return f"[bridge] database has a setting PostgreSQL's client refuses ({said}); {URL_FIX}"
+        return StateError(f"[bridge] database has a setting PostgreSQL's client refuses ({said}); {URL_FIX}")
     if "does not exist" in said:
-        return f"PostgreSQL at {where}: {said}; create it (createdb -O USER DBNAME, docs/postgresql.md)"
-    return (f"cannot use PostgreSQL at {where} ({said}); check that the server is up and reachable from here "
-            "(pg_isready -h HOST -p PORT), and the host and port in [bridge] database")
+        return StateError(f"PostgreSQL at {where}: {said}; create it (createdb -O USER DBNAME, docs/postgresql.md)")
+    # No connection to be had (libpq's own error, without SQLSTATE, or the server's 57P: shutting down, starting up):
+    # down, restarting or out of reach, which `bridge run` waits out (StateConnectionLost) and a one-shot command
+    # stops at. Another error of the server's (a deadlock) is not that.
+    unreachable = StateConnectionLost if exc.sqlstate is None or exc.sqlstate.startswith("57P") else StateError
+    return unreachable(f"cannot use PostgreSQL at {where} ({said}); check that the server is up and reachable "
+                       "from here (pg_isready -h HOST -p PORT), and the host and port in [bridge] database")
 
 
 def connection_lost(url: str, exc: BaseException, outage: Outage | None, epoch: int) -> StateConnectionLost:
