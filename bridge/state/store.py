@@ -694,17 +694,29 @@ class State:
 
     _FEED_COLUMNS = frozenset(FeedRow.__dataclass_fields__) - {"name"}
 
-    def update_feed(self, name: str, *, release_lease_of: str | None = None, **fields: Any) -> None:
+    def update_feed(self, name: str, *, release_lease_of: str | None = None, durable: bool = True,
+                    **fields: Any) -> None:
         """`release_lease_of`: the worker whose lease on the feed ends with this write (its poll's record), in the
         same statement: one commit per poll rather than two, and a worker killed before it leaves its lease to run
-        out. A lease that ran out and passed to another worker meanwhile is that worker's, and stays."""
+        out. A lease that ran out and passed to another worker meanwhile is that worker's, and stays.
+
+        `durable=False` (an unchanged poll's record, Poller.record): on PostgreSQL, committed without waiting for
+        the WAL flush (`SET LOCAL synchronous_commit = off`, this statement's own transaction only). Safe because
+        the record holds nothing but the feed's schedule, validators and lease: a database crash may lose the last
+        fraction of a second of such records, and each lost one only means that feed is fetched again (its lease
+        runs out first). PostgreSQL never reorders commits: any later synchronous commit (entries, deliveries,
+        another feed's record of new entries) flushes the WAL up to itself, these records included, so nothing
+        that was recorded synchronously can outlive an asynchronous record made before it. Inside a caller's
+        transaction it is durable like the rest of that transaction."""
         release = ([("lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END", release_lease_of),
                     ("lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END", release_lease_of)]
                    if release_lease_of is not None else [])
-        self._update_columns("feeds", "name", name, self._FEED_COLUMNS, fields, release)
+        relaxed = not durable and self.engine == "postgres" and not self.db.conn.in_transaction
+        self._update_columns("feeds", "name", name, self._FEED_COLUMNS, fields, release,
+                             prefix="SET LOCAL synchronous_commit = off; " if relaxed else "")
 
     def _update_columns(self, table: str, key_column: str, key: str, columns: frozenset, fields: dict,
-                        extra: list[tuple[str, Any]] = ()) -> None:
+                        extra: list[tuple[str, Any]] = (), prefix: str = "") -> None:
         unknown = set(fields) - columns
         if unknown:
             raise ValueError(f"not {table} columns: {sorted(unknown)}")
@@ -712,7 +724,8 @@ class State:
             fields["last_error"] = redact(fields["last_error"])  # a server's words: may quote a credential
         assignments = ", ".join([f"{column} = ?" for column in fields] + [sql for sql, _ in extra])
         # one statement: atomic on its own, and inside a caller's transaction when there is one
-        self.db.execute(f"UPDATE {table} SET {assignments} WHERE {key_column} = ?",
+        # `prefix` runs in the same implicit transaction: several statements of one query are one transaction
+        self.db.execute(f"{prefix}UPDATE {table} SET {assignments} WHERE {key_column} = ?",
                         [*fields.values(), *(value for _, value in extra), key])
 
     def rewind_feed_if_ahead(self, row: FeedRow, now: float) -> FeedRow:
