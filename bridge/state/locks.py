@@ -18,14 +18,10 @@ import threading
 
 import psycopg
 
-from bridge.state.postgres import CONNECT_TIMEOUT_SECONDS, connection_lost, pg_errors, reconnect
+from bridge.state.postgres import CONNECT_TIMEOUT_SECONDS, KEEPALIVES, connection_lost, pg_errors, reconnect
 from bridge.state.reconnect import Outage
 
 log = logging.getLogger("bridge.state")
-
-# libpq's TCP keepalives on the lock connection: a worker whose host vanished without closing the connection is
-# cut off by its own side too, rather than going on believing it holds its locks.
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def lock_key(name: str) -> int:

@@ -30,6 +30,13 @@ from bridge.redact import redact
 from bridge.state.reconnect import Outage
 
 CONNECT_TIMEOUT_SECONDS = 10
+# libpq's TCP keepalives and user timeout (unacknowledged data), on the state's connection and the locks'
+# (bridge/state/locks.py): a worker whose host vanished without closing its connections is cut off by its own side
+# too, rather than going on believing it holds its locks; and a worker cut off from the database by the network
+# notices within a minute, not the kernel's retransmission timeout (15 minutes), then reconnects
+# (bridge/state/reconnect.py). Both are ignored on a Unix socket.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+              "tcp_user_timeout": 60_000}
 # pg_advisory_lock key of the migrations: any 64-bit number no other program on the database uses ("bridge").
 MIGRATION_LOCK = 0x627269646765
 MIGRATIONS_TABLE = "bridge_migrations"
@@ -413,7 +420,7 @@ class PgDatabase:
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.url, autocommit=True, cursor_factory=ClientCursor, row_factory=_row_factory,
                                connect_timeout=CONNECT_TIMEOUT_SECONDS, options=self._options,
-                               application_name="bridge")
+                               application_name="bridge", **KEEPALIVES)
 
     # --- a lost connection ---------------------------------------------------------------------------------
 

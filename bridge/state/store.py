@@ -423,11 +423,18 @@ class PostedEntry:
     first_seen_at: float  # when a poll first saw the entry
 
 
+def _unserialized(method):
+    """A State method that _serialized leaves alone: it does not touch the state's connection."""
+    method.unserialized = True
+    return method
+
+
 def _serialized(cls):
     """Every public method runs under the instance's lock (the daemon's threads share one connection), and
     turns the engine's errors into StateError (a full disk, a damaged file: say what to do, not a traceback)."""
     for name, value in list(vars(cls).items()):
-        if name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod)):
+        if (name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod))
+                or getattr(value, "unserialized", False)):
             continue
 
         def wrap(method):
@@ -809,6 +816,7 @@ class State:
             self._advisory = AdvisoryLocks(self.db.url, self.db.outage)
         return self._advisory.hold(name)
 
+    @_unserialized  # only the locks' connection (its own mutex): a slow answer must not hold up the state's users
     def still_holds(self, name: str) -> bool:
         """Inside try_lock(name), before an act that needs the lock (sending a post): is it still this worker's? A
         PostgreSQL lock goes with its connection (a restart, pg_terminate_backend), and another worker may hold
