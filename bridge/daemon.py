@@ -45,6 +45,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bridge.alerts.watch import AlertWatcher
 from bridge.config import Config, FeedConfig, load_config
 from bridge.deadline import upload_budget
+from bridge.errors import StateConnectionLost
 from bridge.feeds import Fetcher
 from bridge.linkpreview.fetch import MAX_IMAGE_BYTES
 from bridge.notify import Notifier, watchdog_interval
@@ -142,6 +143,7 @@ class Daemon:
         self._draining: set[str] = set()  # WebSub jobs started and not yet out of work
         # A claim job that starts while one runs returns at once: the running one goes on until nothing is due.
         self._claiming = threading.Lock()
+        self._unreleased: set[str] = set()  # feeds whose failed poll could not give its lease back (database away)
         # account -> when flood control next lets one of its waiting posts go: a poll that queues for it does not
         # start a delivery pass before then (a changed round's thousands of polls, each starting a pass, ran the
         # delivery job without pause).
@@ -156,7 +158,12 @@ class Daemon:
     def run(self) -> int:
         self.config: Config = load_config(self.config_path)
         access = resolve_access(self.config)  # a server beyond loopback without a token: refused before anything runs
-        self.state = open_state(self.config)  # SQLite: refuses a second daemon on the same file
+        self._install_signal_handlers()
+        self.state = self._open_state()  # SQLite: refuses a second daemon on the same file
+        if self.state is None:  # stopped while waiting for the database
+            self.notifier.close()
+            return 0
+        self.state.keep_reconnecting()  # PostgreSQL: a restart of the database is waited out, not the end
         self.fetch_loop = FetchLoop(self.config)
         self.poller = Poller(self.config, self.state, clock=self.clock,
                              lease_owner=self.worker if self.state.shared else None)
@@ -167,7 +174,6 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
             timezone="UTC",
         )
-        self._install_signal_handlers()
         try:
             callbacks = self._websub_callbacks(access)
             self._schedule_all()
@@ -184,6 +190,27 @@ class Daemon:
         finally:
             self._shutdown()
         return 0
+
+    def _open_state(self):
+        """The state. PostgreSQL out of reach at start (a host up before its database server, a worker restarted
+        during an outage) is waited for, as a restart of it is later: exiting would leave it to systemd, which
+        gives up after a few restarts. A refused login or a missing database still stops here, with the fix."""
+        from bridge.state.reconnect import FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS
+
+        wait = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return open_state(self.config)
+            except StateConnectionLost as exc:
+                if wait == FIRST_RETRY_SECONDS:
+                    log.warning("%s; waiting for it, trying again every %.0f-%.0f s", exc, FIRST_RETRY_SECONDS,
+                                MAX_RETRY_SECONDS)
+                    self.notifier.ready("waiting for the state database (PostgreSQL) to answer")
+                self.notifier.watchdog()  # alive, and doing what it should: waiting
+                if self._stop.wait(wait):
+                    log.info("stopped before the state database answered")
+                    return None
+                wait = min(wait * 2, MAX_RETRY_SECONDS)
 
     def _main_loop(self) -> None:
         ping_every = watchdog_interval()
@@ -295,7 +322,9 @@ class Daemon:
 
     def _schedule_claims(self) -> None:
         """Ensure every configured feed has its row (other workers' claims see it), then claim on a timer."""
-        self.state.ensure_feeds([(feed.name, feed.url) for feed in self.config.feeds if feed.enabled])
+        self._feed_rows_made = False
+        with contextlib.suppress(StateConnectionLost):  # a reload while the database is away: the claim job makes them
+            self._make_feed_rows()
         intervals = [self.config.feed_interval(feed) for feed in self.config.feeds if feed.enabled]
         every = max(min([CLAIM_MAX_SECONDS] + [interval / 4 for interval in intervals]), 1.0)
         # max_instances=2: a run due while a long claim goes on returns quietly (_claim_job) instead of APScheduler
@@ -303,6 +332,11 @@ class Daemon:
         self.scheduler.add_job(self._claim_job, "interval", seconds=every, id="claim", replace_existing=True,
                                jitter=every / 4, next_run_time=_utc(self.clock() + self._rng.uniform(0, 1)),
                                max_instances=2)
+
+    def _make_feed_rows(self) -> None:
+        if not self._feed_rows_made:
+            self.state.ensure_feeds([(feed.name, feed.url) for feed in self.config.feeds if feed.enabled])
+            self._feed_rows_made = True
 
     def _lease_seconds(self) -> float:
         return LEASE_TIMEOUTS * self.config.bridge.total_timeout
@@ -319,6 +353,16 @@ class Daemon:
     def _poll_claimed(self) -> None:
         """Claim due feeds a batch at a time, poll each batch together; each poll's record releases its feed."""
         batch = self.config.bridge.max_concurrency
+        self._make_feed_rows()
+        with self._jobs_lock:
+            unreleased, self._unreleased = self._unreleased, set()
+        if unreleased:
+            try:
+                self.state.release_feeds(sorted(unreleased), self.worker)
+            except BaseException:
+                with self._jobs_lock:
+                    self._unreleased |= unreleased
+                raise
         while not self._stop.is_set():
             now = self.clock()
             names = self.state.claim_due_feeds(self.worker, now, limit=batch, lease_seconds=self._lease_seconds())
@@ -342,8 +386,11 @@ class Daemon:
                 return await self.poller.poll_feed(self.fetch_loop.fetcher, feed)
             except BaseException:
                 # not recorded (the state failed, or bridge is stopping): let the next worker take it now
-                with contextlib.suppress(Exception):
+                try:
                     self.state.release_feeds([feed.name], self.worker)
+                except Exception:  # the database is away: released when it is back, not when the lease runs out
+                    with self._jobs_lock:
+                        self._unreleased.add(feed.name)
                 raise
             finally:
                 self._job_progress("claim")
@@ -491,6 +538,8 @@ class Daemon:
         self._job_progress(name)
         try:
             work()
+        except StateConnectionLost as exc:  # logged once for the whole outage (bridge/state/reconnect.py)
+            log.debug("the %s job stopped: %s", name, exc)
         except Exception as exc:
             log.error("the %s job failed: %s; it runs again at its next time", name,
                       unexpected(log, exc, f"running the {name} job"))
@@ -633,10 +682,14 @@ class Daemon:
         self.notifier.ready(self._status_line())
 
     def _status_line(self) -> str:
-        counts = self.state.delivery_counts()
+        try:
+            counts = self.state.delivery_counts()
+            rows = self.state.list_feeds()
+        except StateConnectionLost as exc:  # the main thread lives on: the jobs resume when the database is back
+            return f"{len(self.config.feeds)} feeds; waiting for the state database: {exc}"
         queued = sum(count for (account, state), count in counts.items() if state in ("pending", "sending"))
         held = sum(count for (account, state), count in counts.items() if state == "unknown")
-        failing = sum(1 for row in self.state.list_feeds() if row.error_count)
+        failing = sum(1 for row in rows if row.error_count)
         return (f"{len(self.config.feeds)} feeds, {queued} queued, {failing} failing"
                 + (f", {held} held (outcome unknown: bridge status)" if held else ""))
 

@@ -63,6 +63,11 @@ PayloadBuilder = Callable[..., dict]  # (row, target, strict=False) -> payload
 TargetFactory = Callable[[str], Target]
 
 
+class AccountLockLost(Exception):
+    """The account's lock went with its PostgreSQL connection (State.still_holds): nothing more is sent for it this
+    pass; whichever worker holds it next goes on from the outbox (a `sending` row is looked for before any post)."""
+
+
 @dataclass
 class AccountReport:
     account: str
@@ -223,11 +228,22 @@ class Deliverer:
                 if report.next_slot is not None:
                     report.waiting += 1
                     continue
-            handled = self._deliver_one(target, row, report)
+            try:
+                handled = self._deliver_one(target, row, report)
+            except AccountLockLost:
+                log.info("account %s: its lock went with the lost database connection; the next pass that holds "
+                         "it goes on", account)
+                break
             self.on_progress()
             if not handled:
                 break  # the account cannot go on this pass (paused, rate limited, server down)
         return report
+
+    def _still_mine(self, account: str) -> None:
+        """Before the point of no return (the row marked `sending`, then the network call): the account's lock must
+        still be this worker's, or another may be delivering it now."""
+        if not self.state.still_holds(f"account:{account}"):
+            raise AccountLockLost(account)
 
     def _target(self, account: str) -> Target:
         if account not in self._targets:
@@ -253,6 +269,7 @@ class Deliverer:
                 payload = self._build_payload(row, target)
                 self.state.set_payload(row.id, payload)
                 row.payload = payload
+            self._still_mine(account)
             self.state.mark_sending(row.id, self.clock())
             crash_point("after-delivery-row")
             try:
@@ -290,7 +307,7 @@ class Deliverer:
         except PublishError as exc:  # any other publish error is treated as transient
             self._retry_later(row, TransientPublishError(str(exc)), report)
             return False
-        except NOT_ISOLATED:
+        except (AccountLockLost, *NOT_ISOLATED):
             raise
         except Exception as exc:  # a target or its library failed in a way nobody planned: the outcome is unknown,
             # as after a lost answer, so it is retried (asking the server first) and given up after max_attempts
@@ -341,6 +358,7 @@ class Deliverer:
         if self.state.thread_parts(row.id):  # a long note posted as a thread: its parts are edited one by one
             return self._edit_thread(target, row, payload, report)
         self.state.set_payload(row.id, payload)
+        self._still_mine(row.account)
         self.state.mark_sending(row.id, self.clock())
         published = target.edit(row, payload)
         self.state.mark_posted(row.id, published.remote_id, published.url or row.remote_url, self.clock())
@@ -350,6 +368,7 @@ class Deliverer:
         return True
 
     def _edit_thread(self, target: Target, row: DeliveryRow, payload: dict, report: AccountReport) -> bool:
+        self._still_mine(row.account)
         self.state.mark_sending(row.id, self.clock())
         published = edit_thread(self.state, target, row, payload, self.clock)
         if published is None:  # left as it was (said in the log): the stored payload stays the one sent

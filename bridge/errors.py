@@ -3,7 +3,8 @@
     BridgeError
     ├── ConfigError              bad or missing configuration: exit code 2, names the key and the fix
     ├── StateError               the state database cannot be used
-    │   └── StateLockedError     another writer holds the state database
+    │   ├── StateLockedError     another writer holds the state database
+    │   └── StateConnectionLost  the connection to PostgreSQL broke, or cannot be made again yet
     ├── FeedError                a feed could not be read this time (recorded on the feed, never fatal)
     │   ├── FeedHTTPError        404/5xx/429... with an optional Retry-After
     │   ├── FeedGone             410: the feed is retired, no further polls
@@ -52,6 +53,11 @@ class StateError(BridgeError):
 
 class StateLockedError(StateError):
     pass
+
+
+class StateConnectionLost(StateError):
+    """The PostgreSQL connection broke (a restart, a failover, a network cut) or is not back yet: what was under way
+    is rolled back by the server; `bridge run` reconnects (bridge/state/reconnect.py), a one-shot command stops."""
 
 
 # What to do about a feed that cannot be read (doctor, and the alert about a failing feed).

@@ -278,7 +278,8 @@ class Poller:
         if parsed is None:
             kind = "not-modified" if result.status == 304 else "unchanged"
             outcome = FeedOutcome(feed.name, kind, status=result.status, url=row.url)
-            self._record_success(feed, row, result, now, outcome)  # one UPDATE: atomic without a transaction
+            # one UPDATE, atomic without a transaction; not waiting for the disk (State.update_feed: durable)
+            self._record_success(feed, row, result, now, outcome, durable=False)
         else:
             outcome = FeedOutcome(feed.name, "new", status=result.status, url=row.url)
             with self.state.transaction():
@@ -510,7 +511,7 @@ class Poller:
 
     def _record_success(
         self, feed: FeedConfig, row: FeedRow, result: FetchResult, now: float, outcome: FeedOutcome,
-        *, title: str | None = None, ttl: float | None = None,
+        *, title: str | None = None, ttl: float | None = None, durable: bool = True,
     ) -> None:
         fields: dict = {
             "last_checked_at": now,
@@ -543,7 +544,7 @@ class Poller:
         hints = [min(value, MAX_SERVER_WAIT) for value in (result.max_age, ttl if ttl is not None else row.ttl_seconds) if value]
         interval = max([interval, *hints])
         fields["next_poll_at"] = now + self._jitter(interval)
-        self.state.update_feed(feed.name, release_lease_of=self.lease_owner, **fields)
+        self.state.update_feed(feed.name, release_lease_of=self.lease_owner, durable=durable, **fields)
 
     def _record_error(self, feed: FeedConfig, row: FeedRow, error: FeedError, now: float) -> FeedOutcome:
         status = error.status if isinstance(error, FeedHTTPError) else None

@@ -66,6 +66,17 @@ class PostgresServer(ServerProcesses):
         self._admin.execute(f"CREATE DATABASE {name} TEMPLATE {'template0' if empty else TEMPLATE}")
         return self.url(name)
 
+    def stop_server(self) -> None:
+        """Shut the server down (PostgreSQL's fast shutdown: every session ends). Only on a cluster of a test's own:
+        the session's is shared by tests running beside it."""
+        self._admin.close()
+        self._stop_postgres()
+
+    def start_server(self) -> None:
+        """Start the server stopped by stop_server(), on the same port, with the same data."""
+        self._run_postgres()
+        self._admin = psycopg.connect(self.url(USER), autocommit=True)
+
     def close(self) -> None:
         if self._closed:
             return

@@ -366,16 +366,25 @@ class ServerProcesses:
         self.db_port = _free_port()
         # Loopback only, its socket in its own directory; a test's without durability (it is thrown away).
         fast = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        self._postgres = self._spawn(
-            "postgres",
-            [str(bin_dir / "postgres"), "-D", str(pg_dir / "data"), "-p", str(self.db_port),
-                                   "-k", str(pg_dir), "-c", "listen_addresses=127.0.0.1", *fast],
-            env=pg_env, cwd=pg_dir, signame="INT", as_postgres=True,  # SIGINT: PostgreSQL's fast shutdown
-        )  # fmt: skip
-        self._expect_line(self._postgres, lambda line: "ready to accept connections" in line, "PostgreSQL")
+        self._postgres_cmd = [str(bin_dir / "postgres"), "-D", str(pg_dir / "data"), "-p", str(self.db_port),
+                              "-k", str(pg_dir), "-c", "listen_addresses=127.0.0.1", *fast]
+        self._run_postgres()
         _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.db_port), "-U", user, user],
              what="createdb", env={**pg_env, "PGPASSWORD": self.db_password})  # fmt: skip
         self._timed("postgres", t0)
+
+
+    def _run_postgres(self) -> None:
+        """The server of the cluster _start_postgres made (again, after _stop_postgres), ready for connections."""
+        pg_dir = self.run_dir / "pg"
+        self._postgres = self._spawn("postgres", self._postgres_cmd, env=self._pg_env, cwd=pg_dir, signame="INT",
+                                     as_postgres=True)  # SIGINT: PostgreSQL's fast shutdown
+        self._expect_line(self._postgres, lambda line: "ready to accept connections" in line, "PostgreSQL")
+
+    def _stop_postgres(self) -> None:
+        """PostgreSQL's fast shutdown: every session ends (its transaction rolled back), nothing is lost."""
+        self._postgres.stop(signal.SIGINT)
+        self._processes.remove(self._postgres)
 
 
 class TakaheServer(ServerProcesses):

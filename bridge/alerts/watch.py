@@ -19,6 +19,7 @@ from bridge.alerts.engine import Alerter
 from bridge.alerts.ping import Pinger
 from bridge.alerts.problems import Problem, current_problems
 from bridge.config import Config, format_duration
+from bridge.errors import StateConnectionLost
 from bridge.state import State
 from bridge.unexpected import unexpected
 
@@ -71,6 +72,8 @@ class AlertWatcher:
         while not self._stop.wait(self._period()):
             try:
                 self._tick()
+            except StateConnectionLost as exc:  # said once for the whole outage (bridge/state/reconnect.py)
+                log.debug("alerts: not evaluated: %s", exc)
             except Exception as exc:  # the alert thread outlives any one bad evaluation
                 log.error("alerts: could not be evaluated: %s", unexpected(log, exc, "evaluating alerts"))
 

@@ -18,17 +18,25 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 from psycopg import ClientCursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from bridge.errors import StateError
+from bridge.errors import StateConnectionLost, StateError
 from bridge.redact import redact
+from bridge.state.reconnect import Outage
 
 CONNECT_TIMEOUT_SECONDS = 10
+# libpq's TCP keepalives and user timeout (unacknowledged data), on the state's connection and the locks'
+# (bridge/state/locks.py): a worker whose host vanished without closing its connections is cut off by its own side
+# too, rather than going on believing it holds its locks; and a worker cut off from the database by the network
+# notices within a minute, not the kernel's retransmission timeout (15 minutes), then reconnects
+# (bridge/state/reconnect.py). Both are ignored on a Unix socket.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+              "tcp_user_timeout": 60_000}
 # pg_advisory_lock key of the migrations: any 64-bit number no other program on the database uses ("bridge").
 MIGRATION_LOCK = 0x627269646765
 MIGRATIONS_TABLE = "bridge_migrations"
@@ -259,38 +267,74 @@ def _said(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def pg_errors(url: str):
-    """psycopg's errors as StateError: one line, with the fix when the database cannot be reached or used."""
+def pg_errors(url: str, connection: "PgDatabase | None" = None):
+    """psycopg's errors as StateError: one line, with the fix when the database cannot be reached or used.
+    `connection`: the one these errors came from; if it broke, StateConnectionLost (and its Outage is told)."""
     try:
         yield
-    except (psycopg.OperationalError, psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
-        raise StateError(_describe_error(url, exc)) from None
-    except psycopg.InterfaceError as exc:  # the connection was closed under us
-        raise StateError(f"lost the connection to PostgreSQL at {describe(url)} ({_said(exc)}); "
-                         "check that the server is up, then run again") from None
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if connection is not None and connection.broken:
+            raise connection.lost(exc) from None
+        if isinstance(exc, psycopg.InterfaceError):  # the connection was closed under us
+            raise StateError(f"lost the connection to PostgreSQL at {describe(url)} ({_said(exc)}); "
+                             "check that the server is up, then run again") from None
+        raise _describe_error(url, exc) from None
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+        raise _describe_error(url, exc) from None
     except psycopg.Error as exc:
         # Not one entry's or feed's problem (bridge/unexpected.py): after a failed statement PostgreSQL refuses
         # the rest of the transaction, so the pass stops here and is rolled back, as on SQLite's broken database.
         raise StateError(f"PostgreSQL at {describe(url)}: {_said(exc)}") from exc
 
 
-def _describe_error(url: str, exc: psycopg.Error) -> str:
+def _describe_error(url: str, exc: psycopg.Error) -> StateError:
     where = describe(url)
     said = _said(exc)
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return (f"PostgreSQL at {where} refused access ({said}); GRANT the role bridge uses the privileges of "
-                "docs/postgresql.md (it owns its database)")
+        return StateError(f"PostgreSQL at {where} refused access ({said}); GRANT the role bridge uses the privileges "
+                          "of docs/postgresql.md (it owns its database)")
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        return f"PostgreSQL at {where} is read-only here ({said}); point [bridge] database at the primary server"
+        return StateError(f"PostgreSQL at {where} is read-only here ({said}); point [bridge] database at the primary "
+                          "server")
     if "password" in said or "authentication" in said:
-        return (f"PostgreSQL at {where} refused the login ({said}); check the user and password of "
-                "[bridge] database (docs/postgresql.md)")
+        return StateError(f"PostgreSQL at {where} refused the login ({said}); check the user and password of "
+                          "[bridge] database (docs/postgresql.md)")
     if "invalid" in said and "connection" in said:  # libpq refused a setting before connecting
-        return f"[bridge] database has a setting PostgreSQL's client refuses ({said}); {URL_FIX}"
+        return StateError(f"[bridge] database has a setting PostgreSQL's client refuses ({said}); {URL_FIX}")
     if "does not exist" in said:
-        return f"PostgreSQL at {where}: {said}; create it (createdb -O USER DBNAME, docs/postgresql.md)"
-    return (f"cannot use PostgreSQL at {where} ({said}); check that the server is up and reachable from here "
-            "(pg_isready -h HOST -p PORT), and the host and port in [bridge] database")
+        return StateError(f"PostgreSQL at {where}: {said}; create it (createdb -O USER DBNAME, docs/postgresql.md)")
+    # No connection to be had (libpq's own error, without SQLSTATE, or the server's 57P: shutting down, starting up):
+    # down, restarting or out of reach, which `bridge run` waits out (StateConnectionLost) and a one-shot command
+    # stops at. Another error of the server's (a deadlock) is not that.
+    unreachable = StateConnectionLost if exc.sqlstate is None or exc.sqlstate.startswith("57P") else StateError
+    return unreachable(f"cannot use PostgreSQL at {where} ({said}); check that the server is up and reachable "
+                       "from here (pg_isready -h HOST -p PORT), and the host and port in [bridge] database")
+
+
+def connection_lost(url: str, exc: BaseException, outage: Outage | None, epoch: int) -> StateConnectionLost:
+    """The error to raise for `exc`, which broke a connection made in `epoch`; the outage logs the first loss. A
+    one-shot command, which has no outage, stops with the fix."""
+    if outage is None:
+        return StateConnectionLost(f"lost the connection to PostgreSQL at {describe(url)} ({_said(exc)}); "
+                                   "check that the server is up, then run again")
+    outage.lost(_said(exc), epoch)
+    return StateConnectionLost(outage.reason())
+
+
+def reconnect(outage: Outage, connect: Callable[[], psycopg.Connection]) -> tuple[psycopg.Connection, int]:
+    """A broken connection made again, if the outage's backoff lets it try now: (the connection, its epoch).
+    Raises StateConnectionLost while the server cannot be reached."""
+    if not outage.may_try():
+        raise StateConnectionLost(outage.reason())
+    epoch = outage.epoch
+    try:
+        connection = connect()
+    except psycopg.Error as exc:
+        outage.lost(_said(exc), epoch)
+        outage.failed()
+        raise StateConnectionLost(outage.reason()) from None
+    outage.back()
+    return connection, outage.epoch
 
 
 # --- the connection, with the surface of bridge.state.sqlite.Database that State uses --------------------------------
@@ -353,40 +397,82 @@ class PgDatabase:
 
     `hold_open`: a dry run's transaction, begun here and rolled back by close(): the real code path runs and
     nothing is written. Commits asked of it (group_commit) are savepoints instead.
+
+    A broken connection (the server restarted, a failover, pg_terminate_backend) fails what was under way with
+    StateConnectionLost: the server rolls its transaction back. `bridge run` calls keep_reconnecting(): the next
+    statement or transaction that begins afterwards connects again (at the pace of the Outage's backoff), never
+    one already begun, whose earlier statements went with the old session.
     """
 
     def __init__(self, url: str, *, readonly: bool = False, hold_open: bool = False) -> None:
         self.url = url
         self.dry_run = hold_open
-        options = "-c default_transaction_read_only=on" if readonly else None
+        self._options = "-c default_transaction_read_only=on" if readonly else ""
+        self.outage: Outage | None = None  # set by keep_reconnecting()
+        self._epoch = 0  # the outage's epoch when this connection was made
+        self._depth = 0  # atomic() blocks under way: no reconnecting in their middle
         with pg_errors(url):
-            self.raw = psycopg.connect(url, autocommit=True, cursor_factory=ClientCursor, row_factory=_row_factory,
-                                       connect_timeout=CONNECT_TIMEOUT_SECONDS, options=options or "",
-                                       application_name="bridge")
+            self.raw = self._connect()
             if hold_open:
                 self.raw.execute("BEGIN")
         self.conn = self  # State reaches for db.conn.executemany / db.conn.in_transaction / db.conn.close
 
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True, cursor_factory=ClientCursor, row_factory=_row_factory,
+                               connect_timeout=CONNECT_TIMEOUT_SECONDS, options=self._options,
+                               application_name="bridge", **KEEPALIVES)
+
+    # --- a lost connection ---------------------------------------------------------------------------------
+
+    def keep_reconnecting(self, outage: Outage) -> None:
+        """A long-running worker: a lost connection is made again rather than the end (a dry run's cannot be)."""
+        if not self.dry_run:
+            self.outage, self._epoch = outage, outage.epoch
+
+    @property
+    def broken(self) -> bool:
+        return self.raw.closed
+
+    def lost(self, exc: BaseException) -> StateConnectionLost:
+        """The error to raise for `exc`, which broke the connection; the Outage logs the first loss."""
+        return connection_lost(self.url, exc, self.outage, self._epoch)
+
+    def _usable(self) -> None:
+        """Before a statement or transaction of its own: reconnect if the connection broke and it is time to try."""
+        if self._depth or not self.raw.closed or self.outage is None:
+            return  # psycopg itself refuses a closed connection, and pg_errors says so
+        self.raw, self._epoch = reconnect(self.outage, self._connect)
+
     # bridge.state.sqlite.Database's surface
     def execute(self, sql: str, params: Any = None):
+        self._usable()
         return self.raw.execute(to_pyformat(sql), [_param(value) for value in params or ()])
 
     def executemany(self, sql: str, rows) -> None:
         rows = [[_param(value) for value in row] for row in rows]
         if rows:
+            self._usable()
             with self.raw.cursor() as cursor:
                 cursor.executemany(to_pyformat(sql), rows)
 
     @contextlib.contextmanager
     def atomic(self):
-        with self.raw.transaction():
-            yield self
+        self._usable()
+        self._depth += 1
+        try:
+            with self.raw.transaction():
+                yield self
+        finally:
+            self._depth -= 1
 
     @property
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def begin(self) -> None:
+        # A group (State.group_commit, the one-shot `bridge poll`) is not guarded as atomic() is: each of its
+        # transaction() blocks is whole by itself, and a group lost with its connection is only polled again.
+        self._usable()
         self.raw.execute("SAVEPOINT bridge_group" if self.dry_run else "BEGIN")
 
     def commit(self) -> None:

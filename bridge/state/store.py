@@ -424,11 +424,18 @@ class PostedEntry:
     first_seen_at: float  # when a poll first saw the entry
 
 
+def _unserialized(method):
+    """A State method that _serialized leaves alone: it does not touch the state's connection."""
+    method.unserialized = True
+    return method
+
+
 def _serialized(cls):
     """Every public method runs under the instance's lock (the daemon's threads share one connection), and
     turns the engine's errors into StateError (a full disk, a damaged file: say what to do, not a traceback)."""
     for name, value in list(vars(cls).items()):
-        if name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod)):
+        if (name.startswith("_") or not callable(value) or isinstance(value, (classmethod, staticmethod))
+                or getattr(value, "unserialized", False)):
             continue
 
         def wrap(method):
@@ -566,7 +573,7 @@ class State:
         if self.engine == "postgres":
             from bridge.state.postgres import pg_errors
 
-            return pg_errors(self.db.url)
+            return pg_errors(self.db.url, self.db)
         return _sqlite_errors(self.path)
 
     def _json_text(self, column: str, field: str) -> str:
@@ -695,17 +702,29 @@ class State:
 
     _FEED_COLUMNS = frozenset(FeedRow.__dataclass_fields__) - {"name"}
 
-    def update_feed(self, name: str, *, release_lease_of: str | None = None, **fields: Any) -> None:
+    def update_feed(self, name: str, *, release_lease_of: str | None = None, durable: bool = True,
+                    **fields: Any) -> None:
         """`release_lease_of`: the worker whose lease on the feed ends with this write (its poll's record), in the
         same statement: one commit per poll rather than two, and a worker killed before it leaves its lease to run
-        out. A lease that ran out and passed to another worker meanwhile is that worker's, and stays."""
+        out. A lease that ran out and passed to another worker meanwhile is that worker's, and stays.
+
+        `durable=False` (an unchanged poll's record, Poller.record): on PostgreSQL, committed without waiting for
+        the WAL flush (`SET LOCAL synchronous_commit = off`, this statement's own transaction only). Safe because
+        the record holds nothing but the feed's schedule, validators and lease: a database crash may lose the last
+        fraction of a second of such records, and each lost one only means that feed is fetched again (its lease
+        runs out first). PostgreSQL never reorders commits: any later synchronous commit (entries, deliveries,
+        another feed's record of new entries) flushes the WAL up to itself, these records included, so nothing
+        that was recorded synchronously can outlive an asynchronous record made before it. Inside a caller's
+        transaction it is durable like the rest of that transaction."""
         release = ([("lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END", release_lease_of),
                     ("lease_until = CASE WHEN lease_owner = ? THEN NULL ELSE lease_until END", release_lease_of)]
                    if release_lease_of is not None else [])
-        self._update_columns("feeds", "name", name, self._FEED_COLUMNS, fields, release)
+        relaxed = not durable and self.engine == "postgres" and not self.db.conn.in_transaction
+        self._update_columns("feeds", "name", name, self._FEED_COLUMNS, fields, release,
+                             prefix="SET LOCAL synchronous_commit = off; " if relaxed else "")
 
     def _update_columns(self, table: str, key_column: str, key: str, columns: frozenset, fields: dict,
-                        extra: list[tuple[str, Any]] = ()) -> None:
+                        extra: list[tuple[str, Any]] = (), prefix: str = "") -> None:
         unknown = set(fields) - columns
         if unknown:
             raise ValueError(f"not {table} columns: {sorted(unknown)}")
@@ -713,7 +732,8 @@ class State:
             fields["last_error"] = redact(fields["last_error"])  # a server's words: may quote a credential
         assignments = ", ".join([f"{column} = ?" for column in fields] + [sql for sql, _ in extra])
         # one statement: atomic on its own, and inside a caller's transaction when there is one
-        self.db.execute(f"UPDATE {table} SET {assignments} WHERE {key_column} = ?",
+        # `prefix` runs in the same implicit transaction: several statements of one query are one transaction
+        self.db.execute(f"{prefix}UPDATE {table} SET {assignments} WHERE {key_column} = ?",
                         [*fields.values(), *(value for _, value in extra), key])
 
     def rewind_feed_if_ahead(self, row: FeedRow, now: float) -> FeedRow:
@@ -794,8 +814,30 @@ class State:
         if self._advisory is None:
             from bridge.state.locks import AdvisoryLocks
 
-            self._advisory = AdvisoryLocks(self.db.url)
+            self._advisory = AdvisoryLocks(self.db.url, self.db.outage)
         return self._advisory.hold(name)
+
+    @_unserialized  # only the locks' connection (its own mutex): a slow answer must not hold up the state's users
+    def still_holds(self, name: str) -> bool:
+        """Inside try_lock(name), before an act that needs the lock (sending a post): is it still this worker's? A
+        PostgreSQL lock goes with its connection (a restart, pg_terminate_backend), and another worker may hold
+        it now. SQLite's one process always does."""
+        if self.engine != "postgres":
+            return True
+        return self._advisory is not None and self._advisory.still_holds(name)
+
+    def keep_reconnecting(self) -> None:
+        """For `bridge run` on PostgreSQL: a lost connection is made again, with backoff, instead of every later call
+        failing (bridge/state/reconnect.py); meanwhile calls fail at once with StateConnectionLost."""
+        if self.engine != "postgres" or self.db.outage is not None:
+            return
+        from bridge.state.postgres import describe
+        from bridge.state.reconnect import Outage
+
+        outage = Outage(describe(self.db.url))
+        self.db.keep_reconnecting(outage)
+        if self._advisory is not None:
+            self._advisory.outage = outage
 
     def account_changed_hands(self, account: str, owner: str) -> bool:
         """Called holding the account's lock: did another worker deliver this account since `owner` last did? Then
