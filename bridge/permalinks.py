@@ -19,7 +19,8 @@ from bridge.addresses import LOOPBACK, is_local_host, parse
 LOOPBACK_NAMES = ("localhost",)
 
 
-def _host(url: str) -> str:
+def link_host(url: str) -> str:
+    """The host a reader's browser would ask for, lower-case, without a trailing dot ("" when there is none)."""
     try:
         return (urlsplit(url).hostname or "").lower().rstrip(".")
     except ValueError:
@@ -33,11 +34,12 @@ def _loopback(host: str) -> bool:
     return host in LOOPBACK_NAMES or host.endswith(".localhost")
 
 
-def unreachable_site(link: str | None, feed_url: str) -> str | None:
+def unreachable_site(link: str | None, feed_url: str, *, host: str | None = None, feed_host: str | None = None) -> str | None:
     """The base URL (``http://localhost:4000``) of `link` when readers of the feed at `feed_url` cannot open it;
-    None when they can."""
-    host = _host(link or "")
-    if not host or not _refused(host, _host(feed_url)):
+    None when they can. `host`, `feed_host`: their link_host when the caller has it (a poll asks about 200,000
+    permalinks of 10,000 feeds: the document's reader works out each link's host, the poll each feed's once)."""
+    host = link_host(link or "") if host is None else host
+    if not host or not _refused(host, link_host(feed_url) if feed_host is None else feed_host):
         return None
     parts = urlsplit(link)
     shown = f"[{host}]" if ":" in host else host

@@ -31,7 +31,7 @@ from bridge.feeds import MAX_TTL_MINUTES, READ_POOL_MIN_FEEDS
 from bridge.feeds.identity import other_key_forms
 from bridge.logs import log_event
 from bridge.model import Entry, ParsedFeed
-from bridge.permalinks import hostless_alias, site_url_fix, unreachable_site
+from bridge.permalinks import hostless_alias, link_host, site_url_fix, unreachable_site
 from bridge.platforms import platform
 from bridge.state import FeedRow, State
 from bridge.unexpected import NOT_ISOLATED, unexpected
@@ -333,24 +333,27 @@ class Poller:
 
     def _record_entries(self, feed: FeedConfig, row: FeedRow, entries: list[PreparedEntry], now: float,
                         outcome: FeedOutcome) -> None:
-        keys_in_document = {item.entry.key for item in entries}
+        keys_in_document = {item.key for item in entries}
         baseline = not row.baseline_done
         # A feed's first sight with nothing stored under its name (the common case): no stored entry can match,
         # so nothing is looked up, and its entries are written at once.
-        first_sight: list[tuple[Entry, str, str, list[str], str]] | None = \
+        first_sight: list[tuple[PreparedEntry, str, list[str]]] | None = \
             [] if baseline and not self.state.feed_has_entries(feed.name) else None
         known = self.state.known_entries(feed.name, list(keys_in_document)) if first_sight is None else {}
         alias_counts = Counter(alias for item in entries for alias in set(item.aliases))
         max_age = self.config.bridge.max_post_age
+        feed_host = link_host(feed.url)
         seen_now: set[str] = set()
         for item in entries:
-            entry, aliases, content_hash = item.entry, item.aliases, item.content_hash
-            if entry.key in seen_now:
+            # item.entry is made from the stored JSON when first asked for: a first sight never asks
+            aliases, content_hash = item.aliases, item.content_hash
+            if item.key in seen_now:
                 continue  # a feed that repeats an item within one document
-            seen_now.add(entry.key)
-            if entry.key in known:
-                entry_id, old_hash = known[entry.key]
+            seen_now.add(item.key)
+            if item.key in known:
+                entry_id, old_hash = known[item.key]
                 if old_hash != content_hash:
+                    entry = item.entry
                     _, stored, _ = self.state.get_entry(entry_id)
                     self.state.update_entry(entry_id, entry, content_hash, now, data=item.data)
                     self.state.add_aliases(feed.name, entry_id, aliases)
@@ -359,18 +362,18 @@ class Poller:
                         self._refilter_unsent(feed, entry_id, entry, outcome)
                         self._queue_edits(feed, entry_id, entry, now)
                 continue
-            site = unreachable_site(entry.link, feed.url)
+            site = unreachable_site(item.link, feed.url, host=item.host, feed_host=feed_host)
             if first_sight is None:
                 # A link shared by several items of this document (a podcast's home page...) identifies none of them.
                 unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
                 if site is None and unique_aliases:
                     unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
-                previous = (None if baseline else self._under_shared_key(feed.name, entry)) or \
+                previous = (None if baseline else self._under_shared_key(feed.name, item.entry)) or \
                     self.state.entry_id_by_aliases(feed.name, unique_aliases)
                 if previous is not None:
                     _, previous_entry, _ = self.state.get_entry(previous)
                     if previous_entry.key not in keys_in_document:
-                        self._rekey(previous, entry, content_hash, aliases, now)
+                        self._rekey(previous, item.entry, content_hash, aliases, now)
                         outcome.rekeyed += 1
                         continue
             if site is not None:
@@ -383,18 +386,18 @@ class Poller:
             elif baseline:
                 self._add_entry(feed, item, "baseline", aliases, now, first_sight)
                 outcome.baseline += 1
-            elif _entry_date(entry) is not None and _entry_date(entry) < now - max_age:
+            elif item.appeared_at is not None and item.appeared_at < now - max_age:
                 self._add_entry(feed, item, "too_old", aliases, now, first_sight)
                 outcome.too_old += 1
             else:
+                entry = item.entry
                 entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now, data=item.data)
                 outcome.new_entries += 1
                 outcome.queued += self._queue(feed, entry_id, entry, aliases, now, outcome=outcome)
         if first_sight:
             self.state.add_entries(feed.name, first_sight, now)
-        entries = [item.entry for item in entries]
         if not baseline:
-            self._note_vanished(feed, row, entries, keys_in_document, now, outcome)
+            self._note_vanished(feed, row, [item.appeared_at for item in entries], keys_in_document, now, outcome)
         outcome.entries_in_document = len(keys_in_document)
         if outcome.new_entries > self.config.bridge.flood_threshold:
             log_event(
@@ -410,9 +413,9 @@ class Poller:
         if batch is None:
             self.state.add_entry(feed.name, item.entry, status, item.content_hash, aliases, now, data=item.data)
         else:
-            batch.append((item.entry, status, item.content_hash, aliases, item.data))
+            batch.append((item, status, aliases))
 
-    def _note_vanished(self, feed: FeedConfig, row: FeedRow, entries: list[Entry], keys_in_document: set[str],
+    def _note_vanished(self, feed: FeedConfig, row: FeedRow, appeared: list[float | None], keys_in_document: set[str],
                        now: float, outcome: FeedOutcome) -> None:
         """Posted entries gone from the document are watched (bridge/deletes.py checks their permalinks), for the
         accounts that follow deletes. Only entries as new as the document's oldest count: older ones merely fell off
@@ -422,7 +425,7 @@ class Poller:
         if not accounts:
             return
         self.state.forget_reappeared(feed.name, list(keys_in_document))
-        dates = [date for date in map(_entry_date, entries) if date is not None]
+        dates = [date for date in appeared if date is not None]
         if not dates:  # undated entries: whether one fell off the end cannot be told
             return
         missing = {key: entry_id for key, entry_id in self.state.posted_entries_since(feed.name, min(dates), accounts).items()
@@ -611,10 +614,4 @@ class _CommitGroup:
             self.state.commit_group()
             self.pending = 0
             self.since = time.monotonic()
-
-
-def _entry_date(entry: Entry) -> float | None:
-    """When the entry appeared: its published date, else its updated date (Atom often gives only that)."""
-    moment = entry.published or entry.updated
-    return moment.timestamp() if moment else None
 

@@ -19,7 +19,10 @@ from .htmltools import collapse_space, html_to_text
 _MEDIA_NAMESPACE = b"search.yahoo.com/mrss"  # with or without the trailing slash, as feeds write it
 _MEDIA = re.compile(r"^\{https?://search\.yahoo\.com/mrss/?\}(\w+)$")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-_MEDIA_PREFIX = re.compile(rb"""\sxmlns:([A-Za-z_][\w.-]*)\s*=\s*["']https?://search\.yahoo\.com/mrss/?["']""")
+# A prefix declaration ending where a mention of the namespace starts, and what must follow the mention
+_MEDIA_PREFIX = re.compile(rb"""\sxmlns:([A-Za-z_][\w.-]*)\s*=\s*["']https?://\Z""")
+_MEDIA_PREFIX_END = re.compile(rb"""/?["']""")
+_PREFIX_REACH = 256  # bytes before a mention searched for its declaration (longer ones are read as odd: yes)
 _ITEM_NAMES = ("item", "entry")  # RSS item, Atom entry: the elements feedparser makes entries of
 _MAX_GROUP_DEPTH = 4  # media:group inside media:group...: deeper ones are not looked into
 
@@ -44,9 +47,15 @@ def _may_describe(data: bytes) -> bool:
     media:content; telling so from the bytes spares a second parse of the whole document. Every mention of the
     namespace must be a prefix declaration read here; anything else (a default namespace, an odd spelling) says
     yes, and the document is read."""
-    prefixes = _MEDIA_PREFIX.findall(data)
-    if len(prefixes) != data.count(_MEDIA_NAMESPACE):
-        return True
+    prefixes = []
+    at = data.find(_MEDIA_NAMESPACE)
+    while at >= 0:  # found by bytes.find: a regex tried at every space of a 100 KB document was 12% of reading it
+        end = at + len(_MEDIA_NAMESPACE)
+        declared = _MEDIA_PREFIX.search(data, max(0, at - _PREFIX_REACH), at)
+        if declared is None or not _MEDIA_PREFIX_END.match(data, end):
+            return True
+        prefixes.append(declared.group(1))
+        at = data.find(_MEDIA_NAMESPACE, end)
     return any(b"<" + prefix + b":description" in data or b"<" + prefix + b":title" in data for prefix in set(prefixes))
 
 

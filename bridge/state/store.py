@@ -26,12 +26,15 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.errors import StateError, StateLockedError
 from bridge.model import Entry
 from bridge.redact import redact
 from bridge.state.sqlite import Database, Migrations
+
+if TYPE_CHECKING:
+    from bridge.feeds.prepare import PreparedEntry
 
 BUSY_TIMEOUT_MS = 10_000
 # A time recorded as past (a check, a post, a pause) lying further ahead of now than this means the clock went back.
@@ -922,20 +925,20 @@ class State:
         self.add_aliases(feed, entry_id, aliases)
         return entry_id
 
-    def add_entries(self, feed: str, rows: list[tuple[Entry, str, str, list[str], str]], now: float) -> None:
-        """add_entry for many (entry, status, content hash, aliases, entry JSON) of one feed, distinct keys, a few
-        hundred rows per INSERT: a feed's first poll records its whole document (200,000 entries in a cold poll of
-        10,000 feeds), and on PostgreSQL a statement per entry was a network round trip per entry."""
+    def add_entries(self, feed: str, rows: list[tuple[PreparedEntry, str, list[str]]], now: float) -> None:
+        """add_entry for many (prepared entry, status, aliases) of one feed, distinct keys, a few hundred rows per
+        INSERT: a feed's first poll records its whole document (200,000 entries in a cold poll of 10,000 feeds),
+        and on PostgreSQL a statement per entry was a network round trip per entry."""
         for start in range(0, len(rows), ENTRIES_PER_INSERT):
             chunk = rows[start:start + ENTRIES_PER_INSERT]
-            values = [value for entry, status, content_hash, _, data in chunk
-                      for value in (feed, entry.key, entry.link, status, content_hash,
-                                    entry.published.timestamp() if entry.published else None, now, now, data)]
+            values = [value for item, status, _ in chunk
+                      for value in (feed, item.key, item.link, status, item.content_hash, item.published_at, now, now,
+                                    item.data)]
             ids = dict(self.db.execute(  # (key, id): the order of RETURNING's rows is not promised
                 f"""INSERT INTO entries (feed, key, link, status, content_hash, published, first_seen_at, updated_at, data)
                     VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?, ?)'] * len(chunk))} RETURNING key, id""",
                 values).fetchall())  # fetchall: SQLite finishes a RETURNING statement only when its rows are read
-            aliases = [(alias, feed, ids[entry.key]) for entry, _, _, entry_aliases, _ in chunk for alias in entry_aliases]
+            aliases = [(alias, feed, ids[item.key]) for item, _, entry_aliases in chunk for alias in entry_aliases]
             for first in range(0, len(aliases), ALIASES_PER_INSERT):
                 part = aliases[first:first + ALIASES_PER_INSERT]
                 self.db.execute(f"INSERT INTO aliases (alias, feed, entry_id) VALUES {', '.join(['(?, ?, ?)'] * len(part))} "
