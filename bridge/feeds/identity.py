@@ -58,8 +58,13 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _INDEX_DOCUMENT = re.compile(r"/(?:index|default)\.(?:html?|php|aspx?)$", re.IGNORECASE)
 _MEDIUM_POST_ID = re.compile(r"-([0-9a-f]{10,16})$")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
-# Lower-case scheme and host, no port or user, a path, no query or fragment: canonical as it is.
-_ALREADY_CANONICAL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*/[^\s?#\x00-\x1f\x7f]*\Z")
+# Lower-case scheme and host, no user, no port or one that is kept (`_kept_port`), a path, no query or fragment:
+# canonical as it is.
+_ALREADY_CANONICAL = re.compile(
+    r"(https?)://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::([1-9][0-9]{0,4}))?/[^\s?#\x00-\x1f\x7f]*\Z"
+)
+# A canonical link whose aliases need no parsing: its path has only characters that no escaping touches.
+_PLAIN_LINK = re.compile(r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::([1-9][0-9]{0,4}))?(/[A-Za-z0-9\-._~/]*)\Z")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -118,9 +123,15 @@ def canonical_link(url: str) -> str:
     ``//host/path`` gets ``https:``; anything without a host is returned stripped but otherwise unchanged.
     See the module docstring for what is removed and what is kept, and why fragments are kept.
     """
-    if _ALREADY_CANONICAL.match(url):
+    match = _ALREADY_CANONICAL.match(url)
+    if match and _kept_port(match.group(1), match.group(2)):
         return url
     return _canonicalise(url)
+
+
+def _kept_port(scheme: str, port: str | None) -> bool:
+    """True when the port (digits without a leading zero, or none) stays as written: a valid, non-default one."""
+    return port is None or (int(port) <= 65535 and DEFAULT_PORTS[scheme] != int(port))
 
 
 def _canonicalise(url: str) -> str:
@@ -155,19 +166,25 @@ def _normalise_escapes(text: str, safe: str) -> str:
 
 def link_aliases(url: str) -> list[str]:
     """Comparison forms of a link, main form first (see the module docstring). Empty for a link without host."""
-    try:
-        parts, port, userinfo = _split(canonical_link(url))
-    except ValueError:
-        return []
-    if not parts.netloc or not parts.hostname:
-        return []
-    scheme = parts.scheme.lower()
-    host = _netloc(scheme, parts.hostname, port, "", keep_www=False)
-    path = _normalise_escapes(parts.path, safe="/:@!$&'()*+,;=~")
-    path = path.rstrip("/")
-    params = sorted(p for p in parts.query.split("&") if p)
-    query = "&".join(_normalise_escapes(p, safe="=:@!$'()*+,;/?~") for p in params)
-    suffix = (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    canonical = canonical_link(url)
+    plain = _PLAIN_LINK.match(canonical)
+    if plain and _kept_port(plain.group(1), plain.group(3)):  # what the parsing below comes to for such a link
+        host = plain.group(2).removeprefix("www.") + (f":{plain.group(3)}" if plain.group(3) else "")
+        path, suffix = plain.group(4).rstrip("/"), ""
+    else:
+        try:
+            parts, port, userinfo = _split(canonical)
+        except ValueError:
+            return []
+        if not parts.netloc or not parts.hostname:
+            return []
+        scheme = parts.scheme.lower()
+        host = _netloc(scheme, parts.hostname, port, "", keep_www=False)
+        path = _normalise_escapes(parts.path, safe="/:@!$&'()*+,;=~")
+        path = path.rstrip("/")
+        params = sorted(p for p in parts.query.split("&") if p)
+        query = "&".join(_normalise_escapes(p, safe="=:@!$'()*+,;/?~") for p in params)
+        suffix = (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
     aliases = [host + path + suffix]
     index = _INDEX_DOCUMENT.search(path)
     if index:
