@@ -54,7 +54,7 @@ from .images import feedparser_images
 from .jsonfeed import parse_json_feed
 from .mediaalt import media_alt_texts
 from .sanitize import defuse_doctype, drop_space_before_declaration, xml_content_type
-from .urls import join
+from .urls import is_plain_absolute, join
 
 log = logging.getLogger("bridge.feeds")
 
@@ -142,7 +142,14 @@ def _read_with_feedparser(data: bytes, url: str, xml_type: str):
         raise FeedParseError(f"{url}: the feed parser failed: {type(exc).__name__}: {exc}") from None
 
 
+# An absolute http(s) URL whose host is plain lower-case ASCII, with no user part: urlsplit's hostname is group 1.
+_PLAIN_HOST = re.compile(r"https?://([a-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|\Z)")
+
+
 def _host(url: str) -> str:
+    plain = _PLAIN_HOST.match(url)
+    if plain:
+        return plain.group(1).removeprefix("www.")
     try:
         return (urlsplit(url).hostname or "").removeprefix("www.")
     except ValueError:
@@ -203,6 +210,8 @@ class _Mapper:
             return None
         try:
             link = self.repair_bare_host(join(self.url, link.strip()))
+            if is_plain_absolute(link):  # an http(s) URL with a host: what the checks below come to
+                return link
             parts = urlsplit(link)
         except ValueError:  # a malformed IPv6 literal and the like
             return None
