@@ -501,6 +501,8 @@ def reference_img_tags(fragment: str, limit: int = 10) -> list[dict[str, str]]:
         "<![CDATA[<img src=cdata.png>]]><!DOCTYPE html><?pi <img src=pi.png>?></p title='<img src=end.png>'><img src=ok.png>",
         "<!--> <img src=after-short-comment.png>",
         "".join(f"<img src={n}.png>" for n in range(15)),
+        "<imgx src=not-img.png><imgfoo/><p><Img src=mixed-case.png></p>",  # "<img" then more name: tag by tag
+        "<p>" * 50 + "<img src=after-many-tags.png><script><img src=in-unclosed-script.png>",
     ],
 )
 def test_img_tags_agrees_with_html_parser(fragment):
