@@ -40,22 +40,10 @@ def attempt(data: bytes, url: str, content_type: str) -> tuple[FeedParserDict | 
     refusal = _refusal(data, url, content_type)
     if refusal:
         return None, refusal
-    parser = ET.XMLPullParser(events=("start-ns", "start"))
     try:
-        parser.feed(data)
-        parser.close()
+        root, declarations, root_declarations = parse_tree(data)
     except ET.ParseError as exc:
         return None, f"not well-formed: {exc}"
-    root = None
-    declarations: list[tuple[str, str]] = []
-    root_declarations: list[tuple[str, str]] = []
-    for event, value in parser.read_events():
-        if event == "start-ns":
-            declarations.append(value)
-            if root is None:
-                root_declarations.append(value)
-        elif root is None:
-            root = value
     try:
         result = Reader(url, declarations, root_declarations).read(root)
     except Unsupported as exc:
@@ -63,6 +51,25 @@ def attempt(data: bytes, url: str, content_type: str) -> tuple[FeedParserDict | 
     if not result.entries:
         return None, "no entries"
     return result, ""
+
+
+def parse_tree(data: bytes) -> tuple[ET.Element, list[tuple[str, str]], list[tuple[str, str]]]:
+    """(root element, namespace declarations (prefix, uri) in document order, those on the root element).
+    Raises ET.ParseError when the document is not well-formed."""
+    parser = ET.XMLPullParser(events=("start-ns", "start"))
+    parser.feed(data)
+    parser.close()
+    # The declarations before the first start are the root's; after it only the declarations are wanted, picked
+    # out of the rest (a 'start' for every element) by a comprehension rather than this loop's tests.
+    events = parser.read_events()
+    root = None
+    root_declarations: list[tuple[str, str]] = []
+    for event, value in events:
+        if event == "start":
+            root = value
+            break
+        root_declarations.append(value)
+    return root, root_declarations + [value for event, value in events if event == "start-ns"], root_declarations
 
 
 def _refusal(data: bytes, url: str, content_type: str) -> str:

@@ -38,6 +38,7 @@ from .fpconventions import (
     RESOLVED_ELEMENTS,
     Bookkeeper,
     Names,
+    add_tag,
     base_url,
     has_handler,
     link_text,
@@ -86,6 +87,8 @@ _DATES = {
     "pubdate": "published", "published": "published", "dcterms_issued": "published",
     "updated": "updated", "dc_date": "updated", "lastbuilddate": "updated", "dcterms_modified": "updated",
 }  # fmt: skip
+# map_content_type of the types most bodies have (or are given by default)
+_CONTENT_TYPES = {given: map_content_type(given) for given in ("text/plain", "text/html", "html", "text")}
 _TEXT_AUTHORS = frozenset({"author", "dc_creator", "dc_author", "managingeditor", "itunes_author"})
 _ITUNES = "http://www.itunes.com/"
 _MAX_MEDIA_DEPTH = 4  # media:group > media:content > ... : the reader recurses, documents may nest at will
@@ -100,11 +103,12 @@ class Unsupported(Exception):
 class _Scope:
     """The in-scope base URL and language of an element (xml:base / xml:lang, inherited)."""
 
-    __slots__ = ("base", "lang")
+    __slots__ = ("base", "lang", "language")
 
     def __init__(self, base: str, lang: str | None) -> None:
         self.base = base
         self.lang = lang
+        self.language = lang.replace("_", "-") if lang else lang  # as details give it
 
     def enter(self, attrs: dict) -> "_Scope":
         if not attrs or _SCOPE_ATTRIBUTES.isdisjoint(attrs):
@@ -116,8 +120,7 @@ class _Scope:
         return _Scope(base, lang)
 
     def detail(self, kind: str, value: str) -> dict:
-        language = self.lang.replace("_", "-") if self.lang else self.lang
-        return {"type": kind, "language": language, "base": self.base, "value": value}
+        return {"type": kind, "language": self.language, "base": self.base, "value": value}
 
 
 class _Item:
@@ -143,18 +146,8 @@ class Reader:
         self.names = Names(declarations)
         self.url = url
         self.root_declarations = root_declarations
-        self._item_readers = {
-            "title": self._item_title, "link": self._item_link, "guid": self._item_guid, "id": self._item_guid,
-            "description": self._description, "media_description": self._description,
-            "itunes_summary": self._description, "summary": self._description, "content_encoded": self._content,
-            "content": self._content, "category": self._category, "dc_subject": self._category,
-            "enclosure": self._enclosure, "feedburner_origlink": self._origlink, "media_group": self._media,
-            "media_content": self._media, "media_thumbnail": self._thumbnail, "media_title": self._media_title,
-            "itunes_image": self._itunes_image, "itunes_category": self._itunes_category,
-            "itunes_keywords": self._itunes_keywords, "source": self._source,
-            **{key: self._date for key in _DATES},
-            **{key: self._item_author for key in _TEXT_AUTHORS},
-        }  # fmt: skip
+        # per tag of an item's child: its name and its reader (_ITEM_READERS), looked up once per document
+        self._item_children: dict[str, tuple[str, object]] = {}
 
     def read(self, root: ET.Element) -> FeedParserDict:
         key = self.names.key(root.tag)
@@ -190,11 +183,12 @@ class Reader:
 
     # --- elements ---------------------------------------------------------------------------------------------
 
-    def _attrs(self, element: ET.Element) -> Mapping[str, str]:
+    @staticmethod
+    def _attrs(element: ET.Element) -> Mapping[str, str]:
         if not element.attrib:
             return _NO_ATTRIBUTES
         try:
-            return self.names.attributes(element)
+            return Names.attributes(element)
         except ValueError as exc:
             raise Unsupported(str(exc)) from None
 
@@ -221,7 +215,8 @@ class Reader:
 
     def _body(self, element: ET.Element, attrs: dict, default: str, atom: bool) -> tuple[str, str]:
         """(type, value) of a title, description, summary or content element."""
-        kind = map_content_type(attrs.get("type", default))
+        given = attrs.get("type", default)
+        kind = _CONTENT_TYPES.get(given) or map_content_type(given)
         if kind not in _TEXT_TYPES or attrs.get("mode") == "base64" or "src" in attrs:
             raise Unsupported(f"{element.tag!r} of type {kind!r}")
         text = self._leaf(element).strip()
@@ -289,12 +284,15 @@ class Reader:
         return FeedParserDict(item.data)
 
     def _item_child(self, item: _Item, element: ET.Element, parent: _Scope) -> None:
-        key = self.names.key(element.tag)
+        known = self._item_children.get(element.tag)
+        if known is None:
+            key = self.names.key(element.tag)
+            known = self._item_children[element.tag] = (key, _ITEM_READERS.get(key))
+        key, reader = known
         attrs = self._attrs(element)
-        scope = parent.enter(attrs)
-        reader = self._item_readers.get(key)
+        scope = parent if not attrs or _SCOPE_ATTRIBUTES.isdisjoint(attrs) else parent.enter(attrs)
         if reader is not None:
-            reader(item, element, key, attrs, scope)
+            reader(self, item, element, key, attrs, scope)
         elif key in _HARMLESS_ITEM or (key == "rights" and item.atom):
             self._leaf(element)
         elif key.startswith(_GEO_PREFIXES):
@@ -345,7 +343,7 @@ class Reader:
         item.data[name + "_parsed"] = _parse_date(value)
 
     def _category(self, item: _Item, element, key, attrs, scope) -> None:
-        Bookkeeper(item.data)._add_tag(attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
+        add_tag(item.data, attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
         self._category_text(item.data, element, scope)
 
     def _category_text(self, context: dict, element: ET.Element, scope: _Scope) -> None:
@@ -356,7 +354,7 @@ class Reader:
             if tags and not tags[-1]["term"]:
                 tags[-1]["term"] = value
             else:
-                Bookkeeper(context)._add_tag(value, None, None)
+                add_tag(context, value, None, None)
 
     def _enclosure(self, item: _Item, element, key, attrs, scope) -> None:
         self._leaf(element)
@@ -405,7 +403,7 @@ class Reader:
 
     def _itunes_category(self, item: _Item, element, key, attrs, scope) -> None:
         self._leaf(element)
-        Bookkeeper(item.data)._add_tag(attrs.get("text"), _ITUNES, None)
+        add_tag(item.data, attrs.get("text"), _ITUNES, None)
         self._category_text(item.data, element, scope)
 
     def _itunes_keywords(self, item: _Item, element, key, attrs, scope) -> None:
@@ -413,7 +411,7 @@ class Reader:
             raise Unsupported("itunes:keywords with attributes")
         for term in self._text(element, scope).split(","):
             if term.strip():
-                Bookkeeper(item.data)._add_tag(term.strip(), _ITUNES, None)
+                add_tag(item.data, term.strip(), _ITUNES, None)
 
     def _source(self, item: _Item, element, key, attrs, scope) -> None:
         self._leaf(element)  # only the item's 'source' changes, but feedparser forgets the title seen so far
@@ -458,7 +456,7 @@ class Reader:
 
     def _text_author(self, context: dict, element: ET.Element, scope: _Scope) -> None:
         """<author>, <dc:creator>, <managingEditor>, <itunes:author>: "Name", "email", or "email (Name)"."""
-        author = FeedParserDict()
+        author: dict = {}  # plain dicts: the mapping reads authors with .get("name"), which FeedParserDict does not alias
         context.setdefault("authors", []).append(author)
         context["author"] = value = self._text(element, scope)
         if "@" in value:
@@ -471,7 +469,7 @@ class Reader:
         """<author><name/><email/><uri/></author>."""
         if any((text or "").strip() for text in (element.text, *(part.tail for part in element))):
             raise Unsupported("text in an Atom author")
-        context.setdefault("authors", []).append(FeedParserDict())
+        context.setdefault("authors", []).append({})
         book = Bookkeeper(context)
         for part in element:
             key = self.names.key(part.tag)
@@ -496,3 +494,18 @@ class Reader:
             elif not self._generic(part, key):
                 raise Unsupported(f"itunes:owner element {key!r}")
         book._sync_author_detail("publisher")
+
+
+# What feedparser does with an item's child, by the child's name (functions taking the reader first).
+_ITEM_READERS = {
+    "title": Reader._item_title, "link": Reader._item_link, "guid": Reader._item_guid, "id": Reader._item_guid,
+    "description": Reader._description, "media_description": Reader._description,
+    "itunes_summary": Reader._description, "summary": Reader._description, "content_encoded": Reader._content,
+    "content": Reader._content, "category": Reader._category, "dc_subject": Reader._category,
+    "enclosure": Reader._enclosure, "feedburner_origlink": Reader._origlink, "media_group": Reader._media,
+    "media_content": Reader._media, "media_thumbnail": Reader._thumbnail, "media_title": Reader._media_title,
+    "itunes_image": Reader._itunes_image, "itunes_category": Reader._itunes_category,
+    "itunes_keywords": Reader._itunes_keywords, "source": Reader._source,
+    **{key: Reader._date for key in _DATES},
+    **{key: Reader._item_author for key in _TEXT_AUTHORS},
+}  # fmt: skip

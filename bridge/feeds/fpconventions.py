@@ -15,6 +15,7 @@ changes what they produce.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 from feedparser.datetimes import _parse_date as parse_date  # noqa: F401  (re-exported: the reference parser)
@@ -27,7 +28,7 @@ from .urls import is_plain_absolute
 KNOWN_NAMESPACES = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
 HTML_TYPES = frozenset(_FeedParserMixin.html_types)
 RESOLVED_ELEMENTS = frozenset(_FeedParserMixin.can_be_relative_uri)
-looks_like_html = _FeedParserMixin.looks_like_html
+_looks_like_html = _FeedParserMixin.looks_like_html
 map_content_type = _FeedParserMixin.map_content_type
 _C1 = re.compile("[\x80-\x9f]")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
@@ -64,9 +65,16 @@ def repair(text: str) -> str:
     return text
 
 
+def looks_like_html(text: str) -> bool:
+    """feedparser's test; it needs a close tag or an entity, so text with neither is answered without its regexes."""
+    return ("</" in text or "&" in text) and _looks_like_html(text)
+
+
 def link_text(text: str, *, in_entry: bool) -> str:
     """A <link> element's text as feedparser stores it: entity-looking runs lose their ';'
     (and, in entries, '&amp;' becomes '&'), a repair for query strings mangled by HTML escaping."""
+    if "&" not in text:
+        return text
     if in_entry:
         text = text.replace("&amp;", "&")
     return _LINK_ENTITY.sub(r"&\g<1>", text)
@@ -122,22 +130,60 @@ class Names:
         return f"{prefix}_{suffix}" if prefix else suffix
 
     @staticmethod
-    def attributes(element) -> dict[str, str]:
+    def attributes(element) -> Mapping[str, str]:
         """The element's attributes as feedparser sees them: 'xml:lang' also as 'lang', names lower-cased,
-        rel and type values lower-cased. Raises ValueError when two attributes would share a name."""
-        found: dict[str, str] = {}
-        for name, value in element.attrib.items():
-            names = [name]
-            if name[0] == "{":
-                uri, local = name[1:].split("}", 1)
-                prefix = KNOWN_NAMESPACES.get(uri.lower(), "")
-                names = [prefix + ":" + local, local] if prefix else [local]
-            for each in names:
-                each = each.lower()
-                if each in found:
-                    raise ValueError(f"attribute {each!r} given twice")
-                found[each] = value.lower() if each in ("rel", "type") else value
-        return found
+        rel and type values lower-cased. Raises ValueError when two attributes would share a name.
+        Read-only: when feedparser's names are the document's, this is the element's own attrib."""
+        attrib = element.attrib
+        names = tuple(attrib)
+        plan = _ATTRIBUTE_PLANS.get(names)
+        if plan is None:
+            if len(_ATTRIBUTE_PLANS) >= _MAX_ATTRIBUTE_PLANS:  # attribute names are the document's to choose
+                _ATTRIBUTE_PLANS.clear()
+            plan = _ATTRIBUTE_PLANS[names] = _attribute_plan(names)
+        if plan is _AS_GIVEN:
+            return attrib
+        if isinstance(plan, str):
+            raise ValueError(plan)
+        return {each: attrib[name].lower() if lower else attrib[name] for name, each, lower in plan}
+
+
+# The work of Names.attributes depends only on the attribute names, the same on most elements of a feed: per
+# tuple of names, _AS_GIVEN, the complaint, or (document name, feedparser's name, value lower-cased) in order.
+_AS_GIVEN = object()
+_ATTRIBUTE_PLANS: dict[tuple[str, ...], object] = {}
+_MAX_ATTRIBUTE_PLANS = 4096
+
+
+def _attribute_plan(names: tuple[str, ...]):
+    plan: list[tuple[str, str, bool]] = []
+    seen: set[str] = set()
+    for name in names:
+        given = [name]
+        if name[0] == "{":
+            uri, local = name[1:].split("}", 1)
+            prefix = KNOWN_NAMESPACES.get(uri.lower(), "")
+            given = [prefix + ":" + local, local] if prefix else [local]
+        for each in given:
+            each = each.lower()
+            if each in seen:
+                return f"attribute {each!r} given twice"
+            seen.add(each)
+            plan.append((name, each, each in ("rel", "type")))
+    if all(name == each and not lower for name, each, lower in plan):
+        return _AS_GIVEN
+    return tuple(plan)
+
+
+def add_tag(context: dict, term, scheme, label) -> None:
+    """Bookkeeper._add_tag without building a parser object per category (tests/test_feeds_fastpath.py holds
+    the two equal): the tag list exists from the first category on; an empty tag is dropped, a repeated one too.
+    Tags are plain dicts: the mapping reads them with .get, which FeedParserDict does not alias for these keys."""
+    tags = context.setdefault("tags", [])
+    if term or scheme or label:
+        tag = {"term": term, "scheme": scheme, "label": label}
+        if tag not in tags:
+            tags.append(tag)
 
 
 class Bookkeeper(_FeedParserMixin):
