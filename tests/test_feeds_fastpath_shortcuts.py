@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from feedparser.mixin import _FeedParserMixin
 
+from bridge.feeds import mediaalt
 from bridge.feeds.fastpath import parse_tree
 from bridge.feeds.fpconventions import KNOWN_NAMESPACES, Bookkeeper, Names, add_tag, link_text, looks_like_html
 
@@ -173,3 +174,34 @@ def test_link_text_leaves_text_without_ampersands_alone():
         for in_entry in (True, False):
             expected = entity.sub(r"&\g<1>", text.replace("&amp;", "&") if in_entry else text)
             assert link_text(text, in_entry=in_entry) == expected, text
+
+
+# --- mediaalt: whether a document may describe its pictures ----------------------------------------------------
+
+
+def may_describe_one_by_one(data: bytes) -> bool:
+    """The way before: a search per declared prefix and element name."""
+    prefixes = []
+    at = data.find(mediaalt._MEDIA_NAMESPACE)
+    while at >= 0:
+        end = at + len(mediaalt._MEDIA_NAMESPACE)
+        declared = mediaalt._MEDIA_PREFIX.search(data, max(0, at - mediaalt._PREFIX_REACH), at)
+        if declared is None or not mediaalt._MEDIA_PREFIX_END.match(data, end):
+            return True
+        prefixes.append(declared.group(1))
+        at = data.find(mediaalt._MEDIA_NAMESPACE, end)
+    return any(b"<" + p + b":description" in data or b"<" + p + b":title" in data for p in set(prefixes))
+
+
+def test_may_describe_equals_a_search_per_prefix():
+    rng = random.Random(19)
+    declarations = [b' xmlns:media="http://search.yahoo.com/mrss/"', b" xmlns:m='https://search.yahoo.com/mrss'",
+                    b' xmlns:a.b="http://search.yahoo.com/mrss/"', b' xmlns="http://search.yahoo.com/mrss/"', b""]
+    elements = [b"<media:description>x</media:description>", b"<m:title>t</m:title>", b"<a.b:title/>",
+                b"<xmedia:description/>", b"<media:content url='u'/>", b"<media:titles/>", b"<m:descriptionx/>",
+                b"<![CDATA[<m:title>]]>", b"<item>text</item>"]  # fmt: skip
+    for _ in range(3000):
+        declared = b"".join(rng.sample(declarations, rng.randint(1, 3)))
+        body = b"".join(rng.choice(elements) for _ in range(rng.randint(0, 4)))
+        data = b"<rss" + declared + b"><channel>" + body + b"</channel></rss>"
+        assert mediaalt._may_describe(data) == may_describe_one_by_one(data), data

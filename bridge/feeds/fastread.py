@@ -198,12 +198,15 @@ class Reader:
             raise Unsupported(f"markup inside {element.tag!r}")
         return element.text or ""
 
-    def _text(self, element: ET.Element, scope: _Scope, *, resolved: bool = False) -> str:
+    @staticmethod
+    def _text(element: ET.Element, scope: _Scope, *, resolved: bool = False) -> str:
         """feedparser's value for a text element: stripped, resolved (URL-ish elements), repaired."""
-        text = self._leaf(element).strip()
+        if len(element):  # _leaf, inline: this runs for most elements of a document
+            raise Unsupported(f"markup inside {element.tag!r}")
+        text = (element.text or "").strip()
         if resolved and text:
             text = resolve(scope.base, text)
-        return repair(text)
+        return text if text.isascii() else repair(text)
 
     def _generic(self, element: ET.Element, key: str) -> bool:
         """True when feedparser would only store the element under its own name (see the module docstring)."""
@@ -222,7 +225,7 @@ class Reader:
         text = self._leaf(element).strip()
         if not atom and kind == "text/plain" and looks_like_html(text):
             kind = "text/html"
-        return kind, repair(text)
+        return kind, text if text.isascii() else repair(text)
 
     def _stored(self, element: ET.Element, key: str, attrs: dict, scope: _Scope):
         """What feedparser stores for an element it has no handler for: its attributes, or else its text."""
@@ -343,7 +346,10 @@ class Reader:
         item.data[name + "_parsed"] = _parse_date(value)
 
     def _category(self, item: _Item, element, key, attrs, scope) -> None:
-        add_tag(item.data, attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
+        if attrs:
+            add_tag(item.data, attrs.get("term"), attrs.get("scheme", attrs.get("domain")), attrs.get("label"))
+        else:
+            item.data.setdefault("tags", [])  # all add_tag does without a term, scheme or label
         self._category_text(item.data, element, scope)
 
     def _category_text(self, context: dict, element: ET.Element, scope: _Scope) -> None:

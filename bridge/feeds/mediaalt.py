@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from functools import lru_cache
 
 from .htmltools import collapse_space, html_to_text
 
@@ -56,7 +57,15 @@ def _may_describe(data: bytes) -> bool:
             return True
         prefixes.append(declared.group(1))
         at = data.find(_MEDIA_NAMESPACE, end)
-    return any(b"<" + prefix + b":description" in data or b"<" + prefix + b":title" in data for prefix in set(prefixes))
+    return _describing(frozenset(prefixes)).search(data) is not None
+
+
+@lru_cache(maxsize=64)
+def _describing(prefixes: frozenset[bytes]) -> re.Pattern[bytes]:
+    """'<prefix:description' or '<prefix:title' for any of the prefixes: one pass over the document instead of
+    two per prefix (each pass a fifth of the cost of this module on a feed that has none)."""
+    names = b"|".join(re.escape(prefix) for prefix in sorted(prefixes))
+    return re.compile(b"<(?:" + names + b"):(?:description|title)")
 
 
 def _local(tag) -> str:
