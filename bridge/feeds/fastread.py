@@ -222,7 +222,9 @@ class Reader:
         kind = _CONTENT_TYPES.get(given) or map_content_type(given)
         if kind not in _TEXT_TYPES or attrs.get("mode") == "base64" or "src" in attrs:
             raise Unsupported(f"{element.tag!r} of type {kind!r}")
-        text = self._leaf(element).strip()
+        if len(element):  # _leaf, inline
+            raise Unsupported(f"markup inside {element.tag!r}")
+        text = (element.text or "").strip()
         if not atom and kind == "text/plain" and looks_like_html(text):
             kind = "text/html"
         return kind, text if text.isascii() else repair(text)
@@ -292,8 +294,11 @@ class Reader:
             key = self.names.key(element.tag)
             known = self._item_children[element.tag] = (key, _ITEM_READERS.get(key))
         key, reader = known
-        attrs = self._attrs(element)
-        scope = parent if not attrs or _SCOPE_ATTRIBUTES.isdisjoint(attrs) else parent.enter(attrs)
+        if element.attrib:
+            attrs = self._attrs(element)
+            scope = parent if _SCOPE_ATTRIBUTES.isdisjoint(attrs) else parent.enter(attrs)
+        else:  # most children: no attributes, the parent's scope
+            attrs, scope = _NO_ATTRIBUTES, parent
         if reader is not None:
             reader(self, item, element, key, attrs, scope)
         elif key in _HARMLESS_ITEM or (key == "rights" and item.atom):
