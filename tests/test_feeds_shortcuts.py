@@ -1,14 +1,18 @@
 """The shortcuts that make reading a document's entries cheap give what the plain way gives, on many generated
-inputs: the <img> search that skips the body after its last "<img"."""
+inputs: the <img> search that skips the body after its last "<img", a permalink's host without urlsplit, and a
+plain link's aliases without canonicalising it first."""
 
 from __future__ import annotations
 
 import html
+from urllib.parse import urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.feeds.htmltools import _IMG_ATTR, _img_tokens, iter_img_tags
+from bridge.feeds.identity import _plain_link, canonical_link, link_aliases
+from bridge.permalinks import link_host
 
 # Pieces of markup that move where a tag starts or ends: comments, CDATA, raw text, quotes, odd tag names.
 _MARKUP = st.lists(
@@ -46,3 +50,34 @@ def test_the_img_search_skips_nothing_after_a_picture():
         "<IMG SRC='b.png' alt='B &amp; C'>" + "<p>end</p>"
     assert list(iter_img_tags(body)) == [{"src": "a.png"}, {"src": "b.png", "alt": "B & C"}]
     assert list(iter_img_tags(body)) == tokenwise_img_tags(body)
+
+
+def urlsplit_host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+
+
+_URL = st.builds(
+    "".join,
+    st.lists(st.sampled_from(["http", "https", "HTTP", "ftp", ":", "//", "/", "@", "[", "]", "?", "#", ".", "-",
+                              "example", "com", "WWW", "8080", ":443", " ", "\t", "\n", "é", "%2F", "x", "1"]),
+             max_size=12),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=_URL | st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["http://", "https://"]), _URL))
+def test_a_links_host_is_urlsplits(url):
+    assert link_host(url) == urlsplit_host(url)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["http://", "https://", "HTTPS://"]),
+                     st.from_regex(r"[a-zA-Z0-9.:/_~%?#=&-]{0,30}", fullmatch=True)))
+def test_a_plain_link_is_its_own_canonical_form(url):
+    # link_aliases reads such a link without canonicalising it first
+    if _plain_link(url):
+        assert canonical_link(url) == url
+    assert link_aliases(url) == link_aliases(canonical_link(url))

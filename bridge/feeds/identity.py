@@ -164,11 +164,17 @@ def _normalise_escapes(text: str, safe: str) -> str:
     return quote(_PERCENT.sub(fix, text), safe=safe + "%")
 
 
+def _plain_link(url: str) -> re.Match | None:
+    plain = _PLAIN_LINK.match(url)
+    return plain if plain and _kept_port(plain.group(1), plain.group(3)) else None
+
+
 def link_aliases(url: str) -> list[str]:
     """Comparison forms of a link, main form first (see the module docstring). Empty for a link without host."""
-    canonical = canonical_link(url)
-    plain = _PLAIN_LINK.match(canonical)
-    if plain and _kept_port(plain.group(1), plain.group(3)):  # what the parsing below comes to for such a link
+    plain = _plain_link(url)  # such a link is canonical as it is (a case of _ALREADY_CANONICAL)
+    canonical = url if plain else canonical_link(url)
+    plain = plain or _plain_link(canonical)
+    if plain:  # what the parsing below comes to for such a link
         host = plain.group(2).removeprefix("www.") + (f":{plain.group(3)}" if plain.group(3) else "")
         path, suffix = plain.group(4).rstrip("/"), ""
     else:
