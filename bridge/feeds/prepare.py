@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 
@@ -84,11 +85,19 @@ def entry_content_hash(entry: Entry) -> str:
 
 
 def entry_data(entry: Entry) -> str:
-    """The entries.data column. Compact JSON (json.loads reads it as it reads rows json.dumps wrote)."""
+    """The entries.data column: Entry.to_dict() as compact JSON (json.loads reads it as it reads rows json.dumps
+    wrote). orjson writes the dataclass itself, without the dict: the same fields in the same order, datetimes
+    written by isoformat as to_dict writes them (tests/test_prepare.py holds the two to the same bytes)."""
     try:
-        return orjson.dumps(entry.to_dict()).decode()
+        return orjson.dumps(entry, option=orjson.OPT_PASSTHROUGH_DATETIME, default=_isoformat).decode()
     except TypeError:  # a lone surrogate: json.dumps writes what it always wrote
         return json.dumps(entry.to_dict(), ensure_ascii=False)
+
+
+def _isoformat(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def prepare(parsed: ParsedFeed) -> PreparedFeed:
