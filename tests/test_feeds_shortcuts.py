@@ -1,6 +1,6 @@
 """The shortcuts that make reading a document's entries cheap give what the plain way gives, on many generated
-inputs: the <img> search that skips the body after its last "<img", a permalink's host without urlsplit, and a
-plain link's aliases without canonicalising it first."""
+inputs: the <img> search that skips the body after its last "<img", the avatar and pixel test, a permalink's host
+without urlsplit, and a plain link's aliases without canonicalising it first."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.feeds.htmltools import _IMG_ATTR, _img_tokens, iter_img_tags
+from bridge.feeds.images import _AVATAR, _PIXEL, _unwanted
 from bridge.feeds.identity import _plain_link, canonical_link, link_aliases
 from bridge.permalinks import link_host
 
@@ -81,3 +82,17 @@ def test_a_plain_link_is_its_own_canonical_form(url):
     if _plain_link(url):
         assert canonical_link(url) == url
     assert link_aliases(url) == link_aliases(canonical_link(url))
+
+
+_IMAGE_URL = st.lists(st.sampled_from([
+    "https://", "http://", "gravatar.com/", "secure.gravatar.com", "/avatar/", "/AVATARS/", "/avatarx/", "medium.com",
+    "/_/stat", "feeds.feedburner.com/~r/", "feedproxy.google.com/~R/", "pixel.wp.com/", "stats.wordpress.com/",
+    "/~ff/", "feedsportal.com/", "pixel.quantserve", "/tracking/", "pixel.gif", "/matomo.php", "/piwik.PHP",
+    "?idsite=1", "&amp;idsite=2", "x", "/", ".", "é", "İ", "a.jpg",
+]), max_size=8).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=_IMAGE_URL)
+def test_avatars_and_pixels_are_what_their_patterns_say(url):
+    assert _unwanted(url) == bool(_AVATAR.search(url) or _PIXEL.search(url))
