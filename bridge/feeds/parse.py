@@ -375,9 +375,10 @@ class _Mapper:
 
     def _language(self, entry) -> str | None:
         for detail in (*(entry.get("content") or []), entry.get("summary_detail"), entry.get("title_detail")):
-            language = normalise_language((detail or {}).get("language"))
-            if language:
-                return language
+            if detail and detail.get("language"):  # most bodies declare none
+                language = normalise_language(detail["language"])
+                if language:
+                    return language
         return self.feed_language or self.default_language
 
     def entry(self, entry, media_alts: dict[str, str]) -> Entry:

@@ -40,8 +40,8 @@ class PreparedEntry:
     @classmethod
     def of(cls, entry: Entry) -> PreparedEntry:
         published = entry.published.timestamp() if entry.published else None
-        moment = entry.published or entry.updated
-        return cls(entry.key, entry.link, link_host(entry.link or ""), published, moment.timestamp() if moment else None,
+        appeared = published if published is not None else entry.updated.timestamp() if entry.updated else None
+        return cls(entry.key, entry.link, link_host(entry.link or ""), published, appeared,
                    entry_content_hash(entry), link_aliases(entry.link) if entry.link else [], entry_data(entry), entry)
 
     @property
