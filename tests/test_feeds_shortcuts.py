@@ -1,6 +1,7 @@
 """The shortcuts that make reading a document's entries cheap give what the plain way gives, on many generated
 inputs: the <img> search that skips the body after its last "<img", the avatar and pixel test, a permalink's host
-without urlsplit, and a plain link's aliases without canonicalising it first."""
+without urlsplit, a plain link's aliases without canonicalising it first, and an index document looked for in the
+last segment alone."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from bridge.feeds.htmltools import _IMG_ATTR, _img_tokens, iter_img_tags
 from bridge.feeds.images import _AVATAR, _PIXEL, _unwanted
-from bridge.feeds.identity import _plain_link, canonical_link, link_aliases
+from bridge.feeds.identity import _INDEX_DOCUMENT, _index_document, _plain_link, canonical_link, link_aliases
 from bridge.permalinks import link_host
 
 # Pieces of markup that move where a tag starts or ends: comments, CDATA, raw text, quotes, odd tag names.
@@ -96,3 +97,11 @@ _IMAGE_URL = st.lists(st.sampled_from([
 @given(url=_IMAGE_URL)
 def test_avatars_and_pixels_are_what_their_patterns_say(url):
     assert _unwanted(url) == bool(_AVATAR.search(url) or _PIXEL.search(url))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(path=st.lists(st.sampled_from(["/", "index", "INDEX", "default", ".", "html", "htm", "php", "aspx", "asp", "x",
+                                      "\n"]), max_size=8).map("".join))
+def test_an_index_document_is_found_in_the_last_segment_alone(path):
+    found, expected = _index_document(path), _INDEX_DOCUMENT.search(path)
+    assert (found and found.span()) == (expected and expected.span())

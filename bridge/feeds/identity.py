@@ -169,6 +169,11 @@ def _plain_link(url: str) -> re.Match | None:
     return plain if plain and _kept_port(plain.group(1), plain.group(3)) else None
 
 
+def _index_document(path: str) -> re.Match | None:
+    """_INDEX_DOCUMENT.search(path): a match can only start at the last "/", so it is only tried there."""
+    return _INDEX_DOCUMENT.match(path, path.rfind("/")) if "." in path else None
+
+
 def link_aliases(url: str) -> list[str]:
     """Comparison forms of a link, main form first (see the module docstring). Empty for a link without host."""
     plain = _plain_link(url)  # such a link is canonical as it is (a case of _ALREADY_CANONICAL)
@@ -192,7 +197,7 @@ def link_aliases(url: str) -> list[str]:
         query = "&".join(_normalise_escapes(p, safe="=:@!$'()*+,;/?~") for p in params)
         suffix = (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
     aliases = [host + path + suffix]
-    index = _INDEX_DOCUMENT.search(path)
+    index = _index_document(path)
     if index:
         aliases.append(host + path[: index.start()] + suffix)
     if host == "medium.com" or host.endswith(".medium.com"):

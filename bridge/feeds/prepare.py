@@ -76,9 +76,9 @@ def entry_content_hash(entry: Entry) -> str:
     since the first version: the same bytes built with orjson, whose strings are escaped alike (only the
     separators differ, and they are written here)."""
     parts = (entry.title, entry.link, entry.summary_html, entry.content_html)
+    dumps = orjson.dumps
     try:
-        material = b"[" + b", ".join(map(orjson.dumps, parts)) + \
-            b", [" + b", ".join(map(orjson.dumps, sorted(entry.categories))) + b"]]"
+        material = b"[%b, %b, %b, %b, [%b]]" % (*map(dumps, parts), b", ".join(map(dumps, sorted(entry.categories))))
     except TypeError:  # a lone surrogate (a JSON Feed's "\ud800"): json.dumps keeps it, and encode() says what is wrong
         material = json.dumps([*parts, sorted(entry.categories)], ensure_ascii=False).encode()
     return hashlib.sha256(material).hexdigest()
