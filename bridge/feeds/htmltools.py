@@ -110,9 +110,10 @@ _HTML_TOKEN = re.compile(
 )
 # The same tokens, skipped in one match up to the first <img> element: the loop takes, at each place, the token
 # _HTML_TOKEN would find there (atomically: never a shorter reading of it), else one character, and stops where
-# that token is an <img> ("img" then a character that ends a tag name; see _IMG_NAME for the other case). So the <img> it
-# stops at is the first one finditer would yield, without a match object for every tag before it. (No capturing
-# group inside the loop: Python 3.11's re fails on those in a possessive repeat; hence script and style apart.)
+# that token is an <img> ("img" then a character that ends a tag name; see _IMG_NAME for the other case). So the
+# <img> it stops at is the first one finditer would yield, without a match object for every tag before it. (No
+# capturing group inside the loop: Python 3.11's re fails on those in a possessive repeat; hence script and style
+# apart.)
 _IMG_TOKEN = r"<(?P<tag>img)(?=[\t\n\r\f />\x00])(?P<attrs>" + _ATTRIBUTE_RUNS + ")>"
 _FIRST_IMG = re.compile(
     r"(?:[^<]++|(?>"  # text first: it is most of a body, and no other alternative starts without "<"

@@ -393,7 +393,8 @@ class _Mapper:
         updated = _struct_to_datetime(entry.get("updated_parsed"))
         if published is None and self.rss:
             published = updated
-        categories = unique_terms([self._term(_get(tag, "term") or _get(tag, "label") or "") for tag in entry.get("tags") or []])
+        categories = unique_terms([self._term(_get(tag, "term") or _get(tag, "label") or "")
+                                   for tag in entry.get("tags") or []])
         identifier = self.loose_id(entry.get("id") or "")
         if identifier:
             identifier = self.repair_bare_host(identifier)

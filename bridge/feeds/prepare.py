@@ -89,7 +89,8 @@ def entry_data(entry: Entry) -> str:
     wrote). orjson writes the dataclass itself, without the dict: the same fields in the same order, datetimes
     written by isoformat as to_dict writes them (tests/test_prepare.py holds the two to the same bytes)."""
     try:
-        if _utc(entry.published) and _utc(entry.updated):  # as the parsers give them: orjson writes UTC as isoformat does
+        # UTC, as the parsers give them: orjson writes those as isoformat does, without a call back for each
+        if _utc(entry.published) and _utc(entry.updated):
             return orjson.dumps(entry).decode()
         return orjson.dumps(entry, option=orjson.OPT_PASSTHROUGH_DATETIME, default=_isoformat).decode()
     except TypeError:  # a lone surrogate: json.dumps writes what it always wrote
