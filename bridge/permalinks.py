@@ -12,15 +12,21 @@ in a feed that is not itself on loopback.
 from __future__ import annotations
 
 import functools
+import re
 from urllib.parse import urlsplit
 
 from bridge.addresses import LOOPBACK, is_local_host, parse
 
 LOOPBACK_NAMES = ("localhost",)
+# An http(s) URL whose authority is a plain lower-case host and perhaps a port: urlsplit's hostname is group 1.
+_PLAIN_AUTHORITY = re.compile(r"https?://([a-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|\Z)")
 
 
 def link_host(url: str) -> str:
     """The host a reader's browser would ask for, lower-case, without a trailing dot ("" when there is none)."""
+    plain = _PLAIN_AUTHORITY.match(url)
+    if plain:  # nearly every permalink; a poll asks about each one
+        return plain.group(1).rstrip(".")
     try:
         return (urlsplit(url).hostname or "").lower().rstrip(".")
     except ValueError:

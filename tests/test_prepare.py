@@ -9,11 +9,12 @@ import json
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import synthetic
-from bridge.feeds.prepare import PreparedEntry, entry_content_hash, read_document
+from bridge.feeds.prepare import PreparedEntry, entry_content_hash, entry_data, read_document
 from bridge.model import Entry, ImageCandidate
 
 URL = "https://blog.example/feed.xml"
@@ -44,6 +45,23 @@ def test_the_content_hash_of_real_documents_is_the_one_stored_before():
         prepared = read_document(body, URL, None)
         assert len(prepared.entries) == synthetic.ENTRIES
         assert all(item.content_hash == stored_hash(item.entry) for item in prepared.entries)
+
+
+# UTC, as the parsers give (orjson writes those itself), and any other zone or none
+moments = st.none() | st.datetimes(timezones=st.just(UTC)) | st.datetimes(timezones=st.none() | st.timezones())
+images = st.lists(st.builds(ImageCandidate, url=text, alt=text, source=text, width=st.none() | st.integers(0, 10**6),
+                            height=st.none() | st.integers(0, 10**6), mime_type=st.none() | text), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry=st.builds(Entry, key=text, link=st.none() | text, title=text, summary_html=text, content_html=text,
+                       published=moments, updated=moments, categories=st.lists(text, max_size=3),
+                       language=st.none() | text, authors=st.lists(text, max_size=2), images=images,
+                       feed_wide_categories=st.lists(text, max_size=2), feed_language=st.none() | text,
+                       target=st.none() | text))
+def test_the_stored_json_is_to_dict_written_compactly(entry):
+    # entry_data has orjson write the dataclass itself, not the dict to_dict builds
+    assert entry_data(entry) == orjson.dumps(entry.to_dict()).decode()
 
 
 def test_the_stored_json_gives_back_the_entry():

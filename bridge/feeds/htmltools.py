@@ -45,9 +45,11 @@ def unique_terms(terms: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     unique: list[str] = []
     for term in terms:
-        if term and term.casefold() not in seen:
-            seen.add(term.casefold())
-            unique.append(term)
+        if term:
+            folded = term.casefold()
+            if folded not in seen:
+                seen.add(folded)
+                unique.append(term)
     return unique
 
 
@@ -94,6 +96,10 @@ def text_to_html(text: str) -> str:
 # <style>; an unclosed comment ends at the next ">"; tag names end at whitespace, "/", ">" or NUL and compare
 # case-insensitively in ASCII only. (It still differs from html.parser on stray quotes inside a tag.)
 _ATTRIBUTES = r"""(?P<attrs>(?:[^>"']|"[^"]*"|'[^']*')*)"""
+# The same attributes, read in runs and never given back: they can be read one way only, and only where that
+# reading stops at ">" does a tag end, so nothing a backtrack could try would match. (The tag name before them
+# still backtracks: a shorter name can turn a quote into the start of an attribute value.)
+_ATTRIBUTE_RUNS = r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+"""
 _HTML_TOKEN = re.compile(
     r"<!--.*?--\s*>|<!--[^>]*>|<!--[^<]*"
     r"|<!\[CDATA\[.*?\]\s*\]\s*>"
@@ -104,26 +110,28 @@ _HTML_TOKEN = re.compile(
 )
 # The same tokens, skipped in one match up to the first <img> element: the loop takes, at each place, the token
 # _HTML_TOKEN would find there (atomically: never a shorter reading of it), else one character, and stops where
-# that token is an <img> ("img" then a character that ends a tag name; see _ODD_IMG_NAME for the other case). So the <img> it
-# stops at is the first one finditer would yield, without a match object for every tag before it. (No capturing
-# group inside the loop: Python 3.11's re fails on those in a possessive repeat; hence script and style apart.)
-_IMG_TOKEN = r"<(?P<tag>img)(?=[\t\n\r\f />\x00])" + _ATTRIBUTES + ">"
+# that token is an <img> ("img" then a character that ends a tag name; see _IMG_NAME for the other case). So the
+# <img> it stops at is the first one finditer would yield, without a match object for every tag before it. (No
+# capturing group inside the loop: Python 3.11's re fails on those in a possessive repeat; hence script and style
+# apart.)
+_IMG_TOKEN = r"<(?P<tag>img)(?=[\t\n\r\f />\x00])(?P<attrs>" + _ATTRIBUTE_RUNS + ")>"
 _FIRST_IMG = re.compile(
-    r"(?:(?>"
-    r"<!--.*?--\s*>|<!--[^>]*>|<!--[^<]*"
+    r"(?:[^<]++|(?>"  # text first: it is most of a body, and no other alternative starts without "<"
+    r"<!--.*?--\s*>|<!--[^>]*+>|<!--[^<]*+"
     r"|<!\[CDATA\[.*?\]\s*\]\s*>"
-    r"|<[!?/][^>]*>"
-    r"|<script(?=[\t\n\r\f />\x00])(?:[^>\"']|\"[^\"]*\"|'[^']*')*>.*?(?:</\s*script\s*>|\Z)"
-    r"|<style(?=[\t\n\r\f />\x00])(?:[^>\"']|\"[^\"]*\"|'[^']*')*>.*?(?:</\s*style\s*>|\Z)"
-    r"|<(?!img[\t\n\r\f />\x00])[a-zA-Z][^\t\n\r\f />\x00]*(?:[^>\"']|\"[^\"]*\"|'[^']*')*>"
-    r")|[^<]++|(?!" + _IMG_TOKEN.replace("(?P<tag>img)", "img").replace("(?P<attrs>", "(?:") + r")<)*+"
+    r"|<[!?/][^>]*+>"
+    r"|<script(?=[\t\n\r\f />\x00])" + _ATTRIBUTE_RUNS + r">.*?(?:</\s*script\s*>|\Z)"
+    r"|<style(?=[\t\n\r\f />\x00])" + _ATTRIBUTE_RUNS + r">.*?(?:</\s*style\s*>|\Z)"
+    r"|<(?!img[\t\n\r\f />\x00])[a-zA-Z][^\t\n\r\f />\x00]*" + _ATTRIBUTE_RUNS + ">"
+    r")|(?!" + _IMG_TOKEN.replace("(?P<tag>img)", "img").replace("(?P<attrs>", "(?:") + r")<)*+"
     + _IMG_TOKEN,
     re.IGNORECASE | re.DOTALL | re.ASCII,
 )
-# "<img" then more of a tag name ("<imgx", '<img"'): _HTML_TOKEN may still read such a tag as an <img> when the
-# longer name leaves its attributes unbalanced, which _FIRST_IMG does not reproduce. Where the markup has one, the
-# search goes token by token instead.
-_ODD_IMG_NAME = re.compile(r"<[iI][mM][gG][^\t\n\r\f />\x00]")  # not IGNORECASE: that search is 5x slower
+# Every "<img" of the markup, with the character after it when that one makes the name longer: "<img" then more of
+# a tag name ("<imgx", '<img"'). _HTML_TOKEN may still read such a tag as an <img> when the longer name leaves its
+# attributes unbalanced, which _FIRST_IMG does not reproduce. Where the markup has one, the search goes token by
+# token instead.
+_IMG_NAME = re.compile(r"<[iI][mM][gG]([^\t\n\r\f />\x00]?)")  # not IGNORECASE: that search is 5x slower
 # name, then optionally = and a double-quoted, single-quoted or bare value
 _IMG_ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
 
@@ -131,7 +139,7 @@ _IMG_ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*("[^"]*"|'[^']*'|[^\s>]
 def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
     """Attributes of the <img> elements of an HTML fragment, in document order, found lazily: names
     lower-cased, values with entities decoded ("" for a bare attribute), a repeated attribute's last value."""
-    if not fragment or ("<img" not in fragment and "<img" not in fragment.lower()):
+    if not fragment or "<" not in fragment:  # plain text, as most summaries are
         return
     for match in _img_matches(fragment):
         found: dict[str, str] = {}
@@ -144,13 +152,24 @@ def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
 
 def _img_matches(fragment: str) -> Iterator[re.Match]:
     """The <img> tokens of `fragment`, in order (their "attrs" group is the attributes)."""
-    if _ODD_IMG_NAME.search(fragment) is None:
-        position = 0
-        while (match := _FIRST_IMG.match(fragment, position)) is not None:
-            position = match.end()
-            yield match
+    last = None
+    for last in _IMG_NAME.finditer(fragment):
+        if last.group(1):
+            yield from _img_tokens(fragment)
+            return
+    if last is None:
         return
-    for match in _HTML_TOKEN.finditer(fragment):  # token by token, as the name is read in _HTML_TOKEN itself
+    # Each search stops at an <img>, which starts at an "<img": none can start after the last one, so the search
+    # through the rest of the body (after its only picture, say) is left out.
+    position = 0
+    while position <= last.start() and (match := _FIRST_IMG.match(fragment, position)) is not None:
+        position = match.end()
+        yield match
+
+
+def _img_tokens(fragment: str) -> Iterator[re.Match]:
+    """_img_matches token by token, as the name is read in _HTML_TOKEN itself."""
+    for match in _HTML_TOKEN.finditer(fragment):
         tag = match.group("tag")
         if tag is not None and tag.lower() == "img":
             yield match

@@ -164,11 +164,22 @@ def _normalise_escapes(text: str, safe: str) -> str:
     return quote(_PERCENT.sub(fix, text), safe=safe + "%")
 
 
+def _plain_link(url: str) -> re.Match | None:
+    plain = _PLAIN_LINK.match(url)
+    return plain if plain and _kept_port(plain.group(1), plain.group(3)) else None
+
+
+def _index_document(path: str) -> re.Match | None:
+    """_INDEX_DOCUMENT.search(path): a match can only start at the last "/", so it is only tried there."""
+    return _INDEX_DOCUMENT.match(path, path.rfind("/")) if "." in path else None
+
+
 def link_aliases(url: str) -> list[str]:
     """Comparison forms of a link, main form first (see the module docstring). Empty for a link without host."""
-    canonical = canonical_link(url)
-    plain = _PLAIN_LINK.match(canonical)
-    if plain and _kept_port(plain.group(1), plain.group(3)):  # what the parsing below comes to for such a link
+    plain = _plain_link(url)  # such a link is canonical as it is (a case of _ALREADY_CANONICAL)
+    canonical = url if plain else canonical_link(url)
+    plain = plain or _plain_link(canonical)
+    if plain:  # what the parsing below comes to for such a link
         host = plain.group(2).removeprefix("www.") + (f":{plain.group(3)}" if plain.group(3) else "")
         path, suffix = plain.group(4).rstrip("/"), ""
     else:
@@ -186,7 +197,7 @@ def link_aliases(url: str) -> list[str]:
         query = "&".join(_normalise_escapes(p, safe="=:@!$'()*+,;/?~") for p in params)
         suffix = (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
     aliases = [host + path + suffix]
-    index = _INDEX_DOCUMENT.search(path)
+    index = _index_document(path)
     if index:
         aliases.append(host + path[: index.start()] + suffix)
     if host == "medium.com" or host.endswith(".medium.com"):

@@ -30,16 +30,15 @@ _PIXEL = re.compile(  # the lookahead only lets the search skip quickly to where
 )
 
 
-# Each _PIXEL alternative contains one of these (lower-cased): an ASCII URL with none of them is no pixel.
-_PIXEL_HINTS = ("stat", "~r/", "pixel", "~ff/", "feedsportal", "/tracking/", ".php", "idsite=")
-
-
-def _is_pixel(url: str) -> bool:
-    if url.isascii():
+def _unwanted(url: str) -> bool:
+    """An author avatar or a tracking pixel (`_AVATAR`, `_PIXEL`)."""
+    if url.isascii():  # each alternative of the two patterns contains one of these words, lower-cased
         lowered = url.lower()
-        if not any(hint in lowered for hint in _PIXEL_HINTS):
+        if not ("avatar" in lowered or "stat" in lowered or "~r/" in lowered or "pixel" in lowered
+                or "~ff/" in lowered or "feedsportal" in lowered or "/tracking/" in lowered or ".php" in lowered
+                or "idsite=" in lowered):
             return False
-    return _PIXEL.search(url) is not None
+    return _AVATAR.search(url) is not None or _PIXEL.search(url) is not None
 
 
 def _int(value) -> int | None:
@@ -101,7 +100,7 @@ class ImageList:
         absolute = _absolute(url if isinstance(url, str) else None, base or self.base)
         if not absolute or absolute in self._seen:
             return None
-        if _AVATAR.search(absolute) or _is_pixel(absolute):
+        if _unwanted(absolute):
             return None
         w, h = _int(width), _int(height)
         if (w is not None and w <= 2) or (h is not None and h <= 2):

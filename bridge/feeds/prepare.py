@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 
@@ -39,8 +40,8 @@ class PreparedEntry:
     @classmethod
     def of(cls, entry: Entry) -> PreparedEntry:
         published = entry.published.timestamp() if entry.published else None
-        moment = entry.published or entry.updated
-        return cls(entry.key, entry.link, link_host(entry.link or ""), published, moment.timestamp() if moment else None,
+        appeared = published if published is not None else entry.updated.timestamp() if entry.updated else None
+        return cls(entry.key, entry.link, link_host(entry.link or ""), published, appeared,
                    entry_content_hash(entry), link_aliases(entry.link) if entry.link else [], entry_data(entry), entry)
 
     @property
@@ -75,20 +76,35 @@ def entry_content_hash(entry: Entry) -> str:
     since the first version: the same bytes built with orjson, whose strings are escaped alike (only the
     separators differ, and they are written here)."""
     parts = (entry.title, entry.link, entry.summary_html, entry.content_html)
+    dumps = orjson.dumps
     try:
-        material = b"[" + b", ".join(map(orjson.dumps, parts)) + \
-            b", [" + b", ".join(map(orjson.dumps, sorted(entry.categories))) + b"]]"
+        material = b"[%b, %b, %b, %b, [%b]]" % (*map(dumps, parts), b", ".join(map(dumps, sorted(entry.categories))))
     except TypeError:  # a lone surrogate (a JSON Feed's "\ud800"): json.dumps keeps it, and encode() says what is wrong
         material = json.dumps([*parts, sorted(entry.categories)], ensure_ascii=False).encode()
     return hashlib.sha256(material).hexdigest()
 
 
 def entry_data(entry: Entry) -> str:
-    """The entries.data column. Compact JSON (json.loads reads it as it reads rows json.dumps wrote)."""
+    """The entries.data column: Entry.to_dict() as compact JSON (json.loads reads it as it reads rows json.dumps
+    wrote). orjson writes the dataclass itself, without the dict: the same fields in the same order, datetimes
+    written by isoformat as to_dict writes them (tests/test_prepare.py holds the two to the same bytes)."""
     try:
-        return orjson.dumps(entry.to_dict()).decode()
+        # UTC, as the parsers give them: orjson writes those as isoformat does, without a call back for each
+        if _utc(entry.published) and _utc(entry.updated):
+            return orjson.dumps(entry).decode()
+        return orjson.dumps(entry, option=orjson.OPT_PASSTHROUGH_DATETIME, default=_isoformat).decode()
     except TypeError:  # a lone surrogate: json.dumps writes what it always wrote
         return json.dumps(entry.to_dict(), ensure_ascii=False)
+
+
+def _utc(moment: datetime | None) -> bool:
+    return moment is None or (type(moment) is datetime and moment.tzinfo is UTC)
+
+
+def _isoformat(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def prepare(parsed: ParsedFeed) -> PreparedFeed:
