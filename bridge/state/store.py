@@ -463,7 +463,7 @@ class State:
         self.engine = engine  # "sqlite" or "postgres"
         self._lock_fd = lock_fd
         self._lock = threading.RLock()
-        self._sqlite_errors = _sqlite_errors(path)  # what _errors() gives every method on SQLite
+        self._sqlite_errors = _SqliteErrors(path)  # what _errors() gives every method on SQLite
         self._advisory = None  # PostgreSQL: bridge.state.locks.AdvisoryLocks, made at the first try_lock
         self.migrations_due: list[str] = []  # set by open_readonly on a database the writer has yet to migrate
 
@@ -485,7 +485,7 @@ class State:
         _create_private(path)
         lock_fd = _take_lock(path) if exclusive else None
         try:
-            with _sqlite_errors(path):
+            with _SqliteErrors(path):
                 conn = _connect(str(path))
                 db = Database(conn)
                 db.execute("PRAGMA journal_mode = WAL")
@@ -506,7 +506,7 @@ class State:
         _refuse_directory(path)
         if not path.exists():
             return cls.open_memory()
-        with _sqlite_errors(path):
+        with _SqliteErrors(path):
             conn = _connect_readonly(path)
             db = Database(conn)
             due = [migration.name for migration in migrations.pending(db)]
@@ -523,7 +523,7 @@ class State:
         """An in-memory copy of the database: the real code path runs, and nothing is written to disk."""
         path = Path(path)
         _refuse_directory(path)
-        with _sqlite_errors(path):
+        with _SqliteErrors(path):
             memory = _connect(":memory:")
             if path.exists():
                 source = _connect_readonly(path)
@@ -1707,7 +1707,7 @@ def _refuse_directory(path: Path) -> None:
                          f"set [bridge] state to a file path such as {path / 'bridge.sqlite3'}")
 
 
-class _sqlite_errors:
+class _SqliteErrors:
     """SQLite's errors as StateError: one line saying what is wrong with the database and how to fix it.
 
     A class rather than a generator's context manager: every State method enters one (50,000 in a cold poll),
