@@ -335,14 +335,14 @@ class Poller:
                         outcome: FeedOutcome) -> None:
         keys_in_document = {item.key for item in entries}
         baseline = not row.baseline_done
-        # A feed's first sight with nothing stored under its name (the common case): no stored entry can match,
-        # so nothing is looked up, and its entries are written at once.
-        first_sight: list[tuple[PreparedEntry, str, list[str]]] | None = \
-            [] if baseline and not self.state.feed_has_entries(feed.name) else None
-        known = self.state.known_entries(feed.name, list(keys_in_document)) if first_sight is None else {}
+        feed_host = link_host(feed.url)
+        if baseline and not self.state.feed_has_entries(feed.name):
+            self._record_first_sight(feed, entries, feed_host, now, outcome)
+            outcome.entries_in_document = len(keys_in_document)
+            return
+        known = self.state.known_entries(feed.name, list(keys_in_document))
         alias_counts = Counter(alias for item in entries for alias in set(item.aliases))
         max_age = self.config.bridge.max_post_age
-        feed_host = link_host(feed.url)
         seen_now: set[str] = set()
         for item in entries:
             # item.entry is made from the stored JSON when first asked for: a first sight never asks
@@ -363,39 +363,36 @@ class Poller:
                         self._queue_edits(feed, entry_id, entry, now)
                 continue
             site = unreachable_site(item.link, feed.url, host=item.host, feed_host=feed_host)
-            if first_sight is None:
-                # A link shared by several items of this document (a podcast's home page...) identifies none of them.
-                unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
-                if site is None and unique_aliases:
-                    unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
-                previous = (None if baseline else self._under_shared_key(feed.name, item.entry)) or \
-                    self.state.entry_id_by_aliases(feed.name, unique_aliases)
-                if previous is not None:
-                    _, previous_entry, _ = self.state.get_entry(previous)
-                    if previous_entry.key not in keys_in_document:
-                        self._rekey(previous, item.entry, content_hash, aliases, now)
-                        outcome.rekeyed += 1
-                        continue
+            # A link shared by several items of this document (a podcast's home page...) identifies none of them.
+            unique_aliases = [alias for alias in aliases if alias_counts[alias] == 1]
+            if site is None and unique_aliases:
+                unique_aliases.append(hostless_alias(unique_aliases))  # recorded under a local base URL before
+            previous = (None if baseline else self._under_shared_key(feed.name, item.entry)) or \
+                self.state.entry_id_by_aliases(feed.name, unique_aliases)
+            if previous is not None:
+                _, previous_entry, _ = self.state.get_entry(previous)
+                if previous_entry.key not in keys_in_document:
+                    self._rekey(previous, item.entry, content_hash, aliases, now)
+                    outcome.rekeyed += 1
+                    continue
             if site is not None:
                 hostless = hostless_alias(aliases)
                 self._add_entry(feed, item, "baseline" if baseline else "unreachable",
-                                aliases + ([hostless] if hostless else []), now, first_sight)
+                                aliases + ([hostless] if hostless else []), now)
                 outcome.unreachable += 1
                 outcome.baseline += baseline
                 outcome.warning = site_url_fix(site)
             elif baseline:
-                self._add_entry(feed, item, "baseline", aliases, now, first_sight)
+                self._add_entry(feed, item, "baseline", aliases, now)
                 outcome.baseline += 1
             elif item.appeared_at is not None and item.appeared_at < now - max_age:
-                self._add_entry(feed, item, "too_old", aliases, now, first_sight)
+                self._add_entry(feed, item, "too_old", aliases, now)
                 outcome.too_old += 1
             else:
                 entry = item.entry
                 entry_id = self.state.add_entry(feed.name, entry, "new", content_hash, aliases, now, data=item.data)
                 outcome.new_entries += 1
                 outcome.queued += self._queue(feed, entry_id, entry, aliases, now, outcome=outcome)
-        if first_sight:
-            self.state.add_entries(feed.name, first_sight, now)
         if not baseline:
             self._note_vanished(feed, row, [item.appeared_at for item in entries], keys_in_document, now, outcome)
         outcome.entries_in_document = len(keys_in_document)
@@ -407,13 +404,32 @@ class Poller:
                 feed=feed.name, new_entries=outcome.new_entries,
             )
 
-    def _add_entry(self, feed: FeedConfig, item: PreparedEntry, status: str, aliases: list[str], now: float,
-                   batch: list | None) -> None:
-        """Record an entry that queues nothing: at once, or in `batch` (a first sight's, written in one go)."""
-        if batch is None:
-            self.state.add_entry(feed.name, item.entry, status, item.content_hash, aliases, now, data=item.data)
-        else:
-            batch.append((item, status, aliases))
+    def _record_first_sight(self, feed: FeedConfig, entries: list[PreparedEntry], feed_host: str, now: float,
+                            outcome: FeedOutcome) -> None:
+        """A feed's first sight with nothing stored under its name (the common case: every feed of a cold poll): no
+        stored entry can match, so nothing is looked up, and its entries are written in one go, as baseline."""
+        rows: list[tuple[PreparedEntry, str, list[str]]] = []
+        seen_now: set[str] = set()
+        for item in entries:
+            # item.entry is made from the stored JSON when first asked for: a first sight never asks
+            if item.key in seen_now:
+                continue  # a feed that repeats an item within one document
+            seen_now.add(item.key)
+            site = unreachable_site(item.link, feed.url, host=item.host, feed_host=feed_host)
+            if site is None:
+                rows.append((item, "baseline", item.aliases))
+            else:
+                hostless = hostless_alias(item.aliases)
+                rows.append((item, "baseline", item.aliases + ([hostless] if hostless else [])))
+                outcome.unreachable += 1
+                outcome.warning = site_url_fix(site)
+        outcome.baseline += len(rows)
+        if rows:
+            self.state.add_entries(feed.name, rows, now)
+
+    def _add_entry(self, feed: FeedConfig, item: PreparedEntry, status: str, aliases: list[str], now: float) -> None:
+        """Record an entry that queues nothing."""
+        self.state.add_entry(feed.name, item.entry, status, item.content_hash, aliases, now, data=item.data)
 
     def _note_vanished(self, feed: FeedConfig, row: FeedRow, appeared: list[float | None], keys_in_document: set[str],
                        now: float, outcome: FeedOutcome) -> None:

@@ -24,6 +24,9 @@ MARKER = "[redacted]"
 MIN_SECRET_LENGTH = 4
 
 _known: set[str] = set()
+# _known, longest first (so that a secret containing another is replaced whole); a new tuple on each change, so a
+# redaction in another thread goes on over the one it began with
+_longest_first: tuple[str, ...] = ()
 
 _SECRET_KEYS = (
     "access_token|refresh_token|id_token|client_secret|app_password|apppassword|password|passwd|secret|"
@@ -47,6 +50,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # a Bluesky app password (base32, 4x4); not inside a URL path or a longer slug, where it is a post's name
     (re.compile(r"(?<![\w/.@-])[a-z2-7]{4}(?:-[a-z2-7]{4}){3}(?![\w/.@-])"), MARKER),
 )
+# What the patterns above cannot match without: their keywords (in the same case-insensitive matching), or their
+# fixed characters. A text holding none of them is left alone by every pattern, so the seven substitutions are
+# skipped: most texts are ordinary log lines ("feed x: new, HTTP 200, baseline 20"), 10,000 in a cold poll.
+_KEYWORDS = ("Bearer", "Basic", "DPoP", *_SECRET_KEYS.split("|"))
+# The lookahead on the keywords' first letters lets the search pass over other characters quickly.
+_MAY_MATCH_KEYWORD = re.compile(rf"(?=[{''.join(sorted({k[0].lower() for k in _KEYWORDS}))}])({'|'.join(_KEYWORDS)})",
+                                re.IGNORECASE)
+_MAY_MATCH_SHAPE = re.compile(r"://|eyJ|nsec1|TH|[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}")
 
 
 def register_secret(value: str | None) -> None:
@@ -56,6 +67,8 @@ def register_secret(value: str | None) -> None:
     _known.add(value)
     _known.add(quote(value, safe=""))
     _known.add(json.dumps(value)[1:-1])
+    global _longest_first
+    _longest_first = tuple(sorted(_known, key=len, reverse=True))
 
 
 # A path segment or query value this long may be an ntfy topic, a webhook token or a healthchecks.io UUID; a
@@ -84,10 +97,11 @@ def redact(text: str | None) -> str | None:
     """`text` with every known secret and every credential-shaped string replaced by [redacted]."""
     if not text:
         return text
-    # Longest first, so that a secret containing another is replaced whole.
-    for secret in sorted(_known, key=len, reverse=True):
+    for secret in _longest_first:
         if secret in text:
             text = text.replace(secret, MARKER)
+    if _MAY_MATCH_SHAPE.search(text) is None and _MAY_MATCH_KEYWORD.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -201,3 +201,74 @@ def test_no_log_line_carries_a_secret_not_even_a_librarys(bridge_logging, capsys
     err = capsys.readouterr().err
     assert "account m paused" in err and "request failed" in err and MARKER in err
     assert "library-leaked-token-0001" not in err and "hunter2" not in err
+
+
+def _redact_every_pattern(text: str) -> str:
+    """redact as it was first written: the known secrets, then every pattern, always (the obvious way)."""
+    from bridge.redact import _PATTERNS, _known
+
+    for secret in sorted(_known, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MARKER)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# Pieces of ordinary text and of every credential shape, in odd cases and spellings (the Kelvin sign, a long s and
+# a dotted capital I match k, s and i when case is ignored), so that generated texts hit each pattern's edges.
+_PIECES = ["feed", " ", ": ", "=", "\\\"", "'", "\"", "-", "/", ".", "@", "://", "&", "\n", "HTTP 200", "baseline 20",
+           "Bearer", "bEaReR ", "basic\t", "DPOP  ", "access_token", "Refresh_Token", "ID_TOKEN", "client_secret",
+           "App_Password", "apppassword", "PassWord", "passwd", "secret", "api_key", "APIKEY", "accessJwt",
+           "refreshjwt", "to\u212aen", "\u017fecret", "\u0130d_token", "eyJ", "eyJhbGciOiJIUzI1NiJ9", "abcd",
+           "k2x7", "m3nq", "z5ty", "ABCD", "nsec1", "qpzry9x8gf2tvdw0s3jn54khce6mua7l", "TH", "Qw9_Zr-" * 9,
+           "hunter2hunter2", "user", "https://reader:pw@host/x", "[redacted]", "é", "日本", "Zq9-known-Secret"]
+
+
+def test_redaction_skips_the_patterns_only_when_none_could_match():
+    import random
+
+    register_secret("Zq9-known-Secret")
+    rng = random.Random(22)
+    texts = ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    assert sum(redact(text) != text for text in texts) > 4_000  # the generated texts do hold credentials
+    assert [redact(text) for text in texts] == [_redact_every_pattern(text) for text in texts]
+
+
+def test_the_keyword_search_starts_at_every_letter_a_keyword_can_start_with():
+    """Its quick lookahead names the keywords' first letters; case-insensitive matching lets others stand for them."""
+    import re
+    import sys
+
+    from bridge.redact import _KEYWORDS, _MAY_MATCH_KEYWORD
+
+    firsts = "".join({keyword[0] for keyword in _KEYWORDS})
+    starts = [chr(code) for code in range(sys.maxunicode + 1) if re.match(f"[{firsts}]", chr(code), re.IGNORECASE)]
+    assert "\u0130" in starts and "\u017f" in starts  # the dotted capital I, the long s
+    lookahead = re.compile(_MAY_MATCH_KEYWORD.pattern.split(")", 1)[0] + ")", re.IGNORECASE)
+    assert all(lookahead.match(char) for char in starts)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_each_log_line_is_redacted_once_and_whole(bridge_logging, capsys, fmt):
+    """The text format writes the message the filter redacted; a traceback's line is redacted whole again."""
+    bridge_logging(fmt, "info")
+    register_secret("line-known-token-0002")
+    log = logging.getLogger("bridge.poll")
+    log.info("feed %s: new, HTTP 200, baseline 20", "blog")
+    log.warning("feed %s: %s", "blog", "HTTP 401 from https://reader:hunter2hunter2@blog.example/ (line-known-token-0002)")
+    try:
+        raise RuntimeError("refused password=hunter2hunter2")
+    except RuntimeError:
+        log.exception("unexpected: token=abcdefghijkl")
+    from bridge.logs import log_event
+
+    log_event(log, logging.INFO, "feed blog: new", feed="blog", error="Bearer abcDEF123456789xyz")
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "feed blog: new, HTTP 200, baseline 20" in lines[0]
+    assert "https://reader:[redacted]@blog.example/ ([redacted])" in lines[1]
+    assert "Traceback" in err and "RuntimeError: refused password=[redacted]" in err and "token=[redacted]" in err
+    assert not any(secret in err for secret in ("hunter2", "line-known-token", "abcdefghijkl", "abcDEF"))
+    if fmt == "json":
+        assert json.loads(lines[-1])["error"] == "Bearer [redacted]"

@@ -143,9 +143,13 @@ def _result(host: str, address: str, port: int) -> ResolveResult:
 def _raw_host(url: str) -> str:
     """The host as aiohttp asks the resolver for it (IDNA-encoded, lower case)."""
     try:
-        return (yarl.URL(url).raw_host or "").lower().rstrip(".")
+        return _raw_host_of(yarl.URL(url))
     except ValueError:
         return ""
+
+
+def _raw_host_of(url: yarl.URL) -> str:
+    return (url.raw_host or "").lower().rstrip(".")
 
 
 @functools.cache
@@ -277,21 +281,27 @@ class Fetcher:
                 budget[0] -= loop.time() - started
 
     async def _request(self, url: str, headers: dict):
-        host = urlsplit(url).hostname or url
-        literal = parse(_raw_host(url))
-        if literal is not None and _raw_host(url) not in self._trusted:  # literals never reach the resolver
+        # Parsed once, for the address check and for aiohttp (which takes a yarl.URL as it is); a URL yarl cannot
+        # parse goes to aiohttp as given, which says what is wrong with it (InvalidURL, below).
+        try:
+            target: yarl.URL | str = yarl.URL(url)
+        except ValueError:
+            target = url
+        raw_host = _raw_host_of(target) if isinstance(target, yarl.URL) else ""
+        literal = parse(raw_host)
+        if literal is not None and raw_host not in self._trusted:  # literals never reach the resolver
             refused = first_refused([str(literal)], self.allow_private)
             if refused is not None:
                 raise FeedNetworkError(refusal_reason(url, refused))
         try:
-            async with self._client().get(url, headers=headers, allow_redirects=False, proxy=self._proxy_for(url)) as response:
+            async with self._client().get(target, headers=headers, allow_redirects=False, proxy=self._proxy_for(url)) as response:
                 return await self._handle(response, url)
         except aiohttp.InvalidURL as exc:
             raise FeedNetworkError(f"{url}: not a valid URL ({exc})") from None
         except (aiohttp.ClientError, OSError) as exc:
             if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, AddressRefused):
                 raise FeedNetworkError(refusal_reason(url, exc.os_error.address)) from None
-            raise FeedNetworkError(self._network_message(exc, url, host)) from None
+            raise FeedNetworkError(self._network_message(exc, url, urlsplit(url).hostname or url)) from None
 
     def _proxy_for(self, url: str) -> str | None:
         if not self._proxies:

@@ -463,6 +463,7 @@ class State:
         self.engine = engine  # "sqlite" or "postgres"
         self._lock_fd = lock_fd
         self._lock = threading.RLock()
+        self._sqlite_errors = _SqliteErrors(path)  # what _errors() gives every method on SQLite
         self._advisory = None  # PostgreSQL: bridge.state.locks.AdvisoryLocks, made at the first try_lock
         self.migrations_due: list[str] = []  # set by open_readonly on a database the writer has yet to migrate
 
@@ -484,7 +485,7 @@ class State:
         _create_private(path)
         lock_fd = _take_lock(path) if exclusive else None
         try:
-            with _sqlite_errors(path):
+            with _SqliteErrors(path):
                 conn = _connect(str(path))
                 db = Database(conn)
                 db.execute("PRAGMA journal_mode = WAL")
@@ -505,7 +506,7 @@ class State:
         _refuse_directory(path)
         if not path.exists():
             return cls.open_memory()
-        with _sqlite_errors(path):
+        with _SqliteErrors(path):
             conn = _connect_readonly(path)
             db = Database(conn)
             due = [migration.name for migration in migrations.pending(db)]
@@ -522,7 +523,7 @@ class State:
         """An in-memory copy of the database: the real code path runs, and nothing is written to disk."""
         path = Path(path)
         _refuse_directory(path)
-        with _sqlite_errors(path):
+        with _SqliteErrors(path):
             memory = _connect(":memory:")
             if path.exists():
                 source = _connect_readonly(path)
@@ -577,7 +578,7 @@ class State:
             from bridge.state.postgres import pg_errors
 
             return pg_errors(self.db.url, self.db)
-        return _sqlite_errors(self.path)
+        return self._sqlite_errors
 
     def _json_text(self, column: str, field: str) -> str:
         """SQL for a field of a JSON text column (json, not jsonb: PostgreSQL's jsonb refuses a \u0000)."""
@@ -1706,15 +1707,24 @@ def _refuse_directory(path: Path) -> None:
                          f"set [bridge] state to a file path such as {path / 'bridge.sqlite3'}")
 
 
-@contextlib.contextmanager
-def _sqlite_errors(path: Path | None):
-    """SQLite's errors as StateError: one line saying what is wrong with the database and how to fix it."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorcode", -1) & 0xFF not in _UNUSABLE:
-            raise  # a constraint, a busy timeout...: the caller's business, not a broken database
-        raise StateError(_describe_sqlite_error(path, exc)) from None
+class _SqliteErrors:
+    """SQLite's errors as StateError: one line saying what is wrong with the database and how to fix it.
+
+    A class rather than a generator's context manager: every State method enters one (50,000 in a cold poll),
+    and a State keeps one for all of them."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", -1) & 0xFF in _UNUSABLE:
+            raise StateError(_describe_sqlite_error(self.path, exc)) from None
+        return False  # no error, or a constraint, a busy timeout...: the caller's business, not a broken database
 
 
 # SQLite's primary result codes that say the database itself cannot be used as it is.
