@@ -127,11 +127,12 @@ _FIRST_IMG = re.compile(
     + _IMG_TOKEN,
     re.IGNORECASE | re.DOTALL | re.ASCII,
 )
-# Every "<img" of the markup, with the character after it when that one makes the name longer: "<img" then more of
+# An "<img" of the markup, with the character after it when that one makes the name longer: "<img" then more of
 # a tag name ("<imgx", '<img"'). _HTML_TOKEN may still read such a tag as an <img> when the longer name leaves its
 # attributes unbalanced, which _FIRST_IMG does not reproduce. Where the markup has one, the search goes token by
 # token instead.
 _IMG_NAME = re.compile(r"<[iI][mM][gG]([^\t\n\r\f />\x00]?)")  # not IGNORECASE: that search is 5x slower
+_LONGER_IMG_NAME = re.compile(r"<[iI][mM][gG][^\t\n\r\f />\x00]")
 # name, then optionally = and a double-quoted, single-quoted or bare value
 _IMG_ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
 
@@ -152,19 +153,25 @@ def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
 
 def _img_matches(fragment: str) -> Iterator[re.Match]:
     """The <img> tokens of `fragment`, in order (their "attrs" group is the attributes)."""
-    last = None
-    for last in _IMG_NAME.finditer(fragment):
-        if last.group(1):
-            yield from _img_tokens(fragment)
+    # Each search stops at an <img>, which starts at an "<img": none can start where no "<img" follows, so the body
+    # after its last one (after its only picture, say) is never searched. The markup is looked at only as far as
+    # the searches went: the search usually ends at the first picture.
+    position = found = 0
+    while (name := _IMG_NAME.search(fragment, position)) is not None:
+        if name.group(1):
+            break
+        match = _FIRST_IMG.match(fragment, position)
+        if _LONGER_IMG_NAME.search(fragment, name.end(), match.end() if match else len(fragment)):
+            break
+        if match is None:
             return
-    if last is None:
-        return
-    # Each search stops at an <img>, which starts at an "<img": none can start after the last one, so the search
-    # through the rest of the body (after its only picture, say) is left out.
-    position = 0
-    while position <= last.start() and (match := _FIRST_IMG.match(fragment, position)) is not None:
         position = match.end()
+        found += 1
         yield match
+    else:
+        return
+    # A longer name ("<imgx") where the search went: from there on, token by token (the same tokens before it)
+    yield from islice(_img_tokens(fragment), found, None)
 
 
 def _img_tokens(fragment: str) -> Iterator[re.Match]:
