@@ -1,19 +1,23 @@
 """The shortcuts that make reading a document's entries cheap give what the plain way gives, on many generated
-inputs: the <img> search that skips the body after its last "<img", the avatar and pixel test, a permalink's host
-without urlsplit, a plain link's aliases without canonicalising it first, and an index document looked for in the
-last segment alone."""
+inputs: the <img> search that skips the body after its last "<img" (and after the picture it stopped at), the avatar
+and pixel test, a permalink's host without urlsplit, a plain link's aliases without canonicalising it first, an
+index document looked for in the last segment alone, and image candidates made without their __init__."""
 
 from __future__ import annotations
 
 import html
+from itertools import islice
 from urllib.parse import urlsplit
+
+import orjson
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.feeds.htmltools import _IMG_ATTR, _img_tokens, iter_img_tags
-from bridge.feeds.images import _AVATAR, _PIXEL, _unwanted
+from bridge.feeds.images import _AVATAR, _PIXEL, _candidate, _unwanted
 from bridge.feeds.identity import _INDEX_DOCUMENT, _index_document, _plain_link, canonical_link, link_aliases
+from bridge.model import ImageCandidate
 from bridge.permalinks import link_host
 
 # Pieces of markup that move where a tag starts or ends: comments, CDATA, raw text, quotes, odd tag names.
@@ -45,6 +49,12 @@ def tokenwise_img_tags(fragment: str) -> list[dict[str, str]]:
 @given(fragment=_MARKUP)
 def test_the_img_search_finds_what_reading_every_token_finds(fragment):
     assert list(iter_img_tags(fragment)) == tokenwise_img_tags(fragment)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(fragment=_MARKUP, wanted=st.integers(min_value=0, max_value=3))
+def test_the_img_search_stopped_early_finds_the_same_first_pictures(fragment, wanted):
+    assert list(islice(iter_img_tags(fragment), wanted)) == tokenwise_img_tags(fragment)[:wanted]
 
 
 def test_the_img_search_skips_nothing_after_a_picture():
@@ -105,3 +115,15 @@ def test_avatars_and_pixels_are_what_their_patterns_say(url):
 def test_an_index_document_is_found_in_the_last_segment_alone(path):
     found, expected = _index_document(path), _INDEX_DOCUMENT.search(path)
     assert (found and found.span()) == (expected and expected.span())
+
+
+@settings(max_examples=500, deadline=None)
+@given(url=st.text(), alt=st.text(), source=st.sampled_from(["content:img", "media:content"]),
+       width=st.none() | st.integers(1, 5000), height=st.none() | st.integers(1, 5000),
+       mime_type=st.none() | st.sampled_from(["image/png", "image/jpeg"]))
+def test_an_image_candidate_made_without_init_is_the_one_init_makes(url, alt, source, width, height, mime_type):
+    made = _candidate(url, alt, source, width, height, mime_type)
+    plain = ImageCandidate(url=url, alt=alt, source=source, width=width, height=height, mime_type=mime_type)
+    assert made == plain and hash(made) == hash(plain)
+    assert list(vars(made).items()) == list(vars(plain).items())
+    assert orjson.dumps(made) == orjson.dumps(plain)
