@@ -138,7 +138,7 @@ def test_a_fault_in_the_fast_path_falls_back_to_feedparser(monkeypatch):
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(parse_module, "read_fast", broken)
+    monkeypatch.setattr(parse_module, "read_fast_with_tree", broken)
     assert len(parse_feed(document(7, 0, "https://blog7.example"), "https://blog7.example/feed.xml").entries) == 20
 
 

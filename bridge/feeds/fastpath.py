@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from typing import NamedTuple
 
 from feedparser.util import FeedParserDict
 
@@ -29,14 +30,31 @@ _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _UTF8 = ("utf-8", "utf8")
 
 
+class FastRead(NamedTuple):
+    result: FeedParserDict  # what feedparser would give
+    root: ET.Element  # the document's tree, for what else is read from it (mediaalt.py)
+    namespaces: list[str]  # the namespaces the document declares: those its elements may be in
+
+
 def read_fast(data: bytes, url: str, content_type: str) -> FeedParserDict | None:
     """feedparser's result for `data` (after defuse_doctype), or None when the fast path does not apply.
     `content_type` is what `sanitize.xml_content_type` made of the response's."""
-    return attempt(data, url, content_type)[0]
+    read = read_fast_with_tree(data, url, content_type)
+    return read.result if read else None
+
+
+def read_fast_with_tree(data: bytes, url: str, content_type: str) -> FastRead | None:
+    """read_fast, with the tree the result was read from."""
+    return _attempt(data, url, content_type)[0]
 
 
 def attempt(data: bytes, url: str, content_type: str) -> tuple[FeedParserDict | None, str]:
     """(result, "") or (None, why feedparser has to read the document)."""
+    read, why = _attempt(data, url, content_type)
+    return (read.result if read else None), why
+
+
+def _attempt(data: bytes, url: str, content_type: str) -> tuple[FastRead | None, str]:
     refusal = _refusal(data, url, content_type)
     if refusal:
         return None, refusal
@@ -50,7 +68,7 @@ def attempt(data: bytes, url: str, content_type: str) -> tuple[FeedParserDict | 
         return None, f"unsupported: {exc}"
     if not result.entries:
         return None, "no entries"
-    return result, ""
+    return FastRead(result, root, [uri for _, uri in declarations]), ""
 
 
 def parse_tree(data: bytes) -> tuple[ET.Element, list[tuple[str, str]], list[tuple[str, str]]]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from functools import lru_cache
 
 from .htmltools import collapse_space, html_to_text
 
 _MEDIA_NAMESPACE = b"search.yahoo.com/mrss"  # with or without the trailing slash, as feeds write it
 _MEDIA = re.compile(r"^\{https?://search\.yahoo\.com/mrss/?\}(\w+)$")
+_MEDIA_URI = re.compile(r"https?://search\.yahoo\.com/mrss/?\Z")  # the namespaces of the tags _MEDIA matches
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 # A prefix declaration ending where a mention of the namespace starts, and what must follow the mention
 _MEDIA_PREFIX = re.compile(rb"""\sxmlns:([A-Za-z_][\w.-]*)\s*=\s*["']https?://\Z""")
@@ -28,19 +30,33 @@ _ITEM_NAMES = ("item", "entry")  # RSS item, Atom entry: the elements feedparser
 _MAX_GROUP_DEPTH = 4  # media:group inside media:group...: deeper ones are not looked into
 
 
-def media_alt_texts(data: bytes, entry_count: int) -> list[dict[str, str]] | None:
+def media_alt_texts(data: bytes, entry_count: int, root: ET.Element | None = None) -> list[dict[str, str]] | None:
     """Per entry, in document order: {media:content url attribute (stripped): alt text}. None when the document
-    has no Media RSS, cannot be read here, or its items do not line up with the `entry_count` entries read."""
+    has no Media RSS, cannot be read here, or its items do not line up with the `entry_count` entries read.
+    `root`: the document's tree (ElementTree's), when the caller has parsed it already."""
     if _MEDIA_NAMESPACE not in data or _DOCTYPE.search(data) or not _may_describe(data):
         return None
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError:
-        return None
+    if root is None:
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError:
+            return None
     items = [element for element in root.iter() if _local(element.tag) in _ITEM_NAMES]
     if len(items) != entry_count:
         return None
     return [_item_alts(item) for item in items]
+
+
+def describes(root: ET.Element, namespaces: Iterable[str]) -> bool:
+    """Does the tree hold a Media RSS description or title? `namespaces`: those its elements may be in (all the
+    document declares). Without either element, media_alt_texts finds no alt text: a reader that has the tree
+    looks for the two names in it (at C speed) instead of searching the document's bytes three times."""
+    for uri in set(namespaces):
+        if _MEDIA_URI.match(uri):
+            for name in ("description", "title"):
+                if next(root.iter(f"{{{uri}}}{name}"), None) is not None:
+                    return True
+    return False
 
 
 def _may_describe(data: bytes) -> bool:

@@ -47,12 +47,12 @@ from bridge.unexpected import entry_left_out
 from . import MAX_TTL_MINUTES  # the package's: the pipeline reads it without loading feedparser
 from .discover import discover_feeds, sniff
 from .feedwide import mark_feed_wide_categories
-from .fastpath import read_fast
+from .fastpath import FastRead, read_fast_with_tree
 from .htmltools import collapse_space, html_to_text, text_to_html, title_text, unique_terms
 from .identity import canonical_link, entry_key, separate_shared_keys
 from .images import feedparser_images
 from .jsonfeed import parse_json_feed
-from .mediaalt import media_alt_texts
+from .mediaalt import describes, media_alt_texts
 from .sanitize import defuse_doctype, drop_space_before_declaration, xml_content_type
 from .urls import is_plain_absolute, join
 
@@ -98,13 +98,16 @@ def parse_feed(body: bytes, url: str, *, content_type: str | None = None, defaul
 def _parse_xml(body: bytes, url: str, content_type: str | None, default_language: str | None) -> ParsedFeed:
     data = drop_space_before_declaration(defuse_doctype(body))
     xml_type = xml_content_type(content_type, data)
-    result = _read_fast(data, url, xml_type) or _read_with_feedparser(data, url, xml_type)
-    return _map(result, data, url, default_language)
+    fast = _read_fast(data, url, xml_type)
+    if fast is None:
+        return _map(_read_with_feedparser(data, url, xml_type), data, url, default_language)
+    return _map(fast.result, data, url, default_language, fast)
 
 
-def _map(result, data: bytes, url: str, default_language: str | None) -> ParsedFeed:
+def _map(result, data: bytes, url: str, default_language: str | None, fast: FastRead | None = None) -> ParsedFeed:
     """A feedparser result (or the fast path's, which has the same shape) as a ParsedFeed; `data` is the
-    document it was read from (Media RSS alt text is read from it, the same for either reader)."""
+    document it was read from (Media RSS alt text is read from it, the same for either reader); `fast`: the fast
+    path's reading of it, whose tree spares reading the document again for alt text."""
     exception = result.get("bozo_exception") if result.get("bozo") else None
     complaint = f"{type(exception).__name__}: {exception}" if exception is not None else None
     version = result.get("version") or ""
@@ -114,19 +117,24 @@ def _map(result, data: bytes, url: str, default_language: str | None) -> ParsedF
             raise FeedParseError(f"{url}: not an RSS, Atom or JSON feed{why}")
         if exception is not None and type(exception).__name__ not in _HARMLESS_BOZO:
             raise FeedParseError(f"{url}: no entries could be read: {complaint}")
-    return _Mapper(result, url, default_language).feed(version or "unknown", complaint, _media_alts(data, result))
+    media_alts = _media_alts(data, result, fast)
+    return _Mapper(result, url, default_language).feed(version or "unknown", complaint, media_alts)
 
 
-def _media_alts(data: bytes, result) -> list[dict[str, str]]:
+def _media_alts(data: bytes, result, fast: FastRead | None) -> list[dict[str, str]]:
     try:
-        return media_alt_texts(data, len(result.entries)) or []
+        if fast is None:
+            return media_alt_texts(data, len(result.entries)) or []
+        if not describes(fast.root, fast.namespaces):  # no alt text to find: most documents
+            return []
+        return media_alt_texts(data, len(result.entries), fast.root) or []
     except Exception:  # alt text is a nicety: a fault reading it must never cost a poll
         return []
 
 
-def _read_fast(data: bytes, url: str, xml_type: str):
+def _read_fast(data: bytes, url: str, xml_type: str) -> FastRead | None:
     try:
-        return read_fast(data, url, xml_type)
+        return read_fast_with_tree(data, url, xml_type)
     except Exception:  # a fault in the fast path must never cost a poll: feedparser reads the document instead
         return None
 
