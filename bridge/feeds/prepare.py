@@ -68,6 +68,15 @@ class PreparedFeed:
     parsed: ParsedFeed  # without its entries: they are in `entries`
     entries: list[PreparedEntry]
 
+    def __reduce__(self):
+        # A worker sends one per document: its entries as one list of plain tuples pickle in half the time of an
+        # object each, and unpickle faster in the polling process.
+        return _prepared_feed, (self.parsed, [entry._fields() for entry in self.entries])
+
+
+def _prepared_feed(parsed: ParsedFeed, entries: list[tuple]) -> PreparedFeed:
+    return PreparedFeed(parsed, [PreparedEntry(*fields) for fields in entries])
+
 
 def entry_content_hash(entry: Entry) -> str:
     """What makes an entry 'changed' for update handling: the text a post is made of, not dates or image order.
