@@ -1,22 +1,23 @@
 """The shortcuts that make reading a document's entries cheap give what the plain way gives, on many generated
 inputs: the <img> search that skips the body after its last "<img" (and after the picture it stopped at), the avatar
 and pixel test, a permalink's host without urlsplit, a plain link's aliases without canonicalising it first, an
-index document looked for in the last segment alone, and image candidates made without their __init__."""
+index document looked for in the last segment alone, image candidates made without their __init__, and a feed's
+folder without urljoin."""
 
 from __future__ import annotations
 
 import html
 from itertools import islice
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import orjson
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.feeds.htmltools import _IMG_ATTR, _img_tokens, iter_img_tags
 from bridge.feeds.images import _AVATAR, _PIXEL, _candidate, _unwanted
 from bridge.feeds.identity import _INDEX_DOCUMENT, _index_document, _plain_link, canonical_link, link_aliases
+from bridge.feeds.parse import _directory
 from bridge.model import ImageCandidate
 from bridge.permalinks import link_host
 
@@ -127,3 +128,15 @@ def test_an_image_candidate_made_without_init_is_the_one_init_makes(url, alt, so
     assert made == plain and hash(made) == hash(plain)
     assert list(vars(made).items()) == list(vars(plain).items())
     assert orjson.dumps(made) == orjson.dumps(plain)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(url=_URL | st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["http://", "https://"]),
+                            st.lists(st.sampled_from(["host", ".", "..", "/", "//", "a", "b.xml", "?", "#", "x=1", ";",
+                                                      ":8080", " ", "%2e", "é"]), max_size=10).map("".join)))
+def test_a_feeds_folder_is_urljoins(url):
+    try:
+        expected = urljoin(url, "./")
+    except ValueError:
+        return
+    assert _directory(url) == expected

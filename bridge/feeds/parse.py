@@ -167,6 +167,24 @@ def _host(url: str) -> str:
         return ""
 
 
+# The path of an http(s) URL; in one urljoin reads as written (is_plain_absolute).
+_PLAIN_PATH = re.compile(r"https?://[^/?#]+(/[^?#]*)?")
+
+
+def _directory(url: str) -> str:
+    """urljoin(url, "./"), the folder relative links resolve in, without urljoin's cost for a plain URL whose path
+    has no empty, "." or ".." segment (which urljoin would drop or resolve): the path up to its last "/"."""
+    plain = _PLAIN_PATH.match(url) if is_plain_absolute(url) else None
+    if plain is None:
+        return urljoin(url, "./")
+    path = plain.group(1)
+    if not path:
+        return url[: plain.end()] + "/"
+    if "//" in path or "/." in path:
+        return urljoin(url, "./")
+    return url[: plain.start(1)] + path[: path.rfind("/") + 1]
+
+
 def _same_site(host: str, site: str) -> bool:
     """blog.example.com is on example.com's site, and the other way round."""
     return bool(host) and (host == site or host.endswith("." + site) or site.endswith("." + host))
@@ -200,7 +218,7 @@ class _Mapper:
         self.loose = isinstance(result.get("bozo_exception"), xml.sax.SAXException) or (
             "encoding" in result and not result.get("encoding"))
         feed = result.feed
-        self.directory = urljoin(url, "./")
+        self.directory = _directory(url)
         self.bare_host = self._bare_host(feed.get("link") or "")
         self.site_host = _host(self.absolute(feed.get("link")) or "")
         self.feed_language = normalise_language(feed.get("language") or (feed.get("title_detail") or {}).get("language"))
