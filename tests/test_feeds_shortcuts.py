@@ -7,6 +7,7 @@ folder without urljoin."""
 from __future__ import annotations
 
 import html
+import re
 from itertools import islice
 from urllib.parse import urljoin, urlsplit
 
@@ -14,7 +15,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.feeds.htmltools import _IMG_ATTR, _img_tokens, iter_img_tags
+from bridge.feeds.htmltools import _img_tokens, iter_img_tags
 from bridge.feeds.images import _AVATAR, _PIXEL, _candidate, _unwanted
 from bridge.feeds.identity import _INDEX_DOCUMENT, _index_document, _plain_link, canonical_link, link_aliases
 from bridge.feeds.parse import _directory
@@ -34,12 +35,16 @@ _MARKUP = st.lists(
 ).map("".join)
 
 
+# An attribute: name, then optionally = and a double-quoted, single-quoted or bare value, read the plain way
+_ATTRIBUTE = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
+
+
 def tokenwise_img_tags(fragment: str) -> list[dict[str, str]]:
     """iter_img_tags the plain way: every token of the markup read in turn."""
     found = []
     for match in _img_tokens(fragment):
         attrs = {}
-        for name, value in _IMG_ATTR.findall(match.group("attrs")):
+        for name, value in _ATTRIBUTE.findall(match.group("attrs")):
             value = value[1:-1] if value[:1] in ("'", '"') else value
             attrs[name.lower()] = html.unescape(value)
         found.append(attrs)

@@ -132,9 +132,10 @@ _FIRST_IMG = re.compile(
 # attributes unbalanced, which _FIRST_IMG does not reproduce. Where the markup has one, the search goes token by
 # token instead.
 _IMG_NAME = re.compile(r"<[iI][mM][gG]([^\t\n\r\f />\x00]?)")  # not IGNORECASE: that search is 5x slower
-_LONGER_IMG_NAME = re.compile(r"<[iI][mM][gG][^\t\n\r\f />\x00]")
-# name, then optionally = and a double-quoted, single-quoted or bare value
-_IMG_ATTR = re.compile(r"""([^\s/>=][^\s/>=]*)(?:\s*=+\s*("[^"]*"|'[^']*'|[^\s>]*))?""")
+_LONGER_IMG_NAME = re.compile(r"<[iI][mM][gG][^\t\n\r\f />\x00]")  # only those
+# name, then optionally = and a double-quoted, single-quoted or bare value (each a group of its own: the value is
+# the one that is not empty). Read in runs that are never given back: no reading of the rest could differ.
+_IMG_ATTR = re.compile(r"""([^\s/>=]++)(?:\s*+=++\s*+(?:"([^"]*+)"|'([^']*+)'|([^\s>]*+)))?+""")
 
 
 def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
@@ -144,9 +145,10 @@ def iter_img_tags(fragment: str) -> Iterator[dict[str, str]]:
         return
     for match in _img_matches(fragment):
         found: dict[str, str] = {}
-        for name, value in _IMG_ATTR.findall(match.group("attrs")):
-            if value[:1] in ("'", '"'):
-                value = value[1:-1]
+        for name, double_quoted, single_quoted, bare in _IMG_ATTR.findall(match.group("attrs")):
+            value = double_quoted or single_quoted or bare
+            if bare[:1] in ("'", '"'):  # a quote never closed: it and the last character go
+                value = bare[1:-1]
             found[name.lower()] = html.unescape(value) if "&" in value else value
         yield found
 
