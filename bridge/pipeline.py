@@ -190,9 +190,12 @@ class Poller:
         fetcher = Fetcher(self.config.bridge)
         group = _CommitGroup(self.state)
         if len(feeds) > READ_POOL_MIN_FEEDS:
-            from bridge.feeds.pool import ReadPool  # worker processes: only for a cycle big enough to need them
+            from bridge.feeds.pool import START_AFTER, ReadPool  # worker processes: only for a cycle big enough
 
-            self.reader = ReadPool()
+            # Feeds never fetched before will all be read: with that many, the workers start at once instead of
+            # after START_AFTER documents read here (a steady cycle of 304s still never starts them).
+            unread = sum(1 for feed in feeds if rows[feed.name].last_checked_at is None)
+            self.reader = ReadPool(start_at_once=unread >= START_AFTER)
         outcomes: list[FeedOutcome] = []
         waiting = iter(feeds)  # shared: each feed is taken by one of the lanes below
 

@@ -54,8 +54,8 @@ def test_a_big_poll_reads_in_workers_and_records_every_feed(world, monkeypatch):
     used: list[ReadPool] = []
 
     class Spy(ReadPool):
-        def __init__(self) -> None:
-            super().__init__(workers=2)
+        def __init__(self, **options) -> None:
+            super().__init__(workers=2, **options)
             used.append(self)
 
     monkeypatch.setattr(pool_module, "ReadPool", Spy)  # the pipeline imports it when a cycle is big enough
@@ -70,4 +70,11 @@ def test_a_big_poll_reads_in_workers_and_records_every_feed(world, monkeypatch):
     assert outcomes["page"].outcome == "error" and "not a feed" in outcomes["page"].error.lower()
     assert [entry.link for _, entry, _ in world.state.entries_of_feed(f"blog{count - 1:03d}", oldest_first=True)] == \
         [f"https://blog{count - 1}.example/posts/{number}/" for number in (2, 1, 0)]
-    assert used and used[0].read_inline < count  # the later documents went to the workers
+    # every feed is new, so every document will need reading: the workers start at once, none is read here
+    assert used and used[0].start_at_once and used[0].read_inline == 0
+    # a later cycle of feeds read before: a few changed documents are read here before workers are worth starting
+    for number in range(count):
+        world.server.route(f"/{number}", rss(posts(4, host=f"blog{number}.example")))
+    world.clock.now += 3600
+    world.poll(config)
+    assert len(used) == 2 and not used[1].start_at_once and used[1].read_inline == pool_module.START_AFTER
