@@ -36,15 +36,9 @@ class FastRead(NamedTuple):
     namespaces: list[str]  # the namespaces the document declares: those its elements may be in
 
 
-def read_fast(data: bytes, url: str, content_type: str) -> FeedParserDict | None:
-    """feedparser's result for `data` (after defuse_doctype), or None when the fast path does not apply.
-    `content_type` is what `sanitize.xml_content_type` made of the response's."""
-    read = read_fast_with_tree(data, url, content_type)
-    return read.result if read else None
-
-
 def read_fast_with_tree(data: bytes, url: str, content_type: str) -> FastRead | None:
-    """read_fast, with the tree the result was read from."""
+    """feedparser's result for `data` (after defuse_doctype) with the tree it was read from, or None when the fast
+    path does not apply. `content_type` is what `sanitize.xml_content_type` made of the response's."""
     return _attempt(data, url, content_type)[0]
 
 

@@ -177,8 +177,8 @@ def _attribute_plan(names: tuple[str, ...]):
 
 
 def add_tag(context: dict, term, scheme, label) -> None:
-    """Bookkeeper._add_tag without building a parser object per category (tests/test_feeds_fastpath.py holds
-    the two equal): the tag list exists from the first category on; an empty tag is dropped, a repeated one too.
+    """Bookkeeper._add_tag without building a parser object per category (tests/test_feeds_fastpath_shortcuts.py
+    holds the two equal): the tag list exists from the first category on; an empty tag is dropped, a repeated one too.
     Tags are plain dicts: the mapping reads them with .get, which FeedParserDict does not alias for these keys."""
     tags = context.setdefault("tags", [])
     if term or scheme or label:
