@@ -60,7 +60,7 @@ def test_a_revoked_token_is_told_once_by_mail_and_webhook_then_its_recovery_once
         token = fake.add_account("writer")
         feed_server.route("/feed", rss(posts(1)))
         accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
-                    f'access_token = {{ env = "T_MASTO" }}\nposts_per_hour = 3600\n')
+                    f'access_token = {{ env = "T_MASTO" }}\nposts_per_hour = 1000000\n')
         config = write_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]',
                               alerts=f'destinations = ["{web.url("/hook", "json")}", {{ env = "ALERT_MAIL" }}]')
         env = {"T_MASTO": token, "ALERT_MAIL": mail.mailto_url()}
@@ -263,7 +263,7 @@ def test_bridge_run_tells_a_growing_queue_once_and_pings_after_its_cycles(tmp_pa
         nowhere = closed.url("")
     feed_server.route("/feed", rss(posts(1)))
     accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{nowhere}"\naccess_token = {{ env = "T_MASTO" }}\n'
-                f'posts_per_hour = 3600\n')
+                f'posts_per_hour = 1000000\n')
     ping = "/ping/0c9e2b7a-hc"
     config = write_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]',
                           alerts=f'destinations = ["{http_receiver.url("/hook", "json")}"]\nqueue_above = 2\n'

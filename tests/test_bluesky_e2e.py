@@ -29,7 +29,7 @@ def setup(tmp_path, feed_server, pds, prefix: str):
     config.write_text(
         f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
         f'[accounts.sky]\ntype = "bluesky"\nhandle = "{account.handle}"\nservice = "{pds.url}"\n'
-        f'app_password = {{ env = "BRIDGE_TEST_SKY" }}\nposts_per_hour = 3600\nforce_language = "de"\n'
+        f'app_password = {{ env = "BRIDGE_TEST_SKY" }}\nposts_per_hour = 1000000\nforce_language = "de"\n'
         f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["sky"]\n'
     )
     return account, config

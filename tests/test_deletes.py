@@ -60,7 +60,7 @@ def _delete_post_4(run, server, account: str) -> None:
 
 @pytest.fixture
 def masto(tmp_path, feed_server):
-    with mastodon_blog(tmp_path, feed_server, "follow_deletes = true\nposts_per_hour = 3600", f'delete_recheck = "{RECHECK:g}s"') as blog:
+    with mastodon_blog(tmp_path, feed_server, "follow_deletes = true\nposts_per_hour = 1000000", f'delete_recheck = "{RECHECK:g}s"') as blog:
         yield blog
 
 
@@ -119,7 +119,7 @@ def test_a_truncated_feed_deletes_nothing_and_warns(masto):
 
 
 def test_an_account_without_follow_deletes_keeps_its_posts(tmp_path, feed_server):
-    with mastodon_blog(tmp_path, feed_server, "posts_per_hour = 3600", f'delete_recheck = "{RECHECK:g}s"') as blog:
+    with mastodon_blog(tmp_path, feed_server, "posts_per_hour = 1000000", f'delete_recheck = "{RECHECK:g}s"') as blog:
         _post_two_of_four(blog.bridge, blog.server)
         blog.server.gone("/posts/4")
         _feed(blog.server, [5, 3, 2, 1, 0])
@@ -154,7 +154,7 @@ def test_a_deleted_entry_loses_its_bluesky_post_on_the_real_pds(tmp_path, feed_s
     account = pds.create_account("follow")
     config = write_blog_config(tmp_path, feed_server, "sky", f'type = "bluesky"\nhandle = "{account.handle}"\n'
                                f'service = "{pds.url}"\napp_password = {{ env = "BRIDGE_TEST_SKY" }}\n'
-                               "posts_per_hour = 3600\nfollow_deletes = true", f'delete_recheck = "{RECHECK:g}s"')
+                               "posts_per_hour = 1000000\nfollow_deletes = true", f'delete_recheck = "{RECHECK:g}s"')
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return run_bridge(config, feed_server, *args, BRIDGE_TEST_SKY=account.app_password)
@@ -172,7 +172,7 @@ def test_a_deleted_entry_gets_a_nip09_deletion_request_on_the_relay(tmp_path, fe
 
     keys = nostr_sdk.Keys.generate()
     config = write_blog_config(tmp_path, feed_server, "nostr", 'type = "nostr"\nsecret_key = { env = "BRIDGE_TEST_NOSTR_KEY" }\n'
-                               f'relays = ["{nostr_relay.url}"]\nposts_per_hour = 3600\nfollow_deletes = true',
+                               f'relays = ["{nostr_relay.url}"]\nposts_per_hour = 1000000\nfollow_deletes = true',
                                f'delete_recheck = "{RECHECK:g}s"')
 
     def run(*args: str) -> subprocess.CompletedProcess:
@@ -195,7 +195,7 @@ def test_a_deleted_entry_loses_its_threads_post(tmp_path, feed_server):
     with ThreadsFake() as fake:
         token = fake.add_user("writer")
         config = write_blog_config(tmp_path, feed_server, "threads", 'type = "threads"\naccess_token = { env = '
-                                   f'"BRIDGE_TEST_THREADS" }}\ngraph_url = "{fake.url}"\nposts_per_hour = 3600\n'
+                                   f'"BRIDGE_TEST_THREADS" }}\ngraph_url = "{fake.url}"\nposts_per_hour = 1000000\n'
                                    "follow_deletes = true", f'delete_recheck = "{RECHECK:g}s"')
 
         def run(*args: str) -> subprocess.CompletedProcess:

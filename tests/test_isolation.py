@@ -45,9 +45,9 @@ def test_nested_tags_entry_beside_a_normal_feed_posts_everything_on_both_account
         config.write_text(
             f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\n'
             f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\naccess_token = {{ env = "T_MASTO" }}\n'
-            f'posts_per_hour = 3600\n'
+            f'posts_per_hour = 1000000\n'
             f'[accounts.sky]\ntype = "bluesky"\nhandle = "{sky.handle}"\nservice = "{pds.url}"\n'
-            f'app_password = {{ env = "T_SKY" }}\nposts_per_hour = 3600\n'
+            f'app_password = {{ env = "T_SKY" }}\nposts_per_hour = 1000000\n'
             f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/blog")}"\naccounts = ["masto", "sky"]\n'
             f'[[feeds]]\nname = "other"\nurl = "{feed_server.url("/other")}"\naccounts = ["masto", "sky"]\n'
         )
@@ -187,7 +187,7 @@ def _queued_daemon_world(tmp_path, feed_server, extra: str = "") -> Path:
     config.write_text(
         f'[bridge]\nstate = "{tmp_path}/s.sqlite3"\ndelivery_interval = "1s"\n{extra}\n'
         f'[accounts.a]\ntype = "mastodon"\ninstance = "https://m.example"\naccess_token = {{ env = "T_A" }}\n'
-        f'posts_per_hour = 3600\n'
+        f'posts_per_hour = 1000000\n'
         f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["a"]\ninterval = "1h"\n'
     )
     with State.open(tmp_path / "s.sqlite3") as state:
@@ -341,7 +341,7 @@ def test_bridge_run_posts_the_nested_tags_entry_and_every_entry_after_it(tmp_pat
         token = fake.add_account("writer")
         feed_server.route("/feed", rss(posts(1)))
         accounts = (f'[accounts.masto]\ntype = "mastodon"\ninstance = "{fake.url}"\n'
-                    f'access_token = {{ env = "T_MASTO" }}\nposts_per_hour = 3600\n')
+                    f'access_token = {{ env = "T_MASTO" }}\nposts_per_hour = 1000000\n')
         config = feed_config(tmp_path, {"blog": feed_server.url("/feed")}, accounts=accounts, feed_accounts='["masto"]')
         process = start_daemon(config, {"T_MASTO": token})
         try:

@@ -66,7 +66,7 @@ def long_notes_blog(tmp_path, feed_server, account_settings: str = ""):
     """The blog on the Mastodon fake, its long notes threaded, following deletes; `account_settings`: more TOML
     lines for the account."""
     with mastodon_blog(tmp_path, feed_server, "thread_long_notes = true\nthread_numbering = true\n"
-                       "posts_per_hour = 3600\nfollow_deletes = true\nedit_on_update = true\n" + account_settings,
+                       "posts_per_hour = 1000000\nfollow_deletes = true\nedit_on_update = true\n" + account_settings,
                        f'delete_recheck = "{RECHECK:g}s"') as blog:
         feed(blog.server, note=None)
         assert blog.bridge("poll").returncode == 0  # baseline
@@ -211,7 +211,7 @@ def bluesky_blog(tmp_path, feed_server, pds, name: str, *, follow_deletes: bool 
     account = pds.create_account(name)
     config = write_blog_config(tmp_path, feed_server, "sky", f'type = "bluesky"\nhandle = "{account.handle}"\n'
                                f'service = "{pds.url}"\napp_password = {{ env = "BRIDGE_TEST_SKY" }}\n'
-                               f"posts_per_hour = 3600\nthread_long_notes = true\nfollow_deletes = {str(follow_deletes).lower()}",
+                               f"posts_per_hour = 1000000\nthread_long_notes = true\nfollow_deletes = {str(follow_deletes).lower()}",
                                f'delete_recheck = "{RECHECK:g}s"')
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess:

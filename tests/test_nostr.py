@@ -41,7 +41,7 @@ class Writer:
         self.state = tmp_path / "state.sqlite3"
         lines = [f'[bridge]\nstate = "{self.state}"\ntotal_timeout = "20s"\nretry_delay = "1s"\n',
                  '[accounts.nostr]\ntype = "nostr"\nsecret_key = { env = "BRIDGE_TEST_NOSTR_KEY" }\n',
-                 f"relays = {json.dumps(relays)}\nposts_per_hour = 3600\nposts_per_day = 10000\n"]
+                 f"relays = {json.dumps(relays)}\nposts_per_hour = 1000000\nposts_per_day = 10000\n"]
         lines += [f"{key} = {json.dumps(value)}\n" for key, value in account.items()]
         lines.append(f'[[feeds]]\nname = "blog"\nurl = "{feed_server.url("/feed")}"\naccounts = ["nostr"]\n'
                      'language = "en"\n')

@@ -52,7 +52,7 @@ def site(tmp_path_factory) -> Site:
         feeds.route("/feed", rss(_entries(feeds, 2), title=html.escape(HOSTILE_FEED)))
         feeds.error("/broken", 500)
         account = ('[accounts.{name}]\ntype = "mastodon"\ninstance = "{url}"\naccess_token = {{ env = "{env}" }}\n'
-                   'posts_per_hour = 3600\nmax_attempts = 1\n')
+                   'posts_per_hour = 1000000\nmax_attempts = 1\n')
         config = tmp / "config.toml"
         config.write_text(
             f'[bridge]\nstate = "{tmp}/state.sqlite3"\ninterval = "1s"\ndelivery_interval = "1s"\nretry_delay = "1h"\n'
