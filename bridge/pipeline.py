@@ -379,12 +379,9 @@ class Poller:
                     outcome.rekeyed += 1
                     continue
             if site is not None:
-                hostless = hostless_alias(aliases)
                 self._add_entry(feed, item, "baseline" if baseline else "unreachable",
-                                aliases + ([hostless] if hostless else []), now)
-                outcome.unreachable += 1
+                                _unreachable_aliases(site, aliases, outcome), now)
                 outcome.baseline += baseline
-                outcome.warning = site_url_fix(site)
             elif baseline:
                 self._add_entry(feed, item, "baseline", aliases, now)
                 outcome.baseline += 1
@@ -419,13 +416,8 @@ class Poller:
                 continue  # a feed that repeats an item within one document
             seen_now.add(item.key)
             site = unreachable_site(item.link, feed.url, host=item.host, feed_host=feed_host)
-            if site is None:
-                rows.append((item, "baseline", item.aliases))
-            else:
-                hostless = hostless_alias(item.aliases)
-                rows.append((item, "baseline", item.aliases + ([hostless] if hostless else [])))
-                outcome.unreachable += 1
-                outcome.warning = site_url_fix(site)
+            aliases = item.aliases if site is None else _unreachable_aliases(site, item.aliases, outcome)
+            rows.append((item, "baseline", aliases))
         outcome.baseline += len(rows)
         if rows:
             self.state.add_entries(feed.name, rows, now)
@@ -617,6 +609,16 @@ class Poller:
                 parts.append(f"{label.replace('_entries', '')} {value}")
         log_event(log, logging.INFO, ", ".join(parts), feed=outcome.feed, outcome=outcome.outcome,
                   status=outcome.status, new=outcome.new_entries, queued=outcome.queued)
+
+
+def _unreachable_aliases(site: str, aliases: list[str], outcome: FeedOutcome) -> list[str]:
+    """The aliases to record for an entry whose link readers cannot open (at `site`, a local address): its own and
+    its host-less one, which is all the link shares with a later fixed one. The outcome counts it and says how to
+    fix the site URL."""
+    outcome.unreachable += 1
+    outcome.warning = site_url_fix(site)
+    hostless = hostless_alias(aliases)
+    return aliases + ([hostless] if hostless else [])
 
 
 class _CommitGroup:

@@ -90,8 +90,6 @@ class ImageList:
     def add_first_img(self, fragment: str, source: str, base: str | None = None) -> None:
         """The first usable <img> of an HTML fragment (pixels and data: URIs skipped), with its alt text.
         `base` is the fragment's own base URL (xml:base) when it has one."""
-        if not fragment or "<" not in fragment:  # no tag at all, as in most summaries
-            return
         for attrs in islice(iter_img_tags(fragment), IMG_SEARCH_LIMIT):  # lazily: the first usable one ends it
             src = attrs.get("src") or attrs.get("data-src") or ""
             accepted = self._accept(src, attrs.get("width"), attrs.get("height"), base)
