@@ -77,6 +77,45 @@ def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(store):
         assert [row.name for row in writer.list_feeds()] == ["blog"]
 
 
+def test_a_one_shot_polls_groups_wait_for_the_disk_once_at_the_end(tmp_path, monkeypatch):
+    """`bridge poll` commits its feeds in groups: each group's commit leaves the disk to the operating system, and
+    the end of the block waits for the WAL file once; every other transaction waits for the disk as always."""
+    from bridge.state import store as store_module
+
+    synced = []
+    monkeypatch.setattr(store_module, "_sync_file", synced.append)
+    path = tmp_path / "bridge.sqlite3"
+    full, normal = 2, 1
+    with State.open(path) as state:
+        assert state.db.execute("PRAGMA synchronous").fetchone()[0] == full
+        with state.group_commit():
+            for number in range(3):
+                with state.transaction():
+                    state.ensure_feed(f"feed{number}", f"https://b.example/{number}")
+                state.commit_group()
+                assert state.db.execute("PRAGMA synchronous").fetchone()[0] == normal
+            assert synced == []
+        assert synced == [tmp_path / "bridge.sqlite3-wal"]
+        assert state.db.execute("PRAGMA synchronous").fetchone()[0] == full
+        with state.transaction():
+            state.ensure_feed("after", "https://b.example/after")
+    with State.open(path) as state:
+        assert sorted(row.name for row in state.list_feeds()) == ["after", "feed0", "feed1", "feed2"]
+
+
+def test_a_group_that_fails_still_restores_full_durability(tmp_path, monkeypatch):
+    from bridge.state import store as store_module
+
+    monkeypatch.setattr(store_module, "_sync_file", lambda path: None)
+    with State.open(tmp_path / "bridge.sqlite3") as state:
+        try:
+            with state.group_commit():
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+        assert state.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
 def test_readonly_on_a_missing_database_creates_nothing(tmp_path):
     path = tmp_path / "none.sqlite3"
     with State.open_readonly(path) as state:

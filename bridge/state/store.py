@@ -613,17 +613,33 @@ class State:
     def group_commit(self):
         """Many small transactions, few commits: a poll of thousands of feeds would otherwise pay a commit (an
         fsync) per feed. Inside, `transaction()` blocks are savepoints of one outer transaction, each still all
-        or nothing; `commit_group()` makes the finished ones durable and starts the next group. A crash loses at
+        or nothing; `commit_group()` commits the finished ones and starts the next group. A crash loses at
         most the current group, whose feeds are simply fetched again. Holds the lock throughout: for the
         one-shot `bridge poll`, not for the daemon, whose threads share this connection.
+
+        On SQLite the groups are committed without waiting for the disk (`synchronous = NORMAL`), and the block's
+        end waits for all of them at once (the WAL file's fsync). A first poll of 10,000 feeds commits about 30
+        groups; waiting for each held up the event loop. Nothing is posted inside the block, and in WAL mode
+        SQLite writes commits in order: a power loss during it loses, at worst, a tail of its groups, whose feeds
+        are fetched again, exactly as a crash loses the current one. A kill loses nothing more than before: the
+        commits are in the operating system's hands.
         """
         with self._lock, self._errors():
+            wal = Path(f"{self.path}-wal") if self.engine == "sqlite" and self.path is not None else None
+            relaxed = wal is not None and wal.exists()  # WAL mode: commits stay in order on the disk
+            if relaxed:  # see the docstring: the groups' commits do not wait for the disk, the block's end does
+                self.db.execute("PRAGMA synchronous = NORMAL")
             self._begin()
             try:
                 yield self
             finally:
-                if self.db.conn.in_transaction:
-                    self._commit()
+                try:
+                    if self.db.conn.in_transaction:
+                        self._commit()
+                finally:
+                    if relaxed and not self.db.conn.in_transaction:  # as SQLite requires (a failed COMMIT stays in one)
+                        self.db.execute("PRAGMA synchronous = FULL")
+                        _sync_file(wal)
 
     def commit_group(self) -> None:
         with self._lock:
@@ -1669,6 +1685,18 @@ class State:
         with self.transaction():
             self.db.execute("INSERT INTO alert_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                             [name, value])
+
+
+def _sync_file(path: Path) -> None:
+    """Wait until `path` is on the disk (a missing file has nothing to wait for)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
