@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 
 
 from bridge.model import Entry
@@ -101,6 +102,36 @@ def test_a_one_shot_polls_groups_wait_for_the_disk_once_at_the_end(tmp_path, mon
             state.ensure_feed("after", "https://b.example/after")
     with State.open(path) as state:
         assert sorted(row.name for row in state.list_feeds()) == ["after", "feed0", "feed1", "feed2"]
+
+
+def test_a_one_shot_polls_wal_is_copied_into_the_database_by_a_thread_meanwhile(tmp_path, monkeypatch):
+    """The writer's own automatic checkpoints are off during the groups (a checkpoint after a commit held up the
+    poll's event loop): a thread copies the WAL into the database file while the groups go on."""
+    import time
+
+    from bridge.state import checkpointer
+
+    monkeypatch.setattr(checkpointer, "INTERVAL_SECONDS", 0.05)
+    path = tmp_path / "bridge.sqlite3"
+    with State.open(path) as state:
+        state.ensure_feed("blog", "https://b.example/feed")
+        before = path.stat().st_size
+        with state.group_commit():
+            assert state.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+            for number in range(3000):  # about 3 MB: well past what fits in the empty database's pages
+                with state.transaction():
+                    state.add_entry("blog", Entry(key=f"k{number}", link=f"https://b.example/{number}", title="x" * 800),
+                                    "baseline", "h", [f"b.example/{number}"], 1.0)
+                if number % 500 == 499:
+                    state.commit_group()
+            deadline = time.monotonic() + 30
+            while path.stat().st_size <= before + 1_000_000 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert path.stat().st_size > before + 1_000_000, "the WAL was not copied while the group went on"
+        assert state.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        assert [thread for thread in threading.enumerate() if thread.name == "bridge-checkpointer"] == []
+    with State.open(path) as state:
+        assert state.count_entries("blog") == 3000
 
 
 def test_a_group_that_fails_still_restores_full_durability(tmp_path, monkeypatch):

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from bridge.feeds.prepare import PreparedEntry
 
 BUSY_TIMEOUT_MS = 10_000
+# SQLite's default: the committing connection copies the WAL into the database once it passes this many pages
+WAL_AUTOCHECKPOINT_PAGES = 1000
 # A time recorded as past (a check, a post, a pause) lying further ahead of now than this means the clock went back.
 CLOCK_SLACK_SECONDS = 60.0
 # ensure_feeds adds new feeds this many rows per INSERT: 3 parameters each, well inside SQLite's 32,766.
@@ -618,8 +620,9 @@ class State:
         one-shot `bridge poll`, not for the daemon, whose threads share this connection.
 
         On SQLite the groups are committed without waiting for the disk (`synchronous = NORMAL`), and the block's
-        end waits for all of them at once (the WAL file's fsync). A first poll of 10,000 feeds commits about 30
-        groups; waiting for each held up the event loop. Nothing is posted inside the block, and in WAL mode
+        end waits for all of them at once (the WAL file's fsync); the WAL is copied into the database by a thread
+        of its own (bridge/state/checkpointer.py). A first poll of 10,000 feeds commits about 30 groups; waiting
+        for each, and checkpointing after it, held up the event loop. Nothing is posted inside the block, and in WAL mode
         SQLite writes commits in order: a power loss during it loses, at worst, a tail of its groups, whose feeds
         are fetched again, exactly as a crash loses the current one. A kill loses nothing more than before: the
         commits are in the operating system's hands.
@@ -627,8 +630,13 @@ class State:
         with self._lock, self._errors():
             wal = Path(f"{self.path}-wal") if self.engine == "sqlite" and self.path is not None else None
             relaxed = wal is not None and wal.exists()  # WAL mode: commits stay in order on the disk
+            checkpointer = None
             if relaxed:  # see the docstring: the groups' commits do not wait for the disk, the block's end does
+                from bridge.state.checkpointer import Checkpointer
+
                 self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA wal_autocheckpoint = 0")
+                checkpointer = Checkpointer(self.path).start()
             self._begin()
             try:
                 yield self
@@ -637,7 +645,10 @@ class State:
                     if self.db.conn.in_transaction:
                         self._commit()
                 finally:
+                    if checkpointer is not None:
+                        checkpointer.stop()
                     if relaxed and not self.db.conn.in_transaction:  # as SQLite requires (a failed COMMIT stays in one)
+                        self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
                         self.db.execute("PRAGMA synchronous = FULL")
                         _sync_file(wal)
 
