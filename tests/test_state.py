@@ -134,6 +134,37 @@ def test_a_one_shot_polls_wal_is_copied_into_the_database_by_a_thread_meanwhile(
         assert state.count_entries("blog") == 3000
 
 
+def test_the_wal_starts_over_during_a_long_one_shot_poll(tmp_path, monkeypatch):
+    """The thread's checkpoints always run a group behind the writer, and SQLite starts the WAL over only at a
+    write that began with every frame copied: without the writer's own checkpoint past WAL_RESTART_FRAMES, a first
+    poll's WAL would grow as large as everything it wrote (a gigabyte for 10,000 feeds)."""
+    import time
+
+    from bridge.state import checkpointer
+    from bridge.state import store as store_module
+
+    monkeypatch.setattr(checkpointer, "INTERVAL_SECONDS", 0.02)
+    monkeypatch.setattr(store_module, "WAL_RESTART_FRAMES", 250)  # about 1 MB
+    path = tmp_path / "bridge.sqlite3"
+    wal = tmp_path / "bridge.sqlite3-wal"
+    largest = 0
+    with State.open(path) as state:
+        state.ensure_feed("blog", "https://b.example/feed")
+        with state.group_commit():
+            for group in range(30):  # about 0.5 MB each: 15 MB in all
+                for number in range(500):
+                    with state.transaction():
+                        key = f"k{group}-{number}"
+                        state.add_entry("blog", Entry(key=key, link=f"https://b.example/{key}", title="x" * 800),
+                                        "baseline", "h", [f"b.example/{key}"], 1.0)
+                state.commit_group()
+                state.count_entries("blog")  # as a poll does, the next group reads at once: before the thread copies
+                time.sleep(0.1)  # the thread's turn
+                largest = max(largest, wal.stat().st_size)
+        assert state.count_entries("blog") == 15000
+    assert largest < 5_000_000, f"the WAL grew to {largest} bytes"
+
+
 def test_a_group_that_fails_still_restores_full_durability(tmp_path, monkeypatch):
     from bridge.state import store as store_module
 
@@ -145,6 +176,27 @@ def test_a_group_that_fails_still_restores_full_durability(tmp_path, monkeypatch
         except KeyboardInterrupt:
             pass
         assert state.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_disk_that_fills_as_the_polls_groups_reach_it_is_reported_with_the_fix(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from bridge.errors import StateError
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = tmp_path / "bridge.sqlite3"
+    with State.open(path) as state:
+        monkeypatch.setattr(os, "fsync", full)
+        with pytest.raises(StateError) as caught:
+            with state.group_commit():
+                state.ensure_feed("blog", "https://b.example/feed")
+        assert "bridge.sqlite3-wal" in str(caught.value) and "the disk is full: free some space" in str(caught.value)
+        monkeypatch.undo()
+        assert [row.name for row in state.list_feeds()] == ["blog"]  # committed: only the wait for the disk failed
 
 
 def test_readonly_on_a_missing_database_creates_nothing(tmp_path):

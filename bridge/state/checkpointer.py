@@ -4,7 +4,8 @@ SQLite checkpoints on the committing connection by default (`wal_autocheckpoint`
 1,000 pages copies them into the database and waits for the disk twice. A first poll of 10,000 feeds writes about
 a gigabyte of entries in 30 commits, and each such wait held up its event loop. With the writer's automatic
 checkpoints off, this thread's own connection runs passive checkpoints, which never block the writer (SQLite:
-https://www.sqlite.org/wal.html#checkpointing); sqlite3 lets the GIL go while one runs.
+https://www.sqlite.org/wal.html#checkpointing); sqlite3 lets the GIL go while one runs. It reports how long the WAL
+has grown (`wal_frames`): only the writer can make it start over (State.commit_group).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Checkpointer:
         self.path = path
         self.interval = INTERVAL_SECONDS if interval is None else interval
         self.checkpoints = 0
+        self.wal_frames = 0  # the WAL's length in frames at the last checkpoint (it starts over at a restart)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bridge-checkpointer", daemon=True)
 
@@ -41,7 +43,8 @@ class Checkpointer:
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.wal_frames = max(frames, 0)  # -1: not in WAL mode
                     self.checkpoints += 1
                 except sqlite3.Error:
                     pass  # busy with another checkpoint, or a disk error the writer meets and reports itself

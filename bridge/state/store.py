@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_MS = 10_000
 # SQLite's default: the committing connection copies the WAL into the database once it passes this many pages
 WAL_AUTOCHECKPOINT_PAGES = 1000
+# Inside group_commit, whose checkpoints a thread runs: past this many frames (256 MB of 4 KB pages) the WAL is
+# made to start over (commit_group)
+WAL_RESTART_FRAMES = 65_536
 # A time recorded as past (a check, a post, a pause) lying further ahead of now than this means the clock went back.
 CLOCK_SLACK_SECONDS = 60.0
 # ensure_feeds adds new feeds this many rows per INSERT: 3 parameters each, well inside SQLite's 32,766.
@@ -468,6 +471,7 @@ class State:
         self._sqlite_errors = _SqliteErrors(path)  # what _errors() gives every method on SQLite
         self._advisory = None  # PostgreSQL: bridge.state.locks.AdvisoryLocks, made at the first try_lock
         self.migrations_due: list[str] = []  # set by open_readonly on a database the writer has yet to migrate
+        self._group_checkpointer = None  # inside group_commit: the thread that runs its checkpoints
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -621,10 +625,11 @@ class State:
 
         On SQLite the groups are committed without waiting for the disk (`synchronous = NORMAL`), and the block's
         end waits for all of them at once (the WAL file's fsync); the WAL is copied into the database by a thread
-        of its own (bridge/state/checkpointer.py). A first poll of 10,000 feeds commits about 30 groups; waiting
-        for each, and checkpointing after it, held up the event loop. Nothing is posted inside the block, and in WAL mode
-        SQLite writes commits in order: a power loss during it loses, at worst, a tail of its groups, whose feeds
-        are fetched again, exactly as a crash loses the current one. A kill loses nothing more than before: the
+        of its own (bridge/state/checkpointer.py), and past WAL_RESTART_FRAMES `commit_group()` copies the rest
+        itself so that the WAL starts over. A first poll of 10,000 feeds commits about 30 groups; waiting for
+        each, and checkpointing after it, held up the event loop. Nothing is posted inside the block, and in WAL
+        mode SQLite writes commits in order: a power loss during it loses, at worst, a tail of its groups, whose
+        feeds are fetched again, as a crash loses the current one. A kill loses nothing more than before: the
         commits are in the operating system's hands.
         """
         with self._lock, self._errors():
@@ -637,6 +642,7 @@ class State:
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA wal_autocheckpoint = 0")
                 checkpointer = Checkpointer(self.path).start()
+            self._group_checkpointer = checkpointer
             self._begin()
             try:
                 yield self
@@ -645,6 +651,7 @@ class State:
                     if self.db.conn.in_transaction:
                         self._commit()
                 finally:
+                    self._group_checkpointer = None
                     if checkpointer is not None:
                         checkpointer.stop()
                     if relaxed and not self.db.conn.in_transaction:  # as SQLite requires (a failed COMMIT stays in one)
@@ -656,6 +663,12 @@ class State:
         with self._lock:
             if self.db.conn.in_transaction:
                 self._commit()
+                checkpointer = self._group_checkpointer
+                if checkpointer is not None and checkpointer.wal_frames > WAL_RESTART_FRAMES:
+                    # The WAL starts over only at a write that began with every frame already copied, which the
+                    # thread's checkpoints, always a group behind, never see: this one copies the rest.
+                    self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    checkpointer.wal_frames = 0  # until the thread's next look
                 self._begin()
 
     def _begin(self) -> None:
@@ -1704,8 +1717,13 @@ def _sync_file(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise StateError(f"cannot open the state's {path.name}: {exc.strerror}; {_fix_for(exc, path)}") from None
     try:
         os.fsync(fd)
+    except OSError as exc:  # a disk full, or failing, as the writes reach it
+        raise StateError(f"cannot write the state's {path.name} to the disk: {exc.strerror}; "
+                         f"{_fix_for(exc, path)}") from None
     finally:
         os.close(fd)
 
