@@ -3,16 +3,21 @@ take `store` run on SQLite and on PostgreSQL (tests/postgres_fixture.py)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 
+import pytest
 
+from bridge.errors import StateError
 from bridge.model import Entry
-from bridge.state import State
+from bridge.state import State, checkpointer
+from bridge.state import store as store_module
 
 
 def _mode(path) -> int:
@@ -81,8 +86,6 @@ def test_readers_and_dry_runs_run_alongside_the_writer_and_write_nothing(store):
 def test_a_one_shot_polls_groups_wait_for_the_disk_once_at_the_end(tmp_path, monkeypatch):
     """`bridge poll` commits its feeds in groups: each group's commit leaves the disk to the operating system, and
     the end of the block waits for the WAL file once; every other transaction waits for the disk as always."""
-    from bridge.state import store as store_module
-
     synced = []
     monkeypatch.setattr(store_module, "_sync_file", synced.append)
     path = tmp_path / "bridge.sqlite3"
@@ -107,10 +110,6 @@ def test_a_one_shot_polls_groups_wait_for_the_disk_once_at_the_end(tmp_path, mon
 def test_a_one_shot_polls_wal_is_copied_into_the_database_by_a_thread_meanwhile(tmp_path, monkeypatch):
     """The writer's own automatic checkpoints are off during the groups (a checkpoint after a commit held up the
     poll's event loop): a thread copies the WAL into the database file while the groups go on."""
-    import time
-
-    from bridge.state import checkpointer
-
     monkeypatch.setattr(checkpointer, "INTERVAL_SECONDS", 0.05)
     path = tmp_path / "bridge.sqlite3"
     with State.open(path) as state:
@@ -138,11 +137,6 @@ def test_the_wal_starts_over_during_a_long_one_shot_poll(tmp_path, monkeypatch):
     """The thread's checkpoints always run a group behind the writer, and SQLite starts the WAL over only at a
     write that began with every frame copied: without the writer's own checkpoint past WAL_RESTART_FRAMES, a first
     poll's WAL would grow as large as everything it wrote (a gigabyte for 10,000 feeds)."""
-    import time
-
-    from bridge.state import checkpointer
-    from bridge.state import store as store_module
-
     monkeypatch.setattr(checkpointer, "INTERVAL_SECONDS", 0.02)
     monkeypatch.setattr(store_module, "WAL_RESTART_FRAMES", 250)  # about 1 MB
     path = tmp_path / "bridge.sqlite3"
@@ -166,8 +160,6 @@ def test_the_wal_starts_over_during_a_long_one_shot_poll(tmp_path, monkeypatch):
 
 
 def test_a_group_that_fails_still_restores_full_durability(tmp_path, monkeypatch):
-    from bridge.state import store as store_module
-
     monkeypatch.setattr(store_module, "_sync_file", lambda path: None)
     with State.open(tmp_path / "bridge.sqlite3") as state:
         try:
@@ -179,12 +171,6 @@ def test_a_group_that_fails_still_restores_full_durability(tmp_path, monkeypatch
 
 
 def test_a_disk_that_fills_as_the_polls_groups_reach_it_is_reported_with_the_fix(tmp_path, monkeypatch):
-    import errno
-
-    import pytest
-
-    from bridge.errors import StateError
-
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 

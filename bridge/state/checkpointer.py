@@ -19,10 +19,9 @@ INTERVAL_SECONDS = 1.0
 
 
 class Checkpointer:
-    def __init__(self, path: Path, interval: float | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.interval = INTERVAL_SECONDS if interval is None else interval
-        self.checkpoints = 0
+        self.interval = INTERVAL_SECONDS  # read here, not as a default argument: the tests shorten it
         self.wal_frames = 0  # the WAL's length in frames at the last checkpoint (it starts over at a restart)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bridge-checkpointer", daemon=True)
@@ -45,7 +44,6 @@ class Checkpointer:
                 try:
                     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.wal_frames = max(frames, 0)  # -1: not in WAL mode
-                    self.checkpoints += 1
                 except sqlite3.Error:
                     pass  # busy with another checkpoint, or a disk error the writer meets and reports itself
         finally:

@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from bridge.feeds.prepare import PreparedEntry
 
 BUSY_TIMEOUT_MS = 10_000
-# SQLite's default: the committing connection copies the WAL into the database once it passes this many pages
-WAL_AUTOCHECKPOINT_PAGES = 1000
 # Inside group_commit, whose checkpoints a thread runs: past this many frames (256 MB of 4 KB pages) the WAL is
 # made to start over (commit_group)
 WAL_RESTART_FRAMES = 65_536
@@ -639,6 +637,8 @@ class State:
             if relaxed:  # see the docstring: the groups' commits do not wait for the disk, the block's end does
                 from bridge.state.checkpointer import Checkpointer
 
+                before = {name: self.db.execute(f"PRAGMA {name}").fetchone()[0]
+                          for name in ("synchronous", "wal_autocheckpoint")}
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA wal_autocheckpoint = 0")
                 checkpointer = Checkpointer(self.path).start()
@@ -655,8 +655,8 @@ class State:
                     if checkpointer is not None:
                         checkpointer.stop()
                     if relaxed and not self.db.conn.in_transaction:  # as SQLite requires (a failed COMMIT stays in one)
-                        self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
-                        self.db.execute("PRAGMA synchronous = FULL")
+                        for name, value in before.items():
+                            self.db.execute(f"PRAGMA {name} = {value}")
                         _sync_file(wal)
 
     def commit_group(self) -> None:
